@@ -1,0 +1,74 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "switchboard",
+    products: [
+        .executable(name: "switchboard", targets: ["switchboard"]),
+        .library(name: "SwitchboardHost", targets: ["SwitchboardHost"]),
+        .library(name: "CSwitchboard", targets: ["CSwitchboard"]),
+        // Bundled plugins: each is a shared library the host loads with dlopen.
+        .library(name: "HelloC", type: .dynamic, targets: ["HelloC"]),
+        .library(name: "HelloSwift", type: .dynamic, targets: ["HelloSwift"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: ["YAML"]),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // The C ABI: one header, standard includes only. Plugins depend on this and nothing else.
+        .target(name: "CSwitchboard", path: "Sources/CSwitchboard"),
+        // C helpers for the host only (hashing, thread flags); never seen by plugins.
+        .target(name: "CSwitchboardHostSupport", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(
+            name: "SwitchboardHost",
+            dependencies: [
+                "CSwitchboard",
+                "CSwitchboardHostSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "switchboard",
+            dependencies: [
+                "SwitchboardHost",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "HelloC", dependencies: ["CSwitchboard"], path: "Plugins/HelloC"),
+        .target(name: "HelloSwift", dependencies: ["CSwitchboard"], path: "Plugins/HelloSwift", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SwitchboardHostTests",
+            dependencies: [
+                "SwitchboardHost",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,178 @@
+/*
+ * hello-c: the example plugin in C, against the raw ABI (switchboard.h).
+ *
+ *   GET /hello-c                  text/plain greeting (the greeting is configurable:
+ *                                 plugins.config.hello-c.greeting)
+ *   GET /hello-c/json             a JSON object
+ *   GET /hello-c/items/{item_id}  a JSON object echoing the path parameter
+ *   GET /hello-c/count?n=5        a streamed response, one line every 10 ms, paced by a host timer
+ */
+#include "hello_c.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const sb_host_api *host;
+
+typedef struct plugin_state {
+    sb_plugin *plugin;
+    char greeting[128];
+    size_t greeting_len;
+} plugin_state;
+
+static sb_str str(const char *s) { sb_str out = {s, strlen(s)}; return out; }
+static sb_bytes bytes(const char *s, size_t n) { sb_bytes out = {(const uint8_t *)s, n}; return out; }
+
+static sb_status hello(void *data, sb_request *req) {
+    plugin_state *state = data;
+    host->response_header_add(req, str("content-type"), str("text/plain; charset=utf-8"));
+    return host->response_send(req, 200, bytes(state->greeting, state->greeting_len));
+}
+
+static sb_status hello_json(void *data, sb_request *req) {
+    static const char body[] = "{\"message\":\"Hello from C\",\"language\":\"c\"}";
+    (void)data;
+    host->response_header_add(req, str("content-type"), str("application/json"));
+    return host->response_send(req, 200, bytes(body, sizeof body - 1));
+}
+
+/* Appends `in` to `out` as the inside of a JSON string; returns the new length or 0 if it does not fit. */
+static size_t json_escape(char *out, size_t at, size_t cap, sb_str in) {
+    size_t i;
+    for (i = 0; i < in.len; i++) {
+        unsigned char c = (unsigned char)in.ptr[i];
+        if (at + 7 >= cap) return 0;
+        if (c == '"' || c == '\\') { out[at++] = '\\'; out[at++] = (char)c; }
+        else if (c < 0x20) at += (size_t)snprintf(out + at, cap - at, "\\u%04x", c);
+        else out[at++] = (char)c;
+    }
+    return at;
+}
+
+static sb_status item(void *data, sb_request *req) {
+    char body[512];
+    size_t n;
+    sb_str id;
+    (void)data;
+    if (host->request_path_param(req, str("item_id"), &id) != SB_OK) return SB_ERR_INTERNAL;
+    n = (size_t)snprintf(body, sizeof body, "{\"item_id\":\"");
+    n = json_escape(body, n, sizeof body, id);
+    if (n == 0) {
+        static const char too_long[] = "{\"detail\":\"item_id is too long\"}";
+        host->response_header_add(req, str("content-type"), str("application/json"));
+        return host->response_send(req, 414, bytes(too_long, sizeof too_long - 1));
+    }
+    n += (size_t)snprintf(body + n, sizeof body - n, "\",\"plugin\":\"hello-c\"}");
+    host->response_header_add(req, str("content-type"), str("application/json"));
+    return host->response_send(req, 200, bytes(body, n));
+}
+
+/* --- /hello-c/count: a stream paced by a repeating timer ------------------------------------------- */
+
+typedef struct counter {
+    sb_stream *stream;
+    sb_timer *timer;
+    int next, total;
+    int done; /* set once, by whichever of tick or on_close ends the stream */
+} counter;
+
+static void counter_end(counter *c) {
+    if (c->done) return;
+    c->done = 1;
+    host->timer_cancel(c->timer);
+    host->stream_finish(c->stream);
+    free(c);
+}
+
+static void counter_tick(void *user, sb_timer *timer) {
+    counter *c = user;
+    char line[32];
+    int n;
+    (void)timer;
+    if (c->next >= c->total) { counter_end(c); return; }
+    n = snprintf(line, sizeof line, "%d\n", c->next + 1);
+    if (host->stream_write(c->stream, bytes(line, (size_t)n), 0) == SB_ERR_CLOSED) { counter_end(c); return; }
+    c->next++;
+}
+
+static sb_status count(void *data, sb_request *req) {
+    plugin_state *state = data;
+    sb_str n_text;
+    int n = 5;
+    counter *c;
+    if (host->request_query_param(req, str("n"), 0, &n_text) == SB_OK) {
+        char buf[16] = {0};
+        memcpy(buf, n_text.ptr, n_text.len < 15 ? n_text.len : 15);
+        n = atoi(buf);
+        if (n < 0 || n > 1000) {
+            static const char bad[] = "{\"detail\":\"n must be between 0 and 1000\"}";
+            host->response_header_add(req, str("content-type"), str("application/json"));
+            return host->response_send(req, 422, bytes(bad, sizeof bad - 1));
+        }
+    }
+    c = calloc(1, sizeof *c);
+    if (!c) return SB_ERR_NO_MEMORY;
+    c->total = n;
+    host->response_header_add(req, str("content-type"), str("text/plain; charset=utf-8"));
+    if (host->response_stream_begin(req, 200, &c->stream) != SB_OK) { free(c); return SB_ERR_INTERNAL; }
+    /* Timer callbacks for one timer never overlap, and the timer is the only writer. */
+    host->timer_start(state->plugin, 0, 10 * 1000 * 1000, counter_tick, c, &c->timer);
+    return SB_OK;
+}
+
+/* --- Registration ------------------------------------------------------------------------------------ */
+
+static sb_status add_route(sb_plugin *plugin, const char *method, const char *path, sb_handler_fn handler,
+                           void *data, const char *summary, const char *media_type) {
+    sb_response_doc response = {sizeof(sb_response_doc), 200, 0, {0, 0}, {0, 0}};
+    sb_route_spec spec;
+    memset(&spec, 0, sizeof spec);
+    response.media_type = str(media_type);
+    response.description = str("Successful Response");
+    spec.struct_size = sizeof spec;
+    spec.method = str(method);
+    spec.path = str(path);
+    spec.handler = handler;
+    spec.handler_data = data;
+    spec.summary = str(summary);
+    spec.responses = &response;
+    spec.response_count = 1;
+    return host->route_add(plugin, &spec);
+}
+
+static sb_status on_init(const sb_host_api *api, sb_plugin *plugin, void **out_state) {
+    plugin_state *state;
+    sb_str greeting;
+    host = api;
+    state = calloc(1, sizeof *state);
+    if (!state) {
+        api->plugin_refuse(plugin, str("out of memory"));
+        return SB_ERR_NO_MEMORY;
+    }
+    *out_state = state;
+    state->plugin = plugin;
+    if (api->config_get(plugin, str("greeting"), &greeting) != SB_OK) greeting = str("Hello from C!");
+    if (greeting.len > sizeof state->greeting - 2) greeting.len = sizeof state->greeting - 2;
+    memcpy(state->greeting, greeting.ptr, greeting.len);
+    state->greeting[greeting.len] = '\n';
+    state->greeting_len = greeting.len + 1;
+
+    if (add_route(plugin, "GET", "/hello-c", hello, state, "A plain-text greeting", "text/plain") != SB_OK ||
+        add_route(plugin, "GET", "/hello-c/json", hello_json, state, "A JSON greeting", "application/json") != SB_OK ||
+        add_route(plugin, "GET", "/hello-c/items/{item_id}", item, state, "Echo a path parameter", "application/json") != SB_OK ||
+        add_route(plugin, "GET", "/hello-c/count", count, state, "Stream n lines, 10 ms apart", "text/plain") != SB_OK)
+        return SB_ERR_INVALID_ARGUMENT;
+    api->log(plugin, SB_LOG_DEBUG, str("hello-c initialised"));
+    return SB_OK;
+}
+
+static void on_deinit(void *state) { free(state); }
+
+static const sb_plugin_descriptor descriptor = {
+    sizeof(sb_plugin_descriptor), SB_PLUGIN_MAGIC, SB_ABI_MAJOR, SB_ABI_MINOR,
+    0, /* swift_version: not a Swift plugin */
+    "hello-c", "1.0.0", "The example plugin in C", on_init, on_deinit,
+};
+
+const sb_plugin_descriptor *switchboard_plugin_v1(void) { return &descriptor; }

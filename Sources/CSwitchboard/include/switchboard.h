@@ -1,0 +1,484 @@
+/*
+ * switchboard.h — the Switchboard plugin ABI, version 1.
+ *
+ * This header is the whole contract between the Switchboard host and a plugin. A plugin is a shared
+ * library (.so) that exports one function, `switchboard_plugin_v1`, and talks to the host only
+ * through the function table it receives at init. It never links host symbols, so a plugin can be
+ * written in C, Swift, or anything that emits a C ABI.
+ *
+ * RULES THAT HOLD FOR EVERY TYPE AND FUNCTION BELOW
+ *
+ *  1. Versioning. SB_ABI_MAJOR changes only when an existing declaration changes meaning or layout;
+ *     the host refuses a plugin of another major. SB_ABI_MINOR grows when something is appended; the
+ *     host refuses a plugin whose minor is newer than its own, so a plugin never calls what its host
+ *     lacks. Structs that cross the boundary start with `struct_size`; fields are only ever appended;
+ *     the reader ignores fields past the size it was given and treats missing ones as zero.
+ *  2. Status codes (sb_status) are never renumbered. New codes may be appended.
+ *  3. Buffers are (pointer, length) pairs and are never assumed to be NUL-terminated, unless a field
+ *     is declared `const char *`, which is NUL-terminated UTF-8.
+ *  4. Ownership. Whoever allocates frees. Every buffer the host hands to a plugin is BORROWED for a
+ *     stated lifetime; every buffer the plugin hands to the host is COPIED before the call returns,
+ *     unless the function says it borrows (then a release callback says when the host is done).
+ *  5. Handles (sb_plugin, sb_request, sb_stream, sb_timer, sb_subscription) are opaque. Each says
+ *     when it becomes invalid; using a handle after that is undefined behaviour.
+ *  6. Threads. Host functions may be called from any thread unless stated. Callbacks from the host
+ *     run on a host event-loop thread unless stated, and must not block.
+ *  7. Every host function returns an sb_status and writes results through trailing out-parameters,
+ *     which it leaves untouched on failure.
+ *
+ * NAME FAMILIES
+ *  sb_*_t / sb_*  types;  on_*  hooks the plugin implements;  sb_host_api.*  host callbacks.
+ */
+#ifndef SWITCHBOARD_H
+#define SWITCHBOARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SB_ABI_MAJOR 1
+#define SB_ABI_MINOR 0
+
+/* "SWBD": the first bytes after struct_size in a descriptor, so a stray symbol is never trusted. */
+#define SB_PLUGIN_MAGIC 0x53574244u
+
+/* The name of the one symbol a plugin exports. The `_v1` suffix is the ABI major. */
+#define SB_ENTRY_SYMBOL "switchboard_plugin_v1"
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Status codes                                                                                   */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* A status returned by every host function and by handlers. Values are never renumbered. */
+typedef int32_t sb_status;
+
+#define SB_OK 0  /* success */
+#define SB_PENDING 1  /* a handler will respond later, from any thread (not an error) */
+#define SB_ERR_INVALID_ARGUMENT (-1)  /* a NULL handle, a malformed name, header or template */
+#define SB_ERR_NOT_FOUND (-2)  /* no such header, parameter, key or configuration value */
+#define SB_ERR_NO_MEMORY (-3)  /* an allocation failed */
+#define SB_ERR_CLOSED (-4)  /* the client went away, or the stream was ended by the host */
+#define SB_ERR_WOULD_BLOCK (-5)  /* backpressure: nothing was taken; wait for on_writable */
+#define SB_ERR_UNSUPPORTED (-6)  /* this host does not provide the service */
+#define SB_ERR_STATE (-7)  /* called at the wrong time (e.g. responding twice) */
+#define SB_ERR_TOO_LARGE (-8)  /* a body or value exceeds a configured limit */
+#define SB_ERR_IO (-9)  /* a file or store operation failed */
+#define SB_ERR_INTERNAL (-10)  /* a bug in the host; logged */
+#define SB_ERR_CONFLICT (-11)  /* a route conflicts, or a state compare-and-set did not match */
+#define SB_ERR_OVERFLOW (-12)  /* a subscriber fell too far behind and was dropped */
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Buffers                                                                                        */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* UTF-8 text as (pointer, length); not NUL-terminated. OWNERSHIP: never owns its bytes; each use
+ * states who owns them and for how long. {NULL, 0} is the empty string. */
+typedef struct sb_str {
+    const char *ptr;
+    size_t len;
+} sb_str;
+
+/* Bytes as (pointer, length). OWNERSHIP: as sb_str. */
+typedef struct sb_bytes {
+    const uint8_t *ptr;
+    size_t len;
+} sb_bytes;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Opaque handles                                                                                 */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* One loaded instance (generation) of a plugin. OWNERSHIP: owned by the host; valid from the call
+ * to on_init until on_deinit returns. Each reload gets a new sb_plugin. */
+typedef struct sb_plugin_s sb_plugin;
+
+/* One HTTP exchange. OWNERSHIP: owned by the host; valid while the handler runs and, after that,
+ * until the plugin's one response call returns (for a stream: until sb_stream finish returns). */
+typedef struct sb_request_s sb_request;
+
+/* The body writer of a streamed response. OWNERSHIP: owned by the host; valid from
+ * response_stream_begin until stream_finish returns. The plugin must call stream_finish exactly
+ * once, also after the client went away. */
+typedef struct sb_stream_s sb_stream;
+
+/* A one-shot or repeating timer. OWNERSHIP: owned by the host; valid until timer_cancel returns.
+ * Every timer_start is paired with exactly one timer_cancel, also for a one-shot timer that fired.
+ * Timers still alive at on_deinit are cancelled by the host, which logs a warning. */
+typedef struct sb_timer_s sb_timer;
+
+/* A subscription to a topic. OWNERSHIP: owned by the host; valid until subscription_cancel returns.
+ * Pair every topic_subscribe with one subscription_cancel; leftovers are cancelled at on_deinit. */
+typedef struct sb_subscription_s sb_subscription;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Enumerations                                                                                   */
+/* ---------------------------------------------------------------------------------------------- */
+
+typedef enum sb_log_level {
+    SB_LOG_TRACE = 0,
+    SB_LOG_DEBUG = 1,
+    SB_LOG_INFO = 2,
+    SB_LOG_NOTICE = 3,
+    SB_LOG_WARNING = 4,
+    SB_LOG_ERROR = 5,
+    SB_LOG_CRITICAL = 6
+} sb_log_level;
+
+/* Route flags (sb_route_spec.flags). */
+    /* Run the handler on the host's thread pool instead of the event loop (FastAPI's `def` versus
+     * `async def`). A blocking handler may sleep, do file or CPU work, and use SB_WRITE_WAIT. */
+#define SB_ROUTE_BLOCKING (1u << 0)
+    /* Do not buffer the request body: the handler reads it with request_body_read. */
+#define SB_ROUTE_STREAM_BODY (1u << 1)
+
+/* Where a declared parameter comes from (sb_param_spec.location). */
+typedef enum sb_param_location {
+    SB_PARAM_PATH = 0,
+    SB_PARAM_QUERY = 1,
+    SB_PARAM_HEADER = 2
+} sb_param_location;
+
+/* The type of a declared parameter and, for typed handlers, the C type it is passed as. */
+typedef enum sb_param_type {
+    SB_TYPE_STRING = 0, /* const char *  (NUL-terminated UTF-8, borrowed for the request) */
+    SB_TYPE_INT = 1,    /* int64_t */
+    SB_TYPE_FLOAT = 2,  /* double */
+    SB_TYPE_BOOL = 3,   /* int32_t, 0 or 1; accepts true/false, 1/0, yes/no, on/off */
+    SB_TYPE_ENUM = 4    /* const char *, one of enum_values */
+} sb_param_type;
+
+/* Which optional constraints of an sb_param_spec are set (sb_param_spec.flags). */
+#define SB_PARAM_REQUIRED (1u << 0)
+#define SB_PARAM_HAS_GE (1u << 1)
+#define SB_PARAM_HAS_GT (1u << 2)
+#define SB_PARAM_HAS_LE (1u << 3)
+#define SB_PARAM_HAS_LT (1u << 4)
+#define SB_PARAM_HAS_MIN_LENGTH (1u << 5)
+#define SB_PARAM_HAS_MAX_LENGTH (1u << 6)
+#define SB_PARAM_HAS_DEFAULT (1u << 7)
+
+/* Flags for stream_write. */
+    /* Block the calling thread until the data is taken instead of answering SB_ERR_WOULD_BLOCK.
+     * Refused with SB_ERR_STATE on an event-loop thread. */
+#define SB_WRITE_WAIT (1u << 0)
+
+/* Flags for request body chunks (sb_body_chunk_fn). */
+#define SB_CHUNK_LAST (1u << 0)
+
+/* Flags for file responses (sb_file_spec.flags). */
+    /* Content-Disposition: attachment (otherwise inline, when download_name is set). */
+#define SB_FILE_ATTACHMENT (1u << 0)
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Hooks the plugin implements                                                                    */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* A route handler. `handler_data` is the pointer given in sb_route_spec. Return SB_OK after one
+ * response call, or SB_PENDING to respond later from any thread. Any other status, or SB_OK without
+ * a response, makes the host answer 500 with a JSON body and log the plugin's name.
+ * Runs on an event-loop thread, or on the thread pool for SB_ROUTE_BLOCKING routes. */
+typedef sb_status (*sb_handler_fn)(void *handler_data, sb_request *req);
+
+/* A handler declared with a native typed signature, called through libffi as
+ *     sb_status fn(void *handler_data, sb_request *req, T0 p0, T1 p1, ...)
+ * with one argument per sb_route_spec.params entry, in order, typed as sb_param_type says. Every
+ * parameter of such a route must be required or have a default. Cast to this type to store it. */
+typedef void (*sb_typed_handler_fn)(void);
+
+/* Releases a buffer the host borrowed (response_send_borrowed). Called exactly once, on any
+ * thread, when the host no longer reads the buffer. */
+typedef void (*sb_release_fn)(void *release_data);
+
+/* A chunk of a streamed request body (SB_ROUTE_STREAM_BODY). `chunk` is borrowed for the call.
+ * status is SB_OK for data (SB_CHUNK_LAST set on the final call, whose chunk may be empty),
+ * SB_ERR_CLOSED when the client went away, or SB_ERR_TOO_LARGE past the route's limit; after a
+ * call with SB_CHUNK_LAST or an error status there are no more calls. */
+typedef void (*sb_body_chunk_fn)(void *user, sb_request *req, sb_status status, sb_bytes chunk,
+                                 uint32_t flags);
+
+/* A stream event: writable again (after SB_ERR_WOULD_BLOCK), or closed (client gone, or ended by
+ * the host at shutdown or a drain deadline). Called at most once per registration. */
+typedef void (*sb_stream_event_fn)(void *user, sb_stream *stream);
+
+/* A timer fired. Must not block. */
+typedef void (*sb_timer_fn)(void *user, sb_timer *timer);
+
+/* A message on a subscribed topic. `message` is borrowed for the call. status is SB_OK for a
+ * message, or SB_ERR_OVERFLOW once when the subscriber fell behind its queue limit and was
+ * dropped (no more calls follow; still call subscription_cancel). */
+typedef void (*sb_message_fn)(void *user, sb_subscription *sub, sb_status status, sb_bytes message);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Structs the plugin fills                                                                       */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* A declared path, query or header parameter: validated by the host before the handler runs
+ * (422 on failure) and described in the generated OpenAPI document.
+ * OWNERSHIP: filled by the plugin; copied by route_add. */
+typedef struct sb_param_spec {
+    uint32_t struct_size;       /* sizeof(sb_param_spec) */
+    uint8_t location;           /* sb_param_location */
+    uint8_t type;               /* sb_param_type */
+    uint16_t flags;             /* SB_PARAM_* */
+    sb_str name;
+    sb_str description;
+    double ge, gt, le, lt;      /* numeric bounds, each active when its SB_PARAM_HAS_* bit is set */
+    uint64_t min_length;        /* string length bounds, in Unicode scalars */
+    uint64_t max_length;
+    sb_str pattern;             /* a regular expression the whole value must match; empty: none */
+    sb_str default_value;       /* textual default, active with SB_PARAM_HAS_DEFAULT */
+    const sb_str *enum_values;  /* SB_TYPE_ENUM: the allowed values */
+    size_t enum_count;
+} sb_param_spec;
+
+/* One documented response of a route. OWNERSHIP: filled by the plugin; copied by route_add. */
+typedef struct sb_response_doc {
+    uint32_t struct_size;       /* sizeof(sb_response_doc) */
+    uint16_t status;            /* e.g. 200 */
+    uint16_t reserved;
+    sb_str media_type;          /* e.g. "application/json" */
+    sb_str description;
+} sb_response_doc;
+
+/* A route. OWNERSHIP: filled by the plugin; every field is copied by route_add except
+ * handler_data, which stays the plugin's and must remain valid until on_deinit.
+ * Arrays of sized structs (params, responses) are read with the stride of their first
+ * element's struct_size. */
+typedef struct sb_route_spec {
+    uint32_t struct_size;              /* sizeof(sb_route_spec) */
+    uint32_t flags;                    /* SB_ROUTE_* */
+    sb_str method;                     /* an upper-case token: "GET", "POST", ... */
+    sb_str path;                       /* a template: "/items/{item_id}"; a parameter is a whole segment */
+    sb_handler_fn handler;             /* required unless typed_handler is set */
+    void *handler_data;
+    sb_str summary;                    /* metadata for generated docs; all optional */
+    sb_str description;
+    const sb_param_spec *params;
+    size_t param_count;
+    const sb_response_doc *responses;
+    size_t response_count;
+    sb_typed_handler_fn typed_handler; /* when set, called through libffi instead of handler */
+    uint64_t max_body_bytes;           /* 0: the host's configured default */
+} sb_route_spec;
+
+/* A response served by the host from a file: Range/206/416, ETag/Last-Modified/304 and HEAD are
+ * the host's job, at zero-copy speed. OWNERSHIP: filled by the plugin; copied by response_file. */
+typedef struct sb_file_spec {
+    uint32_t struct_size;       /* sizeof(sb_file_spec) */
+    uint32_t flags;             /* SB_FILE_* */
+    sb_str path;                /* an absolute path; the plugin has already checked containment */
+    sb_str content_type;        /* empty: application/octet-stream */
+    sb_str download_name;       /* empty: no Content-Disposition; otherwise RFC 6266 filename(*) */
+} sb_file_spec;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Structs the host fills                                                                         */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* One key and value listed by state_list. OWNERSHIP: borrowed for the completion callback. */
+typedef struct sb_state_entry {
+    sb_str key;
+    sb_bytes value;
+} sb_state_entry;
+
+/* The result of a state-store operation. OWNERSHIP: owned by the host, borrowed for the
+ * completion callback; copy what you keep. */
+typedef struct sb_state_result {
+    uint32_t struct_size;
+    uint32_t reserved;
+    sb_bytes value;                /* state_get: the value */
+    int64_t number;                /* state_increment: the new value */
+    const sb_state_entry *entries; /* state_list: the entries, in key order */
+    size_t entry_count;
+} sb_state_result;
+
+/* Completion of a state-store operation. Called exactly once, on a host store thread (never the
+ * event loop); may block briefly. status: SB_OK, SB_ERR_NOT_FOUND, SB_ERR_CONFLICT (compare-and-set
+ * mismatch) or SB_ERR_IO. */
+typedef void (*sb_state_done_fn)(void *user, sb_status status, const sb_state_result *result);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Host callbacks                                                                                 */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* The host's services, handed to on_init. OWNERSHIP: owned by the host, valid until on_deinit
+ * returns; the pointer may be kept. Entries are only ever appended (rule 1): a plugin that wants
+ * to run on older hosts of the same major checks struct_size before using a later entry. */
+typedef struct sb_host_api {
+    uint32_t struct_size;
+    uint16_t abi_major;
+    uint16_t abi_minor;
+
+    /* --- Plugin lifecycle --------------------------------------------------------------------- */
+
+    /* Writes a log line tagged with the plugin's name. `message` is copied. */
+    sb_status (*log)(sb_plugin *plugin, sb_log_level level, sb_str message);
+
+    /* During on_init only: records why the plugin refuses to load; on_init should then return an
+     * error. The host shows this reason in its refusal message. `reason` is copied. */
+    sb_status (*plugin_refuse)(sb_plugin *plugin, sb_str reason);
+
+    /* Reads the plugin's configuration value `key` (from the `plugins.<name>` section of the
+     * configuration file; environment and flags override it). The value is borrowed until
+     * on_deinit returns. SB_ERR_NOT_FOUND when unset. */
+    sb_status (*config_get)(sb_plugin *plugin, sb_str key, sb_str *out_value);
+
+    /* --- Routes (during on_init only) --------------------------------------------------------- */
+
+    /* Adds a route. Copies the spec (see sb_route_spec). SB_ERR_INVALID_ARGUMENT for an invalid
+     * method or template, SB_ERR_CONFLICT for a duplicate within this plugin; both are logged.
+     * Conflicts with other plugins are checked when init returns, and refuse the plugin. */
+    sb_status (*route_add)(sb_plugin *plugin, const sb_route_spec *spec);
+
+    /* --- Request access (strings borrowed until the request handle becomes invalid) ----------- */
+
+    sb_status (*request_method)(sb_request *req, sb_str *out_method);
+    /* The path as sent, percent-encoded, without the query. */
+    sb_status (*request_path)(sb_request *req, sb_str *out_path);
+    /* The raw query string without '?'; empty when absent. */
+    sb_status (*request_query)(sb_request *req, sb_str *out_query);
+    /* The percent-decoded value of the path parameter `name` of the matched template. */
+    sb_status (*request_path_param)(sb_request *req, sb_str name, sb_str *out_value);
+    /* The percent-decoded value of the `index`-th query parameter called `name` (0 is the first). */
+    sb_status (*request_query_param)(sb_request *req, sb_str name, size_t index, sb_str *out_value);
+    /* The `index`-th value of header `name` (case-insensitive; 0 is the first). */
+    sb_status (*request_header)(sb_request *req, sb_str name, size_t index, sb_str *out_value);
+    sb_status (*request_header_count)(sb_request *req, size_t *out_count);
+    sb_status (*request_header_at)(sb_request *req, size_t index, sb_str *out_name, sb_str *out_value);
+    /* The whole request body, buffered by the host up to the route's limit (413 past it).
+     * SB_ERR_STATE on an SB_ROUTE_STREAM_BODY route. */
+    sb_status (*request_body)(sb_request *req, sb_bytes *out_body);
+    /* SB_ROUTE_STREAM_BODY routes: delivers the body in chunks to `on_chunk`, once per request.
+     * Usually followed by the handler returning SB_PENDING and responding from the last chunk. */
+    sb_status (*request_body_read)(sb_request *req, sb_body_chunk_fn on_chunk, void *user);
+
+    /* --- Responses: exactly one of send, send_borrowed, stream_begin or file per request ------- */
+
+    /* Adds a response header before the response call. Copies both. SB_ERR_INVALID_ARGUMENT for a
+     * name that is not a token or a value with CR, LF or NUL. */
+    sb_status (*response_header_add)(sb_request *req, sb_str name, sb_str value);
+    /* Responds with `status` and a body the host copies. Without a Content-Type header the host
+     * sends application/octet-stream (none for an empty body). */
+    sb_status (*response_send)(sb_request *req, uint16_t status, sb_bytes body);
+    /* As response_send, but the host borrows `body` until it calls release(release_data), exactly
+     * once, on any thread — also when this call fails. */
+    sb_status (*response_send_borrowed)(sb_request *req, uint16_t status, sb_bytes body,
+                                        sb_release_fn release, void *release_data);
+    /* Starts a chunked response and hands out its writer. */
+    sb_status (*response_stream_begin)(sb_request *req, uint16_t status, sb_stream **out_stream);
+    /* Responds with a file that the host serves (see sb_file_spec). SB_ERR_NOT_FOUND when the
+     * file does not exist or is not a regular file (the plugin then responds otherwise). */
+    sb_status (*response_file)(sb_request *req, const sb_file_spec *spec);
+
+    /* --- Streaming writer ---------------------------------------------------------------------- */
+
+    /* Queues a copy of `data`. SB_ERR_WOULD_BLOCK (nothing taken) when the queue is above its high
+     * watermark — retry after stream_on_writable — unless flags has SB_WRITE_WAIT.
+     * SB_ERR_CLOSED once the client has gone away. */
+    sb_status (*stream_write)(sb_stream *stream, sb_bytes data, uint32_t flags);
+    /* Calls `cb` once when the queue has drained below its low watermark (at once if it already
+     * has, or if the stream is closed). */
+    sb_status (*stream_on_writable)(sb_stream *stream, sb_stream_event_fn cb, void *user);
+    /* Calls `cb` once when the client goes away or the host ends the stream (at once if that has
+     * already happened). Not called after stream_finish. */
+    sb_status (*stream_on_close)(sb_stream *stream, sb_stream_event_fn cb, void *user);
+    /* Ends the response after the queued data. The handle and the request are invalid afterwards. */
+    sb_status (*stream_finish)(sb_stream *stream);
+
+    /* --- Timers --------------------------------------------------------------------------------- */
+
+    /* Calls `cb` after `delay_ns`, then every `interval_ns` if that is non-zero. */
+    sb_status (*timer_start)(sb_plugin *plugin, uint64_t delay_ns, uint64_t interval_ns,
+                             sb_timer_fn cb, void *user, sb_timer **out_timer);
+    /* Stops and frees the timer; `cb` will not start again. It may be called from the timer's own
+     * callback. Called from another thread while `cb` runs, it waits for `cb` to return. */
+    sb_status (*timer_cancel)(sb_timer *timer);
+
+    /* --- Publish/subscribe (topics are per plugin name, and outlive reloads) ------------------- */
+
+    /* Delivers a copy of `message` to every subscriber of `topic`; writes how many got it. */
+    sb_status (*topic_publish)(sb_plugin *plugin, sb_str topic, sb_bytes message,
+                               size_t *out_delivered);
+    /* Subscribes with a bounded queue of `queue_limit` messages (0: the host default). */
+    sb_status (*topic_subscribe)(sb_plugin *plugin, sb_str topic, uint32_t queue_limit,
+                                 sb_message_fn cb, void *user, sb_subscription **out_sub);
+    sb_status (*subscription_cancel)(sb_subscription *sub);
+
+    /* --- Key-value state store (per plugin name; survives reloads and restarts) ---------------- */
+    /* Each call copies its arguments, returns at once, and completes through `done` exactly once
+     * (also when it returns an error status itself: then `done` is not called). */
+
+    sb_status (*state_get)(sb_plugin *plugin, sb_str key, sb_state_done_fn done, void *user);
+    sb_status (*state_put)(sb_plugin *plugin, sb_str key, sb_bytes value, sb_state_done_fn done,
+                           void *user);
+    /* Writes `value` only if the current value equals `expected` (has_expected = 0: only if the key
+     * is absent); SB_ERR_CONFLICT otherwise. */
+    sb_status (*state_compare_and_put)(sb_plugin *plugin, sb_str key, int32_t has_expected,
+                                       sb_bytes expected, sb_bytes value, sb_state_done_fn done,
+                                       void *user);
+    sb_status (*state_delete)(sb_plugin *plugin, sb_str key, sb_state_done_fn done, void *user);
+    /* Adds `delta` to the integer at `key` (absent counts as 0) atomically; result.number. */
+    sb_status (*state_increment)(sb_plugin *plugin, sb_str key, int64_t delta,
+                                 sb_state_done_fn done, void *user);
+    /* Lists up to `limit` entries whose key starts with `prefix` and sorts after `after`. */
+    sb_status (*state_list)(sb_plugin *plugin, sb_str prefix, sb_str after, uint32_t limit,
+                            sb_state_done_fn done, void *user);
+} sb_host_api;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The descriptor and the entry point                                                             */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Called once after the descriptor checks pass. Register routes with host->route_add, read
+ * configuration, and store the plugin's own state in *out_state (passed back to on_deinit).
+ * Return SB_OK, or an error (after host->plugin_refuse) to refuse loading; then on_deinit is
+ * still called, with whatever *out_state holds. Runs on a host loader thread. */
+typedef sb_status (*sb_on_init_fn)(const sb_host_api *host, sb_plugin *plugin, void **out_state);
+
+/* Called once when this instance is retired and no handler, callback or stream of it is running
+ * or will run again. Free everything. Runs on a host loader thread. */
+typedef void (*sb_on_deinit_fn)(void *state);
+
+/* What a plugin is. OWNERSHIP: owned by the plugin, usually a static constant; must stay valid
+ * and unchanged while the library is loaded. The host checks struct_size, magic, abi_major and
+ * abi_minor (and swift_version) before calling anything else. */
+typedef struct sb_plugin_descriptor {
+    uint32_t struct_size;          /* sizeof(sb_plugin_descriptor) */
+    uint32_t magic;                /* SB_PLUGIN_MAGIC */
+    uint16_t abi_major;            /* SB_ABI_MAJOR */
+    uint16_t abi_minor;            /* SB_ABI_MINOR */
+    uint32_t swift_version;        /* 0 for non-Swift plugins; else SB_SWIFT_COMPILER_VERSION */
+    const char *name;              /* [a-z0-9][a-z0-9_-]{0,63}; unique among loaded plugins */
+    const char *version;           /* free-form, e.g. "1.2.0" */
+    const char *description;       /* may be NULL */
+    sb_on_init_fn on_init;         /* required */
+    sb_on_deinit_fn on_deinit;     /* may be NULL */
+} sb_plugin_descriptor;
+
+/* The size of the first (1.0) descriptor layout: the smallest struct_size a host accepts. */
+#define SB_PLUGIN_DESCRIPTOR_V1_SIZE \
+    (offsetof(sb_plugin_descriptor, on_deinit) + sizeof(sb_on_deinit_fn))
+
+/* The one symbol every plugin exports. Returns a pointer to its descriptor (OWNERSHIP: the
+ * plugin's, see sb_plugin_descriptor). Must not fail, block or call anything. */
+typedef const sb_plugin_descriptor *(*sb_entry_fn)(void);
+
+/* The Swift compiler version compiling this header, as major*10000 + minor*100 + patch, or 0 when
+ * no Swift compiler is involved. Swift plugins put it in swift_version: a Swift plugin runs on the
+ * host's Swift runtime, so it must be built by the same toolchain. */
+static inline uint32_t sb_swift_compiler_version(void) {
+#if defined(__swift__)
+    return (uint32_t)(__swift__);
+#else
+    return 0u;
+#endif
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SWITCHBOARD_H */

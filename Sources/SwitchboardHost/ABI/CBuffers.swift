@@ -1,0 +1,78 @@
+import CSwitchboard
+
+extension sb_str {
+    /// Copies the bytes into a String, replacing invalid UTF-8. Empty for a NULL pointer.
+    var string: String {
+        guard let ptr, len > 0 else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)
+    }
+
+    /// Copies the bytes into a String; nil when they are not valid UTF-8.
+    var validatedString: String? {
+        guard let ptr, len > 0 else { return "" }
+        return String(validating: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)
+    }
+
+    var isEmpty: Bool { ptr == nil || len == 0 }
+
+    /// Reads the bytes in place, without copying, for the duration of `body`.
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: len > 0 ? ptr : nil, count: len))
+    }
+}
+
+extension sb_bytes {
+    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: len > 0 ? ptr : nil, count: len) }
+}
+
+/// A NUL-terminated C string from a descriptor; nil for NULL, lossy for invalid UTF-8.
+func stringFromC(_ ptr: UnsafePointer<CChar>?) -> String? {
+    guard let ptr else { return nil }
+    return String(decoding: UnsafeRawBufferPointer(start: ptr, count: strlen(ptr)), as: UTF8.self)
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Memory for strings the host lends to a plugin: each copy stays put until the arena is freed.
+/// Not thread-safe; its owner locks.
+final class BorrowArena {
+    private var blocks: [UnsafeMutableRawPointer] = []
+    private var cursor: UnsafeMutableRawPointer? = nil
+    private var remaining = 0
+
+    init() {}
+
+    /// Copies `bytes` (plus a NUL, so the copy is also a C string) and returns the copy.
+    func copy(_ bytes: UnsafeRawBufferPointer) -> sb_str {
+        let needed = bytes.count + 1
+        if needed > remaining {
+            let size = max(needed, 1024)
+            let block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 1)
+            blocks.append(block)
+            cursor = block
+            remaining = size
+        }
+        let dst = cursor!
+        if let base = bytes.baseAddress { dst.copyMemory(from: base, byteCount: bytes.count) }
+        dst.storeBytes(of: 0, toByteOffset: bytes.count, as: UInt8.self)
+        cursor = dst + needed
+        remaining -= needed
+        return sb_str(ptr: dst.assumingMemoryBound(to: CChar.self), len: bytes.count)
+    }
+
+    func copy(_ string: String) -> sb_str {
+        var s = string
+        return s.withUTF8 { copy(UnsafeRawBufferPointer($0)) }
+    }
+
+    deinit {
+        for block in blocks { block.deallocate() }
+    }
+}
+
+// (pointer, length) values: whether the memory they point at may cross threads is the business of
+// whoever lends it, and each lending site documents that (see switchboard.h, rule 4).
+extension sb_str: @retroactive @unchecked Sendable {}
+extension sb_bytes: @retroactive @unchecked Sendable {}

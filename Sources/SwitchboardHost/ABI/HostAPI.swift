@@ -1,0 +1,274 @@
+import CSwitchboard
+import CSwitchboardHostSupport
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The host's function table (`sb_host_api`), built once and shared by every plugin instance.
+///
+/// Each entry is a C-convention function that resolves its opaque handle back to the Swift object
+/// (`PluginInstance`, `Exchange`, `StreamWriter`, `HostTimer`) and checks its arguments, so that a
+/// plugin's mistake yields a status code rather than a crash. New entries are appended only.
+enum HostAPI {
+    nonisolated(unsafe) static let table: UnsafePointer<sb_host_api> = {
+        let table = UnsafeMutablePointer<sb_host_api>.allocate(capacity: 1)
+        table.initialize(to: make())
+        return UnsafePointer(table)
+    }()
+
+    /// The services a plugin reaches through its instance; set by the registry at start.
+    nonisolated(unsafe) static var services: HostServices = HostServices()
+
+    private static func make() -> sb_host_api {
+        var api = sb_host_api()
+        api.struct_size = UInt32(MemoryLayout<sb_host_api>.size)
+        api.abi_major = UInt16(SB_ABI_MAJOR)
+        api.abi_minor = UInt16(SB_ABI_MINOR)
+
+        // Plugin lifecycle
+        api.log = { plugin, level, message in
+            guard let plugin = PluginInstance.from(plugin) else { return SB_ERR_INVALID_ARGUMENT }
+            plugin.logger.log(level: Logger.Level(level), "\(message.string)")
+            return SB_OK
+        }
+        api.plugin_refuse = { plugin, reason in
+            guard let plugin = PluginInstance.from(plugin) else { return SB_ERR_INVALID_ARGUMENT }
+            return plugin.mutable.withLock { m in
+                guard m.phase == .initializing else { return SB_ERR_STATE }
+                m.refuseReason = reason.string
+                return SB_OK
+            }
+        }
+        api.config_get = { plugin, key, out in
+            guard let plugin = PluginInstance.from(plugin), let out else { return SB_ERR_INVALID_ARGUMENT }
+            guard let value = plugin.configValue(key.string) else { return SB_ERR_NOT_FOUND }
+            out.pointee = value
+            return SB_OK
+        }
+
+        // Routes
+        api.route_add = { plugin, spec in
+            guard let plugin = PluginInstance.from(plugin), let spec else { return SB_ERR_INVALID_ARGUMENT }
+            return RouteSpecReader.add(spec, to: plugin, defaultMaxBody: HostAPI.services.defaultMaxBodyBytes)
+        }
+
+        // Request access
+        api.request_method = { req, out in
+            guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
+            out.pointee = ex.lend(ex.request.method.rawValue)
+            return SB_OK
+        }
+        api.request_path = { req, out in
+            guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
+            out.pointee = ex.lend(ex.path)
+            return SB_OK
+        }
+        api.request_query = { req, out in
+            guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
+            out.pointee = ex.lend(ex.query)
+            return SB_OK
+        }
+        api.request_path_param = { req, name, out in
+            guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
+            guard let value = ex.pathParameter(name.string) else { return SB_ERR_NOT_FOUND }
+            out.pointee = ex.lend(value)
+            return SB_OK
+        }
+        api.request_query_param = { req, name, index, out in
+            guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
+            guard let value = ex.queryParameter(name.string, index: index) else { return SB_ERR_NOT_FOUND }
+            out.pointee = ex.lend(value)
+            return SB_OK
+        }
+        api.request_header = { req, name, index, out in
+            guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
+            guard let fieldName = HTTPField.Name(name.string) else { return SB_ERR_INVALID_ARGUMENT }
+            var seen = 0
+            for field in ex.request.headers where field.name == fieldName {
+                if seen == index {
+                    out.pointee = ex.lend(field.value)
+                    return SB_OK
+                }
+                seen += 1
+            }
+            return SB_ERR_NOT_FOUND
+        }
+        api.request_header_count = { req, out in
+            guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
+            out.pointee = ex.request.headers.count
+            return SB_OK
+        }
+        api.request_header_at = { req, index, outName, outValue in
+            guard let ex = Exchange.from(req), let outName, let outValue else { return SB_ERR_INVALID_ARGUMENT }
+            let headers = ex.request.headers
+            guard index < headers.count else { return SB_ERR_NOT_FOUND }
+            let field = headers[headers.index(headers.startIndex, offsetBy: index)]
+            outName.pointee = ex.lend(field.name.canonicalName)
+            outValue.pointee = ex.lend(field.value)
+            return SB_OK
+        }
+        api.request_body = { req, out in
+            guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
+            guard let body = ex.body else { return SB_ERR_STATE }
+            out.pointee = body.withUnsafeReadableBytes { bytes in
+                let lent = ex.lend(bytes: bytes)
+                return sb_bytes(ptr: UnsafeRawPointer(lent.ptr)?.assumingMemoryBound(to: UInt8.self), len: lent.len)
+            }
+            return SB_OK
+        }
+        api.request_body_read = { req, onChunk, user in
+            guard let ex = Exchange.from(req), let onChunk else { return SB_ERR_INVALID_ARGUMENT }
+            return BodyReader.start(ex, onChunk: onChunk, user: user)
+        }
+
+        // Responses
+        api.response_header_add = { req, name, value in
+            guard let ex = Exchange.from(req), let name = name.validatedString, let value = value.validatedString
+            else { return SB_ERR_INVALID_ARGUMENT }
+            return ex.addHeader(name: name, value: value)
+        }
+        api.response_send = { req, status, body in
+            guard let ex = Exchange.from(req) else { return SB_ERR_INVALID_ARGUMENT }
+            return ex.respond(status: status) {
+                guard body.len > 0 else { return ResponseBody() }
+                return ResponseBody(byteBuffer: ByteBuffer(bytes: body.buffer))
+            }
+        }
+        api.response_send_borrowed = { req, status, body, release, releaseData in
+            guard let ex = Exchange.from(req) else {
+                release?(releaseData)
+                return SB_ERR_INVALID_ARGUMENT
+            }
+            let borrowed = BorrowedBody(body: body, release: release, releaseData: releaseData)
+            let status = ex.respond(status: status) { borrowed.responseBody() }
+            if status != SB_OK { borrowed.releaseNow() }
+            return status
+        }
+        api.response_stream_begin = { req, status, out in
+            guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
+            let stream = StreamWriter(exchange: ex)
+            let result = ex.respond(status: status) { stream.makeBody() }
+            guard result == SB_OK else { return result }
+            // A HEAD response has no body: the stream starts closed, so the plugin stops at once.
+            if ex.request.method == .head { stream.close() }
+            out.pointee = stream.retainedHandle()
+            return SB_OK
+        }
+        api.response_file = { req, spec in
+            guard let ex = Exchange.from(req), let spec else { return SB_ERR_INVALID_ARGUMENT }
+            return FileResponder.respond(ex, spec: spec.pointee)
+        }
+
+        // Streaming writer
+        api.stream_write = { stream, data, flags in
+            guard let stream = StreamWriter.from(stream) else { return SB_ERR_INVALID_ARGUMENT }
+            return stream.write(data.buffer, flags: flags)
+        }
+        api.stream_on_writable = { stream, cb, user in
+            guard let stream = StreamWriter.from(stream), let cb else { return SB_ERR_INVALID_ARGUMENT }
+            return stream.onWritable((cb, user))
+        }
+        api.stream_on_close = { stream, cb, user in
+            guard let stream = StreamWriter.from(stream), let cb else { return SB_ERR_INVALID_ARGUMENT }
+            return stream.onClose((cb, user))
+        }
+        api.stream_finish = { stream in
+            guard let stream = StreamWriter.from(stream) else { return SB_ERR_INVALID_ARGUMENT }
+            return stream.finish()
+        }
+
+        // Timers
+        api.timer_start = { plugin, delay, interval, cb, user, out in
+            guard let plugin = PluginInstance.from(plugin), let cb, let out else { return SB_ERR_INVALID_ARGUMENT }
+            let timer = HostTimer(plugin: plugin, callback: cb, user: user)
+            let accepted = plugin.mutable.withLock { m -> Bool in
+                guard m.phase != .retired else { return false }
+                m.timers[ObjectIdentifier(timer)] = timer
+                return true
+            }
+            guard accepted else { return SB_ERR_STATE }
+            timer.start(
+                on: MultiThreadedEventLoopGroup.singleton.next(),
+                delay: .nanoseconds(Int64(clamping: delay)),
+                interval: interval == 0 ? nil : .nanoseconds(Int64(clamping: interval))
+            )
+            out.pointee = timer.handle
+            return SB_OK
+        }
+        api.timer_cancel = { handle in
+            guard let timer = HostTimer.from(handle) else { return SB_ERR_INVALID_ARGUMENT }
+            timer.cancel()
+            _ = timer.plugin?.mutable.withLock { $0.timers.removeValue(forKey: ObjectIdentifier(timer)) }
+            return SB_OK
+        }
+
+        // Publish/subscribe
+        api.topic_publish = { plugin, topic, message, delivered in
+            guard let plugin = PluginInstance.from(plugin) else { return SB_ERR_INVALID_ARGUMENT }
+            let count = HostAPI.services.topics.publish(plugin: plugin.name, topic: topic.string, message: message.buffer)
+            delivered?.pointee = count
+            return SB_OK
+        }
+        api.topic_subscribe = { plugin, topic, limit, cb, user, out in
+            guard let plugin = PluginInstance.from(plugin), let cb, let out else { return SB_ERR_INVALID_ARGUMENT }
+            let sub = HostAPI.services.topics.subscribe(
+                plugin: plugin, topic: topic.string, queueLimit: Int(limit == 0 ? 1024 : limit), callback: cb, user: user)
+            out.pointee = sub.retainedHandle()
+            return SB_OK
+        }
+        api.subscription_cancel = { handle in
+            guard let sub = Subscription.from(handle) else { return SB_ERR_INVALID_ARGUMENT }
+            HostAPI.services.topics.cancel(sub)
+            return SB_OK
+        }
+
+        // State store: arguments are copied here, before the call returns (rule 4).
+        api.state_get = { plugin, key, done, user in
+            let key = key.string
+            return StateCall.run(plugin, done, user) { store, name in try store.get(plugin: name, key: key) }
+        }
+        api.state_put = { plugin, key, value, done, user in
+            let (key, bytes) = (key.string, Array(value.buffer))
+            return StateCall.run(plugin, done, user) { store, name in try store.put(plugin: name, key: key, value: bytes) }
+        }
+        api.state_compare_and_put = { plugin, key, hasExpected, expected, value, done, user in
+            let (key, bytes) = (key.string, Array(value.buffer))
+            let expectedBytes = hasExpected != 0 ? Array(expected.buffer) : nil
+            return StateCall.run(plugin, done, user) { store, name in
+                try store.compareAndPut(plugin: name, key: key, expected: expectedBytes, value: bytes)
+            }
+        }
+        api.state_delete = { plugin, key, done, user in
+            let key = key.string
+            return StateCall.run(plugin, done, user) { store, name in try store.delete(plugin: name, key: key) }
+        }
+        api.state_increment = { plugin, key, delta, done, user in
+            let key = key.string
+            return StateCall.run(plugin, done, user) { store, name in try store.increment(plugin: name, key: key, by: delta) }
+        }
+        api.state_list = { plugin, prefix, after, limit, done, user in
+            let (prefix, after) = (prefix.string, after.string)
+            return StateCall.run(plugin, done, user) { store, name in
+                try store.list(plugin: name, prefix: prefix, after: after, limit: Int(limit))
+            }
+        }
+        return api
+    }
+}
+
+extension Logger.Level {
+    init(_ level: sb_log_level) {
+        switch level {
+        case SB_LOG_TRACE: self = .trace
+        case SB_LOG_DEBUG: self = .debug
+        case SB_LOG_INFO: self = .info
+        case SB_LOG_NOTICE: self = .notice
+        case SB_LOG_WARNING: self = .warning
+        case SB_LOG_ERROR: self = .error
+        default: self = .critical
+        }
+    }
+}

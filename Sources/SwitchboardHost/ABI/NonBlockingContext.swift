@@ -1,0 +1,9 @@
+import CSwitchboardHostSupport
+
+/// Runs `body` marked as a context in which a plugin must not block (see SB_WRITE_WAIT).
+@inline(__always)
+func withNonBlockingContext<R>(_ body: () throws -> R) rethrows -> R {
+    sbh_enter_nonblocking()
+    defer { sbh_leave_nonblocking() }
+    return try body()
+}

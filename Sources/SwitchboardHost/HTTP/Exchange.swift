@@ -1,0 +1,162 @@
+import CSwitchboard
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// One HTTP exchange as a plugin sees it: the `sb_request` handle.
+///
+/// Invariants:
+/// - Exactly one response call succeeds (`respond` or `beginStream`); later ones get SB_ERR_STATE.
+/// - Strings lent to the plugin live in `arena` and stay put until the exchange is deallocated,
+///   which happens only after the response is complete: the responder holds the exchange while it
+///   waits, and a stream holds it until `stream_finish`.
+/// - `continuation` is set only while the responder waits for a pending (SB_PENDING) handler.
+final class Exchange: @unchecked Sendable {
+    let request: Request
+    let route: RouteEntry
+    /// Percent-encoded path parameter values, in template order.
+    let rawParameters: [Substring]
+    let body: ByteBuffer?
+
+    private struct State {
+        var arena = BorrowArena()
+        var headers = HTTPFields()
+        var outcome: Response? = nil
+        var responded = false
+        /// The handler has returned and the responder no longer accepts a response.
+        var sealed = false
+        var continuation: CheckedContinuation<Response, Never>? = nil
+        var queryItems: [(name: Substring, value: Substring)]? = nil
+    }
+    private let state = Locked(State())
+    private let bodyClaimed = Atomic<Bool>(false)
+
+    init(request: Request, route: RouteEntry, rawParameters: [Substring], body: ByteBuffer?) {
+        self.request = request
+        self.route = route
+        self.rawParameters = rawParameters
+        self.body = body
+    }
+
+    var handle: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
+
+    static func from(_ handle: OpaquePointer?) -> Exchange? {
+        guard let handle else { return nil }
+        return Unmanaged<Exchange>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    }
+
+    // MARK: Request access
+
+    /// Copies `text` into the arena and returns the borrowed copy.
+    func lend(_ text: some StringProtocol) -> sb_str {
+        var copy = String(text)
+        return copy.withUTF8 { utf8 in state.withLock { $0.arena.copy(UnsafeRawBufferPointer(utf8)) } }
+    }
+
+    func lend(bytes: UnsafeRawBufferPointer) -> sb_str {
+        state.withLock { $0.arena.copy(bytes) }
+    }
+
+    var path: String { request.uri.path }
+
+    var query: Substring { request.uri.query.map { $0[...] } ?? "" }
+
+    func pathParameter(_ name: String) -> String? {
+        guard let index = route.template.parameterNames.firstIndex(of: name) else { return nil }
+        return rawParameters[index].percentDecoded()
+    }
+
+    func queryParameter(_ name: String, index: Int) -> String? {
+        let items = state.withLock { s in
+            if let items = s.queryItems { return items }
+            let parsed = Self.parseQuery(query)
+            s.queryItems = parsed
+            return parsed
+        }
+        var seen = 0
+        for item in items where item.name.percentDecoded(plusIsSpace: true) == name {
+            if seen == index { return item.value.percentDecoded(plusIsSpace: true) }
+            seen += 1
+        }
+        return nil
+    }
+
+    private static func parseQuery(_ query: Substring) -> [(name: Substring, value: Substring)] {
+        query.split(separator: "&").map { pair in
+            guard let eq = pair.firstIndex(of: "=") else { return (pair, "") }
+            return (pair[..<eq], pair[pair.index(after: eq)...])
+        }
+    }
+
+    /// True once: the first caller may read the streamed body.
+    func claimBodyStream() -> Bool {
+        bodyClaimed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+    }
+
+    // MARK: Responding
+
+    func addHeader(name: String, value: String) -> sb_status {
+        guard let fieldName = HTTPField.Name(name), HTTPField.isValidValue(value) else {
+            return SB_ERR_INVALID_ARGUMENT
+        }
+        return state.withLock { s in
+            guard !s.responded else { return SB_ERR_STATE }
+            s.headers.append(HTTPField(name: fieldName, value: value))
+            return SB_OK
+        }
+    }
+
+    /// Records the one response. `makeBody` runs only if this is the first response call.
+    func respond(status: UInt16, body: () -> ResponseBody) -> sb_status {
+        guard (100...999).contains(status) else { return SB_ERR_INVALID_ARGUMENT }
+        let (result, waiter, response) = state.withLock { s -> (sb_status, CheckedContinuation<Response, Never>?, Response?) in
+            guard !s.responded, !s.sealed else { return (SB_ERR_STATE, nil, nil) }
+            s.responded = true
+            var headers = s.headers
+            let responseBody = body()
+            if headers[.contentType] == nil, responseBody.contentLength != 0 {
+                headers[.contentType] = "application/octet-stream"
+            }
+            let response = Response(status: .init(code: Int(status)), headers: headers, body: responseBody)
+            if let waiter = s.continuation {
+                s.continuation = nil
+                return (SB_OK, waiter, response)
+            }
+            s.outcome = response
+            return (SB_OK, nil, nil)
+        }
+        if let waiter, let response { waiter.resume(returning: response) }
+        return result
+    }
+
+    /// After the handler returned `status`: the response, waiting for it when the handler is pending.
+    /// `nil` means the handler failed without a response; the exchange is then sealed.
+    func response(afterHandlerReturned status: sb_status) async -> Response? {
+        if status == SB_PENDING {
+            return await withCheckedContinuation { (waiter: CheckedContinuation<Response, Never>) in
+                let ready = state.withLock { s -> Response? in
+                    if let outcome = s.outcome { return outcome }
+                    s.continuation = waiter
+                    return nil
+                }
+                if let ready { waiter.resume(returning: ready) }
+            }
+        }
+        return state.withLock { s in
+            if s.outcome == nil { s.sealed = true }
+            return s.outcome
+        }
+    }
+
+    /// Ends a pending exchange whose responder is going away (server shutdown): the waiting
+    /// responder gets `fallback`, and later response calls get SB_ERR_STATE.
+    func abandon(with fallback: Response) {
+        let waiter = state.withLock { s -> CheckedContinuation<Response, Never>? in
+            s.sealed = true
+            defer { s.continuation = nil }
+            return s.continuation
+        }
+        waiter?.resume(returning: fallback)
+    }
+}

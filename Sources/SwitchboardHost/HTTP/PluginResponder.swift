@@ -1,0 +1,120 @@
+public import Hummingbird
+import CSwitchboard
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The host's one responder: dispatches every request through the current route table.
+///
+/// Errors become responses here, at the edge: an unknown path is 404, a known path with another
+/// method 405 with `Allow`, a body over the route's limit 413, and a handler that fails or returns
+/// without responding 500 — each with a JSON body, and the 500 logged with the plugin's name.
+/// HEAD is answered by the GET route without a body.
+public struct PluginResponder: HTTPResponder {
+    public typealias Context = BasicRequestContext
+
+    let registry: PluginRegistry
+    let threadPool: NIOThreadPool
+    let logger: Logger
+
+    public init(registry: PluginRegistry, threadPool: NIOThreadPool = .singleton, logger: Logger) {
+        self.registry = registry
+        self.threadPool = threadPool
+        self.logger = logger
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        let method = request.method.rawValue
+        switch registry.routeTable.match(method: method, path: request.uri.path) {
+        case .notFound:
+            return JSONError.response(.notFound, detail: "Not Found")
+        case .methodNotAllowed(let allow):
+            if request.method == .options {
+                return Response(status: .noContent, headers: [.allow: allow.joined(separator: ", ")])
+            }
+            var response = JSONError.response(.methodNotAllowed, detail: "Method Not Allowed")
+            response.headers[.allow] = allow.joined(separator: ", ")
+            return response
+        case .found(let route, let parameters, _):
+            let response = try await dispatch(request, route: route, parameters: parameters)
+            return request.method == .head ? response.createHeadResponse() : response
+        }
+    }
+
+    private func dispatch(_ request: Request, route: RouteEntry, parameters: [Substring]) async throws -> Response {
+        var body: ByteBuffer? = nil
+        if !route.streamsBody {
+            if request.headers[.contentLength] == nil && request.headers[.transferEncoding] == nil {
+                body = ByteBuffer()
+            } else {
+                do {
+                    body = try await request.body.collect(upTo: route.maxBodyBytes)
+                } catch {
+                    return JSONError.response(.contentTooLarge, detail: "Request body is larger than \(route.maxBodyBytes) bytes")
+                }
+            }
+        }
+        let exchange = Exchange(request: request, route: route, rawParameters: parameters, body: body)
+        let plugin = route.plugin
+        plugin.requestsServed.add(1, ordering: .relaxed)
+        let status: sb_status
+        if route.isBlocking {
+            let handle = UnsafeSendable(exchange)
+            status = try await threadPool.runIfActive { Self.call(route, handle.value) }
+        } else {
+            status = withNonBlockingContext { Self.call(route, exchange) }
+        }
+        if let response = await exchange.response(afterHandlerReturned: status) {
+            return response
+        }
+        plugin.failures.add(1, ordering: .relaxed)
+        let why = status == SB_OK ? "returned SB_OK without responding" : "failed with status \(status)"
+        logger.error(
+            "handler \(why)",
+            metadata: ["plugin": "\(plugin.name)", "route": "\(route.signature)", "generation": "\(plugin.generation)"])
+        return JSONError.response(.internalServerError, detail: "Internal Server Error")
+    }
+
+    private static func call(_ route: RouteEntry, _ exchange: Exchange) -> sb_status {
+        guard let handler = route.handler else { return SB_ERR_UNSUPPORTED }
+        return handler(route.handlerData, exchange.handle)
+    }
+}
+
+/// FastAPI-shaped JSON error bodies: `{"detail": "..."}`.
+enum JSONError {
+    static func response(_ status: HTTPResponse.Status, detail: String) -> Response {
+        var buffer = ByteBuffer()
+        buffer.writeString("{\"detail\":")
+        buffer.writeString(JSONString.quote(detail))
+        buffer.writeString("}")
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+    }
+}
+
+enum JSONString {
+    /// A JSON string literal for `text`, with the escapes RFC 8259 requires.
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,248 @@
+import CSwitchboard
+import CSwitchboardHostSupport
+import DequeModule
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// The writer of a streamed response: the `sb_stream` handle.
+///
+/// Producers (any plugin thread) append copies to a bounded queue; one consumer, the response
+/// body task, drains it into the connection. Backpressure: a write that finds `highWatermark`
+/// bytes queued is refused with SB_ERR_WOULD_BLOCK (or, with SB_WRITE_WAIT, blocks off the event
+/// loop); `on_writable` fires once the consumer has drained below `lowWatermark`.
+///
+/// Invariants: the handle holds a retain on this object from `response_stream_begin` until
+/// `stream_finish`; callbacks are called outside the lock; after `finish` no callback is called.
+final class StreamWriter: @unchecked Sendable {
+    typealias Callback = (fn: sb_stream_event_fn, user: UnsafeMutableRawPointer?)
+
+    let exchange: Exchange
+    let highWatermark: Int
+    let lowWatermark: Int
+
+    private struct State {
+        var queue = Deque<ByteBuffer>()
+        var queuedBytes = 0
+        var finished = false
+        var closed = false
+        var consumer: CheckedContinuation<Void, Never>? = nil
+        var onWritable: [Callback] = []
+        var onClose: [Callback] = []
+        var blockedWriters = 0
+    }
+    private let state = Locked(State())
+    /// Wakes producers blocked by SB_WRITE_WAIT.
+    private let writableSignal = ConditionSignal()
+
+    init(exchange: Exchange, highWatermark: Int = 256 * 1024, lowWatermark: Int = 64 * 1024) {
+        self.exchange = exchange
+        self.highWatermark = highWatermark
+        self.lowWatermark = lowWatermark
+    }
+
+    /// Retains self for the plugin and returns the handle.
+    func retainedHandle() -> OpaquePointer {
+        OpaquePointer(Unmanaged.passRetained(self).toOpaque())
+    }
+
+    static func from(_ handle: OpaquePointer?) -> StreamWriter? {
+        guard let handle else { return nil }
+        return Unmanaged<StreamWriter>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    }
+
+    // MARK: Producer side
+
+    func write(_ data: UnsafeRawBufferPointer, flags: UInt32) -> sb_status {
+        let wait = flags & SB_WRITE_WAIT != 0
+        if wait && sbh_in_nonblocking() != 0 { return SB_ERR_STATE }
+        while true {
+            enum Step { case done(sb_status), wait }
+            let (step, consumer) = state.withLock { s -> (Step, CheckedContinuation<Void, Never>?) in
+                if s.finished { return (.done(SB_ERR_STATE), nil) }
+                if s.closed { return (.done(SB_ERR_CLOSED), nil) }
+                if s.queuedBytes >= highWatermark {
+                    if wait { s.blockedWriters += 1; return (.wait, nil) }
+                    return (.done(SB_ERR_WOULD_BLOCK), nil)
+                }
+                if data.count > 0 {
+                    var buffer = ByteBufferAllocator().buffer(capacity: data.count)
+                    buffer.writeBytes(data)
+                    s.queue.append(buffer)
+                    s.queuedBytes += data.count
+                }
+                defer { s.consumer = nil }
+                return (.done(SB_OK), s.consumer)
+            }
+            switch step {
+            case .done(let status):
+                consumer?.resume()
+                return status
+            case .wait:
+                writableSignal.wait { self.state.withLock { $0.queuedBytes < self.lowWatermark || $0.closed } }
+                state.withLock { $0.blockedWriters -= 1 }
+            }
+        }
+    }
+
+    func onWritable(_ callback: Callback) -> sb_status {
+        let fireNow = state.withLock { s -> Bool in
+            if s.finished { return false }
+            if s.closed || s.queuedBytes < lowWatermark { return true }
+            s.onWritable.append(callback)
+            return false
+        }
+        if fireNow { invoke(callback) }
+        return SB_OK
+    }
+
+    func onClose(_ callback: Callback) -> sb_status {
+        let fireNow = state.withLock { s -> Bool in
+            if s.finished { return false }
+            if s.closed { return true }
+            s.onClose.append(callback)
+            return false
+        }
+        if fireNow { invoke(callback) }
+        return SB_OK
+    }
+
+    /// The plugin is done. Releases the plugin's retain.
+    func finish() -> sb_status {
+        let (status, consumer) = state.withLock { s -> (sb_status, CheckedContinuation<Void, Never>?) in
+            if s.finished { return (SB_ERR_STATE, nil) }
+            s.finished = true
+            s.onWritable = []
+            s.onClose = []
+            defer { s.consumer = nil }
+            return (SB_OK, s.consumer)
+        }
+        guard status == SB_OK else { return status }
+        consumer?.resume()
+        Unmanaged.passUnretained(self).release()
+        return SB_OK
+    }
+
+    // MARK: Consumer side
+
+    /// Ends the stream from the host side (client gone, HEAD, shutdown): writes fail with
+    /// SB_ERR_CLOSED and the close callbacks run once.
+    func close() {
+        let callbacks = state.withLock { s -> [Callback] in
+            guard !s.closed, !s.finished else { return [] }
+            s.closed = true
+            s.queue.removeAll()
+            s.queuedBytes = 0
+            defer { s.onClose = []; s.onWritable = [] }
+            return s.onClose + s.onWritable
+        }
+        writableSignal.broadcast()
+        for callback in callbacks { invoke(callback) }
+    }
+
+    /// The body of the HTTP response: drains the queue until the plugin finishes.
+    func makeBody() -> ResponseBody {
+        ResponseBody { writer in
+            do {
+                try await withTaskCancellationHandler {
+                    while let chunks = await self.next() {
+                        try await writer.write(contentsOf: chunks)
+                        self.drained(chunks.reduce(0) { $0 + $1.readableBytes })
+                    }
+                    try await writer.finish(nil)
+                } onCancel: {
+                    self.close()
+                }
+            } catch {
+                self.close()
+                throw error
+            }
+        }
+    }
+
+    /// The next batch of queued buffers; nil once the plugin has finished and the queue is empty,
+    /// or the stream was closed.
+    private func next() async -> [ByteBuffer]? {
+        while true {
+            enum Step { case chunks([ByteBuffer]), end, wait }
+            let step = state.withLock { s -> Step in
+                if s.closed { return .end }
+                if !s.queue.isEmpty {
+                    let chunks = Array(s.queue)
+                    s.queue.removeAll(keepingCapacity: true)
+                    return .chunks(chunks)
+                }
+                return s.finished ? .end : .wait
+            }
+            switch step {
+            case .chunks(let chunks): return chunks
+            case .end: return nil
+            case .wait:
+                await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                    let ready = state.withLock { s -> Bool in
+                        if s.closed || s.finished || !s.queue.isEmpty { return true }
+                        s.consumer = waiter
+                        return false
+                    }
+                    if ready { waiter.resume() }
+                }
+            }
+        }
+    }
+
+    private func drained(_ bytes: Int) {
+        let (callbacks, wakeWriters) = state.withLock { s -> ([Callback], Bool) in
+            s.queuedBytes -= bytes
+            guard s.queuedBytes < lowWatermark else { return ([], false) }
+            defer { s.onWritable = [] }
+            return (s.onWritable, s.blockedWriters > 0)
+        }
+        if wakeWriters { writableSignal.broadcast() }
+        for callback in callbacks { invoke(callback) }
+    }
+
+    private func invoke(_ callback: Callback) {
+        sbh_enter_nonblocking()
+        callback.fn(callback.user, OpaquePointer(Unmanaged.passUnretained(self).toOpaque()))
+        sbh_leave_nonblocking()
+    }
+}
+
+/// A condition variable for threads that may block (blocking handlers, plugin threads).
+final class ConditionSignal: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var cond = pthread_cond_t()
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&cond, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&cond)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    /// Blocks until `ready()` is true, re-checking at each broadcast (and every 50 ms, so a
+    /// broadcast that races the check is never lost for long).
+    func wait(until ready: () -> Bool) {
+        pthread_mutex_lock(&mutex)
+        while !ready() {
+            var deadline = timespec()
+            clock_gettime(CLOCK_REALTIME, &deadline)
+            deadline.tv_nsec += 50_000_000
+            if deadline.tv_nsec >= 1_000_000_000 { deadline.tv_sec += 1; deadline.tv_nsec -= 1_000_000_000 }
+            pthread_cond_timedwait(&cond, &mutex, &deadline)
+        }
+        pthread_mutex_unlock(&mutex)
+    }
+
+    func broadcast() {
+        pthread_mutex_lock(&mutex)
+        pthread_cond_broadcast(&cond)
+        pthread_mutex_unlock(&mutex)
+    }
+}
+#if canImport(Glibc)
+import Glibc
+#endif

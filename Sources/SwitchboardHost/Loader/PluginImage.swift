@@ -1,0 +1,42 @@
+import CSwitchboard
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A mapped private copy of a plugin file.
+///
+/// Invariant: an image that needs the Swift runtime is opened with `RTLD_NODELETE` and never
+/// closed — its type metadata stays registered with the process-wide Swift runtime, so unmapping
+/// it would crash the process later. C images are closed once their instance has drained.
+final class PluginImage: @unchecked Sendable {
+    let privatePath: String
+    let sha256: String
+    let needsSwiftRuntime: Bool
+    private let handle: UnsafeMutableRawPointer
+
+    /// `dlopen` with `RTLD_NOW | RTLD_LOCAL` (and `RTLD_NODELETE` for Swift images).
+    init(privatePath: String, sha256: String, needsSwiftRuntime: Bool) throws(DynamicLinkError) {
+        var flags = RTLD_NOW | RTLD_LOCAL
+        if needsSwiftRuntime { flags |= RTLD_NODELETE }
+        guard let handle = dlopen(privatePath, flags) else {
+            throw DynamicLinkError(message: dlerror().map { String(cString: $0) } ?? "unknown dlopen error")
+        }
+        self.handle = handle
+        self.privatePath = privatePath
+        self.sha256 = sha256
+        self.needsSwiftRuntime = needsSwiftRuntime
+    }
+
+    func symbol(_ name: String) -> UnsafeMutableRawPointer? {
+        dlsym(handle, name)
+    }
+
+    /// Unmaps a C image. A no-op for Swift images (see the type's invariant).
+    func close() {
+        if !needsSwiftRuntime { dlclose(handle) }
+    }
+}
+
+struct DynamicLinkError: Error {
+    let message: String
+}

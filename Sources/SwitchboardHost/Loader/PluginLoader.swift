@@ -1,0 +1,219 @@
+import CSwitchboard
+import CSwitchboardHostSupport
+import Logging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Turns a dropped plugin file into an initialised `PluginInstance`, or a `LoadRefusal`.
+///
+/// Stages, each with its own refusal: read the file → check the ELF headers → hash it → copy it to
+/// a private path keyed by the hash (the dropped file is never mapped: overwriting a mapped file
+/// crashes the process) → `dlopen` the copy → find the entry symbol → check the descriptor (size,
+/// magic, ABI major and minor, Swift toolchain, name) → run on_init → check the routes it added.
+/// Conflicts with other plugins are the registry's job.
+public struct PluginLoader: Sendable {
+    /// Where private copies of plugin images are kept.
+    public let imageDirectory: String
+    /// The host's Swift compiler version (major*10000 + minor*100 + patch).
+    public let hostSwiftVersion: UInt32
+    public let logger: Logger
+
+    public init(imageDirectory: String, hostSwiftVersion: UInt32 = SwiftToolchain.compilerVersion, logger: Logger) {
+        self.imageDirectory = imageDirectory
+        self.hostSwiftVersion = hostSwiftVersion
+        self.logger = logger
+    }
+
+    /// Loads `file`. `nameOwner(name)` returns the file that already serves a plugin of that name,
+    /// if it is another file.
+    func load(
+        file: String, generation: (String) -> Int, config: @escaping @Sendable (_ plugin: String, _ key: String) -> String?,
+        nameOwner: (String) -> String?
+    ) throws(LoadRefusal) -> PluginInstance {
+        func refuse(_ kind: LoadRefusal.Kind, _ message: String, name: String? = nil) -> LoadRefusal {
+            LoadRefusal(kind: kind, file: file, pluginName: name, message: message)
+        }
+
+        let bytes: [UInt8]
+        do {
+            bytes = try readFile(file)
+        } catch {
+            throw refuse(.unreadable, "cannot read the file: \(error)")
+        }
+        let elf: ELFImage
+        do {
+            elf = try ELFImage(bytes: bytes)
+        } catch {
+            switch error {
+            case .notELF:
+                throw refuse(.notELF, "not an ELF shared object (it does not start with \\x7FELF); build the plugin as a .so")
+            case .wrongFormat(let why):
+                throw refuse(.wrongFormat, "not loadable here: \(why)")
+            case .truncated(let needed, let actual):
+                throw refuse(.truncated, "truncated: its ELF headers need \(needed) bytes but the file has \(actual); it may still be being written — copy it again, whole")
+            }
+        }
+        let sha256 = SHA256.hex(bytes)
+        let privatePath: String
+        do {
+            privatePath = try privateCopy(of: bytes, sha256: sha256, file: file)
+        } catch {
+            throw refuse(.unreadable, "cannot make a private copy in \(imageDirectory): \(error)")
+        }
+        let image: PluginImage
+        do {
+            image = try PluginImage(privatePath: privatePath, sha256: sha256, needsSwiftRuntime: elf.registersWithSwiftRuntime)
+        } catch {
+            throw refuse(.dlopenFailed, "dlopen failed: \(error.message)")
+        }
+        var keepImage = false
+        defer { if !keepImage { image.close() } }
+
+        guard let entry = image.symbol(SB_ENTRY_SYMBOL) else {
+            throw refuse(.noEntrySymbol, "no exported symbol `\(SB_ENTRY_SYMBOL)`: export it from C with `const sb_plugin_descriptor *\(SB_ENTRY_SYMBOL)(void)`, or from Swift with `@_cdecl(\"\(SB_ENTRY_SYMBOL)\")`")
+        }
+        let entryFunction = unsafeBitCast(entry, to: sb_entry_fn.self)
+        guard let descriptorPointer = entryFunction() else {
+            throw refuse(.nullDescriptor, "`\(SB_ENTRY_SYMBOL)` returned NULL; it must return a pointer to a static sb_plugin_descriptor")
+        }
+        let declaredSize = UnsafeRawPointer(descriptorPointer).load(as: UInt32.self)
+        let minimum = MemoryLayout<sb_plugin_descriptor>.offset(of: \sb_plugin_descriptor.on_deinit)! + MemoryLayout<sb_on_deinit_fn?>.size
+        guard declaredSize >= minimum else {
+            throw refuse(.descriptorTooSmall, "its descriptor declares struct_size \(declaredSize) bytes, smaller than the \(minimum) of ABI \(SB_ABI_MAJOR).0: set struct_size = sizeof(sb_plugin_descriptor) and rebuild against this host's switchboard.h")
+        }
+        let descriptor = RouteSpecReader.readSized(descriptorPointer)
+        guard descriptor.magic == SB_PLUGIN_MAGIC else {
+            throw refuse(.badMagic, "its descriptor's magic is 0x\(String(descriptor.magic, radix: 16)), not SB_PLUGIN_MAGIC (0x\(String(SB_PLUGIN_MAGIC, radix: 16))): `\(SB_ENTRY_SYMBOL)` must return an sb_plugin_descriptor")
+        }
+        let name = stringFromC(descriptor.name) ?? ""
+        let label = name.isEmpty ? nil : name
+        guard descriptor.abi_major == SB_ABI_MAJOR else {
+            throw refuse(.abiMajorMismatch, "built for plugin ABI \(descriptor.abi_major).\(descriptor.abi_minor); this host speaks ABI \(SB_ABI_MAJOR).\(SB_ABI_MINOR): rebuild the plugin against this host's switchboard.h", name: label)
+        }
+        guard descriptor.abi_minor <= SB_ABI_MINOR else {
+            throw refuse(.abiMinorTooNew, "built for plugin ABI \(descriptor.abi_major).\(descriptor.abi_minor), newer than this host's \(SB_ABI_MAJOR).\(SB_ABI_MINOR): upgrade the host or rebuild the plugin against its switchboard.h", name: label)
+        }
+        if elf.containsSwiftCode || descriptor.swift_version != 0 {
+            guard descriptor.swift_version == hostSwiftVersion else {
+                let theirs = descriptor.swift_version == 0 ? "an unreported Swift version (swift_version is 0, but the image contains Swift code)" : "Swift \(SwiftToolchain.format(descriptor.swift_version))"
+                throw refuse(.swiftVersionMismatch, "built with \(theirs); this host runs Swift \(SwiftToolchain.format(hostSwiftVersion)): a Swift plugin shares the host's Swift runtime, so rebuild it with the host's toolchain", name: label)
+            }
+        }
+        guard Self.isValidName(name) else {
+            throw refuse(.invalidDescriptor, "plugin name \"\(name)\" must match [a-z0-9][a-z0-9_-]{0,63}", name: label)
+        }
+        guard descriptor.on_init != nil else {
+            throw refuse(.invalidDescriptor, "its descriptor has no on_init hook", name: name)
+        }
+        if let owner = nameOwner(name) {
+            throw refuse(.duplicateName, "a plugin named \"\(name)\" is already loaded from \(owner); give one of them another name", name: name)
+        }
+
+        let instance = PluginInstance(
+            descriptor: descriptor, name: name, file: file, image: image, generation: generation(name),
+            config: { key in config(name, key) }, logger: logger)
+        var state: UnsafeMutableRawPointer? = nil
+        let status = descriptor.on_init(HostAPI.table, instance.handle, &state)
+        let (reason, routeErrors) = instance.mutable.withLock { m in
+            m.state = state
+            return (m.refuseReason, m.routeErrors)
+        }
+        keepImage = true
+        guard status == SB_OK else {
+            instance.retire()
+            let why = reason.map { ": \($0)" } ?? " without giving a reason (call plugin_refuse before returning an error)"
+            throw refuse(.initFailed, "on_init returned status \(status)\(why)", name: name)
+        }
+        guard routeErrors.isEmpty else {
+            instance.retire()
+            throw refuse(.invalidRoute, routeErrors.joined(separator: "; "), name: name)
+        }
+        return instance
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard (1...64).contains(bytes.count) else { return false }
+        func ok(_ c: UInt8, first: Bool) -> Bool {
+            (0x61...0x7A).contains(c) || (0x30...0x39).contains(c) || (!first && (c == 0x5F || c == 0x2D))
+        }
+        return ok(bytes[0], first: true) && bytes.dropFirst().allSatisfy { ok($0, first: false) }
+    }
+
+    private func readFile(_ path: String) throws(SystemError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError(errno: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SystemError(errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw SystemError(errno: EISDIR) }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            done += n
+        }
+        return Array(bytes[..<done])
+    }
+
+    /// Writes the bytes to `<imageDirectory>/<sha256>-<basename>` unless that copy exists, via a
+    /// temporary file and rename so a half-written copy is never visible.
+    private func privateCopy(of bytes: [UInt8], sha256: String, file: String) throws(SystemError) -> String {
+        try makeDirectories(imageDirectory)
+        let base = file.split(separator: "/").last.map(String.init) ?? "plugin.so"
+        let target = "\(imageDirectory)/\(sha256.prefix(16))-\(base)"
+        if access(target, R_OK) == 0 { return target }
+        let temporary = "\(target).\(getpid()).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o500)
+        guard fd >= 0 else { throw SystemError(errno: errno) }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                let code = errno
+                close(fd)
+                unlink(temporary)
+                throw SystemError(errno: code)
+            }
+            written += n
+        }
+        close(fd)
+        guard rename(temporary, target) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw SystemError(errno: code)
+        }
+        return target
+    }
+}
+
+/// An errno with its text.
+struct SystemError: Error, CustomStringConvertible {
+    let errno: Int32
+    var description: String { String(cString: strerror(errno)) }
+}
+
+/// `mkdir -p`.
+func makeDirectories(_ path: String) throws(SystemError) {
+    var current = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        current += "/" + part
+        if mkdir(current, 0o755) != 0 && errno != EEXIST { throw SystemError(errno: errno) }
+    }
+}
+
+enum SHA256 {
+    static func hex(_ bytes: [UInt8]) -> String {
+        var ctx = sbh_sha256()
+        var digest = [UInt8](repeating: 0, count: 32)
+        sbh_sha256_init(&ctx)
+        bytes.withUnsafeBytes { sbh_sha256_update(&ctx, $0.baseAddress, $0.count) }
+        sbh_sha256_final(&ctx, &digest)
+        return digest.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+}

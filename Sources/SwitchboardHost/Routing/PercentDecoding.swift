@@ -1,0 +1,37 @@
+extension Substring {
+    /// Decodes `%XX` escapes; `nil` when an escape is malformed or the result is not UTF-8.
+    /// `plusIsSpace` applies the form-encoding rule used in query strings.
+    func percentDecoded(plusIsSpace: Bool = false) -> String? {
+        let utf8 = self.utf8
+        if !utf8.contains(UInt8(ascii: "%")) && !(plusIsSpace && utf8.contains(UInt8(ascii: "+"))) {
+            return String(self)
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(utf8.count)
+        var i = utf8.startIndex
+        while i != utf8.endIndex {
+            let c = utf8[i]
+            if c == UInt8(ascii: "%") {
+                let h = utf8.index(after: i)
+                guard h != utf8.endIndex, let hi = hexValue(utf8[h]) else { return nil }
+                let l = utf8.index(after: h)
+                guard l != utf8.endIndex, let lo = hexValue(utf8[l]) else { return nil }
+                bytes.append(hi << 4 | lo)
+                i = utf8.index(after: l)
+            } else {
+                bytes.append(plusIsSpace && c == UInt8(ascii: "+") ? UInt8(ascii: " ") : c)
+                i = utf8.index(after: i)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}
+
+private func hexValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+    default: nil
+    }
+}

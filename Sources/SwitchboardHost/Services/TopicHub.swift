@@ -1,0 +1,130 @@
+import CSwitchboard
+import DequeModule
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Publish/subscribe between plugin code (`topic_publish`, `topic_subscribe`).
+///
+/// Topics are namespaced by plugin name, so they outlive a reload of the plugin and one plugin
+/// cannot read another's. Each subscriber has a bounded queue drained on an event loop: a
+/// subscriber whose queue is full is dropped (told once with SB_ERR_OVERFLOW) instead of
+/// growing memory.
+final class TopicHub: Sendable {
+    private let subscribers = Locked<[String: [ObjectIdentifier: Subscription]]>([:])
+
+    init() {}
+
+    func publish(plugin: String, topic: String, message: UnsafeRawBufferPointer) -> Int {
+        let targets = subscribers.withLock { Array(($0[plugin + "\u{0}" + topic] ?? [:]).values) }
+        guard !targets.isEmpty else { return 0 }
+        let buffer = ByteBuffer(bytes: message)
+        var delivered = 0
+        for sub in targets where sub.enqueue(buffer) { delivered += 1 }
+        return delivered
+    }
+
+    func subscribe(
+        plugin: PluginInstance, topic: String, queueLimit: Int, callback: sb_message_fn, user: UnsafeMutableRawPointer?
+    ) -> Subscription {
+        let key = plugin.name + "\u{0}" + topic
+        let sub = Subscription(key: key, queueLimit: queueLimit, callback: callback, user: user)
+        subscribers.withLock { $0[key, default: [:]][ObjectIdentifier(sub)] = sub }
+        return sub
+    }
+
+    func cancel(_ sub: Subscription) {
+        subscribers.withLock { all in
+            all[sub.key]?.removeValue(forKey: ObjectIdentifier(sub))
+            if all[sub.key]?.isEmpty == true { all[sub.key] = nil }
+        }
+        sub.cancel()
+    }
+}
+
+/// One subscriber (`sb_subscription`). The handle holds a retain until subscription_cancel.
+final class Subscription: @unchecked Sendable {
+    let key: String
+    private let queueLimit: Int
+    private let callback: sb_message_fn
+    private let user: UnsafeMutableRawPointer?
+    private let loop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
+
+    private struct State {
+        var queue = Deque<ByteBuffer>()
+        var draining = false
+        var overflowed = false
+        var cancelled = false
+    }
+    private let state = Locked(State())
+    /// Held while a callback runs, so cancel can wait for it (as timers do).
+    private let callbackLock = Locked(())
+
+    init(key: String, queueLimit: Int, callback: sb_message_fn, user: UnsafeMutableRawPointer?) {
+        self.key = key
+        self.queueLimit = queueLimit
+        self.callback = callback
+        self.user = user
+    }
+
+    func retainedHandle() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
+
+    static func from(_ handle: OpaquePointer?) -> Subscription? {
+        guard let handle else { return nil }
+        return Unmanaged<Subscription>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    }
+
+    /// Queues a message; false when the subscriber is gone or has just overflowed.
+    func enqueue(_ message: ByteBuffer) -> Bool {
+        let (accepted, schedule) = state.withLock { s -> (Bool, Bool) in
+            guard !s.cancelled, !s.overflowed else { return (false, false) }
+            if s.queue.count >= queueLimit {
+                s.overflowed = true
+                s.queue.removeAll()
+            } else {
+                s.queue.append(message)
+            }
+            defer { s.draining = true }
+            return (!s.overflowed, !s.draining)
+        }
+        if schedule { loop.execute { self.drain() } }
+        return accepted
+    }
+
+    private func drain() {
+        while true {
+            enum Step { case message(ByteBuffer), overflow, stop }
+            let step = state.withLock { s -> Step in
+                if s.cancelled { s.draining = false; return .stop }
+                if let next = s.queue.popFirst() { return .message(next) }
+                if s.overflowed { s.draining = false; s.cancelled = true; return .overflow }
+                s.draining = false
+                return .stop
+            }
+            switch step {
+            case .stop: return
+            case .overflow:
+                deliver(SB_ERR_OVERFLOW, nil)
+                return
+            case .message(let buffer):
+                buffer.withUnsafeReadableBytes { deliver(SB_OK, $0) }
+            }
+        }
+    }
+
+    private func deliver(_ status: sb_status, _ bytes: UnsafeRawBufferPointer?) {
+        callbackLock.withLock { _ in
+            guard status == SB_ERR_OVERFLOW || !state.withLock({ $0.cancelled }) else { return }
+            let message = sb_bytes(ptr: bytes?.baseAddress?.assumingMemoryBound(to: UInt8.self), len: bytes?.count ?? 0)
+            withNonBlockingContext { callback(user, OpaquePointer(Unmanaged.passUnretained(self).toOpaque()), status, message) }
+        }
+    }
+
+    /// Stops deliveries and releases the handle's retain. Waits for a running callback unless
+    /// called from one (the event loop runs this subscriber's callbacks one at a time).
+    func cancel() {
+        state.withLock { $0.cancelled = true; $0.queue.removeAll() }
+        if !loop.inEventLoop { callbackLock.withLock { _ in } }
+        Unmanaged.passUnretained(self).release()
+    }
+}

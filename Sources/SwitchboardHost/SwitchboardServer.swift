@@ -1,0 +1,53 @@
+public import Hummingbird
+public import Logging
+import NIOCore
+import NIOPosix
+
+/// Everything the host needs to know, resolved from file, environment and flags by the CLI.
+public struct HostSettings: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8000
+    public var pluginDirectories: [String] = []
+    /// Private plugin copies live under `<stateDirectory>/images`.
+    public var stateDirectory = "var/switchboard"
+    public var maxBodyBytes = 1 << 20
+    public var serverName: String? = "switchboard"
+    /// A plugin's configuration value: `plugins.<name>.<key>`.
+    public var pluginConfig: @Sendable (_ plugin: String, _ key: String) -> String? = { _, _ in nil }
+
+    public init() {}
+}
+
+/// The host: a plugin registry and the HTTP application that serves it.
+public struct SwitchboardServer: Sendable {
+    public let settings: HostSettings
+    public let registry: PluginRegistry
+    public let logger: Logger
+
+    public init(settings: HostSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        HostAPI.services.defaultMaxBodyBytes = settings.maxBodyBytes
+        let loader = PluginLoader(imageDirectory: settings.stateDirectory + "/images", logger: logger)
+        self.registry = PluginRegistry(loader: loader, pluginConfig: settings.pluginConfig, logger: logger)
+    }
+
+    /// Loads every plugin in the configured directories.
+    @discardableResult
+    public func loadPlugins() -> (loaded: [PluginInstance], refused: [LoadRefusal]) {
+        registry.loadDirectories(settings.pluginDirectories)
+    }
+
+    /// The Hummingbird application; `run()` or `runService()` it. When it has stopped, call
+    /// `registry.retireAll()` so every plugin's on_deinit runs.
+    public func makeApplication(
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            responder: PluginResponder(registry: registry, logger: logger),
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: settings.serverName),
+            onServerRunning: onServerRunning,
+            logger: logger
+        )
+    }
+}

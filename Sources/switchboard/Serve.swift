@@ -1,0 +1,60 @@
+import ArgumentParser
+import Configuration
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import SwitchboardHost
+import UnixSignals
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve HTTP with every plugin found in the plugin directories.")
+
+    @Option(help: "Address to listen on (default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "TCP port (default 8000; 0 for any free port).")
+    var port: Int?
+
+    @Option(name: .customLong("plugins"), help: ArgumentHelp("A directory of plugin .so files (repeatable).", valueName: "dir"))
+    var pluginDirectories: [String] = []
+
+    @Option(help: ArgumentHelp("Configuration file (default etc/switchboard.yaml).", valueName: "file"))
+    var config: String?
+
+    func run() async throws {
+        var flags: [AbsoluteConfigKey: ConfigValue] = [:]
+        if let host { flags["server.host"] = .init(.string(host), isSecret: false) }
+        if let port { flags["server.port"] = .init(.int(port), isSecret: false) }
+        if !pluginDirectories.isEmpty {
+            flags["plugins.directories"] = .init(.stringArray(pluginDirectories), isSecret: false)
+        }
+        let resolver = try await SettingsResolver(configFile: config, flags: flags)
+        let settings = resolver.hostSettings()
+
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = resolver.logLevel
+            return handler
+        }
+        let logger = Logger(label: "switchboard")
+
+        let server = SwitchboardServer(settings: settings, logger: logger)
+        let (loaded, refused) = server.loadPlugins()
+        logger.notice(
+            "plugins scanned",
+            metadata: [
+                "loaded": "\(loaded.map(\.name).sorted().joined(separator: ","))", "refused": "\(refused.count)",
+                "directories": "\(settings.pluginDirectories.joined(separator: ","))",
+            ])
+        let application = server.makeApplication { channel in
+            logger.notice("serving", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        }
+        // SIGTERM and SIGINT stop accepting, let in-flight requests finish, then return.
+        let group = ServiceGroup(
+            configuration: .init(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        server.registry.retireAll()
+        logger.notice("stopped")
+    }
+}

@@ -1,0 +1,42 @@
+import Configuration
+import Logging
+import SwitchboardHost
+import SystemPackage
+
+/// Resolves the host's settings: flags over environment (SWITCHBOARD_*) over the YAML file.
+struct SettingsResolver {
+    static let defaultConfigFile = "etc/switchboard.yaml"
+
+    let reader: ConfigReader
+
+    /// `flags` holds only the values given on the command line.
+    init(configFile: String?, flags: [AbsoluteConfigKey: ConfigValue]) async throws {
+        let file = configFile ?? Self.defaultConfigFile
+        let fileProvider = try await FileProvider<YAMLSnapshot>(filePath: FilePath(file), allowMissing: configFile == nil)
+        reader = ConfigReader(providers: [
+            InMemoryProvider(name: "flags", values: flags),
+            EnvironmentVariablesProvider().prefixKeys(with: "switchboard"),
+            fileProvider,
+        ])
+    }
+
+    func hostSettings() -> HostSettings {
+        var settings = HostSettings()
+        settings.host = reader.string(forKey: "server.host", default: settings.host)
+        settings.port = reader.int(forKey: "server.port", default: settings.port)
+        let name = reader.string(forKey: "server.name", default: settings.serverName ?? "")
+        settings.serverName = name.isEmpty ? nil : name
+        settings.pluginDirectories = reader.stringArray(forKey: "plugins.directories", default: ["plugins"])
+        settings.stateDirectory = reader.string(forKey: "state.directory", default: settings.stateDirectory)
+        settings.maxBodyBytes = reader.int(forKey: "limits.max_body_bytes", default: settings.maxBodyBytes)
+        let reader = self.reader
+        settings.pluginConfig = { plugin, key in
+            reader.string(forKey: ConfigKey(["plugins", "config", plugin] + key.split(separator: ".").map(String.init)))
+        }
+        return settings
+    }
+
+    var logLevel: Logger.Level {
+        Logger.Level(rawValue: reader.string(forKey: "log.level", default: "info")) ?? .info
+    }
+}
