@@ -102,14 +102,18 @@ static sb_status count(void *data, sb_request *req) {
     int n = 5;
     counter *c;
     if (host->request_query_param(req, str("n"), 0, &n_text) == SB_OK) {
-        char buf[16] = {0};
-        memcpy(buf, n_text.ptr, n_text.len < 15 ? n_text.len : 15);
-        n = atoi(buf);
-        if (n < 0 || n > 1000) {
+        char buf[16] = {0}, *end = NULL;
+        long parsed = -1;
+        if (n_text.len > 0 && n_text.len < sizeof buf) {
+            memcpy(buf, n_text.ptr, n_text.len);
+            parsed = strtol(buf, &end, 10);
+        }
+        if (end == NULL || *end != '\0' || parsed < 0 || parsed > 1000) {
             static const char bad[] = "{\"detail\":\"n must be between 0 and 1000\"}";
             host->response_header_add(req, str("content-type"), str("application/json"));
             return host->response_send(req, 422, bytes(bad, sizeof bad - 1));
         }
+        n = (int)parsed;
     }
     c = calloc(1, sizeof *c);
     if (!c) return SB_ERR_NO_MEMORY;

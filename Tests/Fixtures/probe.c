@@ -1,0 +1,196 @@
+/*
+ * probe: a well-behaved plugin that exercises the edges of the ABI, for the host's tests.
+ *
+ *   GET  /probe/fail        returns an error without responding            -> 500
+ *   GET  /probe/silent      returns SB_OK without responding               -> 500
+ *   GET  /probe/pending     SB_PENDING, answered 20 ms later from a thread -> 200 "late"
+ *   GET  /probe/blocking    SB_ROUTE_BLOCKING: sleeps on the pool          -> 200 "blocked"
+ *   POST /probe/echo        method, query q, header x-probe and body        -> 200 text
+ *   GET  /probe/rules       checks refusals (bad header, second response)  -> 200 "ok" or what failed
+ *   GET  /probe/borrowed    a borrowed body; /probe/released counts releases
+ *   GET  /probe/state       state_increment("hits"), answered from the store callback
+ *   GET  /probe/topic       subscribe, publish, answer with the delivered message
+ *   POST /probe/upload      SB_ROUTE_STREAM_BODY, limit 64 KiB: counts the bytes
+ */
+#include <switchboard.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const sb_host_api *host;
+static sb_plugin *self;
+static int released;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static sb_str str(const char *s) { sb_str out = {s, strlen(s)}; return out; }
+static sb_bytes bytes(const void *p, size_t n) { sb_bytes out = {(const uint8_t *)p, n}; return out; }
+static sb_status text(sb_request *req, uint16_t status, const char *body) {
+    host->response_header_add(req, str("content-type"), str("text/plain"));
+    return host->response_send(req, status, bytes(body, strlen(body)));
+}
+
+static sb_status fail(void *d, sb_request *req) { (void)d; (void)req; return SB_ERR_INTERNAL; }
+static sb_status silent(void *d, sb_request *req) { (void)d; (void)req; return SB_OK; }
+
+static void *answer_late(void *req) {
+    usleep(20 * 1000);
+    text(req, 200, "late");
+    return NULL;
+}
+static sb_status pending(void *d, sb_request *req) {
+    pthread_t t;
+    (void)d;
+    if (pthread_create(&t, NULL, answer_late, req) != 0) return SB_ERR_INTERNAL;
+    pthread_detach(t);
+    return SB_PENDING;
+}
+
+static sb_status blocking(void *d, sb_request *req) {
+    (void)d;
+    usleep(10 * 1000);
+    return text(req, 200, "blocked");
+}
+
+static sb_status echo(void *d, sb_request *req) {
+    sb_str method = {0, 0}, q = {0, 0}, h = {0, 0};
+    sb_bytes body = {0, 0};
+    char out[4096];
+    (void)d;
+    host->request_method(req, &method);
+    host->request_query_param(req, str("q"), 0, &q);
+    host->request_header(req, str("X-Probe"), 0, &h);
+    host->request_body(req, &body);
+    snprintf(out, sizeof out, "method=%.*s q=%.*s x-probe=%.*s body=%.*s", (int)method.len, method.ptr,
+             (int)q.len, q.ptr, (int)h.len, h.ptr, (int)body.len, (const char *)body.ptr);
+    return text(req, 200, out);
+}
+
+static sb_status rules(void *d, sb_request *req) {
+    sb_stream *stream;
+    sb_str missing;
+    const char *problem = NULL;
+    (void)d;
+    if (host->response_header_add(req, str("x-bad"), str("a\r\nInjected: yes")) != SB_ERR_INVALID_ARGUMENT)
+        problem = "a header value with CR LF was accepted";
+    else if (host->response_header_add(req, str("bad name"), str("v")) != SB_ERR_INVALID_ARGUMENT)
+        problem = "a header name with a space was accepted";
+    else if (host->request_path_param(req, str("nope"), &missing) != SB_ERR_NOT_FOUND)
+        problem = "a missing path parameter was found";
+    if (host->response_stream_begin(req, 200, &stream) != SB_OK) return SB_ERR_INTERNAL;
+    if (!problem && host->response_send(req, 200, bytes("x", 1)) != SB_ERR_STATE)
+        problem = "a second response was accepted";
+    problem = problem ? problem : "ok";
+    host->stream_write(stream, bytes(problem, strlen(problem)), 0);
+    host->stream_finish(stream);
+    return SB_OK;
+}
+
+static void on_release(void *data) {
+    (void)data;
+    pthread_mutex_lock(&lock);
+    released++;
+    pthread_mutex_unlock(&lock);
+}
+static sb_status borrowed(void *d, sb_request *req) {
+    static const char body[] = "borrowed bytes";
+    (void)d;
+    return host->response_send_borrowed(req, 200, bytes(body, sizeof body - 1), on_release, NULL);
+}
+static sb_status released_count(void *d, sb_request *req) {
+    char out[32];
+    (void)d;
+    pthread_mutex_lock(&lock);
+    snprintf(out, sizeof out, "%d", released);
+    pthread_mutex_unlock(&lock);
+    return text(req, 200, out);
+}
+
+static void state_done(void *user, sb_status status, const sb_state_result *result) {
+    char out[64];
+    if (status != SB_OK) { text(user, 500, "state failed"); return; }
+    snprintf(out, sizeof out, "hits=%lld", (long long)result->number);
+    text(user, 200, out);
+}
+static sb_status state(void *d, sb_request *req) {
+    (void)d;
+    if (host->state_increment(self, str("hits"), 1, state_done, req) != SB_OK) return SB_ERR_INTERNAL;
+    return SB_PENDING;
+}
+
+typedef struct topic_wait { sb_request *req; sb_subscription *sub; } topic_wait;
+static void on_message(void *user, sb_subscription *sub, sb_status status, sb_bytes message) {
+    topic_wait *w = user;
+    char out[256];
+    (void)sub;
+    snprintf(out, sizeof out, "status=%d message=%.*s", status, (int)message.len, (const char *)message.ptr);
+    text(w->req, 200, out);
+    host->subscription_cancel(w->sub);
+    free(w);
+}
+static sb_status topic(void *d, sb_request *req) {
+    size_t delivered = 0;
+    topic_wait *w = calloc(1, sizeof *w);
+    (void)d;
+    w->req = req;
+    if (host->topic_subscribe(self, str("news"), 4, on_message, w, &w->sub) != SB_OK) return SB_ERR_INTERNAL;
+    host->topic_publish(self, str("news"), bytes("hello", 5), &delivered);
+    return delivered >= 1 ? SB_PENDING : SB_ERR_INTERNAL;
+}
+
+typedef struct upload { size_t total; } upload;
+static void on_chunk(void *user, sb_request *req, sb_status status, sb_bytes chunk, uint32_t flags) {
+    upload *u = user;
+    char out[64];
+    if (status == SB_ERR_TOO_LARGE) { text(req, 413, "too large"); free(u); return; }
+    if (status != SB_OK) { text(req, 400, "aborted"); free(u); return; }
+    u->total += chunk.len;
+    if (flags & SB_CHUNK_LAST) {
+        snprintf(out, sizeof out, "received=%zu", u->total);
+        text(req, 200, out);
+        free(u);
+    }
+}
+static sb_status upload_route(void *d, sb_request *req) {
+    upload *u = calloc(1, sizeof *u);
+    (void)d;
+    if (host->request_body_read(req, on_chunk, u) != SB_OK) { free(u); return SB_ERR_INTERNAL; }
+    return SB_PENDING;
+}
+
+static void add(sb_plugin *p, const char *method, const char *path, sb_handler_fn fn, uint32_t flags, uint64_t limit) {
+    sb_route_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.struct_size = sizeof spec;
+    spec.flags = flags;
+    spec.method = str(method);
+    spec.path = str(path);
+    spec.handler = fn;
+    spec.max_body_bytes = limit;
+    host->route_add(p, &spec);
+}
+
+static sb_status init(const sb_host_api *api, sb_plugin *p, void **s) {
+    (void)s;
+    host = api;
+    self = p;
+    add(p, "GET", "/probe/fail", fail, 0, 0);
+    add(p, "GET", "/probe/silent", silent, 0, 0);
+    add(p, "GET", "/probe/pending", pending, 0, 0);
+    add(p, "GET", "/probe/blocking", blocking, SB_ROUTE_BLOCKING, 0);
+    add(p, "POST", "/probe/echo", echo, 0, 0);
+    add(p, "GET", "/probe/rules", rules, 0, 0);
+    add(p, "GET", "/probe/borrowed", borrowed, 0, 0);
+    add(p, "GET", "/probe/released", released_count, 0, 0);
+    add(p, "GET", "/probe/state", state, 0, 0);
+    add(p, "GET", "/probe/topic", topic, 0, 0);
+    add(p, "POST", "/probe/upload", upload_route, SB_ROUTE_STREAM_BODY, 64 * 1024);
+    return SB_OK;
+}
+
+static const sb_plugin_descriptor descriptor = {
+    sizeof(sb_plugin_descriptor), SB_PLUGIN_MAGIC, SB_ABI_MAJOR, SB_ABI_MINOR, 0,
+    "probe", "0.0.1", "exercises the ABI's edges for the host's tests", init, NULL,
+};
+const sb_plugin_descriptor *switchboard_plugin_v1(void) { return &descriptor; }

@@ -1,0 +1,70 @@
+import Foundation
+
+/// The C fixtures in Tests/Fixtures, compiled once per test run with the system C compiler.
+/// Each broken fixture breaks exactly one rule of switchboard.h.
+enum Fixtures {
+    /// Broken fixture name → the refusal kind it must produce.
+    static let broken: [(name: String, kind: String)] = [
+        ("no_entry", "no-entry-symbol"),
+        ("null_descriptor", "null-descriptor"),
+        ("small_descriptor", "descriptor-too-small"),
+        ("bad_magic", "bad-magic"),
+        ("abi_major", "abi-major-mismatch"),
+        ("abi_minor", "abi-minor-too-new"),
+        ("swift_mismatch", "swift-version-mismatch"),
+        ("bad_name", "invalid-descriptor"),
+        ("init_fails", "init-failed"),
+        ("bad_template", "invalid-route"),
+        ("conflict", "route-conflict"),
+    ]
+
+    /// Compiled fixtures: name → path of the .so.
+    static let built: [String: String] = {
+        let out = TestPaths.temporaryDirectory("fixtures")
+        let source = TestPaths.repositoryRoot + "/Tests/Fixtures"
+        var result: [String: String] = [:]
+        // Broken fixtures sort after the examples ("x_"), so the conflict fixture is the later plugin.
+        let sources = broken.map { ("\(source)/broken/\($0.name).c", $0.name, "x_\($0.name)") } + [
+            ("\(source)/probe.c", "probe", "probe"), ("\(source)/literal.c", "literal", "literal"),
+        ]
+        for (file, name, fileName) in sources {
+            let target = "\(out)/\(fileName).so"
+            let status = run("/usr/bin/env", [
+                "cc", "-shared", "-fPIC", "-O1", "-I", TestPaths.repositoryRoot + "/Sources/CSwitchboard/include",
+                "-o", target, file, "-lpthread",
+            ])
+            precondition(status == 0, "cc failed for \(file)")
+            result[name] = target
+        }
+        // Not an ELF file at all.
+        let text = "\(out)/x_not_elf.so"
+        FileManager.default.createFile(atPath: text, contents: Data("this is a text file\n".utf8))
+        result["not_elf"] = text
+        // A real plugin cut in half, as if copied while it was being written.
+        let whole = FileManager.default.contents(atPath: TestPaths.plugin("HelloC"))!
+        let truncated = "\(out)/x_truncated.so"
+        FileManager.default.createFile(atPath: truncated, contents: whole.prefix(whole.count / 2))
+        result["truncated"] = truncated
+        return result
+    }()
+
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String]) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        try? process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// A plugin directory holding copies of the given files (the host never maps them itself).
+    static func pluginDirectory(_ label: String, files: [String]) -> String {
+        let dir = TestPaths.temporaryDirectory(label)
+        for file in files {
+            let name = (file as NSString).lastPathComponent
+            try? FileManager.default.copyItem(atPath: file, toPath: "\(dir)/\(name)")
+        }
+        return dir
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+
+/// A minimal HTTP/1.1 client over a blocking socket: one request per connection, so tests see
+/// exactly the bytes the server sends (HEAD, chunked bodies, header names).
+struct RawResponse {
+    var status: Int
+    var headers: [(String, String)]
+    var body: [UInt8]
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+
+    func header(_ name: String) -> String? {
+        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+}
+
+enum RawHTTP {
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    static func request(
+        port: Int, method: String = "GET", path: String, headers: [(String, String)] = [], body: [UInt8] = [],
+        timeout: Double = 10
+    ) throws -> RawResponse {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket failed") }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw Failure(description: "connect to \(port) failed: errno \(errno)") }
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        if !body.isEmpty || method == "POST" || method == "PUT" { head += "Content-Length: \(body.count)\r\n" }
+        head += "\r\n"
+        let out = Array(head.utf8) + body
+        var sent = 0
+        while sent < out.count {
+            let n = out.withUnsafeBytes { send(fd, $0.baseAddress! + sent, out.count - sent, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw Failure(description: "send failed") }
+            sent += n
+        }
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n < 0 { throw Failure(description: "recv failed or timed out: errno \(errno)") }
+            if n == 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+        }
+        return try parse(data, method: method)
+    }
+
+    static func parse(_ data: [UInt8], method: String) throws -> RawResponse {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard let split = data.firstRange(of: separator) else { throw Failure(description: "no header end in \(data.count) bytes") }
+        let headText = String(decoding: data[..<split.lowerBound], as: UTF8.self)
+        var lines = headText.components(separatedBy: "\r\n")
+        let statusLine = lines.removeFirst().split(separator: " ")
+        guard statusLine.count >= 2, let status = Int(statusLine[1]) else { throw Failure(description: "bad status line") }
+        let headers = lines.compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        var body = Array(data[split.upperBound...])
+        if headers.contains(where: { $0.0.lowercased() == "transfer-encoding" && $0.1.lowercased() == "chunked" }) {
+            body = try dechunk(body)
+        }
+        return RawResponse(status: status, headers: headers, body: body)
+    }
+
+    private static func dechunk(_ data: [UInt8]) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        while true {
+            guard let lineEnd = data[i...].firstRange(of: [13, 10]) else { throw Failure(description: "bad chunk") }
+            let sizeText = String(decoding: data[i..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText, radix: 16) else { throw Failure(description: "bad chunk size") }
+            i = lineEnd.upperBound
+            if size == 0 { return out }
+            out.append(contentsOf: data[i..<(i + size)])
+            i += size + 2
+        }
+    }
+}
