@@ -16,7 +16,7 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         var logger = Logger(label: "switchboard.check")
-        logger.logLevel = .warning
+        logger.logLevel = .critical  // the verdict is printed below, once
         let scratch = "/tmp/switchboard-check-\(getpid())"
         defer { removeTree(scratch) }
         let loader = PluginLoader(imageDirectory: scratch, logger: logger)

@@ -39,7 +39,7 @@ public struct PluginResponder: HTTPResponder {
             return response
         case .found(let route, let parameters, _):
             let response = try await dispatch(request, route: route, parameters: parameters)
-            return request.method == .head ? response.createHeadResponse() : response
+            return request.method == .head ? Self.headResponse(response) : response
         }
     }
 
@@ -75,6 +75,14 @@ public struct PluginResponder: HTTPResponder {
             "handler \(why)",
             metadata: ["plugin": "\(plugin.name)", "route": "\(route.signature)", "generation": "\(plugin.generation)"])
         return JSONError.response(.internalServerError, detail: "Internal Server Error")
+    }
+
+    /// The GET response's status and headers without its body. A streamed body keeps no
+    /// Content-Length, so the head still says what a GET would send (chunked); NIO suppresses the
+    /// body framing of a HEAD response.
+    static func headResponse(_ response: Response) -> Response {
+        let body = response.body.contentLength == nil ? ResponseBody(contentLength: nil) { try await $0.finish(nil) } : ResponseBody()
+        return Response(status: response.status, headers: response.headers, body: body)
     }
 
     private static func call(_ route: RouteEntry, _ exchange: Exchange) -> sb_status {

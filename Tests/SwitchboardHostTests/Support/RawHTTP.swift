@@ -68,7 +68,8 @@ enum RawHTTP {
             return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
         }
         var body = Array(data[split.upperBound...])
-        if headers.contains(where: { $0.0.lowercased() == "transfer-encoding" && $0.1.lowercased() == "chunked" }) {
+        // A HEAD response advertises the GET's framing but carries no body: keep what came, raw.
+        if method != "HEAD", headers.contains(where: { $0.0.lowercased() == "transfer-encoding" && $0.1.lowercased() == "chunked" }) {
             body = try dechunk(body)
         }
         return RawResponse(status: status, headers: headers, body: body)

@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+@testable import SwitchboardHost
+
+/// The real binary over real sockets on 127.0.0.1, stopped by PID.
+@Suite struct LiveTests {
+    static func pluginDirectory(_ label: String, broken: Bool) -> String {
+        var files = [TestPaths.plugin("HelloC"), TestPaths.plugin("HelloSwift")]
+        if broken {
+            files += Fixtures.broken.map { Fixtures.built[$0.name]! } + [Fixtures.built["not_elf"]!, Fixtures.built["truncated"]!]
+        }
+        return Fixtures.pluginDirectory(label, files: files)
+    }
+
+    @Test func servesBothExamplesWhileRefusingEveryBrokenFixture() throws {
+        let server = try ServerProcess(pluginDirectories: [Self.pluginDirectory("live", broken: true)])
+        defer { server.stop() }
+        for plugin in ["hello-c", "hello-swift"] {
+            let text = try server.get("/\(plugin)")
+            #expect(text.status == 200)
+            #expect(text.header("content-type") == "text/plain; charset=utf-8")
+            let item = try server.get("/\(plugin)/items/a%2Fb")
+            #expect(item.text == #"{"item_id":"a/b","plugin":"\#(plugin)"}"#)
+            let stream = try server.get("/\(plugin)/count?n=4")
+            #expect(stream.header("transfer-encoding") == "chunked")
+            #expect(stream.text == "1\n2\n3\n4\n")
+        }
+        let log = server.log
+        for (name, kind) in Fixtures.broken + [("not_elf", "not-elf"), ("truncated", "truncated")] {
+            #expect(log.contains("reason=\(kind)") && log.contains("x_\(name).so"), "no refusal line for \(name)")
+        }
+        let missing = try server.get("/nope")
+        #expect(missing.status == 404)
+        #expect(missing.header("content-type") == "application/json")
+        #expect(missing.text == #"{"detail":"Not Found"}"#)
+    }
+
+    @Test func headWorksOnEveryGetOverTheWire() throws {
+        let server = try ServerProcess(pluginDirectories: [Self.pluginDirectory("live-head", broken: false)])
+        defer { server.stop() }
+        for path in ["/hello-c", "/hello-c/json", "/hello-swift/items/1", "/hello-swift/count?n=3"] {
+            let get = try server.get(path)
+            let head = try server.get(path, method: "HEAD")
+            #expect(head.status == get.status, "\(path)")
+            #expect(head.body.isEmpty, "\(path): HEAD sent \(head.body.count) body bytes")
+            #expect(head.header("content-type") == get.header("content-type"), "\(path)")
+            #expect(head.header("content-length") == get.header("content-length"), "\(path)")
+        }
+    }
+
+    @Test func sigtermFinishesInFlightRequestsThenExits() async throws {
+        let server = try ServerProcess(pluginDirectories: [Self.pluginDirectory("live-term", broken: false)])
+        defer { server.stop() }
+        let port = server.port
+        // 40 lines 10 ms apart: about 400 ms in flight when the signal arrives.
+        let inFlight = Task.detached { try RawHTTP.request(port: port, path: "/hello-c/count?n=40") }
+        try await Task.sleep(for: .milliseconds(150))
+        kill(server.process.processIdentifier, SIGTERM)
+        let response = try await inFlight.value
+        #expect(response.status == 200)
+        #expect(response.text == (1...40).map { "\($0)\n" }.joined())
+        server.process.waitUntilExit()
+        #expect(server.process.terminationStatus == 0)
+        #expect(server.log.contains("stopped"))
+    }
+
+    @Test func configurationComesFromFileThenEnvironmentThenFlags() throws {
+        let dir = TestPaths.temporaryDirectory("config-file")
+        let file = dir + "/switchboard.yaml"
+        try """
+        server:
+          name: from-file
+        plugins:
+          config:
+            hello-c:
+              greeting: Hello from the file
+            hello-swift:
+              greeting: Hello from the file
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let server = try ServerProcess(
+            pluginDirectories: [Self.pluginDirectory("live-config", broken: false)], extraArguments: ["--config", file],
+            environment: ["SWITCHBOARD_PLUGINS_CONFIG_HELLO_SWIFT_GREETING": "Hello from the environment"])
+        defer { server.stop() }
+        let c = try server.get("/hello-c")
+        #expect(c.text == "Hello from the file\n")
+        #expect(c.header("server") == "from-file")
+        #expect(try server.get("/hello-swift").text == "Hello from the environment\n")
+    }
+}
+
+@Suite struct CheckCommandTests {
+    static func check(_ file: String) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestPaths.hostExecutable)
+        process.arguments = ["check", file]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    @Test(arguments: ["HelloC", "HelloSwift"])
+    func aGoodPluginPrintsItsRoutes(product: String) throws {
+        let (status, output) = try Self.check(TestPaths.plugin(product))
+        #expect(status == 0, "\(output)")
+        #expect(output.hasPrefix("ok: hello-"))
+        #expect(output.contains("GET     /hello-") && output.contains("/items/{item_id}"))
+    }
+
+    @Test(arguments: Fixtures.broken.filter { $0.name != "conflict" })
+    func aBrokenPluginExitsNonZeroWithTheReason(fixture: (name: String, kind: String)) throws {
+        let (status, output) = try Self.check(Fixtures.built[fixture.name]!)
+        #expect(status == 2)
+        #expect(output.hasPrefix("refused (\(fixture.kind)):"), "\(output)")
+    }
+}
