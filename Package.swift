@@ -10,6 +10,7 @@ let package = Package(
     name: "switchboard",
     products: [
         .executable(name: "switchboard", targets: ["switchboard"]),
+        .executable(name: "switchboard-native-baseline", targets: ["NativeBaseline"]),
         .library(name: "SwitchboardHost", targets: ["SwitchboardHost"]),
         .library(name: "CSwitchboard", targets: ["CSwitchboard"]),
         // Bundled plugins: each is a shared library the host loads with dlopen.
@@ -61,6 +62,12 @@ let package = Package(
         ),
         .target(name: "HelloC", dependencies: ["CSwitchboard"], path: "Plugins/HelloC"),
         .target(name: "HelloSwift", dependencies: ["CSwitchboard"], path: "Plugins/HelloSwift", swiftSettings: swiftSettings),
+        // The benchmark's baseline: the example handlers as native Hummingbird routes (bench/run.sh).
+        .executableTarget(
+            name: "NativeBaseline",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "bench/NativeBaseline"
+        ),
         .testTarget(
             name: "SwitchboardHostTests",
             dependencies: [

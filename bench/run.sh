@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The plugin boundary's cost: requests per second of the example plugin routes (C and Swift,
+# loaded by the host with dlopen) against the same handlers as native Hummingbird routes, side by
+# side in one run, with wrk on loopback. Prints each figure and the ratio plugin/native.
+#
+#   bench/run.sh [seconds-per-run] [rounds]      (defaults: 10 s, 3 rounds)
+#
+# Each round runs every target once, in turn, so drift on a shared machine hits all of them;
+# the median over rounds is reported. The servers are pinned to CPU 1 and wrk to CPU 0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+ROUNDS=${2:-3}
+CONNECTIONS=${CONNECTIONS:-64}
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
+swift build -c release >/dev/null
+BIN=$(swift build -c release --show-bin-path)
+WORK=$(mktemp -d)
+mkdir -p "$WORK/plugins"
+cp "$BIN/libHelloC.so" "$BIN/libHelloSwift.so" "$WORK/plugins/"
+
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+pick_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1$2" >/dev/null && return 0; sleep 0.1; done; echo "server on $1 did not start" >&2; exit 1; }
+
+HOST_PORT=$(pick_port)
+NATIVE_PORT=$(pick_port)
+SWITCHBOARD_LOG_LEVEL=warning SWITCHBOARD_STATE_DIRECTORY="$WORK/state" \
+  taskset -c 1 "$BIN/switchboard" serve --port "$HOST_PORT" --plugins "$WORK/plugins" 2>"$WORK/host.log" &
+PIDS+=($!)
+taskset -c 1 "$BIN/switchboard-native-baseline" "$NATIVE_PORT" 2>"$WORK/native.log" &
+PIDS+=($!)
+wait_port "$HOST_PORT" /hello-c
+wait_port "$NATIVE_PORT" /hello-c
+
+# name|port|path
+TARGETS=(
+  "native text|$NATIVE_PORT|/hello-c"
+  "plugin C text|$HOST_PORT|/hello-c"
+  "plugin Swift text|$HOST_PORT|/hello-swift"
+  "native JSON|$NATIVE_PORT|/hello-c/json"
+  "plugin C JSON|$HOST_PORT|/hello-c/json"
+  "plugin Swift JSON|$HOST_PORT|/hello-swift/json"
+  "native path param|$NATIVE_PORT|/hello-c/items/42"
+  "plugin C path param|$HOST_PORT|/hello-c/items/42"
+  "plugin Swift path param|$HOST_PORT|/hello-swift/items/42"
+)
+
+declare -A RESULTS
+for target in "${TARGETS[@]}"; do  # warm-up
+  IFS='|' read -r name port path <<<"$target"
+  taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port$path" >/dev/null
+done
+for round in $(seq "$ROUNDS"); do
+  for target in "${TARGETS[@]}"; do
+    IFS='|' read -r name port path <<<"$target"
+    out=$(taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$port$path")
+    if grep -q "Non-2xx" <<<"$out"; then echo "$name: non-2xx responses" >&2; exit 1; fi
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    RESULTS[$name]="${RESULTS[$name]:-} $rps"
+  done
+done
+
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+printf '\n%-26s %12s   %s\n' "target" "req/s" "(median of $ROUNDS × ${DURATION}s, wrk -t1 -c$CONNECTIONS)"
+for kind in "text" "JSON" "path param"; do
+  native=$(median "${RESULTS[native $kind]}")
+  printf '%-26s %12.0f\n' "native $kind" "$native"
+  for lang in C Swift; do
+    value=$(median "${RESULTS[plugin $lang $kind]}")
+    ratio=$(awk -v a="$value" -v b="$native" 'BEGIN {printf "%.3f", a/b}')
+    printf '%-26s %12.0f   ratio %s\n' "plugin $lang $kind" "$value" "$ratio"
+  done
+done
