@@ -36,8 +36,8 @@ import Glibc
 #endif
 
 /// Memory for strings the host lends to a plugin: each copy stays put until the arena is freed.
-/// Not thread-safe; its owner locks.
-final class BorrowArena {
+/// Not thread-safe: its owner locks around every use.
+final class BorrowArena: @unchecked Sendable {
     private var blocks: [UnsafeMutableRawPointer] = []
     private var cursor: UnsafeMutableRawPointer? = nil
     private var remaining = 0
@@ -48,7 +48,7 @@ final class BorrowArena {
     func copy(_ bytes: UnsafeRawBufferPointer) -> sb_str {
         let needed = bytes.count + 1
         if needed > remaining {
-            let size = max(needed, 1024)
+            let size = max(needed, 256)
             let block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 1)
             blocks.append(block)
             cursor = block

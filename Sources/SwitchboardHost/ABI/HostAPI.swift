@@ -214,13 +214,17 @@ enum HostAPI {
         }
         api.topic_subscribe = { plugin, topic, limit, cb, user, out in
             guard let plugin = PluginInstance.from(plugin), let cb, let out else { return SB_ERR_INVALID_ARGUMENT }
+            let accepted = plugin.mutable.withLock { $0.phase != .retired }
+            guard accepted else { return SB_ERR_STATE }
             let sub = HostAPI.services.topics.subscribe(
                 plugin: plugin, topic: topic.string, queueLimit: Int(limit == 0 ? 1024 : limit), callback: cb, user: user)
+            plugin.mutable.withLock { $0.subscriptions[ObjectIdentifier(sub)] = sub }
             out.pointee = sub.retainedHandle()
             return SB_OK
         }
         api.subscription_cancel = { handle in
             guard let sub = Subscription.from(handle) else { return SB_ERR_INVALID_ARGUMENT }
+            _ = sub.plugin?.mutable.withLock { $0.subscriptions.removeValue(forKey: ObjectIdentifier(sub)) }
             HostAPI.services.topics.cancel(sub)
             return SB_OK
         }

@@ -19,8 +19,9 @@ final class Exchange: @unchecked Sendable {
     let rawParameters: [Substring]
     let body: ByteBuffer?
 
-    private struct State {
-        var arena = BorrowArena()
+    private struct State: @unchecked Sendable {
+        /// Allocated on the first string lent: most handlers borrow nothing.
+        var arena: BorrowArena? = nil
         var headers = HTTPFields()
         var outcome: Response? = nil
         var responded = false
@@ -29,7 +30,7 @@ final class Exchange: @unchecked Sendable {
         var continuation: CheckedContinuation<Response, Never>? = nil
         var queryItems: [(name: Substring, value: Substring)]? = nil
     }
-    private let state = Locked(State())
+    private let state = Mutex(State())
     private let bodyClaimed = Atomic<Bool>(false)
 
     init(request: Request, route: RouteEntry, rawParameters: [Substring], body: ByteBuffer?) {
@@ -51,11 +52,14 @@ final class Exchange: @unchecked Sendable {
     /// Copies `text` into the arena and returns the borrowed copy.
     func lend(_ text: some StringProtocol) -> sb_str {
         var copy = String(text)
-        return copy.withUTF8 { utf8 in state.withLock { $0.arena.copy(UnsafeRawBufferPointer(utf8)) } }
+        return copy.withUTF8 { utf8 in lend(bytes: UnsafeRawBufferPointer(utf8)) }
     }
 
     func lend(bytes: UnsafeRawBufferPointer) -> sb_str {
-        state.withLock { $0.arena.copy(bytes) }
+        state.withLock { s in
+            if s.arena == nil { s.arena = BorrowArena() }
+            return s.arena!.copy(bytes)
+        }
     }
 
     var path: String { request.uri.path }

@@ -48,11 +48,15 @@ struct ELFImage {
         guard reader.u16(18) == hostMachine else {
             throw .wrongFormat("it is built for ELF machine \(reader.u16(18)); this host is machine \(hostMachine)")
         }
-        let phoff = Int(reader.u64(32)), shoff = Int(reader.u64(40))
+        // Every offset and size comes from the file: all arithmetic saturates, and every read is
+        // checked against the file's length first, so a hostile file can only be refused.
+        let phoff = Int(clamping: reader.u64(32)), shoff = Int(clamping: reader.u64(40))
         let phentsize = Int(reader.u16(54)), phnum = Int(reader.u16(56))
         let shentsize = Int(reader.u16(58)), shnum = Int(reader.u16(60))
-
-        var end = max(phoff + phentsize * phnum, shnum > 0 ? shoff + shentsize * shnum : 0)
+        guard phnum == 0 || phentsize >= 56, shnum == 0 || shentsize >= 64 else {
+            throw .wrongFormat("its ELF header gives impossible table entry sizes")
+        }
+        var end = max(phoff.addingSaturated(phentsize * phnum), shnum > 0 ? shoff.addingSaturated(shentsize * shnum) : 0)
         guard end <= bytes.count else { throw .truncated(needed: end, actual: bytes.count) }
 
         var loads: [(vaddr: UInt64, offset: UInt64, filesz: UInt64)] = []
@@ -62,10 +66,10 @@ struct ELFImage {
             let ptype = reader.u32(at)
             let offset = reader.u64(at + 8), vaddr = reader.u64(at + 16), filesz = reader.u64(at + 32)
             if ptype == 1 || ptype == 2 {
-                end = max(end, Int(clamping: offset &+ filesz))
+                end = max(end, Int(clamping: offset).addingSaturated(Int(clamping: filesz)))
             }
             if ptype == 1 { loads.append((vaddr, offset, filesz)) }
-            if ptype == 2 { dynamic = (Int(offset), Int(filesz)) }
+            if ptype == 2 { dynamic = (Int(clamping: offset), Int(clamping: filesz)) }
         }
         guard end <= bytes.count else { throw .truncated(needed: end, actual: bytes.count) }
 
@@ -82,13 +86,11 @@ struct ELFImage {
                 if tag == 5 { strtab = value }
                 at += 16
             }
-            if let strtab, let load = loads.first(where: { strtab >= $0.vaddr && strtab < $0.vaddr + $0.filesz }) {
-                let base = Int(strtab - load.vaddr + load.offset)
+            if let strtab, let load = loads.first(where: { strtab >= $0.vaddr && strtab - $0.vaddr < $0.filesz }) {
+                let (sum, overflow) = (strtab - load.vaddr).addingReportingOverflow(load.offset)
+                let base = overflow ? Int.max : Int(clamping: sum)
                 for offset in neededOffsets {
-                    let start = base + Int(offset)
-                    guard start < bytes.count else { continue }
-                    let stop = bytes[start...].firstIndex(of: 0) ?? bytes.count
-                    needed.append(String(decoding: bytes[start..<stop], as: UTF8.self))
+                    if let name = reader.cString(at: base.addingSaturated(Int(clamping: offset))) { needed.append(name) }
                 }
             }
         }
@@ -97,13 +99,12 @@ struct ELFImage {
         var swiftSections: [String] = []
         let shstrndx = Int(reader.u16(62))
         if shnum > 0, shstrndx < shnum {
-            let names = Int(reader.u64(shoff + shstrndx * shentsize + 24))
+            let names = Int(clamping: reader.u64(shoff + shstrndx * shentsize + 24))
             for i in 0..<shnum {
                 let at = shoff + i * shentsize
-                let nameOffset = names + Int(reader.u32(at)), size = reader.u64(at + 32)
-                guard size > 0, nameOffset < bytes.count else { continue }
-                let stop = bytes[nameOffset...].firstIndex(of: 0) ?? bytes.count
-                let name = String(decoding: bytes[nameOffset..<stop], as: UTF8.self)
+                guard reader.u64(at + 32) > 0,
+                    let name = reader.cString(at: names.addingSaturated(Int(reader.u32(at))))
+                else { continue }
                 if name.hasPrefix("swift5_") { swiftSections.append(name) }
             }
         }
@@ -115,5 +116,20 @@ struct ELFImage {
         func u16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
         func u32(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * $1) } }
         func u64(_ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * $1) } }
+
+        /// The NUL-terminated string at `at`; nil when `at` is outside the file.
+        func cString(at: Int) -> String? {
+            guard at >= 0, at < bytes.count else { return nil }
+            let stop = bytes[at...].firstIndex(of: 0) ?? bytes.count
+            return String(decoding: bytes[at..<stop], as: UTF8.self)
+        }
+    }
+}
+
+extension Int {
+    /// `self + other`, stopping at Int.max instead of trapping.
+    func addingSaturated(_ other: Int) -> Int {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
     }
 }

@@ -37,6 +37,7 @@ public final class PluginInstance: @unchecked Sendable {
         var refuseReason: String? = nil
         var state: UnsafeMutableRawPointer? = nil
         var timers: [ObjectIdentifier: HostTimer] = [:]
+        var subscriptions: [ObjectIdentifier: Subscription] = [:]
         var configArena = BorrowArena()
         var configCache: [String: sb_str] = [:]
     }
@@ -90,17 +91,19 @@ public final class PluginInstance: @unchecked Sendable {
 
     /// Cancels leftover timers, runs on_deinit and unmaps a C image. Idempotent.
     func retire() {
-        let (state, timers, wasRetired) = mutable.withLock { m in
-            let result = (m.state, Array(m.timers.values), m.phase == .retired)
+        let (state, timers, subscriptions, wasRetired) = mutable.withLock { m in
+            let result = (m.state, Array(m.timers.values), Array(m.subscriptions.values), m.phase == .retired)
             m.phase = .retired
             m.timers = [:]
+            m.subscriptions = [:]
             m.state = nil
             return result
         }
         guard !wasRetired else { return }
-        if !timers.isEmpty {
-            logger.warning("plugin left \(timers.count) timer(s) running at deinit; the host cancelled them")
+        if !timers.isEmpty || !subscriptions.isEmpty {
+            logger.warning("plugin left \(timers.count) timer(s) and \(subscriptions.count) subscription(s) at deinit; the host cancelled them")
             for timer in timers { timer.cancel() }
+            for subscription in subscriptions { HostAPI.services.topics.cancel(subscription) }
         }
         onDeinit?(state)
         image.close()

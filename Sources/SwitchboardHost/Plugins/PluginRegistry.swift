@@ -17,7 +17,7 @@ public final class PluginRegistry: Sendable {
     }
 
     private let state = Locked(State())
-    private let table = Locked(RouteTable.empty)
+    private let table = Mutex(RouteTable.empty)
     private let loadLock = Locked(())
     public let loader: PluginLoader
     private let pluginConfig: @Sendable (_ plugin: String, _ key: String) -> String?
@@ -43,6 +43,13 @@ public final class PluginRegistry: Sendable {
         var loaded: [PluginInstance] = []
         var refused: [LoadRefusal] = []
         for directory in directories {
+            var info = stat()
+            if stat(directory, &info) != 0 {
+                logger.warning("plugin directory does not exist or cannot be read", metadata: ["directory": "\(directory)"])
+            } else if info.st_mode & S_IWOTH != 0 {
+                // Whoever can write here can run code inside the server.
+                logger.warning("plugin directory is writable by every user: anyone on this machine can run code in the server; chmod o-w it", metadata: ["directory": "\(directory)"])
+            }
             for file in Self.pluginFiles(in: directory) {
                 switch load(file: file) {
                 case .success(let instance): loaded.append(instance)

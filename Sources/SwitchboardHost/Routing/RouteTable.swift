@@ -57,14 +57,9 @@ public final class RouteTable: Sendable {
     /// Finds the route for `method` and the percent-encoded `path` (without query).
     /// Parameter values are returned still encoded, in template order.
     public func match(method: String, path: String) -> Match {
-        var segments: [Substring] = []
-        if path != "/" {
-            guard path.first == "/" else { return .notFound }
-            segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-        }
+        guard path.first == "/" else { return .notFound }
         var parameters: [Substring] = []
-        parameters.reserveCapacity(4)
-        guard let node = Self.walk(root, segments[...], &parameters) else { return .notFound }
+        guard let node = Self.walk(root, path == "/" ? nil : path.dropFirst(), &parameters) else { return .notFound }
         if let route = node.routes[method] {
             return .found(route, parameters: parameters, headFallback: false)
         }
@@ -76,18 +71,22 @@ public final class RouteTable: Sendable {
         return .methodNotAllowed(allow: allow.sorted())
     }
 
-    /// Depth-first: the literal child first, then the parameter child. Returns the node whose
-    /// routes answer the whole path, collecting parameter values on the way.
-    private static func walk(_ node: Node, _ rest: ArraySlice<Substring>, _ parameters: inout [Substring]) -> Node? {
-        guard let segment = rest.first else { return node.routes.isEmpty ? nil : node }
+    /// Depth-first: the literal child first, then the parameter child. `rest` is the path after
+    /// the last "/" consumed (nil at the end). Returns the node whose routes answer the whole
+    /// path, collecting parameter values on the way; allocates nothing for a path without them.
+    private static func walk(_ node: Node, _ rest: Substring?, _ parameters: inout [Substring]) -> Node? {
+        guard let rest else { return node.routes.isEmpty ? nil : node }
+        let slash = rest.firstIndex(of: "/")
+        let segment = rest[..<(slash ?? rest.endIndex)]
+        let remainder = slash.map { rest[rest.index(after: $0)...] }
         if let child = node.literals[segment] ?? decodedLiteral(node, segment),
-            let found = walk(child, rest.dropFirst(), &parameters)
+            let found = walk(child, remainder, &parameters)
         {
             return found
         }
         if let child = node.parameter, !segment.isEmpty {
             parameters.append(segment)
-            if let found = walk(child, rest.dropFirst(), &parameters) { return found }
+            if let found = walk(child, remainder, &parameters) { return found }
             parameters.removeLast()
         }
         return nil

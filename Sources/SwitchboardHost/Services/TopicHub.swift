@@ -29,6 +29,7 @@ final class TopicHub: Sendable {
     ) -> Subscription {
         let key = plugin.name + "\u{0}" + topic
         let sub = Subscription(key: key, queueLimit: queueLimit, callback: callback, user: user)
+        sub.plugin = plugin
         subscribers.withLock { $0[key, default: [:]][ObjectIdentifier(sub)] = sub }
         return sub
     }
@@ -45,6 +46,7 @@ final class TopicHub: Sendable {
 /// One subscriber (`sb_subscription`). The handle holds a retain until subscription_cancel.
 final class Subscription: @unchecked Sendable {
     let key: String
+    weak var plugin: PluginInstance?
     private let queueLimit: Int
     private let callback: sb_message_fn
     private let user: UnsafeMutableRawPointer?
@@ -55,6 +57,8 @@ final class Subscription: @unchecked Sendable {
         var draining = false
         var overflowed = false
         var cancelled = false
+        /// The handle's retain was given back (cancel runs once for the plugin or at deinit).
+        var released = false
     }
     private let state = Locked(State())
     /// Held while a callback runs, so cancel can wait for it (as timers do).
@@ -123,8 +127,11 @@ final class Subscription: @unchecked Sendable {
     /// Stops deliveries and releases the handle's retain. Waits for a running callback unless
     /// called from one (the event loop runs this subscriber's callbacks one at a time).
     func cancel() {
-        state.withLock { $0.cancelled = true; $0.queue.removeAll() }
+        let first = state.withLock { s -> Bool in
+            defer { s.cancelled = true; s.queue.removeAll(); s.released = true }
+            return !s.released
+        }
         if !loop.inEventLoop { callbackLock.withLock { _ in } }
-        Unmanaged.passUnretained(self).release()
+        if first { Unmanaged.passUnretained(self).release() }
     }
 }

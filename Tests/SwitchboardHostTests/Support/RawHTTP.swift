@@ -19,7 +19,7 @@ enum RawHTTP {
 
     static func request(
         port: Int, method: String = "GET", path: String, headers: [(String, String)] = [], body: [UInt8] = [],
-        timeout: Double = 10
+        timeout: Double = 10, onFirstBytes: () -> Void = {}
     ) throws -> RawResponse {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket failed") }
@@ -51,6 +51,7 @@ enum RawHTTP {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
             if n < 0 { throw Failure(description: "recv failed or timed out: errno \(errno)") }
             if n == 0 { break }
+            if data.isEmpty { onFirstBytes() }
             data.append(contentsOf: buffer[0..<n])
         }
         return try parse(data, method: method)
