@@ -22,7 +22,8 @@
  *  5. Handles (sb_plugin, sb_request, sb_stream, sb_timer, sb_subscription) are opaque. Each says
  *     when it becomes invalid; using a handle after that is undefined behaviour.
  *  6. Threads. Host functions may be called from any thread unless stated. Callbacks from the host
- *     run on a host event-loop thread unless stated, and must not block.
+ *     run on a host thread that also serves other work (an event loop unless stated), and must
+ *     not block.
  *  7. Every host function returns an sb_status and writes results through trailing out-parameters,
  *     which it leaves untouched on failure.
  *
