@@ -149,6 +149,8 @@ public struct PluginLoader: Sendable {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SystemError(errno: errno) }
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw SystemError(errno: EISDIR) }
+        // The whole file is read to hash it: cap it, so a stray huge file cannot exhaust memory.
+        guard st.st_size <= 512 << 20 else { throw SystemError(errno: EFBIG) }
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
         var done = 0
         while done < bytes.count {
