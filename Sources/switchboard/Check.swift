@@ -24,7 +24,7 @@ struct Check: AsyncParsableCommand {
         switch registry.load(file: file) {
         case .success(let plugin):
             let language = plugin.swiftVersion == 0 ? "C ABI" : "Swift \(SwiftToolchain.format(plugin.swiftVersion))"
-            print("ok: \(plugin.name) \(plugin.version) (\(language), plugin ABI \(1).\(plugin.abiMinor)), sha256 \(plugin.sha256)")
+            print("ok: \(plugin.name) \(plugin.version) (\(language), plugin ABI \(plugin.abiMajor).\(plugin.abiMinor)), sha256 \(plugin.sha256)")
             for route in plugin.routes.sorted(by: { ($0.template.text, $0.method) < ($1.template.text, $1.method) }) {
                 var line = "  \(route.method + String(repeating: " ", count: max(0, 7 - route.method.count))) \(route.template.text)"
                 if route.isBlocking { line += "  [blocking]" }

@@ -40,8 +40,9 @@ import Testing
             }
             if (try? ELFImage(bytes: bytes)) != nil { outcomes.read += 1 } else { outcomes.refused += 1 }
         }
-        #expect(outcomes.read + outcomes.refused == 3000)
-        #expect(outcomes.refused > 0)
+        // A crash would end the run; beyond that, both outcomes must occur, or the mutations
+        // missed the headers they are meant to hit.
+        #expect(outcomes.refused > 0 && outcomes.read > 0)
     }
 }
 

@@ -14,11 +14,6 @@ extension sb_str {
     }
 
     var isEmpty: Bool { ptr == nil || len == 0 }
-
-    /// Reads the bytes in place, without copying, for the duration of `body`.
-    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try body(UnsafeRawBufferPointer(start: len > 0 ? ptr : nil, count: len))
-    }
 }
 
 extension sb_bytes {

@@ -152,15 +152,4 @@ final class Exchange: @unchecked Sendable {
             return s.outcome
         }
     }
-
-    /// Ends a pending exchange whose responder is going away (server shutdown): the waiting
-    /// responder gets `fallback`, and later response calls get SB_ERR_STATE.
-    func abandon(with fallback: Response) {
-        let waiter = state.withLock { s -> CheckedContinuation<Response, Never>? in
-            s.sealed = true
-            defer { s.continuation = nil }
-            return s.continuation
-        }
-        waiter?.resume(returning: fallback)
-    }
 }

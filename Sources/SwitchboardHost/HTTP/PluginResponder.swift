@@ -37,7 +37,7 @@ public struct PluginResponder: HTTPResponder {
             var response = JSONError.response(.methodNotAllowed, detail: "Method Not Allowed")
             response.headers[.allow] = allow.joined(separator: ", ")
             return response
-        case .found(let route, let parameters, _):
+        case .found(let route, let parameters):
             let response = try await dispatch(request, route: route, parameters: parameters)
             return request.method == .head ? Self.headResponse(response) : response
         }
@@ -61,12 +61,16 @@ public struct PluginResponder: HTTPResponder {
         plugin.requestsServed.add(1, ordering: .relaxed)
         let status: sb_status
         if route.isBlocking {
-            let handle = UnsafeSendable(exchange)
-            status = try await threadPool.runIfActive { Self.call(route, handle.value) }
+            status = try await threadPool.runIfActive { Self.call(route, exchange) }
         } else {
             status = withNonBlockingContext { Self.call(route, exchange) }
         }
         if let response = await exchange.response(afterHandlerReturned: status) {
+            if status != SB_OK && status != SB_PENDING {
+                logger.warning(
+                    "handler responded, then returned status \(status); the response stands",
+                    metadata: ["plugin": "\(plugin.name)", "route": "\(route.signature)"])
+            }
             return response
         }
         plugin.failures.add(1, ordering: .relaxed)

@@ -11,20 +11,21 @@ import Glibc
 final class PluginImage: @unchecked Sendable {
     let privatePath: String
     let sha256: String
-    let needsSwiftRuntime: Bool
+    /// The image registers with the Swift runtime, so it is never unmapped.
+    let neverUnload: Bool
     private let handle: UnsafeMutableRawPointer
 
-    /// `dlopen` with `RTLD_NOW | RTLD_LOCAL` (and `RTLD_NODELETE` for Swift images).
-    init(privatePath: String, sha256: String, needsSwiftRuntime: Bool) throws(DynamicLinkError) {
+    /// `dlopen` with `RTLD_NOW | RTLD_LOCAL` (and `RTLD_NODELETE` for images that are never unmapped).
+    init(privatePath: String, sha256: String, neverUnload: Bool) throws(DynamicLinkError) {
         var flags = RTLD_NOW | RTLD_LOCAL
-        if needsSwiftRuntime { flags |= RTLD_NODELETE }
+        if neverUnload { flags |= RTLD_NODELETE }
         guard let handle = dlopen(privatePath, flags) else {
             throw DynamicLinkError(message: dlerror().map { String(cString: $0) } ?? "unknown dlopen error")
         }
         self.handle = handle
         self.privatePath = privatePath
         self.sha256 = sha256
-        self.needsSwiftRuntime = needsSwiftRuntime
+        self.neverUnload = neverUnload
     }
 
     func symbol(_ name: String) -> UnsafeMutableRawPointer? {
@@ -33,7 +34,7 @@ final class PluginImage: @unchecked Sendable {
 
     /// Unmaps a C image. A no-op for Swift images (see the type's invariant).
     func close() {
-        if !needsSwiftRuntime { dlclose(handle) }
+        if !neverUnload { dlclose(handle) }
     }
 }
 

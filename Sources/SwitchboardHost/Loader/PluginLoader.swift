@@ -64,7 +64,7 @@ public struct PluginLoader: Sendable {
         }
         let image: PluginImage
         do {
-            image = try PluginImage(privatePath: privatePath, sha256: sha256, needsSwiftRuntime: elf.registersWithSwiftRuntime)
+            image = try PluginImage(privatePath: privatePath, sha256: sha256, neverUnload: elf.registersWithSwiftRuntime)
         } catch {
             throw refuse(.dlopenFailed, "dlopen failed: \(error.message)")
         }

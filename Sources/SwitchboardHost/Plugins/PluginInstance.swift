@@ -17,6 +17,7 @@ public final class PluginInstance: @unchecked Sendable {
     public let summary: String
     /// The Swift compiler version the plugin reports, as `major*10000 + minor*100 + patch`; 0 for C.
     public let swiftVersion: UInt32
+    public let abiMajor: UInt16
     public let abiMinor: UInt16
     /// The file that was dropped into a plugin directory (never mapped itself).
     public let file: String
@@ -54,6 +55,7 @@ public final class PluginInstance: @unchecked Sendable {
         self.version = stringFromC(descriptor.version) ?? ""
         self.summary = stringFromC(descriptor.description) ?? ""
         self.swiftVersion = descriptor.swift_version
+        self.abiMajor = descriptor.abi_major
         self.abiMinor = descriptor.abi_minor
         self.file = file
         self.sha256 = image.sha256

@@ -5,7 +5,7 @@
 /// the literal wins. HEAD falls back to GET. A path that exists with other methods answers 405.
 public final class RouteTable: Sendable {
     public enum Match {
-        case found(RouteEntry, parameters: [Substring], headFallback: Bool)
+        case found(RouteEntry, parameters: [Substring])
         case methodNotAllowed(allow: [String])
         case notFound
     }
@@ -61,10 +61,10 @@ public final class RouteTable: Sendable {
         var parameters: [Substring] = []
         guard let node = Self.walk(root, path == "/" ? nil : path.dropFirst(), &parameters) else { return .notFound }
         if let route = node.routes[method] {
-            return .found(route, parameters: parameters, headFallback: false)
+            return .found(route, parameters: parameters)
         }
         if method == "HEAD", let route = node.routes["GET"] {
-            return .found(route, parameters: parameters, headFallback: true)
+            return .found(route, parameters: parameters)
         }
         var allow = Set(node.routes.keys)
         if allow.contains("GET") { allow.insert("HEAD") }
