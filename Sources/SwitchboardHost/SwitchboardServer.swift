@@ -14,6 +14,13 @@ public struct HostSettings: Sendable {
     public var serverName: String? = "switchboard"
     /// A plugin's configuration value: `plugins.<name>.<key>`.
     public var pluginConfig: @Sendable (_ plugin: String, _ key: String) -> String? = { _, _ in nil }
+    /// Draining and the retained-image cap.
+    public var registry = PluginRegistry.Options()
+    /// How plugin directories are watched.
+    public var watch = PluginWatcher.Options()
+    /// Required as a bearer token on admin requests when set; without it only loopback peers may
+    /// use the admin API.
+    public var adminToken: String? = nil
 
     public init() {}
 }
@@ -22,6 +29,7 @@ public struct HostSettings: Sendable {
 public struct SwitchboardServer: Sendable {
     public let settings: HostSettings
     public let registry: PluginRegistry
+    public let watcher: PluginWatcher
     public let logger: Logger
 
     public init(settings: HostSettings, logger: Logger) {
@@ -29,22 +37,24 @@ public struct SwitchboardServer: Sendable {
         self.logger = logger
         HostAPI.services.defaultMaxBodyBytes = settings.maxBodyBytes
         let loader = PluginLoader(imageDirectory: settings.stateDirectory + "/images", logger: logger)
-        self.registry = PluginRegistry(loader: loader, pluginConfig: settings.pluginConfig, logger: logger)
+        self.registry = PluginRegistry(loader: loader, options: settings.registry, pluginConfig: settings.pluginConfig, logger: logger)
+        self.watcher = PluginWatcher(registry: registry, directories: settings.pluginDirectories, options: settings.watch, logger: logger)
     }
 
-    /// Loads every plugin in the configured directories.
+    /// Loads every plugin in the configured directories (the watcher's first scan).
     @discardableResult
     public func loadPlugins() -> (loaded: [PluginInstance], refused: [LoadRefusal]) {
-        registry.loadDirectories(settings.pluginDirectories)
+        watcher.scanNow()
     }
 
-    /// The Hummingbird application; `run()` or `runService()` it. When it has stopped, call
-    /// `registry.retireAll()` so every plugin's on_deinit runs.
+    /// The Hummingbird application; `run()` or `runService()` it. Start `watcher` to follow the
+    /// plugin directories. When it has stopped, stop the watcher and call `registry.retireAll()`
+    /// so every plugin's on_deinit runs.
     public func makeApplication(
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            responder: PluginResponder(registry: registry, logger: logger),
+            responder: PluginResponder(registry: registry, admin: AdminAPI(registry: registry, token: settings.adminToken), logger: logger),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: settings.serverName),
             onServerRunning: onServerRunning,
             logger: logger

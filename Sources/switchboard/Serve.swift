@@ -22,12 +22,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Configuration file (default etc/switchboard.yaml).", valueName: "file"))
     var config: String?
 
+    @Option(help: ArgumentHelp("How to follow plugin directories: auto, inotify, poll or off (default auto).", valueName: "mode"))
+    var watch: String?
+
     func run() async throws {
         var flags: [AbsoluteConfigKey: ConfigValue] = [:]
         if let host { flags["server.host"] = .init(.string(host), isSecret: false) }
         if let port { flags["server.port"] = .init(.int(port), isSecret: false) }
         if !pluginDirectories.isEmpty {
             flags["plugins.directories"] = .init(.stringArray(pluginDirectories), isSecret: false)
+        }
+        if let watch {
+            guard PluginWatcher.Mode(rawValue: watch) != nil else {
+                throw ValidationError("--watch must be one of \(PluginWatcher.Mode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            flags["plugins.watch"] = .init(.string(watch), isSecret: false)
         }
         let resolver = try await SettingsResolver(configFile: config, flags: flags)
         let settings = resolver.hostSettings()
@@ -50,10 +59,19 @@ struct Serve: AsyncParsableCommand {
         let application = server.makeApplication { channel in
             logger.notice("serving", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
         }
+        server.watcher.start()
+        // SIGHUP: look at every plugin directory again now, retrying refused files.
+        let hangups = Task {
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                server.watcher.rescan()
+            }
+        }
         // SIGTERM and SIGINT stop accepting, let in-flight requests finish, then return.
         let group = ServiceGroup(
             configuration: .init(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        hangups.cancel()
+        server.watcher.stop()
         server.registry.retireAll()
         logger.notice("stopped")
     }

@@ -29,6 +29,13 @@ struct SettingsResolver {
         settings.pluginDirectories = reader.stringArray(forKey: "plugins.directories", default: ["plugins"])
         settings.stateDirectory = reader.string(forKey: "state.directory", default: settings.stateDirectory)
         settings.maxBodyBytes = reader.int(forKey: "limits.max_body_bytes", default: settings.maxBodyBytes)
+        settings.registry.drainDeadline = .milliseconds(reader.int(forKey: "plugins.drain_deadline_ms", default: 30_000))
+        settings.registry.maxRetainedImages = reader.int(forKey: "plugins.max_retained_images", default: settings.registry.maxRetainedImages)
+        settings.watch.mode = PluginWatcher.Mode(rawValue: reader.string(forKey: "plugins.watch", default: "auto")) ?? .auto
+        settings.watch.debounce = .milliseconds(reader.int(forKey: "plugins.debounce_ms", default: 50))
+        settings.watch.pollInterval = .milliseconds(reader.int(forKey: "plugins.poll_interval_ms", default: 1000))
+        let token = reader.string(forKey: "admin.token", isSecret: true, default: "")
+        settings.adminToken = token.isEmpty ? nil : token
         let reader = self.reader
         settings.pluginConfig = { plugin, key in
             reader.string(forKey: ConfigKey(["plugins", "config", plugin] + key.split(separator: ".").map(String.init)))

@@ -22,4 +22,18 @@ void sbh_enter_nonblocking(void);
 void sbh_leave_nonblocking(void);
 int sbh_in_nonblocking(void);
 
+/* inotify, for the plugin directory watcher. Masks name what the watcher asks for. */
+enum {
+    SBH_WATCH_DIRECTORY_EVENTS = 1, /* a plugin directory: any file written, moved, created, deleted */
+    SBH_WATCH_PARENT_EVENTS = 2     /* the parent of a plugin directory: entries moved, created, deleted */
+};
+/* Returns an inotify descriptor (non-blocking, close-on-exec), or -1 with errno set. */
+int sbh_inotify_open(void);
+/* Returns a watch descriptor, or -1 with errno set. */
+int sbh_inotify_watch(int fd, const char *path, int what);
+/* Whether an event mask says the watched directory itself went away (deleted, moved, unmounted). */
+int sbh_inotify_lost(uint32_t mask);
+/* Whether the kernel's event queue overflowed (events were dropped: rescan everything). */
+int sbh_inotify_overflowed(uint32_t mask);
+
 #endif

@@ -152,6 +152,7 @@ enum HostAPI {
             let stream = StreamWriter(exchange: ex)
             let result = ex.respond(status: status) { stream.makeBody() }
             guard result == SB_OK else { return result }
+            ex.route.plugin.track(stream)
             // A HEAD response has no body: the stream starts closed, so the plugin stops at once.
             if ex.request.method == .head { stream.close() }
             out.pointee = stream.retainedHandle()

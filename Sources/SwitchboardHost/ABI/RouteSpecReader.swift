@@ -47,6 +47,9 @@ enum RouteSpecReader {
         } catch {
             return .failure("\(method) \(error)")
         }
+        if case .literal(let first) = template.segments.first, HostPaths.reservedFirstSegments.contains(first) {
+            return .failure("\(method) \(template.text): paths under /\(first) belong to the host; choose another path")
+        }
         guard spec.handler != nil || spec.typed_handler != nil else {
             return .failure("\(method) \(template.text) has no handler")
         }
@@ -115,4 +118,11 @@ enum RouteSpecReader {
     private static func isMethodToken(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.count <= 32 && s.utf8.allSatisfy { (0x41...0x5A).contains($0) || $0 == UInt8(ascii: "-") }
     }
+}
+
+/// Paths the host answers itself, before the plugin route table.
+enum HostPaths {
+    static let adminPrefix = "/_switchboard/"
+    static let metrics = "/metrics"
+    static let reservedFirstSegments: Set<String> = ["_switchboard", "metrics"]
 }

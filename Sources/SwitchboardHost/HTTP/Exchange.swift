@@ -12,7 +12,9 @@ import Synchronization
 ///   which happens only after the response is complete: the responder holds the exchange while it
 ///   waits, and a stream holds it until `stream_finish`.
 /// - `continuation` is set only while the responder waits for a pending (SB_PENDING) handler.
-final class Exchange: @unchecked Sendable {
+/// - The exchange holds a lease on its plugin instance (taken by the responder before creating it,
+///   returned in `deinit`): the generation it started on stays loaded until it is gone.
+final class Exchange: Drainable, @unchecked Sendable {
     let request: Request
     let route: RouteEntry
     /// Percent-encoded path parameter values, in template order.
@@ -39,6 +41,8 @@ final class Exchange: @unchecked Sendable {
         self.rawParameters = rawParameters
         self.body = body
     }
+
+    deinit { route.plugin.leave() }
 
     var handle: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
 
@@ -134,10 +138,26 @@ final class Exchange: @unchecked Sendable {
         return result
     }
 
+    /// The drain deadline passed while the handler was still pending: the host answers 503 and the
+    /// plugin's own late response is refused with SB_ERR_STATE.
+    func endForDrain() {
+        let waiter = state.withLock { s -> CheckedContinuation<Response, Never>? in
+            guard !s.responded, !s.sealed else { return nil }
+            s.responded = true
+            s.sealed = true
+            s.outcome = JSONError.response(.serviceUnavailable, detail: "The plugin was unloaded before it answered; retry the request")
+            defer { s.continuation = nil }
+            return s.continuation
+        }
+        if let waiter, let outcome = state.withLock({ $0.outcome }) { waiter.resume(returning: outcome) }
+    }
+
     /// After the handler returned `status`: the response, waiting for it when the handler is pending.
     /// `nil` means the handler failed without a response; the exchange is then sealed.
     func response(afterHandlerReturned status: sb_status) async -> Response? {
         if status == SB_PENDING {
+            route.plugin.track(self)
+            defer { route.plugin.untrack(self) }
             return await withCheckedContinuation { (waiter: CheckedContinuation<Response, Never>) in
                 let ready = state.withLock { s -> Response? in
                     if let outcome = s.outcome { return outcome }

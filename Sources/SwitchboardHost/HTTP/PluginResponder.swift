@@ -1,5 +1,6 @@
 public import Hummingbird
 import CSwitchboard
+import CoreMetrics
 import HTTPTypes
 import Logging
 import NIOCore
@@ -11,24 +12,45 @@ import Synchronization
 /// Errors become responses here, at the edge: an unknown path is 404, a known path with another
 /// method 405 with `Allow`, a body over the route's limit 413, and a handler that fails or returns
 /// without responding 500 — each with a JSON body, and the 500 logged with the plugin's name.
-/// HEAD is answered by the GET route without a body.
+/// HEAD is answered by the GET route without a body. Paths under `/_switchboard/` and `/metrics`
+/// belong to the host (`AdminAPI`).
+///
+/// A request runs on the generation it was matched to: the responder takes a lease on the route's
+/// plugin instance before calling it, and the exchange returns it when the response is complete.
+/// If that generation finished draining between the table read and the lease, the table has
+/// already moved on, and the request is matched again.
 public struct PluginResponder: HTTPResponder {
-    public typealias Context = BasicRequestContext
+    public typealias Context = SwitchboardRequestContext
 
     let registry: PluginRegistry
+    let admin: AdminAPI
     let threadPool: NIOThreadPool
     let logger: Logger
 
-    public init(registry: PluginRegistry, threadPool: NIOThreadPool = .singleton, logger: Logger) {
+    public init(registry: PluginRegistry, admin: AdminAPI, threadPool: NIOThreadPool = .singleton, logger: Logger) {
         self.registry = registry
+        self.admin = admin
         self.threadPool = threadPool
         self.logger = logger
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
+        let path = request.uri.path
+        if path.utf8.count >= 8, path.hasPrefix(HostPaths.adminPrefix) || path == HostPaths.metrics {
+            return try await admin.respond(to: request, context: context)
+        }
+        for _ in 0..<8 {
+            if let response = try await respond(to: request, path: path) { return response }
+        }
+        return JSONError.response(.serviceUnavailable, detail: "The plugin is being replaced; retry the request")
+    }
+
+    /// nil when the matched generation drained before a lease could be taken.
+    private func respond(to request: Request, path: String) async throws -> Response? {
         let method = request.method.rawValue
-        switch registry.routeTable.match(method: method, path: request.uri.path) {
+        switch registry.routeTable.match(method: method, path: path) {
         case .notFound:
+            registry.metrics.unmatched.increment()
             return JSONError.response(.notFound, detail: "Not Found")
         case .methodNotAllowed(let allow):
             if request.method == .options {
@@ -38,11 +60,25 @@ public struct PluginResponder: HTTPResponder {
             response.headers[.allow] = allow.joined(separator: ", ")
             return response
         case .found(let route, let parameters):
-            let response = try await dispatch(request, route: route, parameters: parameters)
+            guard route.plugin.enter() else { return nil }
+            let started = monotonicNanoseconds()
+            let response: Response
+            do {
+                response = try await dispatch(request, route: route, parameters: parameters)
+            } catch {
+                route.instruments?.errors.increment()
+                throw error
+            }
+            if let instruments = route.instruments {
+                instruments.requests.increment()
+                instruments.latency.recordNanoseconds(Int64(monotonicNanoseconds() &- started))
+            }
             return request.method == .head ? Self.headResponse(response) : response
         }
     }
 
+    /// Calls the route's handler. The caller holds a lease on `route.plugin`; from here on the
+    /// exchange owns it (and returns it when it is released), or it is returned before returning.
     private func dispatch(_ request: Request, route: RouteEntry, parameters: [Substring]) async throws -> Response {
         var body: ByteBuffer? = nil
         if !route.streamsBody {
@@ -52,6 +88,7 @@ public struct PluginResponder: HTTPResponder {
                 do {
                     body = try await request.body.collect(upTo: route.maxBodyBytes)
                 } catch {
+                    route.plugin.leave()
                     return JSONError.response(.contentTooLarge, detail: "Request body is larger than \(route.maxBodyBytes) bytes")
                 }
             }
@@ -74,6 +111,7 @@ public struct PluginResponder: HTTPResponder {
             return response
         }
         plugin.failures.add(1, ordering: .relaxed)
+        route.instruments?.errors.increment()
         let why = status == SB_OK ? "returned SB_OK without responding" : "failed with status \(status)"
         logger.error(
             "handler \(why)",

@@ -14,7 +14,11 @@ import Synchronization
 ///
 /// Invariants: the handle holds a retain on this object from `response_stream_begin` until
 /// `stream_finish`; callbacks are called outside the lock; after `finish` no callback is called.
-final class StreamWriter: @unchecked Sendable {
+///
+/// An open stream is tracked by its plugin instance: when a draining generation's deadline passes,
+/// `endForDrain()` sends what is queued, ends the body cleanly (so an SSE client reconnects) and
+/// tells the plugin through on_close.
+final class StreamWriter: Drainable, @unchecked Sendable {
     typealias Callback = (fn: sb_stream_event_fn, user: UnsafeMutableRawPointer?)
 
     let exchange: Exchange
@@ -118,6 +122,7 @@ final class StreamWriter: @unchecked Sendable {
             return (SB_OK, s.consumer)
         }
         guard status == SB_OK else { return status }
+        exchange.route.plugin.untrack(self)
         consumer?.resume()
         Unmanaged.passUnretained(self).release()
         return SB_OK
@@ -126,19 +131,26 @@ final class StreamWriter: @unchecked Sendable {
     // MARK: Consumer side
 
     /// Ends the stream from the host side (client gone, HEAD, shutdown): writes fail with
-    /// SB_ERR_CLOSED and the close callbacks run once.
-    func close() {
-        let callbacks = state.withLock { s -> [Callback] in
-            guard !s.closed, !s.finished else { return [] }
+    /// SB_ERR_CLOSED and the close callbacks run once. `discardQueued: false` still sends what the
+    /// plugin already wrote before the body ends (the drain deadline).
+    func close(discardQueued: Bool = true) {
+        let (callbacks, consumer) = state.withLock { s -> ([Callback], CheckedContinuation<Void, Never>?) in
+            guard !s.closed, !s.finished else { return ([], nil) }
             s.closed = true
-            s.queue.removeAll()
-            s.queuedBytes = 0
-            defer { s.onClose = []; s.onWritable = [] }
-            return s.onClose + s.onWritable
+            if discardQueued {
+                s.queue.removeAll()
+                s.queuedBytes = 0
+            }
+            defer { s.onClose = []; s.onWritable = []; s.consumer = nil }
+            return (s.onClose + s.onWritable, s.consumer)
         }
+        exchange.route.plugin.untrack(self)
+        consumer?.resume()
         writableSignal.broadcast()
         for callback in callbacks { invoke(callback) }
     }
+
+    func endForDrain() { close(discardQueued: false) }
 
     /// The body of the HTTP response: drains the queue until the plugin finishes.
     func makeBody() -> ResponseBody {
@@ -166,13 +178,12 @@ final class StreamWriter: @unchecked Sendable {
         while true {
             enum Step { case chunks([ByteBuffer]), end, wait }
             let step = state.withLock { s -> Step in
-                if s.closed { return .end }
                 if !s.queue.isEmpty {
                     let chunks = Array(s.queue)
                     s.queue.removeAll(keepingCapacity: true)
                     return .chunks(chunks)
                 }
-                return s.finished ? .end : .wait
+                return s.finished || s.closed ? .end : .wait
             }
             switch step {
             case .chunks(let chunks): return chunks

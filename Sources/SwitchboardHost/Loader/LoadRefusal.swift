@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Why the host refused to load a plugin file. Every refusal says what to fix.
 ///
 /// A struct over a private enum, so that new reasons do not break callers that switch on `kind`.
@@ -23,6 +27,7 @@ public struct LoadRefusal: Error, Sendable, CustomStringConvertible {
         public static let initFailed = Kind(name: "init-failed")
         public static let invalidRoute = Kind(name: "invalid-route")
         public static let routeConflict = Kind(name: "route-conflict")
+        public static let retainedImageCap = Kind(name: "retained-image-cap")
     }
 
     public let kind: Kind
@@ -32,6 +37,19 @@ public struct LoadRefusal: Error, Sendable, CustomStringConvertible {
     public let pluginName: String?
     /// What is wrong and what to do about it.
     public let message: String
+
+    /// Seconds since the Unix epoch.
+    public let time: Int64
+
+    public init(kind: Kind, file: String, pluginName: String?, message: String) {
+        self.kind = kind
+        self.file = file
+        self.pluginName = pluginName
+        self.message = message
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        self.time = Int64(ts.tv_sec)
+    }
 
     public var description: String { "refused \(file): \(message)" }
 }

@@ -30,7 +30,7 @@ public struct PluginLoader: Sendable {
     /// if it is another file.
     func load(
         file: String, generation: (String) -> Int, config: @escaping @Sendable (_ plugin: String, _ key: String) -> String?,
-        nameOwner: (String) -> String?
+        nameOwner: (String) -> String?, retained: RetainedImages
     ) throws(LoadRefusal) -> PluginInstance {
         func refuse(_ kind: LoadRefusal.Kind, _ message: String, name: String? = nil) -> LoadRefusal {
             LoadRefusal(kind: kind, file: file, pluginName: name, message: message)
@@ -38,7 +38,7 @@ public struct PluginLoader: Sendable {
 
         let bytes: [UInt8]
         do {
-            bytes = try readFile(file)
+            bytes = try Self.readFile(file)
         } catch {
             throw refuse(.unreadable, "cannot read the file: \(error)")
         }
@@ -62,12 +62,19 @@ public struct PluginLoader: Sendable {
         } catch {
             throw refuse(.unreadable, "cannot make a private copy in \(imageDirectory): \(error)")
         }
+        if elf.registersWithSwiftRuntime && !retained.admits(sha256) {
+            throw refuse(.retainedImageCap, "\(retained.count) Swift images are already mapped and can never be unmapped (plugins.max_retained_images is \(retained.limit)): restart the host to release them, or raise the limit")
+        }
         let image: PluginImage
         do {
+            // The mapping outlives the name: the copy is removed at once, so the image directory
+            // never grows, however many versions come and go.
+            defer { unlink(privatePath) }
             image = try PluginImage(privatePath: privatePath, sha256: sha256, neverUnload: elf.registersWithSwiftRuntime)
         } catch {
             throw refuse(.dlopenFailed, "dlopen failed: \(error.message)")
         }
+        if image.neverUnload { retained.record(sha256, logger: logger) }
         var keepImage = false
         defer { if !keepImage { image.close() } }
 
@@ -142,7 +149,7 @@ public struct PluginLoader: Sendable {
         return ok(bytes[0], first: true) && bytes.dropFirst().allSatisfy { ok($0, first: false) }
     }
 
-    private func readFile(_ path: String) throws(SystemError) -> [UInt8] {
+    static func readFile(_ path: String) throws(SystemError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError(errno: errno) }
         defer { close(fd) }
@@ -168,7 +175,6 @@ public struct PluginLoader: Sendable {
         try makeDirectories(imageDirectory)
         let base = file.split(separator: "/").last.map(String.init) ?? "plugin.so"
         let target = "\(imageDirectory)/\(sha256.prefix(16))-\(base)"
-        if access(target, R_OK) == 0 { return target }
         let temporary = "\(target).\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o500)
         guard fd >= 0 else { throw SystemError(errno: errno) }
@@ -191,6 +197,28 @@ public struct PluginLoader: Sendable {
             throw SystemError(errno: code)
         }
         return target
+    }
+}
+
+/// The images mapped for good (Swift images are never unmapped, see `PluginImage`), by content
+/// hash, and their cap. Loading the same content again maps nothing new and counts once.
+public final class RetainedImages: Sendable {
+    public let limit: Int
+    private let hashes = Mutex<Set<String>>([])
+
+    public init(limit: Int) { self.limit = limit }
+
+    public var count: Int { hashes.withLock { $0.count } }
+
+    func admits(_ sha256: String) -> Bool {
+        hashes.withLock { $0.contains(sha256) || $0.count < limit }
+    }
+
+    func record(_ sha256: String, logger: Logger) {
+        let (inserted, count) = hashes.withLock { ($0.insert(sha256).inserted, $0.count) }
+        if inserted && count * 5 >= limit * 4 {
+            logger.warning("\(count) of at most \(limit) Swift plugin images are mapped and can never be unmapped; at the limit, new Swift plugin versions are refused until a restart (plugins.max_retained_images)")
+        }
     }
 }
 

@@ -5,12 +5,19 @@ import Synchronization
 /// One loaded generation of a plugin: the `sb_plugin` handle the plugin sees.
 ///
 /// Lifecycle: `initializing` (on_init runs; only now may routes be added) → `active` (its routes
-/// are in the served table) → `retired` (on_deinit has run; for C images the image is unmapped).
-/// A plugin refused during init goes straight from `initializing` to `retired`.
+/// are in the served table) → `draining` (replaced or unloaded: no new request reaches it, but the
+/// requests and streams that started on it finish on it) → `retired` (on_deinit has run; a C image
+/// is unmapped). A plugin refused during init goes straight from `initializing` to `retired`.
+///
+/// Draining is reference counted. Every exchange (request or stream) holds a lease on the instance
+/// it was dispatched to, taken with `enter()` and returned with `leave()`; so does every pending
+/// state-store call. `beginDrain()` marks the instance; the lease that brings the count to zero
+/// after that runs `onDrained` exactly once. `enter()` fails only after that moment, and the caller
+/// then looks again in the current route table, which by then no longer holds this instance.
 /// The host passes `Unmanaged.passUnretained(self)` as the handle; the registry keeps the instance
 /// alive until it is retired.
 public final class PluginInstance: @unchecked Sendable {
-    public enum Phase: String, Sendable { case initializing, active, retired }
+    public enum Phase: String, Sendable { case initializing, active, draining, retired }
 
     public let name: String
     public let version: String
@@ -41,11 +48,21 @@ public final class PluginInstance: @unchecked Sendable {
         var subscriptions: [ObjectIdentifier: Subscription] = [:]
         var configArena = BorrowArena()
         var configCache: [String: sb_str] = [:]
+        /// Open streams and pending exchanges, ended by the drain deadline.
+        var drainables: [ObjectIdentifier: any Drainable] = [:]
+        var drainStartedAt: UInt64? = nil
+        var retiredAt: Int64? = nil
     }
     let mutable = Locked(Mutable())
 
     public let requestsServed = Atomic<Int>(0)
     public let failures = Atomic<Int>(0)
+
+    /// `2 × leases + draining bit`; `Self.drained` once the last lease of a draining instance left.
+    private let gate = Atomic<Int>(0)
+    private static let drained = -1
+    /// Runs once, on the thread that returned the last lease after `beginDrain()`.
+    let onDrained = Locked<(@Sendable (PluginInstance) -> Void)?>(nil)
 
     init(
         descriptor: sb_plugin_descriptor, name: String, file: String, image: PluginImage, generation: Int,
@@ -91,11 +108,76 @@ public final class PluginInstance: @unchecked Sendable {
         }
     }
 
+    // MARK: Leases
+
+    /// Takes a lease: the caller may call into this generation's code until `leave()`. Fails once
+    /// the instance has drained.
+    func enter() -> Bool {
+        var current = gate.load(ordering: .relaxed)
+        while current != Self.drained {
+            let (exchanged, original) = gate.compareExchange(
+                expected: current, desired: current + 2, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    /// Returns a lease taken with `enter()`.
+    func leave() {
+        let now = gate.subtract(2, ordering: .acquiringAndReleasing).newValue
+        if now == 1 { finishDrain() }
+    }
+
+    /// Leases held now: requests in handlers, open streams, pending exchanges and state calls.
+    public var leases: Int {
+        let value = gate.load(ordering: .relaxed)
+        return value == Self.drained ? 0 : value >> 1
+    }
+
+    /// Stops counting new work as a reason to stay: once the leases reach zero, `onDrained` runs.
+    /// Call after the instance has left the served route table.
+    func beginDrain() {
+        mutable.withLock { m in
+            if m.phase == .active || m.phase == .initializing { m.phase = .draining }
+            m.drainStartedAt = monotonicNanoseconds()
+        }
+        let before = gate.bitwiseOr(1, ordering: .acquiringAndReleasing).oldValue
+        if before == 0 { finishDrain() }
+    }
+
+    private func finishDrain() {
+        guard gate.compareExchange(expected: 1, desired: Self.drained, ordering: .acquiringAndReleasing).exchanged else { return }
+        let callback = onDrained.withLock { c in defer { c = nil }; return c }
+        callback?(self)
+    }
+
+    /// Registers an open stream or a pending exchange, so the drain deadline can end it.
+    func track(_ item: any Drainable) {
+        mutable.withLock { $0.drainables[ObjectIdentifier(item)] = item }
+    }
+
+    func untrack(_ item: any Drainable) {
+        _ = mutable.withLock { $0.drainables.removeValue(forKey: ObjectIdentifier(item)) }
+    }
+
+    /// The drain deadline passed: ends every open stream and answers every pending exchange, so
+    /// their leases come back. Returns how many it ended.
+    @discardableResult
+    func endDrainables() -> Int {
+        let items = mutable.withLock { m in defer { m.drainables = [:] }; return Array(m.drainables.values) }
+        for item in items { item.endForDrain() }
+        return items.count
+    }
+
     /// Cancels leftover timers, runs on_deinit and unmaps a C image. Idempotent.
-    func retire() {
+    /// `unmap: false` keeps even a C image mapped (used when leases are still out after the drain
+    /// deadline: some thread may still be in the plugin's code).
+    func retire(unmap: Bool = true) {
         let (state, timers, subscriptions, wasRetired) = mutable.withLock { m in
             let result = (m.state, Array(m.timers.values), Array(m.subscriptions.values), m.phase == .retired)
             m.phase = .retired
+            m.retiredAt = Self.wallClockSeconds()
             m.timers = [:]
             m.subscriptions = [:]
             m.state = nil
@@ -108,7 +190,9 @@ public final class PluginInstance: @unchecked Sendable {
             for subscription in subscriptions { HostAPI.services.topics.cancel(subscription) }
         }
         onDeinit?(state)
-        image.close()
+        if unmap { image.close() }
+        // Break the instance ↔ route cycle: nothing dispatches to a retired instance.
+        mutable.withLock { $0.routes = [] }
     }
 
     private static func wallClockSeconds() -> Int64 {
@@ -120,3 +204,15 @@ public final class PluginInstance: @unchecked Sendable {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Something that holds a lease on a draining instance and can be ended by the drain deadline.
+protocol Drainable: AnyObject, Sendable {
+    func endForDrain()
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}

@@ -1,3 +1,5 @@
+import CoreMetrics
+import Dispatch
 import Logging
 import Synchronization
 #if canImport(Glibc)
@@ -6,25 +8,54 @@ import Glibc
 
 /// Every loaded plugin, every refusal, and the route table served from them.
 ///
-/// Loading is serialised (one plugin at a time, under `loadLock`); serving never waits for it:
+/// Loading is serialised (one file at a time, under `loadLock`); serving never waits for it:
 /// requests read `routeTable`, an immutable snapshot that a successful load replaces atomically.
-/// A refused file never changes what is served.
+///
+/// A load is staged: private copy → dlopen → descriptor checks → on_init → route checks → conflicts
+/// against every *other* plugin → new table → swap. Any failure before the swap leaves whatever
+/// served before serving, and records the refusal. After the swap the replaced generation drains:
+/// it is out of the table, its in-flight requests and streams finish on it, and when its last
+/// lease returns its on_deinit runs (and a C image is unmapped). A drain deadline ends streams that
+/// never finish and answers handlers that never answer.
 public final class PluginRegistry: Sendable {
+    public struct Options: Sendable {
+        /// How long a replaced generation may take to finish its streams and pending requests.
+        public var drainDeadline: Duration = .seconds(30)
+        /// How many Swift images (never unmapped) may be mapped before new ones are refused.
+        public var maxRetainedImages = 128
+
+        public init() {}
+    }
+
     private struct State {
+        /// The serving generation of each plugin, by name.
         var plugins: [String: PluginInstance] = [:]
         var refusals: [String: LoadRefusal] = [:]
         var generations: [String: Int] = [:]
+        /// Generations out of the table whose leases have not all returned.
+        var draining: [ObjectIdentifier: PluginInstance] = [:]
     }
 
     private let state = Locked(State())
     private let table = Mutex(RouteTable.empty)
     private let loadLock = Locked(())
     public let loader: PluginLoader
+    public let options: Options
+    public let events = LifecycleEvents()
+    public let metrics = HostMetrics()
+    public let retainedImages: RetainedImages
     private let pluginConfig: @Sendable (_ plugin: String, _ key: String) -> String?
     private let logger: Logger
+    /// Where drained generations are retired: on_deinit may be slow, and never runs on an event loop.
+    private let retireQueue = DispatchQueue(label: "switchboard.retire")
 
-    public init(loader: PluginLoader, pluginConfig: @escaping @Sendable (_ plugin: String, _ key: String) -> String? = { _, _ in nil }, logger: Logger) {
+    public init(
+        loader: PluginLoader, options: Options = .init(),
+        pluginConfig: @escaping @Sendable (_ plugin: String, _ key: String) -> String? = { _, _ in nil }, logger: Logger
+    ) {
         self.loader = loader
+        self.options = options
+        self.retainedImages = RetainedImages(limit: options.maxRetainedImages)
         self.pluginConfig = pluginConfig
         self.logger = logger
     }
@@ -32,10 +63,23 @@ public final class PluginRegistry: Sendable {
     /// The table requests are dispatched through.
     public var routeTable: RouteTable { table.withLock { $0 } }
 
+    /// The serving generation of each plugin, by name.
     public var plugins: [PluginInstance] { state.withLock { Array($0.plugins.values) }.sorted { $0.name < $1.name } }
 
-    /// The latest refusal of each file that is currently refused.
+    /// Replaced or unloaded generations still finishing their requests.
+    public var draining: [PluginInstance] {
+        state.withLock { Array($0.draining.values) }.sorted { ($0.name, $0.generation) < ($1.name, $1.generation) }
+    }
+
+    public func plugin(named name: String) -> PluginInstance? { state.withLock { $0.plugins[name] } }
+
+    /// The latest refusal of each file whose latest load failed.
     public var refusals: [LoadRefusal] { state.withLock { Array($0.refusals.values) }.sorted { $0.file < $1.file } }
+
+    public func refusal(file: String) -> LoadRefusal? { state.withLock { $0.refusals[file] } }
+
+    /// The files that serve a plugin now.
+    public var servedFiles: Set<String> { state.withLock { Set($0.plugins.values.map(\.file)) } }
 
     /// Loads every `*.so` in `directories`, in name order. One bad file never stops the others.
     @discardableResult
@@ -43,13 +87,7 @@ public final class PluginRegistry: Sendable {
         var loaded: [PluginInstance] = []
         var refused: [LoadRefusal] = []
         for directory in directories {
-            var info = stat()
-            if stat(directory, &info) != 0 {
-                logger.warning("plugin directory does not exist or cannot be read", metadata: ["directory": "\(directory)"])
-            } else if info.st_mode & S_IWOTH != 0 {
-                // Whoever can write here can run code inside the server.
-                logger.warning("plugin directory is writable by every user: anyone on this machine can run code in the server; chmod o-w it", metadata: ["directory": "\(directory)"])
-            }
+            warnIfUnsafe(directory: directory)
             for file in Self.pluginFiles(in: directory) {
                 switch load(file: file) {
                 case .success(let instance): loaded.append(instance)
@@ -60,28 +98,63 @@ public final class PluginRegistry: Sendable {
         return (loaded, refused)
     }
 
-    /// Loads one file and, if it passes every check, serves its routes.
+    func warnIfUnsafe(directory: String) {
+        var info = stat()
+        if stat(directory, &info) != 0 {
+            logger.warning("plugin directory does not exist or cannot be read", metadata: ["directory": "\(directory)"])
+        } else if info.st_mode & S_IWOTH != 0 {
+            // Whoever can write here can run code inside the server.
+            logger.warning("plugin directory is writable by every user: anyone on this machine can run code in the server; chmod o-w it", metadata: ["directory": "\(directory)"])
+        }
+    }
+
+    /// Loads one file and, if it passes every check, serves its routes in place of the generation
+    /// it replaces. `quiet` skips the log line and the event of a refusal (used while a file may
+    /// still be being written).
     @discardableResult
-    public func load(file: String) -> Result<PluginInstance, LoadRefusal> {
+    public func load(file: String, quiet: Bool = false) -> Result<PluginInstance, LoadRefusal> {
         loadLock.withLock { _ in
             let result = stageAndSwap(file: file)
-            switch result {
-            case .success(let instance):
-                state.withLock { $0.refusals[file] = nil }
-                logger.info(
-                    "loaded plugin",
-                    metadata: [
-                        "plugin": "\(instance.name)", "version": "\(instance.version)", "file": "\(file)",
-                        "generation": "\(instance.generation)", "routes": "\(instance.routes.count)",
-                        "sha256": "\(instance.sha256.prefix(16))",
-                    ])
-            case .failure(let refusal):
-                state.withLock { $0.refusals[file] = refusal }
-                logger.error(
-                    "refused plugin: \(refusal.message)",
-                    metadata: ["file": "\(file)", "reason": "\(refusal.kind)", "plugin": "\(refusal.pluginName ?? "?")"])
-            }
+            if case .failure(let refusal) = result, !quiet { record(refusal) }
             return result
+        }
+    }
+
+    /// Records and announces a refusal (the previous generation, if any, keeps serving).
+    public func record(_ refusal: LoadRefusal) {
+        state.withLock { $0.refusals[refusal.file] = refusal }
+        metrics.refused(reason: refusal.kind.description)
+        logger.error(
+            "refused plugin: \(refusal.message)",
+            metadata: ["file": "\(refusal.file)", "reason": "\(refusal.kind)", "plugin": "\(refusal.pluginName ?? "?")"])
+        events.publish(.refused, plugin: refusal.pluginName, file: refusal.file, reason: refusal.kind.description, message: refusal.message)
+    }
+
+    /// Loads the file that serves `name` again, as a new generation, even if it did not change.
+    public func reload(name: String) -> Result<PluginInstance, LoadRefusal>? {
+        guard let file = state.withLock({ $0.plugins[name]?.file }) else { return nil }
+        return load(file: file)
+    }
+
+    /// The file is gone: its plugin leaves the table and drains. Returns the unloaded generations.
+    @discardableResult
+    public func unload(file: String) -> [PluginInstance] {
+        loadLock.withLock { _ in
+            let removed = state.withLock { s -> [PluginInstance] in
+                s.refusals[file] = nil
+                let gone = s.plugins.values.filter { $0.file == file }
+                for instance in gone { s.plugins[instance.name] = nil }
+                return gone
+            }
+            guard !removed.isEmpty else { return [] }
+            rebuildTable()
+            for instance in removed {
+                metrics.unloaded(plugin: instance.name)
+                logger.notice("unloaded plugin: its file is gone", metadata: ["plugin": "\(instance.name)", "file": "\(file)", "generation": "\(instance.generation)"])
+                events.publish(.unloaded, plugin: instance.name, generation: instance.generation, file: file, version: instance.version)
+                startDraining(instance)
+            }
+            return removed
         }
     }
 
@@ -92,23 +165,106 @@ public final class PluginRegistry: Sendable {
                 file: file,
                 generation: { name in state.withLock { s in s.generations[name, default: 0] += 1; return s.generations[name]! } },
                 config: pluginConfig,
-                nameOwner: { name in state.withLock { s in s.plugins[name].flatMap { $0.file == file ? nil : $0.file } } })
+                nameOwner: { name in state.withLock { s in s.plugins[name].flatMap { $0.file == file ? nil : $0.file } } },
+                retained: retainedImages)
         } catch {
             return .failure(error)
         }
-        let others = state.withLock { s in s.plugins.values.filter { $0.name != instance.name } }
+        // Everything this load replaces: the plugin's serving generation, and any plugin this same
+        // file served under another name before.
+        let others = state.withLock { s in s.plugins.values.filter { $0.name != instance.name && $0.file != file } }
         if let refusal = Self.conflict(of: instance, with: others) {
             instance.retire()
             return .failure(refusal)
         }
-        let previous = state.withLock { s -> PluginInstance? in
-            defer { s.plugins[instance.name] = instance }
-            return s.plugins[instance.name]
+        let replaced = state.withLock { s -> [PluginInstance] in
+            let old = s.plugins.values.filter { $0.name == instance.name || $0.file == file }
+            for p in old { s.plugins[p.name] = nil }
+            s.plugins[instance.name] = instance
+            s.refusals[file] = nil
+            return old
+        }
+        for route in instance.routes {
+            route.instruments = metrics.instruments(plugin: instance.name, route: route.signature)
         }
         instance.mutable.withLock { $0.phase = .active }
         rebuildTable()
-        previous?.retire()
+        let previous = replaced.first { $0.name == instance.name }
+        if let previous {
+            metrics.swapped(plugin: instance.name)
+            events.publish(
+                .swapped, plugin: instance.name, generation: instance.generation, file: file, version: instance.version,
+                message: "generation \(previous.generation) (\(previous.version)) → \(instance.generation) (\(instance.version))")
+        } else {
+            events.publish(.loaded, plugin: instance.name, generation: instance.generation, file: file, version: instance.version)
+        }
+        metrics.loaded(plugin: instance.name)
+        logger.info(
+            previous == nil ? "loaded plugin" : "swapped plugin",
+            metadata: [
+                "plugin": "\(instance.name)", "version": "\(instance.version)", "file": "\(file)",
+                "generation": "\(instance.generation)", "routes": "\(instance.routes.count)",
+                "sha256": "\(instance.sha256.prefix(16))",
+            ])
+        for old in replaced {
+            if old.name != instance.name {
+                events.publish(.unloaded, plugin: old.name, generation: old.generation, file: file, version: old.version, message: "its file now holds plugin \"\(instance.name)\"")
+            }
+            startDraining(old)
+        }
         return .success(instance)
+    }
+
+    // MARK: Draining
+
+    private func startDraining(_ instance: PluginInstance) {
+        state.withLock { $0.draining[ObjectIdentifier(instance)] = instance }
+        updateGauges()
+        events.publish(
+            .draining, plugin: instance.name, generation: instance.generation, file: instance.file, version: instance.version,
+            message: "\(instance.leases) request(s) or stream(s) in flight")
+        instance.onDrained.withLock { $0 = { [weak self] drained in self?.finishDraining(drained) } }
+        instance.beginDrain()
+        let deadline = options.drainDeadline
+        let nanoseconds = deadline.components.seconds * 1_000_000_000 + deadline.components.attoseconds / 1_000_000_000
+        retireQueue.asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { [weak self, weak instance] in
+            guard let self, let instance else { return }
+            self.drainDeadlinePassed(instance)
+        }
+    }
+
+    /// The last lease returned: run on_deinit (off the thread that returned it) and forget it.
+    private func finishDraining(_ instance: PluginInstance) {
+        retireQueue.async { [self] in
+            instance.retire()
+            state.withLock { _ = $0.draining.removeValue(forKey: ObjectIdentifier(instance)) }
+            updateGauges()
+            logger.info("drained plugin generation", metadata: ["plugin": "\(instance.name)", "generation": "\(instance.generation)"])
+            events.publish(.drained, plugin: instance.name, generation: instance.generation, file: instance.file, version: instance.version)
+        }
+    }
+
+    private func drainDeadlinePassed(_ instance: PluginInstance) {
+        guard state.withLock({ $0.draining[ObjectIdentifier(instance)] != nil }) else { return }
+        let ended = instance.endDrainables()
+        logger.warning(
+            "drain deadline passed: ended \(ended) stream(s) or pending request(s); \(instance.leases) lease(s) were still out",
+            metadata: ["plugin": "\(instance.name)", "generation": "\(instance.generation)"])
+        // A lease can outlive the deadline only while a handler is still running or a plugin has
+        // not called stream_finish after on_close: the generation stays mapped until it returns.
+        retireQueue.asyncAfter(deadline: .now() + .seconds(5)) { [weak self, weak instance] in
+            guard let self, let instance, self.state.withLock({ $0.draining[ObjectIdentifier(instance)] != nil }) else { return }
+            self.logger.error(
+                "generation still has \(instance.leases) lease(s) after its drain deadline: a handler is still running, or the plugin never called stream_finish; it stays loaded until they return",
+                metadata: ["plugin": "\(instance.name)", "generation": "\(instance.generation)"])
+        }
+    }
+
+    private func updateGauges() {
+        let (draining, loaded) = state.withLock { ($0.draining.count, $0.plugins.count) }
+        metrics.drainingGenerations.record(draining)
+        metrics.loadedPlugins.record(loaded)
+        metrics.retainedImages.record(retainedImages.count)
     }
 
     /// The first route of `instance` equivalent to a route of another plugin, as a refusal.
@@ -129,13 +285,14 @@ public final class PluginRegistry: Sendable {
         let routes = state.withLock { s in s.plugins.values.sorted { $0.name < $1.name }.flatMap(\.routes) }
         let next = RouteTable(routes: routes)
         table.withLock { $0 = next }
+        updateGauges()
     }
 
-    /// Retires every plugin (at shutdown, after the server has stopped serving).
+    /// Retires every plugin, serving or draining (at shutdown, after the server stopped serving).
     public func retireAll() {
         let all = state.withLock { s -> [PluginInstance] in
-            defer { s.plugins = [:] }
-            return Array(s.plugins.values)
+            defer { s.plugins = [:]; s.draining = [:] }
+            return Array(s.plugins.values) + Array(s.draining.values)
         }
         table.withLock { $0 = .empty }
         for instance in all { instance.retire() }

@@ -2,18 +2,22 @@ public import CSwitchboard
 
 /// One route of one plugin instance, copied out of the plugin's `sb_route_spec`.
 ///
-/// The C pointers (handler, handler data, typed handler) belong to the plugin image, which stays
-/// mapped for as long as any route table references this entry's plugin instance.
+/// The C pointers (handler, handler data, typed handler) belong to the plugin image. A dispatcher
+/// calls them only while holding a lease on `plugin` (`PluginInstance.enter()`), and the image is
+/// unmapped only after the last lease is returned. The entry holds its instance strongly; the
+/// instance drops its routes when it retires, which breaks the cycle.
 public final class RouteEntry: @unchecked Sendable {
     public let method: String
     public let template: PathTemplate
-    public unowned(unsafe) let plugin: PluginInstance
+    public let plugin: PluginInstance
     public let flags: UInt32
     public let maxBodyBytes: Int
     public let metadata: RouteMetadata
     let handler: sb_handler_fn?
     let handlerData: UnsafeMutableRawPointer?
     let typedHandler: sb_typed_handler_fn?
+    /// Request counters and latency, set by the registry before the entry is published in a table.
+    nonisolated(unsafe) var instruments: HostMetrics.RouteInstruments? = nil
 
     init(
         method: String, template: PathTemplate, plugin: PluginInstance, flags: UInt32, maxBodyBytes: Int,

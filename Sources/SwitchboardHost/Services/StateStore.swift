@@ -94,10 +94,13 @@ enum StateCall {
         _ operation: @escaping @Sendable (any StateStore, String) throws -> StateResult
     ) -> sb_status {
         guard let plugin = PluginInstance.from(pluginHandle), let done else { return SB_ERR_INVALID_ARGUMENT }
+        // The callback runs plugin code: hold a lease so the generation stays loaded until then.
+        guard plugin.enter() else { return SB_ERR_STATE }
         let store = HostAPI.services.store
         let name = plugin.name
         let context = UnsafeSendable((done, user))
         queue.async {
+            defer { plugin.leave() }
             let (done, user) = context.value
             do {
                 let result = try operation(store, name)

@@ -1,0 +1,292 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+public import Hummingbird
+import HTTPTypes
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// The host's own endpoints: `/_switchboard/…` (plugins, routes, reload, lifecycle events) and
+/// `/metrics` (Prometheus text).
+///
+/// Access: with no token configured, only loopback peers are let in; with `admin.token` set,
+/// every request must carry `Authorization: Bearer <token>`, from anywhere. A refused request gets
+/// 401 (token missing or wrong) or 403 (not loopback, no token configured), with a JSON body.
+public struct AdminAPI: Sendable {
+    let registry: PluginRegistry
+    let token: String?
+    let heartbeat: Duration
+
+    public init(registry: PluginRegistry, token: String?, heartbeat: Duration = .seconds(15)) {
+        self.registry = registry
+        self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+        self.heartbeat = heartbeat
+    }
+
+    func respond(to request: Request, context: SwitchboardRequestContext) async throws -> Response {
+        if let refusal = authorize(request, context: context) { return refusal }
+        let path = request.uri.path
+        if path == HostPaths.metrics {
+            guard request.method == .get || request.method == .head else { return Self.notAllowed(["GET", "HEAD"]) }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.metrics.render())))
+        }
+        let parts = path.dropFirst(HostPaths.adminPrefix.count).split(separator: "/", omittingEmptySubsequences: true)
+        switch (request.method, parts.count, parts.first) {
+        case (.get, 0, _), (.head, 0, _):
+            return Self.json(Index())
+        case (.get, 1, "plugins"), (.head, 1, "plugins"):
+            return Self.json(pluginList())
+        case (.get, 2, "plugins"), (.head, 2, "plugins"):
+            guard let instance = registry.plugin(named: String(parts[1])) else {
+                return JSONError.response(.notFound, detail: "No plugin named \"\(parts[1])\" is loaded")
+            }
+            return Self.json(PluginView(instance, registry: registry))
+        case (.post, 3, "plugins") where parts[2] == "reload":
+            return reload(String(parts[1]))
+        case (.get, 1, "routes"), (.head, 1, "routes"):
+            return Self.json(RoutesView(routes: registry.routeTable.routes.map(RouteView.init)))
+        case (.get, 1, "events"):
+            return events(lastEventID: request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int($0) } ?? Self.queryInt(request, "after"))
+        case (_, 1, "plugins"), (_, 2, "plugins"), (_, 1, "routes"):
+            return Self.notAllowed(["GET", "HEAD"])
+        case (_, 3, "plugins") where parts[2] == "reload":
+            return Self.notAllowed(["POST"])
+        case (_, 1, "events"):
+            return Self.notAllowed(["GET"])
+        default:
+            return JSONError.response(.notFound, detail: "Not Found")
+        }
+    }
+
+    // MARK: Access
+
+    private func authorize(_ request: Request, context: SwitchboardRequestContext) -> Response? {
+        if let token {
+            let given = request.headers[.authorization].flatMap { value -> Substring? in
+                value.lowercased().hasPrefix("bearer ") ? value.dropFirst(7).drop { $0 == " " } : nil
+            }
+            guard let given, Self.constantTimeEqual(Array(given.utf8), Array(token.utf8)) else {
+                var response = JSONError.response(.unauthorized, detail: "The admin API needs the header Authorization: Bearer <admin.token>")
+                response.headers[.wwwAuthenticate] = "Bearer realm=\"switchboard\""
+                return response
+            }
+            return nil
+        }
+        guard Self.isLoopback(context.remoteAddress) else {
+            return JSONError.response(.forbidden, detail: "The admin API answers loopback clients only; set admin.token to allow other clients with a bearer token")
+        }
+        return nil
+    }
+
+    static func isLoopback(_ address: SocketAddress?) -> Bool {
+        guard let address else { return false }
+        if case .unixDomainSocket = address { return true }
+        let ip = address.ipAddress ?? ""
+        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(a.count == b.count ? 0 : 1)
+        for i in 0..<max(a.count, b.count) {
+            difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+        }
+        return difference == 0
+    }
+
+    // MARK: Endpoints
+
+    private func pluginList() -> PluginList {
+        let serving = registry.plugins
+        let servedFiles = Set(serving.map(\.file))
+        return PluginList(
+            plugins: serving.map { PluginView($0, registry: registry) },
+            draining: registry.draining.map { PluginView($0, registry: registry) },
+            refused_files: registry.refusals.filter { !servedFiles.contains($0.file) }.map(RefusalView.init),
+            retained_images: registry.retainedImages.count,
+            max_retained_images: registry.retainedImages.limit)
+    }
+
+    private func reload(_ name: String) -> Response {
+        switch registry.reload(name: name) {
+        case nil:
+            return JSONError.response(.notFound, detail: "No plugin named \"\(name)\" is loaded")
+        case .success(let instance)?:
+            return Self.json(PluginView(instance, registry: registry))
+        case .failure(let refusal)?:
+            var response = Self.json(ReloadRefused(detail: refusal.message, reason: refusal.kind.description, file: refusal.file))
+            response.status = .unprocessableContent
+            return response
+        }
+    }
+
+    /// Server-Sent Events: one event per lifecycle change, `id` = event number, so a client that
+    /// reconnects with `Last-Event-ID` gets what it missed (while still in the history). A comment
+    /// line every `heartbeat` keeps proxies from closing an idle stream.
+    private func events(lastEventID: Int?) -> Response {
+        let source = registry.events.subscribe(after: lastEventID ?? Int.max)
+        let heartbeat = self.heartbeat
+        let body = ResponseBody { writer in
+            let (frames, sink) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(2048))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let pump = Task {
+                for await event in source {
+                    let data = (try? encoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                    sink.yield("id: \(event.id)\nevent: \(event.type.rawValue)\ndata: \(data)\n\n")
+                }
+                sink.finish()
+            }
+            let beat = Task {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: heartbeat)
+                    sink.yield(": keep-alive\n\n")
+                }
+            }
+            defer { pump.cancel(); beat.cancel() }
+            // The stream never ends by itself: at shutdown it ends, so the server can stop.
+            try await withGracefulShutdownHandler {
+                try await writer.write(ByteBuffer(string: "retry: 1000\n: switchboard lifecycle events\n\n"))
+                for await frame in frames {
+                    try await writer.write(ByteBuffer(string: frame))
+                }
+            } onGracefulShutdown: {
+                sink.finish()
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
+            body: body)
+    }
+
+    // MARK: Helpers
+
+    static func json(_ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func notAllowed(_ methods: [String]) -> Response {
+        var response = JSONError.response(.methodNotAllowed, detail: "Method Not Allowed")
+        response.headers[.allow] = methods.joined(separator: ", ")
+        return response
+    }
+
+    static func queryInt(_ request: Request, _ name: String) -> Int? {
+        request.uri.queryParameters[name[...]].flatMap { Int($0) }
+    }
+}
+
+// MARK: JSON shapes
+
+struct Index: Encodable {
+    let endpoints = [
+        "GET /_switchboard/plugins": "serving plugins, draining generations, refused files",
+        "GET /_switchboard/plugins/{name}": "one plugin",
+        "POST /_switchboard/plugins/{name}/reload": "load the plugin's file again as a new generation",
+        "GET /_switchboard/routes": "every served route",
+        "GET /_switchboard/events": "lifecycle events (Server-Sent Events; Last-Event-ID resumes)",
+        "GET /metrics": "Prometheus metrics",
+    ]
+}
+
+struct PluginList: Encodable {
+    let plugins: [PluginView]
+    let draining: [PluginView]
+    let refused_files: [RefusalView]
+    let retained_images: Int
+    let max_retained_images: Int
+}
+
+struct PluginView: Encodable {
+    let name: String
+    let version: String
+    let description: String
+    let generation: Int
+    let file: String
+    let sha256: String
+    let state: String
+    let loaded_at: Int64
+    let abi: String
+    let swift_version: String?
+    let image_retained: Bool
+    let requests_served: Int
+    let errors: Int
+    let in_flight: Int
+    let routes: [RouteView]
+    let last_load_error: RefusalView?
+
+    init(_ instance: PluginInstance, registry: PluginRegistry) {
+        name = instance.name
+        version = instance.version
+        description = instance.summary
+        generation = instance.generation
+        file = instance.file
+        sha256 = instance.sha256
+        state = instance.phase.rawValue
+        loaded_at = instance.loadedAt
+        abi = "\(instance.abiMajor).\(instance.abiMinor)"
+        swift_version = instance.swiftVersion == 0 ? nil : SwiftToolchain.format(instance.swiftVersion)
+        image_retained = instance.image.neverUnload
+        requests_served = instance.requestsServed.load(ordering: .relaxed)
+        errors = instance.failures.load(ordering: .relaxed)
+        in_flight = instance.leases
+        routes = instance.routes.map(RouteView.init)
+        last_load_error = registry.refusal(file: instance.file).map(RefusalView.init)
+    }
+}
+
+struct RouteView: Encodable {
+    let method: String
+    let path: String
+    let plugin: String
+    let generation: Int
+    let summary: String
+    let blocking: Bool
+    let streams_body: Bool
+
+    init(_ route: RouteEntry) {
+        method = route.method
+        path = route.template.text
+        plugin = route.plugin.name
+        generation = route.plugin.generation
+        summary = route.metadata.summary
+        blocking = route.isBlocking
+        streams_body = route.streamsBody
+    }
+}
+
+struct RoutesView: Encodable {
+    let routes: [RouteView]
+}
+
+struct RefusalView: Encodable {
+    let file: String
+    let plugin: String?
+    let reason: String
+    let message: String
+    let time: Int64
+
+    init(_ refusal: LoadRefusal) {
+        file = refusal.file
+        plugin = refusal.pluginName
+        reason = refusal.kind.description
+        message = refusal.message
+        time = refusal.time
+    }
+}
+
+struct ReloadRefused: Encodable {
+    let detail: String
+    let reason: String
+    let file: String
+}

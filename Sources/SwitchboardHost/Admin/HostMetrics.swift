@@ -1,0 +1,79 @@
+import CoreMetrics
+import Metrics
+public import Prometheus
+import Synchronization
+
+/// The host's metrics, through swift-metrics, into a Prometheus registry of its own (so two hosts
+/// in one process, as in tests, never share counters). `GET /metrics` renders `prometheus`.
+///
+/// Series are labelled by plugin and route (`GET /items/{item_id}`), never by generation, so a
+/// swap continues the same series and their number is bounded by the routes ever served.
+public final class HostMetrics: Sendable {
+    public let prometheus: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+
+    /// Per-route instruments, made once per route and shared by every generation that serves it.
+    final class RouteInstruments: Sendable {
+        let requests: CoreMetrics.Counter
+        let errors: CoreMetrics.Counter
+        let latency: Metrics.Timer
+
+        init(plugin: String, route: String, factory: PrometheusMetricsFactory) {
+            let dimensions = [("plugin", plugin), ("route", route)]
+            requests = CoreMetrics.Counter(label: "switchboard_requests_total", dimensions: dimensions, factory: factory)
+            errors = CoreMetrics.Counter(label: "switchboard_request_errors_total", dimensions: dimensions, factory: factory)
+            latency = Metrics.Timer(label: "switchboard_request_duration_seconds", dimensions: dimensions, factory: factory)
+        }
+    }
+
+    private let routes = Mutex<[String: RouteInstruments]>([:])
+    let unmatched: CoreMetrics.Counter
+    let retainedImages: CoreMetrics.Gauge
+    let drainingGenerations: CoreMetrics.Gauge
+    let loadedPlugins: CoreMetrics.Gauge
+
+    public init() {
+        prometheus = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: prometheus)
+        // Handler latency: from 50 µs (a cached answer) to 10 s (a slow blocking handler).
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+            .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(10),
+        ]
+        self.factory = factory
+        unmatched = CoreMetrics.Counter(label: "switchboard_unmatched_requests_total", factory: factory)
+        retainedImages = CoreMetrics.Gauge(label: "switchboard_retained_images", factory: factory)
+        drainingGenerations = CoreMetrics.Gauge(label: "switchboard_draining_generations", factory: factory)
+        loadedPlugins = CoreMetrics.Gauge(label: "switchboard_loaded_plugins", factory: factory)
+    }
+
+    func instruments(plugin: String, route: String) -> RouteInstruments {
+        routes.withLock { table in
+            let key = plugin + "\u{0}" + route
+            if let existing = table[key] { return existing }
+            let made = RouteInstruments(plugin: plugin, route: route, factory: factory)
+            table[key] = made
+            return made
+        }
+    }
+
+    func loaded(plugin: String) {
+        CoreMetrics.Counter(label: "switchboard_plugin_loads_total", dimensions: [("plugin", plugin)], factory: factory).increment()
+    }
+
+    func swapped(plugin: String) {
+        CoreMetrics.Counter(label: "switchboard_plugin_swaps_total", dimensions: [("plugin", plugin)], factory: factory).increment()
+    }
+
+    func refused(reason: String) {
+        CoreMetrics.Counter(label: "switchboard_plugin_refusals_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
+    func unloaded(plugin: String) {
+        CoreMetrics.Counter(label: "switchboard_plugin_unloads_total", dimensions: [("plugin", plugin)], factory: factory).increment()
+    }
+
+    /// The Prometheus text exposition of every series.
+    public func render() -> [UInt8] { prometheus.emitToBuffer() }
+}

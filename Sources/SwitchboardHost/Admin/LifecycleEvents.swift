@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// A plugin lifecycle event, as the admin API streams it.
+public struct LifecycleEvent: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable {
+        /// A plugin name was loaded for the first time (or again after being unloaded).
+        case loaded
+        /// A new generation replaced the serving one.
+        case swapped
+        /// A file was refused; whatever served before still serves.
+        case refused
+        /// A generation left the route table; its requests and streams are finishing.
+        case draining
+        /// A draining generation's last request ended; its on_deinit ran.
+        case drained
+        /// A plugin's file was deleted: its routes are gone.
+        case unloaded
+    }
+
+    public var id: Int
+    public var type: Kind
+    /// Seconds since the Unix epoch, with milliseconds.
+    public var time: Double
+    public var plugin: String?
+    public var generation: Int?
+    public var file: String?
+    public var version: String?
+    public var reason: String?
+    public var message: String?
+}
+
+/// The host's lifecycle event log: a bounded history (for `Last-Event-ID` replay) and live
+/// subscribers. Publishing never blocks: a subscriber that falls more than `subscriberBuffer`
+/// events behind loses the oldest ones.
+public final class LifecycleEvents: Sendable {
+    private struct State {
+        var nextID = 1
+        var history: [LifecycleEvent] = []
+        var subscribers: [Int: AsyncStream<LifecycleEvent>.Continuation] = [:]
+        var nextSubscriber = 0
+    }
+
+    private let state = Mutex(State())
+    public let historyLimit: Int
+    let subscriberBuffer: Int
+
+    public init(historyLimit: Int = 512, subscriberBuffer: Int = 1024) {
+        self.historyLimit = historyLimit
+        self.subscriberBuffer = subscriberBuffer
+    }
+
+    @discardableResult
+    public func publish(
+        _ type: LifecycleEvent.Kind, plugin: String? = nil, generation: Int? = nil, file: String? = nil,
+        version: String? = nil, reason: String? = nil, message: String? = nil
+    ) -> LifecycleEvent {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let time = Double(ts.tv_sec) + Double(ts.tv_nsec / 1_000_000) / 1000
+        return state.withLock { s in
+            let event = LifecycleEvent(
+                id: s.nextID, type: type, time: time, plugin: plugin, generation: generation, file: file,
+                version: version, reason: reason, message: message)
+            s.nextID += 1
+            s.history.append(event)
+            if s.history.count > historyLimit { s.history.removeFirst(s.history.count - historyLimit) }
+            for continuation in s.subscribers.values { continuation.yield(event) }
+            return event
+        }
+    }
+
+    /// Events after `lastID` still in the history, oldest first.
+    public func history(after lastID: Int = 0) -> [LifecycleEvent] {
+        state.withLock { s in s.history.filter { $0.id > lastID } }
+    }
+
+    /// Live events, starting with those after `lastID` that are still in the history. The
+    /// subscription ends when the stream's consumer goes away.
+    public func subscribe(after lastID: Int?) -> AsyncStream<LifecycleEvent> {
+        let (stream, continuation) = AsyncStream<LifecycleEvent>.makeStream(bufferingPolicy: .bufferingNewest(subscriberBuffer))
+        let key = state.withLock { s -> Int in
+            if let lastID {
+                for event in s.history where event.id > lastID { continuation.yield(event) }
+            }
+            let key = s.nextSubscriber
+            s.nextSubscriber += 1
+            s.subscribers[key] = continuation
+            return key
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: key) }
+        }
+        return stream
+    }
+
+    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+}

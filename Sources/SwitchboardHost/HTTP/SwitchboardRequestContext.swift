@@ -1,0 +1,17 @@
+public import Hummingbird
+public import NIOCore
+
+/// The request context: Hummingbird's core storage plus the connection, from which the admin API
+/// reads the peer address (only for its own paths, so ordinary requests pay nothing for it).
+public struct SwitchboardRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let channel: (any Channel)?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.channel = source.channel
+    }
+
+    /// The peer's address; nil when there is no socket (in-process tests).
+    public var remoteAddress: SocketAddress? { channel?.remoteAddress }
+}

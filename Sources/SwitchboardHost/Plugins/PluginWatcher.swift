@@ -1,0 +1,414 @@
+import CSwitchboardHostSupport
+import Logging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Keeps the registry in step with the plugin directories: a file that appears or changes is
+/// loaded (as a new generation), a file that disappears is unloaded.
+///
+/// One mechanism, whatever the trigger: a trigger marks a directory dirty, and once it has been
+/// quiet for `debounce`, the directory is *reconciled*: every `*.so` in it (following symlinks) is
+/// compared with what was last seen — first by a cheap fingerprint (device, inode, size, mtime,
+/// ctime), then by SHA-256 — and only content that really changed is loaded. Triggers:
+/// - inotify events in the directory (write-in-place, `cp`, rename into it, a linker's relink,
+///   deletion, a Kubernetes-style `..data` symlink swap inside it), in the directories that
+///   symlinked plugin files point into, and in its parent (the directory itself swapped as a
+///   symlink or recreated);
+/// - a periodic poll (every `pollInterval`; the only trigger when inotify is unavailable or
+///   `mode` is `poll`, a slow safety net otherwise);
+/// - `rescan()` (SIGHUP), which also retries files refused before.
+///
+/// A file still being written is never acted on: if its fingerprint changes while it is read and
+/// loaded, or it was modified within the last `debounce`, the attempt is dropped silently and the
+/// directory is looked at again after another `debounce`.
+public final class PluginWatcher: Sendable {
+    public enum Mode: String, Sendable, CaseIterable {
+        /// inotify, or polling where inotify is unavailable.
+        case auto
+        case inotify
+        case poll
+        /// Only the start-up scan and manual rescans (SIGHUP, the admin API).
+        case off
+    }
+
+    public struct Options: Sendable {
+        public var mode: Mode = .auto
+        public var debounce: Duration = .milliseconds(50)
+        public var pollInterval: Duration = .seconds(1)
+        /// How often inotify mode still polls, to catch what no event reports.
+        public var safetyPollInterval: Duration = .seconds(5)
+        public init() {}
+    }
+
+    struct Fingerprint: Equatable {
+        var device: UInt64, inode: UInt64, size: Int64
+        var mtime: Int64, ctime: Int64
+
+        init?(path: String) {
+            var st = stat()
+            guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            device = UInt64(st.st_dev)
+            inode = UInt64(st.st_ino)
+            size = Int64(st.st_size)
+            mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+        }
+    }
+
+    struct Seen {
+        var fingerprint: Fingerprint
+        var sha256: String
+        var refused: Bool
+    }
+
+    enum WatchTarget {
+        case directory(String)
+        case parent(of: String, name: String)
+        case linkTargets(String)
+    }
+
+    private struct State {
+        var seen: [String: Seen] = [:]
+        /// Dirty directories and when they may be reconciled (monotonic ns).
+        var due: [String: UInt64] = [:]
+        var watches: [Int32: WatchTarget] = [:]
+        var watchedPaths: Set<String> = []
+        var resolvedDirectories: [String: String] = [:]
+        var inotify: Int32 = -1
+        var nextPoll: UInt64 = 0
+        var activeMode: Mode = .off
+    }
+
+    public let registry: PluginRegistry
+    public let directories: [String]
+    public let options: Options
+    private let logger: Logger
+    private let state = Locked(State())
+    private let wake: (read: Int32, write: Int32)
+    private let stopRequested = Atomic<Bool>(false)
+    private let rescanRequested = Atomic<Bool>(false)
+    private let running = Atomic<Bool>(false)
+    private let exited = ConditionSignal()
+    private let threadDone = Atomic<Bool>(false)
+
+    public init(registry: PluginRegistry, directories: [String], options: Options = .init(), logger: Logger) {
+        self.registry = registry
+        self.directories = directories.map { $0.count > 1 && $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        self.options = options
+        self.logger = logger
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) == 0 {
+            for fd in fds {
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            }
+        } else {
+            fds = [-1, -1]
+        }
+        wake = (fds[0], fds[1])
+    }
+
+    deinit {
+        if wake.read >= 0 { close(wake.read); close(wake.write) }
+        let fd = state.withLock { $0.inotify }
+        if fd >= 0 { close(fd) }
+    }
+
+    /// What actually watches: `.inotify`, `.poll` or `.off`.
+    public var activeMode: Mode { state.withLock { $0.activeMode } }
+
+    /// Loads every plugin file now (the start-up scan). Returns what loaded and what was refused.
+    @discardableResult
+    public func scanNow(retryRefused: Bool = false) -> (loaded: [PluginInstance], refused: [LoadRefusal]) {
+        var loaded: [PluginInstance] = []
+        var refused: [LoadRefusal] = []
+        for directory in directories {
+            let (l, r) = reconcile(directory, retryRefused: retryRefused, now: monotonicNanoseconds())
+            loaded += l
+            refused += r
+        }
+        return (loaded, refused)
+    }
+
+    /// Starts the watching thread (unless `mode` is `off`).
+    public func start() {
+        guard options.mode != .off, !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        var mode: Mode = .poll
+        if options.mode == .auto || options.mode == .inotify {
+            let fd = sbh_inotify_open()
+            if fd >= 0 {
+                state.withLock { $0.inotify = fd }
+                mode = .inotify
+            } else {
+                logger.warning("inotify is unavailable (\(String(cString: strerror(errno)))); polling the plugin directories every \(options.pollInterval)")
+            }
+        }
+        state.withLock { s in
+            s.activeMode = mode
+            s.nextPoll = monotonicNanoseconds() + Self.nanoseconds(mode == .inotify ? options.safetyPollInterval : options.pollInterval)
+        }
+        if mode == .inotify {
+            for directory in directories { watch(directory) }
+        }
+        for directory in directories { registry.warnIfUnsafe(directory: directory) }
+        OSThread.spawn { [self] in
+            run()
+            threadDone.store(true, ordering: .releasing)
+            exited.broadcast()
+        }
+        logger.info("watching plugin directories", metadata: ["mode": "\(mode)", "directories": "\(directories.joined(separator: ","))", "debounce": "\(options.debounce)"])
+    }
+
+    /// Stops the thread and waits for it.
+    public func stop() {
+        guard running.load(ordering: .acquiring) else { return }
+        stopRequested.store(true, ordering: .releasing)
+        poke()
+        exited.wait { threadDone.load(ordering: .acquiring) }
+    }
+
+    /// Looks at every directory again at once, retrying refused files too (SIGHUP). Without a
+    /// running thread, rescans on the caller's thread.
+    public func rescan() {
+        if running.load(ordering: .acquiring) && !threadDone.load(ordering: .acquiring) {
+            rescanRequested.store(true, ordering: .releasing)
+            poke()
+        } else {
+            scanNow(retryRefused: true)
+        }
+    }
+
+    private func poke() {
+        var byte: UInt8 = 1
+        _ = write(wake.write, &byte, 1)
+    }
+
+    // MARK: The thread
+
+    private func run() {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while !stopRequested.load(ordering: .acquiring) {
+            let now = monotonicNanoseconds()
+            let (fd, nextWake) = state.withLock { s in (s.inotify, ([s.nextPoll] + Array(s.due.values)).min()!) }
+            let timeoutMs = nextWake <= now ? 0 : Int32(min((nextWake - now + 999_999) / 1_000_000, 60_000))
+            var fds = [pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+            if fd >= 0 { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+            _ = poll(&fds, nfds_t(fds.count), timeoutMs)
+            if stopRequested.load(ordering: .acquiring) { break }
+            if fds[0].revents != 0 { while read(wake.read, &buffer, buffer.count) > 0 {} }
+            if fds.count > 1, fds[1].revents != 0 { readEvents(fd, &buffer) }
+
+            let tick = monotonicNanoseconds()
+            if rescanRequested.exchange(false, ordering: .acquiringAndReleasing) {
+                logger.notice("rescanning plugin directories")
+                rewatchMoved()
+                scanNow(retryRefused: true)
+            }
+            let pollDue = state.withLock { s -> Bool in
+                guard tick >= s.nextPoll else { return false }
+                let interval = s.activeMode == .inotify ? options.safetyPollInterval : options.pollInterval
+                s.nextPoll = tick + Self.nanoseconds(interval)
+                for directory in directories where s.due[directory] == nil { s.due[directory] = tick }
+                return true
+            }
+            if pollDue { rewatchMoved() }
+            let ready = state.withLock { s in s.due.filter { $0.value <= tick }.map(\.key) }
+            for directory in ready.sorted() {
+                state.withLock { _ = $0.due.removeValue(forKey: directory) }
+                reconcile(directory, retryRefused: false, now: tick)
+            }
+        }
+    }
+
+    private func readEvents(_ fd: Int32, _ buffer: inout [UInt8]) {
+        let now = monotonicNanoseconds()
+        let settle = Self.nanoseconds(options.debounce)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { return }
+            var offset = 0
+            buffer.withUnsafeBytes { raw in
+                while offset + 16 <= n {
+                    let wd = raw.loadUnaligned(fromByteOffset: offset, as: Int32.self)
+                    let mask = raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
+                    let length = Int(raw.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
+                    let nameBytes = raw[(offset + 16)..<min(offset + 16 + length, n)].prefix { $0 != 0 }
+                    let name = String(decoding: nameBytes, as: UTF8.self)
+                    offset += 16 + length
+                    state.withLock { s in
+                        if sbh_inotify_overflowed(mask) != 0 {
+                            for directory in directories { s.due[directory] = now + settle }
+                            return
+                        }
+                        guard let target = s.watches[wd] else { return }
+                        if sbh_inotify_lost(mask) != 0 {
+                            s.watches[wd] = nil
+                            if case .directory(let d) = target { s.watchedPaths.remove(d); s.resolvedDirectories[d] = nil }
+                            if case .linkTargets(let d) = target { s.watchedPaths.remove(d) }
+                        }
+                        switch target {
+                        case .directory(let directory):
+                            s.due[directory] = now + settle
+                        case .parent(of: let directory, name: let base):
+                            if name == base { s.due[directory] = now + settle; s.resolvedDirectories[directory] = nil }
+                        case .linkTargets:
+                            for directory in directories { s.due[directory] = now + settle }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds watches on a plugin directory and its parent. A directory that does not exist yet is
+    /// still caught by its parent's watch, or by the poll.
+    private func watch(_ directory: String) {
+        let fd = state.withLock { $0.inotify }
+        guard fd >= 0 else { return }
+        let parent = Self.parent(of: directory)
+        let base = String(directory.split(separator: "/").last ?? "")
+        state.withLock { s in
+            if !s.watchedPaths.contains("parent:" + directory) {
+                let wd = sbh_inotify_watch(fd, parent, Int32(SBH_WATCH_PARENT_EVENTS))
+                if wd >= 0 { s.watches[wd] = .parent(of: directory, name: base); s.watchedPaths.insert("parent:" + directory) }
+            }
+            let real = Self.realPath(directory)
+            if !s.watchedPaths.contains(directory) || s.resolvedDirectories[directory] != real {
+                let wd = sbh_inotify_watch(fd, directory, Int32(SBH_WATCH_DIRECTORY_EVENTS))
+                if wd >= 0 {
+                    s.watches[wd] = .directory(directory)
+                    s.watchedPaths.insert(directory)
+                    s.resolvedDirectories[directory] = real
+                }
+            }
+        }
+    }
+
+    /// Re-watches directories whose real path changed (a symlink swapped, a directory recreated).
+    private func rewatchMoved() {
+        guard state.withLock({ $0.inotify >= 0 }) else { return }
+        for directory in directories {
+            let changed = state.withLock { s in s.resolvedDirectories[directory] != Self.realPath(directory) }
+            if changed {
+                watch(directory)
+                state.withLock { $0.due[directory] = 0 }
+            }
+        }
+    }
+
+    private func watchLinkTarget(of file: String) {
+        let fd = state.withLock { $0.inotify }
+        guard fd >= 0, let real = Self.realPath(file) else { return }
+        let directory = Self.parent(of: real)
+        state.withLock { s in
+            guard !s.watchedPaths.contains(directory) else { return }
+            let wd = sbh_inotify_watch(fd, directory, Int32(SBH_WATCH_DIRECTORY_EVENTS))
+            if wd >= 0 { s.watches[wd] = .linkTargets(directory); s.watchedPaths.insert(directory) }
+        }
+    }
+
+    // MARK: Reconciling
+
+    @discardableResult
+    private func reconcile(_ directory: String, retryRefused: Bool, now: UInt64) -> (loaded: [PluginInstance], refused: [LoadRefusal]) {
+        var loaded: [PluginInstance] = []
+        var refused: [LoadRefusal] = []
+        let files = PluginRegistry.pluginFiles(in: directory)
+        let present = Set(files)
+        let settle = Self.nanoseconds(options.debounce)
+        var unsettled = false
+        for file in files {
+            guard let before = Fingerprint(path: file) else { continue }
+            if state.withLock({ $0.inotify >= 0 }), Self.isSymlink(file) { watchLinkTarget(of: file) }
+            let previous = state.withLock { $0.seen[file] }
+            if let previous, previous.fingerprint == before, !(retryRefused && previous.refused) { continue }
+            // Polling sees no write events: a file written within the last debounce window may
+            // still be being written.
+            if state.withLock({ $0.activeMode == .poll }), Self.wallClockNanoseconds() - before.mtime < Int64(settle), !retryRefused {
+                unsettled = true
+                continue
+            }
+            guard let bytes = try? PluginLoader.readFile(file) else { continue }
+            let sha = SHA256.hex(bytes)
+            if let previous, previous.sha256 == sha, !(retryRefused && previous.refused) {
+                state.withLock { $0.seen[file]?.fingerprint = before }
+                continue
+            }
+            let result = registry.load(file: file, quiet: true)
+            let after = Fingerprint(path: file)
+            if after != before {
+                unsettled = true  // changed under us: look again once it settles
+                continue
+            }
+            switch result {
+            case .success(let instance):
+                loaded.append(instance)
+                state.withLock { $0.seen[file] = Seen(fingerprint: before, sha256: instance.sha256, refused: false) }
+            case .failure(let refusal):
+                registry.record(refusal)
+                refused.append(refusal)
+                state.withLock { $0.seen[file] = Seen(fingerprint: before, sha256: sha, refused: true) }
+            }
+        }
+        let gone = state.withLock { s in s.seen.keys.filter { Self.parent(of: $0) == directory && !present.contains($0) } }
+        for file in gone {
+            // A dangling symlink or a vanished file: unload what it served.
+            if Fingerprint(path: file) != nil { continue }
+            state.withLock { _ = $0.seen.removeValue(forKey: file) }
+            registry.unload(file: file)
+        }
+        if unsettled { state.withLock { $0.due[directory] = now + settle } }
+        return (loaded, refused)
+    }
+
+    // MARK: Paths
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    static func isSymlink(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
+
+    static func wallClockNanoseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}
+
+/// A plain OS thread, for loops that block (poll(2)) and must not sit on the cooperative pool.
+enum OSThread {
+    private final class Body {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+
+    static func spawn(_ body: @escaping @Sendable () -> Void) {
+        let box = Unmanaged.passRetained(Body(body)).toOpaque()
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { argument in
+            let body = Unmanaged<Body>.fromOpaque(argument!).takeRetainedValue()
+            body.run()
+            return nil
+        }, box)
+        precondition(created == 0, "pthread_create failed: \(created)")
+        pthread_detach(thread)
+    }
+}
