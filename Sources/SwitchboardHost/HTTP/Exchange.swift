@@ -141,15 +141,19 @@ final class Exchange: Drainable, @unchecked Sendable {
     /// The drain deadline passed while the handler was still pending: the host answers 503 and the
     /// plugin's own late response is refused with SB_ERR_STATE.
     func endForDrain() {
+        let unavailable = JSONError.response(.serviceUnavailable, detail: "The plugin was unloaded before it answered; retry the request")
         let waiter = state.withLock { s -> CheckedContinuation<Response, Never>? in
             guard !s.responded, !s.sealed else { return nil }
             s.responded = true
             s.sealed = true
-            s.outcome = JSONError.response(.serviceUnavailable, detail: "The plugin was unloaded before it answered; retry the request")
-            defer { s.continuation = nil }
-            return s.continuation
+            guard let waiter = s.continuation else {
+                s.outcome = unavailable
+                return nil
+            }
+            s.continuation = nil
+            return waiter
         }
-        if let waiter, let outcome = state.withLock({ $0.outcome }) { waiter.resume(returning: outcome) }
+        waiter?.resume(returning: unavailable)
     }
 
     /// After the handler returned `status`: the response, waiting for it when the handler is pending.
@@ -160,7 +164,8 @@ final class Exchange: Drainable, @unchecked Sendable {
             defer { route.plugin.untrack(self) }
             return await withCheckedContinuation { (waiter: CheckedContinuation<Response, Never>) in
                 let ready = state.withLock { s -> Response? in
-                    if let outcome = s.outcome { return outcome }
+                    // Taken out, not copied: a stream's body refers back to this exchange.
+                    if let outcome = s.outcome { s.outcome = nil; return outcome }
                     s.continuation = waiter
                     return nil
                 }
@@ -168,6 +173,8 @@ final class Exchange: Drainable, @unchecked Sendable {
             }
         }
         return state.withLock { s in
+            // Taken out, not copied: a stream's body refers back to this exchange.
+            defer { s.outcome = nil }
             if s.outcome == nil { s.sealed = true }
             return s.outcome
         }

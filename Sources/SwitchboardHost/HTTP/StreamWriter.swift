@@ -213,6 +213,10 @@ final class StreamWriter: Drainable, @unchecked Sendable {
     }
 
     private func invoke(_ callback: Callback) {
+        // A lease for the callback's duration (the stream's own lease may end inside it).
+        let plugin = exchange.route.plugin
+        guard plugin.enter() else { return }
+        defer { plugin.leave() }
         sbh_enter_nonblocking()
         callback.fn(callback.user, OpaquePointer(Unmanaged.passUnretained(self).toOpaque()))
         sbh_leave_nonblocking()

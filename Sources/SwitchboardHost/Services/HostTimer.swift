@@ -47,6 +47,10 @@ final class HostTimer: @unchecked Sendable {
     }
 
     private func fire() {
+        // A lease for the callback's duration: if the callback returns the generation's last
+        // other lease (say, by finishing a stream), the image stays mapped until it has returned.
+        guard let plugin, plugin.enter() else { return }
+        defer { plugin.leave() }
         callbackLock.withLock { _ in
             let go = state.withLock { s -> Bool in
                 guard !s.cancelled else { return false }

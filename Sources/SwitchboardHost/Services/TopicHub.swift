@@ -117,6 +117,9 @@ final class Subscription: @unchecked Sendable {
     }
 
     private func deliver(_ status: sb_status, _ bytes: UnsafeRawBufferPointer?) {
+        // A lease for the callback's duration: the image stays mapped until it has returned.
+        guard let plugin, plugin.enter() else { return }
+        defer { plugin.leave() }
         callbackLock.withLock { _ in
             guard status == SB_ERR_OVERFLOW || !state.withLock({ $0.cancelled }) else { return }
             let message = sb_bytes(ptr: bytes?.baseAddress?.assumingMemoryBound(to: UInt8.self), len: bytes?.count ?? 0)

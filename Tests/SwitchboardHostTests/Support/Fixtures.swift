@@ -24,15 +24,18 @@ enum Fixtures {
         let source = TestPaths.repositoryRoot + "/Tests/Fixtures"
         var result: [String: String] = [:]
         // Broken fixtures sort after the examples ("x_"), so the conflict fixture is the later plugin.
-        let sources = broken.map { ("\(source)/broken/\($0.name).c", $0.name, "x_\($0.name)") } + [
-            ("\(source)/probe.c", "probe", "probe"), ("\(source)/literal.c", "literal", "literal"),
+        var sources = broken.map { ("\(source)/broken/\($0.name).c", $0.name, "x_\($0.name)", [String]()) } + [
+            ("\(source)/probe.c", "probe", "probe", []), ("\(source)/literal.c", "literal", "literal", []),
         ]
-        for (file, name, fileName) in sources {
+        // Two versions of one plugin, for the hot-swap tests.
+        for version in 1...2 {
+            sources.append(("\(source)/swap.c", "swap_v\(version)", "swap_v\(version)", ["-DSWAP_VERSION=\(version)"]))
+        }
+        for (file, name, fileName, defines) in sources {
             let target = "\(out)/\(fileName).so"
             let status = run("/usr/bin/env", [
                 "cc", "-shared", "-fPIC", "-O1", "-I", TestPaths.repositoryRoot + "/Sources/CSwitchboard/include",
-                "-o", target, file, "-lpthread",
-            ])
+            ] + defines + ["-o", target, file, "-lpthread"])
             precondition(status == 0, "cc failed for \(file)")
             result[name] = target
         }

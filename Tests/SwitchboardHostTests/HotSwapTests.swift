@@ -1,0 +1,221 @@
+import Foundation
+import Synchronization
+import Testing
+
+/// Hot swap on the real binary: files dropped, replaced and deleted while clients are served.
+@Suite struct HotSwapTests {
+    static let v1 = Fixtures.built["swap_v1"]!
+    static let v2 = Fixtures.built["swap_v2"]!
+
+    /// What `/swap/payload` of version `n` sends: 4096 bytes of "vN|".
+    static func payload(_ version: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: UInt8(ascii: "|"), count: 4096)
+        let tag = Array("v\(version)|".utf8)
+        var i = 0
+        while i + 3 <= bytes.count { bytes.replaceSubrange(i..<(i + 3), with: tag); i += 3 }
+        return bytes
+    }
+
+    /// A server watching a fresh directory that holds `files` (name → source) and the C example.
+    static func start(
+        _ label: String, files: [String: String], arguments: [String] = [], environment: [String: String] = [:]
+    ) throws -> (ServerProcess, String) {
+        let directory = Fixtures.pluginDirectory(label, files: [TestPaths.plugin("HelloC")])
+        for (name, source) in files { try FileManager.default.copyItem(atPath: source, toPath: "\(directory)/\(name)") }
+        var env = ["SWITCHBOARD_PLUGINS_DEBOUNCE_MS": "20"]
+        for (k, v) in environment { env[k] = v }
+        return (try ServerProcess(pluginDirectories: [directory], extraArguments: arguments, environment: env), directory)
+    }
+
+    static func version(of server: ServerProcess) -> Int? {
+        guard let r = try? server.get("/swap/payload"), r.status == 200 else { return nil }
+        return r.header("x-swap-version").flatMap { Int($0) }
+    }
+
+    @Test func fiftySwapsUnderLoadLoseNoRequestAndMixNoVersions() throws {
+        let (server, directory) = try Self.start("swap-load", files: ["swap.so": Self.v1])
+        defer { server.stop() }
+        let target = "\(directory)/swap.so"
+        let expected = [1: Self.payload(1), 2: Self.payload(2)]
+        let stop = Atomic<Bool>(false)
+        let tally = Mutex<(ok: [Int: Int], failures: [String])>(([:], []))
+        let done = (0..<4).map { _ in DispatchSemaphore(value: 0) }
+        for semaphore in done {
+            Thread {
+                defer { semaphore.signal() }
+                while !stop.load(ordering: .relaxed) {
+                    do {
+                        let r = try server.get("/swap/payload")
+                        let version = r.header("x-swap-version").flatMap { Int($0) } ?? 0
+                        if r.status == 200, let body = expected[version], r.body == body {
+                            tally.withLock { $0.ok[version, default: 0] += 1 }
+                        } else {
+                            tally.withLock { $0.failures.append("status \(r.status) version \(version): \(r.text.prefix(60))") }
+                        }
+                    } catch {
+                        tally.withLock { $0.failures.append("\(error)") }
+                    }
+                }
+            }.start()
+        }
+        for swap in 1...50 {
+            let version = swap % 2 == 1 ? 2 : 1
+            // Alternate the ways a file arrives: rename over it, or overwrite it in place.
+            if swap % 3 == 0 {
+                try Drop.overwriteInPlace(version == 1 ? Self.v1 : Self.v2, to: target)
+            } else {
+                try Drop.rename(version == 1 ? Self.v1 : Self.v2, to: target)
+            }
+            let switched = waitUntil(timeout: 10) { Self.version(of: server) == version }
+            #expect(switched, "swap \(swap) to v\(version) never took effect")
+            if !switched { break }
+        }
+        stop.store(true, ordering: .relaxed)
+        for semaphore in done { semaphore.wait() }
+        let (ok, failures) = tally.withLock { ($0.ok, $0.failures) }
+        #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(5))")
+        #expect(ok[1, default: 0] > 0 && ok[2, default: 0] > 0)
+        let plugin = try server.plugin("swap")
+        #expect(plugin?["generation"] as? Int == 51)
+        #expect(server.stop() == 0, "the host did not exit cleanly:\n\(server.log.suffix(3000))")
+    }
+
+    @Test func aStreamStaysOnItsVersionWhileNewRequestsGetTheNext() throws {
+        let (server, directory) = try Self.start("swap-stream", files: ["swap.so": Self.v1])
+        defer { server.stop() }
+        let events = try EventStreamClient(port: server.port)
+        defer { events.close() }
+        let started = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<RawResponse, any Error>?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        Thread {
+            let r = Result { try RawHTTP.request(port: server.port, path: "/swap/stream?n=30&ms=40") { started.signal() } }
+            result.withLock { $0 = r }
+            finished.signal()
+        }.start()
+        #expect(started.wait(timeout: .now() + 10) == .success)
+        try Drop.rename(Self.v2, to: "\(directory)/swap.so")
+        #expect(waitUntil { Self.version(of: server) == 2 })
+        // v1 is draining, not gone: the stream still holds it.
+        let draining = try server.adminJSON("/_switchboard/plugins")["draining"] as? [[String: Any]]
+        #expect(draining?.contains { $0["name"] as? String == "swap" && $0["generation"] as? Int == 1 } == true)
+        #expect(finished.wait(timeout: .now() + 20) == .success)
+        let stream = try #require(try result.withLock { $0 }?.get())
+        #expect(stream.header("x-swap-version") == "1")
+        #expect(stream.text == (0..<30).map { "v1 line \($0)\n" }.joined())
+        // Once the stream ended, generation 1 drained.
+        #expect(events.waitFor { $0.type == "drained" && $0.data["plugin"] as? String == "swap" && $0.generation == 1 } != nil)
+        #expect(server.stop() == 0, "the host did not exit cleanly:\n\(server.log.suffix(3000))")
+    }
+
+    @Test func eachBrokenFileDroppedAsV2LeavesV1Serving() throws {
+        let (server, directory) = try Self.start("swap-broken", files: ["swap.so": Self.v1])
+        defer { server.stop() }
+        let events = try EventStreamClient(port: server.port)
+        defer { events.close() }
+        let target = "\(directory)/swap.so"
+        for (name, kind) in Fixtures.broken + [("not_elf", "not-elf"), ("truncated", "truncated")] {
+            try Drop.rename(Fixtures.built[name]!, to: target)
+            let refused = events.waitFor { $0.type == "refused" && $0.file == target && $0.reason == kind }
+            #expect(refused != nil, "no refused event for \(name) (\(kind))")
+            #expect(Self.version(of: server) == 1, "v1 stopped serving after \(name)")
+            let plugin = try server.plugin("swap")
+            let lastError = plugin?["last_load_error"] as? [String: Any]
+            #expect(lastError?["reason"] as? String == kind, "admin API does not show the \(kind) refusal")
+            #expect(plugin?["generation"] as? Int == 1)
+        }
+        try Drop.rename(Self.v2, to: target)
+        #expect(waitUntil { Self.version(of: server) == 2 })
+        #expect(try server.plugin("swap")?["last_load_error"] == nil || (try server.plugin("swap")?["last_load_error"] is NSNull))
+        #expect(server.isRunning)
+    }
+
+    @Test func overwritingTheFileInPlaceNeverCrashesTheHost() throws {
+        let (server, directory) = try Self.start("swap-cp", files: ["swap.so": Self.v1])
+        defer { server.stop() }
+        let target = "\(directory)/swap.so"
+        for round in 1...6 {
+            let version = round % 2 == 1 ? 2 : 1
+            // Slow writers: pauses longer than the debounce make the host see half-written files.
+            try Drop.overwriteInPlace(version == 1 ? Self.v1 : Self.v2, to: target, pieces: 1 + round, pause: 0.03)
+            #expect(waitUntil { Self.version(of: server) == version }, "round \(round) never served v\(version)")
+            #expect(server.isRunning)
+        }
+        #expect(try server.get("/hello-c").status == 200)
+    }
+
+    @Test func deletingUnloadsAndAddingBackServesAgain() throws {
+        let (server, directory) = try Self.start("swap-delete", files: ["swap.so": Self.v1])
+        defer { server.stop() }
+        let target = "\(directory)/swap.so"
+        #expect(Self.version(of: server) == 1)
+        unlink(target)
+        #expect(waitUntil { (try? server.get("/swap/payload").status) == 404 })
+        #expect(try server.plugin("swap") == nil)
+        try Drop.rename(Self.v2, to: target)
+        #expect(waitUntil { Self.version(of: server) == 2 })
+        #expect(try server.plugin("swap")?["generation"] as? Int == 2)
+    }
+
+    @Test func sighupRescansAndTheAdminAPIReloads() throws {
+        let (server, directory) = try Self.start("swap-hup", files: [:], arguments: ["--watch", "off"])
+        defer { server.stop() }
+        try Drop.rename(Self.v1, to: "\(directory)/swap.so")
+        usleep(300_000)
+        #expect(try server.get("/swap/payload").status == 404, "with --watch off nothing loads by itself")
+        kill(server.process.processIdentifier, SIGHUP)
+        #expect(waitUntil { Self.version(of: server) == 1 })
+        let reloaded = try server.adminJSON("/_switchboard/plugins/swap/reload", method: "POST")
+        #expect(reloaded["generation"] as? Int == 2)
+        #expect(Self.version(of: server) == 1)
+        #expect(try server.get("/_switchboard/plugins/nope/reload", method: "POST").status == 404)
+        #expect(try server.get("/_switchboard/plugins/swap/reload").status == 405)
+    }
+
+    @Test func theDrainDeadlineEndsAStreamThatNeverFinishes() throws {
+        let (server, directory) = try Self.start(
+            "swap-deadline", files: ["swap.so": Self.v1], environment: ["SWITCHBOARD_PLUGINS_DRAIN_DEADLINE_MS": "300"])
+        defer { server.stop() }
+        let events = try EventStreamClient(port: server.port)
+        defer { events.close() }
+        let started = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<RawResponse, any Error>?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        Thread {
+            let r = Result { try RawHTTP.request(port: server.port, path: "/swap/stream?n=100000&ms=20", timeout: 30) { started.signal() } }
+            result.withLock { $0 = r }
+            finished.signal()
+        }.start()
+        #expect(started.wait(timeout: .now() + 10) == .success)
+        try Drop.rename(Self.v2, to: "\(directory)/swap.so")
+        #expect(finished.wait(timeout: .now() + 10) == .success, "the stream outlived the drain deadline")
+        // The stream ended cleanly (a complete chunked body), every line from v1.
+        let stream = try #require(try result.withLock { $0 }?.get())
+        let lines = stream.text.split(separator: "\n")
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.hasPrefix("v1 line ") })
+        #expect(events.waitFor { $0.type == "drained" && $0.generation == 1 && $0.data["plugin"] as? String == "swap" } != nil, "\(server.log)\n\(events.raw)")
+        // The C image was unmapped after the stream's last callback returned: nothing crashed.
+        usleep(100_000)
+        #expect(server.stop() == 0, "the host did not exit cleanly:\n\(server.log.suffix(3000))")
+    }
+
+    @Test func adminAPIAccessAndMetrics() throws {
+        let (server, _) = try Self.start("admin-token", files: ["swap.so": Self.v1], environment: ["SWITCHBOARD_ADMIN_TOKEN": "s3cret"])
+        defer { server.stop() }
+        _ = try server.get("/swap/payload")
+        let anonymous = try server.get("/_switchboard/plugins")
+        #expect(anonymous.status == 401)
+        #expect(anonymous.header("content-type") == "application/json")
+        #expect(try server.get("/_switchboard/plugins", headers: [("Authorization", "Bearer wrong")]).status == 401)
+        let authorized = try server.get("/_switchboard/plugins", headers: [("Authorization", "Bearer s3cret")])
+        #expect(authorized.status == 200)
+        #expect(try server.get("/metrics").status == 401)
+        let metrics = try server.get("/metrics", headers: [("Authorization", "Bearer s3cret")])
+        #expect(metrics.status == 200)
+        #expect(metrics.text.contains(#"switchboard_requests_total{plugin="swap",route="GET /swap/payload"} 1"#))
+        #expect(metrics.text.contains(#"switchboard_plugin_loads_total{plugin="swap"} 1"#))
+        #expect(metrics.text.contains("switchboard_request_duration_seconds_bucket{"))
+        let routes = try server.get("/_switchboard/routes", headers: [("Authorization", "Bearer s3cret")])
+        #expect(routes.text.contains(#""path":"/swap/payload""#))
+    }
+}

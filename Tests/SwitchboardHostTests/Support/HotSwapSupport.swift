@@ -1,0 +1,149 @@
+import Foundation
+
+/// Puts plugin files into a watched directory the ways users do.
+enum Drop {
+    /// Writes `source` beside `target` under a hidden name, then renames it over `target` (what
+    /// `mv`, `install` and linkers do): the watcher sees one complete new inode.
+    static func rename(_ source: String, to target: String) throws {
+        let temporary = (target as NSString).deletingLastPathComponent + "/.incoming-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.copyItem(atPath: source, toPath: temporary)
+        guard Foundation.rename(temporary, target) == 0 else { throw RawHTTP.Failure(description: "rename failed: errno \(errno)") }
+    }
+
+    /// Overwrites `target` in place, like `cp` onto an existing file: same inode, truncated, then
+    /// written in `pieces` writes with `pause` seconds between them.
+    static func overwriteInPlace(_ source: String, to target: String, pieces: Int = 1, pause: Double = 0) throws {
+        let bytes = [UInt8](FileManager.default.contents(atPath: source)!)
+        let fd = open(target, O_WRONLY | O_TRUNC | O_CREAT, 0o644)
+        guard fd >= 0 else { throw RawHTTP.Failure(description: "open failed: errno \(errno)") }
+        defer { close(fd) }
+        let size = (bytes.count + pieces - 1) / pieces
+        var offset = 0
+        while offset < bytes.count {
+            let end = min(offset + size, bytes.count)
+            let written = bytes[offset..<end].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard written == end - offset else { throw RawHTTP.Failure(description: "write failed") }
+            offset = end
+            if pause > 0 && offset < bytes.count { usleep(UInt32(pause * 1_000_000)) }
+        }
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds or `timeout` seconds pass.
+@discardableResult
+func waitUntil(timeout: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(10_000)
+    }
+    return try condition()
+}
+
+/// A client of `/_switchboard/events` on its own thread: collects every Server-Sent Event.
+final class EventStreamClient: @unchecked Sendable {
+    struct Event {
+        var id: Int
+        var type: String
+        var data: [String: Any]
+        var file: String { data["file"] as? String ?? "" }
+        var reason: String? { data["reason"] as? String }
+        var generation: Int? { data["generation"] as? Int }
+    }
+
+    private let lock = NSLock()
+    private var text = ""
+    private let fd: Int32
+
+    init(port: Int, headers: [(String, String)] = []) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { Foundation.close(fd); throw RawHTTP.Failure(description: "connect failed") }
+        var head = "GET /_switchboard/events?after=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        _ = head.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        let thread = Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 16384)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+                guard n > 0 else { return }
+                lock.lock()
+                text += String(decoding: buffer[0..<n], as: UTF8.self)
+                lock.unlock()
+            }
+        }
+        thread.start()
+    }
+
+    /// The events received so far (chunk framing is skipped: only `event:`/`data:` lines count).
+    var events: [Event] {
+        lock.lock()
+        let raw = text
+        lock.unlock()
+        var out: [Event] = []
+        var type: String? = nil
+        var id = 0
+        for line in raw.split(separator: "\r\n").flatMap({ $0.split(separator: "\n", omittingEmptySubsequences: false) }) {
+            if line.hasPrefix("id: ") { id = Int(line.dropFirst(4)) ?? 0 }
+            if line.hasPrefix("event: ") { type = String(line.dropFirst(7)) }
+            if line.hasPrefix("data: "), let type,
+                let json = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
+            {
+                out.append(Event(id: id, type: type, data: json))
+            }
+        }
+        return out
+    }
+
+    var raw: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return text
+    }
+
+    func waitFor(timeout: Double = 10, _ match: (Event) -> Bool) -> Event? {
+        var found: Event? = nil
+        waitUntil(timeout: timeout) {
+            found = events.last(where: match)
+            return found != nil
+        }
+        return found
+    }
+
+    private var closed = false
+
+    /// Closes the connection; the reader thread then ends. Idempotent.
+    func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !closed else { return }
+        closed = true
+        shutdown(fd, Int32(SHUT_RDWR))
+        Foundation.close(fd)
+    }
+
+    deinit { close() }
+}
+
+extension ServerProcess {
+    /// The admin API's JSON for a path.
+    func adminJSON(_ path: String, method: String = "GET", headers: [(String, String)] = []) throws -> [String: Any] {
+        let response = try get(path, method: method, headers: headers)
+        return (try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]) ?? [:]
+    }
+
+    /// The serving generation of a plugin, from the admin API.
+    func plugin(_ name: String) throws -> [String: Any]? {
+        let list = try adminJSON("/_switchboard/plugins")
+        return (list["plugins"] as? [[String: Any]])?.first { $0["name"] as? String == name }
+    }
+
+    var isRunning: Bool { process.isRunning }
+}
