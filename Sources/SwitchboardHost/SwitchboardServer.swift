@@ -44,7 +44,8 @@ public struct SwitchboardServer: Sendable {
     /// Loads every plugin in the configured directories (the watcher's first scan).
     @discardableResult
     public func loadPlugins() -> (loaded: [PluginInstance], refused: [LoadRefusal]) {
-        watcher.scanNow()
+        for directory in settings.pluginDirectories { registry.warnIfUnsafe(directory: directory) }
+        return watcher.scanNow()
     }
 
     /// The Hummingbird application; `run()` or `runService()` it. Start `watcher` to follow the

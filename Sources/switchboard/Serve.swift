@@ -59,10 +59,12 @@ struct Serve: AsyncParsableCommand {
         let application = server.makeApplication { channel in
             logger.notice("serving", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
         }
+        // SIGHUP: look at every plugin directory again now, retrying refused files. Trapped before
+        // the server says it is serving, so an early SIGHUP never kills it.
+        let hangupSignals = await UnixSignalsSequence(trapping: .sighup)
         server.watcher.start()
-        // SIGHUP: look at every plugin directory again now, retrying refused files.
         let hangups = Task {
-            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+            for await _ in hangupSignals {
                 server.watcher.rescan()
             }
         }

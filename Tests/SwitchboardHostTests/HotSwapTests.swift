@@ -218,4 +218,53 @@ import Testing
         let routes = try server.get("/_switchboard/routes", headers: [("Authorization", "Bearer s3cret")])
         #expect(routes.text.contains(#""path":"/swap/payload""#))
     }
+
+    @Test func pollingModeFollowsTheDirectoryToo() throws {
+        let (server, directory) = try Self.start(
+            "swap-poll", files: [:], arguments: ["--watch", "poll"], environment: ["SWITCHBOARD_PLUGINS_POLL_INTERVAL_MS": "100"])
+        defer { server.stop() }
+        try Drop.rename(Self.v1, to: "\(directory)/swap.so")
+        #expect(waitUntil { Self.version(of: server) == 1 })
+        try Drop.overwriteInPlace(Self.v2, to: "\(directory)/swap.so")
+        #expect(waitUntil { Self.version(of: server) == 2 })
+        unlink("\(directory)/swap.so")
+        #expect(waitUntil { (try? server.get("/swap/payload").status) == 404 })
+    }
+
+    /// Kubernetes updates a mounted volume by writing a new hidden directory and renaming the
+    /// `..data` symlink over the old one; the visible files are symlinks through `..data`.
+    @Test func aKubernetesStyleDataSymlinkSwapIsFollowed() throws {
+        let directory = TestPaths.temporaryDirectory("swap-k8s")
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: "\(directory)/..v1", withIntermediateDirectories: true)
+        try fm.copyItem(atPath: Self.v1, toPath: "\(directory)/..v1/swap.so")
+        try fm.createSymbolicLink(atPath: "\(directory)/..data", withDestinationPath: "..v1")
+        try fm.createSymbolicLink(atPath: "\(directory)/swap.so", withDestinationPath: "..data/swap.so")
+        let server = try ServerProcess(pluginDirectories: [directory], environment: ["SWITCHBOARD_PLUGINS_DEBOUNCE_MS": "20"])
+        defer { server.stop() }
+        #expect(Self.version(of: server) == 1)
+        try fm.createDirectory(atPath: "\(directory)/..v2", withIntermediateDirectories: true)
+        try fm.copyItem(atPath: Self.v2, toPath: "\(directory)/..v2/swap.so")
+        try fm.createSymbolicLink(atPath: "\(directory)/..data_tmp", withDestinationPath: "..v2")
+        #expect(rename("\(directory)/..data_tmp", "\(directory)/..data") == 0)
+        try fm.removeItem(atPath: "\(directory)/..v1")
+        #expect(waitUntil { Self.version(of: server) == 2 })
+    }
+
+    /// The plugin directory itself is a symlink, swapped atomically to another release.
+    @Test func aSymlinkSwapOfTheWholeDirectoryIsFollowed() throws {
+        let root = TestPaths.temporaryDirectory("swap-dirlink")
+        let fm = FileManager.default
+        for (release, source) in [("a", Self.v1), ("b", Self.v2)] {
+            try fm.createDirectory(atPath: "\(root)/\(release)", withIntermediateDirectories: true)
+            try fm.copyItem(atPath: source, toPath: "\(root)/\(release)/swap.so")
+        }
+        try fm.createSymbolicLink(atPath: "\(root)/plugins", withDestinationPath: "a")
+        let server = try ServerProcess(pluginDirectories: ["\(root)/plugins"], environment: ["SWITCHBOARD_PLUGINS_DEBOUNCE_MS": "20"])
+        defer { server.stop() }
+        #expect(Self.version(of: server) == 1)
+        try fm.createSymbolicLink(atPath: "\(root)/plugins.new", withDestinationPath: "b")
+        #expect(rename("\(root)/plugins.new", "\(root)/plugins") == 0)
+        #expect(waitUntil { Self.version(of: server) == 2 })
+    }
 }

@@ -1,5 +1,7 @@
 import Hummingbird
 import HummingbirdTesting
+import Logging
+import NIOCore
 import Testing
 @testable import SwitchboardHost
 
@@ -75,3 +77,67 @@ import Testing
 }
 
 import Foundation
+
+@Suite struct DrainingTests {
+    /// A generation replaced while a lease is out stays draining until the lease returns; then
+    /// it retires (on_deinit runs) and leaves the draining list.
+    @Test func aReplacedGenerationDrainsWhenItsLastLeaseReturns() throws {
+        let host = InProcessHost("drain", files: [TestPaths.plugin("HelloC")])
+        defer { host.server.registry.retireAll() }
+        let registry = host.server.registry
+        let first = try #require(registry.plugin(named: "hello-c"))
+        #expect(first.enter())
+        let file = first.file
+        let second = try registry.load(file: file).get()
+        #expect(second.generation == first.generation + 1)
+        #expect(registry.plugin(named: "hello-c") === second)
+        #expect(first.phase == .draining)
+        #expect(registry.draining.map(\.generation) == [first.generation])
+        #expect(first.enter(), "a request that matched the old table may still join a draining generation")
+        first.leave()
+        first.leave()
+        #expect(waitUntil(timeout: 5) { registry.draining.isEmpty && first.phase == .retired })
+        #expect(!first.enter(), "a drained generation takes no more leases")
+        #expect(first.routes.isEmpty)
+        let events = registry.events.history().map(\.type)
+        #expect(events == [.loaded, .swapped, .draining, .drained])
+    }
+
+    @Test func unloadingAFileRemovesItsRoutes() throws {
+        let host = InProcessHost("unload", files: [TestPaths.plugin("HelloC")])
+        defer { host.server.registry.retireAll() }
+        let registry = host.server.registry
+        let plugin = try #require(registry.plugin(named: "hello-c"))
+        #expect(registry.unload(file: plugin.file).map(\.name) == ["hello-c"])
+        guard case .notFound = registry.routeTable.match(method: "GET", path: "/hello-c") else {
+            Issue.record("the unloaded plugin's route still matches")
+            return
+        }
+        #expect(registry.plugin(named: "hello-c") == nil)
+    }
+
+    @Test func retainedImagesAreCappedAndCountedOncePerContent() {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let retained = RetainedImages(limit: 2)
+        #expect(retained.admits("a"))
+        retained.record("a", logger: logger)
+        retained.record("a", logger: logger)
+        #expect(retained.count == 1)
+        retained.record("b", logger: logger)
+        #expect(retained.admits("a") && retained.admits("b"), "content already mapped costs nothing more")
+        #expect(!retained.admits("c"))
+    }
+
+    @Test func adminAccessHelpers() throws {
+        #expect(AdminAPI.isLoopback(try SocketAddress(ipAddress: "127.0.0.1", port: 1)))
+        #expect(AdminAPI.isLoopback(try SocketAddress(ipAddress: "127.8.9.10", port: 1)))
+        #expect(AdminAPI.isLoopback(try SocketAddress(ipAddress: "::1", port: 1)))
+        #expect(!AdminAPI.isLoopback(try SocketAddress(ipAddress: "10.0.0.1", port: 1)))
+        #expect(!AdminAPI.isLoopback(try SocketAddress(ipAddress: "::2", port: 1)))
+        #expect(!AdminAPI.isLoopback(nil))
+        #expect(AdminAPI.constantTimeEqual(Array("token".utf8), Array("token".utf8)))
+        #expect(!AdminAPI.constantTimeEqual(Array("token".utf8), Array("token2".utf8)))
+        #expect(!AdminAPI.constantTimeEqual(Array("tokem".utf8), Array("token".utf8)))
+    }
+}

@@ -440,7 +440,12 @@ typedef struct sb_host_api {
 typedef sb_status (*sb_on_init_fn)(const sb_host_api *host, sb_plugin *plugin, void **out_state);
 
 /* Called once when this instance is retired and no handler, callback or stream of it is running
- * or will run again. Free everything. Runs on a host loader thread. */
+ * or will run again: after a hot swap or an unload, once the generation has drained (every
+ * request and stream that started on it has ended, or the drain deadline ended them). Free
+ * everything, and stop and join every thread the plugin started: a C image may be unmapped as
+ * soon as on_deinit returns. Runs on a host thread that may block. A reload runs the new
+ * generation's on_init before the old generation's on_deinit, and the two may share the image's
+ * globals when the content is identical: keep state in *out_state, not in globals. */
 typedef void (*sb_on_deinit_fn)(void *state);
 
 /* What a plugin is. OWNERSHIP: owned by the plugin, usually a static constant; must stay valid

@@ -1,4 +1,4 @@
-public import CSwitchboard
+import CSwitchboard
 public import Logging
 import Synchronization
 

@@ -119,7 +119,8 @@ public final class PluginWatcher: Sendable {
     /// What actually watches: `.inotify`, `.poll` or `.off`.
     public var activeMode: Mode { state.withLock { $0.activeMode } }
 
-    /// Loads every plugin file now (the start-up scan). Returns what loaded and what was refused.
+    /// Loads every plugin file now (the start-up scan, or a rescan without a running thread).
+    /// Returns what loaded and what was refused.
     @discardableResult
     public func scanNow(retryRefused: Bool = false) -> (loaded: [PluginInstance], refused: [LoadRefusal]) {
         var loaded: [PluginInstance] = []
@@ -152,7 +153,6 @@ public final class PluginWatcher: Sendable {
         if mode == .inotify {
             for directory in directories { watch(directory) }
         }
-        for directory in directories { registry.warnIfUnsafe(directory: directory) }
         OSThread.spawn { [self] in
             run()
             threadDone.store(true, ordering: .releasing)

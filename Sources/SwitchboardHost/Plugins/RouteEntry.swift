@@ -1,4 +1,4 @@
-public import CSwitchboard
+import CSwitchboard
 
 /// One route of one plugin instance, copied out of the plugin's `sb_route_spec`.
 ///

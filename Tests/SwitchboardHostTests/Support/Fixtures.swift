@@ -15,6 +15,7 @@ enum Fixtures {
         ("bad_name", "invalid-descriptor"),
         ("init_fails", "init-failed"),
         ("bad_template", "invalid-route"),
+        ("reserved_path", "invalid-route"),
         ("conflict", "route-conflict"),
     ]
 
