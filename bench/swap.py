@@ -22,6 +22,7 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 LATENCY_SWAPS = int(os.environ.get("LATENCY_SWAPS", "60"))
 C_VERSIONS = int(os.environ.get("C_VERSIONS", "200"))
 SWIFT_VERSIONS = int(os.environ.get("SWIFT_VERSIONS", "16"))
+PARTS = set(os.environ.get("PARTS", "latency,storm,rss-c,rss-swift").split(","))
 DEBOUNCE_MS = 50
 WORK = tempfile.mkdtemp(prefix="switchboard-swap-bench-")
 INCLUDE = os.path.join(ROOT, "Sources/CSwitchboard/include")
@@ -95,6 +96,17 @@ class Host:
         with open(f"/proc/{self.proc.pid}/status") as f:
             return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
+    def image_rss_kib(self):
+        """Resident KiB of the mappings of plugin images (the private copies under images/)."""
+        total, current = 0, None
+        with open(f"/proc/{self.proc.pid}/smaps") as f:
+            for line in f:
+                if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                    current = "/images/" in line
+                elif current and line.startswith("Rss:"):
+                    total += int(line.split()[1])
+        return total
+
     def admin(self, path):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         c.request("GET", path)
@@ -145,9 +157,18 @@ def wrk(port, seconds):
 def main():
     print(f"building {C_VERSIONS} C versions and {SWIFT_VERSIONS} Swift versions ...", flush=True)
     c_versions = build_c_versions(max(C_VERSIONS, 2))
-    swift_versions = build_swift_versions(SWIFT_VERSIONS)
+    swift_versions = build_swift_versions(SWIFT_VERSIONS) if "rss-swift" in PARTS else []
+    if "latency" in PARTS:
+        latency(c_versions)
+    if "storm" in PARTS:
+        storm(c_versions)
+    if "rss-c" in PARTS:
+        rss_c(c_versions)
+    if "rss-swift" in PARTS:
+        rss_swift(swift_versions)
 
-    # 1. Swap latency
+
+def latency(c_versions):
     host = Host("latency")
     shutil.copyfile(c_versions[0], f"{host.plugins}/swap.so")
     host.start()
@@ -164,7 +185,9 @@ def main():
     print(f"  p50 {p50:.1f} ms   p99 {p99:.1f} ms   max {max(latencies):.1f} ms")
     print(f"  beyond the debounce: p50 {p50 - DEBOUNCE_MS:.1f} ms   p99 {p99 - DEBOUNCE_MS:.1f} ms   (goal: p99 <= 50 ms)")
 
-    # 2. Throughput during a storm of swaps
+
+
+def storm(c_versions):
     host = Host("storm")
     shutil.copyfile(c_versions[0], f"{host.plugins}/swap.so")
     host.start()
@@ -194,7 +217,9 @@ print(i)
     print(f"\nthroughput during a swap storm (a swap every 100 ms; final generation {generation}):")
     print(f"  median ratio storm/quiet {statistics.median(ratios):.3f}   (goal: >= 0.90)")
 
-    # 3. Memory per swap
+
+
+def rss_c(c_versions):
     host = Host("rss-c")
     shutil.copyfile(c_versions[0], f"{host.plugins}/swap.so")
     host.start()
@@ -217,23 +242,33 @@ print(i)
     print(f"\nresident memory per swap, C plugin ({swaps} swaps through distinct versions after {warm} warm-up swaps):")
     print(f"  VmRSS {before} KiB -> {after} KiB: {(after - before) / swaps:+.1f} KiB per swap (image {c_size:.0f} KiB; goal: flat); {maps} mappings")
 
-    cap = SWIFT_VERSIONS - 2
+
+
+def rss_swift(swift_versions):
+    cap = len(swift_versions) - 2
+    warm = 3
     host = Host("rss-swift", env={"SWITCHBOARD_PLUGINS_MAX_RETAINED_IMAGES": str(cap)})
     shutil.copyfile(swift_versions[0], f"{host.plugins}/hello.so")
     host.start()
-    time.sleep(0.3)
-    before = host.rss_kib()
-    served = 0
-    for v in range(2, cap + 1):
+
+    def swap_to(v):
         host.drop(swift_versions[v - 1], "hello.so")
         deadline = time.monotonic() + 20
         while host.admin("/_switchboard/plugins/hello-swift").get("version") != f"1.0.{v}":
             if time.monotonic() > deadline:
                 raise SystemExit(f"Swift version {v} never loaded")
             time.sleep(0.01)
+
+    for v in range(2, warm + 2):
+        swap_to(v)
+    time.sleep(0.5)
+    before, images_before = host.rss_kib(), host.image_rss_kib()
+    served = 0
+    for v in range(warm + 2, cap + 1):
+        swap_to(v)
         served += 1
     time.sleep(0.5)
-    after = host.rss_kib()
+    after, images_after = host.rss_kib(), host.image_rss_kib()
     swift_size = os.path.getsize(swift_versions[0]) / 1024
     # One past the cap: refused, the previous version keeps serving.
     host.drop(swift_versions[cap], "hello.so")
@@ -241,12 +276,13 @@ print(i)
     listing = host.admin("/_switchboard/plugins")
     plugin = next(p for p in listing["plugins"] if p["name"] == "hello-swift")
     host.stop()
-    print(f"\nresident memory per swap, Swift plugin ({served} swaps through distinct versions; never unmapped):")
-    print(f"  VmRSS {before} KiB -> {after} KiB: {(after - before) / served:+.1f} KiB per swap (image {swift_size:.0f} KiB; goal: <= image size)")
+    print(f"\nresident memory per swap, Swift plugin ({served} swaps through distinct versions after {warm} warm-up swaps; never unmapped):")
+    print(f"  VmRSS {before} KiB -> {after} KiB: {(after - before) / served:+.1f} KiB per swap (image file {swift_size:.0f} KiB; goal: <= image size)")
+    print(f"  of which the image mappings: {(images_after - images_before) / served:+.1f} KiB per swap; "
+          f"the rest (heap, Swift runtime metadata): {((after - before) - (images_after - images_before)) / served:+.1f} KiB per swap")
     last = plugin.get("last_load_error") or {}
     print(f"  retained images {listing['retained_images']} of {listing['max_retained_images']}; version {cap + 1} past the cap: "
           f"{last.get('reason', 'NOT refused')}; still serving {plugin['version']}")
-    shutil.rmtree(WORK, ignore_errors=True)
 
 
 if __name__ == "__main__":
