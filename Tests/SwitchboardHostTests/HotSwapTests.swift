@@ -67,7 +67,7 @@ import Testing
                 try Drop.rename(version == 1 ? Self.v1 : Self.v2, to: target)
             }
             let switched = waitUntil(timeout: 10) { Self.version(of: server) == version }
-            #expect(switched, "swap \(swap) to v\(version) never took effect")
+            #expect(switched, "swap \(swap) to v\(version) never took effect:\n\(server.log.suffix(4000))")
             if !switched { break }
         }
         stop.store(true, ordering: .relaxed)
@@ -266,5 +266,9 @@ import Testing
         try fm.createSymbolicLink(atPath: "\(root)/plugins.new", withDestinationPath: "b")
         #expect(rename("\(root)/plugins.new", "\(root)/plugins") == 0)
         #expect(waitUntil { Self.version(of: server) == 2 })
+        // The watch followed the swap: a change inside the new target is seen at once, not at
+        // the next safety poll.
+        try Drop.rename(Self.v1, to: "\(root)/b/swap.so")
+        #expect(waitUntil(timeout: 3) { Self.version(of: server) == 1 })
     }
 }

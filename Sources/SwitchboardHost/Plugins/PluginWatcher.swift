@@ -315,6 +315,11 @@ public final class PluginWatcher: Sendable {
     private func reconcile(_ directory: String, retryRefused: Bool, now: UInt64) -> (loaded: [PluginInstance], refused: [LoadRefusal]) {
         var loaded: [PluginInstance] = []
         var refused: [LoadRefusal] = []
+        // The directory was swapped (a symlink retargeted) or created since it was watched: watch
+        // what it is now, so later changes inside it are seen too.
+        if state.withLock({ $0.inotify >= 0 && $0.resolvedDirectories[directory] != Self.realPath(directory) }) {
+            watch(directory)
+        }
         let files = PluginRegistry.pluginFiles(in: directory)
         let present = Set(files)
         let settle = Self.nanoseconds(options.debounce)
@@ -339,7 +344,15 @@ public final class PluginWatcher: Sendable {
             let result = registry.load(file: file, quiet: true)
             let after = Fingerprint(path: file)
             if after != before {
-                unsettled = true  // changed under us: look again once it settles
+                // Changed under us: look again once it settles. `seen` must describe what now
+                // serves, so that the next look compares the file against that.
+                unsettled = true
+                state.withLock { s in
+                    if case .success(let instance) = result {
+                        s.seen[file] = Seen(fingerprint: before, sha256: instance.sha256, refused: false)
+                    }
+                }
+                if case .success(let instance) = result { loaded.append(instance) }
                 continue
             }
             switch result {
