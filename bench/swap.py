@@ -71,7 +71,10 @@ class Host:
         self.proc = None
         self.port = None
 
-    def start(self):
+    def start(self, files):
+        """Starts the host serving `files` (name in the plugin directory -> source file)."""
+        for name, source in files.items():
+            shutil.copyfile(source, f"{self.plugins}/{name}")
         self.proc = subprocess.Popen(
             ["taskset", "-c", "1", f"{BIN}/switchboard", "serve", "--port", "0", "--plugins", self.plugins],
             env=self.env, stderr=subprocess.PIPE, text=True)
@@ -155,7 +158,8 @@ def wrk(port, seconds):
 
 
 def main():
-    print(f"building {C_VERSIONS} C versions and {SWIFT_VERSIONS} Swift versions ...", flush=True)
+    swift_count = SWIFT_VERSIONS if "rss-swift" in PARTS else 0
+    print(f"building {C_VERSIONS} C versions and {swift_count} Swift versions ...", flush=True)
     c_versions = build_c_versions(max(C_VERSIONS, 2))
     swift_versions = build_swift_versions(SWIFT_VERSIONS) if "rss-swift" in PARTS else []
     if "latency" in PARTS:
@@ -170,8 +174,7 @@ def main():
 
 def latency(c_versions):
     host = Host("latency")
-    shutil.copyfile(c_versions[0], f"{host.plugins}/swap.so")
-    host.start()
+    host.start({"swap.so": c_versions[0]})
     latencies = []
     for i in range(LATENCY_SWAPS):
         v = 2 if i % 2 == 0 else 1
@@ -186,11 +189,9 @@ def latency(c_versions):
     print(f"  beyond the debounce: p50 {p50 - DEBOUNCE_MS:.1f} ms   p99 {p99 - DEBOUNCE_MS:.1f} ms   (goal: p99 <= 50 ms)")
 
 
-
 def storm(c_versions):
     host = Host("storm")
-    shutil.copyfile(c_versions[0], f"{host.plugins}/swap.so")
-    host.start()
+    host.start({"swap.so": c_versions[0]})
     wrk(host.port, 2)  # warm-up
     ratios = []
     for r in range(ROUNDS):
@@ -218,11 +219,9 @@ print(i)
     print(f"  median ratio storm/quiet {statistics.median(ratios):.3f}   (goal: >= 0.90)")
 
 
-
 def rss_c(c_versions):
     host = Host("rss-c")
-    shutil.copyfile(c_versions[0], f"{host.plugins}/swap.so")
-    host.start()
+    host.start({"swap.so": c_versions[0]})
     warm = min(20, len(c_versions) - 1)
     for v in range(2, warm + 2):
         host.drop(c_versions[v - 1], "swap.so")
@@ -243,13 +242,11 @@ def rss_c(c_versions):
     print(f"  VmRSS {before} KiB -> {after} KiB: {(after - before) / swaps:+.1f} KiB per swap (image {c_size:.0f} KiB; goal: flat); {maps} mappings")
 
 
-
 def rss_swift(swift_versions):
     cap = len(swift_versions) - 2
     warm = 3
     host = Host("rss-swift", env={"SWITCHBOARD_PLUGINS_MAX_RETAINED_IMAGES": str(cap)})
-    shutil.copyfile(swift_versions[0], f"{host.plugins}/hello.so")
-    host.start()
+    host.start({"hello.so": swift_versions[0]})
 
     def swap_to(v):
         host.drop(swift_versions[v - 1], "hello.so")

@@ -85,22 +85,14 @@ import Testing
         defer { server.stop() }
         let events = try EventStreamClient(port: server.port)
         defer { events.close() }
-        let started = DispatchSemaphore(value: 0)
-        let result = Mutex<Result<RawResponse, any Error>?>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        Thread {
-            let r = Result { try RawHTTP.request(port: server.port, path: "/swap/stream?n=30&ms=40") { started.signal() } }
-            result.withLock { $0 = r }
-            finished.signal()
-        }.start()
-        #expect(started.wait(timeout: .now() + 10) == .success)
+        let request = BackgroundRequest(port: server.port, path: "/swap/stream?n=30&ms=40")
+        #expect(request.waitForStart())
         try Drop.rename(Self.v2, to: "\(directory)/swap.so")
         #expect(waitUntil { Self.version(of: server) == 2 })
         // v1 is draining, not gone: the stream still holds it.
         let draining = try server.adminJSON("/_switchboard/plugins")["draining"] as? [[String: Any]]
         #expect(draining?.contains { $0["name"] as? String == "swap" && $0["generation"] as? Int == 1 } == true)
-        #expect(finished.wait(timeout: .now() + 20) == .success)
-        let stream = try #require(try result.withLock { $0 }?.get())
+        let stream = try #require(try request.wait(), "the stream never ended")
         #expect(stream.header("x-swap-version") == "1")
         #expect(stream.text == (0..<30).map { "v1 line \($0)\n" }.joined())
         // Once the stream ended, generation 1 drained.
@@ -126,7 +118,9 @@ import Testing
         }
         try Drop.rename(Self.v2, to: target)
         #expect(waitUntil { Self.version(of: server) == 2 })
-        #expect(try server.plugin("swap")?["last_load_error"] == nil || (try server.plugin("swap")?["last_load_error"] is NSNull))
+        let served = try #require(try server.plugin("swap"))
+        #expect(served["generation"] as? Int == 2)
+        #expect(served["last_load_error"] == nil || served["last_load_error"] is NSNull, "a load that succeeded clears the refusal")
         #expect(server.isRunning)
     }
 
@@ -178,19 +172,11 @@ import Testing
         defer { server.stop() }
         let events = try EventStreamClient(port: server.port)
         defer { events.close() }
-        let started = DispatchSemaphore(value: 0)
-        let result = Mutex<Result<RawResponse, any Error>?>(nil)
-        let finished = DispatchSemaphore(value: 0)
-        Thread {
-            let r = Result { try RawHTTP.request(port: server.port, path: "/swap/stream?n=100000&ms=20", timeout: 30) { started.signal() } }
-            result.withLock { $0 = r }
-            finished.signal()
-        }.start()
-        #expect(started.wait(timeout: .now() + 10) == .success)
+        let request = BackgroundRequest(port: server.port, path: "/swap/stream?n=100000&ms=20")
+        #expect(request.waitForStart())
         try Drop.rename(Self.v2, to: "\(directory)/swap.so")
-        #expect(finished.wait(timeout: .now() + 10) == .success, "the stream outlived the drain deadline")
         // The stream ended cleanly (a complete chunked body), every line from v1.
-        let stream = try #require(try result.withLock { $0 }?.get())
+        let stream = try #require(try request.wait(timeout: 10), "the stream outlived the drain deadline")
         let lines = stream.text.split(separator: "\n")
         #expect(!lines.isEmpty && lines.allSatisfy { $0.hasPrefix("v1 line ") })
         #expect(events.waitFor { $0.type == "drained" && $0.generation == 1 && $0.data["plugin"] as? String == "swap" } != nil, "\(server.log)\n\(events.raw)")

@@ -133,8 +133,7 @@ public struct AdminAPI: Sendable {
         let heartbeat = self.heartbeat
         let body = ResponseBody { writer in
             let (frames, sink) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(2048))
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let encoder = Self.encoder()
             let pump = Task {
                 for await event in source {
                     let data = (try? encoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
@@ -168,10 +167,15 @@ public struct AdminAPI: Sendable {
 
     // MARK: Helpers
 
-    static func json(_ value: some Encodable) -> Response {
+    /// Every admin body and event is encoded the same way: stable key order, readable paths.
+    static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return encoder
+    }
+
+    static func json(_ value: some Encodable) -> Response {
+        let data = (try? encoder().encode(value)) ?? Data("{}".utf8)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
 
 /// A plugin lifecycle event, as the admin API streams it.
@@ -57,9 +54,7 @@ public final class LifecycleEvents: Sendable {
         _ type: LifecycleEvent.Kind, plugin: String? = nil, generation: Int? = nil, file: String? = nil,
         version: String? = nil, reason: String? = nil, message: String? = nil
     ) -> LifecycleEvent {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        let time = Double(ts.tv_sec) + Double(ts.tv_nsec / 1_000_000) / 1000
+        let time = Double(wallClockNanoseconds() / 1_000_000) / 1000
         return state.withLock { s in
             let event = LifecycleEvent(
                 id: s.nextID, type: type, time: time, plugin: plugin, generation: generation, file: file,
@@ -95,6 +90,4 @@ public final class LifecycleEvents: Sendable {
         }
         return stream
     }
-
-    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 }

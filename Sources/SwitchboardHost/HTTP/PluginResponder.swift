@@ -36,7 +36,7 @@ public struct PluginResponder: HTTPResponder {
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
-        if path.utf8.count >= 8, path.hasPrefix(HostPaths.adminPrefix) || path == HostPaths.metrics {
+        if path.hasPrefix(HostPaths.adminPrefix) || path == HostPaths.metrics {
             return try await admin.respond(to: request, context: context)
         }
         for _ in 0..<8 {

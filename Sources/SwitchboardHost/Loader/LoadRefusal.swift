@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Why the host refused to load a plugin file. Every refusal says what to fix.
 ///
 /// A struct over a private enum, so that new reasons do not break callers that switch on `kind`.
@@ -46,9 +42,7 @@ public struct LoadRefusal: Error, Sendable, CustomStringConvertible {
         self.file = file
         self.pluginName = pluginName
         self.message = message
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        self.time = Int64(ts.tv_sec)
+        self.time = wallClockNanoseconds() / 1_000_000_000
     }
 
     public var description: String { "refused \(file): \(message)" }

@@ -26,22 +26,23 @@ public struct PluginLoader: Sendable {
         self.logger = logger
     }
 
-    /// Loads `file`. `nameOwner(name)` returns the file that already serves a plugin of that name,
-    /// if it is another file.
+    /// Loads `file` (from `contents` when the caller has read it already). `nameOwner(name)`
+    /// returns the file that already serves a plugin of that name, if it is another file.
     func load(
-        file: String, generation: (String) -> Int, config: @escaping @Sendable (_ plugin: String, _ key: String) -> String?,
+        file: String, contents: PluginFileContents? = nil, generation: (String) -> Int, config: @escaping @Sendable (_ plugin: String, _ key: String) -> String?,
         nameOwner: (String) -> String?, retained: RetainedImages
     ) throws(LoadRefusal) -> PluginInstance {
         func refuse(_ kind: LoadRefusal.Kind, _ message: String, name: String? = nil) -> LoadRefusal {
             LoadRefusal(kind: kind, file: file, pluginName: name, message: message)
         }
 
-        let bytes: [UInt8]
+        let read: PluginFileContents
         do {
-            bytes = try Self.readFile(file)
+            read = try contents ?? PluginFileContents(bytes: Self.readFile(file))
         } catch {
             throw refuse(.unreadable, "cannot read the file: \(error)")
         }
+        let bytes = read.bytes
         let elf: ELFImage
         do {
             elf = try ELFImage(bytes: bytes)
@@ -55,7 +56,7 @@ public struct PluginLoader: Sendable {
                 throw refuse(.truncated, "truncated: its ELF headers need \(needed) bytes but the file has \(actual); it may still be being written — copy it again, whole")
             }
         }
-        let sha256 = SHA256.hex(bytes)
+        let sha256 = read.sha256
         let privatePath: String
         do {
             privatePath = try privateCopy(of: bytes, sha256: sha256, file: file)
@@ -234,6 +235,17 @@ func makeDirectories(_ path: String) throws(SystemError) {
     for part in path.split(separator: "/") {
         current += "/" + part
         if mkdir(current, 0o755) != 0 && errno != EEXIST { throw SystemError(errno: errno) }
+    }
+}
+
+/// A plugin file's bytes and their SHA-256, read and hashed once.
+public struct PluginFileContents: Sendable {
+    public let bytes: [UInt8]
+    public let sha256: String
+
+    public init(bytes: [UInt8]) {
+        self.bytes = bytes
+        self.sha256 = SHA256.hex(bytes)
     }
 }
 

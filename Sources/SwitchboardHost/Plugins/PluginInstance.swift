@@ -50,8 +50,6 @@ public final class PluginInstance: @unchecked Sendable {
         var configCache: [String: sb_str] = [:]
         /// Open streams and pending exchanges, ended by the drain deadline.
         var drainables: [ObjectIdentifier: any Drainable] = [:]
-        var drainStartedAt: UInt64? = nil
-        var retiredAt: Int64? = nil
     }
     let mutable = Locked(Mutable())
 
@@ -77,7 +75,7 @@ public final class PluginInstance: @unchecked Sendable {
         self.file = file
         self.sha256 = image.sha256
         self.generation = generation
-        self.loadedAt = Self.wallClockSeconds()
+        self.loadedAt = wallClockNanoseconds() / 1_000_000_000
         self.image = image
         self.onDeinit = descriptor.on_deinit
         self.config = config
@@ -140,7 +138,6 @@ public final class PluginInstance: @unchecked Sendable {
     func beginDrain() {
         mutable.withLock { m in
             if m.phase == .active || m.phase == .initializing { m.phase = .draining }
-            m.drainStartedAt = monotonicNanoseconds()
         }
         let before = gate.bitwiseOr(1, ordering: .acquiringAndReleasing).oldValue
         if before == 0 { finishDrain() }
@@ -177,7 +174,6 @@ public final class PluginInstance: @unchecked Sendable {
         let (state, timers, subscriptions, wasRetired) = mutable.withLock { m in
             let result = (m.state, Array(m.timers.values), Array(m.subscriptions.values), m.phase == .retired)
             m.phase = .retired
-            m.retiredAt = Self.wallClockSeconds()
             m.timers = [:]
             m.subscriptions = [:]
             m.state = nil
@@ -194,12 +190,6 @@ public final class PluginInstance: @unchecked Sendable {
         // Break the instance ↔ route cycle: nothing dispatches to a retired instance.
         mutable.withLock { $0.routes = [] }
     }
-
-    private static func wallClockSeconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec)
-    }
 }
 #if canImport(Glibc)
 import Glibc
@@ -208,11 +198,4 @@ import Glibc
 /// Something that holds a lease on a draining instance and can be ended by the drain deadline.
 protocol Drainable: AnyObject, Sendable {
     func endForDrain()
-}
-
-/// CLOCK_MONOTONIC in nanoseconds.
-func monotonicNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

@@ -78,26 +78,6 @@ public final class PluginRegistry: Sendable {
 
     public func refusal(file: String) -> LoadRefusal? { state.withLock { $0.refusals[file] } }
 
-    /// The files that serve a plugin now.
-    public var servedFiles: Set<String> { state.withLock { Set($0.plugins.values.map(\.file)) } }
-
-    /// Loads every `*.so` in `directories`, in name order. One bad file never stops the others.
-    @discardableResult
-    public func loadDirectories(_ directories: [String]) -> (loaded: [PluginInstance], refused: [LoadRefusal]) {
-        var loaded: [PluginInstance] = []
-        var refused: [LoadRefusal] = []
-        for directory in directories {
-            warnIfUnsafe(directory: directory)
-            for file in Self.pluginFiles(in: directory) {
-                switch load(file: file) {
-                case .success(let instance): loaded.append(instance)
-                case .failure(let refusal): refused.append(refusal)
-                }
-            }
-        }
-        return (loaded, refused)
-    }
-
     func warnIfUnsafe(directory: String) {
         var info = stat()
         if stat(directory, &info) != 0 {
@@ -109,12 +89,13 @@ public final class PluginRegistry: Sendable {
     }
 
     /// Loads one file and, if it passes every check, serves its routes in place of the generation
-    /// it replaces. `quiet` skips the log line and the event of a refusal (used while a file may
-    /// still be being written).
+    /// it replaces. `contents`, when given, are the file's bytes and hash as the caller already read
+    /// them (the watcher compares the hash first), so the content compared is the content loaded. `quiet`
+    /// skips the log line and the event of a refusal (used while a file may still be being written).
     @discardableResult
-    public func load(file: String, quiet: Bool = false) -> Result<PluginInstance, LoadRefusal> {
+    public func load(file: String, contents: PluginFileContents? = nil, quiet: Bool = false) -> Result<PluginInstance, LoadRefusal> {
         loadLock.withLock { _ in
-            let result = stageAndSwap(file: file)
+            let result = stageAndSwap(file: file, contents: contents)
             if case .failure(let refusal) = result, !quiet { record(refusal) }
             return result
         }
@@ -158,11 +139,11 @@ public final class PluginRegistry: Sendable {
         }
     }
 
-    private func stageAndSwap(file: String) -> Result<PluginInstance, LoadRefusal> {
+    private func stageAndSwap(file: String, contents: PluginFileContents?) -> Result<PluginInstance, LoadRefusal> {
         let instance: PluginInstance
         do {
             instance = try loader.load(
-                file: file,
+                file: file, contents: contents,
                 generation: { name in state.withLock { s in s.generations[name, default: 0] += 1; return s.generations[name]! } },
                 config: pluginConfig,
                 nameOwner: { name in state.withLock { s in s.plugins[name].flatMap { $0.file == file ? nil : $0.file } } },
@@ -225,9 +206,7 @@ public final class PluginRegistry: Sendable {
             message: "\(instance.leases) request(s) or stream(s) in flight")
         instance.onDrained.withLock { $0 = { [weak self] drained in self?.finishDraining(drained) } }
         instance.beginDrain()
-        let deadline = options.drainDeadline
-        let nanoseconds = deadline.components.seconds * 1_000_000_000 + deadline.components.attoseconds / 1_000_000_000
-        retireQueue.asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { [weak self, weak instance] in
+        retireQueue.asyncAfter(deadline: .now() + .nanoseconds(Int(options.drainDeadline.nanoseconds))) { [weak self, weak instance] in
             guard let self, let instance else { return }
             self.drainDeadlinePassed(instance)
         }

@@ -148,7 +148,7 @@ public final class PluginWatcher: Sendable {
         }
         state.withLock { s in
             s.activeMode = mode
-            s.nextPoll = monotonicNanoseconds() + Self.nanoseconds(mode == .inotify ? options.safetyPollInterval : options.pollInterval)
+            s.nextPoll = monotonicNanoseconds() + (mode == .inotify ? options.safetyPollInterval : options.pollInterval).nanoseconds
         }
         if mode == .inotify {
             for directory in directories { watch(directory) }
@@ -209,7 +209,7 @@ public final class PluginWatcher: Sendable {
             let pollDue = state.withLock { s -> Bool in
                 guard tick >= s.nextPoll else { return false }
                 let interval = s.activeMode == .inotify ? options.safetyPollInterval : options.pollInterval
-                s.nextPoll = tick + Self.nanoseconds(interval)
+                s.nextPoll = tick + interval.nanoseconds
                 for directory in directories where s.due[directory] == nil { s.due[directory] = tick }
                 return true
             }
@@ -224,7 +224,7 @@ public final class PluginWatcher: Sendable {
 
     private func readEvents(_ fd: Int32, _ buffer: inout [UInt8]) {
         let now = monotonicNanoseconds()
-        let settle = Self.nanoseconds(options.debounce)
+        let settle = options.debounce.nanoseconds
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             guard n > 0 else { return }
@@ -322,7 +322,7 @@ public final class PluginWatcher: Sendable {
         }
         let files = PluginRegistry.pluginFiles(in: directory)
         let present = Set(files)
-        let settle = Self.nanoseconds(options.debounce)
+        let settle = options.debounce.nanoseconds
         var unsettled = false
         for file in files {
             guard let before = Fingerprint(path: file) else { continue }
@@ -331,17 +331,18 @@ public final class PluginWatcher: Sendable {
             if let previous, previous.fingerprint == before, !(retryRefused && previous.refused) { continue }
             // Polling sees no write events: a file written within the last debounce window may
             // still be being written.
-            if state.withLock({ $0.activeMode == .poll }), Self.wallClockNanoseconds() - before.mtime < Int64(settle), !retryRefused {
+            if state.withLock({ $0.activeMode == .poll }), wallClockNanoseconds() - before.mtime < Int64(settle), !retryRefused {
                 unsettled = true
                 continue
             }
-            guard let bytes = try? PluginLoader.readFile(file) else { continue }
-            let sha = SHA256.hex(bytes)
-            if let previous, previous.sha256 == sha, !(retryRefused && previous.refused) {
+            // Unreadable: the loader reads it again and refuses it with the reason.
+            let contents = (try? PluginLoader.readFile(file)).map(PluginFileContents.init)
+            let sha = contents?.sha256 ?? ""
+            if let previous, contents != nil, previous.sha256 == sha, !(retryRefused && previous.refused) {
                 state.withLock { $0.seen[file]?.fingerprint = before }
                 continue
             }
-            let result = registry.load(file: file, quiet: true)
+            let result = registry.load(file: file, contents: contents, quiet: true)
             let after = Fingerprint(path: file)
             if after != before {
                 // Changed under us: look again once it settles. `seen` must describe what now
@@ -394,16 +395,6 @@ public final class PluginWatcher: Sendable {
         return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
     }
 
-    static func nanoseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
-    }
-
-    static func wallClockNanoseconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
 }
 
 /// A plain OS thread, for loops that block (poll(2)) and must not sit on the cooperative pool.

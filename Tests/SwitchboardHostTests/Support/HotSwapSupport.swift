@@ -56,15 +56,7 @@ final class EventStreamClient: @unchecked Sendable {
     private let fd: Int32
 
     init(port: Int, headers: [(String, String)] = []) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { Foundation.close(fd); throw RawHTTP.Failure(description: "connect failed") }
+        fd = try RawHTTP.connect(port: port, timeout: 0)
         var head = "GET /_switchboard/events?after=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
@@ -130,6 +122,29 @@ final class EventStreamClient: @unchecked Sendable {
     }
 
     deinit { close() }
+}
+
+/// One request on its own thread, for a response that takes a while (a stream): `started` is
+/// signalled at its first bytes, `wait` returns the whole response.
+final class BackgroundRequest: @unchecked Sendable {
+    let started = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private var result: Result<RawResponse, any Error>? = nil
+
+    init(port: Int, path: String, timeout: Double = 30) {
+        Thread { [self] in
+            result = Result { try RawHTTP.request(port: port, path: path, timeout: timeout) { started.signal() } }
+            finished.signal()
+        }.start()
+    }
+
+    func waitForStart(timeout: Double = 10) -> Bool { started.wait(timeout: .now() + timeout) == .success }
+
+    /// The response, or nil if it has not ended within `timeout` seconds.
+    func wait(timeout: Double = 20) throws -> RawResponse? {
+        guard finished.wait(timeout: .now() + timeout) == .success else { return nil }
+        return try result?.get()
+    }
 }
 
 extension ServerProcess {
