@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "switchboard-native-baseline", targets: ["NativeBaseline"]),
         .library(name: "SwitchboardHost", targets: ["SwitchboardHost"]),
         .library(name: "CSwitchboard", targets: ["CSwitchboard"]),
+        .library(name: "SwitchboardSDK", targets: ["SwitchboardSDK"]),
         // Bundled plugins: each is a shared library the host loads with dlopen.
         .library(name: "HelloC", type: .dynamic, targets: ["HelloC"]),
         .library(name: "HelloSwift", type: .dynamic, targets: ["HelloSwift"]),
@@ -33,12 +34,21 @@ let package = Package(
         // The C ABI: one header, standard includes only. Plugins depend on this and nothing else.
         .target(name: "CSwitchboard", path: "Sources/CSwitchboard"),
         // C helpers for the host only (hashing, thread flags); never seen by plugins.
-        .target(name: "CSwitchboardHostSupport", cSettings: [.unsafeFlags(["-O2"])]),
+        // (libffi calls typed handlers; from the system package libffi-dev.)
+        .target(name: "CSwitchboardHostSupport", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("ffi")]),
+        // Routes as plugins declare them: path templates, typed parameters and their FastAPI-shaped
+        // validation, the OpenAPI document. Pure Swift on the C ABI and the SDK; shared by the host
+        // and the SDK's test host.
+        .target(name: "SwitchboardRouting", dependencies: ["CSwitchboard", "SwitchboardSDK"], swiftSettings: swiftSettings),
+        // The Swift SDK for plugin authors: on the C ABI alone (never NIO or Hummingbird).
+        .target(name: "SwitchboardSDK", dependencies: ["CSwitchboard"], swiftSettings: swiftSettings),
         .target(
             name: "SwitchboardHost",
             dependencies: [
                 "CSwitchboard",
                 "CSwitchboardHostSupport",
+                "SwitchboardRouting",
+                "SwitchboardSDK",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -55,6 +65,8 @@ let package = Package(
             name: "switchboard",
             dependencies: [
                 "SwitchboardHost",
+                "SwitchboardRouting",
+                "SwitchboardSDK",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -66,7 +78,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "HelloC", dependencies: ["CSwitchboard"], path: "Plugins/HelloC"),
-        .target(name: "HelloSwift", dependencies: ["CSwitchboard"], path: "Plugins/HelloSwift", swiftSettings: swiftSettings),
+        .target(name: "HelloSwift", dependencies: ["SwitchboardSDK"], path: "Plugins/HelloSwift", swiftSettings: swiftSettings),
         // The benchmark's baseline: the example handlers as native Hummingbird routes (bench/run.sh).
         .executableTarget(
             name: "NativeBaseline",
@@ -77,6 +89,8 @@ let package = Package(
             name: "SwitchboardHostTests",
             dependencies: [
                 "SwitchboardHost",
+                "SwitchboardRouting",
+                "SwitchboardSDK",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -6,6 +6,9 @@
  *   GET /hello-c/json             a JSON object
  *   GET /hello-c/items/{item_id}  a JSON object echoing the path parameter
  *   GET /hello-c/count?n=5        a streamed response, one line every 10 ms, paced by a host timer
+ *   GET /hello-c/lookup/{item_id}?q=&limit=10&format=json&verbose=false
+ *                                 typed parameters: validated by the host (422 in FastAPI's shape)
+ *                                 and passed to a handler with a native C signature via libffi
  */
 #include "hello_c.h"
 
@@ -98,26 +101,13 @@ static void counter_tick(void *user, sb_timer *timer) {
 
 static sb_status count(void *data, sb_request *req) {
     plugin_state *state = data;
-    sb_str n_text;
-    int n = 5;
+    sb_param_value n = {sizeof(sb_param_value)};
     counter *c;
-    if (host->request_query_param(req, str("n"), 0, &n_text) == SB_OK) {
-        char buf[16] = {0}, *end = NULL;
-        long parsed = -1;
-        if (n_text.len > 0 && n_text.len < sizeof buf) {
-            memcpy(buf, n_text.ptr, n_text.len);
-            parsed = strtol(buf, &end, 10);
-        }
-        if (end == NULL || *end != '\0' || parsed < 0 || parsed > 1000) {
-            static const char bad[] = "{\"detail\":\"n must be between 0 and 1000\"}";
-            host->response_header_add(req, str("content-type"), str("application/json"));
-            return host->response_send(req, 422, bytes(bad, sizeof bad - 1));
-        }
-        n = (int)parsed;
-    }
+    /* Declared below as an int in 0...1000 with default 5: the host has validated it. */
+    if (host->request_param(req, str("n"), &n) != SB_OK) return SB_ERR_INTERNAL;
     c = calloc(1, sizeof *c);
     if (!c) return SB_ERR_NO_MEMORY;
-    c->total = n;
+    c->total = (int)n.integer;
     host->response_header_add(req, str("content-type"), str("text/plain; charset=utf-8"));
     if (host->response_stream_begin(req, 200, &c->stream) != SB_OK) { free(c); return SB_ERR_INTERNAL; }
     /* Timer callbacks for one timer never overlap, and the timer is the only writer. */
@@ -125,10 +115,77 @@ static sb_status count(void *data, sb_request *req) {
     return SB_OK;
 }
 
+/* --- /hello-c/lookup/{item_id}: a typed handler ---------------------------------------------------- */
+
+/* Called through libffi with one native argument per declared parameter, in declaration order. */
+static sb_status lookup(void *data, sb_request *req, int64_t item_id, const char *q, int64_t limit, const char *format,
+                        int32_t verbose) {
+    char body[512];
+    size_t n;
+    (void)data;
+    if (strcmp(format, "text") == 0) {
+        n = (size_t)snprintf(body, sizeof body, "item %lld, q=%s, limit %lld%s\n", (long long)item_id, q, (long long)limit,
+                             verbose ? ", verbose" : "");
+        host->response_header_add(req, str("content-type"), str("text/plain; charset=utf-8"));
+        return host->response_send(req, 200, bytes(body, n < sizeof body ? n : sizeof body - 1));
+    }
+    n = (size_t)snprintf(body, sizeof body, "{\"item_id\":%lld,\"q\":\"", (long long)item_id);
+    n = json_escape(body, n, sizeof body, str(q));
+    if (n == 0) return SB_ERR_INTERNAL; /* q is at most 50 scalars: it always fits */
+    n += (size_t)snprintf(body + n, sizeof body - n, "\",\"limit\":%lld,\"format\":\"%s\",\"verbose\":%s,\"plugin\":\"hello-c\"}",
+                          (long long)limit, format, verbose ? "true" : "false");
+    host->response_header_add(req, str("content-type"), str("application/json"));
+    return host->response_send(req, 200, bytes(body, n));
+}
+
+static const sb_str formats[] = {{"json", 4}, {"text", 4}};
+
+static sb_status add_lookup(sb_plugin *plugin, void *data) {
+    sb_param_spec params[5];
+    sb_route_spec spec;
+    memset(params, 0, sizeof params);
+    memset(&spec, 0, sizeof spec);
+    for (int i = 0; i < 5; i++) params[i].struct_size = sizeof params[i];
+
+    params[0].location = SB_PARAM_PATH, params[0].type = SB_TYPE_INT, params[0].name = str("item_id");
+    params[0].flags = SB_PARAM_REQUIRED | SB_PARAM_HAS_GE, params[0].ge = 1;
+    params[0].description = str("The item to look up");
+
+    params[1].location = SB_PARAM_QUERY, params[1].type = SB_TYPE_STRING, params[1].name = str("q");
+    params[1].flags = SB_PARAM_HAS_DEFAULT | SB_PARAM_HAS_MAX_LENGTH, params[1].max_length = 50;
+    params[1].default_value = str("");
+
+    params[2].location = SB_PARAM_QUERY, params[2].type = SB_TYPE_INT, params[2].name = str("limit");
+    params[2].flags = SB_PARAM_HAS_DEFAULT | SB_PARAM_HAS_GE | SB_PARAM_HAS_LE, params[2].ge = 1, params[2].le = 100;
+    params[2].default_value = str("10");
+
+    params[3].location = SB_PARAM_QUERY, params[3].type = SB_TYPE_ENUM, params[3].name = str("format");
+    params[3].flags = SB_PARAM_HAS_DEFAULT, params[3].default_value = str("json");
+    params[3].enum_values = formats, params[3].enum_count = 2;
+
+    params[4].location = SB_PARAM_QUERY, params[4].type = SB_TYPE_BOOL, params[4].name = str("verbose");
+    params[4].flags = SB_PARAM_HAS_DEFAULT, params[4].default_value = str("false");
+
+    spec.struct_size = sizeof spec;
+    spec.method = str("GET");
+    spec.path = str("/hello-c/lookup/{item_id}");
+    spec.typed_handler = (sb_typed_handler_fn)lookup;
+    spec.handler_data = data;
+    spec.summary = str("Look up an item (typed parameters)");
+    spec.params = params;
+    spec.param_count = 5;
+    return host->route_add(plugin, &spec);
+}
+
+static const sb_param_spec count_n = {
+    sizeof(sb_param_spec), SB_PARAM_QUERY, SB_TYPE_INT, SB_PARAM_HAS_DEFAULT | SB_PARAM_HAS_GE | SB_PARAM_HAS_LE,
+    {"n", 1}, {"How many lines", 14}, 0, 0, 1000, 0, 0, 0, {0, 0}, {"5", 1}, NULL, 0,
+};
+
 /* --- Registration ------------------------------------------------------------------------------------ */
 
 static sb_status add_route(sb_plugin *plugin, const char *method, const char *path, sb_handler_fn handler,
-                           void *data, const char *summary, const char *media_type) {
+                           void *data, const char *summary, const char *media_type, const sb_param_spec *param) {
     sb_response_doc response = {sizeof(sb_response_doc), 200, 0, {0, 0}, {0, 0}};
     sb_route_spec spec;
     memset(&spec, 0, sizeof spec);
@@ -142,6 +199,8 @@ static sb_status add_route(sb_plugin *plugin, const char *method, const char *pa
     spec.summary = str(summary);
     spec.responses = &response;
     spec.response_count = 1;
+    spec.params = param;
+    spec.param_count = param ? 1 : 0;
     return host->route_add(plugin, &spec);
 }
 
@@ -162,10 +221,11 @@ static sb_status on_init(const sb_host_api *api, sb_plugin *plugin, void **out_s
     state->greeting[greeting.len] = '\n';
     state->greeting_len = greeting.len + 1;
 
-    if (add_route(plugin, "GET", "/hello-c", hello, state, "A plain-text greeting", "text/plain") != SB_OK ||
-        add_route(plugin, "GET", "/hello-c/json", hello_json, state, "A JSON greeting", "application/json") != SB_OK ||
-        add_route(plugin, "GET", "/hello-c/items/{item_id}", item, state, "Echo a path parameter", "application/json") != SB_OK ||
-        add_route(plugin, "GET", "/hello-c/count", count, state, "Stream n lines, 10 ms apart", "text/plain") != SB_OK)
+    if (add_route(plugin, "GET", "/hello-c", hello, state, "A plain-text greeting", "text/plain", NULL) != SB_OK ||
+        add_route(plugin, "GET", "/hello-c/json", hello_json, state, "A JSON greeting", "application/json", NULL) != SB_OK ||
+        add_route(plugin, "GET", "/hello-c/items/{item_id}", item, state, "Echo a path parameter", "application/json", NULL) != SB_OK ||
+        add_route(plugin, "GET", "/hello-c/count", count, state, "Stream n lines, 10 ms apart", "text/plain", &count_n) != SB_OK ||
+        add_lookup(plugin, state) != SB_OK)
         return SB_ERR_INVALID_ARGUMENT;
     api->log(plugin, SB_LOG_DEBUG, str("hello-c initialised"));
     return SB_OK;
@@ -176,7 +236,7 @@ static void on_deinit(void *state) { free(state); }
 static const sb_plugin_descriptor descriptor = {
     sizeof(sb_plugin_descriptor), SB_PLUGIN_MAGIC, SB_ABI_MAJOR, SB_ABI_MINOR,
     0, /* swift_version: not a Swift plugin */
-    "hello-c", "1.0.0", "The example plugin in C", on_init, on_deinit,
+    "hello-c", "1.1.0", "The example plugin in C", on_init, on_deinit,
 };
 
 const sb_plugin_descriptor *switchboard_plugin_v1(void) { return &descriptor; }

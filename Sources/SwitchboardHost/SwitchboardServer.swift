@@ -21,12 +21,17 @@ public struct HostSettings: Sendable {
     /// Required as a bearer token on admin requests when set; without it only loopback peers may
     /// use the admin API.
     public var adminToken: String? = nil
+    /// Serve `/openapi.json` and `/docs`.
+    public var docsEnabled = true
 
     public init() {}
 }
 
 /// The host: a plugin registry and the HTTP application that serves it.
 public struct SwitchboardServer: Sendable {
+    /// The host's version, shown in `/openapi.json` and `--version`.
+    public static let version = "0.4.0"
+
     public let settings: HostSettings
     public let registry: PluginRegistry
     public let watcher: PluginWatcher
@@ -55,7 +60,9 @@ public struct SwitchboardServer: Sendable {
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            responder: PluginResponder(registry: registry, admin: AdminAPI(registry: registry, token: settings.adminToken), logger: logger),
+            responder: PluginResponder(
+                registry: registry, admin: AdminAPI(registry: registry, token: settings.adminToken),
+                docs: settings.docsEnabled ? DocsAPI(registry: registry, version: SwitchboardServer.version) : nil, logger: logger),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: settings.serverName),
             onServerRunning: onServerRunning,
             logger: logger

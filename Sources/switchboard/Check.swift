@@ -1,6 +1,8 @@
 import ArgumentParser
 import Logging
 import SwitchboardHost
+import SwitchboardRouting
+import SwitchboardSDK
 
 #if canImport(Glibc)
 import Glibc

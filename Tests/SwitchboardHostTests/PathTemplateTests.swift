@@ -1,5 +1,7 @@
 import Testing
 @testable import SwitchboardHost
+import SwitchboardRouting
+import SwitchboardSDK
 
 @Suite struct PathTemplateTests {
     @Test func parsesLiteralsAndParameters() throws {

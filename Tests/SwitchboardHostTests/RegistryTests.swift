@@ -4,6 +4,8 @@ import Logging
 import NIOCore
 import Testing
 @testable import SwitchboardHost
+import SwitchboardRouting
+import SwitchboardSDK
 
 @Suite struct RegistryTests {
     static let examples = [TestPaths.plugin("HelloC"), TestPaths.plugin("HelloSwift")]

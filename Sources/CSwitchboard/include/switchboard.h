@@ -41,7 +41,7 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 0
+#define SB_ABI_MINOR 1  /* 1.1: request_param, sb_param_value */
 
 /* "SWBD": the first bytes after struct_size in a descriptor, so a stray symbol is never trusted. */
 #define SB_PLUGIN_MAGIC 0x53574244u
@@ -217,7 +217,10 @@ typedef void (*sb_message_fn)(void *user, sb_subscription *sub, sb_status status
 /* ---------------------------------------------------------------------------------------------- */
 
 /* A declared path, query or header parameter: validated by the host before the handler runs
- * (422 on failure) and described in the generated OpenAPI document.
+ * (422 with FastAPI's body shape on failure; handlers read the result with request_param) and
+ * described in the generated OpenAPI document. A path parameter is always required; a header's
+ * name is the field name ("x-token"), matched case-insensitively; a repeated query parameter
+ * counts by its last value, as in FastAPI.
  * OWNERSHIP: filled by the plugin; copied by route_add. */
 typedef struct sb_param_spec {
     uint32_t struct_size;       /* sizeof(sb_param_spec) */
@@ -229,7 +232,8 @@ typedef struct sb_param_spec {
     double ge, gt, le, lt;      /* numeric bounds, each active when its SB_PARAM_HAS_* bit is set */
     uint64_t min_length;        /* string length bounds, in Unicode scalars */
     uint64_t max_length;
-    sb_str pattern;             /* a regular expression the whole value must match; empty: none */
+    sb_str pattern;             /* a regular expression (Swift Regex syntax) that must match somewhere
+                                 * in the value, as in FastAPI: anchor it with ^...$; empty: none */
     sb_str default_value;       /* textual default, active with SB_PARAM_HAS_DEFAULT */
     const sb_str *enum_values;  /* SB_TYPE_ENUM: the allowed values */
     size_t enum_count;
@@ -300,6 +304,19 @@ typedef struct sb_state_result {
  * event loop); may block briefly. status: SB_OK, SB_ERR_NOT_FOUND, SB_ERR_CONFLICT (compare-and-set
  * mismatch) or SB_ERR_IO. */
 typedef void (*sb_state_done_fn)(void *user, sb_status status, const sb_state_result *result);
+
+/* A declared parameter's validated value (request_param). The caller sets struct_size; the host
+ * writes no further than it. OWNERSHIP: `text` is borrowed until the request handle becomes
+ * invalid. */
+typedef struct sb_param_value {
+    uint32_t struct_size;       /* set by the caller: sizeof(sb_param_value) */
+    uint8_t type;               /* sb_param_type of the declaration */
+    uint8_t present;            /* 1: sent by the client; 0: the declared default */
+    uint16_t reserved;
+    int64_t integer;            /* SB_TYPE_INT; SB_TYPE_BOOL as 0 or 1 */
+    double number;              /* SB_TYPE_FLOAT; SB_TYPE_INT and SB_TYPE_BOOL converted */
+    sb_str text;                /* every type: the value as sent, percent-decoded (or the default) */
+} sb_param_value;
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Host callbacks                                                                                 */
@@ -427,6 +444,14 @@ typedef struct sb_host_api {
     /* Lists up to `limit` entries whose key starts with `prefix` and sorts after `after`. */
     sb_status (*state_list)(sb_plugin *plugin, sb_str prefix, sb_str after, uint32_t limit,
                             sb_state_done_fn done, void *user);
+
+    /* --- ABI 1.1 ----------------------------------------------------------------------------- */
+
+    /* The validated value of the declared parameter `name` (sb_route_spec.params): the host has
+     * already checked it against its declaration (or answered 422 without calling the handler).
+     * SB_ERR_NOT_FOUND when no parameter of that name is declared, or an optional one without a
+     * default was not sent. */
+    sb_status (*request_param)(sb_request *req, sb_str name, sb_param_value *out_value);
 } sb_host_api;
 
 /* ---------------------------------------------------------------------------------------------- */

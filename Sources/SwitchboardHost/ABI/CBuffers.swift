@@ -1,19 +1,12 @@
 import CSwitchboard
+import SwitchboardRouting
 
 extension sb_str {
-    /// Copies the bytes into a String, replacing invalid UTF-8. Empty for a NULL pointer.
-    var string: String {
-        guard let ptr, len > 0 else { return "" }
-        return String(decoding: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)
-    }
-
     /// Copies the bytes into a String; nil when they are not valid UTF-8.
     var validatedString: String? {
         guard let ptr, len > 0 else { return "" }
         return String(validating: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)
     }
-
-    var isEmpty: Bool { ptr == nil || len == 0 }
 }
 
 extension sb_bytes {

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
+import SwitchboardRouting
 import Synchronization
 
 /// The host's function table (`sb_host_api`), built once and shared by every plugin instance.
@@ -259,6 +260,17 @@ enum HostAPI {
             return StateCall.run(plugin, done, user) { store, name in
                 try store.list(plugin: name, prefix: prefix, after: after, limit: Int(limit))
             }
+        }
+
+        // ABI 1.1
+        api.request_param = { req, name, out in
+            guard let ex = Exchange.from(req), let out, out.pointee.struct_size >= 4 else { return SB_ERR_INVALID_ARGUMENT }
+            guard let value = ex.parameterValue(name.string) else { return SB_ERR_NOT_FOUND }
+            let result = sb_param_value(
+                struct_size: out.pointee.struct_size, type: value.kind.rawValue, present: value.present ? 1 : 0, reserved: 0,
+                integer: value.integer, number: value.number, text: ex.lend(value.text))
+            RouteDeclaration.writeSized(result, to: out)
+            return SB_OK
         }
         return api
     }

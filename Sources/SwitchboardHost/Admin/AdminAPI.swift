@@ -8,6 +8,8 @@ import HTTPTypes
 import Logging
 import NIOCore
 import ServiceLifecycle
+import SwitchboardRouting
+import SwitchboardSDK
 import Synchronization
 
 /// The host's own endpoints: `/_switchboard/…` (plugins, routes, reload, lifecycle events) and

@@ -2,6 +2,7 @@ import CSwitchboard
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SwitchboardRouting
 import Synchronization
 
 /// One HTTP exchange as a plugin sees it: the `sb_request` handle.
@@ -20,6 +21,8 @@ final class Exchange: Drainable, @unchecked Sendable {
     /// Percent-encoded path parameter values, in template order.
     let rawParameters: [Substring]
     let body: ByteBuffer?
+    /// The validated values of the route's declared parameters, in declaration order.
+    let parameterValues: [ParameterValue?]
 
     private struct State: @unchecked Sendable {
         /// Allocated on the first string lent: most handlers borrow nothing.
@@ -35,11 +38,16 @@ final class Exchange: Drainable, @unchecked Sendable {
     private let state = Mutex(State())
     private let bodyClaimed = Atomic<Bool>(false)
 
-    init(request: Request, route: RouteEntry, rawParameters: [Substring], body: ByteBuffer?) {
+    init(
+        request: Request, route: RouteEntry, rawParameters: [Substring], body: ByteBuffer?,
+        parameterValues: [ParameterValue?] = [], queryItems: [(name: Substring, value: Substring)]? = nil
+    ) {
         self.request = request
         self.route = route
         self.rawParameters = rawParameters
         self.body = body
+        self.parameterValues = parameterValues
+        if let queryItems { state.withLock { $0.queryItems = queryItems } }
     }
 
     deinit { route.plugin.leave() }
@@ -78,7 +86,7 @@ final class Exchange: Drainable, @unchecked Sendable {
     func queryParameter(_ name: String, index: Int) -> String? {
         let items = state.withLock { s in
             if let items = s.queryItems { return items }
-            let parsed = Self.parseQuery(query)
+            let parsed = QueryString.items(query)
             s.queryItems = parsed
             return parsed
         }
@@ -90,11 +98,10 @@ final class Exchange: Drainable, @unchecked Sendable {
         return nil
     }
 
-    private static func parseQuery(_ query: Substring) -> [(name: Substring, value: Substring)] {
-        query.split(separator: "&").map { pair in
-            guard let eq = pair.firstIndex(of: "=") else { return (pair, "") }
-            return (pair[..<eq], pair[pair.index(after: eq)...])
-        }
+    /// The validated value of the declared parameter `name`.
+    func parameterValue(_ name: String) -> ParameterValue? {
+        guard let index = route.parameters.firstIndex(where: { $0.name == name }) else { return nil }
+        return parameterValues[index]
     }
 
     /// True once: the first caller may read the streamed body.

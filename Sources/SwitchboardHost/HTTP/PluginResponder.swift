@@ -1,10 +1,12 @@
 public import Hummingbird
 import CSwitchboard
+import CSwitchboardHostSupport
 import CoreMetrics
 import HTTPTypes
 import Logging
 import NIOCore
 import NIOPosix
+import SwitchboardRouting
 import Synchronization
 
 /// The host's one responder: dispatches every request through the current route table.
@@ -24,12 +26,14 @@ public struct PluginResponder: HTTPResponder {
 
     let registry: PluginRegistry
     let admin: AdminAPI
+    let docs: DocsAPI?
     let threadPool: NIOThreadPool
     let logger: Logger
 
-    public init(registry: PluginRegistry, admin: AdminAPI, threadPool: NIOThreadPool = .singleton, logger: Logger) {
+    init(registry: PluginRegistry, admin: AdminAPI, docs: DocsAPI?, threadPool: NIOThreadPool = .singleton, logger: Logger) {
         self.registry = registry
         self.admin = admin
+        self.docs = docs
         self.threadPool = threadPool
         self.logger = logger
     }
@@ -38,6 +42,9 @@ public struct PluginResponder: HTTPResponder {
         let path = request.uri.path
         if path.hasPrefix(HostPaths.adminPrefix) || path == HostPaths.metrics {
             return try await admin.respond(to: request, context: context)
+        }
+        if let docs, path == HostPaths.openAPI || path == HostPaths.docs {
+            return docs.respond(to: request)
         }
         for _ in 0..<8 {
             if let response = try await respond(to: request, path: path) { return response }
@@ -80,6 +87,24 @@ public struct PluginResponder: HTTPResponder {
     /// Calls the route's handler. The caller holds a lease on `route.plugin`; from here on the
     /// exchange owns it (and returns it when it is released), or it is returned before returning.
     private func dispatch(_ request: Request, route: RouteEntry, parameters: [Substring]) async throws -> Response {
+        var values: [ParameterValue?] = []
+        var queryItems: [(name: Substring, value: Substring)]? = nil
+        if !route.parameters.isEmpty {
+            let items = QueryString.items(request.uri.query.map { $0[...] } ?? "")
+            queryItems = items
+            let names = route.template.parameterNames
+            let source = ParameterValidation.Source(
+                path: { name in names.firstIndex(of: name).flatMap { parameters[$0].percentDecoded() } },
+                query: { name in QueryString.values(items, named: name).last },
+                header: { name in HTTPField.Name(name).flatMap { request.headers[values: $0].first } })
+            switch ParameterValidation.validate(route.parameters, source) {
+            case .success(let validated):
+                values = validated
+            case .failure(let issues):
+                route.plugin.leave()
+                return JSONError.response(.unprocessableContent, body: issues.body)
+            }
+        }
         var body: ByteBuffer? = nil
         if !route.streamsBody {
             if request.headers[.contentLength] == nil && request.headers[.transferEncoding] == nil {
@@ -93,7 +118,8 @@ public struct PluginResponder: HTTPResponder {
                 }
             }
         }
-        let exchange = Exchange(request: request, route: route, rawParameters: parameters, body: body)
+        let exchange = Exchange(
+            request: request, route: route, rawParameters: parameters, body: body, parameterValues: values, queryItems: queryItems)
         let plugin = route.plugin
         plugin.requestsServed.add(1, ordering: .relaxed)
         let status: sb_status
@@ -128,43 +154,44 @@ public struct PluginResponder: HTTPResponder {
     }
 
     private static func call(_ route: RouteEntry, _ exchange: Exchange) -> sb_status {
-        guard let handler = route.handler else { return SB_ERR_UNSUPPORTED }
-        return handler(route.handlerData, exchange.handle)
+        let declaration = route.declaration
+        if let typed = declaration.typedHandler, let call = route.typedCall {
+            return callTyped(typed, call, route, exchange)
+        }
+        guard let handler = declaration.handler else { return SB_ERR_UNSUPPORTED }
+        return handler(declaration.handlerData, exchange.handle)
+    }
+
+    /// Calls `fn(handler_data, req, p0, p1, …)` through libffi with the validated values. Every
+    /// parameter of a typed route is required or has a default (`RouteDeclaration.read`).
+    private static func callTyped(_ fn: sb_typed_handler_fn, _ call: OpaquePointer, _ route: RouteEntry, _ exchange: Exchange) -> sb_status {
+        var args: [sbh_typed_arg] = []
+        args.reserveCapacity(route.parameters.count)
+        for (spec, value) in zip(route.parameters, exchange.parameterValues) {
+            guard let value else { return SB_ERR_INTERNAL }
+            switch spec.kind {
+            case .int: args.append(sbh_typed_arg(i64: value.integer))
+            case .float: args.append(sbh_typed_arg(f64: value.number))
+            case .bool: args.append(sbh_typed_arg(i32: Int32(value.integer)))
+            case .string, .enumeration: args.append(sbh_typed_arg(str: exchange.lend(value.text).ptr))
+            }
+        }
+        return args.withUnsafeBufferPointer { buffer in
+            sbh_typed_call_invoke(
+                call, fn, route.declaration.handlerData, UnsafeMutableRawPointer(exchange.handle), buffer.baseAddress)
+        }
     }
 }
 
 /// FastAPI-shaped JSON error bodies: `{"detail": "..."}`.
 enum JSONError {
     static func response(_ status: HTTPResponse.Status, detail: String) -> Response {
-        var buffer = ByteBuffer()
-        buffer.writeString("{\"detail\":")
-        buffer.writeString(JSONString.quote(detail))
-        buffer.writeString("}")
-        return Response(
-            status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+        response(status, body: "{\"detail\":" + JSONValue.quote(detail) + "}")
     }
-}
 
-enum JSONString {
-    /// A JSON string literal for `text`, with the escapes RFC 8259 requires.
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
+    /// A JSON error whose body is already serialised (a 422's `{"detail":[…]}`).
+    static func response(_ status: HTTPResponse.Status, body: String) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
 }

@@ -1,6 +1,8 @@
 import CSwitchboard
 import CSwitchboardHostSupport
 import Logging
+import SwitchboardRouting
+import SwitchboardSDK
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -91,7 +93,7 @@ public struct PluginLoader: Sendable {
         guard declaredSize >= minimum else {
             throw refuse(.descriptorTooSmall, "its descriptor declares struct_size \(declaredSize) bytes, smaller than the \(minimum) of ABI \(SB_ABI_MAJOR).0: set struct_size = sizeof(sb_plugin_descriptor) and rebuild against this host's switchboard.h")
         }
-        let descriptor = RouteSpecReader.readSized(descriptorPointer)
+        let descriptor = RouteDeclaration.readSized(descriptorPointer)
         guard descriptor.magic == SB_PLUGIN_MAGIC else {
             throw refuse(.badMagic, "its descriptor's magic is 0x\(String(descriptor.magic, radix: 16)), not SB_PLUGIN_MAGIC (0x\(String(SB_PLUGIN_MAGIC, radix: 16))): `\(SB_ENTRY_SYMBOL)` must return an sb_plugin_descriptor")
         }

@@ -1,6 +1,7 @@
 import CoreMetrics
 import Dispatch
 import Logging
+import SwitchboardRouting
 import Synchronization
 #if canImport(Glibc)
 import Glibc

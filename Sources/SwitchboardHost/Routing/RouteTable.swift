@@ -1,3 +1,5 @@
+import SwitchboardRouting
+
 /// An immutable snapshot of every route the host serves, built by the registry and swapped whole.
 ///
 /// Lookup walks a trie of path segments. A literal segment is tried before a parameter at the same

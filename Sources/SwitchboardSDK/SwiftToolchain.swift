@@ -3,7 +3,8 @@
 /// A Swift plugin runs on the host's Swift runtime, so both must come from the same toolchain.
 /// Swift offers no compile-time version string, only `#if compiler(>=…)`; this ladder resolves
 /// it to the patch level for every release this code knows, and to the newest known floor for
-/// later ones. Swift plugins report theirs with the same ladder (`SwitchboardSDK` from #4).
+/// later ones. The one copy of this ladder: a plugin built on the SDK reports its compiler with it
+/// (`sb_plugin_descriptor.swift_version`), and the host compares that with its own.
 public enum SwiftToolchain {
     public static let compilerVersion: UInt32 = {
         #if compiler(>=6.4)

@@ -1,7 +1,7 @@
 extension Substring {
     /// Decodes `%XX` escapes; `nil` when an escape is malformed or the result is not UTF-8.
     /// `plusIsSpace` applies the form-encoding rule used in query strings.
-    func percentDecoded(plusIsSpace: Bool = false) -> String? {
+    public func percentDecoded(plusIsSpace: Bool = false) -> String? {
         let utf8 = self.utf8
         if !utf8.contains(UInt8(ascii: "%")) && !(plusIsSpace && utf8.contains(UInt8(ascii: "+"))) {
             return String(self)
@@ -33,5 +33,22 @@ private func hexValue(_ c: UInt8) -> UInt8? {
     case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
     case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
     default: nil
+    }
+}
+
+/// A query string split into its `name=value` pairs, still percent-encoded, in order.
+public enum QueryString {
+    public static func items(_ query: Substring) -> [(name: Substring, value: Substring)] {
+        query.split(separator: "&").map { pair in
+            guard let eq = pair.firstIndex(of: "=") else { return (pair, "") }
+            return (pair[..<eq], pair[pair.index(after: eq)...])
+        }
+    }
+
+    /// The decoded values of every pair called `name`, in order (form encoding: `+` is a space).
+    public static func values(_ items: [(name: Substring, value: Substring)], named name: String) -> [String] {
+        items.compactMap { item in
+            item.name.percentDecoded(plusIsSpace: true) == name ? item.value.percentDecoded(plusIsSpace: true) : nil
+        }
     }
 }

@@ -1,0 +1,353 @@
+/// A declared path, query or header parameter (a checked copy of `sb_param_spec`).
+public struct ParameterSpec: Sendable {
+    public enum Location: UInt8, Sendable {
+        case path = 0, query = 1, header = 2
+        /// The name FastAPI uses in `loc` and OpenAPI uses in `in`.
+        public var name: String {
+            switch self {
+            case .path: "path"
+            case .query: "query"
+            case .header: "header"
+            }
+        }
+    }
+
+    public enum Kind: UInt8, Sendable {
+        case string = 0, int = 1, float = 2, bool = 3, enumeration = 4
+    }
+
+    public var name: String
+    public var location: Location
+    public var kind: Kind
+    public var required: Bool
+    public var description: String
+    public var ge: Double?
+    public var gt: Double?
+    public var le: Double?
+    public var lt: Double?
+    public var minLength: UInt64?
+    public var maxLength: UInt64?
+    public var pattern: Pattern?
+    public var defaultValue: String?
+    public var enumValues: [String]
+
+    public init(
+        name: String, location: Location, kind: Kind, required: Bool = false, description: String = "",
+        ge: Double? = nil, gt: Double? = nil, le: Double? = nil, lt: Double? = nil,
+        minLength: UInt64? = nil, maxLength: UInt64? = nil, pattern: Pattern? = nil,
+        defaultValue: String? = nil, enumValues: [String] = []
+    ) {
+        self.name = name
+        self.location = location
+        self.kind = kind
+        self.required = required || location == .path
+        self.description = description
+        self.ge = ge
+        self.gt = gt
+        self.le = le
+        self.lt = lt
+        self.minLength = minLength
+        self.maxLength = maxLength
+        self.pattern = pattern
+        self.defaultValue = defaultValue
+        self.enumValues = enumValues
+    }
+
+    /// A compiled regular expression. Like pydantic's `pattern`, it may match anywhere in the
+    /// value; anchor it with `^…$` to constrain the whole value.
+    public final class Pattern: @unchecked Sendable {
+        public let source: String
+        // Regex is immutable; matching from several threads at once is safe.
+        private let regex: Regex<AnyRegexOutput>
+
+        public init(_ source: String) throws {
+            self.source = source
+            self.regex = try Regex(source)
+        }
+
+        public func matches(_ value: String) -> Bool { (try? regex.firstMatch(in: value)) != nil }
+    }
+
+    /// Why a declaration is unusable, in words that say what to change.
+    public func problem() -> String? {
+        if name.isEmpty { return "a parameter has an empty name" }
+        if kind == .enumeration && enumValues.isEmpty { return "enum parameter \"\(name)\" lists no values" }
+        if kind != .enumeration && !enumValues.isEmpty { return "parameter \"\(name)\" lists enum values but is not of type enum" }
+        let bounded = ge != nil || gt != nil || le != nil || lt != nil
+        if bounded && kind != .int && kind != .float { return "parameter \"\(name)\" has numeric bounds but is not int or float" }
+        if (minLength != nil || maxLength != nil || pattern != nil) && kind != .string {
+            return "parameter \"\(name)\" has length or pattern constraints but is not a string"
+        }
+        if let minLength, let maxLength, minLength > maxLength { return "parameter \"\(name)\": min_length is above max_length" }
+        if kind == .int, let bound = [ge, gt, le, lt].compactMap({ $0 }).first(where: { $0.rounded() != $0 || abs($0) > 9.2e18 }) {
+            return "int parameter \"\(name)\" has the bound \(bound), which is not an integer"
+        }
+        if location == .path && defaultValue != nil { return "path parameter \"\(name)\" cannot have a default" }
+        if let defaultValue {
+            if case .failure(let issue) = ParameterValidation.convert(defaultValue, self) {
+                return "the default \"\(defaultValue)\" of parameter \"\(name)\" is invalid: \(issue.msg)"
+            }
+        }
+        return nil
+    }
+}
+
+/// A validated parameter value as a handler receives it.
+public struct ParameterValue: Sendable, Equatable {
+    public var kind: ParameterSpec.Kind
+    /// True when the client sent it; false when it is the declared default.
+    public var present: Bool
+    /// The value as text (percent-decoded), for every kind.
+    public var text: String
+    /// Int, and bool as 0 or 1.
+    public var integer: Int64
+    /// Float, and int converted.
+    public var number: Double
+
+    public var bool: Bool { integer != 0 }
+}
+
+/// One entry of a 422 `detail` array, in pydantic v2's shape.
+public struct ValidationIssue: Error, Sendable, Equatable {
+    public var type: String
+    public var loc: [String]
+    public var msg: String
+    public var input: JSONValue
+    public var ctx: [(String, JSONValue)]?
+
+    public static func == (a: ValidationIssue, b: ValidationIssue) -> Bool {
+        a.type == b.type && a.loc == b.loc && a.msg == b.msg && a.input == b.input
+            && JSONValue.object(a.ctx ?? []) == JSONValue.object(b.ctx ?? [])
+    }
+
+    public var json: JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("type", .string(type)), ("loc", .array(loc.map { .string($0) })), ("msg", .string(msg)), ("input", input),
+        ]
+        if let ctx { members.append(("ctx", .object(ctx))) }
+        return .object(members)
+    }
+}
+
+/// Checks request values against declarations, as FastAPI (pydantic v2, lax mode) does for path,
+/// query and header parameters, and reports failures in FastAPI's 422 shape.
+public enum ParameterValidation {
+    /// Where the raw values of a request come from. Each closure returns the percent-decoded value
+    /// the declaration names, or nil when absent.
+    public struct Source {
+        public var path: (String) -> String?
+        public var query: (String) -> String?
+        public var header: (String) -> String?
+
+        public init(path: @escaping (String) -> String?, query: @escaping (String) -> String?, header: @escaping (String) -> String?) {
+            self.path = path
+            self.query = query
+            self.header = header
+        }
+    }
+
+    /// One value per declaration, in order (nil: optional, absent, no default), or every issue.
+    public static func validate(_ specs: [ParameterSpec], _ source: Source) -> Result<[ParameterValue?], Issues> {
+        var values: [ParameterValue?] = []
+        values.reserveCapacity(specs.count)
+        var issues: [ValidationIssue] = []
+        for spec in specs {
+            let raw: String?
+            switch spec.location {
+            case .path: raw = source.path(spec.name)
+            case .query: raw = source.query(spec.name)
+            case .header: raw = source.header(spec.name)
+            }
+            guard let raw else {
+                if spec.required {
+                    issues.append(ValidationIssue(type: "missing", loc: [spec.location.name, spec.name], msg: "Field required", input: .null))
+                } else if let fallback = spec.defaultValue, case .success(var value) = convert(fallback, spec) {
+                    value.present = false
+                    values.append(value)
+                } else {
+                    values.append(nil)
+                }
+                continue
+            }
+            switch convert(raw, spec) {
+            case .success(let value): values.append(value)
+            case .failure(let issue):
+                var issue = issue
+                issue.loc = [spec.location.name, spec.name]
+                issues.append(issue)
+            }
+        }
+        guard issues.isEmpty else {
+            // FastAPI reports path parameters first, then query, then header; within each, in
+            // declaration order.
+            let order: [String: Int] = ["path": 0, "query": 1, "header": 2]
+            let sorted = issues.enumerated().sorted { a, b in
+                let (x, y) = (order[a.element.loc[0]]!, order[b.element.loc[0]]!)
+                return x != y ? x < y : a.offset < b.offset
+            }
+            return .failure(Issues(items: sorted.map(\.element)))
+        }
+        return .success(values)
+    }
+
+    public struct Issues: Error, Sendable {
+        public var items: [ValidationIssue]
+        /// `{"detail":[…]}`
+        public var body: String { JSONValue.object([("detail", .array(items.map(\.json)))]).text }
+    }
+
+    /// Parses and checks one value; the issue's `loc` is left for the caller.
+    static func convert(_ raw: String, _ spec: ParameterSpec) -> Result<ParameterValue, ValidationIssue> {
+        func fail(_ type: String, _ msg: String, _ ctx: [(String, JSONValue)]? = nil) -> Result<ParameterValue, ValidationIssue> {
+            .failure(ValidationIssue(type: type, loc: [], msg: msg, input: .string(raw), ctx: ctx))
+        }
+        var value = ParameterValue(kind: spec.kind, present: true, text: raw, integer: 0, number: 0)
+        switch spec.kind {
+        case .string:
+            let length = UInt64(raw.unicodeScalars.count)
+            if let min = spec.minLength, length < min {
+                return fail("string_too_short", "String should have at least \(min) character\(min == 1 ? "" : "s")", [("min_length", .int(Int64(clamping: min)))])
+            }
+            if let max = spec.maxLength, length > max {
+                return fail("string_too_long", "String should have at most \(max) character\(max == 1 ? "" : "s")", [("max_length", .int(Int64(clamping: max)))])
+            }
+            if let pattern = spec.pattern, !pattern.matches(raw) {
+                return fail("string_pattern_mismatch", "String should match pattern '\(pattern.source)'", [("pattern", .string(pattern.source))])
+            }
+        case .enumeration:
+            guard spec.enumValues.contains(raw) else {
+                let expected = englishList(spec.enumValues.map { "'\($0)'" })
+                return fail("enum", "Input should be \(expected)", [("expected", .string(expected))])
+            }
+        case .bool:
+            switch raw.lowercased() {
+            case "1", "on", "t", "true", "y", "yes": value.integer = 1
+            case "0", "off", "f", "false", "n", "no": value.integer = 0
+            default: return fail("bool_parsing", "Input should be a valid boolean, unable to interpret input")
+            }
+            value.number = Double(value.integer)
+        case .int:
+            guard let parsed = parseInteger(raw) else {
+                return fail("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
+            }
+            value.integer = parsed
+            value.number = Double(parsed)
+            if let issue = checkBounds(Double(parsed), spec, raw) { return .failure(issue) }
+        case .float:
+            guard let parsed = parseFloat(raw) else {
+                return fail("float_parsing", "Input should be a valid number, unable to parse string as a number")
+            }
+            value.number = parsed
+            if let issue = checkBounds(parsed, spec, raw) { return .failure(issue) }
+        }
+        return .success(value)
+    }
+
+    private static func checkBounds(_ x: Double, _ spec: ParameterSpec, _ raw: String) -> ValidationIssue? {
+        // As pydantic: ctx carries the bound in the field's type (an int, or a float in Python's
+        // repr, which Swift's description matches: 1.0, 1e-07); msg spells it in plain decimal.
+        func issue(_ type: String, _ words: String, _ key: String, _ bound: Double) -> ValidationIssue {
+            let shown: JSONValue = spec.kind == .int ? .int(Int64(bound)) : .double(bound)
+            return ValidationIssue(
+                type: type, loc: [], msg: "Input should be \(words) \(plainDecimal(bound))", input: .string(raw), ctx: [(key, shown)])
+        }
+        if let ge = spec.ge, !(x >= ge) { return issue("greater_than_equal", "greater than or equal to", "ge", ge) }
+        if let gt = spec.gt, !(x > gt) { return issue("greater_than", "greater than", "gt", gt) }
+        if let le = spec.le, !(x <= le) { return issue("less_than_equal", "less than or equal to", "le", le) }
+        if let lt = spec.lt, !(x < lt) { return issue("less_than", "less than", "lt", lt) }
+        return nil
+    }
+
+    /// pydantic's lax integer from a string: optional sign, digits with single `_` between them,
+    /// surrounding whitespace; a float spelling with a zero fraction ("5.0") counts too.
+    static func parseInteger(_ raw: String) -> Int64? {
+        let text = raw.trimmingWhitespace()
+        if let value = Int64(text.replacingUnderscoresBetweenDigits() ?? "") { return value }
+        // "5.0" and "5.00": a float spelling with a zero fraction.
+        if let dot = text.firstIndex(of: "."), text[text.index(after: dot)...].allSatisfy({ $0 == "0" }), !text[..<dot].isEmpty {
+            return Int64(text[..<dot].replacingUnderscoresBetweenDigits() ?? "")
+        }
+        return nil
+    }
+
+    /// pydantic's lax float from a string: decimal or exponent notation, `inf`/`infinity`/`nan`.
+    static func parseFloat(_ raw: String) -> Double? {
+        let text = raw.trimmingWhitespace()
+        switch text.lowercased() {
+        case "inf", "+inf", "infinity", "+infinity": return .infinity
+        case "-inf", "-infinity": return -.infinity
+        case "nan", "+nan", "-nan": return .nan
+        default: break
+        }
+        guard let cleaned = text.replacingUnderscoresBetweenDigits(),
+            cleaned.utf8.allSatisfy({ (0x30...0x39).contains($0) || "+-.eE".utf8.contains($0) }),
+            cleaned.utf8.contains(where: { (0x30...0x39).contains($0) })
+        else { return nil }
+        return Double(cleaned)
+    }
+
+    /// A number without exponent or trailing ".0": 1, 0.5, 0.0000001, 100000000000000000000.
+    static func plainDecimal(_ x: Double) -> String {
+        guard x.isFinite else { return x.isNaN ? "nan" : (x < 0 ? "-inf" : "inf") }
+        var text = "\(x)"
+        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            let exponent = Int(text[text.index(after: e)...])!
+            var mantissa = String(text[..<e])
+            let negative = mantissa.hasPrefix("-")
+            if negative { mantissa.removeFirst() }
+            let parts = mantissa.split(separator: ".", omittingEmptySubsequences: false)
+            var digits = String(parts[0]) + (parts.count > 1 ? String(parts[1]) : "")
+            var point = parts[0].count + exponent
+            if point <= 0 {
+                digits = String(repeating: "0", count: 1 - point) + digits
+                point = 1
+            } else if point > digits.count {
+                digits += String(repeating: "0", count: point - digits.count)
+            }
+            let whole = digits.prefix(point)
+            let fraction = digits.dropFirst(point)
+            text = (negative ? "-" : "") + whole + (fraction.isEmpty ? "" : "." + fraction)
+        }
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        if text.contains(".") {
+            while text.hasSuffix("0") { text.removeLast() }
+        }
+        return text
+    }
+
+    /// "'a', 'b' or 'c'"
+    static func englishList(_ items: [String]) -> String {
+        guard items.count > 1 else { return items.first ?? "" }
+        return items.dropLast().joined(separator: ", ") + " or " + items.last!
+    }
+}
+
+extension String {
+    fileprivate func trimmingWhitespace() -> Substring {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        guard let start = firstIndex(where: { !isSpace($0) }) else { return "" }
+        let end = lastIndex(where: { !isSpace($0) })!
+        return self[start...end]
+    }
+}
+
+extension Substring {
+    /// Removes each `_` that sits between two digits; nil when any other `_` appears.
+    fileprivate func replacingUnderscoresBetweenDigits() -> String? {
+        guard contains("_") else { return String(self) }
+        let chars = Array(self)
+        var out = ""
+        for (i, c) in chars.enumerated() {
+            if c == "_" {
+                guard i > 0, i + 1 < chars.count, chars[i - 1].isASCIIDigit, chars[i + 1].isASCIIDigit else { return nil }
+                continue
+            }
+            out.append(c)
+        }
+        return out
+    }
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+}

@@ -1,0 +1,162 @@
+import CSwitchboard
+
+/// A route as a plugin declared it: a checked copy of its `sb_route_spec`.
+///
+/// The C pointers (handler, handler data, typed handler) belong to the plugin image and are valid
+/// only while it is loaded; everything else is copied.
+public struct RouteDeclaration: @unchecked Sendable {
+    public var method: String
+    public var template: PathTemplate
+    public var flags: UInt32
+    /// 0: the host's default limit.
+    public var maxBodyBytes: UInt64
+    public var metadata: RouteMetadata
+    public var handler: sb_handler_fn?
+    public var handlerData: UnsafeMutableRawPointer?
+    public var typedHandler: sb_typed_handler_fn?
+
+    /// "GET /items/{item_id}"
+    public var signature: String { "\(method) \(template.text)" }
+
+    /// Why a spec was refused, in words that say what to change.
+    public struct Invalid: Error, Sendable, CustomStringConvertible {
+        public let description: String
+        public init(description: String) { self.description = description }
+    }
+
+    /// Reads and checks a plugin's spec. Sized structs are read only as far as their `struct_size`
+    /// reaches, so a plugin built against an older minor reads as if later fields were zero.
+    public static func read(_ pointer: UnsafePointer<sb_route_spec>) throws(Invalid) -> RouteDeclaration {
+        let spec = readSized(pointer)
+        let method = spec.method.string
+        guard isMethodToken(method) else {
+            throw Invalid(description: "method \"\(method)\" must be an upper-case token such as GET or POST")
+        }
+        let template: PathTemplate
+        do {
+            template = try PathTemplate(spec.path.string)
+        } catch {
+            throw Invalid(description: "\(method) \(error)")
+        }
+        let where_ = "\(method) \(template.text)"
+        guard spec.handler != nil || spec.typed_handler != nil else {
+            throw Invalid(description: "\(where_) has no handler")
+        }
+        var parameters: [ParameterSpec] = []
+        for element in sizedArray(spec.params, count: spec.param_count) {
+            let p: sb_param_spec = readSized(element)
+            guard let location = ParameterSpec.Location(rawValue: p.location), let kind = ParameterSpec.Kind(rawValue: p.type) else {
+                throw Invalid(description: "\(where_): parameter \"\(p.name.string)\" has an unknown location (\(p.location)) or type (\(p.type))")
+            }
+            let flags = UInt32(p.flags)
+            func has(_ bit: UInt32) -> Bool { flags & bit != 0 }
+            var pattern: ParameterSpec.Pattern? = nil
+            if !p.pattern.isEmpty {
+                do {
+                    pattern = try ParameterSpec.Pattern(p.pattern.string)
+                } catch {
+                    throw Invalid(description: "\(where_): the pattern of parameter \"\(p.name.string)\" is not a valid regular expression: \(error)")
+                }
+            }
+            let parameter = ParameterSpec(
+                name: p.name.string, location: location, kind: kind,
+                required: has(SB_PARAM_REQUIRED), description: p.description.string,
+                ge: has(SB_PARAM_HAS_GE) ? p.ge : nil, gt: has(SB_PARAM_HAS_GT) ? p.gt : nil,
+                le: has(SB_PARAM_HAS_LE) ? p.le : nil, lt: has(SB_PARAM_HAS_LT) ? p.lt : nil,
+                minLength: has(SB_PARAM_HAS_MIN_LENGTH) ? p.min_length : nil,
+                maxLength: has(SB_PARAM_HAS_MAX_LENGTH) ? p.max_length : nil,
+                pattern: pattern,
+                defaultValue: has(SB_PARAM_HAS_DEFAULT) ? p.default_value.string : nil,
+                enumValues: p.enum_values == nil ? [] : (0..<p.enum_count).map { p.enum_values[$0].string })
+            if let problem = parameter.problem() { throw Invalid(description: "\(where_): \(problem)") }
+            if parameters.contains(where: { $0.name == parameter.name }) {
+                throw Invalid(description: "\(where_): parameter \"\(parameter.name)\" is declared twice")
+            }
+            if location == .path && !template.parameterNames.contains(parameter.name) {
+                throw Invalid(description: "\(where_) declares path parameter \"\(parameter.name)\" that is not in the template")
+            }
+            if spec.typed_handler != nil && !parameter.required && parameter.defaultValue == nil {
+                throw Invalid(description: "\(where_): parameter \"\(parameter.name)\" of a typed handler must be required or have a default")
+            }
+            parameters.append(parameter)
+        }
+        if spec.typed_handler != nil, let missing = template.parameterNames.first(where: { name in !parameters.contains { $0.name == name } }) {
+            throw Invalid(description: "\(where_): a typed handler must declare path parameter \"\(missing)\"")
+        }
+        var responses: [ResponseDoc] = []
+        for element in sizedArray(spec.responses, count: spec.response_count) {
+            let r: sb_response_doc = readSized(element)
+            responses.append(ResponseDoc(status: Int(r.status), mediaType: r.media_type.string, description: r.description.string))
+        }
+        return RouteDeclaration(
+            method: method, template: template, flags: spec.flags, maxBodyBytes: spec.max_body_bytes,
+            metadata: RouteMetadata(summary: spec.summary.string, description: spec.description.string, parameters: parameters, responses: responses),
+            handler: spec.handler, handlerData: spec.handler_data, typedHandler: spec.typed_handler)
+    }
+
+    /// Copies a sized struct: as many bytes as both sides know, the rest zero.
+    public static func readSized<T>(_ pointer: UnsafePointer<T>) -> T {
+        let declared = Int(UnsafeRawPointer(pointer).load(as: UInt32.self))
+        let count = min(declared, MemoryLayout<T>.size)
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.size, alignment: MemoryLayout<T>.alignment)
+        defer { copy.deallocate() }
+        copy.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<T>.size)
+        copy.copyMemory(from: pointer, byteCount: count)
+        return copy.load(as: T.self)
+    }
+
+    /// Writes a host-filled sized struct: only as many bytes as the caller's `struct_size` allows.
+    public static func writeSized<T>(_ value: T, to pointer: UnsafeMutablePointer<T>) {
+        let declared = Int(UnsafeRawPointer(pointer).load(as: UInt32.self))
+        var value = value
+        withUnsafeBytes(of: &value) { bytes in
+            let count = min(declared, bytes.count)
+            // struct_size itself is the caller's; everything after it is ours to fill.
+            guard count > 4 else { return }
+            UnsafeMutableRawPointer(pointer).advanced(by: 4).copyMemory(from: bytes.baseAddress! + 4, byteCount: count - 4)
+        }
+    }
+
+    /// The elements of an array of sized structs, stepping by the first element's struct_size.
+    public static func sizedArray<T>(_ base: UnsafePointer<T>?, count: Int) -> [UnsafePointer<T>] {
+        guard let base, count > 0 else { return [] }
+        let stride = max(Int(UnsafeRawPointer(base).load(as: UInt32.self)), 4)
+        return (0..<count).map { (UnsafeRawPointer(base) + $0 * stride).assumingMemoryBound(to: T.self) }
+    }
+
+    private static func isMethodToken(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= 32 && s.utf8.allSatisfy { (0x41...0x5A).contains($0) || $0 == UInt8(ascii: "-") }
+    }
+}
+
+/// Documentation of a route, for generated docs and the admin API.
+public struct RouteMetadata: Sendable {
+    public var summary: String
+    public var description: String
+    public var parameters: [ParameterSpec]
+    public var responses: [ResponseDoc]
+
+    public init(summary: String = "", description: String = "", parameters: [ParameterSpec] = [], responses: [ResponseDoc] = []) {
+        self.summary = summary
+        self.description = description
+        self.parameters = parameters
+        self.responses = responses
+    }
+}
+
+/// A documented response (a copy of `sb_response_doc`).
+public struct ResponseDoc: Sendable, Equatable {
+    public var status: Int
+    public var mediaType: String
+    public var description: String
+}
+
+extension sb_str {
+    /// The text, copied (invalid UTF-8 repaired).
+    public var string: String {
+        guard let ptr, len > 0 else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)
+    }
+
+    public var isEmpty: Bool { len == 0 }
+}

@@ -1,0 +1,50 @@
+/// Escaping for text placed inside JSON strings, HTML and XML.
+public enum JSON {
+    /// A JSON string literal for `text`, with the escapes RFC 8259 requires.
+    public static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+public enum HTML {
+    /// Text safe in HTML element content and in quoted attribute values.
+    public static func escape(_ text: String) -> String { markupEscape(text, apostrophe: "&#39;", xmlOnly: false) }
+}
+
+public enum XML {
+    /// Text safe in XML character data and quoted attributes. Characters XML 1.0 forbids
+    /// (most C0 controls, U+FFFE, U+FFFF) are dropped, since no escape can carry them.
+    public static func escape(_ text: String) -> String { markupEscape(text, apostrophe: "&apos;", xmlOnly: true) }
+}
+
+private func markupEscape(_ text: String, apostrophe: String, xmlOnly: Bool) -> String {
+    var out = ""
+    out.reserveCapacity(text.utf8.count)
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "&": out += "&amp;"
+        case "<": out += "&lt;"
+        case ">": out += "&gt;"
+        case "\"": out += "&quot;"
+        case "'": out += apostrophe
+        case "\t", "\n", "\r": out.unicodeScalars.append(scalar)
+        case _ where xmlOnly && (scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF): continue
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}

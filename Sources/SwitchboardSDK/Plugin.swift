@@ -1,0 +1,288 @@
+public import CSwitchboard
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A plugin: its name, version, and the function that sets up each loaded instance.
+///
+/// Declare one per library as a global, and export it in one line:
+///
+///     let plugin = Plugin(name: "hello", version: "1.0.0") { app in
+///         app.get("/hello") { _ in .text("Hello!\n") }
+///     }
+///     @_cdecl("switchboard_plugin_v1") public func entry() -> UnsafeRawPointer { plugin.entry }
+///
+/// `setup` runs once per loaded generation (at each hot swap, for the new one), on a host loader
+/// thread, with a fresh `App`. Everything a generation needs lives in what `setup` creates and
+/// captures, never in globals: a reload with the same content may share them.
+public final class Plugin: @unchecked Sendable {
+    public let name: String
+    public let version: String
+    let setup: @Sendable (App) throws -> Void
+    // Written once in init, then only read (by the host).
+    private let descriptor: UnsafeMutablePointer<sb_plugin_descriptor>
+
+    public init(name: String, version: String, description: String? = nil, setup: @escaping @Sendable (App) throws -> Void) {
+        self.name = name
+        self.version = version
+        self.setup = setup
+        let descriptor = UnsafeMutablePointer<sb_plugin_descriptor>.allocate(capacity: 1)
+        descriptor.initialize(
+            to: sb_plugin_descriptor(
+                struct_size: UInt32(MemoryLayout<sb_plugin_descriptor>.size),
+                magic: SB_PLUGIN_MAGIC,
+                abi_major: UInt16(SB_ABI_MAJOR),
+                abi_minor: UInt16(SB_ABI_MINOR),
+                swift_version: SwiftToolchain.compilerVersion,
+                name: UnsafePointer(strdup(name)),
+                version: UnsafePointer(strdup(version)),
+                description: description.map { UnsafePointer(strdup($0)) } ?? nil,
+                on_init: pluginInit,
+                on_deinit: pluginDeinit))
+        self.descriptor = descriptor
+        // The descriptor's hooks are C functions without context: they find the plugin here. One
+        // library, one SDK copy, one plugin.
+        Plugin.current.withLock { $0 = self }
+    }
+
+    /// What `switchboard_plugin_v1` returns: the descriptor (valid while the library is loaded).
+    public var entry: UnsafeRawPointer { UnsafeRawPointer(descriptor) }
+
+    static let current = Mutex<Plugin?>(nil)
+}
+
+private func pluginInit(_ host: UnsafePointer<sb_host_api>?, _ handle: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> sb_status {
+    guard let host, let handle, let out, let plugin = Plugin.current.withLock({ $0 }) else { return SB_ERR_INVALID_ARGUMENT }
+    let app = App(host: host, handle: handle, name: plugin.name)
+    out.pointee = Unmanaged.passRetained(app).toOpaque()
+    do {
+        try plugin.setup(app)
+    } catch {
+        _ = app.refuse("\(error)")
+        return SB_ERR_INVALID_ARGUMENT
+    }
+    return app.registrationFailed ? SB_ERR_INVALID_ARGUMENT : SB_OK
+}
+
+private func pluginDeinit(_ state: UnsafeMutableRawPointer?) {
+    guard let state else { return }
+    let app = Unmanaged<App>.fromOpaque(state).takeRetainedValue()
+    app.shutdown()
+}
+
+/// One loaded generation of the plugin: where routes are declared and host services reached.
+///
+/// Valid from `setup` until the generation is retired; routes, timers, subscriptions and hooks
+/// registered on it belong to this generation only.
+public final class App: @unchecked Sendable {
+    let host: UnsafePointer<sb_host_api>
+    let handle: OpaquePointer
+    public let name: String
+    /// Route closures, kept alive (and at fixed addresses) until on_deinit.
+    private let routes = Mutex<[RouteBox]>([])
+    private let deinitHooks = Mutex<[@Sendable () -> Void]>([])
+    private let failed = Atomic<Bool>(false)
+
+    init(host: UnsafePointer<sb_host_api>, handle: OpaquePointer, name: String) {
+        self.host = host
+        self.handle = handle
+        self.name = name
+    }
+
+    var api: sb_host_api { host.pointee }
+    var registrationFailed: Bool { failed.load(ordering: .relaxed) }
+
+    /// The host's ABI version: an older host (same major) lacks what later minors added.
+    public var hostABI: (major: Int, minor: Int) { (Int(api.abi_major), Int(api.abi_minor)) }
+
+    // MARK: Lifecycle
+
+    /// Runs when this generation is retired (after its last request and stream ended). Stop and
+    /// join any thread you started.
+    public func onShutdown(_ hook: @escaping @Sendable () -> Void) {
+        deinitHooks.withLock { $0.append(hook) }
+    }
+
+    func shutdown() {
+        for hook in deinitHooks.withLock({ $0 }).reversed() { hook() }
+        let boxes = routes.withLock { r in defer { r.removeAll() }; return r }
+        for box in boxes { Unmanaged.passUnretained(box).release() }
+    }
+
+    /// Refuses loading with `reason` (shown in the host's refusal); call from `setup`, then throw
+    /// or return. Throwing from `setup` does this with the error's description.
+    @discardableResult
+    public func refuse(_ reason: String) -> Bool {
+        failed.store(true, ordering: .relaxed)
+        return withSBStr(reason) { api.plugin_refuse(handle, $0) } == SB_OK
+    }
+
+    // MARK: Configuration and logging
+
+    /// `plugins.<name>.<key>` from the host's configuration (environment and flags override it).
+    public func config(_ key: String) -> String? {
+        var value = sb_str()
+        guard withSBStr(key, { api.config_get(handle, $0, &value) }) == SB_OK else { return nil }
+        return value.text
+    }
+
+    public enum LogLevel: Int32, Sendable { case trace = 0, debug, info, notice, warning, error, critical }
+
+    /// A log line tagged with the plugin's name.
+    public func log(_ level: LogLevel, _ message: String) {
+        _ = withSBStr(message) { api.log(handle, sb_log_level(rawValue: UInt32(level.rawValue)), $0) }
+    }
+
+    // MARK: Routes
+
+    /// Declares a route. `path` is a template ("/items/{item_id}"); `params` declares typed
+    /// parameters the host validates (422 before `handler` runs) and documents in /openapi.json.
+    public func route(
+        _ method: String, _ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "",
+        responses: [ResponseDoc] = [], blocking: Bool = false, maxBodyBytes: UInt64 = 0,
+        _ handler: @escaping @Sendable (Request) throws -> Response
+    ) {
+        add(method, path, params, summary, description, responses, blocking, maxBodyBytes, .sync(handler))
+    }
+
+    /// Declares a route whose handler is `async`: it runs as a Swift task and the host waits for it.
+    public func route(
+        _ method: String, _ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "",
+        responses: [ResponseDoc] = [], maxBodyBytes: UInt64 = 0,
+        _ handler: @escaping @Sendable (Request) async throws -> Response
+    ) {
+        add(method, path, params, summary, description, responses, false, maxBodyBytes, .async(handler))
+    }
+
+    public func get(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], blocking: Bool = false, _ handler: @escaping @Sendable (Request) throws -> Response) {
+        route("GET", path, params: params, summary: summary, description: description, responses: responses, blocking: blocking, handler)
+    }
+
+    public func get(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], _ handler: @escaping @Sendable (Request) async throws -> Response) {
+        route("GET", path, params: params, summary: summary, description: description, responses: responses, handler)
+    }
+
+    public func post(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], blocking: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) throws -> Response) {
+        route("POST", path, params: params, summary: summary, description: description, responses: responses, blocking: blocking, maxBodyBytes: maxBodyBytes, handler)
+    }
+
+    public func post(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
+        route("POST", path, params: params, summary: summary, description: description, responses: responses, maxBodyBytes: maxBodyBytes, handler)
+    }
+
+    public func put(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", _ handler: @escaping @Sendable (Request) throws -> Response) {
+        route("PUT", path, params: params, summary: summary, description: description, handler)
+    }
+
+    public func patch(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", _ handler: @escaping @Sendable (Request) throws -> Response) {
+        route("PATCH", path, params: params, summary: summary, description: description, handler)
+    }
+
+    public func delete(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", _ handler: @escaping @Sendable (Request) throws -> Response) {
+        route("DELETE", path, params: params, summary: summary, description: description, handler)
+    }
+
+    private func add(
+        _ method: String, _ path: String, _ params: [any AnyParam], _ summary: String, _ description: String,
+        _ responses: [ResponseDoc], _ blocking: Bool, _ maxBodyBytes: UInt64, _ handler: RouteBox.Handler
+    ) {
+        let box = RouteBox(app: self, handler: handler)
+        let status = CStrings.scope { strings -> sb_status in
+            var specs = params.map { $0.spec.c(strings) }
+            var docs = responses.map { $0.c(strings) }
+            return specs.withUnsafeMutableBufferPointer { specs in
+                docs.withUnsafeMutableBufferPointer { docs in
+                    var route = sb_route_spec()
+                    route.struct_size = UInt32(MemoryLayout<sb_route_spec>.size)
+                    route.flags = blocking ? UInt32(SB_ROUTE_BLOCKING) : 0
+                    route.method = strings.str(method)
+                    route.path = strings.str(path)
+                    route.handler = routeTrampoline
+                    route.handler_data = Unmanaged.passUnretained(box).toOpaque()
+                    route.summary = strings.str(summary)
+                    route.description = strings.str(description)
+                    route.params = UnsafePointer(specs.baseAddress)
+                    route.param_count = specs.count
+                    route.responses = UnsafePointer(docs.baseAddress)
+                    route.response_count = docs.count
+                    route.max_body_bytes = maxBodyBytes
+                    return api.route_add(handle, &route)
+                }
+            }
+        }
+        if status == SB_OK {
+            routes.withLock { $0.append(box) }
+            _ = Unmanaged.passRetained(box)
+        } else {
+            // The host logged why; the plugin is refused when setup returns.
+            failed.store(true, ordering: .relaxed)
+        }
+    }
+}
+
+/// One route's handler, the `handler_data` the host passes back.
+final class RouteBox: @unchecked Sendable {
+    enum Handler {
+        case sync(@Sendable (Request) throws -> Response)
+        case async(@Sendable (Request) async throws -> Response)
+    }
+    unowned let app: App
+    let handler: Handler
+
+    init(app: App, handler: Handler) {
+        self.app = app
+        self.handler = handler
+    }
+}
+
+private func routeTrampoline(_ data: UnsafeMutableRawPointer?, _ req: OpaquePointer?) -> sb_status {
+    guard let data, let req else { return SB_ERR_INVALID_ARGUMENT }
+    let box = Unmanaged<RouteBox>.fromOpaque(data).takeUnretainedValue()
+    let request = Request(app: box.app, handle: req)
+    switch box.handler {
+    case .sync(let handler):
+        let response: Response
+        do {
+            response = try handler(request)
+        } catch {
+            response = Response(error: error, app: box.app)
+        }
+        return response.send(request)
+    case .async(let handler):
+        // The exchange (and its lease on this generation) stays valid until the response is sent.
+        Task {
+            let response: Response
+            do {
+                response = try await handler(request)
+            } catch {
+                response = Response(error: error, app: box.app)
+            }
+            let status = response.send(request)
+            if status != SB_OK && status != SB_PENDING {
+                box.app.log(.error, "async handler for \(request.method) \(request.path) could not respond: status \(status)")
+            }
+        }
+        return SB_PENDING
+    }
+}
+
+/// A documented response of a route, for /openapi.json.
+public struct ResponseDoc: Sendable {
+    public var status: Int
+    public var mediaType: String
+    public var description: String
+
+    public init(_ status: Int, _ mediaType: String = "", _ description: String = "") {
+        self.status = status
+        self.mediaType = mediaType
+        self.description = description
+    }
+
+    func c(_ strings: CStrings) -> sb_response_doc {
+        sb_response_doc(
+            struct_size: UInt32(MemoryLayout<sb_response_doc>.size), status: UInt16(clamping: status), reserved: 0,
+            media_type: strings.str(mediaType), description: strings.str(description))
+    }
+}

@@ -1,0 +1,193 @@
+public import CSwitchboard
+
+/// What a handler answers: a status, headers and a body, sent by the SDK through the host.
+public struct Response: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    var body: Body
+
+    enum Body: Sendable {
+        case bytes([UInt8])
+        case file(path: String, contentType: String, downloadName: String, attachment: Bool)
+        case stream(@Sendable (ResponseStream) -> Void)
+        case later(@Sendable (Responder) -> Void)
+    }
+
+    public init(status: Int = 200, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = .bytes(body)
+    }
+
+    init(status: Int, headers: [(name: String, value: String)], _ body: Body) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The same response with one more header.
+    public func header(_ name: String, _ value: String) -> Response {
+        var copy = self
+        copy.headers.append((name, value))
+        return copy
+    }
+
+    // MARK: Bodies
+
+    public static func text(_ text: String, status: Int = 200) -> Response {
+        Response(status: status, headers: [("content-type", "text/plain; charset=utf-8")], body: Array(text.utf8))
+    }
+
+    public static func html(_ html: String, status: Int = 200) -> Response {
+        Response(status: status, headers: [("content-type", "text/html; charset=utf-8")], body: Array(html.utf8))
+    }
+
+    /// XML; pass "application/rss+xml" or "application/atom+xml" for feeds.
+    public static func xml(_ xml: String, status: Int = 200, contentType: String = "application/xml") -> Response {
+        Response(status: status, headers: [("content-type", contentType)], body: Array(xml.utf8))
+    }
+
+    /// `value` as compact JSON, keys in declaration order (`JSONEncoding`).
+    public static func json(_ value: some Encodable, status: Int = 200) throws -> Response {
+        json(raw: try JSONEncoding.encode(value), status: status)
+    }
+
+    /// JSON text the plugin already serialised.
+    public static func json(raw: String, status: Int = 200) -> Response {
+        Response(status: status, headers: [("content-type", "application/json")], body: Array(raw.utf8))
+    }
+
+    public static func bytes(_ bytes: [UInt8], contentType: String = "application/octet-stream", status: Int = 200) -> Response {
+        Response(status: status, headers: [("content-type", contentType)], body: bytes)
+    }
+
+    /// A status with no body (204, 304, …).
+    public static func empty(status: Int = 204) -> Response {
+        Response(status: status)
+    }
+
+    /// A file the host serves (Range, conditional requests and HEAD are the host's job). `path`
+    /// must be absolute and already checked to be inside the directory the plugin serves from.
+    public static func file(_ path: String, contentType: String = "", downloadName: String = "", attachment: Bool = false) -> Response {
+        Response(status: 200, headers: [], .file(path: path, contentType: contentType, downloadName: downloadName, attachment: attachment))
+    }
+
+    /// A chunked response written by `producer`, which must eventually call `finish()` — from any
+    /// thread, typically from timers or `onWritable`.
+    public static func stream(status: Int = 200, contentType: String = "application/octet-stream", _ producer: @escaping @Sendable (ResponseStream) -> Void) -> Response {
+        Response(status: status, headers: [("content-type", contentType)], .stream(producer))
+    }
+
+    /// A Server-Sent Events stream: `text/event-stream`, no caching, no proxy buffering.
+    public static func eventStream(_ producer: @escaping @Sendable (EventStream) -> Void) -> Response {
+        Response(
+            status: 200,
+            headers: [("content-type", "text/event-stream"), ("cache-control", "no-cache"), ("x-accel-buffering", "no")],
+            .stream { producer(EventStream($0)) })
+    }
+
+    /// Answers later, from any thread: `start` gets a responder to call exactly once.
+    public static func later(_ start: @escaping @Sendable (Responder) -> Void) -> Response {
+        Response(status: 0, headers: [], .later(start))
+    }
+
+    // MARK: Sending
+
+    /// The response for an error a handler threw: an `HTTPError` as it says, anything else 500.
+    init(error: any Error, app: App) {
+        if let error = error as? HTTPError {
+            self = error.response
+        } else {
+            app.log(.error, "handler failed: \(error)")
+            self = HTTPError(500, detail: "Internal Server Error").response
+        }
+    }
+
+    /// Sends through the host; the status a handler returns.
+    func send(_ request: Request) -> sb_status {
+        let api = request.app.api
+        let handle = request.handle
+        if case .later(let start) = body {
+            start(Responder(request))
+            return SB_PENDING
+        }
+        for (name, value) in headers {
+            let status = withSBStr(name) { n in withSBStr(value) { v in api.response_header_add(handle, n, v) } }
+            if status != SB_OK {
+                request.app.log(.error, "invalid response header \"\(name)\" (status \(status))")
+                return status
+            }
+        }
+        let code = UInt16(clamping: status)
+        switch body {
+        case .bytes(let bytes):
+            return withSBBytes(bytes) { api.response_send(handle, code, $0) }
+        case .file(let path, let contentType, let downloadName, let attachment):
+            let status = CStrings.scope { strings -> sb_status in
+                var spec = sb_file_spec(
+                    struct_size: UInt32(MemoryLayout<sb_file_spec>.size), flags: attachment ? UInt32(SB_FILE_ATTACHMENT) : 0,
+                    path: strings.str(path), content_type: strings.str(contentType), download_name: strings.str(downloadName))
+                return api.response_file(handle, &spec)
+            }
+            switch status {
+            case SB_OK: return SB_OK
+            case SB_ERR_NOT_FOUND: return HTTPError(404, detail: "File not found").response.send(request)
+            case SB_ERR_UNSUPPORTED: return HTTPError(501, detail: "This host cannot serve files yet").response.send(request)
+            default: return status
+            }
+        case .stream(let producer):
+            var stream: OpaquePointer? = nil
+            let status = api.response_stream_begin(handle, code, &stream)
+            guard status == SB_OK, let stream else { return status }
+            producer(ResponseStream(app: request.app, handle: stream))
+            return SB_OK
+        case .later:
+            return SB_ERR_INTERNAL
+        }
+    }
+}
+
+/// Answers a request later (`Response.later`). Call `send` exactly once, from any thread.
+public struct Responder: Sendable {
+    let request: Request
+
+    init(_ request: Request) { self.request = request }
+
+    /// The request being answered (valid until `send`).
+    public var req: Request { request }
+
+    @discardableResult
+    public func send(_ response: Response) -> Bool {
+        let status = response.send(request)
+        return status == SB_OK || status == SB_PENDING
+    }
+}
+
+/// An error that becomes a response: a status and a FastAPI-shaped body `{"detail": …}`.
+///
+///     throw HTTPError(404, detail: "Item not found")
+public struct HTTPError: Error, Sendable, CustomStringConvertible {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    /// The JSON body, serialised.
+    public var body: String
+
+    public init(_ status: Int, detail: String, headers: [(name: String, value: String)] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = "{\"detail\":\(JSON.quote(detail))}"
+    }
+
+    /// An error whose JSON body is `body` as given (e.g. the chapter's `{code, message, details}`).
+    public init(_ status: Int, json body: String, headers: [(name: String, value: String)] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    public var response: Response {
+        Response(status: status, headers: [("content-type", "application/json")] + headers, body: Array(body.utf8))
+    }
+
+    public var description: String { "HTTP \(status): \(body)" }
+}

@@ -1,0 +1,258 @@
+public import CSwitchboard
+import Synchronization
+
+/// The handle of something the host holds a callback for (a timer, a subscription) and whether it
+/// was cancelled. The handle arrives after the call that starts it returns, and the callback may
+/// cancel before that: whoever comes second completes the cancel.
+final class CancellableHandle: @unchecked Sendable {
+    private let state = Mutex<(handle: UInt, cancelled: Bool)>((0, false))
+
+    /// Marks cancelled; the handle to cancel if it had arrived and this is the first cancel.
+    func claimCancel() -> OpaquePointer? {
+        let bits = state.withLock { s -> UInt in
+            guard !s.cancelled else { return 0 }
+            s.cancelled = true
+            return s.handle
+        }
+        return OpaquePointer(bitPattern: bits)
+    }
+
+    /// Stores the handle; false when already cancelled (the caller then completes the cancel).
+    func attach(_ handle: OpaquePointer) -> Bool {
+        state.withLock { s in
+            s.handle = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
+            return !s.cancelled
+        }
+    }
+
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
+}
+
+// MARK: Timers
+
+/// A host timer. Cancel it when done; a one-shot timer cancels itself after firing.
+public final class Timer: @unchecked Sendable {
+    let app: App
+    private let callback: @Sendable (Timer) -> Void
+    private let repeating: Bool
+    let registration = CancellableHandle()
+
+    init(app: App, repeating: Bool, callback: @escaping @Sendable (Timer) -> Void) {
+        self.app = app
+        self.repeating = repeating
+        self.callback = callback
+    }
+
+    /// Stops the timer; its callback will not start again. Safe from the callback itself, and
+    /// more than once.
+    public func cancel() {
+        guard let handle = registration.claimCancel() else { return }
+        _ = app.api.timer_cancel(handle)
+        Unmanaged.passUnretained(self).release()  // the host's reference
+    }
+
+    fileprivate func fire() {
+        guard !registration.isCancelled else { return }
+        callback(self)
+        if !repeating { cancel() }
+    }
+}
+
+private func timerFired(_ user: UnsafeMutableRawPointer?, _ handle: OpaquePointer?) {
+    guard let user else { return }
+    Unmanaged<Timer>.fromOpaque(user).takeUnretainedValue().fire()
+}
+
+extension App {
+    /// Calls `callback` after `delay`, then every `interval` if given. Runs on an event loop: do
+    /// not block in it.
+    @discardableResult
+    public func timer(after delay: Duration, every interval: Duration? = nil, _ callback: @escaping @Sendable (Timer) -> Void) -> Timer? {
+        let timer = Timer(app: self, repeating: interval != nil, callback: callback)
+        let user = Unmanaged.passRetained(timer).toOpaque()
+        var timerHandle: OpaquePointer? = nil
+        let status = api.timer_start(handle, delay.nanosecondsClamped, interval?.nanosecondsClamped ?? 0, timerFired, user, &timerHandle)
+        guard status == SB_OK, let timerHandle else {
+            Unmanaged<Timer>.fromOpaque(user).release()
+            log(.error, "timer_start failed with status \(status)")
+            return nil
+        }
+        if !timer.registration.attach(timerHandle) {
+            // Cancelled (or a one-shot fired) before the handle was stored: finish the cancel here.
+            _ = api.timer_cancel(timerHandle)
+            Unmanaged<Timer>.fromOpaque(user).release()
+        }
+        return timer
+    }
+}
+
+extension Duration {
+    var nanosecondsClamped: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        let (ns, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : ns &+ UInt64(attoseconds / 1_000_000_000)
+    }
+}
+
+// MARK: Publish/subscribe
+
+/// A subscription to a topic. Cancel it when done (a stream's `onClose` is the usual place).
+public final class Subscription: @unchecked Sendable {
+    let app: App
+    fileprivate let callback: @Sendable (Result<[UInt8], SubscriptionDropped>) -> Void
+    let registration = CancellableHandle()
+
+    init(app: App, callback: @escaping @Sendable (Result<[UInt8], SubscriptionDropped>) -> Void) {
+        self.app = app
+        self.callback = callback
+    }
+
+    public func cancel() {
+        guard let handle = registration.claimCancel() else { return }
+        _ = app.api.subscription_cancel(handle)
+        Unmanaged.passUnretained(self).release()  // the host's reference
+    }
+}
+
+/// The subscriber fell behind its queue limit and was dropped; no more messages follow.
+public struct SubscriptionDropped: Error, Sendable {}
+
+private func messageArrived(_ user: UnsafeMutableRawPointer?, _ sub: OpaquePointer?, _ status: sb_status, _ message: sb_bytes) {
+    guard let user else { return }
+    let subscription = Unmanaged<Subscription>.fromOpaque(user).takeUnretainedValue()
+    subscription.callback(status == SB_OK ? .success(message.array) : .failure(SubscriptionDropped()))
+}
+
+extension App {
+    /// Delivers `message` to every subscriber of `topic` (per plugin name; survives reloads).
+    /// Returns how many got it.
+    @discardableResult
+    public func publish(_ topic: String, _ message: some Collection<UInt8>) -> Int {
+        var delivered = 0
+        _ = withSBStr(topic) { t in withSBBytes(message) { api.topic_publish(handle, t, $0, &delivered) } }
+        return delivered
+    }
+
+    @discardableResult
+    public func publish(_ topic: String, _ text: String) -> Int { publish(topic, Array(text.utf8)) }
+
+    /// Subscribes with a bounded queue (`queueLimit` messages; 0: the host default). `callback`
+    /// runs on a host thread and must not block.
+    public func subscribe(
+        _ topic: String, queueLimit: Int = 0, _ callback: @escaping @Sendable (Result<[UInt8], SubscriptionDropped>) -> Void
+    ) -> Subscription? {
+        let subscription = Subscription(app: self, callback: callback)
+        let user = Unmanaged.passRetained(subscription).toOpaque()
+        var handle: OpaquePointer? = nil
+        let status = withSBStr(topic) { api.topic_subscribe(self.handle, $0, UInt32(clamping: queueLimit), messageArrived, user, &handle) }
+        guard status == SB_OK, let handle else {
+            Unmanaged<Subscription>.fromOpaque(user).release()
+            return nil
+        }
+        if !subscription.registration.attach(handle) {
+            _ = api.subscription_cancel(handle)
+            Unmanaged<Subscription>.fromOpaque(user).release()
+        }
+        return subscription
+    }
+}
+
+// MARK: State store
+
+/// The host's key-value store for this plugin name: survives reloads and restarts.
+public struct StateStore: Sendable {
+    let app: App
+
+    public enum Failure: Error, Sendable, Equatable {
+        case notFound, conflict, io, other(sb_status)
+        init(_ status: sb_status) {
+            switch status {
+            case SB_ERR_NOT_FOUND: self = .notFound
+            case SB_ERR_CONFLICT: self = .conflict
+            case SB_ERR_IO: self = .io
+            default: self = .other(status)
+            }
+        }
+    }
+
+    /// What a completed operation returns (copied out of the host's borrowed result).
+    public struct Outcome: Sendable {
+        public var value: [UInt8] = []
+        public var number: Int64 = 0
+        public var entries: [(key: String, value: [UInt8])] = []
+    }
+
+    public func get(_ key: String) async throws(Failure) -> [UInt8] {
+        try await run { api, plugin, done, user in withSBStr(key) { api.state_get(plugin, $0, done, user) } }.value
+    }
+
+    public func put(_ key: String, _ value: [UInt8]) async throws(Failure) {
+        _ = try await run { api, plugin, done, user in withSBStr(key) { k in withSBBytes(value) { api.state_put(plugin, k, $0, done, user) } } }
+    }
+
+    /// Writes only if the current value is `expected` (nil: only if absent); `.conflict` otherwise.
+    public func compareAndPut(_ key: String, expected: [UInt8]?, _ value: [UInt8]) async throws(Failure) {
+        _ = try await run { api, plugin, done, user in
+            withSBStr(key) { k in
+                withSBBytes(expected ?? []) { e in
+                    withSBBytes(value) { api.state_compare_and_put(plugin, k, expected == nil ? 0 : 1, e, $0, done, user) }
+                }
+            }
+        }
+    }
+
+    public func delete(_ key: String) async throws(Failure) {
+        _ = try await run { api, plugin, done, user in withSBStr(key) { api.state_delete(plugin, $0, done, user) } }
+    }
+
+    /// Adds `delta` atomically (absent counts as 0); the new value.
+    public func increment(_ key: String, by delta: Int64 = 1) async throws(Failure) -> Int64 {
+        try await run { api, plugin, done, user in withSBStr(key) { api.state_increment(plugin, $0, delta, done, user) } }.number
+    }
+
+    /// Up to `limit` entries whose key starts with `prefix` and sorts after `after`, in key order.
+    public func list(prefix: String, after: String = "", limit: Int = 1000) async throws(Failure) -> [(key: String, value: [UInt8])] {
+        try await run { api, plugin, done, user in
+            withSBStr(prefix) { p in withSBStr(after) { api.state_list(plugin, p, $0, UInt32(clamping: limit), done, user) } }
+        }.entries
+    }
+
+    private typealias Call = (sb_host_api, OpaquePointer, sb_state_done_fn, UnsafeMutableRawPointer) -> sb_status
+
+    private func run(_ call: Call) async throws(Failure) -> Outcome {
+        let result: Result<Outcome, Failure> = await withCheckedContinuation { continuation in
+            let box = Unmanaged.passRetained(StateWaiter(continuation)).toOpaque()
+            let status = call(app.api, app.handle, stateDone, box)
+            if status != SB_OK {
+                Unmanaged<StateWaiter>.fromOpaque(box).takeRetainedValue().continuation.resume(returning: .failure(Failure(status)))
+            }
+        }
+        return try result.get()
+    }
+}
+
+private final class StateWaiter: @unchecked Sendable {
+    let continuation: CheckedContinuation<Result<StateStore.Outcome, StateStore.Failure>, Never>
+    init(_ continuation: CheckedContinuation<Result<StateStore.Outcome, StateStore.Failure>, Never>) { self.continuation = continuation }
+}
+
+private func stateDone(_ user: UnsafeMutableRawPointer?, _ status: sb_status, _ result: UnsafePointer<sb_state_result>?) {
+    guard let user else { return }
+    let waiter = Unmanaged<StateWaiter>.fromOpaque(user).takeRetainedValue()
+    guard status == SB_OK else { return waiter.continuation.resume(returning: .failure(StateStore.Failure(status))) }
+    var outcome = StateStore.Outcome()
+    if let r = result?.pointee {
+        outcome.value = r.value.array
+        outcome.number = r.number
+        if let entries = r.entries {
+            outcome.entries = (0..<r.entry_count).map { (entries[$0].key.text, entries[$0].value.array) }
+        }
+    }
+    waiter.continuation.resume(returning: .success(outcome))
+}
+
+extension App {
+    /// The state store (per plugin name; survives reloads and restarts).
+    public var state: StateStore { StateStore(app: self) }
+}

@@ -1,0 +1,153 @@
+public import CSwitchboard
+import Synchronization
+
+/// The body writer of a streamed response. Call `finish()` exactly once, also after the client
+/// went away (`onClose`); the stream and its request are invalid afterwards.
+public final class ResponseStream: @unchecked Sendable {
+    public let app: App
+    let handle: OpaquePointer
+    private let finished = Atomic<Bool>(false)
+
+    init(app: App, handle: OpaquePointer) {
+        self.app = app
+        self.handle = handle
+    }
+
+    public enum WriteResult: Sendable, Equatable {
+        /// Queued.
+        case ok
+        /// Above the high watermark: nothing was taken; write again from `onWritable`.
+        case wouldBlock
+        /// The client went away, or the host ended the stream (shutdown, drain deadline).
+        case closed
+        case failed(sb_status)
+    }
+
+    /// Queues a copy of `bytes`. With `wait`, blocks until taken instead of answering
+    /// `.wouldBlock`: only on a blocking route's thread or a thread of your own.
+    @discardableResult
+    public func write(_ bytes: some Collection<UInt8>, wait: Bool = false) -> WriteResult {
+        guard !finished.load(ordering: .relaxed) else { return .closed }
+        let status = withSBBytes(bytes) { app.api.stream_write(handle, $0, wait ? UInt32(SB_WRITE_WAIT) : 0) }
+        switch status {
+        case SB_OK: return .ok
+        case SB_ERR_WOULD_BLOCK: return .wouldBlock
+        case SB_ERR_CLOSED: return .closed
+        default: return .failed(status)
+        }
+    }
+
+    @discardableResult
+    public func write(_ text: String, wait: Bool = false) -> WriteResult {
+        write(Array(text.utf8), wait: wait)
+    }
+
+    /// Calls `callback` once when the queue has drained (at once if it already has, or is closed).
+    public func onWritable(_ callback: @escaping @Sendable () -> Void) {
+        let user = Unmanaged.passRetained(CallbackBox(callback)).toOpaque()
+        if app.api.stream_on_writable(handle, streamEvent, user) != SB_OK {
+            Unmanaged<CallbackBox>.fromOpaque(user).release()
+        }
+    }
+
+    /// Calls `callback` once when the client goes away or the host ends the stream. Not called
+    /// after `finish()`: the host then drops it, and the SDK releases it when the stream ends.
+    public func onClose(_ callback: @escaping @Sendable () -> Void) {
+        let box = CallbackBox(callback)
+        let user = Unmanaged.passRetained(box).toOpaque()
+        if app.api.stream_on_close(handle, streamEvent, user) != SB_OK {
+            Unmanaged<CallbackBox>.fromOpaque(user).release()
+        } else {
+            closeBoxes.withLock { $0.append(box) }
+        }
+    }
+    /// Close callbacks the host holds (+1 each, released when fired or dropped at finish).
+    private let closeBoxes = Mutex<[CallbackBox]>([])
+
+    /// Ends the response after what is queued. Later calls do nothing.
+    public func finish() {
+        guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        _ = app.api.stream_finish(handle)
+        // A close callback not called by now never will be; the box that fired released itself.
+        for box in closeBoxes.withLock({ b in defer { b.removeAll() }; return b }) { box.dropIfUnfired() }
+    }
+
+    public var isFinished: Bool { finished.load(ordering: .relaxed) }
+}
+
+/// A one-shot callback handed to the host; released once, whether it fired or was dropped.
+final class CallbackBox: @unchecked Sendable {
+    private let callback: @Sendable () -> Void
+    private let done = Atomic<Bool>(false)
+
+    init(_ callback: @escaping @Sendable () -> Void) { self.callback = callback }
+
+    func fire() {
+        guard !done.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        callback()
+        Unmanaged.passUnretained(self).release()
+    }
+
+    func dropIfUnfired() {
+        guard !done.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        Unmanaged.passUnretained(self).release()
+    }
+}
+
+private func streamEvent(_ user: UnsafeMutableRawPointer?, _ stream: OpaquePointer?) {
+    guard let user else { return }
+    Unmanaged<CallbackBox>.fromOpaque(user).takeUnretainedValue().fire()
+}
+
+/// One Server-Sent Event (the WHATWG `text/event-stream` format).
+public struct ServerSentEvent: Sendable {
+    public var data: String
+    public var event: String?
+    public var id: String?
+    /// Reconnection delay the client should use, in milliseconds.
+    public var retry: Int?
+
+    public init(data: String, event: String? = nil, id: String? = nil, retry: Int? = nil) {
+        self.data = data
+        self.event = event
+        self.id = id
+        self.retry = retry
+    }
+
+    /// The wire form: one `data:` line per line of `data`, fields stripped of line breaks.
+    public var encoded: String {
+        var out = ""
+        if let id { out += "id: \(Self.oneLine(id))\n" }
+        if let event { out += "event: \(Self.oneLine(event))\n" }
+        if let retry { out += "retry: \(retry)\n" }
+        var lines = data.split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.isEmpty { lines = [""] }
+        for line in lines { out += "data: \(line.hasSuffix("\r") ? line.dropLast() : line)\n" }
+        return out + "\n"
+    }
+
+    static func oneLine(_ s: String) -> String { String(s.filter { $0 != "\n" && $0 != "\r" && $0 != "\0" }) }
+}
+
+/// A Server-Sent Events writer over a response stream.
+public struct EventStream: Sendable {
+    public let stream: ResponseStream
+
+    init(_ stream: ResponseStream) { self.stream = stream }
+
+    /// The client's `Last-Event-ID` is read from the request; this writes one event.
+    @discardableResult
+    public func send(_ event: ServerSentEvent, wait: Bool = false) -> ResponseStream.WriteResult {
+        stream.write(event.encoded, wait: wait)
+    }
+
+    /// A comment line (": ping"): keeps proxies from timing the connection out.
+    @discardableResult
+    public func comment(_ text: String = "ping", wait: Bool = false) -> ResponseStream.WriteResult {
+        stream.write(": \(ServerSentEvent.oneLine(text))\n\n", wait: wait)
+    }
+
+    public func onClose(_ callback: @escaping @Sendable () -> Void) { stream.onClose(callback) }
+    public func onWritable(_ callback: @escaping @Sendable () -> Void) { stream.onWritable(callback) }
+    public func finish() { stream.finish() }
+}
