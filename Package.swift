@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SwitchboardHost", targets: ["SwitchboardHost"]),
         .library(name: "CSwitchboard", targets: ["CSwitchboard"]),
         .library(name: "SwitchboardSDK", targets: ["SwitchboardSDK"]),
+        .library(name: "SwitchboardTesting", targets: ["SwitchboardTesting"]),
         // Bundled plugins: each is a shared library the host loads with dlopen.
         .library(name: "HelloC", type: .dynamic, targets: ["HelloC"]),
         .library(name: "HelloSwift", type: .dynamic, targets: ["HelloSwift"]),
@@ -34,12 +35,15 @@ let package = Package(
         // The C ABI: one header, standard includes only. Plugins depend on this and nothing else.
         .target(name: "CSwitchboard", path: "Sources/CSwitchboard"),
         // C helpers for the host only (hashing, thread flags); never seen by plugins.
-        // (libffi calls typed handlers; from the system package libffi-dev.)
-        .target(name: "CSwitchboardHostSupport", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("ffi")]),
+        .target(name: "CSwitchboardHostSupport", cSettings: [.unsafeFlags(["-O2"])]),
+        // Typed handlers are called through libffi (the system package libffi-dev).
+        .target(name: "CSwitchboardFFI", linkerSettings: [.linkedLibrary("ffi")]),
         // Routes as plugins declare them: path templates, typed parameters and their FastAPI-shaped
         // validation, the OpenAPI document. Pure Swift on the C ABI and the SDK; shared by the host
         // and the SDK's test host.
-        .target(name: "SwitchboardRouting", dependencies: ["CSwitchboard", "SwitchboardSDK"], swiftSettings: swiftSettings),
+        .target(name: "SwitchboardRouting", dependencies: ["CSwitchboard", "CSwitchboardFFI", "SwitchboardSDK"], swiftSettings: swiftSettings),
+        // An in-process host for plugin authors' unit tests (no sockets).
+        .target(name: "SwitchboardTesting", dependencies: ["CSwitchboard", "SwitchboardRouting", "SwitchboardSDK"], swiftSettings: swiftSettings),
         // The Swift SDK for plugin authors: on the C ABI alone (never NIO or Hummingbird).
         .target(name: "SwitchboardSDK", dependencies: ["CSwitchboard"], swiftSettings: swiftSettings),
         .target(
@@ -91,6 +95,7 @@ let package = Package(
                 "SwitchboardHost",
                 "SwitchboardRouting",
                 "SwitchboardSDK",
+                "SwitchboardTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -264,7 +264,9 @@ public enum ParameterValidation {
         let text = raw.trimmingWhitespace()
         if let value = Int64(text.replacingUnderscoresBetweenDigits() ?? "") { return value }
         // "5.0" and "5.00": a float spelling with a zero fraction.
-        if let dot = text.firstIndex(of: "."), text[text.index(after: dot)...].allSatisfy({ $0 == "0" }), !text[..<dot].isEmpty {
+        if let dot = text.firstIndex(of: "."), !text[..<dot].isEmpty {
+            let fraction = text[text.index(after: dot)...]
+            guard !fraction.isEmpty, fraction.allSatisfy({ $0 == "0" }) else { return nil }
             return Int64(text[..<dot].replacingUnderscoresBetweenDigits() ?? "")
         }
         return nil

@@ -183,8 +183,13 @@ public struct StateStore: Sendable {
         public var entries: [(key: String, value: [UInt8])] = []
     }
 
-    public func get(_ key: String) async throws(Failure) -> [UInt8] {
-        try await run { api, plugin, done, user in withSBStr(key) { api.state_get(plugin, $0, done, user) } }.value
+    /// The value at `key`; nil when absent.
+    public func get(_ key: String) async throws(Failure) -> [UInt8]? {
+        do {
+            return try await run { api, plugin, done, user in withSBStr(key) { api.state_get(plugin, $0, done, user) } }.value
+        } catch .notFound {
+            return nil
+        }
     }
 
     public func put(_ key: String, _ value: [UInt8]) async throws(Failure) {
@@ -202,8 +207,15 @@ public struct StateStore: Sendable {
         }
     }
 
-    public func delete(_ key: String) async throws(Failure) {
-        _ = try await run { api, plugin, done, user in withSBStr(key) { api.state_delete(plugin, $0, done, user) } }
+    /// Removes `key`; false when it was absent.
+    @discardableResult
+    public func delete(_ key: String) async throws(Failure) -> Bool {
+        do {
+            _ = try await run { api, plugin, done, user in withSBStr(key) { api.state_delete(plugin, $0, done, user) } }
+            return true
+        } catch .notFound {
+            return false
+        }
     }
 
     /// Adds `delta` atomically (absent counts as 0); the new value.

@@ -266,10 +266,7 @@ enum HostAPI {
         api.request_param = { req, name, out in
             guard let ex = Exchange.from(req), let out, out.pointee.struct_size >= 4 else { return SB_ERR_INVALID_ARGUMENT }
             guard let value = ex.parameterValue(name.string) else { return SB_ERR_NOT_FOUND }
-            let result = sb_param_value(
-                struct_size: out.pointee.struct_size, type: value.kind.rawValue, present: value.present ? 1 : 0, reserved: 0,
-                integer: value.integer, number: value.number, text: ex.lend(value.text))
-            RouteDeclaration.writeSized(result, to: out)
+            value.write(to: out, text: ex.lend(value.text))
             return SB_OK
         }
         return api

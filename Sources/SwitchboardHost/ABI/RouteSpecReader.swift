@@ -1,5 +1,4 @@
 import CSwitchboard
-import CSwitchboardHostSupport
 import Logging
 import SwitchboardRouting
 import Synchronization
@@ -40,15 +39,8 @@ enum RouteSpecReader {
         if HostPaths.reservedExact.contains(declaration.template.text) {
             throw RouteDeclaration.Invalid(description: "\(declaration.signature): \(declaration.template.text) belongs to the host; choose another path")
         }
-        var typedCall: OpaquePointer? = nil
-        if declaration.typedHandler != nil {
-            let kinds = declaration.metadata.parameters.map(\.kind.rawValue)
-            guard let call = kinds.withUnsafeBufferPointer({ sbh_typed_call_prepare($0.baseAddress, $0.count) }) else {
-                throw RouteDeclaration.Invalid(description: "\(declaration.signature): libffi could not prepare a call for its typed handler")
-            }
-            typedCall = call
-        }
-        return RouteEntry(declaration: declaration, plugin: plugin, defaultMaxBody: defaultMaxBody, typedCall: typedCall)
+        return RouteEntry(
+            declaration: declaration, plugin: plugin, defaultMaxBody: defaultMaxBody, typedCall: try TypedHandlerCall(declaration))
     }
 }
 

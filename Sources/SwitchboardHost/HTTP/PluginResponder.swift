@@ -1,6 +1,5 @@
 public import Hummingbird
 import CSwitchboard
-import CSwitchboardHostSupport
 import CoreMetrics
 import HTTPTypes
 import Logging
@@ -156,30 +155,12 @@ public struct PluginResponder: HTTPResponder {
     private static func call(_ route: RouteEntry, _ exchange: Exchange) -> sb_status {
         let declaration = route.declaration
         if let typed = declaration.typedHandler, let call = route.typedCall {
-            return callTyped(typed, call, route, exchange)
+            return call.invoke(
+                typed, handlerData: declaration.handlerData, request: exchange.handle, values: exchange.parameterValues,
+                lend: { UnsafePointer(exchange.lend($0).ptr) })
         }
         guard let handler = declaration.handler else { return SB_ERR_UNSUPPORTED }
         return handler(declaration.handlerData, exchange.handle)
-    }
-
-    /// Calls `fn(handler_data, req, p0, p1, …)` through libffi with the validated values. Every
-    /// parameter of a typed route is required or has a default (`RouteDeclaration.read`).
-    private static func callTyped(_ fn: sb_typed_handler_fn, _ call: OpaquePointer, _ route: RouteEntry, _ exchange: Exchange) -> sb_status {
-        var args: [sbh_typed_arg] = []
-        args.reserveCapacity(route.parameters.count)
-        for (spec, value) in zip(route.parameters, exchange.parameterValues) {
-            guard let value else { return SB_ERR_INTERNAL }
-            switch spec.kind {
-            case .int: args.append(sbh_typed_arg(i64: value.integer))
-            case .float: args.append(sbh_typed_arg(f64: value.number))
-            case .bool: args.append(sbh_typed_arg(i32: Int32(value.integer)))
-            case .string, .enumeration: args.append(sbh_typed_arg(str: exchange.lend(value.text).ptr))
-            }
-        }
-        return args.withUnsafeBufferPointer { buffer in
-            sbh_typed_call_invoke(
-                call, fn, route.declaration.handlerData, UnsafeMutableRawPointer(exchange.handle), buffer.baseAddress)
-        }
     }
 }
 

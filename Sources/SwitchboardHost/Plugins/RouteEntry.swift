@@ -1,5 +1,4 @@
 import CSwitchboard
-import CSwitchboardHostSupport
 public import SwitchboardRouting
 
 /// One route of one plugin instance, as the dispatcher uses it.
@@ -13,18 +12,16 @@ public final class RouteEntry: @unchecked Sendable {
     public let plugin: PluginInstance
     public let maxBodyBytes: Int
     /// The libffi call interface of a typed handler, prepared once.
-    let typedCall: OpaquePointer?
+    let typedCall: TypedHandlerCall?
     /// Request counters and latency, set by the registry before the entry is published in a table.
     nonisolated(unsafe) var instruments: HostMetrics.RouteInstruments? = nil
 
-    init(declaration: RouteDeclaration, plugin: PluginInstance, defaultMaxBody: Int, typedCall: OpaquePointer?) {
+    init(declaration: RouteDeclaration, plugin: PluginInstance, defaultMaxBody: Int, typedCall: TypedHandlerCall?) {
         self.declaration = declaration
         self.plugin = plugin
         self.maxBodyBytes = declaration.maxBodyBytes == 0 ? defaultMaxBody : Int(clamping: declaration.maxBodyBytes)
         self.typedCall = typedCall
     }
-
-    deinit { sbh_typed_call_free(typedCall) }
 
     public var method: String { declaration.method }
     public var template: PathTemplate { declaration.template }

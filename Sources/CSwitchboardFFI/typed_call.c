@@ -1,5 +1,5 @@
 /* Typed handlers: one libffi call interface per route, prepared when the route is added. */
-#include "sb_host_support.h"
+#include "sb_ffi.h"
 
 #include <ffi.h>
 #include <stdlib.h>

@@ -1,0 +1,201 @@
+import CSwitchboard
+import Dispatch
+import SwitchboardRouting
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One request in the test host: the `sb_request` handle, and its `sb_stream` once streaming.
+/// Strings lent to the plugin live until the exchange is freed (after the test read the response).
+final class TestExchange: @unchecked Sendable {
+    let host: TestHost
+    let route: RouteDeclaration
+    let method: String
+    let path: String
+    let query: String
+    let rawParameters: [Substring]
+    let queryItems: [(name: Substring, value: Substring)]
+    let headers: [(String, String)]
+    let body: [UInt8]
+    let values: [ParameterValue?]
+
+    private struct State: @unchecked Sendable {
+        var lent: [UnsafeMutablePointer<CChar>] = []
+        var responseHeaders: [(name: String, value: String)] = []
+        var status: Int? = nil
+        var bodyOut: [UInt8] = []
+        var streaming = false
+        var complete = false
+        var closeCallback: (sb_stream_event_fn, UnsafeMutableRawPointer?)? = nil
+        var waiter: CheckedContinuation<Bool, Never>? = nil
+    }
+    private let state = Mutex(State())
+    /// Kept alive by the plugin's handle until the response completes.
+    private var selfReference: Unmanaged<TestExchange>? = nil
+
+    init(
+        host: TestHost, route: RouteDeclaration, method: String, path: String, query: String, rawParameters: [Substring],
+        queryItems: [(name: Substring, value: Substring)], headers: [(String, String)], body: [UInt8], values: [ParameterValue?]
+    ) {
+        self.host = host
+        self.route = route
+        self.method = method
+        self.path = path
+        self.query = query
+        self.rawParameters = rawParameters
+        self.queryItems = queryItems
+        self.headers = headers
+        self.body = body
+        self.values = values
+        selfReference = Unmanaged.passRetained(self)
+    }
+
+    deinit {
+        state.withLock { s in for p in s.lent { free(p) } }
+    }
+
+    var handle: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
+
+    static func from(_ handle: OpaquePointer?) -> TestExchange? {
+        handle.map { Unmanaged<TestExchange>.fromOpaque(UnsafeRawPointer($0)).takeUnretainedValue() }
+    }
+
+    /// A NUL-terminated copy that lives as long as the exchange.
+    func lend(_ text: String) -> sb_str {
+        let copy = strdup(text)!
+        state.withLock { $0.lent.append(copy) }
+        return sb_str(ptr: UnsafePointer(copy), len: strlen(copy))
+    }
+
+    func lend(bytes: [UInt8]) -> sb_bytes {
+        let copy = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
+        bytes.withUnsafeBytes { UnsafeMutableRawPointer(copy).copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(copy), byteCount: bytes.count) }
+        state.withLock { $0.lent.append(copy) }
+        return sb_bytes(ptr: UnsafeRawPointer(copy).assumingMemoryBound(to: UInt8.self), len: bytes.count)
+    }
+
+    var hasResponded: Bool { state.withLock { $0.status != nil } }
+
+    func parameterValue(_ name: String) -> ParameterValue? {
+        guard let i = route.metadata.parameters.firstIndex(where: { $0.name == name }) else { return nil }
+        return values[i]
+    }
+
+    func queryParameter(_ name: String, index: Int) -> String? {
+        let all = QueryString.values(queryItems, named: name)
+        return index < all.count ? all[index] : nil
+    }
+
+    // MARK: Responding
+
+    func addHeader(_ name: String, _ value: String) -> sb_status {
+        guard !name.isEmpty, !value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else { return SB_ERR_INVALID_ARGUMENT }
+        return state.withLock { s in
+            guard s.status == nil else { return SB_ERR_STATE }
+            s.responseHeaders.append((name, value))
+            return SB_OK
+        }
+    }
+
+    func respond(_ status: UInt16, body: [UInt8], stream: Bool) -> sb_status {
+        guard (100...999).contains(status) else { return SB_ERR_INVALID_ARGUMENT }
+        let result = state.withLock { s -> sb_status in
+            guard s.status == nil else { return SB_ERR_STATE }
+            s.status = Int(status)
+            s.bodyOut = body
+            s.streaming = stream
+            if s.responseHeaders.first(where: { $0.name.lowercased() == "content-type" }) == nil, !body.isEmpty || stream {
+                s.responseHeaders.append(("content-type", "application/octet-stream"))
+            }
+            if !stream { s.complete = true }
+            return SB_OK
+        }
+        if result == SB_OK && !stream { complete() }
+        return result
+    }
+
+    func write(_ data: [UInt8]) -> sb_status {
+        state.withLock { s in
+            guard s.streaming, !s.complete else { return SB_ERR_CLOSED }
+            s.bodyOut += data
+            return SB_OK
+        }
+    }
+
+    func onClose(_ cb: sb_stream_event_fn, _ user: UnsafeMutableRawPointer?) -> sb_status {
+        state.withLock { s in
+            guard s.streaming else { return SB_ERR_STATE }
+            s.closeCallback = (cb, user)
+            return SB_OK
+        }
+    }
+
+    func finish() -> sb_status {
+        let ok = state.withLock { s -> Bool in
+            guard s.streaming, !s.complete else { return false }
+            s.complete = true
+            s.closeCallback = nil
+            return true
+        }
+        guard ok else { return SB_ERR_STATE }
+        complete()
+        return SB_OK
+    }
+
+    private func complete() {
+        let waiter = state.withLock { s in
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: true)
+        // The plugin's handle is invalid from here; the test still holds the exchange.
+        let reference = selfReference
+        selfReference = nil
+        reference?.release()
+    }
+
+    /// The complete response, or nil when it did not complete in time (a stream is then told
+    /// the client went away).
+    func wait(timeout: Duration) async -> TestResponse? {
+        let completed = await withCheckedContinuation { (waiter: CheckedContinuation<Bool, Never>) in
+            let ready = state.withLock { s -> Bool in
+                if s.complete { return true }
+                s.waiter = waiter
+                return false
+            }
+            if ready { return waiter.resume(returning: true) }
+            let nanoseconds = Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
+                let late = state.withLock { s in
+                    defer { s.waiter = nil }
+                    return s.waiter
+                }
+                late?.resume(returning: false)
+            }
+        }
+        guard completed else {
+            let close = state.withLock { s -> (sb_stream_event_fn, UnsafeMutableRawPointer?)? in
+                defer { s.closeCallback = nil }
+                return s.closeCallback
+            }
+            if let (cb, user) = close { cb(user, handle) }
+            return nil
+        }
+        return state.withLock { s in TestResponse(status: s.status ?? 500, headers: s.responseHeaders, body: s.bodyOut) }
+    }
+}
+
+enum TypedCall {
+    static func invoke(_ fn: sb_typed_handler_fn, route: RouteDeclaration, exchange: TestExchange) -> sb_status {
+        do {
+            guard let call = try TypedHandlerCall(route) else { return SB_ERR_UNSUPPORTED }
+            return call.invoke(fn, handlerData: route.handlerData, request: exchange.handle, values: exchange.values) {
+                exchange.lend($0).ptr
+            }
+        } catch {
+            return SB_ERR_INTERNAL
+        }
+    }
+}

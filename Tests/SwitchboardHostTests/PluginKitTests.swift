@@ -1,0 +1,312 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import SwitchboardRouting
+import SwitchboardSDK
+import SwitchboardTesting
+
+/// Issue #4: typed parameters (FastAPI's 422 bodies, libffi typed C handlers), the Swift SDK, the
+/// test host, /openapi.json and /docs.
+@Suite struct PluginKitTests {
+    struct RecordedCase: Decodable {
+        let target: String
+        let status: Int
+        let body: String
+    }
+
+    /// 422 bodies FastAPI itself produced for the twin of the example plugins' typed routes
+    /// (Tests/Fixtures/fastapi_lookup.py records them).
+    static let fastAPICases: [RecordedCase] = {
+        struct File: Decodable { let cases: [RecordedCase] }
+        let data = FileManager.default.contents(atPath: TestPaths.repositoryRoot + "/Tests/Fixtures/fastapi-422.json")!
+        return try! JSONDecoder().decode(File.self, from: data).cases
+    }()
+
+    @Test(arguments: ["HelloC", "HelloSwift"])
+    func typedRoutesAnswerAsFastAPIDoesInTheTestHost(product: String) async throws {
+        let host = try TestHost(library: TestPaths.plugin(product))
+        let prefix = product == "HelloC" ? "/hello-c" : "/hello-swift"
+        for recorded in Self.fastAPICases {
+            let response = try await host.get(prefix + recorded.target.dropFirst("/hello".count))
+            #expect(response.status == recorded.status, "\(recorded.target)")
+            if recorded.status == 422 {
+                #expect(response.text == recorded.body, "\(recorded.target)")
+                #expect(response.header("content-type") == "application/json")
+            } else if recorded.target.contains("lookup") {
+                // Same values as FastAPI's, plus the plugin's name.
+                let ours = try JSONSerialization.jsonObject(with: Data(response.body)) as! [String: Any]
+                let theirs = try JSONSerialization.jsonObject(with: Data(recorded.body.utf8)) as! [String: Any]
+                for (key, value) in theirs {
+                    #expect("\(ours[key] ?? "missing")" == "\(value)", "\(recorded.target): \(key)")
+                }
+            }
+        }
+    }
+
+    @Test func typedRoutesAnswerAsFastAPIDoesOverTheWire() throws {
+        let server = try ServerProcess(pluginDirectories: [LiveTests.pluginDirectory("live-422", broken: false)])
+        defer { server.stop() }
+        for prefix in ["/hello-c", "/hello-swift"] {
+            for recorded in Self.fastAPICases where recorded.status == 422 {
+                let response = try server.get(prefix + recorded.target.dropFirst("/hello".count))
+                #expect(response.status == 422)
+                #expect(response.text == recorded.body, "\(prefix) \(recorded.target)")
+            }
+            let ok = try server.get(prefix + "/lookup/7?q=%C3%A9t%C3%A9&limit=3&format=json&verbose=on")
+            #expect(ok.status == 200)
+            #expect(ok.text.hasPrefix(#"{"item_id":7,"q":"été","limit":3,"format":"json","verbose":true"#), "\(ok.text)")
+            let text = try server.get(prefix + "/lookup/7?format=text")
+            #expect(text.text == "item 7, q=, limit 10\n")
+        }
+    }
+
+    @Test func theSwiftExampleBehavesAsBeforeOnTheSDK() async throws {
+        let host = try TestHost(library: TestPaths.plugin("HelloSwift"), config: ["greeting": "Hi there"])
+        #expect(try await host.get("/hello-swift").text == "Hi there\n")
+        let json = try await host.get("/hello-swift/json")
+        #expect(json.text == #"{"message":"Hello from Swift","language":"swift"}"#)
+        #expect(json.header("content-type") == "application/json")
+        #expect(try await host.get("/hello-swift/items/a%2Fb").text == #"{"item_id":"a/b","plugin":"hello-swift"}"#)
+        let stream = try await host.get("/hello-swift/count?n=3")
+        #expect(stream.text == "1\n2\n3\n")
+        #expect(try await host.get("/hello-swift/count?n=0").text == "")
+        #expect(try await host.get("/nope").status == 404)
+        let wrongMethod = try await host.request("DELETE", "/hello-swift")
+        #expect(wrongMethod.status == 405 && wrongMethod.header("allow") == "GET, HEAD")
+    }
+
+    // MARK: The SDK, through the test host
+
+    struct Created: Codable, Equatable {
+        let id: Int64
+        let name: String
+        let tags: [String]
+        let price: Double?
+    }
+
+    static let kit = Plugin(name: "kit", version: "0.1.0") { app in
+        let name = Param<String>.query("name").minLength(1).maxLength(20).pattern("^[a-z]+$")
+        let token = Param<String>.header("x-token")
+        let ratio = Param<Double>.query("ratio", default: 0.5).gt(0).le(1)
+        let note = OptionalParam<String>.query("note")
+
+        app.get("/kit/error/{code}", params: [Param<Int>.path("code").ge(400).lt(600)]) { req in
+            throw HTTPError(try req[Param<Int>.path("code")], detail: "failed <on purpose>")
+        }
+        app.get("/kit/boom") { _ in
+            struct Boom: Error {}
+            throw Boom()
+        }
+        app.get("/kit/params", params: [name, token, ratio, note]) { req in
+            .text("\(try req[name]) \(try req[token]) \(try req[ratio]) \(req[note] ?? "-")")
+        }
+        app.get("/kit/undeclared") { req in
+            .text(try req[name])
+        }
+        app.post("/kit/items") { req async throws -> Response in
+            struct New: Decodable { let name: String; let tags: [String]; let price: Double? }
+            let new = try req.decode(New.self)
+            let id = try await app.state.increment("next-id")
+            let item = Created(id: id, name: new.name, tags: new.tags, price: new.price)
+            try await app.state.put("item/\(id)", Array(try JSONEncoding.encode(item).utf8))
+            return try .json(item, status: 201).header("location", "/kit/items/\(id)")
+        }
+        let itemID = Param<Int>.path("id").ge(1)
+        app.get("/kit/items/{id}", params: [itemID]) { req async throws -> Response in
+            guard let stored = try await app.state.get("item/\(try req[itemID])") else {
+                throw HTTPError(404, detail: "Item not found")
+            }
+            return .json(raw: String(decoding: stored, as: UTF8.self))
+        }
+        app.get("/kit/markup") { _ in
+            .html("<p>\(HTML.escape(#"<b>"Tom" & 'Jerry'</b>"#))</p><x a=\"\(XML.escape("\u{1}a<b'"))\"/>")
+        }
+        app.get("/kit/events") { _ in
+            .eventStream { events in
+                events.send(ServerSentEvent(data: "line one\nline two", event: "note", id: "1", retry: 1500))
+                events.comment()
+                events.send(ServerSentEvent(data: "{\"n\":2}", id: "2"))
+                events.finish()
+            }
+        }
+        app.get("/kit/later") { _ in
+            .later { responder in
+                app.timer(after: .milliseconds(5)) { _ in responder.send(.text("later")) }
+            }
+        }
+        app.get("/kit/fanout") { _ in
+            .stream(contentType: "text/plain") { stream in
+                let received = Mutex(0)
+                let sub = app.subscribe("news") { result in
+                    guard case .success(let message) = result else { return }
+                    stream.write(message + Array("\n".utf8))
+                    if received.withLock({ $0 += 1; return $0 }) == 2 { stream.finish() }
+                }
+                stream.onClose { sub?.cancel() }
+                app.timer(after: .milliseconds(5)) { _ in
+                    app.publish("news", "one")
+                    app.publish("news", "two")
+                }
+            }
+        }
+    }
+
+    @Test func theSDKMapsErrorsAndValidatesParameters() async throws {
+        let host = try TestHost(Self.kit)
+        let teapot = try await host.get("/kit/error/418")
+        #expect(teapot.status == 418 && teapot.text == #"{"detail":"failed <on purpose>"}"#)
+        let boom = try await host.get("/kit/boom")
+        #expect(boom.status == 500 && boom.text == #"{"detail":"Internal Server Error"}"#)
+        #expect(host.logs.contains { $0.message.contains("handler failed") })
+        let ok = try await host.get("/kit/params?name=abc&note=hi", headers: [("X-Token", "t0k")])
+        #expect(ok.text == "abc t0k 0.5 hi")
+        let bad = try await host.get("/kit/params?name=ABC&ratio=0")
+        #expect(bad.status == 422)
+        #expect(
+            bad.text == #"{"detail":[{"type":"string_pattern_mismatch","loc":["query","name"],"msg":"String should match pattern '^[a-z]+$'","input":"ABC","ctx":{"pattern":"^[a-z]+$"}},{"type":"greater_than","loc":["query","ratio"],"msg":"Input should be greater than 0","input":"0","ctx":{"gt":0.0}},{"type":"missing","loc":["header","x-token"],"msg":"Field required","input":null}]}"#)
+        // Reading a parameter the route does not declare is the plugin's bug: a 500, never a crash.
+        let undeclared = try await host.get("/kit/undeclared?name=abc")
+        #expect(undeclared.status == 500)
+        #expect(host.logs.contains { $0.message.contains("not declared") })
+    }
+
+    @Test func asyncHandlersAndTheStateStore() async throws {
+        let host = try TestHost(Self.kit)
+        let body = Array(#"{"name":"lamp","tags":["a","b"],"price":12.5}"#.utf8)
+        let first = try await host.post("/kit/items", body: body)
+        #expect(first.status == 201)
+        #expect(first.header("location") == "/kit/items/1")
+        #expect(first.text == #"{"id":1,"name":"lamp","tags":["a","b"],"price":12.5}"#)
+        let second = try await host.post("/kit/items", body: Array(#"{"name":"desk","tags":[]}"#.utf8))
+        #expect(second.text == #"{"id":2,"name":"desk","tags":[]}"#)
+        #expect(try await host.get("/kit/items/1").text == first.text)
+        #expect(try await host.get("/kit/items/9").status == 404)
+        let invalid = try await host.post("/kit/items", body: Array(#"{"name":5}"#.utf8))
+        #expect(invalid.status == 422)
+    }
+
+    @Test func escapingEventsTimersAndTopics() async throws {
+        let host = try TestHost(Self.kit)
+        #expect(
+            try await host.get("/kit/markup").text
+                == "<p>&lt;b&gt;&quot;Tom&quot; &amp; &#39;Jerry&#39;&lt;/b&gt;</p><x a=\"a&lt;b&apos;\"/>")
+        let events = try await host.get("/kit/events")
+        #expect(events.header("content-type") == "text/event-stream")
+        #expect(events.header("cache-control") == "no-cache")
+        #expect(events.header("x-accel-buffering") == "no")
+        #expect(events.text == "id: 1\nevent: note\nretry: 1500\ndata: line one\ndata: line two\n\n: ping\n\nid: 2\ndata: {\"n\":2}\n\n")
+        #expect(try await host.get("/kit/later").text == "later")
+        #expect(try await host.get("/kit/fanout").text == "one\ntwo\n")
+    }
+
+    @Test func orderedJSONEncoding() throws {
+        struct Inner: Encodable { let z: Int; let a: [Double?] }
+        struct Outer: Encodable { let title: String; let inner: Inner; let flag: Bool; let path: String }
+        let text = try JSONEncoding.encode(Outer(title: "q\"\n\u{1}", inner: Inner(z: -3, a: [1.0, nil, 0.25]), flag: true, path: "a/b"))
+        #expect(text == #"{"title":"q\"\n\u0001","inner":{"z":-3,"a":[1.0,null,0.25]},"flag":true,"path":"a/b"}"#)
+        #expect(throws: JSONEncoding.NonFiniteNumber.self) { try JSONEncoding.encode([Double.nan]) }
+    }
+
+    // MARK: Validation details (measured against FastAPI 0.165 / pydantic 2.14)
+
+    @Test func laxParsingMatchesPydantic() {
+        for (text, value) in [("+5", 5), ("007", 7), ("-0", 0), ("1_000", 1000), (" 7 ", 7), ("5.0", 5), ("5.00", 5), ("-5.0", -5)] {
+            #expect(ParameterValidation.parseInteger(text) == Int64(value), "\(text)")
+        }
+        for text in ["abc", "1.5", "5.", "", " ", "1e3", "0x10", "1__0", "_1", "1_", "-", "+", "５"] {
+            #expect(ParameterValidation.parseInteger(text) == nil, "\(text)")
+        }
+        for (text, value) in [("1e3", 1000.0), ("+1.5", 1.5), (".5", 0.5), ("5.", 5.0), ("1_000.5", 1000.5), (" 1.5 ", 1.5), ("-Infinity", -.infinity)] {
+            #expect(ParameterValidation.parseFloat(text) == value, "\(text)")
+        }
+        #expect(ParameterValidation.parseFloat("NaN")?.isNaN == true)
+        for text in ["abc", "", "1,5", "0x1p3"] { #expect(ParameterValidation.parseFloat(text) == nil, "\(text)") }
+        for (value, text) in [(1.0, "1"), (0.5, "0.5"), (1e-7, "0.0000001"), (1e20, "100000000000000000000"), (-2.25, "-2.25")] {
+            #expect(ParameterValidation.plainDecimal(value) == text)
+        }
+        let spec = ParameterSpec(name: "v", location: .query, kind: .bool)
+        for accepted in ["true", "1", "yes", "on", "t", "y", "FALSE", "0", "No", "oFf", "f", "n"] {
+            #expect((try? ParameterValidation.convert(accepted, spec).get()) != nil, "\(accepted)")
+        }
+        for refused in [" true", "2", "maybe", ""] {
+            #expect((try? ParameterValidation.convert(refused, spec).get()) == nil, "\(refused)")
+        }
+        // Lengths count Unicode scalars, as Python does: "é" spelled e + U+0301 is two.
+        let short = ParameterSpec(name: "s", location: .query, kind: .string, maxLength: 3)
+        #expect((try? ParameterValidation.convert("e\u{301}e\u{301}", short).get()) == nil)
+    }
+
+    @Test func declarationsThatCannotWorkAreRefused() {
+        let cases: [(ParameterSpec, String)] = [
+            (ParameterSpec(name: "e", location: .query, kind: .enumeration), "lists no values"),
+            (ParameterSpec(name: "i", location: .query, kind: .int, ge: 0.5), "not an integer"),
+            (ParameterSpec(name: "s", location: .query, kind: .string, ge: 1), "not int or float"),
+            (ParameterSpec(name: "n", location: .query, kind: .int, defaultValue: "ten"), "default \"ten\""),
+            (ParameterSpec(name: "p", location: .path, kind: .int, defaultValue: "1"), "cannot have a default"),
+        ]
+        for (spec, words) in cases {
+            #expect(spec.problem()?.contains(words) == true, "\(spec.name): \(spec.problem() ?? "accepted")")
+        }
+    }
+
+    // MARK: OpenAPI and /docs
+
+    @Test func openAPIFollowsEverySwapAndValidates() throws {
+        let directory = LiveTests.pluginDirectory("openapi", broken: false)
+        let server = try ServerProcess(pluginDirectories: [directory])
+        defer { server.stop() }
+        let before = try server.get("/openapi.json")
+        #expect(before.status == 200 && before.header("content-type") == "application/json")
+        let document = try JSONSerialization.jsonObject(with: Data(before.body)) as! [String: Any]
+        #expect(document["openapi"] as? String == "3.1.0")
+        let paths = document["paths"] as! [String: [String: Any]]
+        let lookup = paths["/hello-c/lookup/{item_id}"]!["get"] as! [String: Any]
+        let parameters = lookup["parameters"] as! [[String: Any]]
+        #expect(parameters.map { $0["name"] as! String } == ["item_id", "q", "limit", "format", "verbose"])
+        let limit = parameters[2]["schema"] as! [String: Any]
+        #expect(limit["minimum"] as? Int == 1 && limit["maximum"] as? Int == 100 && limit["default"] as? Int == 10)
+        #expect((parameters[3]["schema"] as! [String: Any])["enum"] as? [String] == ["json", "text"])
+        #expect((lookup["responses"] as! [String: Any])["422"] != nil)
+        try OpenAPIValidator.check(before.body, label: "before the swap")
+
+        // Swap hello-c for a plugin with other routes: the document follows.
+        try FileManager.default.removeItem(atPath: directory + "/libHelloC.so")
+        try FileManager.default.copyItem(atPath: Fixtures.built["swap_v2"]!, toPath: directory + "/swap.so")
+        let swapped = try waitUntil {
+            let text = try server.get("/openapi.json").text
+            return text.contains("/swap/payload") && !text.contains("/hello-c/lookup")
+        }
+        #expect(swapped, "the swap never showed in /openapi.json")
+        try OpenAPIValidator.check(try server.get("/openapi.json").body, label: "after the swap")
+
+        let docs = try server.get("/docs")
+        #expect(docs.status == 200 && docs.header("content-type") == "text/html; charset=utf-8")
+        #expect(docs.text.contains("fetch(\"/openapi.json\"") && !docs.text.contains("http://") && !docs.text.contains("https://"))
+        #expect(try server.get("/openapi.json", method: "POST").status == 405)
+    }
+}
+
+/// Runs openapi-spec-validator (PyPI) on a document when it is installed (`.ci/run` installs it
+/// and sets SWITCHBOARD_OPENAPI_VALIDATOR); the structural checks above run everywhere.
+enum OpenAPIValidator {
+    static func check(_ document: [UInt8], label: String) throws {
+        let env = ProcessInfo.processInfo.environment
+        let candidates = [env["SWITCHBOARD_OPENAPI_VALIDATOR"], TestPaths.repositoryRoot + "/.build/ci-venv/bin/openapi-spec-validator"].compactMap { $0 }
+        guard let validator = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            if env["CI"] != nil { Issue.record("openapi-spec-validator is not installed (.ci/run installs it)") }
+            return
+        }
+        let file = TestPaths.temporaryDirectory("openapi") + "/openapi.json"
+        FileManager.default.createFile(atPath: file, contents: Data(document))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: validator)
+        process.arguments = [file]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        process.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0, "openapi-spec-validator \(label): \(text)")
+    }
+}
