@@ -1,4 +1,4 @@
-public import CSwitchboard
+import CSwitchboard
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,4 +1,4 @@
-public import CSwitchboard
+import CSwitchboard
 
 /// What a handler answers: a status, headers and a body, sent by the SDK through the host.
 public struct Response: Sendable {

@@ -1,4 +1,4 @@
-public import CSwitchboard
+import CSwitchboard
 import Dispatch
 public import SwitchboardRouting
 public import SwitchboardSDK

@@ -5,7 +5,7 @@ struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "A plugin-hosted HTTP server: handlers are shared libraries loaded at run time.",
-        subcommands: [Serve.self, Check.self],
+        subcommands: [Serve.self, Check.self, New.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -87,16 +87,7 @@ import Testing
 
 @Suite struct CheckCommandTests {
     static func check(_ file: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestPaths.hostExecutable)
-        process.arguments = ["check", file]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        try ScaffoldTests.run(TestPaths.hostExecutable, ["check", file], in: TestPaths.repositoryRoot)
     }
 
     @Test(arguments: ["HelloC", "HelloSwift"])

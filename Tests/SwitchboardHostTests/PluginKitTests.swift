@@ -310,3 +310,51 @@ enum OpenAPIValidator {
         #expect(process.terminationStatus == 0, "openapi-spec-validator \(label): \(text)")
     }
 }
+
+/// `switchboard new`: projects made outside the repository build with one command and go live
+/// in a running server.
+@Suite struct ScaffoldTests {
+    static func run(_ executable: String, _ arguments: [String], in directory: String) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    @Test func scaffoldedPluginsBuildDropAndServe() throws {
+        let outside = TestPaths.temporaryDirectory("scaffold")
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        let plugins = TestPaths.temporaryDirectory("scaffold-plugins")
+        let server = try ServerProcess(pluginDirectories: [plugins])
+        defer { server.stop() }
+
+        for (name, lang) in [("made-in-c", "c"), ("made-in-swift", "swift")] {
+            let created = try Self.run(TestPaths.hostExecutable, ["new", name, "--lang", lang, "--output", outside], in: outside)
+            #expect(created.status == 0, "\(created.output)")
+            let project = outside + "/" + name
+            let build = lang == "c" ? try Self.run("/usr/bin/env", ["make"], in: project) : try Self.run("/usr/bin/env", ["swift", "build", "-c", "release"], in: project)
+            #expect(build.status == 0, "\(build.output)")
+            #expect(!build.output.contains("warning"), "\(build.output)")
+            let library = lang == "c" ? project + "/lib\(name).so" : project + "/.build/release/libMadeInSwift.so"
+            let check = try Self.run(TestPaths.hostExecutable, ["check", library], in: project)
+            #expect(check.status == 0 && check.output.contains("/\(name)/items/{item_id}"), "\(check.output)")
+            try FileManager.default.copyItem(atPath: library, toPath: plugins + "/lib\(name).so")
+            let live = try waitUntil { try server.get("/\(name)").status == 200 }
+            #expect(live, "\(name) never went live")
+            #expect(try server.get("/\(name)").text == "Hello from \(name)!\n")
+            let item = try server.get("/\(name)/items/5")
+            #expect(item.status == 200 && item.text.contains(#""item_id":5"#), "\(item.text)")
+            #expect(try server.get("/\(name)/items/0").status == 422)
+        }
+        // The same name twice is refused, as is a name that is not a plugin name.
+        #expect(try Self.run(TestPaths.hostExecutable, ["new", "made-in-c", "--lang", "c", "--output", outside], in: outside).status != 0)
+        #expect(try Self.run(TestPaths.hostExecutable, ["new", "Bad Name", "--output", outside], in: outside).status != 0)
+    }
+}

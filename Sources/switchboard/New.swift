@@ -1,0 +1,89 @@
+import ArgumentParser
+import CSwitchboard
+import Foundation
+import SwitchboardSDK
+
+/// `switchboard new NAME --lang swift|c`: a plugin project outside this repository that builds
+/// to a `.so` with one command.
+///
+/// A Swift project carries a copy of the SDK (the C ABI header, the SDK, and the test host with
+/// what it shares with the real host), taken from this host's own sources: a plugin must be built
+/// by the host's toolchain against the host's ABI, and a vendored copy resolves and builds offline.
+struct New: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a plugin project (Swift on the SDK, or C on switchboard.h) that builds to a .so.")
+
+    enum Language: String, ExpressibleByArgument, CaseIterable { case swift, c }
+
+    @Argument(help: "The plugin's name: [a-z0-9][a-z0-9_-]{0,63}; also its route prefix and directory.")
+    var name: String
+
+    @Option(help: "swift or c.")
+    var lang: Language = .swift
+
+    @Option(help: "Where to create the project directory (default: the current directory).")
+    var output: String = "."
+
+    @Option(help: "The Switchboard source tree to take the ABI and SDK from (default: the one this binary was built from, or $SWITCHBOARD_SDK).")
+    var sdk: String? = nil
+
+    /// The repository this binary was built from.
+    static let builtFrom: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    func validate() throws {
+        let ok = name.utf8.count <= 64 && name.utf8.first.map { Self.isLowerAlnum($0) } == true
+            && name.utf8.allSatisfy { Self.isLowerAlnum($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
+        guard ok else {
+            throw ValidationError("\"\(name)\" is not a plugin name: use [a-z0-9][a-z0-9_-]{0,63}, e.g. my-plugin")
+        }
+    }
+
+    static func isLowerAlnum(_ c: UInt8) -> Bool { (0x61...0x7A).contains(c) || (0x30...0x39).contains(c) }
+
+    func run() throws {
+        let source = sdk ?? ProcessInfo.processInfo.environment["SWITCHBOARD_SDK"] ?? Self.builtFrom
+        let header = source + "/Sources/CSwitchboard/include/switchboard.h"
+        guard FileManager.default.fileExists(atPath: header) else {
+            throw ValidationError("no Switchboard sources at \(source) (looked for \(header)); pass --sdk <switchboard checkout>")
+        }
+        let project = (output as NSString).appendingPathComponent(name)
+        guard !FileManager.default.fileExists(atPath: project) else {
+            throw ValidationError("\(project) already exists; choose another name or --output")
+        }
+        let files = lang == .swift ? Templates.swift(name: name) : Templates.c(name: name)
+        for (path, text) in files {
+            try write(text, to: project + "/" + path)
+        }
+        if lang == .swift {
+            for module in ["CSwitchboard", "CSwitchboardFFI", "SwitchboardSDK", "SwitchboardRouting", "SwitchboardTesting"] {
+                try copyTree(source + "/Sources/" + module, to: project + "/Vendor/switchboard/" + module)
+            }
+        } else {
+            try FileManager.default.copyItem(atPath: header, toPath: project + "/switchboard.h")
+        }
+        let built = lang == .swift ? ".build/release/lib\(Templates.module(name)).so" : "lib\(name).so"
+        print("""
+            created \(project) (\(lang.rawValue), plugin ABI \(SB_ABI_MAJOR).\(SB_ABI_MINOR)\(lang == .swift ? ", Swift \(SwiftToolchain.format(SwiftToolchain.compilerVersion))" : ""))
+
+              cd \(project)
+              \(lang == .swift ? "swift build -c release" : "make")          # → \(built)
+              \(lang == .swift ? "swift test                      # unit tests on the in-process test host\n  " : "")switchboard check \(built)
+              cp \(built) <a plugin directory of a running switchboard>/
+              curl http://127.0.0.1:8000/\(name)
+            """)
+    }
+
+    private func write(_ text: String, to path: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    private func copyTree(_ from: String, to: String) throws {
+        try FileManager.default.createDirectory(atPath: (to as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: from, toPath: to)
+    }
+}
