@@ -1,7 +1,7 @@
 // hello-swift: the example plugin in Swift, on the Switchboard SDK, with the same routes as hello-c
 // under /hello-swift.
 //
-//   GET /hello-swift                  text/plain greeting (plugins.hello-swift.greeting)
+//   GET /hello-swift                  text/plain greeting (plugins.config.hello-swift.greeting)
 //   GET /hello-swift/json             a JSON object
 //   GET /hello-swift/items/{item_id}  a JSON object echoing the path parameter
 //   GET /hello-swift/count?n=5        a streamed response, one line every 10 ms, paced by a host timer

@@ -12,7 +12,7 @@ public struct HostSettings: Sendable {
     public var stateDirectory = "var/switchboard"
     public var maxBodyBytes = 1 << 20
     public var serverName: String? = "switchboard"
-    /// A plugin's configuration value: `plugins.<name>.<key>`.
+    /// A plugin's configuration value: `plugins.config.<name>.<key>`.
     public var pluginConfig: @Sendable (_ plugin: String, _ key: String) -> String? = { _, _ in nil }
     /// Draining and the retained-image cap.
     public var registry = PluginRegistry.Options()

@@ -121,7 +121,7 @@ public final class App: @unchecked Sendable {
 
     // MARK: Configuration and logging
 
-    /// `plugins.<name>.<key>` from the host's configuration (environment and flags override it).
+    /// `plugins.config.<name>.<key>` from the host's configuration (environment and flags override it).
     public func config(_ key: String) -> String? {
         var value = sb_str()
         guard withSBStr(key, { api.config_get(handle, $0, &value) }) == SB_OK else { return nil }

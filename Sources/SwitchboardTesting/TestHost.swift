@@ -48,7 +48,7 @@ public final class TestHost: @unchecked Sendable {
     }
 
     /// Loads the plugin whose `switchboard_plugin_v1` returns `entry`. `config` answers
-    /// `config_get` (the `plugins.<name>` section of the real host's configuration).
+    /// `config_get` (the `plugins.config.<name>` section of the real host's configuration).
     public init(entry: UnsafeRawPointer, config: [String: String] = [:]) throws {
         let descriptor = RouteDeclaration.readSized(entry.assumingMemoryBound(to: sb_plugin_descriptor.self))
         guard descriptor.magic == SB_PLUGIN_MAGIC, descriptor.abi_major == SB_ABI_MAJOR, let onInit = descriptor.on_init else {

@@ -36,6 +36,7 @@ struct SettingsResolver {
         settings.watch.pollInterval = .milliseconds(reader.int(forKey: "plugins.poll_interval_ms", default: 1000))
         let token = reader.string(forKey: "admin.token", isSecret: true, default: "")
         settings.adminToken = token.isEmpty ? nil : token
+        settings.docsEnabled = reader.bool(forKey: "docs.enabled", default: settings.docsEnabled)
         let reader = self.reader
         settings.pluginConfig = { plugin, key in
             reader.string(forKey: ConfigKey(["plugins", "config", plugin] + key.split(separator: ".").map(String.init)))

@@ -40,7 +40,7 @@ enum Templates {
             ("Sources/\(module)/\(module).swift", """
                 // \(name): a Switchboard plugin on the Swift SDK.
                 //
-                //   GET /\(name)                       a greeting (configurable: plugins.\(name).greeting)
+                //   GET /\(name)                       a greeting (configurable: plugins.config.\(name).greeting)
                 //   GET /\(name)/items/{item_id}?q=    typed parameters, validated by the host (422 as FastAPI's)
                 import SwitchboardSDK
 

@@ -339,7 +339,7 @@ typedef struct sb_host_api {
      * error. The host shows this reason in its refusal message. `reason` is copied. */
     sb_status (*plugin_refuse)(sb_plugin *plugin, sb_str reason);
 
-    /* Reads the plugin's configuration value `key` (from the `plugins.<name>` section of the
+    /* Reads the plugin's configuration value `key` (from the `plugins.config.<name>` section of the
      * configuration file; environment and flags override it). The value is borrowed until
      * on_deinit returns. SB_ERR_NOT_FOUND when unset. */
     sb_status (*config_get)(sb_plugin *plugin, sb_str key, sb_str *out_value);
