@@ -43,7 +43,11 @@ let package = Package(
         // and the SDK's test host.
         .target(name: "SwitchboardRouting", dependencies: ["CSwitchboard", "CSwitchboardFFI", "SwitchboardSDK"], swiftSettings: swiftSettings),
         // An in-process host for plugin authors' unit tests (no sockets).
-        .target(name: "SwitchboardTesting", dependencies: ["CSwitchboard", "SwitchboardRouting", "SwitchboardSDK"], swiftSettings: swiftSettings),
+        // (Without MemberImportVisibility: in release builds it attributes Glibc's `struct stat` to
+        // Dispatch's C module.)
+        .target(
+            name: "SwitchboardTesting", dependencies: ["CSwitchboard", "SwitchboardRouting", "SwitchboardSDK"],
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]),
         // The Swift SDK for plugin authors: on the C ABI alone (never NIO or Hummingbird).
         .target(name: "SwitchboardSDK", dependencies: ["CSwitchboard"], swiftSettings: swiftSettings),
         .target(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The plugin boundary's cost: requests per second of the example plugin routes (C and Swift,
 # loaded by the host with dlopen) against the same handlers as native Hummingbird routes, side by
-# side in one run, with wrk on loopback. Prints each figure and the ratio plugin/native.
+# side in one run, with wrk on loopback. Prints each figure and the ratio plugin/native, and the
+# cost of typed parameters (validation, libffi) against an untyped route of the same plugin.
 #
 #   bench/run.sh [seconds-per-run] [rounds]      (defaults: 10 s, 3 rounds)
 #
@@ -49,6 +50,8 @@ TARGETS=(
   "native path param|$NATIVE_PORT|/hello-c/items/42"
   "plugin C path param|$HOST_PORT|/hello-c/items/42"
   "plugin Swift path param|$HOST_PORT|/hello-swift/items/42"
+  "plugin C typed|$HOST_PORT|/hello-c/lookup/42?q=abc&limit=3&verbose=yes"
+  "plugin Swift typed|$HOST_PORT|/hello-swift/lookup/42?q=abc&limit=3&verbose=yes"
 )
 
 declare -A RESULTS
@@ -77,4 +80,13 @@ for kind in "text" "JSON" "path param"; do
     ratio=$(awk -v a="$value" -v b="$native" 'BEGIN {printf "%.3f", a/b}')
     printf '%-26s %12.0f   ratio %s\n' "plugin $lang $kind" "$value" "$ratio"
   done
+done
+
+# Typed parameters: five declared parameters validated by the host (and, for C, a libffi call),
+# against the same plugin's untyped path-parameter route.
+for lang in C Swift; do
+  plain=$(median "${RESULTS[plugin $lang path param]}")
+  value=$(median "${RESULTS[plugin $lang typed]}")
+  ratio=$(awk -v a="$value" -v b="$plain" 'BEGIN {printf "%.3f", a/b}')
+  printf '%-26s %12.0f   ratio %s to its path-param route\n' "plugin $lang typed (5 params)" "$value" "$ratio"
 done

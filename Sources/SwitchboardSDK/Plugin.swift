@@ -42,28 +42,40 @@ public final class Plugin: @unchecked Sendable {
                 on_init: pluginInit,
                 on_deinit: pluginDeinit))
         self.descriptor = descriptor
-        // The descriptor's hooks are C functions without context: they find the plugin here. One
-        // library, one SDK copy, one plugin.
+        // The descriptor's hooks are C functions without context: they find the plugin through
+        // `current`. One library, one SDK copy, one exported plugin.
         Plugin.current.withLock { $0 = self }
     }
 
     /// What `switchboard_plugin_v1` returns: the descriptor (valid while the library is loaded).
-    public var entry: UnsafeRawPointer { UnsafeRawPointer(descriptor) }
+    /// The plugin whose entry was read last is the one the descriptor's `on_init` sets up: the host
+    /// reads the entry right before calling it.
+    public var entry: UnsafeRawPointer {
+        Plugin.current.withLock { $0 = self }
+        return UnsafeRawPointer(descriptor)
+    }
 
     static let current = Mutex<Plugin?>(nil)
+
+    /// Sets up one generation (what `on_init` does), for this plugin whatever `entry` was read
+    /// last: the test host calls it directly, so several plugins in one test binary never mix.
+    @_spi(Testing)
+    public func initialize(host: UnsafePointer<sb_host_api>, handle: OpaquePointer, state out: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> sb_status {
+        let app = App(host: host, handle: handle, name: name)
+        out.pointee = Unmanaged.passRetained(app).toOpaque()
+        do {
+            try setup(app)
+        } catch {
+            _ = app.refuse("\(error)")
+            return SB_ERR_INVALID_ARGUMENT
+        }
+        return app.registrationFailed ? SB_ERR_INVALID_ARGUMENT : SB_OK
+    }
 }
 
 private func pluginInit(_ host: UnsafePointer<sb_host_api>?, _ handle: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> sb_status {
     guard let host, let handle, let out, let plugin = Plugin.current.withLock({ $0 }) else { return SB_ERR_INVALID_ARGUMENT }
-    let app = App(host: host, handle: handle, name: plugin.name)
-    out.pointee = Unmanaged.passRetained(app).toOpaque()
-    do {
-        try plugin.setup(app)
-    } catch {
-        _ = app.refuse("\(error)")
-        return SB_ERR_INVALID_ARGUMENT
-    }
-    return app.registrationFailed ? SB_ERR_INVALID_ARGUMENT : SB_OK
+    return plugin.initialize(host: host, handle: handle, state: out)
 }
 
 private func pluginDeinit(_ state: UnsafeMutableRawPointer?) {

@@ -1,7 +1,7 @@
 import CSwitchboard
 import Dispatch
 public import SwitchboardRouting
-public import SwitchboardSDK
+@_spi(Testing) public import SwitchboardSDK
 import Synchronization
 
 #if canImport(Glibc)
@@ -49,7 +49,15 @@ public final class TestHost: @unchecked Sendable {
 
     /// Loads the plugin whose `switchboard_plugin_v1` returns `entry`. `config` answers
     /// `config_get` (the `plugins.config.<name>` section of the real host's configuration).
-    public init(entry: UnsafeRawPointer, config: [String: String] = [:]) throws {
+    public convenience init(entry: UnsafeRawPointer, config: [String: String] = [:]) throws {
+        try self.init(entry: entry, config: config, initialize: nil)
+    }
+
+    /// `initialize` replaces the descriptor's `on_init` (the SDK's own, for a `Plugin`).
+    private init(
+        entry: UnsafeRawPointer, config: [String: String],
+        initialize: ((UnsafePointer<sb_host_api>, OpaquePointer, UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> sb_status)?
+    ) throws {
         let descriptor = RouteDeclaration.readSized(entry.assumingMemoryBound(to: sb_plugin_descriptor.self))
         guard descriptor.magic == SB_PLUGIN_MAGIC, descriptor.abi_major == SB_ABI_MAJOR, let onInit = descriptor.on_init else {
             throw Refused(description: "not a Switchboard plugin descriptor of ABI \(SB_ABI_MAJOR) (magic, major or on_init)")
@@ -60,7 +68,7 @@ public final class TestHost: @unchecked Sendable {
         self.config = config
         queue.setSpecific(key: onQueue, value: true)
         var state: UnsafeMutableRawPointer? = nil
-        let status = onInit(TestHostAPI.table, handle, &state)
+        let status = initialize?(TestHostAPI.table, handle, &state) ?? onInit(TestHostAPI.table, handle, &state)
         pluginState = state
         let (reason, errors) = mutable.withLock { m in
             m.initializing = false
@@ -74,7 +82,7 @@ public final class TestHost: @unchecked Sendable {
     }
 
     public convenience init(_ plugin: Plugin, config: [String: String] = [:]) throws {
-        try self.init(entry: plugin.entry, config: config)
+        try self.init(entry: plugin.entry, config: config) { plugin.initialize(host: $0, handle: $1, state: $2) }
     }
 
     /// Loads a built plugin library (a C or Swift `.so`). Opened as the real host opens a Swift
@@ -157,7 +165,7 @@ public final class TestHost: @unchecked Sendable {
         let items = QueryString.items(query)
         let names = route.template.parameterNames
         let source = ParameterValidation.Source(
-            path: { name in names.firstIndex(of: name).flatMap { raw[$0].percentDecoded() } },
+            path: { name in names.firstIndex(of: name).map { raw[$0].percentDecoded() ?? String(raw[$0]) } },
             query: { name in QueryString.values(items, named: name).last },
             header: { name in headers.first { $0.0.lowercased() == name.lowercased() }?.1 })
         let values: [ParameterValue?]

@@ -199,6 +199,20 @@ import SwitchboardTesting
         #expect(try await host.get("/kit/fanout").text == "one\ntwo\n")
     }
 
+    static let other = Plugin(name: "other", version: "1.0.0") { app in
+        app.get("/other") { _ in .text("other") }
+    }
+
+    @Test func eachPluginInOneBinaryInitialisesItself() async throws {
+        // `kit` was created before `other`: the test host still sets up the one it is given.
+        let kit = try TestHost(Self.kit)
+        let other = try TestHost(Self.other)
+        #expect(kit.name == "kit" && kit.routes.contains { $0.template.text == "/kit/boom" })
+        #expect(other.routes.map(\.template.text) == ["/other"])
+        #expect(try await other.get("/other").text == "other")
+        #expect(try await other.get("/kit/boom").status == 404)
+    }
+
     @Test func orderedJSONEncoding() throws {
         struct Inner: Encodable { let z: Int; let a: [Double?] }
         struct Outer: Encodable { let title: String; let inner: Inner; let flag: Bool; let path: String }

@@ -93,7 +93,8 @@ public struct PluginResponder: HTTPResponder {
             queryItems = items
             let names = route.template.parameterNames
             let source = ParameterValidation.Source(
-                path: { name in names.firstIndex(of: name).flatMap { parameters[$0].percentDecoded() } },
+                // A malformed escape is validated as sent (as Starlette does), not reported missing.
+                path: { name in names.firstIndex(of: name).map { parameters[$0].percentDecoded() ?? String(parameters[$0]) } },
                 query: { name in QueryString.values(items, named: name).last },
                 header: { name in HTTPField.Name(name).flatMap { request.headers[values: $0].first } })
             switch ParameterValidation.validate(route.parameters, source) {
