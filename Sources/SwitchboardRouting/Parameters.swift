@@ -74,6 +74,9 @@ public struct ParameterSpec: Sendable {
         if kind == .enumeration && enumValues.isEmpty { return "enum parameter \"\(name)\" lists no values" }
         if kind != .enumeration && !enumValues.isEmpty { return "parameter \"\(name)\" lists enum values but is not of type enum" }
         let bounded = ge != nil || gt != nil || le != nil || lt != nil
+        if [ge, gt, le, lt].contains(where: { $0.map { !$0.isFinite } ?? false }) {
+            return "parameter \"\(name)\" has a bound that is not a finite number"
+        }
         if bounded && kind != .int && kind != .float { return "parameter \"\(name)\" has numeric bounds but is not int or float" }
         if (minLength != nil || maxLength != nil || pattern != nil) && kind != .string {
             return "parameter \"\(name)\" has length or pattern constraints but is not a string"
@@ -147,7 +150,9 @@ public enum ParameterValidation {
     }
 
     /// One value per declaration, in order (nil: optional, absent, no default), or every issue.
-    public static func validate(_ specs: [ParameterSpec], _ source: Source) -> Result<[ParameterValue?], Issues> {
+    /// `cStrings`: the values go to a typed C handler as NUL-terminated strings, so a string with
+    /// a NUL in it (which C would silently cut short after it was validated whole) is refused.
+    public static func validate(_ specs: [ParameterSpec], _ source: Source, cStrings: Bool = false) -> Result<[ParameterValue?], Issues> {
         var values: [ParameterValue?] = []
         values.reserveCapacity(specs.count)
         var issues: [ValidationIssue] = []
@@ -167,6 +172,13 @@ public enum ParameterValidation {
                 } else {
                     values.append(nil)
                 }
+                continue
+            }
+            if cStrings && (spec.kind == .string || spec.kind == .enumeration) && raw.utf8.contains(0) {
+                issues.append(
+                    ValidationIssue(
+                        type: "value_error", loc: [spec.location.name, spec.name],
+                        msg: "Value error, a NUL character cannot be passed to this handler", input: .string(raw)))
                 continue
             }
             switch convert(raw, spec) {
@@ -232,7 +244,7 @@ public enum ParameterValidation {
             }
             value.integer = parsed
             value.number = Double(parsed)
-            if let issue = checkBounds(Double(parsed), spec, raw) { return .failure(issue) }
+            if let issue = checkIntegerBounds(parsed, spec, raw) { return .failure(issue) }
         case .float:
             guard let parsed = parseFloat(raw) else {
                 return fail("float_parsing", "Input should be a valid number, unable to parse string as a number")
@@ -243,19 +255,52 @@ public enum ParameterValidation {
         return .success(value)
     }
 
-    private static func checkBounds(_ x: Double, _ spec: ParameterSpec, _ raw: String) -> ValidationIssue? {
-        // As pydantic: ctx carries the bound in the field's type (an int, or a float in Python's
-        // repr, which Swift's description matches: 1.0, 1e-07); msg spells it in plain decimal.
-        func issue(_ type: String, _ words: String, _ key: String, _ bound: Double) -> ValidationIssue {
-            let shown: JSONValue = spec.kind == .int ? .int(Int64(bound)) : .double(bound)
-            return ValidationIssue(
-                type: type, loc: [], msg: "Input should be \(words) \(plainDecimal(bound))", input: .string(raw), ctx: [(key, shown)])
-        }
-        if let ge = spec.ge, !(x >= ge) { return issue("greater_than_equal", "greater than or equal to", "ge", ge) }
-        if let gt = spec.gt, !(x > gt) { return issue("greater_than", "greater than", "gt", gt) }
-        if let le = spec.le, !(x <= le) { return issue("less_than_equal", "less than or equal to", "le", le) }
-        if let lt = spec.lt, !(x < lt) { return issue("less_than", "less than", "lt", lt) }
+    /// Int bounds compared as integers (exact past 2^53); `problem()` made them integral.
+    private static func checkIntegerBounds(_ x: Int64, _ spec: ParameterSpec, _ raw: String) -> ValidationIssue? {
+        func bound(_ b: Double?) -> Int64? { b.flatMap { Int64(exactly: $0) } }
+        if let ge = bound(spec.ge), !(x >= ge) { return boundIssue(.ge, spec.ge!, spec, raw) }
+        if let gt = bound(spec.gt), !(x > gt) { return boundIssue(.gt, spec.gt!, spec, raw) }
+        if let le = bound(spec.le), !(x <= le) { return boundIssue(.le, spec.le!, spec, raw) }
+        if let lt = bound(spec.lt), !(x < lt) { return boundIssue(.lt, spec.lt!, spec, raw) }
         return nil
+    }
+
+    private static func checkBounds(_ x: Double, _ spec: ParameterSpec, _ raw: String) -> ValidationIssue? {
+        // NaN fails every bound, as in pydantic.
+        if let ge = spec.ge, !(x >= ge) { return boundIssue(.ge, ge, spec, raw) }
+        if let gt = spec.gt, !(x > gt) { return boundIssue(.gt, gt, spec, raw) }
+        if let le = spec.le, !(x <= le) { return boundIssue(.le, le, spec, raw) }
+        if let lt = spec.lt, !(x < lt) { return boundIssue(.lt, lt, spec, raw) }
+        return nil
+    }
+
+    private enum Bound: String {
+        case ge, gt, le, lt
+        var type: String {
+            switch self {
+            case .ge: "greater_than_equal"
+            case .gt: "greater_than"
+            case .le: "less_than_equal"
+            case .lt: "less_than"
+            }
+        }
+        var words: String {
+            switch self {
+            case .ge: "greater than or equal to"
+            case .gt: "greater than"
+            case .le: "less than or equal to"
+            case .lt: "less than"
+            }
+        }
+    }
+
+    /// As pydantic: ctx carries the bound in the field's type (an int, or a float in Python's
+    /// repr, which Swift's description matches: 1.0, 1e-07); msg spells it in plain decimal.
+    private static func boundIssue(_ kind: Bound, _ bound: Double, _ spec: ParameterSpec, _ raw: String) -> ValidationIssue {
+        let shown: JSONValue = spec.kind == .int ? Int64(exactly: bound).map { .int($0) } ?? .double(bound) : .double(bound)
+        return ValidationIssue(
+            type: kind.type, loc: [], msg: "Input should be \(kind.words) \(plainDecimal(bound))", input: .string(raw),
+            ctx: [(kind.rawValue, shown)])
     }
 
     /// pydantic's lax integer from a string: optional sign, digits with single `_` between them,

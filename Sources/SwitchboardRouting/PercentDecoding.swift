@@ -46,9 +46,11 @@ public enum QueryString {
     }
 
     /// The decoded values of every pair called `name`, in order (form encoding: `+` is a space).
+    /// A malformed escape is kept as sent, as Starlette keeps it.
     public static func values(_ items: [(name: Substring, value: Substring)], named name: String) -> [String] {
         items.compactMap { item in
-            item.name.percentDecoded(plusIsSpace: true) == name ? item.value.percentDecoded(plusIsSpace: true) : nil
+            (item.name.percentDecoded(plusIsSpace: true) ?? String(item.name)) == name
+                ? item.value.percentDecoded(plusIsSpace: true) ?? String(item.value) : nil
         }
     }
 }

@@ -50,6 +50,9 @@ public struct RouteDeclaration: @unchecked Sendable {
             }
             let flags = UInt32(p.flags)
             func has(_ bit: UInt32) -> Bool { flags & bit != 0 }
+            guard p.enum_values == nil || (0...4096).contains(p.enum_count) else {
+                throw Invalid(description: "\(where_): parameter \"\(p.name.string)\" has an enum_count of \(p.enum_count)")
+            }
             var pattern: ParameterSpec.Pattern? = nil
             if !p.pattern.isEmpty {
                 do {
@@ -92,6 +95,22 @@ public struct RouteDeclaration: @unchecked Sendable {
             method: method, template: template, flags: spec.flags, maxBodyBytes: spec.max_body_bytes,
             metadata: RouteMetadata(summary: spec.summary.string, description: spec.description.string, parameters: parameters, responses: responses),
             handler: spec.handler, handlerData: spec.handler_data, typedHandler: spec.typed_handler)
+    }
+
+    /// Paths a host answers itself, which no plugin may declare: everything under `/_switchboard/`
+    /// and `/metrics`, and `/openapi.json` and `/docs`.
+    public static let reservedFirstSegments: Set<String> = ["_switchboard", "metrics"]
+    public static let reservedPaths: Set<String> = ["/openapi.json", "/docs"]
+
+    /// Why this route's path belongs to the host, or nil.
+    public var reservedPathProblem: String? {
+        if case .literal(let first) = template.segments.first, Self.reservedFirstSegments.contains(first) {
+            return "\(signature): paths under /\(first) belong to the host; choose another path"
+        }
+        if Self.reservedPaths.contains(template.text) {
+            return "\(signature): \(template.text) belongs to the host; choose another path"
+        }
+        return nil
     }
 
     /// Copies a sized struct: as many bytes as both sides know, the rest zero.

@@ -24,9 +24,10 @@ final class CStrings {
 
     func strs(_ texts: [String]) -> UnsafePointer<sb_str>? {
         guard !texts.isEmpty else { return nil }
-        let array = UnsafeMutablePointer<sb_str>.allocate(capacity: texts.count)
+        let raw = malloc(MemoryLayout<sb_str>.stride * texts.count)!
+        let array = raw.bindMemory(to: sb_str.self, capacity: texts.count)
         for (i, text) in texts.enumerated() { (array + i).initialize(to: str(text)) }
-        blocks.append(UnsafeMutableRawPointer(array))
+        blocks.append(raw)
         return UnsafePointer(array)
     }
 }

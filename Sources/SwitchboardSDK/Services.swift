@@ -68,7 +68,8 @@ extension App {
     /// not block in it.
     @discardableResult
     public func timer(after delay: Duration, every interval: Duration? = nil, _ callback: @escaping @Sendable (Timer) -> Void) -> Timer? {
-        let timer = Timer(app: self, repeating: interval != nil, callback: callback)
+        // An interval of zero (or less) is no interval: the host fires once.
+        let timer = Timer(app: self, repeating: (interval?.nanosecondsClamped ?? 0) > 0, callback: callback)
         let user = Unmanaged.passRetained(timer).toOpaque()
         var timerHandle: OpaquePointer? = nil
         let status = api.timer_start(handle, delay.nanosecondsClamped, interval?.nanosecondsClamped ?? 0, timerFired, user, &timerHandle)
@@ -87,9 +88,10 @@ extension App {
 }
 
 extension Duration {
+    /// Whole nanoseconds; 0 for zero or negative durations, UInt64.max past it.
     var nanosecondsClamped: UInt64 {
+        guard self > .zero else { return 0 }
         let (seconds, attoseconds) = components
-        guard seconds >= 0 else { return 0 }
         let (ns, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
         return overflow ? .max : ns &+ UInt64(attoseconds / 1_000_000_000)
     }
@@ -160,7 +162,8 @@ extension App {
 
 // MARK: State store
 
-/// The host's key-value store for this plugin name: survives reloads and restarts.
+/// The host's key-value store for this plugin name: survives reloads (and restarts, once the host
+/// keeps it on disk; today's host keeps it in memory).
 public struct StateStore: Sendable {
     let app: App
 
@@ -265,6 +268,6 @@ private func stateDone(_ user: UnsafeMutableRawPointer?, _ status: sb_status, _ 
 }
 
 extension App {
-    /// The state store (per plugin name; survives reloads and restarts).
+    /// The state store (per plugin name; survives reloads).
     public var state: StateStore { StateStore(app: self) }
 }

@@ -44,32 +44,36 @@ public final class ResponseStream: @unchecked Sendable {
 
     /// Calls `callback` once when the queue has drained (at once if it already has, or is closed).
     public func onWritable(_ callback: @escaping @Sendable () -> Void) {
-        let user = Unmanaged.passRetained(CallbackBox(callback)).toOpaque()
-        if app.api.stream_on_writable(handle, streamEvent, user) != SB_OK {
-            Unmanaged<CallbackBox>.fromOpaque(user).release()
-        }
+        register(callback, with: app.api.stream_on_writable)
     }
 
     /// Calls `callback` once when the client goes away or the host ends the stream. Not called
     /// after `finish()`: the host then drops it, and the SDK releases it when the stream ends.
     public func onClose(_ callback: @escaping @Sendable () -> Void) {
-        let box = CallbackBox(callback)
-        let user = Unmanaged.passRetained(box).toOpaque()
-        if app.api.stream_on_close(handle, streamEvent, user) != SB_OK {
-            Unmanaged<CallbackBox>.fromOpaque(user).release()
-        } else {
-            closeBoxes.withLock { $0.append(box) }
-        }
+        register(callback, with: app.api.stream_on_close)
     }
-    /// Close callbacks the host holds (+1 each, released when fired or dropped at finish).
-    private let closeBoxes = Mutex<[CallbackBox]>([])
+
+    /// Callbacks the host holds (+1 each, released when fired, or at `finish`: once stream_finish
+    /// returns the host runs none of them).
+    private let heldBoxes = Mutex<[CallbackBox]>([])
+
+    private func register(
+        _ callback: @escaping @Sendable () -> Void,
+        with call: (OpaquePointer?, sb_stream_event_fn?, UnsafeMutableRawPointer?) -> sb_status
+    ) {
+        guard !finished.load(ordering: .acquiring) else { return }
+        let box = CallbackBox(callback)
+        heldBoxes.withLock { $0.append(box) }
+        let user = Unmanaged.passRetained(box).toOpaque()
+        if call(handle, streamEvent, user) != SB_OK { box.dropIfUnfired() }
+    }
 
     /// Ends the response after what is queued. Later calls do nothing.
     public func finish() {
         guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
         _ = app.api.stream_finish(handle)
-        // A close callback not called by now never will be; the box that fired released itself.
-        for box in closeBoxes.withLock({ b in defer { b.removeAll() }; return b }) { box.dropIfUnfired() }
+        // A callback not called by now never will be; a box that fired released itself.
+        for box in heldBoxes.withLock({ b in defer { b.removeAll() }; return b }) { box.dropIfUnfired() }
     }
 
     public var isFinished: Bool { finished.load(ordering: .relaxed) }

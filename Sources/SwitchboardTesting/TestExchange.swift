@@ -70,8 +70,8 @@ final class TestExchange: @unchecked Sendable {
     }
 
     func lend(bytes: [UInt8]) -> sb_bytes {
-        let copy = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
-        bytes.withUnsafeBytes { UnsafeMutableRawPointer(copy).copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(copy), byteCount: bytes.count) }
+        let copy = malloc(max(bytes.count, 1))!.assumingMemoryBound(to: CChar.self)
+        bytes.withUnsafeBytes { if let base = $0.baseAddress { UnsafeMutableRawPointer(copy).copyMemory(from: base, byteCount: bytes.count) } }
         state.withLock { $0.lent.append(copy) }
         return sb_bytes(ptr: UnsafeRawPointer(copy).assumingMemoryBound(to: UInt8.self), len: bytes.count)
     }
@@ -142,6 +142,13 @@ final class TestExchange: @unchecked Sendable {
         guard ok else { return SB_ERR_STATE }
         complete()
         return SB_OK
+    }
+
+    /// The handler failed without responding: the plugin's handle is invalid from here.
+    func abandon() {
+        let reference = selfReference
+        selfReference = nil
+        reference?.release()
     }
 
     private func complete() {

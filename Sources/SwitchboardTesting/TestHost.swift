@@ -169,7 +169,7 @@ public final class TestHost: @unchecked Sendable {
             query: { name in QueryString.values(items, named: name).last },
             header: { name in headers.first { $0.0.lowercased() == name.lowercased() }?.1 })
         let values: [ParameterValue?]
-        switch ParameterValidation.validate(route.metadata.parameters, source) {
+        switch ParameterValidation.validate(route.metadata.parameters, source, cStrings: route.typedHandler != nil) {
         case .success(let validated): values = validated
         case .failure(let issues): return .json(422, issues.body)
         }
@@ -184,11 +184,13 @@ public final class TestHost: @unchecked Sendable {
         } else {
             status = SB_ERR_UNSUPPORTED
         }
-        if status != SB_OK && status != SB_PENDING && !exchange.hasResponded {
+        if status != SB_PENDING && !exchange.hasResponded {
+            // As the real host: failed, or returned SB_OK without responding.
+            exchange.abandon()
+            log(Int(SB_LOG_ERROR.rawValue), "handler for \(route.signature) \(status == SB_OK ? "returned SB_OK without responding" : "failed with status \(status)")")
             return .json(500, #"{"detail":"Internal Server Error"}"#)
         }
         guard let response = await exchange.wait(timeout: timeout) else {
-            if status == SB_OK { return .json(500, #"{"detail":"Internal Server Error"}"#) }
             throw TimedOut(description: "\(method) \(target): no complete response within \(timeout)")
         }
         return method == "HEAD" ? TestResponse(status: response.status, headers: response.headers, body: []) : response
@@ -222,6 +224,10 @@ public final class TestHost: @unchecked Sendable {
                 m.routeErrors.append(invalid.description)
                 return SB_ERR_INVALID_ARGUMENT
             case .success(let route):
+                if let problem = route.reservedPathProblem {
+                    m.routeErrors.append(problem)
+                    return SB_ERR_INVALID_ARGUMENT
+                }
                 if m.routes.contains(where: { $0.method == route.method && $0.template.shape == route.template.shape }) {
                     m.routeErrors.append("route \(route.signature) is declared twice")
                     return SB_ERR_CONFLICT

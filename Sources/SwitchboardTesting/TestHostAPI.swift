@@ -98,20 +98,9 @@ enum TestHostAPI {
             if result == SB_OK { out.pointee = ex.handle }
             return result
         }
-        api.response_file = { req, spec in
-            guard let ex = TestExchange.from(req), let spec else { return SB_ERR_INVALID_ARGUMENT }
-            let file = RouteDeclaration.readSized(spec)
-            var info = stat()
-            guard stat(file.path.string, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, let handle = fopen(file.path.string, "rb") else {
-                return SB_ERR_NOT_FOUND
-            }
-            defer { fclose(handle) }
-            var contents = [UInt8](repeating: 0, count: Int(info.st_size))
-            let read = contents.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, handle) }
-            guard read == contents.count else { return SB_ERR_IO }
-            let type = file.content_type.string
-            _ = ex.addHeader("content-type", type.isEmpty ? "application/octet-stream" : type)
-            return ex.respond(200, body: contents, stream: false)
+        api.response_file = { req, _ in
+            // As the real host until it serves files (issue #5): the SDK then answers 501.
+            TestExchange.from(req) == nil ? SB_ERR_INVALID_ARGUMENT : SB_ERR_UNSUPPORTED
         }
 
         api.stream_write = { stream, data, _ in TestExchange.from(stream)?.write(TestHostAPI.bytes(data)) ?? SB_ERR_INVALID_ARGUMENT }
@@ -161,6 +150,8 @@ enum TestHostAPI {
             let sub = Unmanaged<TestSubscription>.fromOpaque(UnsafeRawPointer(handle)).takeRetainedValue()
             sub.host.removeSubscriber(sub)
             sub.cancelled.store(true, ordering: .relaxed)
+            // As the real host: a delivery running on another thread finishes first.
+            if !sub.host.isOnQueue { sub.host.queue.sync {} }
             return SB_OK
         }
 

@@ -86,21 +86,21 @@ import Testing
 }
 
 @Suite struct CheckCommandTests {
-    static func check(_ file: String) throws -> (status: Int32, output: String) {
-        try ScaffoldTests.run(TestPaths.hostExecutable, ["check", file], in: TestPaths.repositoryRoot)
+    static func check(_ file: String) async throws -> (status: Int32, output: String) {
+        try await ScaffoldTests.run(TestPaths.hostExecutable, ["check", file], in: TestPaths.repositoryRoot)
     }
 
     @Test(arguments: ["HelloC", "HelloSwift"])
-    func aGoodPluginPrintsItsRoutes(product: String) throws {
-        let (status, output) = try Self.check(TestPaths.plugin(product))
+    func aGoodPluginPrintsItsRoutes(product: String) async throws {
+        let (status, output) = try await Self.check(TestPaths.plugin(product))
         #expect(status == 0, "\(output)")
         #expect(output.hasPrefix("ok: hello-"))
         #expect(output.contains("GET     /hello-") && output.contains("/items/{item_id}"))
     }
 
     @Test(arguments: Fixtures.broken.filter { $0.name != "conflict" })
-    func aBrokenPluginExitsNonZeroWithTheReason(fixture: (name: String, kind: String)) throws {
-        let (status, output) = try Self.check(Fixtures.built[fixture.name]!)
+    func aBrokenPluginExitsNonZeroWithTheReason(fixture: (name: String, kind: String)) async throws {
+        let (status, output) = try await Self.check(Fixtures.built[fixture.name]!)
         #expect(status == 2)
         #expect(output.hasPrefix("refused (\(fixture.kind)):"), "\(output)")
     }

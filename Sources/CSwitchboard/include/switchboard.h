@@ -186,7 +186,8 @@ typedef sb_status (*sb_handler_fn)(void *handler_data, sb_request *req);
 /* A handler declared with a native typed signature, called through libffi as
  *     sb_status fn(void *handler_data, sb_request *req, T0 p0, T1 p1, ...)
  * with one argument per sb_route_spec.params entry, in order, typed as sb_param_type says. Every
- * parameter of such a route must be required or have a default. Cast to this type to store it. */
+ * parameter of such a route must be required or have a default, and every path parameter of its
+ * template declared. A string value containing NUL is refused (422). Cast to this type to store it. */
 typedef void (*sb_typed_handler_fn)(void);
 
 /* Releases a buffer the host borrowed (response_send_borrowed). Called exactly once, on any
@@ -232,8 +233,9 @@ typedef struct sb_param_spec {
     double ge, gt, le, lt;      /* numeric bounds, each active when its SB_PARAM_HAS_* bit is set */
     uint64_t min_length;        /* string length bounds, in Unicode scalars */
     uint64_t max_length;
-    sb_str pattern;             /* a regular expression (Swift Regex syntax) that must match somewhere
-                                 * in the value, as in FastAPI: anchor it with ^...$; empty: none */
+    sb_str pattern;             /* a regular expression (Swift Regex syntax, which backtracks: avoid
+                                 * nested quantifiers) that must match somewhere in the value, as in
+                                 * FastAPI: anchor it with ^...$; empty: none */
     sb_str default_value;       /* textual default, active with SB_PARAM_HAS_DEFAULT */
     const sb_str *enum_values;  /* SB_TYPE_ENUM: the allowed values */
     size_t enum_count;
@@ -401,9 +403,11 @@ typedef struct sb_host_api {
      * has, or if the stream is closed). */
     sb_status (*stream_on_writable)(sb_stream *stream, sb_stream_event_fn cb, void *user);
     /* Calls `cb` once when the client goes away or the host ends the stream (at once if that has
-     * already happened). Not called after stream_finish. */
+     * already happened). Never called after stream_finish returns: a stream_finish racing a
+     * callback on another thread waits for it to return. */
     sb_status (*stream_on_close)(sb_stream *stream, sb_stream_event_fn cb, void *user);
-    /* Ends the response after the queued data. The handle and the request are invalid afterwards. */
+    /* Ends the response after the queued data. The handle and the request are invalid afterwards,
+     * and no on_writable or on_close callback of this stream runs any more. */
     sb_status (*stream_finish)(sb_stream *stream);
 
     /* --- Timers --------------------------------------------------------------------------------- */

@@ -33,12 +33,7 @@ enum RouteSpecReader {
 
     private static func entry(_ spec: UnsafePointer<sb_route_spec>, plugin: PluginInstance, defaultMaxBody: Int) throws(RouteDeclaration.Invalid) -> RouteEntry {
         let declaration = try RouteDeclaration.read(spec)
-        if case .literal(let first) = declaration.template.segments.first, HostPaths.reservedFirstSegments.contains(first) {
-            throw RouteDeclaration.Invalid(description: "\(declaration.signature): paths under /\(first) belong to the host; choose another path")
-        }
-        if HostPaths.reservedExact.contains(declaration.template.text) {
-            throw RouteDeclaration.Invalid(description: "\(declaration.signature): \(declaration.template.text) belongs to the host; choose another path")
-        }
+        if let problem = declaration.reservedPathProblem { throw RouteDeclaration.Invalid(description: problem) }
         return RouteEntry(
             declaration: declaration, plugin: plugin, defaultMaxBody: defaultMaxBody, typedCall: try TypedHandlerCall(declaration))
     }
@@ -50,6 +45,4 @@ enum HostPaths {
     static let metrics = "/metrics"
     static let openAPI = "/openapi.json"
     static let docs = "/docs"
-    static let reservedFirstSegments: Set<String> = ["_switchboard", "metrics"]
-    static let reservedExact: Set<String> = [openAPI, docs]
 }

@@ -97,7 +97,7 @@ public struct PluginResponder: HTTPResponder {
                 path: { name in names.firstIndex(of: name).map { parameters[$0].percentDecoded() ?? String(parameters[$0]) } },
                 query: { name in QueryString.values(items, named: name).last },
                 header: { name in HTTPField.Name(name).flatMap { request.headers[values: $0].first } })
-            switch ParameterValidation.validate(route.parameters, source) {
+            switch ParameterValidation.validate(route.parameters, source, cStrings: route.typedCall != nil) {
             case .success(let validated):
                 values = validated
             case .failure(let issues):

@@ -34,6 +34,9 @@ final class StreamWriter: Drainable, @unchecked Sendable {
         var onWritable: [Callback] = []
         var onClose: [Callback] = []
         var blockedWriters = 0
+        /// Threads running this stream's callbacks right now: `finish` from another thread waits
+        /// for them, so no callback runs after `stream_finish` returns.
+        var delivering: [pthread_t] = []
     }
     private let state = Locked(State())
     /// Wakes producers blocked by SB_WRITE_WAIT.
@@ -111,8 +114,13 @@ final class StreamWriter: Drainable, @unchecked Sendable {
         return SB_OK
     }
 
-    /// The plugin is done. Releases the plugin's retain.
+    /// The plugin is done. Releases the plugin's retain. If the host is running close callbacks on
+    /// another thread, waits for them first: after this returns none runs (the plugin may free
+    /// what they use).
     func finish() -> sb_status {
+        writableSignal.wait {
+            self.state.withLock { s in s.delivering.allSatisfy { pthread_equal($0, pthread_self()) != 0 } }
+        }
         let (status, consumer) = state.withLock { s -> (sb_status, CheckedContinuation<Void, Never>?) in
             if s.finished { return (SB_ERR_STATE, nil) }
             s.finished = true
@@ -142,12 +150,13 @@ final class StreamWriter: Drainable, @unchecked Sendable {
                 s.queuedBytes = 0
             }
             defer { s.onClose = []; s.onWritable = []; s.consumer = nil }
+            if !s.onClose.isEmpty || !s.onWritable.isEmpty { s.delivering.append(pthread_self()) }
             return (s.onClose + s.onWritable, s.consumer)
         }
         exchange.route.plugin.untrack(self)
         consumer?.resume()
         writableSignal.broadcast()
-        for callback in callbacks { invoke(callback) }
+        deliver(callbacks)
     }
 
     func endForDrain() { close(discardQueued: false) }
@@ -206,10 +215,21 @@ final class StreamWriter: Drainable, @unchecked Sendable {
             s.queuedBytes -= bytes
             guard s.queuedBytes < lowWatermark else { return ([], false) }
             defer { s.onWritable = [] }
+            if !s.onWritable.isEmpty { s.delivering.append(pthread_self()) }
             return (s.onWritable, s.blockedWriters > 0)
         }
         if wakeWriters { writableSignal.broadcast() }
+        deliver(callbacks)
+    }
+
+    /// Runs callbacks taken out under the lock (which registered this thread in `delivering`).
+    private func deliver(_ callbacks: [Callback]) {
+        guard !callbacks.isEmpty else { return }
         for callback in callbacks { invoke(callback) }
+        state.withLock { s in
+            if let i = s.delivering.firstIndex(where: { pthread_equal($0, pthread_self()) != 0 }) { s.delivering.remove(at: i) }
+        }
+        writableSignal.broadcast()
     }
 
     private func invoke(_ callback: Callback) {
