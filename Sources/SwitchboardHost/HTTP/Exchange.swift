@@ -33,6 +33,12 @@ final class Exchange: Drainable, @unchecked Sendable {
         /// The handler has returned and the responder no longer accepts a response.
         var sealed = false
         var continuation: CheckedContinuation<Response, Never>? = nil
+        /// The plugin's `sb_request` handle keeps the exchange alive until its one response call
+        /// (accepted, or refused after a drain deadline) or until its handler failed without one,
+        /// so a late call never reaches freed memory.
+        var handleHeld = true
+        /// The lease was returned early, at a drain deadline.
+        var leaseReturned = false
         var queryItems: [(name: Substring, value: Substring)]? = nil
     }
     private let state = Mutex(State())
@@ -50,7 +56,19 @@ final class Exchange: Drainable, @unchecked Sendable {
         if let queryItems { state.withLock { $0.queryItems = queryItems } }
     }
 
-    deinit { route.plugin.leave() }
+    deinit {
+        if !state.withLock({ $0.leaseReturned }) { route.plugin.leave() }
+    }
+
+    /// Called once by the responder before the handler runs: the handle's own reference.
+    func lendHandle() {
+        _ = Unmanaged.passRetained(self)
+    }
+
+    /// Drops the handle's reference, once; the caller decided under the lock that it is time.
+    private func releaseHandle() {
+        Unmanaged.passUnretained(self).release()
+    }
 
     var handle: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
 
@@ -125,8 +143,10 @@ final class Exchange: Drainable, @unchecked Sendable {
     /// Records the one response. `makeBody` runs only if this is the first response call.
     func respond(status: UInt16, body: () -> ResponseBody) -> sb_status {
         guard (100...999).contains(status) else { return SB_ERR_INVALID_ARGUMENT }
-        let (result, waiter, response) = state.withLock { s -> (sb_status, CheckedContinuation<Response, Never>?, Response?) in
-            guard !s.responded, !s.sealed else { return (SB_ERR_STATE, nil, nil) }
+        let (result, waiter, response, release) = state.withLock { s -> (sb_status, CheckedContinuation<Response, Never>?, Response?, Bool) in
+            let release = s.handleHeld
+            s.handleHeld = false
+            guard !s.responded, !s.sealed else { return (SB_ERR_STATE, nil, nil, release) }
             s.responded = true
             var headers = s.headers
             let responseBody = body()
@@ -136,12 +156,13 @@ final class Exchange: Drainable, @unchecked Sendable {
             let response = Response(status: .init(code: Int(status)), headers: headers, body: responseBody)
             if let waiter = s.continuation {
                 s.continuation = nil
-                return (SB_OK, waiter, response)
+                return (SB_OK, waiter, response, release)
             }
             s.outcome = response
-            return (SB_OK, nil, nil)
+            return (SB_OK, nil, nil, release)
         }
         if let waiter, let response { waiter.resume(returning: response) }
+        if release { releaseHandle() }
         return result
     }
 
@@ -149,18 +170,22 @@ final class Exchange: Drainable, @unchecked Sendable {
     /// plugin's own late response is refused with SB_ERR_STATE.
     func endForDrain() {
         let unavailable = JSONError.response(.serviceUnavailable, detail: "The plugin was unloaded before it answered; retry the request")
-        let waiter = state.withLock { s -> CheckedContinuation<Response, Never>? in
-            guard !s.responded, !s.sealed else { return nil }
+        let (ended, waiter) = state.withLock { s -> (Bool, CheckedContinuation<Response, Never>?) in
+            guard !s.responded, !s.sealed else { return (false, nil) }
             s.responded = true
             s.sealed = true
+            // The plugin may still answer late (and is refused); the generation need not wait.
+            s.leaseReturned = true
             guard let waiter = s.continuation else {
                 s.outcome = unavailable
-                return nil
+                return (true, nil)
             }
             s.continuation = nil
-            return waiter
+            return (true, waiter)
         }
+        guard ended else { return }
         waiter?.resume(returning: unavailable)
+        route.plugin.leave()
     }
 
     /// After the handler returned `status`: the response, waiting for it when the handler is pending.
@@ -179,11 +204,17 @@ final class Exchange: Drainable, @unchecked Sendable {
                 if let ready { waiter.resume(returning: ready) }
             }
         }
-        return state.withLock { s in
+        let (outcome, release) = state.withLock { s -> (Response?, Bool) in
             // Taken out, not copied: a stream's body refers back to this exchange.
             defer { s.outcome = nil }
-            if s.outcome == nil { s.sealed = true }
-            return s.outcome
+            guard s.outcome == nil else { return (s.outcome, false) }
+            // Failed without responding: the handle is invalid from here.
+            s.sealed = true
+            let release = s.handleHeld
+            s.handleHeld = false
+            return (nil, release)
         }
+        if release { releaseHandle() }
+        return outcome
     }
 }

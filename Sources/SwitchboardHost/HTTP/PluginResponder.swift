@@ -122,6 +122,7 @@ public struct PluginResponder: HTTPResponder {
             request: request, route: route, rawParameters: parameters, body: body, parameterValues: values, queryItems: queryItems)
         let plugin = route.plugin
         plugin.requestsServed.add(1, ordering: .relaxed)
+        exchange.lendHandle()
         let status: sb_status
         if route.isBlocking {
             status = try await threadPool.runIfActive { Self.call(route, exchange) }
