@@ -18,6 +18,7 @@ let package = Package(
         // Bundled plugins: each is a shared library the host loads with dlopen.
         .library(name: "HelloC", type: .dynamic, targets: ["HelloC"]),
         .library(name: "HelloSwift", type: .dynamic, targets: ["HelloSwift"]),
+        .library(name: "Streaming", type: .dynamic, targets: ["Streaming"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -87,6 +88,7 @@ let package = Package(
         ),
         .target(name: "HelloC", dependencies: ["CSwitchboard"], path: "Plugins/HelloC"),
         .target(name: "HelloSwift", dependencies: ["SwitchboardSDK"], path: "Plugins/HelloSwift", swiftSettings: swiftSettings),
+        .target(name: "Streaming", dependencies: ["SwitchboardSDK"], path: "Plugins/Streaming", swiftSettings: swiftSettings),
         // The benchmark's baseline: the example handlers as native Hummingbird routes (bench/run.sh).
         .executableTarget(
             name: "NativeBaseline",

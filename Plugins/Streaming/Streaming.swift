@@ -1,0 +1,470 @@
+// streaming: section 8.3 of the chapter and the streaming README, as one plugin on the SDK.
+//
+//   GET  /stream-basic                  10 text chunks
+//   GET  /stream-json                   100 NDJSON lines
+//   GET  /download/{filename}           a file from the files directory, as an attachment
+//   GET  /download-simple/{filename}    the same (the chapter's FileResponse variant)
+//   GET  /download-async/{filename}     the same (the chapter's aiofiles variant)
+//   GET  /events                        10 SSE events, 1 s apart, then "Stream complete" (resumable)
+//   GET  /events/named                  5 named SSE events with ids, 0.5 s apart (resumable)
+//   GET  /logs/stream                   a live log broadcast (SSE), fed by POST /logs/add
+//   POST /logs/add?message=             broadcast a log line to every /logs/stream subscriber
+//   GET  /export/csv?rows=10000         a CSV export, streamed with backpressure
+//   GET  /stream, /download, /sse, /large-file, /video, /export     the README's endpoints
+//
+// Files are served by the host (ranges, conditional requests, HEAD) after the name is resolved
+// inside the files directory (plugins.config.streaming.files_directory, default "files"): "..",
+// ".", slashes, absolute names, symlinks that lead out and directories are 404s.
+// plugins.config.streaming.interval_scale (default 1) scales every pause (tests use 0.01).
+
+import SwitchboardSDK
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let rows = Param<Int>.query("rows", default: 10_000).ge(0).le(1_000_000).description("How many data rows")
+let message = Param<String>.query("message").maxLength(4096).description("The log line")
+let filename = Param<String>.path("filename").description("A file name inside the files directory")
+
+let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8.3 of the chapter and the streaming README") { app in
+    let files = FilesDirectory(app.config("files_directory") ?? "files")
+    let scale = max(0, Double(app.config("interval_scale") ?? "1") ?? 1)
+    let pause: @Sendable (Double) -> Duration = { .nanoseconds(Int64($0 * scale * 1e9)) }
+
+    // MARK: 8.3 basic streaming
+
+    app.get("/stream-basic", summary: "Basic streaming: 10 text chunks", responses: [ResponseDoc(200, "text/plain")]) { _ in
+        .stream(contentType: "text/plain; charset=utf-8") { stream in
+            for i in 0..<10 { stream.write("Chunk \(i)\n") }
+            stream.finish()
+        }
+    }
+
+    app.get("/stream-json", summary: "Newline-delimited JSON, 100 lines", responses: [ResponseDoc(200, "application/x-ndjson")]) { _ in
+        .stream(contentType: "application/x-ndjson") { stream in
+            var text = ""
+            for i in 0..<100 { text += #"{"id": \#(i), "name": "Item \#(i)", "value": \#(i * 10)}"# + "\n" }
+            stream.write(text)
+            stream.finish()
+        }
+    }
+
+    // MARK: Files
+
+    for (path, summary) in [
+        ("/download/{filename}", "Download a file (streamed, with Content-Length)"),
+        ("/download-simple/{filename}", "Download a file (FileResponse)"),
+        ("/download-async/{filename}", "Download a file (asynchronous reads)"),
+    ] {
+        app.get(path, params: [filename], summary: summary, responses: [ResponseDoc(200, "application/octet-stream"), ResponseDoc(404, "application/json")]) { req in
+            let name = try req[filename]
+            guard let file = files.resolve(name) else { throw HTTPError(404, detail: "File not found") }
+            return .file(file, contentType: "application/octet-stream", downloadName: name, attachment: true)
+        }
+    }
+
+    app.get("/large-file", summary: "The README's huge_file.txt, streamed", responses: [ResponseDoc(200, "text/plain")]) { _ in
+        guard let file = files.resolveBeside("huge_file.txt") else { throw HTTPError(404, detail: "File not found") }
+        return .file(file, contentType: "text/plain; charset=utf-8")
+    }
+
+    app.get("/video", summary: "The README's video.mp4 (ranges for seeking)", responses: [ResponseDoc(200, "video/mp4")]) { _ in
+        guard let file = files.resolveBeside("video.mp4") else { throw HTTPError(404, detail: "File not found") }
+        return .file(file, contentType: "video/mp4")
+    }
+
+    // MARK: Server-Sent Events
+
+    app.get("/events", summary: "10 events, 1 s apart, then \"Stream complete\"; resumes after Last-Event-ID", responses: [ResponseDoc(200, "text/event-stream")]) { req in
+        let start = resumeID(req)
+        return .eventStream { events in
+            let next = Box(start + 1)
+            EventPump(app: app, events: events, every: pause(1), first: .zero) {
+                let id = next.value
+                next.value += 1
+                switch id {
+                case 1...10:
+                    let data = #"{"id": \#(id), "timestamp": "\#(Clock.isoUTC())", "message": "Event \#(id)"}"#
+                    return ServerSentEvent(data: data, id: String(id), retry: id == start + 1 ? 3000 : nil)
+                case 11: return ServerSentEvent(data: #"{"message": "Stream complete"}"#, id: "11")
+                default: return nil
+                }
+            }.start()
+        }
+    }
+
+    app.get("/events/named", summary: "Named events with ids, 0.5 s apart; resumes after Last-Event-ID", responses: [ResponseDoc(200, "text/event-stream")]) { req in
+        let named: [(String, String)] = [
+            ("init", #"{"status": "connected"}"#), ("update", #"{"progress": 25}"#), ("update", #"{"progress": 50}"#),
+            ("update", #"{"progress": 75}"#), ("complete", #"{"status": "done", "progress": 100}"#),
+        ]
+        let start = resumeID(req)
+        return .eventStream { events in
+            let next = Box(start + 1)
+            EventPump(app: app, events: events, every: pause(0.5), first: .zero) {
+                let id = next.value
+                guard (1...named.count).contains(id) else { return nil }
+                next.value += 1
+                return ServerSentEvent(data: named[id - 1].1, event: named[id - 1].0, id: String(id))
+            }.start()
+        }
+    }
+
+    app.get("/sse", summary: "The README's endless event stream, one tick a second", responses: [ResponseDoc(200, "text/event-stream")]) { req in
+        let start = resumeID(req)
+        return .eventStream { events in
+            let tick = Box(start)
+            EventPump(app: app, events: events, every: pause(1), first: .zero) {
+                tick.value += 1
+                return ServerSentEvent(data: #"{"tick": \#(tick.value), "timestamp": "\#(Clock.isoUTC())"}"#, id: String(tick.value))
+            }.start()
+        }
+    }
+
+    // MARK: Log broadcast
+
+    app.get("/logs/stream", summary: "Live log lines as Server-Sent Events", responses: [ResponseDoc(200, "text/event-stream")]) { _ in
+        .eventStream { events in LogSubscriber(app: app, events: events, keepalive: pause(15)).start() }
+    }
+
+    app.post("/logs/add", params: [message], summary: "Broadcast a log line to every /logs/stream subscriber") { req in
+        let line = "[\(Clock.isoUTC())] \(try req[message])"
+        let delivered = app.publish("logs", line)
+        return .json(raw: #"{"status":"logged","message":\#(JSON.quote(line)),"subscribers":\#(delivered)}"#)
+    }
+
+    // MARK: CSV and the README's text streams
+
+    app.get("/export/csv", params: [rows], summary: "A CSV export of generated users", responses: [ResponseDoc(200, "text/csv")]) { req in
+        let total = try req[rows]
+        return .stream(contentType: "text/csv; charset=utf-8") { stream in
+            let done = Box(-1)  // rows written; -1: not even the header
+            Producer(stream: stream) {
+                guard done.value < total else { return nil }
+                var chunk = ""
+                if done.value < 0 {
+                    chunk += "ID,Name,Email,Created At,Status\r\n"
+                    done.value = 0
+                }
+                let end = min(total, done.value + 2000)
+                while done.value < end {
+                    done.value += 1
+                    let i = done.value
+                    chunk += CSV.row([String(i), "User \(i)", "user\(i)@example.com", "2024-\(twoDigits(i % 12 + 1))-\(twoDigits(i % 28 + 1))", i % 2 == 0 ? "active" : "inactive"])
+                }
+                return (chunk, done.value >= total)
+            }.start()
+        }.header("content-disposition", "attachment; filename=users_export.csv")
+    }
+
+    app.get("/export", summary: "The README's database export: 1000 rows", responses: [ResponseDoc(200, "text/csv")]) { _ in
+        .stream(contentType: "text/csv; charset=utf-8") { stream in
+            var text = ""
+            for i in 1...1000 { text += "(\(i), 'row-\(i)', \(Double(i) * 1.5))\n" }
+            stream.write(text)
+            stream.finish()
+        }
+    }
+
+    app.get("/stream", summary: "The README's stream: 10 lines, 0.5 s apart", responses: [ResponseDoc(200, "text/plain")]) { _ in
+        .stream(contentType: "text/plain; charset=utf-8") { stream in
+            let i = Box(0)
+            let timer = app.timer(after: .zero, every: pause(0.5)) { timer in
+                guard i.value < 10, stream.write("Event \(i.value)\n") != .closed else {
+                    timer.cancel()
+                    stream.finish()
+                    return
+                }
+                i.value += 1
+            }
+            stream.onClose { timer?.cancel(); stream.finish() }
+        }
+    }
+
+    app.get("/download", summary: "The README's streamed download: 1000 lines as output.txt", responses: [ResponseDoc(200, "text/plain")]) { _ in
+        .stream(contentType: "text/plain; charset=utf-8") { stream in
+            var text = ""
+            for i in 0..<1000 { text += "Line \(i): streamed content\n" }
+            stream.write(text)
+            stream.finish()
+        }.header("content-disposition", "attachment; filename=output.txt")
+    }
+}
+
+@_cdecl("switchboard_plugin_v1") public func entry() -> UnsafeRawPointer { plugin.entry }
+
+// MARK: - Pieces
+
+/// The id after which an event stream resumes: the client's `Last-Event-ID`, or 0.
+func resumeID(_ req: Request) -> Int {
+    req.header("last-event-id").flatMap { Int($0.trimmingSpaces) }.map { max(0, $0) } ?? 0
+}
+
+func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+
+/// Per-stream state touched by one writer at a time (one timer, or one producer chain).
+final class Box<T>: @unchecked Sendable {
+    var value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// Sends events from `next` on a timer until it returns nil, with a comment ping every 15 s in
+/// between long pauses; stops at once when the client goes away.
+final class EventPump: @unchecked Sendable {
+    let app: App
+    let events: EventStream
+    let every: Duration
+    let first: Duration
+    let next: () -> ServerSentEvent?
+    private var timer: Timer? = nil
+
+    init(app: App, events: EventStream, every: Duration, first: Duration, next: @escaping () -> ServerSentEvent?) {
+        self.app = app
+        self.events = events
+        self.every = every
+        self.first = first
+        self.next = next
+    }
+
+    func start() {
+        // One timer is the only writer: its callbacks never overlap.
+        timer = app.timer(after: first, every: max(every, .milliseconds(1))) { [self] timer in
+            guard let event = next(), events.send(event) != .closed else {
+                timer.cancel()
+                events.finish()
+                return
+            }
+        }
+        events.onClose { [self] in
+            timer?.cancel()
+            events.finish()
+        }
+    }
+}
+
+/// One `/logs/stream` client: a subscription with a bounded queue, a keepalive comment that does
+/// not end the stream, and a slow reader dropped (and told so) instead of growing memory.
+final class LogSubscriber: @unchecked Sendable {
+    let app: App
+    let events: EventStream
+    let keepalive: Duration
+    private var subscription: Subscription? = nil
+    private var timer: Timer? = nil
+    private let lock = Lock()
+    private var pending: [String] = []
+    private var waiting = false
+    private var ended = false
+    private var dropping = false
+    /// Messages held while the connection is full; past this the subscriber is dropped.
+    static let pendingLimit = 256
+
+    init(app: App, events: EventStream, keepalive: Duration) {
+        self.app = app
+        self.events = events
+        self.keepalive = keepalive
+    }
+
+    func start() {
+        events.comment("connected")
+        subscription = app.subscribe("logs", queueLimit: 1024) { [self] result in
+            switch result {
+            case .success(let bytes): deliver(String(decoding: bytes, as: UTF8.self))
+            case .failure: drop(reason: "the server's queue for this subscriber overflowed")
+            }
+        }
+        timer = app.timer(after: keepalive, every: keepalive) { [self] _ in
+            lock.withLock { if !waiting && !ended { _ = events.comment("keepalive") } }
+        }
+        events.onClose { [self] in end() }
+    }
+
+    private func deliver(_ line: String) {
+        let drop = lock.withLock { () -> Bool in
+            guard !ended, !dropping else { return false }
+            if waiting {
+                pending.append(line)
+                return pending.count > Self.pendingLimit
+            }
+            switch events.send(ServerSentEvent(data: line)) {
+            case .ok: return false
+            case .wouldBlock:
+                pending.append(line)
+                waiting = true
+                events.onWritable { [self] in flush() }
+                return false
+            case .closed, .failed: return false
+            }
+        }
+        if drop { self.drop(reason: "this client read too slowly; \(Self.pendingLimit) messages were waiting") }
+    }
+
+    private func flush() {
+        lock.withLock {
+            guard !ended, !dropping else { return }
+            while !pending.isEmpty {
+                switch events.send(ServerSentEvent(data: pending[0])) {
+                case .ok: pending.removeFirst()
+                case .wouldBlock:
+                    events.onWritable { [self] in flush() }
+                    return
+                case .closed, .failed: return
+                }
+            }
+            waiting = false
+        }
+    }
+
+    /// Unsubscribes, tells the client why once the connection has room, and ends the stream.
+    private func drop(reason: String) {
+        subscription?.cancel()
+        let first = lock.withLock { () -> Bool in
+            guard !ended, !dropping else { return false }
+            dropping = true
+            pending.removeAll()
+            return true
+        }
+        guard first else { return }
+        events.onWritable { [self] in
+            _ = events.send(ServerSentEvent(data: JSON.quote(reason), event: "dropped"))
+            end()
+        }
+    }
+
+    private func end() {
+        let already = lock.withLock { () -> Bool in
+            defer { ended = true }
+            return ended
+        }
+        guard !already else { return }
+        subscription?.cancel()
+        timer?.cancel()
+        events.finish()
+    }
+}
+
+/// Writes chunks from `next` as fast as the client takes them: on `.wouldBlock` it waits for
+/// `onWritable`, so a client that stops reading costs one chunk of memory, not the export.
+final class Producer: @unchecked Sendable {
+    let stream: ResponseStream
+    /// The next chunk and whether it is the last; nil when there is nothing more.
+    let next: () -> (String, Bool)?
+    private var held: String? = nil
+    private var last = false
+
+    init(stream: ResponseStream, next: @escaping () -> (String, Bool)?) {
+        self.stream = stream
+        self.next = next
+    }
+
+    func start() {
+        stream.onClose { [self] in stream.finish() }
+        pump()
+    }
+
+    private func pump() {
+        while true {
+            if held == nil {
+                guard let (chunk, isLast) = next() else { return stream.finish() }
+                held = chunk
+                last = isLast
+            }
+            switch stream.write(held!) {
+            case .ok:
+                held = nil
+                if last { return stream.finish() }
+            case .wouldBlock:
+                return stream.onWritable { [self] in pump() }
+            case .closed, .failed:
+                return stream.finish()
+            }
+        }
+    }
+}
+
+/// RFC 4180 rows, as Python's csv.writer writes them (QUOTE_MINIMAL, CRLF line ends).
+enum CSV {
+    static func row(_ fields: [String]) -> String {
+        fields.map(field).joined(separator: ",") + "\r\n"
+    }
+
+    static func field(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingQuotes() + "\""
+    }
+}
+
+extension String {
+    fileprivate func replacingQuotes() -> String {
+        var out = ""
+        for c in self { out += c == "\"" ? "\"\"" : String(c) }
+        return out
+    }
+
+    var trimmingSpaces: Substring {
+        let s = drop { $0 == " " || $0 == "\t" }
+        return s[..<(s.lastIndex { $0 != " " && $0 != "\t" }.map { s.index(after: $0) } ?? s.startIndex)]
+    }
+}
+
+/// A pthread mutex for the few places that need one (the SDK's callbacks come from host threads).
+final class Lock: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func withLock<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
+    }
+}
+
+/// The files directory and names resolved inside it by real path.
+struct FilesDirectory: Sendable {
+    let root: String?
+
+    init(_ path: String) {
+        root = realpath(path, nil).map { p in defer { free(p) }; return String(cString: p) }
+    }
+
+    /// The real path of `name` inside the directory, or nil: empty, ".", "..", a slash, a NUL, a
+    /// name that resolves outside (through a symlink) or to anything but a regular file.
+    func resolve(_ name: String) -> String? {
+        guard let root, !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.utf8.contains(0) else { return nil }
+        return contained(root + "/" + name, in: root)
+    }
+
+    /// A file beside the files directory (the README's huge_file.txt and video.mp4).
+    func resolveBeside(_ name: String) -> String? {
+        guard let root else { return nil }
+        let parent = String(root[..<(root.lastIndex(of: "/") ?? root.endIndex)])
+        return contained((parent.isEmpty ? "" : parent) + "/" + name, in: parent.isEmpty ? "/" : parent)
+    }
+
+    private func contained(_ candidate: String, in root: String) -> String? {
+        guard let resolved = realpath(candidate, nil) else { return nil }
+        defer { free(resolved) }
+        let path = String(cString: resolved)
+        let prefix = root.hasSuffix("/") ? root : root + "/"
+        var info = stat()
+        guard path.hasPrefix(prefix), stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return path
+    }
+}
+
+/// Wall-clock timestamps as Python's `datetime.utcnow().isoformat()` writes them.
+enum Clock {
+    static func isoUTC() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var t = now.tv_sec
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func pad(_ n: Int, _ width: Int) -> String {
+            let s = String(n)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
+            + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(now.tv_nsec / 1000, 6))"
+    }
+}
