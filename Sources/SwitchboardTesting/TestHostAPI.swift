@@ -98,9 +98,24 @@ enum TestHostAPI {
             if result == SB_OK { out.pointee = ex.handle }
             return result
         }
-        api.response_file = { req, _ in
-            // As the real host until it serves files (issue #5): the SDK then answers 501.
-            TestExchange.from(req) == nil ? SB_ERR_INVALID_ARGUMENT : SB_ERR_UNSUPPORTED
+        api.response_file = { req, spec in
+            // The whole file, 200 (ranges and conditional requests are the real host's; test
+            // those over the wire).
+            guard let ex = TestExchange.from(req), let spec else { return SB_ERR_INVALID_ARGUMENT }
+            let file = RouteDeclaration.readSized(spec)
+            guard let handle = fopen(file.path.string, "rb") else { return SB_ERR_NOT_FOUND }
+            defer { fclose(handle) }
+            var contents: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, handle) }
+                if n <= 0 { break }
+                contents += chunk[0..<n]
+            }
+            guard ferror(handle) == 0 else { return SB_ERR_NOT_FOUND }  // a directory reads as an error
+            let type = file.content_type.string
+            _ = ex.addHeader("content-type", type.isEmpty ? "application/octet-stream" : type)
+            return ex.respond(200, body: contents, stream: false)
         }
 
         api.stream_write = { stream, data, _ in TestExchange.from(stream)?.write(TestHostAPI.bytes(data)) ?? SB_ERR_INVALID_ARGUMENT }
