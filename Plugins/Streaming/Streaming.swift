@@ -18,6 +18,7 @@
 // plugins.config.streaming.interval_scale (default 1) scales every pause (tests use 0.01).
 
 import SwitchboardSDK
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -80,7 +81,7 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
         let start = resumeID(req)
         return .eventStream { events in
             let next = Box(start + 1)
-            EventPump(app: app, events: events, every: pause(1), first: .zero) {
+            EventPump(app: app, events: events, every: pause(1)) {
                 let id = next.value
                 next.value += 1
                 switch id {
@@ -102,7 +103,7 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
         let start = resumeID(req)
         return .eventStream { events in
             let next = Box(start + 1)
-            EventPump(app: app, events: events, every: pause(0.5), first: .zero) {
+            EventPump(app: app, events: events, every: pause(0.5)) {
                 let id = next.value
                 guard (1...named.count).contains(id) else { return nil }
                 next.value += 1
@@ -115,7 +116,7 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
         let start = resumeID(req)
         return .eventStream { events in
             let tick = Box(start)
-            EventPump(app: app, events: events, every: pause(1), first: .zero) {
+            EventPump(app: app, events: events, every: pause(1)) {
                 tick.value += 1
                 return ServerSentEvent(data: #"{"tick": \#(tick.value), "timestamp": "\#(Clock.isoUTC())"}"#, id: String(tick.value))
             }.start()
@@ -209,27 +210,26 @@ final class Box<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
 }
 
-/// Sends events from `next` on a timer until it returns nil, with a comment ping every 15 s in
-/// between long pauses; stops at once when the client goes away.
+/// Sends events from `next`, the first at once and then one per `every`, until it returns nil;
+/// stops at once when the client goes away. (Its streams never pause long enough to need a
+/// keepalive; /logs/stream, which can, sends one.)
 final class EventPump: @unchecked Sendable {
     let app: App
     let events: EventStream
     let every: Duration
-    let first: Duration
     let next: () -> ServerSentEvent?
     private var timer: Timer? = nil
 
-    init(app: App, events: EventStream, every: Duration, first: Duration, next: @escaping () -> ServerSentEvent?) {
+    init(app: App, events: EventStream, every: Duration, next: @escaping () -> ServerSentEvent?) {
         self.app = app
         self.events = events
         self.every = every
-        self.first = first
         self.next = next
     }
 
     func start() {
         // One timer is the only writer: its callbacks never overlap.
-        timer = app.timer(after: first, every: max(every, .milliseconds(1))) { [self] timer in
+        timer = app.timer(after: .zero, every: max(every, .milliseconds(1))) { [self] timer in
             guard let event = next(), events.send(event) != .closed else {
                 timer.cancel()
                 events.finish()
@@ -245,18 +245,25 @@ final class EventPump: @unchecked Sendable {
 
 /// One `/logs/stream` client: a subscription with a bounded queue, a keepalive comment that does
 /// not end the stream, and a slow reader dropped (and told so) instead of growing memory.
+///
+/// Writes happen under the lock (they only queue, and keep lines in order between the delivery
+/// thread and the writable callback); `onWritable` is registered after it, since the host may
+/// call it at once, on this thread.
 final class LogSubscriber: @unchecked Sendable {
     let app: App
     let events: EventStream
     let keepalive: Duration
     private var subscription: Subscription? = nil
     private var timer: Timer? = nil
-    private let lock = Lock()
-    private var pending: [String] = []
-    private var waiting = false
-    private var ended = false
-    private var dropping = false
-    /// Messages held while the connection is full; past this the subscriber is dropped.
+    private struct State {
+        /// Lines held while the connection is full.
+        var pending: [String] = []
+        var waiting = false
+        var dropping = false
+        var ended = false
+    }
+    private let state = Mutex(State())
+    /// Lines held while the connection is full; past this the subscriber is dropped.
     static let pendingLimit = 256
 
     init(app: App, events: EventStream, keepalive: Duration) {
@@ -274,54 +281,59 @@ final class LogSubscriber: @unchecked Sendable {
             }
         }
         timer = app.timer(after: keepalive, every: keepalive) { [self] _ in
-            lock.withLock { if !waiting && !ended { _ = events.comment("keepalive") } }
+            state.withLock { s in if !s.waiting && !s.dropping && !s.ended { _ = events.comment("keepalive") } }
         }
         events.onClose { [self] in end() }
     }
 
+    private enum Next { case nothing, waitForRoom, drop }
+
     private func deliver(_ line: String) {
-        let drop = lock.withLock { () -> Bool in
-            guard !ended, !dropping else { return false }
-            if waiting {
-                pending.append(line)
-                return pending.count > Self.pendingLimit
+        let next = state.withLock { s -> Next in
+            guard !s.ended, !s.dropping else { return .nothing }
+            if s.waiting {
+                s.pending.append(line)
+                return s.pending.count > Self.pendingLimit ? .drop : .nothing
             }
-            switch events.send(ServerSentEvent(data: line)) {
-            case .ok: return false
-            case .wouldBlock:
-                pending.append(line)
-                waiting = true
-                events.onWritable { [self] in flush() }
-                return false
-            case .closed, .failed: return false
-            }
+            guard events.send(ServerSentEvent(data: line)) == .wouldBlock else { return .nothing }
+            s.pending.append(line)
+            s.waiting = true
+            return .waitForRoom
         }
-        if drop { self.drop(reason: "this client read too slowly; \(Self.pendingLimit) messages were waiting") }
+        act(next)
     }
 
     private func flush() {
-        lock.withLock {
-            guard !ended, !dropping else { return }
-            while !pending.isEmpty {
-                switch events.send(ServerSentEvent(data: pending[0])) {
-                case .ok: pending.removeFirst()
-                case .wouldBlock:
-                    events.onWritable { [self] in flush() }
-                    return
-                case .closed, .failed: return
+        let next = state.withLock { s -> Next in
+            guard !s.ended, !s.dropping else { return .nothing }
+            while let line = s.pending.first {
+                switch events.send(ServerSentEvent(data: line)) {
+                case .ok: s.pending.removeFirst()
+                case .wouldBlock: return .waitForRoom
+                case .closed, .failed: return .nothing
                 }
             }
-            waiting = false
+            s.waiting = false
+            return .nothing
+        }
+        act(next)
+    }
+
+    private func act(_ next: Next) {
+        switch next {
+        case .nothing: break
+        case .waitForRoom: events.onWritable { [self] in flush() }
+        case .drop: drop(reason: "this client read too slowly; \(Self.pendingLimit) lines were waiting")
         }
     }
 
     /// Unsubscribes, tells the client why once the connection has room, and ends the stream.
     private func drop(reason: String) {
         subscription?.cancel()
-        let first = lock.withLock { () -> Bool in
-            guard !ended, !dropping else { return false }
-            dropping = true
-            pending.removeAll()
+        let first = state.withLock { s -> Bool in
+            guard !s.ended, !s.dropping else { return false }
+            s.dropping = true
+            s.pending.removeAll()
             return true
         }
         guard first else { return }
@@ -332,9 +344,9 @@ final class LogSubscriber: @unchecked Sendable {
     }
 
     private func end() {
-        let already = lock.withLock { () -> Bool in
-            defer { ended = true }
-            return ended
+        let already = state.withLock { s -> Bool in
+            defer { s.ended = true }
+            return s.ended
         }
         guard !already else { return }
         subscription?.cancel()
@@ -404,18 +416,6 @@ extension String {
     var trimmingSpaces: Substring {
         let s = drop { $0 == " " || $0 == "\t" }
         return s[..<(s.lastIndex { $0 != " " && $0 != "\t" }.map { s.index(after: $0) } ?? s.startIndex)]
-    }
-}
-
-/// A pthread mutex for the few places that need one (the SDK's callbacks come from host threads).
-final class Lock: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func withLock<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return body()
     }
 }
 

@@ -99,9 +99,6 @@ public struct PathTemplate: Hashable, Sendable, CustomStringConvertible {
         return values
     }
 
-    /// How many literal segments: among templates matching a path, the most literal one wins.
-    public var literalCount: Int { segments.count { if case .literal = $0 { true } else { false } } }
-
     private static func isIdentifier(_ s: String) -> Bool {
         guard let first = s.utf8.first, first == UInt8(ascii: "_") || isLetter(first) else { return false }
         return s.utf8.allSatisfy { $0 == UInt8(ascii: "_") || isLetter($0) || (0x30...0x39).contains($0) }

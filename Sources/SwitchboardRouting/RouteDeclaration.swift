@@ -97,17 +97,12 @@ public struct RouteDeclaration: @unchecked Sendable {
             handler: spec.handler, handlerData: spec.handler_data, typedHandler: spec.typed_handler)
     }
 
-    /// Paths a host answers itself, which no plugin may declare: everything under `/_switchboard/`
-    /// and `/metrics`, and `/openapi.json` and `/docs`.
-    public static let reservedFirstSegments: Set<String> = ["_switchboard", "metrics"]
-    public static let reservedPaths: Set<String> = ["/openapi.json", "/docs"]
-
-    /// Why this route's path belongs to the host, or nil.
+    /// Why this route's path belongs to the host (`HostPaths`), or nil.
     public var reservedPathProblem: String? {
-        if case .literal(let first) = template.segments.first, Self.reservedFirstSegments.contains(first) {
+        if case .literal(let first) = template.segments.first, HostPaths.reservedFirstSegments.contains(first) {
             return "\(signature): paths under /\(first) belong to the host; choose another path"
         }
-        if Self.reservedPaths.contains(template.text) {
+        if HostPaths.reservedExact.contains(template.text) {
             return "\(signature): \(template.text) belongs to the host; choose another path"
         }
         return nil
@@ -146,6 +141,18 @@ public struct RouteDeclaration: @unchecked Sendable {
     private static func isMethodToken(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.count <= 32 && s.utf8.allSatisfy { (0x41...0x5A).contains($0) || $0 == UInt8(ascii: "-") }
     }
+}
+
+/// Paths a host answers itself, before its plugins' routes; no plugin may declare them.
+public enum HostPaths {
+    public static let adminPrefix = "/_switchboard/"
+    public static let metrics = "/metrics"
+    public static let openAPI = "/openapi.json"
+    public static let docs = "/docs"
+    /// A plugin path may not start with these segments...
+    public static let reservedFirstSegments: Set<String> = ["_switchboard", "metrics"]
+    /// ...nor be one of these.
+    public static let reservedExact: Set<String> = [openAPI, docs]
 }
 
 /// Documentation of a route, for generated docs and the admin API.

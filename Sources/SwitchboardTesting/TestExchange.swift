@@ -193,16 +193,3 @@ final class TestExchange: @unchecked Sendable {
         return state.withLock { s in TestResponse(status: s.status ?? 500, headers: s.responseHeaders, body: s.bodyOut) }
     }
 }
-
-enum TypedCall {
-    static func invoke(_ fn: sb_typed_handler_fn, route: RouteDeclaration, exchange: TestExchange) -> sb_status {
-        do {
-            guard let call = try TypedHandlerCall(route) else { return SB_ERR_UNSUPPORTED }
-            return call.invoke(fn, handlerData: route.handlerData, request: exchange.handle, values: exchange.values) {
-                exchange.lend($0).ptr
-            }
-        } catch {
-            return SB_ERR_INTERNAL
-        }
-    }
-}

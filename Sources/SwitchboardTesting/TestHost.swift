@@ -35,6 +35,8 @@ public final class TestHost: @unchecked Sendable {
         var initializing = true
         var refuseReason: String? = nil
         var routes: [RouteDeclaration] = []
+        /// Typed handlers' libffi calls, prepared once per route (by signature), as the host does.
+        var typedCalls: [String: TypedHandlerCall] = [:]
         var routeErrors: [String] = []
         var logs: [(level: Int, message: String)] = []
         var state: [String: [UInt8]] = [:]
@@ -178,7 +180,10 @@ public final class TestHost: @unchecked Sendable {
             queryItems: items, headers: headers, body: body, values: values)
         let status: sb_status
         if let typed = route.typedHandler {
-            status = TypedCall.invoke(typed, route: route, exchange: exchange)
+            // Always prepared for a typed route (addRoute).
+            status = mutable.withLock { $0.typedCalls[route.signature] }?.invoke(
+                typed, handlerData: route.handlerData, request: exchange.handle, values: exchange.values
+            ) { exchange.lend($0).ptr } ?? SB_ERR_INTERNAL
         } else if let handler = route.handler {
             status = handler(route.handlerData, exchange.handle)
         } else {
@@ -216,14 +221,17 @@ public final class TestHost: @unchecked Sendable {
     // MARK: Services the function table reaches
 
     func addRoute(_ spec: UnsafePointer<sb_route_spec>) -> sb_status {
-        let result = Result { () throws(RouteDeclaration.Invalid) in try RouteDeclaration.read(spec) }
+        let result = Result { () throws(RouteDeclaration.Invalid) in
+            let route = try RouteDeclaration.read(spec)
+            return (route, try TypedHandlerCall(route))
+        }
         return mutable.withLock { m in
             guard m.initializing else { return SB_ERR_STATE }
             switch result {
             case .failure(let invalid):
                 m.routeErrors.append(invalid.description)
                 return SB_ERR_INVALID_ARGUMENT
-            case .success(let route):
+            case .success(let (route, typedCall)):
                 if let problem = route.reservedPathProblem {
                     m.routeErrors.append(problem)
                     return SB_ERR_INVALID_ARGUMENT
@@ -233,6 +241,7 @@ public final class TestHost: @unchecked Sendable {
                     return SB_ERR_CONFLICT
                 }
                 m.routes.append(route)
+                m.typedCalls[route.signature] = typedCall
                 return SB_OK
             }
         }

@@ -94,7 +94,7 @@ enum Templates {
             ("README.md", """
                 # \(name)
 
-                A [Switchboard](https://switchboard.invalid/) plugin written in Swift on the SDK.
+                A Switchboard plugin written in Swift on the SDK.
 
                     swift build -c release                       # → .build/release/lib\(module).so
                     swift test                                   # unit tests, no sockets (SwitchboardTesting)

@@ -83,6 +83,18 @@ import SwitchboardTesting
         #expect(try await host.get("/nope").status == 404)
         let wrongMethod = try await host.request("DELETE", "/hello-swift")
         #expect(wrongMethod.status == 405 && wrongMethod.header("allow") == "GET, HEAD")
+        // The document the server would publish for this plugin alone.
+        let document = try JSONSerialization.jsonObject(with: Data(host.openAPI.utf8)) as! [String: Any]
+        #expect((document["paths"] as! [String: Any]).keys.sorted().first == "/hello-swift")
+        #expect(host.openAPI.contains(#""name":"item_id","in":"path","required":true"#))
+    }
+
+    static let squatter = Plugin(name: "squatter", version: "1.0.0") { app in
+        app.get("/docs") { _ in .text("mine") }
+    }
+
+    @Test func theTestHostRefusesWhatTheServerRefuses() {
+        #expect(throws: TestHost.Refused.self) { try TestHost(Self.squatter) }
     }
 
     // MARK: The SDK, through the test host

@@ -38,11 +38,3 @@ enum RouteSpecReader {
             declaration: declaration, plugin: plugin, defaultMaxBody: defaultMaxBody, typedCall: try TypedHandlerCall(declaration))
     }
 }
-
-/// Paths the host answers itself, before the plugin route table.
-enum HostPaths {
-    static let adminPrefix = "/_switchboard/"
-    static let metrics = "/metrics"
-    static let openAPI = "/openapi.json"
-    static let docs = "/docs"
-}

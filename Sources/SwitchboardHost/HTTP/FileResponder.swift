@@ -23,8 +23,7 @@ import Glibc
 enum FileResponder {
     static let chunkSize = 256 * 1024
 
-    static func respond(_ exchange: Exchange, spec raw: sb_file_spec) -> sb_status {
-        let spec = raw
+    static func respond(_ exchange: Exchange, spec: sb_file_spec) -> sb_status {
         let path = spec.path.string
         guard path.hasPrefix("/") else { return SB_ERR_INVALID_ARGUMENT }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
