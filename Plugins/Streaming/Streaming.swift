@@ -79,7 +79,7 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
 
     app.get("/events", summary: "10 events, 1 s apart, then \"Stream complete\"; resumes after Last-Event-ID", responses: [ResponseDoc(200, "text/event-stream")]) { req in
         let start = resumeID(req)
-        return .eventStream { events in
+        return .eventStream(keepalive: pause(15)) { events in
             let next = Box(start + 1)
             EventPump(app: app, events: events, every: pause(1)) {
                 let id = next.value
@@ -101,7 +101,7 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
             ("update", #"{"progress": 75}"#), ("complete", #"{"status": "done", "progress": 100}"#),
         ]
         let start = resumeID(req)
-        return .eventStream { events in
+        return .eventStream(keepalive: pause(15)) { events in
             let next = Box(start + 1)
             EventPump(app: app, events: events, every: pause(0.5)) {
                 let id = next.value
@@ -114,7 +114,7 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
 
     app.get("/sse", summary: "The README's endless event stream, one tick a second", responses: [ResponseDoc(200, "text/event-stream")]) { req in
         let start = resumeID(req)
-        return .eventStream { events in
+        return .eventStream(keepalive: pause(15)) { events in
             let tick = Box(start)
             EventPump(app: app, events: events, every: pause(1)) {
                 tick.value += 1
@@ -126,7 +126,7 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
     // MARK: Log broadcast
 
     app.get("/logs/stream", summary: "Live log lines as Server-Sent Events", responses: [ResponseDoc(200, "text/event-stream")]) { _ in
-        .eventStream { events in LogSubscriber(app: app, events: events, keepalive: pause(15)).start() }
+        .eventStream(keepalive: pause(15)) { events in LogSubscriber(app: app, events: events).start() }
     }
 
     app.post("/logs/add", params: [message], summary: "Broadcast a log line to every /logs/stream subscriber") { req in
@@ -172,12 +172,12 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
         .stream(contentType: "text/plain; charset=utf-8") { stream in
             let i = Box(0)
             let timer = app.timer(after: .zero, every: pause(0.5)) { timer in
-                guard i.value < 10, stream.write("Event \(i.value)\n") != .closed else {
-                    timer.cancel()
-                    stream.finish()
-                    return
+                // A line the connection had no room for is written again at the next tick.
+                switch i.value < 10 ? stream.write("Event \(i.value)\n") : .closed {
+                case .ok: i.value += 1
+                case .wouldBlock: break
+                case .closed, .failed: timer.cancel(); stream.finish()
                 }
-                i.value += 1
             }
             stream.onClose { timer?.cancel(); stream.finish() }
         }
@@ -211,14 +211,15 @@ final class Box<T>: @unchecked Sendable {
 }
 
 /// Sends events from `next`, the first at once and then one per `every`, until it returns nil;
-/// stops at once when the client goes away. (Its streams never pause long enough to need a
-/// keepalive; /logs/stream, which can, sends one.)
+/// stops at once when the client goes away. An event the connection has no room for is held and
+/// sent at the next tick: a slow client gets every event, later, and never more than one held.
 final class EventPump: @unchecked Sendable {
     let app: App
     let events: EventStream
     let every: Duration
     let next: () -> ServerSentEvent?
     private var timer: Timer? = nil
+    private var held: ServerSentEvent? = nil
 
     init(app: App, events: EventStream, every: Duration, next: @escaping () -> ServerSentEvent?) {
         self.app = app
@@ -230,10 +231,11 @@ final class EventPump: @unchecked Sendable {
     func start() {
         // One timer is the only writer: its callbacks never overlap.
         timer = app.timer(after: .zero, every: max(every, .milliseconds(1))) { [self] timer in
-            guard let event = next(), events.send(event) != .closed else {
-                timer.cancel()
-                events.finish()
-                return
+            guard let event = held ?? next() else { return end(timer) }
+            switch events.send(event) {
+            case .ok: held = nil
+            case .wouldBlock: held = event
+            case .closed, .failed: end(timer)
             }
         }
         events.onClose { [self] in
@@ -241,10 +243,15 @@ final class EventPump: @unchecked Sendable {
             events.finish()
         }
     }
+
+    private func end(_ timer: Timer) {
+        timer.cancel()
+        events.finish()
+    }
 }
 
-/// One `/logs/stream` client: a subscription with a bounded queue, a keepalive comment that does
-/// not end the stream, and a slow reader dropped (and told so) instead of growing memory.
+/// One `/logs/stream` client: a subscription with a bounded queue and a slow reader dropped (and
+/// told so) instead of growing memory. (The SDK's keepalive pings do not end the stream.)
 ///
 /// Writes happen under the lock (they only queue, and keep lines in order between the delivery
 /// thread and the writable callback); `onWritable` is registered after it, since the host may
@@ -252,9 +259,7 @@ final class EventPump: @unchecked Sendable {
 final class LogSubscriber: @unchecked Sendable {
     let app: App
     let events: EventStream
-    let keepalive: Duration
     private var subscription: Subscription? = nil
-    private var timer: Timer? = nil
     private struct State {
         /// Lines held while the connection is full.
         var pending: [String] = []
@@ -266,10 +271,9 @@ final class LogSubscriber: @unchecked Sendable {
     /// Lines held while the connection is full; past this the subscriber is dropped.
     static let pendingLimit = 256
 
-    init(app: App, events: EventStream, keepalive: Duration) {
+    init(app: App, events: EventStream) {
         self.app = app
         self.events = events
-        self.keepalive = keepalive
     }
 
     func start() {
@@ -279,9 +283,6 @@ final class LogSubscriber: @unchecked Sendable {
             case .success(let bytes): deliver(String(decoding: bytes, as: UTF8.self))
             case .failure: drop(reason: "the server's queue for this subscriber overflowed")
             }
-        }
-        timer = app.timer(after: keepalive, every: keepalive) { [self] _ in
-            state.withLock { s in if !s.waiting && !s.dropping && !s.ended { _ = events.comment("keepalive") } }
         }
         events.onClose { [self] in end() }
     }
@@ -350,7 +351,6 @@ final class LogSubscriber: @unchecked Sendable {
         }
         guard !already else { return }
         subscription?.cancel()
-        timer?.cancel()
         events.finish()
     }
 }

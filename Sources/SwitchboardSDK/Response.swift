@@ -78,12 +78,19 @@ public struct Response: Sendable {
         Response(status: status, headers: [("content-type", contentType)], .stream(producer))
     }
 
-    /// A Server-Sent Events stream: `text/event-stream`, no caching, no proxy buffering.
-    public static func eventStream(_ producer: @escaping @Sendable (EventStream) -> Void) -> Response {
+    /// A Server-Sent Events stream: `text/event-stream`, no caching, no proxy buffering, and a
+    /// `: ping` comment every `keepalive` (nil: none) so proxies and clients do not time it out.
+    /// The host ends it cleanly at graceful shutdown and at a swap's drain deadline (the client
+    /// reconnects with `Last-Event-ID`): `onClose` tells the producer.
+    public static func eventStream(keepalive: Duration? = .seconds(15), _ producer: @escaping @Sendable (EventStream) -> Void) -> Response {
         Response(
             status: 200,
             headers: [("content-type", "text/event-stream"), ("cache-control", "no-cache"), ("x-accel-buffering", "no")],
-            .stream { producer(EventStream($0)) })
+            .stream { stream in
+                let events = EventStream(stream)
+                if let keepalive { stream.keepAlive(every: keepalive) { events.comment("ping") } }
+                producer(events)
+            })
     }
 
     /// Answers later, from any thread: `start` gets a responder to call exactly once.

@@ -68,9 +68,25 @@ public final class ResponseStream: @unchecked Sendable {
         if call(handle, streamEvent, user) != SB_OK { box.dropIfUnfired() }
     }
 
+    /// A timer writing keepalives (event streams): cancelled by `finish` before the stream ends.
+    private let keepaliveTimer = Mutex<Timer?>(nil)
+
+    /// Calls `write` every `interval` until the stream finishes.
+    func keepAlive(every interval: Duration, _ write: @escaping @Sendable () -> Void) {
+        guard interval > .zero, let timer = app.timer(after: interval, every: interval, { _ in write() }) else { return }
+        keepaliveTimer.withLock { $0 = timer }
+        if finished.load(ordering: .acquiring) { stopKeepalive() }
+    }
+
+    private func stopKeepalive() {
+        // Cancelling waits for a keepalive being written on another thread.
+        keepaliveTimer.withLock { t in defer { t = nil }; return t }?.cancel()
+    }
+
     /// Ends the response after what is queued. Later calls do nothing.
     public func finish() {
         guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        stopKeepalive()
         _ = app.api.stream_finish(handle)
         // A callback not called by now never will be; a box that fired released itself.
         for box in heldBoxes.withLock({ b in defer { b.removeAll() }; return b }) { box.dropIfUnfired() }

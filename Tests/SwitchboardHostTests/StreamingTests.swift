@@ -20,14 +20,19 @@ import Testing
         return files
     }
 
-    static func server(files: String) throws -> ServerProcess {
-        let plugins = Fixtures.pluginDirectory("streaming", files: [TestPaths.plugin("Streaming")])
+    static func server(files: String, scale: Double = 0.01, plugins: String? = nil, environment: [String: String] = [:]) throws -> ServerProcess {
+        let plugins = plugins ?? Fixtures.pluginDirectory("streaming", files: [TestPaths.plugin("Streaming")])
         return try ServerProcess(
             pluginDirectories: [plugins],
             environment: [
                 "SWITCHBOARD_PLUGINS_CONFIG_STREAMING_FILES_DIRECTORY": files,
-                "SWITCHBOARD_PLUGINS_CONFIG_STREAMING_INTERVAL_SCALE": "0.01",
-            ])
+                "SWITCHBOARD_PLUGINS_CONFIG_STREAMING_INTERVAL_SCALE": String(scale),
+            ].merging(environment) { $1 })
+    }
+
+    /// Requests the plugin holds open right now (each open stream holds one until it finishes).
+    static func inFlight(_ server: ServerProcess) -> Int {
+        ((try? server.plugin("streaming"))??["in_flight"] as? Int) ?? -1
     }
 
     @Test func namesResolveInsideTheFilesDirectoryOnly() throws {
@@ -140,9 +145,183 @@ import Testing
         #expect(added.status == 200 && added.text.contains(#""subscribers":1"#) && added.text.contains("] disk full"))
         #expect(read(until: "] disk full\n\n"))
         // Keepalives (every 150 ms at this scale) do not end the stream: a later line still arrives.
-        #expect(read(until: ": keepalive"))
+        #expect(read(until: ": ping"))
         _ = try server.get("/logs/add?message=second", method: "POST")
         #expect(read(until: "] second\n\n"))
         #expect(try server.get("/logs/add", method: "POST").status == 422)
     }
+
+    @Test func aClientThatLeavesStopsItsProducerWithinASecond() throws {
+        // At full scale: /sse ticks once a second and /logs/stream is silent for 15 s, so only the
+        // host noticing the closed connection can stop them in time.
+        let server = try Self.server(files: try Self.fixtures(), scale: 1)
+        defer { server.stop() }
+        for path in ["/export/csv?rows=1000000", "/sse", "/logs/stream", "/events"] {
+            let client = try StreamClient(port: server.port, path: path)
+            #expect(client.read(until: path == "/export/csv?rows=1000000" ? "\r\n1000," : "\n\n"), "\(path)")
+            // (A producer running in its writable callback holds a second lease meanwhile.)
+            #expect(Self.inFlight(server) >= 1, "\(path)")
+            client.close()
+            let start = Date()
+            let stopped = waitUntil(timeout: 1) { Self.inFlight(server) == 0 }
+            #expect(stopped, "\(path): still in flight \(Date().timeIntervalSince(start)) s after the client left")
+        }
+        #expect(try server.get("/logs/add?message=x", method: "POST").text.contains(#""subscribers":0"#))
+    }
+
+    @Test func aReaderThatStopsReadingCostsBoundedMemory() throws {
+        let server = try Self.server(files: try Self.fixtures())
+        defer { server.stop() }
+        let pid = server.process.processIdentifier
+        _ = try server.get("/export/csv?rows=100000")  // warm up allocators and the plugin
+        let baseline = residentBytes(pid)
+
+        // A 1,000,000-row export (~60 MB) to a client that reads nothing: the producer waits.
+        let export = try StreamClient(port: server.port, path: "/export/csv?rows=1000000", receiveBuffer: 4096)
+        defer { export.close() }
+        #expect(export.read(until: "\r\n1,"))
+        usleep(1_000_000)
+        let stalled = residentBytes(pid)
+        #expect(stalled - baseline < 24 << 20, "resident memory grew by \((stalled - baseline) >> 20) MiB for a stalled export")
+        #expect(Self.inFlight(server) == 1)
+
+        // A log subscriber that reads nothing is dropped and told why; the others keep the broadcast.
+        let slow = try StreamClient(port: server.port, path: "/logs/stream", receiveBuffer: 4096)
+        defer { slow.close() }
+        #expect(slow.read(until: ": connected"))
+        let message = String(repeating: "x", count: 4000)
+        let post = Array("POST /logs/add?message=\(message) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n".utf8)
+        var posts = 0
+        var dropped = false
+        while posts < 20_000 && !dropped {
+            // Lean on purpose (thousands of requests): the answer's tail says who is still subscribed.
+            let fd = try RawHTTP.connect(port: server.port, timeout: 5)
+            _ = post.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+            var answer = [UInt8](repeating: 0, count: 8192)
+            var length = 0
+            while length < answer.count {
+                let n = answer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + length, $0.count - length, 0) }
+                if n <= 0 { break }
+                length += n
+            }
+            close(fd)
+            posts += 1
+            dropped = String(decoding: answer[..<length], as: UTF8.self).hasSuffix(#""subscribers":0}"#)
+        }
+        #expect(dropped, "still subscribed after \(posts) lines of 4 KB")
+        let grown = residentBytes(pid) - baseline
+        #expect(grown < 48 << 20, "resident memory grew by \(grown >> 20) MiB with a stalled subscriber")
+        #expect(slow.read(until: "event: dropped\ndata: \"this client read too slowly", limit: 64 << 20), "\(slow.text.suffix(300))")
+    }
+
+    @Test func gracefulShutdownEndsEventStreamsCleanly() throws {
+        // Full scale: nothing would end these streams for 15 s but the shutdown.
+        let server = try Self.server(files: try Self.fixtures(), scale: 1)
+        defer { server.stop() }
+        let logs = BackgroundRequest(port: server.port, path: "/logs/stream")
+        let ticks = BackgroundRequest(port: server.port, path: "/sse")
+        #expect(logs.waitForStart() && ticks.waitForStart())
+        #expect(server.stop(grace: 5) == 0, "the host did not stop by itself:\n\(server.log.suffix(2000))")
+        // Both ended as complete chunked bodies: an EventSource reconnects instead of reporting an error.
+        #expect(try logs.wait(timeout: 5)?.text.hasPrefix(": connected\n\n") == true)
+        #expect(try ticks.wait(timeout: 5)?.text.hasPrefix("id: 1\ndata: {\"tick\": 1, ") == true)
+    }
+
+    @Test func aSwapLeavesAnInFlightDownloadAndEventStreamIntact() throws {
+        let files = try Self.fixtures()
+        let big = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }
+        FileManager.default.createFile(atPath: files + "/big.bin", contents: Data(big))
+        let plugins = Fixtures.pluginDirectory("streaming-swap", files: [TestPaths.plugin("Streaming")])
+        // Scale 0.1: /events runs 1.1 s; the drain deadline (4 s) then ends the endless /sse.
+        let server = try Self.server(files: files, scale: 0.1, plugins: plugins, environment: ["SWITCHBOARD_PLUGINS_DRAIN_DEADLINE_MS": "4000"])
+        defer { server.stop() }
+
+        let download = try StreamClient(port: server.port, path: "/download/big.bin", receiveBuffer: 16384)
+        defer { download.close() }
+        #expect(download.read(until: "\r\n\r\n"))
+        let events = BackgroundRequest(port: server.port, path: "/events")
+        let endless = BackgroundRequest(port: server.port, path: "/sse")
+        #expect(events.waitForStart() && endless.waitForStart())
+
+        // v2: the same plugin with other bytes (a new content hash), renamed over v1.
+        var v2 = try #require(FileManager.default.contents(atPath: TestPaths.plugin("Streaming")))
+        v2.append(contentsOf: Array("switchboard-test-v2".utf8))
+        let staged = plugins + "/.v2"
+        FileManager.default.createFile(atPath: staged, contents: v2)
+        #expect(rename(staged, plugins + "/libStreaming.so") == 0)
+        #expect(waitUntil { (try? server.plugin("streaming"))??["generation"] as? Int == 2 })
+        #expect(try server.get("/stream-basic").text.hasPrefix("Chunk 0\n"), "generation 2 serves")
+
+        // The download started on v1 ends whole.
+        #expect(download.read(until: "", limit: big.count + 4096, toEnd: true))
+        #expect(download.body == big, "download: \(download.body.count) of \(big.count) bytes")
+
+        // /events ends by itself with every event; /sse ends cleanly at the drain deadline.
+        let finite = try #require(try events.wait(timeout: 10))
+        let ids = finite.text.components(separatedBy: "\n").filter { $0.hasPrefix("id: ") }
+        #expect(ids == (1...11).map { "id: \($0)" }, "\(finite.text)")
+        let ended = try #require(try endless.wait(timeout: 10), "/sse outlived the drain deadline")
+        let ticks = ended.text.components(separatedBy: "\n").filter { $0.hasPrefix("id: ") }
+        #expect(ticks.count >= 5 && ticks == (1...ticks.count).map { "id: \($0)" })
+        #expect(waitUntil { (try? server.adminJSON("/_switchboard/plugins"))?["draining"] as? [Any] == nil || ((try? server.adminJSON("/_switchboard/plugins"))?["draining"] as? [Any])?.isEmpty == true })
+        #expect(server.stop() == 0, "the host did not exit cleanly:\n\(server.log.suffix(3000))")
+    }
+}
+
+/// A raw streaming request read at the test's own pace.
+final class StreamClient {
+    let fd: Int32
+    private(set) var received: [UInt8] = []
+    private var closed = false
+
+    init(port: Int, path: String, receiveBuffer: Int32 = 0) throws {
+        fd = try RawHTTP.connect(port: port, timeout: 10, receiveBuffer: receiveBuffer)
+        let head = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        _ = head.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Reads until `marker` has arrived (or, `toEnd`, until the server closes), at most `limit`
+    /// bytes in all; false on a timeout or a close before the marker.
+    func read(until marker: String, limit: Int = 1 << 20, toEnd: Bool = false) -> Bool {
+        let needle = Array(marker.utf8)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var searched = 0  // the marker does not start before this offset
+        func found() -> Bool {
+            defer { searched = max(searched, received.count - needle.count + 1) }
+            return received[searched...].firstRange(of: needle) != nil
+        }
+        while received.count < limit {
+            if !toEnd, found() { return true }
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n == 0 { return toEnd }
+            if n < 0 { return false }
+            received.append(contentsOf: buffer[0..<n])
+        }
+        return !toEnd && found()
+    }
+
+    /// The body after the head (identity framing: a file response).
+    var body: [UInt8] {
+        guard let end = received.firstRange(of: [13, 10, 13, 10]) else { return [] }
+        return Array(received[end.upperBound...])
+    }
+
+    var text: String { String(decoding: received, as: UTF8.self) }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        Foundation.close(fd)
+    }
+
+    deinit { close() }
+}
+
+/// The resident set size of a process, from /proc.
+func residentBytes(_ pid: Int32) -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
+    else { return 0 }
+    return kib * 1024
 }

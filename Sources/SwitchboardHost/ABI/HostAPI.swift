@@ -133,7 +133,7 @@ enum HostAPI {
         }
         api.response_send = { req, status, body in
             guard let ex = Exchange.from(req) else { return SB_ERR_INVALID_ARGUMENT }
-            return ex.respond(status: status) {
+            return ex.respond(status: status) { _ in
                 guard body.len > 0 else { return ResponseBody() }
                 return ResponseBody(byteBuffer: ByteBuffer(bytes: body.buffer))
             }
@@ -144,14 +144,14 @@ enum HostAPI {
                 return SB_ERR_INVALID_ARGUMENT
             }
             let borrowed = BorrowedBody(body: body, release: release, releaseData: releaseData)
-            let status = ex.respond(status: status) { borrowed.responseBody() }
+            let status = ex.respond(status: status) { _ in borrowed.responseBody() }
             if status != SB_OK { borrowed.releaseNow() }
             return status
         }
         api.response_stream_begin = { req, status, out in
             guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
             let stream = StreamWriter(exchange: ex)
-            let result = ex.respond(status: status) { stream.makeBody() }
+            let result = ex.respond(status: status) { stream.makeBody(headers: $0) }
             guard result == SB_OK else { return result }
             ex.route.plugin.track(stream)
             // A HEAD response has no body: the stream starts closed, so the plugin stops at once.

@@ -140,8 +140,9 @@ final class Exchange: Drainable, @unchecked Sendable {
         }
     }
 
-    /// Records the one response. `makeBody` runs only if this is the first response call.
-    func respond(status: UInt16, body: () -> ResponseBody) -> sb_status {
+    /// Records the one response. `body` runs (with the response's headers) only if this is the
+    /// first response call.
+    func respond(status: UInt16, body: (HTTPFields) -> ResponseBody) -> sb_status {
         guard (100...999).contains(status) else { return SB_ERR_INVALID_ARGUMENT }
         let (result, waiter, response, release) = state.withLock { s -> (sb_status, CheckedContinuation<Response, Never>?, Response?, Bool) in
             let release = s.handleHeld
@@ -149,7 +150,7 @@ final class Exchange: Drainable, @unchecked Sendable {
             guard !s.responded, !s.sealed else { return (SB_ERR_STATE, nil, nil, release) }
             s.responded = true
             var headers = s.headers
-            let responseBody = body()
+            let responseBody = body(s.headers)
             if headers[.contentType] == nil, responseBody.contentLength != 0 {
                 headers[.contentType] = "application/octet-stream"
             }

@@ -101,7 +101,7 @@ enum FileResponder {
             let result = exchange.addHeader(name: name, value: value)
             guard result == SB_OK else { return result }
         }
-        return exchange.respond(status: status) {
+        return exchange.respond(status: status) { _ in
             switch body {
             case nil: return ResponseBody()
             case .bytes(let bytes): return ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))

@@ -3,6 +3,7 @@ import CSwitchboardHostSupport
 import DequeModule
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// The writer of a streamed response: the `sb_stream` handle.
@@ -16,8 +17,11 @@ import Synchronization
 /// `stream_finish`; callbacks are called outside the lock; after `finish` no callback is called.
 ///
 /// An open stream is tracked by its plugin instance: when a draining generation's deadline passes,
-/// `endForDrain()` sends what is queued, ends the body cleanly (so an SSE client reconnects) and
-/// tells the plugin through on_close.
+/// `endForDrain()` sends what is queued and tells the plugin through on_close. An event stream
+/// then ends cleanly (its client reconnects, resuming from its last event id); any other body is
+/// cut off without its last chunk, so the client sees an incomplete response rather than a
+/// shortened one it would take for whole. At graceful shutdown an event stream ends at once the
+/// same way (it never ends by itself); other streams run to their end.
 final class StreamWriter: Drainable, @unchecked Sendable {
     typealias Callback = (fn: sb_stream_event_fn, user: UnsafeMutableRawPointer?)
 
@@ -30,6 +34,8 @@ final class StreamWriter: Drainable, @unchecked Sendable {
         var queuedBytes = 0
         var finished = false
         var closed = false
+        /// Closed by the host before the plugin finished, what was queued still sent.
+        var cutShort = false
         var consumer: CheckedContinuation<Void, Never>? = nil
         var onWritable: [Callback] = []
         var onClose: [Callback] = []
@@ -145,6 +151,7 @@ final class StreamWriter: Drainable, @unchecked Sendable {
         let (callbacks, consumer) = state.withLock { s -> ([Callback], CheckedContinuation<Void, Never>?) in
             guard !s.closed, !s.finished else { return ([], nil) }
             s.closed = true
+            s.cutShort = !discardQueued
             if discardQueued {
                 s.queue.removeAll()
                 s.queuedBytes = 0
@@ -162,14 +169,31 @@ final class StreamWriter: Drainable, @unchecked Sendable {
     func endForDrain() { close(discardQueued: false) }
 
     /// The body of the HTTP response: drains the queue until the plugin finishes.
-    func makeBody() -> ResponseBody {
-        ResponseBody { writer in
+    func makeBody(headers: HTTPFields) -> ResponseBody {
+        let eventStream = headers[.contentType].map { $0.lowercased().hasPrefix("text/event-stream") } ?? false
+        // An event stream may sit idle for a long time, so no write would tell that its client
+        // left: the host watches the connection's inbound side instead (the connection then closes
+        // after the response). Other streams learn it at their next write. A route that reads its
+        // request body as a stream is not watched (the plugin consumes that side).
+        let watchInbound = eventStream && !exchange.route.streamsBody
+        let request = exchange.request
+        return ResponseBody { writer in
             do {
                 try await withTaskCancellationHandler {
-                    while let chunks = await self.next() {
-                        try await writer.write(contentsOf: chunks)
-                        self.drained(chunks.reduce(0) { $0 + $1.readableBytes })
+                    try await withGracefulShutdownHandler {
+                        if watchInbound {
+                            try await request.body.consumeWithInboundCloseHandler { _ in
+                                try await self.pump(into: &writer)
+                            } onInboundClosed: {
+                                self.close()
+                            }
+                        } else {
+                            try await self.pump(into: &writer)
+                        }
+                    } onGracefulShutdown: {
+                        if eventStream { self.endForDrain() }
                     }
+                    if !eventStream, self.state.withLock({ $0.cutShort }) { throw StreamCutShort() }
                     try await writer.finish(nil)
                 } onCancel: {
                     self.close()
@@ -178,6 +202,13 @@ final class StreamWriter: Drainable, @unchecked Sendable {
                 self.close()
                 throw error
             }
+        }
+    }
+
+    private func pump(into writer: inout any ResponseBodyWriter) async throws {
+        while let chunks = await next() {
+            try await writer.write(contentsOf: chunks)
+            drained(chunks.reduce(0) { $0 + $1.readableBytes })
         }
     }
 
@@ -242,6 +273,10 @@ final class StreamWriter: Drainable, @unchecked Sendable {
         sbh_leave_nonblocking()
     }
 }
+
+/// Ends a stream the host closed before its plugin finished: the connection closes without the
+/// body's last chunk.
+struct StreamCutShort: Error {}
 
 /// A condition variable for threads that may block (blocking handlers, plugin threads).
 final class ConditionSignal: @unchecked Sendable {

@@ -15,7 +15,11 @@ struct RawResponse {
 }
 
 enum RawHTTP {
-    struct Failure: Error, CustomStringConvertible { let description: String }
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        /// A chunked body cut off before its last chunk: what had arrived, decoded.
+        var partialBody: [UInt8]? = nil
+    }
 
     static func request(
         port: Int, method: String = "GET", path: String, headers: [(String, String)] = [], body: [UInt8] = [],
@@ -47,10 +51,13 @@ enum RawHTTP {
     }
 
     /// A blocking TCP socket connected to 127.0.0.1:`port`; reads time out after `timeout`
-    /// seconds (0: never). The caller closes it.
-    static func connect(port: Int, timeout: Double) throws -> Int32 {
+    /// seconds (0: never). `receiveBuffer` (bytes, 0: the kernel's) makes a client that stops
+    /// reading stop the server's writes sooner. The caller closes it.
+    static func connect(port: Int, timeout: Double, receiveBuffer: Int32 = 0) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket failed") }
+        var size = receiveBuffer
+        if size > 0 { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         if timeout > 0 {
             var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -93,11 +100,16 @@ enum RawHTTP {
         var out: [UInt8] = []
         var i = 0
         while true {
-            guard let lineEnd = data[i...].firstRange(of: [13, 10]) else { throw Failure(description: "bad chunk") }
+            guard let lineEnd = data[i...].firstRange(of: [13, 10]) else {
+                throw Failure(description: "the chunked body ended without its last chunk", partialBody: out)
+            }
             let sizeText = String(decoding: data[i..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
             guard let size = Int(sizeText, radix: 16) else { throw Failure(description: "bad chunk size") }
             i = lineEnd.upperBound
             if size == 0 { return out }
+            guard i + size <= data.count else {
+                throw Failure(description: "the chunked body ended inside a chunk", partialBody: out + data[i...])
+            }
             out.append(contentsOf: data[i..<(i + size)])
             i += size + 2
         }
