@@ -7,6 +7,7 @@
 //   GET  /download-async/{filename}     the same (the chapter's aiofiles variant)
 //   GET  /events                        10 SSE events, 1 s apart, then "Stream complete" (resumable)
 //   GET  /events/named                  5 named SSE events with ids, 0.5 s apart (resumable)
+//   GET  /events/demo                   a page following the event streams with EventSource
 //   GET  /logs/stream                   a live log broadcast (SSE), fed by POST /logs/add
 //   POST /logs/add?message=             broadcast a log line to every /logs/stream subscriber
 //   GET  /export/csv?rows=10000         a CSV export, streamed with backpressure
@@ -123,6 +124,10 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
         }
     }
 
+    app.get("/events/demo", summary: "A page that follows /events, /events/named and /logs/stream with the browser's EventSource", responses: [ResponseDoc(200, "text/html")]) { _ in
+        .html(demoPage).header("content-security-policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+    }
+
     // MARK: Log broadcast
 
     app.get("/logs/stream", summary: "Live log lines as Server-Sent Events", responses: [ResponseDoc(200, "text/event-stream")]) { _ in
@@ -196,6 +201,62 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
 @_cdecl("switchboard_plugin_v1") public func entry() -> UnsafeRawPointer { plugin.entry }
 
 // MARK: - Pieces
+
+/// Follows the event streams with the browser's own EventSource. When both finite streams have
+/// completed, `<body data-complete>` is set (the browser test waits for it).
+let demoPage = #"""
+<!doctype html>
+<html lang="en">
+<meta charset="utf-8">
+<title>Server-Sent Events</title>
+<style>
+  body { font: 15px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 60em; padding: 0 1em; }
+  section { border-top: 1px solid #ccc; } ol { font-family: ui-monospace, monospace; font-size: 13px; }
+</style>
+<h1>Server-Sent Events</h1>
+<section><h2>/events</h2><ol id="events"></ol></section>
+<section><h2>/events/named</h2><ol id="named"></ol></section>
+<section><h2>/logs/stream</h2>
+  <form id="send"><input name="message" placeholder="a log line" required> <button>POST /logs/add</button></form>
+  <ol id="logs"></ol>
+</section>
+<script>
+  const show = (list, text) => {
+    const item = document.createElement("li");
+    item.textContent = text;
+    document.getElementById(list).append(item);
+  };
+  const done = new Set();
+  const finished = (name) => {
+    done.add(name);
+    if (done.has("events") && done.has("named")) document.body.dataset.complete = "true";
+  };
+
+  const events = new EventSource("/events");
+  events.onmessage = (e) => {
+    show("events", `#${e.lastEventId} ${e.data}`);
+    if (JSON.parse(e.data).message === "Stream complete") { events.close(); finished("events"); }
+  };
+
+  const named = new EventSource("/events/named");
+  for (const type of ["init", "update", "complete"]) {
+    named.addEventListener(type, (e) => {
+      show("named", `${type} #${e.lastEventId} ${e.data}`);
+      if (type === "complete") { named.close(); finished("named"); }
+    });
+  }
+
+  const logs = new EventSource("/logs/stream");
+  logs.onmessage = (e) => show("logs", e.data);
+  logs.addEventListener("dropped", (e) => { show("logs", `dropped: ${e.data}`); logs.close(); });
+  document.getElementById("send").onsubmit = (e) => {
+    e.preventDefault();
+    fetch("/logs/add?message=" + encodeURIComponent(e.target.message.value), { method: "POST" });
+    e.target.reset();
+  };
+</script>
+</html>
+"""#
 
 /// The id after which an event stream resumes: the client's `Last-Event-ID`, or 0.
 func resumeID(_ req: Request) -> Int {

@@ -107,6 +107,38 @@ import Testing
         #expect(named.text == "id: 4\nevent: update\ndata: {\"progress\": 75}\n\nid: 5\nevent: complete\ndata: {\"status\": \"done\", \"progress\": 100}\n\n")
     }
 
+    @Test func aRealBrowsersEventSourceFollowsTheStreams() throws {
+        let env = ProcessInfo.processInfo.environment
+        let browsers = ["chromium-headless-shell", "chromium", "google-chrome"].compactMap { name in
+            (env["PATH"] ?? "/usr/bin").split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        }
+        guard let chromium = browsers.first else {
+            if env["CI"] != nil { Issue.record("no Chromium to run EventSource in (.ci/run installs chromium-headless-shell)") }
+            return
+        }
+        let server = try Self.server(files: try Self.fixtures())
+        defer { server.stop() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", TestPaths.repositoryRoot + "/Tests/Fixtures/eventsource_browser.py", chromium, "http://127.0.0.1:\(server.port)/events/demo", "30"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(process.terminationStatus == 0, "\(text)")
+        let items = (try? JSONSerialization.jsonObject(with: data) as? [String]) ?? []
+        // What the page showed: every event with the id the browser tracked (lastEventId), named
+        // events through addEventListener, and a log line sent by the page's form.
+        #expect(items.filter { $0.hasPrefix("#") }.map { $0.prefix { $0 != " " } } == (1...11).map { "#\($0)" }, "\(text)")
+        #expect(items.contains("#11 {\"message\": \"Stream complete\"}"))
+        #expect(items.filter { !$0.hasPrefix("#") && $0.contains(" #") }.map { $0.prefix { $0 != "{" } }
+            == ["init #1 ", "update #2 ", "update #3 ", "update #4 ", "complete #5 "], "\(text)")
+        #expect(items.contains { $0.hasSuffix("] from the browser") })
+    }
+
     @Test func csvExportCountsQuotesAndValidates() throws {
         let server = try Self.server(files: try Self.fixtures())
         defer { server.stop() }
