@@ -148,18 +148,24 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
             let done = Box(-1)  // rows written; -1: not even the header
             Producer(stream: stream) {
                 guard done.value < total else { return nil }
-                var chunk = ""
+                var csv = CSVWriter(capacity: 2000 * 64)
                 if done.value < 0 {
-                    chunk += "ID,Name,Email,Created At,Status\r\n"
+                    for name in ["ID", "Name", "Email", "Created At", "Status"] { csv.nextField(); csv.text(name) }
+                    csv.endRow()
                     done.value = 0
                 }
                 let end = min(total, done.value + 2000)
                 while done.value < end {
                     done.value += 1
                     let i = done.value
-                    chunk += CSV.row([String(i), "User \(i)", "user\(i)@example.com", "2024-\(twoDigits(i % 12 + 1))-\(twoDigits(i % 28 + 1))", i % 2 == 0 ? "active" : "inactive"])
+                    csv.nextField(); csv.decimal(i)
+                    csv.nextField(); csv.text("User "); csv.decimal(i)
+                    csv.nextField(); csv.text("user"); csv.decimal(i); csv.text("@example.com")
+                    csv.nextField(); csv.text("2024-"); csv.decimal(i % 12 + 1, width: 2); csv.text("-"); csv.decimal(i % 28 + 1, width: 2)
+                    csv.nextField(); csv.text(i % 2 == 0 ? "active" : "inactive")
+                    csv.endRow()
                 }
-                return (chunk, done.value >= total)
+                return (csv.bytes, done.value >= total)
             }.start()
         }.header("content-disposition", "attachment; filename=users_export.csv")
     }
@@ -263,8 +269,6 @@ func resumeID(_ req: Request) -> Int {
     req.header("last-event-id").flatMap { Int($0.trimmingSpaces) }.map { max(0, $0) } ?? 0
 }
 
-func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-
 /// Per-stream state touched by one writer at a time (one timer, or one producer chain).
 final class Box<T>: @unchecked Sendable {
     var value: T
@@ -338,13 +342,14 @@ final class LogSubscriber: @unchecked Sendable {
     }
 
     func start() {
-        events.comment("connected")
         subscription = app.subscribe("logs", queueLimit: 1024) { [self] result in
             switch result {
             case .success(let bytes): deliver(String(decoding: bytes, as: UTF8.self))
             case .failure: drop(reason: "the server's queue for this subscriber overflowed")
             }
         }
+        // After subscribing: a client that has read this gets every line posted from now on.
+        events.comment("connected")
         events.onClose { [self] in end() }
     }
 
@@ -421,11 +426,11 @@ final class LogSubscriber: @unchecked Sendable {
 final class Producer: @unchecked Sendable {
     let stream: ResponseStream
     /// The next chunk and whether it is the last; nil when there is nothing more.
-    let next: () -> (String, Bool)?
-    private var held: String? = nil
+    let next: () -> ([UInt8], Bool)?
+    private var held: [UInt8]? = nil
     private var last = false
 
-    init(stream: ResponseStream, next: @escaping () -> (String, Bool)?) {
+    init(stream: ResponseStream, next: @escaping () -> ([UInt8], Bool)?) {
         self.stream = stream
         self.next = next
     }
@@ -455,25 +460,71 @@ final class Producer: @unchecked Sendable {
     }
 }
 
-/// RFC 4180 rows, as Python's csv.writer writes them (QUOTE_MINIMAL, CRLF line ends).
-enum CSV {
-    static func row(_ fields: [String]) -> String {
-        fields.map(field).joined(separator: ",") + "\r\n"
+/// RFC 4180 rows as Python's csv.writer writes them (QUOTE_MINIMAL: a field holding a comma,
+/// quote or line break is quoted, its quotes doubled; CRLF line ends), built as bytes: an export
+/// makes no String per field.
+struct CSVWriter {
+    private(set) var bytes: [UInt8]
+    /// Where the current field began; nil at the start of a row.
+    private var fieldStart: Int? = nil
+
+    init(capacity: Int) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
     }
 
-    static func field(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-        return "\"" + text.replacingQuotes() + "\""
+    mutating func nextField() {
+        if fieldStart != nil {
+            closeField()
+            bytes.append(UInt8(ascii: ","))
+        }
+        fieldStart = bytes.count
+    }
+
+    mutating func endRow() {
+        closeField()
+        bytes.append(13)
+        bytes.append(10)
+        fieldStart = nil
+    }
+
+    mutating func text(_ text: String) {
+        bytes.append(contentsOf: text.utf8)
+    }
+
+    /// `value` in decimal, zero-padded to `width` digits.
+    mutating func decimal(_ value: Int, width: Int = 1) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var n = value.magnitude
+        var count = 1
+        var rest = n
+        while rest >= 10 { rest /= 10; count += 1 }
+        for _ in count..<max(count, width) { bytes.append(UInt8(ascii: "0")) }
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: count))
+        var k = start + count - 1
+        repeat {
+            bytes[k] = UInt8(ascii: "0") + UInt8(n % 10)
+            n /= 10
+            k -= 1
+        } while n > 0
+    }
+
+    private mutating func closeField() {
+        guard let start = fieldStart else { return }
+        let special: (UInt8) -> Bool = { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }
+        guard bytes[start...].contains(where: special) else { return }
+        var quoted: [UInt8] = [UInt8(ascii: "\"")]
+        for byte in bytes[start...] {
+            quoted.append(byte)
+            if byte == UInt8(ascii: "\"") { quoted.append(byte) }
+        }
+        quoted.append(UInt8(ascii: "\""))
+        bytes.replaceSubrange(start..., with: quoted)
     }
 }
 
 extension String {
-    fileprivate func replacingQuotes() -> String {
-        var out = ""
-        for c in self { out += c == "\"" ? "\"\"" : String(c) }
-        return out
-    }
-
     var trimmingSpaces: Substring {
         let s = drop { $0 == " " || $0 == "\t" }
         return s[..<(s.lastIndex { $0 != " " && $0 != "\t" }.map { s.index(after: $0) } ?? s.startIndex)]

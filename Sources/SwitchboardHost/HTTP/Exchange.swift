@@ -23,6 +23,8 @@ final class Exchange: Drainable, @unchecked Sendable {
     let body: ByteBuffer?
     /// The validated values of the route's declared parameters, in declaration order.
     let parameterValues: [ParameterValue?]
+    /// The connection's event loop (nil in router-mode tests): body writers pace themselves on it.
+    let eventLoop: (any EventLoop)?
 
     private struct State: @unchecked Sendable {
         /// Allocated on the first string lent: most handlers borrow nothing.
@@ -46,8 +48,10 @@ final class Exchange: Drainable, @unchecked Sendable {
 
     init(
         request: Request, route: RouteEntry, rawParameters: [Substring], body: ByteBuffer?,
-        parameterValues: [ParameterValue?] = [], queryItems: [(name: Substring, value: Substring)]? = nil
+        parameterValues: [ParameterValue?] = [], queryItems: [(name: Substring, value: Substring)]? = nil,
+        eventLoop: (any EventLoop)? = nil
     ) {
+        self.eventLoop = eventLoop
         self.request = request
         self.route = route
         self.rawParameters = rawParameters
@@ -217,5 +221,31 @@ final class Exchange: Drainable, @unchecked Sendable {
         }
         if release { releaseHandle() }
         return outcome
+    }
+}
+
+/// Writes to a response body, waiting now and then until the connection's event loop has taken
+/// what was written.
+///
+/// The async writer holds a producer back only once the channel reports itself unwritable, and
+/// only the event loop reports that: a producer on another thread (the file reader, a plugin's
+/// stream) that outruns a busy event loop would otherwise queue without bound. After every
+/// `interval` bytes the writer makes a round trip through the event loop, so at most that much
+/// plus one write is ever in flight; small writes (events, lines) rarely pay for the hop.
+struct PacedWriter {
+    let eventLoop: (any EventLoop)?
+    var interval = 64 * 1024
+    private var unpaced = 0
+
+    init(eventLoop: (any EventLoop)?) { self.eventLoop = eventLoop }
+
+    mutating func write(_ buffers: [ByteBuffer], to writer: inout any ResponseBodyWriter) async throws {
+        try await writer.write(contentsOf: buffers)
+        guard let eventLoop else { return }
+        for buffer in buffers { unpaced += buffer.readableBytes }
+        if unpaced >= interval {
+            unpaced = 0
+            try await eventLoop.submit {}.get()
+        }
     }
 }

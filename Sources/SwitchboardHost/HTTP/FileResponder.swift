@@ -107,14 +107,16 @@ enum FileResponder {
             case .bytes(let bytes): return ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
             case .file(let file, let ranges, let length, let multipart):
                 if length == 0 { return ResponseBody() }
+                let eventLoop = exchange.eventLoop
                 return ResponseBody(contentLength: length) { writer in
+                    var paced = PacedWriter(eventLoop: eventLoop)
                     for (i, range) in ranges.enumerated() {
                         if let (parts, _) = multipart { try await writer.write(ByteBuffer(bytes: parts[i])) }
                         var offset = range.lowerBound
                         while offset <= range.upperBound {
                             let count = min(chunkSize, range.upperBound - offset + 1)
                             let chunk = try await file.read(at: offset, count: count)
-                            try await writer.write(chunk)
+                            try await paced.write([chunk], to: &writer)
                             offset += count
                         }
                     }

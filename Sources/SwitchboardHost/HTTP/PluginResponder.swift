@@ -46,13 +46,13 @@ public struct PluginResponder: HTTPResponder {
             return docs.respond(to: request)
         }
         for _ in 0..<8 {
-            if let response = try await respond(to: request, path: path) { return response }
+            if let response = try await respond(to: request, path: path, eventLoop: context.channel?.eventLoop) { return response }
         }
         return JSONError.response(.serviceUnavailable, detail: "The plugin is being replaced; retry the request")
     }
 
     /// nil when the matched generation drained before a lease could be taken.
-    private func respond(to request: Request, path: String) async throws -> Response? {
+    private func respond(to request: Request, path: String, eventLoop: (any EventLoop)?) async throws -> Response? {
         let method = request.method.rawValue
         switch registry.routeTable.match(method: method, path: path) {
         case .notFound:
@@ -70,7 +70,7 @@ public struct PluginResponder: HTTPResponder {
             let started = monotonicNanoseconds()
             let response: Response
             do {
-                response = try await dispatch(request, route: route, parameters: parameters)
+                response = try await dispatch(request, route: route, parameters: parameters, eventLoop: eventLoop)
             } catch {
                 route.instruments?.errors.increment()
                 throw error
@@ -85,7 +85,7 @@ public struct PluginResponder: HTTPResponder {
 
     /// Calls the route's handler. The caller holds a lease on `route.plugin`; from here on the
     /// exchange owns it (and returns it when it is released), or it is returned before returning.
-    private func dispatch(_ request: Request, route: RouteEntry, parameters: [Substring]) async throws -> Response {
+    private func dispatch(_ request: Request, route: RouteEntry, parameters: [Substring], eventLoop: (any EventLoop)?) async throws -> Response {
         var values: [ParameterValue?] = []
         var queryItems: [(name: Substring, value: Substring)]? = nil
         if !route.parameters.isEmpty {
@@ -119,7 +119,8 @@ public struct PluginResponder: HTTPResponder {
             }
         }
         let exchange = Exchange(
-            request: request, route: route, rawParameters: parameters, body: body, parameterValues: values, queryItems: queryItems)
+            request: request, route: route, rawParameters: parameters, body: body, parameterValues: values, queryItems: queryItems,
+            eventLoop: eventLoop)
         let plugin = route.plugin
         plugin.requestsServed.add(1, ordering: .relaxed)
         exchange.lendHandle()

@@ -206,8 +206,9 @@ final class StreamWriter: Drainable, @unchecked Sendable {
     }
 
     private func pump(into writer: inout any ResponseBodyWriter) async throws {
+        var paced = PacedWriter(eventLoop: exchange.eventLoop)
         while let chunks = await next() {
-            try await writer.write(contentsOf: chunks)
+            try await paced.write(chunks, to: &writer)
             drained(chunks.reduce(0) { $0 + $1.readableBytes })
         }
     }

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# The streaming plugin against its baselines, side by side in one run:
+#
+#   1. a 256 MiB download: /download/{f} (the host's file response) against nginx's sendfile of
+#      the same file: throughput, and how far each server's resident memory grows meanwhile;
+#   2. /export/csv (10,000 rows) against the chapter's FastAPI app under uvicorn: requests/s;
+#   3. fan-out: SUBSCRIBERS clients on /logs/stream, one POST /logs/add delivered to all of them:
+#      latency percentiles and resident memory, then the same against the chapter's app.
+#
+#   bench/streaming.sh [seconds-per-run] [rounds]      (defaults: 10 s, 3 rounds)
+#   env: SUBSCRIBERS (10000), REFERENCE (the chapter app's folder, default ../shared/reference),
+#        REFERENCE_PYTHON (a python with fastapi and uvicorn; default: a venv made under .build)
+#
+# Servers are pinned to CPU 1 and clients to CPU 0. Each round runs every side once, in turn, and
+# the median over rounds is reported with the ratio switchboard/baseline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+ROUNDS=${2:-3}
+SUBSCRIBERS=${SUBSCRIBERS:-10000}
+REFERENCE=${REFERENCE:-$(cd .. && pwd)/shared/reference}
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v cc >/dev/null || need+=(gcc)
+if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
+
+swift build -c release 2>&1 | grep -E 'error|Compiling|Build' | tail -1
+BIN=$(swift build -c release --show-bin-path)
+WORK=$(mktemp -d)
+mkdir -p "$WORK/plugins" "$WORK/files"
+cp "$BIN/libStreaming.so" "$WORK/plugins/"
+cc -O2 -o "$WORK/fanout" bench/fanout.c
+dd if=/dev/urandom of="$WORK/files/big.bin" bs=1M count=256 status=none
+echo hello >"$WORK/files/hello.txt"
+
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+pick_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {  # port path log
+  for _ in $(seq 150); do curl -s -o /dev/null "http://127.0.0.1:$1$2" && return 0; sleep 0.1; done
+  echo "the server on port $1 did not start:" >&2; cat "$3" >&2; exit 1
+}
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+# wrk's "Transfer/sec: 1.23GB" in bytes per second.
+transfer() { awk '/Transfer\/sec/ {v=$2; u=substr(v,length(v)-1); n=v+0; m=(u=="GB"?2^30:u=="MB"?2^20:u=="KB"?2^10:1); printf "%.0f", n*m}' <<<"$1"; }
+# Runs "$@" while sampling PID's resident memory every 50 ms; prints the command's output, then
+# "peak-rss-kib N" as the last line.
+with_peak_rss() {
+  local pid=$1; shift
+  local peak_file="$WORK/peak.$$"
+  ( peak=0; while kill -0 "$pid" 2>/dev/null; do r=$(rss_kib "$pid"); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$peak_file"; sleep 0.05; done ) &
+  local sampler=$!
+  "$@"
+  kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+  echo "peak-rss-kib $(cat "$peak_file" 2>/dev/null || rss_kib "$pid")"
+  rm -f "$peak_file"
+}
+
+ulimit -n "$(ulimit -Hn)"
+SB_PORT=$(pick_port)
+SWITCHBOARD_LOG_LEVEL=warning SWITCHBOARD_STATE_DIRECTORY="$WORK/state" \
+SWITCHBOARD_PLUGINS_CONFIG_STREAMING_FILES_DIRECTORY="$WORK/files" \
+  taskset -c 1 "$BIN/switchboard" serve --port "$SB_PORT" --plugins "$WORK/plugins" 2>"$WORK/switchboard.log" &
+SB_PID=$!
+PIDS+=("$SB_PID")
+
+NGINX_PORT=$(pick_port)
+cat >"$WORK/nginx.conf" <<EOF
+daemon off;
+user root;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  client_body_temp_path $WORK/nginx-tmp;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location /download/ { alias $WORK/files/; default_type application/octet-stream; }
+  }
+}
+EOF
+taskset -c 1 nginx -c "$WORK/nginx.conf" &
+PIDS+=($!)
+wait_port "$SB_PORT" /download/hello.txt "$WORK/switchboard.log"
+wait_port "$NGINX_PORT" /download/hello.txt "$WORK/nginx.log"
+NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+
+# The chapter's app under uvicorn (one worker; uvloop and httptools when installed).
+UVICORN_PORT=""
+if [ -f "$REFERENCE/chapter_app.py" ]; then
+  PY=${REFERENCE_PYTHON:-}
+  if [ -z "$PY" ]; then
+    PY="$PWD/.build/bench-venv/bin/python"
+    if ! "$PY" -c 'import fastapi, uvicorn' 2>/dev/null; then
+      python3 -m venv .build/bench-venv
+      .build/bench-venv/bin/pip install -q fastapi 'uvicorn[standard]' orjson pillow aiofiles
+    fi
+  fi
+  UVICORN_PORT=$(pick_port)
+  (cd "$REFERENCE" && taskset -c 1 "$PY" -m uvicorn chapter_app:app --port "$UVICORN_PORT" --log-level warning --app-dir "$REFERENCE" 2>"$WORK/uvicorn.log") &
+  PIDS+=($!)
+  wait_port "$UVICORN_PORT" /stream-json "$WORK/uvicorn.log"
+  UVICORN_PID=$(pgrep -f "uvicorn chapter_app:app --port $UVICORN_PORT" | head -1)
+  PIDS+=("$UVICORN_PID")
+else
+  echo "no chapter app at $REFERENCE: the uvicorn comparisons are skipped" >&2
+fi
+
+echo "switchboard $("$BIN/switchboard" --version 2>/dev/null || true), nginx $(nginx -v 2>&1 | sed 's/.*\///'), ${DURATION}s × $ROUNDS rounds"
+
+# 1. The 256 MiB download.
+declare -A BYTES PEAK
+SB_BASE=$(rss_kib "$SB_PID")
+NGINX_BASE=$(rss_kib "$NGINX_WORKER")
+for round in $(seq "$ROUNDS"); do
+  for side in nginx switchboard; do
+    if [ $side = nginx ]; then port=$NGINX_PORT; pid=$NGINX_WORKER; else port=$SB_PORT; pid=$SB_PID; fi
+    out=$(with_peak_rss "$pid" taskset -c 0 wrk -t1 -c2 -d"${DURATION}s" "http://127.0.0.1:$port/download/big.bin")
+    if grep -q "Non-2xx\|Socket errors" <<<"$out"; then echo "$side: errors in the download run:" >&2; echo "$out" >&2; exit 1; fi
+    BYTES[$side]="${BYTES[$side]:-} $(transfer "$out")"
+    PEAK[$side]="${PEAK[$side]:-} $(awk '/^peak-rss-kib/ {print $2}' <<<"$out")"
+  done
+done
+nginx_bps=$(median "${BYTES[nginx]}")
+sb_bps=$(median "${BYTES[switchboard]}")
+sb_growth=$(( ($(median "${PEAK[switchboard]}" | cut -d. -f1) - SB_BASE) / 1024 ))
+nginx_growth=$(( ($(median "${PEAK[nginx]}" | cut -d. -f1) - NGINX_BASE) / 1024 ))
+printf '\n256 MiB download (wrk -t1 -c2)      %10s   %s\n' "MB/s" "resident memory growth"
+printf '  nginx sendfile                    %10.0f   %d MiB\n' "$(awk -v b="$nginx_bps" 'BEGIN {print b/1e6}')" "$nginx_growth"
+printf '  switchboard /download/{f}         %10.0f   %d MiB   ratio %s (goal ≥ 0.90, growth ≤ 16 MiB)\n' \
+  "$(awk -v b="$sb_bps" 'BEGIN {print b/1e6}')" "$sb_growth" "$(ratio "$sb_bps" "$nginx_bps")"
+
+# 2. /export/csv, 10,000 rows.
+if [ -n "$UVICORN_PORT" ]; then
+  declare -A CSV
+  for round in $(seq "$ROUNDS"); do
+    for side in uvicorn switchboard; do
+      if [ $side = uvicorn ]; then port=$UVICORN_PORT; else port=$SB_PORT; fi
+      out=$(taskset -c 0 wrk -t1 -c4 -d"${DURATION}s" --timeout 30s "http://127.0.0.1:$port/export/csv")
+      if grep -q "Non-2xx" <<<"$out"; then echo "$side: non-2xx in the CSV run" >&2; exit 1; fi
+      CSV[$side]="${CSV[$side]:-} $(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+    done
+  done
+  uv=$(median "${CSV[uvicorn]}")
+  sb=$(median "${CSV[switchboard]}")
+  printf '\n/export/csv, 10,000 rows (wrk -t1 -c4)   req/s\n'
+  printf '  FastAPI + uvicorn (the chapter) %10.2f\n' "$uv"
+  printf '  switchboard                     %10.2f   ratio %s (goal ≥ 100)\n' "$sb" "$(ratio "$sb" "$uv")"
+fi
+
+# 3. Fan-out: one message to every subscriber (a fresh set of connections per side).
+fanout() {  # name port pid ready-marker
+  local base out
+  base=$(rss_kib "$3")
+  out=$(with_peak_rss "$3" taskset -c 0 "$WORK/fanout" "$2" "$SUBSCRIBERS" "$ROUNDS" /logs/stream "/logs/add?message=" "$4") || true
+  printf '\nfan-out to %d /logs/stream subscribers: %s\n' "$SUBSCRIBERS" "$1"
+  grep -v '^peak-rss-kib' <<<"$out" | sed 's/^/  /'
+  printf '  resident memory: %d MiB before subscribing, %d MiB at the peak\n' $((base / 1024)) $(( $(awk '/^peak-rss-kib/ {print $2}' <<<"$out") / 1024 ))
+}
+fanout "switchboard (goal: p99 ≤ 100 ms, resident memory ≤ 256 MiB)" "$SB_PORT" "$SB_PID" ": connected"
+sleep 1
+if [ -n "$UVICORN_PORT" ]; then fanout "FastAPI + uvicorn (the chapter)" "$UVICORN_PORT" "$UVICORN_PID" $'\r\n\r\n'; fi
