@@ -23,6 +23,13 @@ public struct HostSettings: Sendable {
     public var adminToken: String? = nil
     /// Serve `/openapi.json` and `/docs`.
     public var docsEnabled = true
+    /// Where plugin state (the `state_*` host functions) lives: `.file` keeps it in
+    /// `<stateDirectory>/state/state.log` across restarts; `.memory` only for the process's life.
+    public var stateBackend = StateBackend.file
+
+    public enum StateBackend: String, Sendable {
+        case file, memory
+    }
 
     public init() {}
 }
@@ -44,6 +51,16 @@ public struct SwitchboardServer: Sendable {
         let loader = PluginLoader(imageDirectory: settings.stateDirectory + "/images", logger: logger)
         self.registry = PluginRegistry(loader: loader, options: settings.registry, pluginConfig: settings.pluginConfig, logger: logger)
         self.watcher = PluginWatcher(registry: registry, directories: settings.pluginDirectories, options: settings.watch, logger: logger)
+    }
+
+    /// Opens the configured state store; call before loading plugins. A store that cannot be
+    /// opened (unwritable directory, a file that is not a state log) is an error to report and
+    /// stop on: serving without the plugins' data would lose what they write next.
+    public func openStateStore() throws {
+        switch settings.stateBackend {
+        case .memory: HostAPI.services.store = MemoryStateStore()
+        case .file: HostAPI.services.store = try LogStateStore(directory: settings.stateDirectory + "/state")
+        }
     }
 
     /// Loads every plugin in the configured directories (the watcher's first scan).

@@ -49,6 +49,12 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "switchboard")
 
         let server = SwitchboardServer(settings: settings, logger: logger)
+        do {
+            try server.openStateStore()
+        } catch {
+            logger.critical("cannot open the state store", metadata: ["error": "\(error)"])
+            throw ExitCode(3)
+        }
         let (loaded, refused) = server.loadPlugins()
         logger.notice(
             "plugins scanned",

@@ -28,6 +28,7 @@ struct SettingsResolver {
         settings.serverName = name.isEmpty ? nil : name
         settings.pluginDirectories = reader.stringArray(forKey: "plugins.directories", default: ["plugins"])
         settings.stateDirectory = reader.string(forKey: "state.directory", default: settings.stateDirectory)
+        settings.stateBackend = HostSettings.StateBackend(rawValue: reader.string(forKey: "state.backend", default: "file")) ?? .file
         settings.maxBodyBytes = reader.int(forKey: "limits.max_body_bytes", default: settings.maxBodyBytes)
         settings.registry.drainDeadline = .milliseconds(reader.int(forKey: "plugins.drain_deadline_ms", default: 30_000))
         settings.registry.maxRetainedImages = reader.int(forKey: "plugins.max_retained_images", default: settings.registry.maxRetainedImages)
