@@ -58,8 +58,8 @@ public struct SwitchboardServer: Sendable {
     /// stop on: serving without the plugins' data would lose what they write next.
     public func openStateStore() throws {
         switch settings.stateBackend {
-        case .memory: HostAPI.services.store = MemoryStateStore()
-        case .file: HostAPI.services.store = try LogStateStore(directory: settings.stateDirectory + "/state")
+        case .memory: HostAPI.services.store = StateStore()
+        case .file: HostAPI.services.store = try StateStore(directory: settings.stateDirectory + "/state")
         }
     }
 

@@ -23,7 +23,8 @@ final class Exchange: Drainable, @unchecked Sendable {
     let body: ByteBuffer?
     /// The validated values of the route's declared parameters, in declaration order.
     let parameterValues: [ParameterValue?]
-    /// The connection's event loop (nil in router-mode tests): body writers pace themselves on it.
+    /// The connection's event loop (nil for a request without a channel): body writers pace
+    /// themselves on it.
     let eventLoop: (any EventLoop)?
 
     private struct State: @unchecked Sendable {
