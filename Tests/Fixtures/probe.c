@@ -11,6 +11,9 @@
  *   GET  /probe/state       state_increment("hits"), answered from the store callback
  *   GET  /probe/topic       subscribe, publish, answer with the delivered message
  *   POST /probe/upload      SB_ROUTE_STREAM_BODY, limit 64 KiB: counts the bytes
+ *   GET  /probe/flood       streams until the queue is full, waits on on_writable and on_close;
+ *                           on_close finishes the stream. /probe/late counts callbacks that ran
+ *                           after stream_finish returned (the ABI promises none).
  */
 #include <switchboard.h>
 #include <pthread.h>
@@ -159,6 +162,52 @@ static sb_status upload_route(void *d, sb_request *req) {
     return SB_PENDING;
 }
 
+typedef struct flood { sb_stream *stream; int finished; } flood;
+static int late_callbacks, closes;
+static const uint8_t chunk[16 * 1024];
+static void flood_writable(void *user, sb_stream *stream);
+static void flood_fill(flood *f) {
+    sb_status status;
+    while ((status = host->stream_write(f->stream, bytes(chunk, sizeof chunk), 0)) == SB_OK) {}
+    if (status == SB_ERR_WOULD_BLOCK) host->stream_on_writable(f->stream, flood_writable, f);
+}
+static void flood_writable(void *user, sb_stream *stream) {
+    flood *f = user;
+    (void)stream;
+    pthread_mutex_lock(&lock);
+    int after = f->finished;
+    if (after) late_callbacks++;
+    pthread_mutex_unlock(&lock);
+    if (!after) flood_fill(f);
+}
+static void flood_closed(void *user, sb_stream *stream) {
+    flood *f = user;
+    (void)stream;
+    pthread_mutex_lock(&lock);
+    if (f->finished) late_callbacks++;
+    f->finished = 1;
+    closes++;
+    pthread_mutex_unlock(&lock);
+    host->stream_finish(f->stream);
+    /* The plugin keeps f (a few bytes per request) so a late callback is counted, not a crash. */
+}
+static sb_status flood_route(void *d, sb_request *req) {
+    flood *f = calloc(1, sizeof *f);
+    (void)d;
+    if (host->response_stream_begin(req, 200, &f->stream) != SB_OK) { free(f); return SB_ERR_INTERNAL; }
+    host->stream_on_close(f->stream, flood_closed, f);
+    flood_fill(f);
+    return SB_OK;
+}
+static sb_status late(void *d, sb_request *req) {
+    char out[64];
+    (void)d;
+    pthread_mutex_lock(&lock);
+    snprintf(out, sizeof out, "closes=%d late=%d", closes, late_callbacks);
+    pthread_mutex_unlock(&lock);
+    return text(req, 200, out);
+}
+
 static void add(sb_plugin *p, const char *method, const char *path, sb_handler_fn fn, uint32_t flags, uint64_t limit) {
     sb_route_spec spec;
     memset(&spec, 0, sizeof spec);
@@ -186,6 +235,8 @@ static sb_status init(const sb_host_api *api, sb_plugin *p, void **s) {
     add(p, "GET", "/probe/state", state, 0, 0);
     add(p, "GET", "/probe/topic", topic, 0, 0);
     add(p, "POST", "/probe/upload", upload_route, SB_ROUTE_STREAM_BODY, 64 * 1024);
+    add(p, "GET", "/probe/flood", flood_route, 0, 0);
+    add(p, "GET", "/probe/late", late, 0, 0);
     return SB_OK;
 }
 

@@ -61,6 +61,22 @@ import Testing
         #expect(server.log.contains("stopped"))
     }
 
+    @Test func noCallbackRunsAfterTheStreamFinishes() throws {
+        // /probe/flood fills its queue and waits on both on_writable and on_close; when the client
+        // leaves, the host takes both callbacks and runs on_close first, which finishes the stream.
+        // The on_writable still in hand must then be dropped: the plugin may have freed its data.
+        let server = try ServerProcess(pluginDirectories: [Fixtures.pluginDirectory("live-flood", files: [Fixtures.built["probe"]!])])
+        defer { server.stop() }
+        for round in 1...20 {
+            let client = try StreamClient(port: server.port, path: "/probe/flood", receiveBuffer: 4096)
+            #expect(client.read(until: "\r\n\r\n"), "round \(round)")
+            usleep(20_000)  // the queue fills and on_writable is registered
+            client.close()
+            #expect(waitUntil(timeout: 5) { (try? server.get("/probe/late").text) == "closes=\(round) late=0" },
+                    "round \(round): \((try? server.get("/probe/late").text) ?? "the server is gone")")
+        }
+    }
+
     @Test func configurationComesFromFileThenEnvironmentThenFlags() throws {
         let dir = TestPaths.temporaryDirectory("config-file")
         let file = dir + "/switchboard.yaml"

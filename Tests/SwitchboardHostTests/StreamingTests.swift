@@ -250,13 +250,15 @@ import Testing
         // Full scale: nothing would end these streams for 15 s but the shutdown.
         let server = try Self.server(files: try Self.fixtures(), scale: 1)
         defer { server.stop() }
-        let logs = BackgroundRequest(port: server.port, path: "/logs/stream")
-        let ticks = BackgroundRequest(port: server.port, path: "/sse")
-        #expect(logs.waitForStart() && ticks.waitForStart())
+        let logs = try StreamClient(port: server.port, path: "/logs/stream")
+        let ticks = try StreamClient(port: server.port, path: "/sse")
+        #expect(logs.read(until: ": connected\n\n") && ticks.read(until: "id: 1\ndata: {\"tick\": 1, "))
         #expect(server.stop(grace: 5) == 0, "the host did not stop by itself:\n\(server.log.suffix(2000))")
         // Both ended as complete chunked bodies: an EventSource reconnects instead of reporting an error.
-        #expect(try logs.wait(timeout: 5)?.text.hasPrefix(": connected\n\n") == true)
-        #expect(try ticks.wait(timeout: 5)?.text.hasPrefix("id: 1\ndata: {\"tick\": 1, ") == true)
+        for (client, path) in [(logs, "/logs/stream"), (ticks, "/sse")] {
+            #expect(client.read(until: "", toEnd: true), "\(path) did not end")
+            #expect(client.text.hasSuffix("\r\n0\r\n\r\n"), "\(path) ended without its last chunk: \(client.text.suffix(200))")
+        }
     }
 
     @Test func aSwapLeavesAnInFlightDownloadAndEventStreamIntact() throws {

@@ -255,9 +255,15 @@ final class StreamWriter: Drainable, @unchecked Sendable {
     }
 
     /// Runs callbacks taken out under the lock (which registered this thread in `delivering`).
+    /// A callback may finish the stream (on_close usually does): the rest are then dropped, as
+    /// `finish` promises. Another thread's `finish` waits for this one, so checking between
+    /// callbacks is enough.
     private func deliver(_ callbacks: [Callback]) {
         guard !callbacks.isEmpty else { return }
-        for callback in callbacks { invoke(callback) }
+        for callback in callbacks {
+            if state.withLock({ $0.finished }) { break }
+            invoke(callback)
+        }
         state.withLock { s in
             if let i = s.delivering.firstIndex(where: { pthread_equal($0, pthread_self()) != 0 }) { s.delivering.remove(at: i) }
         }
