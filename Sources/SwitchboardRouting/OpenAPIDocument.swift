@@ -1,3 +1,5 @@
+import SwitchboardSDK
+
 /// The OpenAPI 3.1 document of every route the host serves, built from the plugins' declarations.
 ///
 /// Shaped as FastAPI shapes its own: one operation per method and template, parameters with their

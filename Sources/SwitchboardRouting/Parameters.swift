@@ -1,3 +1,5 @@
+import SwitchboardSDK
+
 /// A declared path, query or header parameter (a checked copy of `sb_param_spec`).
 public struct ParameterSpec: Sendable {
     public enum Location: UInt8, Sendable {
@@ -110,28 +112,6 @@ public struct ParameterValue: Sendable, Equatable {
     public var bool: Bool { integer != 0 }
 }
 
-/// One entry of a 422 `detail` array, in pydantic v2's shape.
-public struct ValidationIssue: Error, Sendable, Equatable {
-    public var type: String
-    public var loc: [String]
-    public var msg: String
-    public var input: JSONValue
-    public var ctx: [(String, JSONValue)]?
-
-    public static func == (a: ValidationIssue, b: ValidationIssue) -> Bool {
-        a.type == b.type && a.loc == b.loc && a.msg == b.msg && a.input == b.input
-            && JSONValue.object(a.ctx ?? []) == JSONValue.object(b.ctx ?? [])
-    }
-
-    public var json: JSONValue {
-        var members: [(String, JSONValue)] = [
-            ("type", .string(type)), ("loc", .array(loc.map { .string($0) })), ("msg", .string(msg)), ("input", input),
-        ]
-        if let ctx { members.append(("ctx", .object(ctx))) }
-        return .object(members)
-    }
-}
-
 /// Checks request values against declarations, as FastAPI (pydantic v2, lax mode) does for path,
 /// query and header parameters, and reports failures in FastAPI's 422 shape.
 public enum ParameterValidation {
@@ -165,7 +145,7 @@ public enum ParameterValidation {
             }
             guard let raw else {
                 if spec.required {
-                    issues.append(ValidationIssue(type: "missing", loc: [spec.location.name, spec.name], msg: "Field required", input: .null))
+                    issues.append(ValidationIssue(type: "missing", loc: [.string(spec.location.name), .string(spec.name)], msg: "Field required", input: .null))
                 } else if let fallback = spec.defaultValue, case .success(var value) = convert(fallback, spec) {
                     value.present = false
                     values.append(value)
@@ -177,7 +157,7 @@ public enum ParameterValidation {
             if cStrings && (spec.kind == .string || spec.kind == .enumeration) && raw.utf8.contains(0) {
                 issues.append(
                     ValidationIssue(
-                        type: "value_error", loc: [spec.location.name, spec.name],
+                        type: "value_error", loc: [.string(spec.location.name), .string(spec.name)],
                         msg: "Value error, a NUL character cannot be passed to this handler", input: .string(raw)))
                 continue
             }
@@ -185,28 +165,25 @@ public enum ParameterValidation {
             case .success(let value): values.append(value)
             case .failure(let issue):
                 var issue = issue
-                issue.loc = [spec.location.name, spec.name]
+                issue.loc = [.string(spec.location.name), .string(spec.name)]
                 issues.append(issue)
             }
         }
         guard issues.isEmpty else {
             // FastAPI reports path parameters first, then query, then header; within each, in
             // declaration order.
-            let order: [String: Int] = ["path": 0, "query": 1, "header": 2]
+            let order: [JSONValue] = ["path", "query", "header"]
+            func rank(_ issue: ValidationIssue) -> Int { order.firstIndex(of: issue.loc[0]) ?? order.count }
             let sorted = issues.enumerated().sorted { a, b in
-                let (x, y) = (order[a.element.loc[0]]!, order[b.element.loc[0]]!)
+                let (x, y) = (rank(a.element), rank(b.element))
                 return x != y ? x < y : a.offset < b.offset
             }
-            return .failure(Issues(items: sorted.map(\.element)))
+            return .failure(ValidationFailure(sorted.map(\.element)))
         }
         return .success(values)
     }
 
-    public struct Issues: Error, Sendable {
-        public var items: [ValidationIssue]
-        /// `{"detail":[…]}`
-        public var body: String { JSONValue.object([("detail", .array(items.map(\.json)))]).text }
-    }
+    public typealias Issues = ValidationFailure
 
     /// Parses and checks one value; the issue's `loc` is left for the caller.
     static func convert(_ raw: String, _ spec: ParameterSpec) -> Result<ParameterValue, ValidationIssue> {

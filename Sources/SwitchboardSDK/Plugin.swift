@@ -184,16 +184,28 @@ public final class App: @unchecked Sendable {
         route("POST", path, params: params, summary: summary, description: description, responses: responses, maxBodyBytes: maxBodyBytes, handler)
     }
 
-    public func put(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", _ handler: @escaping @Sendable (Request) throws -> Response) {
-        route("PUT", path, params: params, summary: summary, description: description, handler)
+    public func put(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) throws -> Response) {
+        route("PUT", path, params: params, summary: summary, description: description, responses: responses, maxBodyBytes: maxBodyBytes, handler)
     }
 
-    public func patch(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", _ handler: @escaping @Sendable (Request) throws -> Response) {
-        route("PATCH", path, params: params, summary: summary, description: description, handler)
+    public func put(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
+        route("PUT", path, params: params, summary: summary, description: description, responses: responses, maxBodyBytes: maxBodyBytes, handler)
     }
 
-    public func delete(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", _ handler: @escaping @Sendable (Request) throws -> Response) {
-        route("DELETE", path, params: params, summary: summary, description: description, handler)
+    public func patch(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) throws -> Response) {
+        route("PATCH", path, params: params, summary: summary, description: description, responses: responses, maxBodyBytes: maxBodyBytes, handler)
+    }
+
+    public func patch(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
+        route("PATCH", path, params: params, summary: summary, description: description, responses: responses, maxBodyBytes: maxBodyBytes, handler)
+    }
+
+    public func delete(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], _ handler: @escaping @Sendable (Request) throws -> Response) {
+        route("DELETE", path, params: params, summary: summary, description: description, responses: responses, handler)
+    }
+
+    public func delete(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], _ handler: @escaping @Sendable (Request) async throws -> Response) {
+        route("DELETE", path, params: params, summary: summary, description: description, responses: responses, handler)
     }
 
     private func add(

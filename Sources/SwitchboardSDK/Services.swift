@@ -162,8 +162,9 @@ extension App {
 
 // MARK: State store
 
-/// The host's key-value store for this plugin name: survives reloads (and restarts, once the host
-/// keeps it on disk; today's host keeps it in memory).
+/// The host's key-value store for this plugin name: survives reloads, and restarts when the host
+/// keeps it on disk (`state.backend: file`, the default). Each change is durable before its call
+/// returns.
 public struct StateStore: Sendable {
     let app: App
 
@@ -228,9 +229,17 @@ public struct StateStore: Sendable {
 
     /// Up to `limit` entries whose key starts with `prefix` and sorts after `after`, in key order.
     public func list(prefix: String, after: String = "", limit: Int = 1000) async throws(Failure) -> [(key: String, value: [UInt8])] {
-        try await run { api, plugin, done, user in
-            withSBStr(prefix) { p in withSBStr(after) { api.state_list(plugin, p, $0, UInt32(clamping: limit), done, user) } }
-        }.entries
+        try await page(prefix: prefix, after: after, limit: limit).entries
+    }
+
+    /// A page of entries (as `list`; none for a `limit` of 0) and how many keys have the prefix
+    /// in all (nil on a host older than ABI 1.2, which does not count).
+    public func page(prefix: String, after: String = "", limit: Int = 1000) async throws(Failure) -> (entries: [(key: String, value: [UInt8])], total: Int?) {
+        let outcome = try await run { api, plugin, done, user in
+            withSBStr(prefix) { p in withSBStr(after) { api.state_list(plugin, p, $0, UInt32(clamping: max(limit, 1)), done, user) } }
+        }
+        let counts = app.hostABI.major > 1 || app.hostABI.minor >= 2
+        return (limit <= 0 ? [] : outcome.entries, counts ? Int(outcome.number) : nil)
     }
 
     private typealias Call = (sb_host_api, OpaquePointer, sb_state_done_fn, UnsafeMutableRawPointer) -> sb_status

@@ -210,8 +210,10 @@ enum TestHostAPI {
         api.state_list = { plugin, prefix, after, limit, done, user in
             let (prefix, after) = (prefix.string, after.string)
             return TestHostAPI.store(plugin, done, user) { state in
-                let keys = state.keys.filter { $0.hasPrefix(prefix) && $0 > after }.sorted().prefix(Int(limit == 0 ? 1000 : limit))
-                return (SB_OK, .init(entries: keys.map { ($0, state[$0]!) }))
+                let matching = state.keys.filter { $0.hasPrefix(prefix) }
+                let keys = matching.filter { after.isEmpty || $0 > after }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+                    .prefix(limit == 0 ? Int.max : Int(limit))
+                return (SB_OK, .init(number: Int64(matching.count), entries: keys.map { ($0, state[$0]!) }))
             }
         }
 

@@ -41,7 +41,7 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 1  /* 1.1: request_param, sb_param_value */
+#define SB_ABI_MINOR 2  /* 1.1: request_param, sb_param_value; 1.2: state_list counts (sb_state_result.number) */
 
 /* "SWBD": the first bytes after struct_size in a descriptor, so a stray symbol is never trusted. */
 #define SB_PLUGIN_MAGIC 0x53574244u
@@ -297,7 +297,9 @@ typedef struct sb_state_result {
     uint32_t struct_size;
     uint32_t reserved;
     sb_bytes value;                /* state_get: the value */
-    int64_t number;                /* state_increment: the new value */
+    int64_t number;                /* state_increment: the new value; state_list (hosts of ABI 1.2
+                                    * and later): how many keys start with the prefix in all, so a
+                                    * page can say how many there are */
     const sb_state_entry *entries; /* state_list: the entries, in key order */
     size_t entry_count;
 } sb_state_result;
@@ -445,7 +447,8 @@ typedef struct sb_host_api {
     /* Adds `delta` to the integer at `key` (absent counts as 0) atomically; result.number. */
     sb_status (*state_increment)(sb_plugin *plugin, sb_str key, int64_t delta,
                                  sb_state_done_fn done, void *user);
-    /* Lists up to `limit` entries whose key starts with `prefix` and sorts after `after`. */
+    /* Lists up to `limit` entries (0: all) whose key starts with `prefix` and sorts after `after`,
+     * in byte order of the keys; result->number counts every key with the prefix (ABI 1.2). */
     sb_status (*state_list)(sb_plugin *plugin, sb_str prefix, sb_str after, uint32_t limit,
                             sb_state_done_fn done, void *user);
 

@@ -4,6 +4,8 @@ import Hummingbird
 import NIOCore
 import NIOPosix
 import SwitchboardRouting
+import struct SwitchboardSDK.Validators
+import enum SwitchboardSDK.HTTPDate
 
 #if canImport(Glibc)
 import Glibc
@@ -43,13 +45,14 @@ enum FileResponder {
             fields.append(("Content-Disposition", contentDisposition(spec.download_name.string, attachment: spec.flags & SB_FILE_ATTACHMENT != 0)))
         }
 
-        // Conditional requests (RFC 9110 §13.2.2): If-None-Match, else If-Modified-Since.
-        if let inm = headers[.ifNoneMatch] {
-            if ETagList.matchesWeakly(inm, etag) {
-                return send(exchange, status: 304, fields: fields, body: nil)
-            }
-        } else if let ims = headers[.ifModifiedSince], let since = HTTPDate.parse(ims), modifiedSeconds <= since {
-            return send(exchange, status: 304, fields: fields, body: nil)
+        // Conditional requests (RFC 9110 §13.2.2), evaluated as plugins evaluate them.
+        let validators = Validators(etag: etag, lastModified: modifiedSeconds)
+        switch validators.evaluate(method: exchange.request.method.rawValue, header: { name in HTTPField.Name(name).flatMap { headers[$0] } }) {
+        case .proceed: break
+        case .notModified: return send(exchange, status: 304, fields: fields, body: nil)
+        case .preconditionFailed:
+            fields.append(("Content-Type", "application/json"))
+            return send(exchange, status: 412, fields: fields, body: .bytes(Array(#"{"detail":"Precondition Failed"}"#.utf8)))
         }
 
         var ranges: [ClosedRange<Int>]? = nil
@@ -241,61 +244,6 @@ enum ByteRanges {
         }
         if merged.count > maxRanges { return .ranges([merged.first!.lowerBound...merged.last!.upperBound]) }
         return .ranges(merged)
-    }
-}
-
-/// Entity tags in conditional headers (RFC 9110 §8.8.3, §13.1.2).
-enum ETagList {
-    /// `If-None-Match`: `*`, or a comma-separated list of (possibly weak) tags, compared weakly.
-    static func matchesWeakly(_ header: String, _ etag: String) -> Bool {
-        let value = header.trimmingCharacters(in: " \t")
-        if value == "*" { return true }
-        let ours = opaque(etag)
-        return value.split(separator: ",").contains { opaque(String($0).trimmingCharacters(in: " \t")) == ours }
-    }
-
-    /// The tag without a `W/` prefix.
-    private static func opaque(_ tag: String) -> String { tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag }
-}
-
-/// HTTP-date (RFC 9110 §5.6.7): IMF-fixdate out; IMF-fixdate, RFC 850 and asctime in.
-enum HTTPDate {
-    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-    static func format(_ seconds: Int) -> String {
-        var t = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
-    }
-
-    /// Seconds since the epoch, or nil for anything that is not an HTTP-date.
-    static func parse(_ text: String) -> Int? {
-        let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-        var day: Int?, month: Int?, year: Int?, clock: String?
-        if words.count == 6, words[5] == "GMT" {  // Sun, 06 Nov 1994 08:49:37 GMT
-            (day, month, year, clock) = (Int(words[1]), months.firstIndex(of: words[2]), Int(words[3]), words[4])
-        } else if words.count == 4, words[3] == "GMT" {  // Sunday, 06-Nov-94 08:49:37 GMT
-            let dmy = words[1].split(separator: "-").map(String.init)
-            guard dmy.count == 3, let yy = Int(dmy[2]) else { return nil }
-            (day, month, year, clock) = (Int(dmy[0]), months.firstIndex(of: dmy[1]), yy < 70 ? 2000 + yy : 1900 + yy, words[2])
-        } else if words.count == 5 {  // Sun Nov  6 08:49:37 1994
-            (day, month, year, clock) = (Int(words[2]), months.firstIndex(of: words[1]), Int(words[4]), words[3])
-        }
-        guard let day, let month, let year, let clock else { return nil }
-        let hms = clock.split(separator: ":").compactMap { Int($0) }
-        guard hms.count == 3, (1...31).contains(day), (0...23).contains(hms[0]), (0...59).contains(hms[1]), (0...60).contains(hms[2]) else { return nil }
-        var parts = tm()
-        parts.tm_year = Int32(year - 1900)
-        parts.tm_mon = Int32(month)
-        parts.tm_mday = Int32(day)
-        parts.tm_hour = Int32(hms[0])
-        parts.tm_min = Int32(hms[1])
-        parts.tm_sec = Int32(hms[2])
-        return Int(timegm(&parts))
     }
 }
 

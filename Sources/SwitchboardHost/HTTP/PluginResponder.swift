@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import SwitchboardRouting
+import enum SwitchboardSDK.JSONValue
 import Synchronization
 
 /// The host's one responder: dispatches every request through the current route table.

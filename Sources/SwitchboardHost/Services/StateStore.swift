@@ -198,13 +198,14 @@ final class StateStore: Sendable {
     }
 
     func list(plugin: String, prefix: String, after: String, limit: Int) throws -> StateResult {
-        let entries = storage.withLock { s in
-            (s.data[plugin] ?? [:]).filter { $0.key.hasPrefix(prefix) && (after.isEmpty || $0.key > after) }
-                .sorted { $0.key < $1.key }
+        storage.withLock { s in
+            let matching = (s.data[plugin] ?? [:]).filter { $0.key.hasPrefix(prefix) }
+            let entries = matching.filter { after.isEmpty || $0.key > after }
+                .sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
                 .prefix(limit == 0 ? Int.max : limit)
                 .map { (key: $0.key, value: $0.value) }
+            return StateResult(number: Int64(matching.count), entries: Array(entries))
         }
-        return StateResult(entries: Array(entries))
     }
 
     /// The log's size in bytes (tests watch compaction with it).

@@ -1,0 +1,158 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Conditional requests (RFC 9110 §13): what a response's validators say about a request's
+/// preconditions. The host's file responses and plugins answer with the same rules.
+///
+///     let validators = Validators(etag: ETag.strong(hex), lastModified: seconds)
+///     switch validators.evaluate(method: req.method, header: req.header) {
+///     case .notModified: return validators.notModified()
+///     case .preconditionFailed: throw HTTPError(412, detail: "Precondition Failed")
+///     case .proceed: break
+///     }
+public struct Validators: Sendable {
+    /// The entity tag, quoted (`"abc"` or `W/"abc"`); nil when the resource has none.
+    public var etag: String?
+    /// Last modification, in seconds since the epoch; nil when unknown.
+    public var lastModified: Int?
+    /// Whether the resource exists (`If-Match: *` needs a current representation).
+    public var exists: Bool
+
+    public init(etag: String? = nil, lastModified: Int? = nil, exists: Bool = true) {
+        self.etag = etag
+        self.lastModified = lastModified
+        self.exists = exists
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        /// Go on: answer as if the request had no preconditions.
+        case proceed
+        /// 304: the client's copy is current (GET and HEAD only).
+        case notModified
+        /// 412: a precondition of a state-changing request (or If-Match on a read) failed.
+        case preconditionFailed
+    }
+
+    /// Evaluates the preconditions in RFC 9110 §13.2.2's order: If-Match, else
+    /// If-Unmodified-Since; then If-None-Match, else If-Modified-Since (GET and HEAD only). A date
+    /// that does not parse is ignored, as the RFC requires.
+    public func evaluate(method: String, header: (String) -> String?) -> Outcome {
+        let read = method == "GET" || method == "HEAD"
+        if let ifMatch = header("if-match") {
+            guard exists, ETagList.matchesStrongly(ifMatch, etag) else { return .preconditionFailed }
+        } else if let value = header("if-unmodified-since"), let since = HTTPDate.parse(value), let lastModified {
+            if lastModified > since { return .preconditionFailed }
+        }
+        if let ifNoneMatch = header("if-none-match") {
+            if exists, ETagList.matchesWeakly(ifNoneMatch, etag) { return read ? .notModified : .preconditionFailed }
+        } else if read, let value = header("if-modified-since"), let since = HTTPDate.parse(value), let lastModified {
+            if lastModified <= since { return .notModified }
+        }
+        return .proceed
+    }
+
+    /// The headers a 200 carries for these validators: `ETag` and `Last-Modified`.
+    public var headers: [(name: String, value: String)] {
+        var fields: [(name: String, value: String)] = []
+        if let etag { fields.append(("etag", etag)) }
+        if let lastModified { fields.append(("last-modified", HTTPDate.format(lastModified))) }
+        return fields
+    }
+
+    /// A 304: no body, and the fields RFC 9110 §15.4.5 asks for (the validators, and whatever
+    /// `also` the 200 would have sent among Cache-Control, Content-Location, Expires and Vary).
+    public func notModified(also: [(name: String, value: String)] = []) -> Response {
+        Response(status: 304, headers: headers + also)
+    }
+}
+
+/// Entity tags in conditional headers (RFC 9110 §8.8.3, §13.1).
+public enum ETagList {
+    /// `If-None-Match`: `*`, or a comma-separated list of tags, compared weakly (`W/"a"` matches
+    /// `"a"`).
+    public static func matchesWeakly(_ header: String, _ etag: String?) -> Bool {
+        let value = header.trimmed
+        if value == "*" { return true }
+        guard let etag else { return false }
+        let ours = opaque(etag)
+        return tags(value).contains { opaque($0) == ours }
+    }
+
+    /// `If-Match`: `*`, or a list of tags compared strongly (a weak tag never matches).
+    public static func matchesStrongly(_ header: String, _ etag: String?) -> Bool {
+        let value = header.trimmed
+        if value == "*" { return true }
+        guard let etag, !etag.hasPrefix("W/") else { return false }
+        return tags(value).contains { $0 == etag }
+    }
+
+    /// A strong tag for `opaque` (which must hold no `"`): `"opaque"`.
+    public static func strong(_ opaque: String) -> String { "\"\(opaque)\"" }
+
+    /// The tags of a list. A bare token (`abc123`, as clients copy an unquoted tag) is read as
+    /// the quoted tag it stands for.
+    private static func tags(_ list: String) -> [String] {
+        list.split(separator: ",").map { String($0).trimmed }.filter { !$0.isEmpty }.map { tag in
+            tag.hasPrefix("\"") || tag.hasPrefix("W/") ? tag : "\"\(tag)\""
+        }
+    }
+
+    /// The tag without a `W/` prefix.
+    private static func opaque(_ tag: String) -> String { tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag }
+}
+
+/// HTTP-date (RFC 9110 §5.6.7): IMF-fixdate out; IMF-fixdate, RFC 850 and asctime in.
+public enum HTTPDate {
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// `Sun, 06 Nov 1994 08:49:37 GMT` for seconds since the epoch.
+    public static func format(_ seconds: Int) -> String {
+        var t = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+
+    /// The current time, as an HTTP-date's seconds.
+    public static var now: Int { Int(time(nil)) }
+
+    /// Seconds since the epoch, or nil for anything that is not an HTTP-date.
+    public static func parse(_ text: String) -> Int? {
+        let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        var day: Int?, month: Int?, year: Int?, clock: String?
+        if words.count == 6, words[5] == "GMT" {  // Sun, 06 Nov 1994 08:49:37 GMT
+            (day, month, year, clock) = (Int(words[1]), months.firstIndex(of: words[2]), Int(words[3]), words[4])
+        } else if words.count == 4, words[3] == "GMT" {  // Sunday, 06-Nov-94 08:49:37 GMT
+            let dmy = words[1].split(separator: "-").map(String.init)
+            guard dmy.count == 3, let yy = Int(dmy[2]) else { return nil }
+            (day, month, year, clock) = (Int(dmy[0]), months.firstIndex(of: dmy[1]), yy < 70 ? 2000 + yy : 1900 + yy, words[2])
+        } else if words.count == 5 {  // Sun Nov  6 08:49:37 1994
+            (day, month, year, clock) = (Int(words[2]), months.firstIndex(of: words[1]), Int(words[4]), words[3])
+        }
+        guard let day, let month, let year, let clock else { return nil }
+        let hms = clock.split(separator: ":").compactMap { Int($0) }
+        guard hms.count == 3, (1...31).contains(day), (0...23).contains(hms[0]), (0...59).contains(hms[1]), (0...60).contains(hms[2]) else { return nil }
+        var parts = tm()
+        parts.tm_year = Int32(year - 1900)
+        parts.tm_mon = Int32(month)
+        parts.tm_mday = Int32(day)
+        parts.tm_hour = Int32(hms[0])
+        parts.tm_min = Int32(hms[1])
+        parts.tm_sec = Int32(hms[2])
+        return Int(timegm(&parts))
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
+    var trimmed: String {
+        let utf8 = self.utf8
+        guard let start = utf8.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return "" }
+        let end = utf8.lastIndex(where: { $0 != 0x20 && $0 != 0x09 })!
+        return String(self[start...end])
+    }
+}

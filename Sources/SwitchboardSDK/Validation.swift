@@ -1,0 +1,236 @@
+/// One entry of a 422 `detail` array, in pydantic v2's shape. The host reports parameter errors
+/// with it and `BodySchema` reports body errors with it, so a client sees one shape.
+public struct ValidationIssue: Error, Sendable, Equatable {
+    public var type: String
+    /// Where: `["query", "limit"]`, `["body", "price"]`, `["body", 12]` (a JSON syntax error's offset).
+    public var loc: [JSONValue]
+    public var msg: String
+    public var input: JSONValue
+    public var ctx: [(String, JSONValue)]?
+
+    public init(type: String, loc: [JSONValue], msg: String, input: JSONValue, ctx: [(String, JSONValue)]? = nil) {
+        self.type = type
+        self.loc = loc
+        self.msg = msg
+        self.input = input
+        self.ctx = ctx
+    }
+
+    public static func == (a: ValidationIssue, b: ValidationIssue) -> Bool {
+        a.type == b.type && a.loc == b.loc && a.msg == b.msg && a.input == b.input
+            && JSONValue.object(a.ctx ?? []) == JSONValue.object(b.ctx ?? [])
+    }
+
+    public var json: JSONValue {
+        var members: [(String, JSONValue)] = [("type", .string(type)), ("loc", .array(loc)), ("msg", .string(msg)), ("input", input)]
+        if let ctx { members.append(("ctx", .object(ctx))) }
+        return .object(members)
+    }
+
+    /// `{"detail":[…]}` for `issues`.
+    public static func body(_ issues: [ValidationIssue]) -> String {
+        JSONValue.object([("detail", .array(issues.map(\.json)))]).text
+    }
+}
+
+/// Every issue a validation found (a 422's `detail`).
+public struct ValidationFailure: Error, Sendable {
+    public var issues: [ValidationIssue]
+    public init(_ issues: [ValidationIssue]) { self.issues = issues }
+    /// `{"detail":[…]}`
+    public var body: String { ValidationIssue.body(issues) }
+}
+
+/// The fields a JSON request body must have, checked as FastAPI checks a pydantic model in lax
+/// mode: numbers from numeric strings and booleans, integers from integral floats, unknown keys
+/// ignored; every failure reported at once, in the 422 shape of the host's parameter errors.
+///
+///     let item = BodySchema(.string("name"), .number("price"))
+///     let body = try req.validate(item)           // 422 unless {"name": str, "price": number}
+///     let price = body.double("price")!
+///
+/// Unlike pydantic, a number must be finite: `1e400` or `"nan"` is refused (`finite_number`)
+/// rather than stored as something JSON cannot carry.
+public struct BodySchema: Sendable {
+    public enum Kind: Sendable {
+        case string, number, integer, boolean
+    }
+
+    public struct Field: Sendable {
+        public var name: String
+        public var kind: Kind
+        public var required: Bool
+
+        public static func string(_ name: String, required: Bool = true) -> Field { Field(name: name, kind: .string, required: required) }
+        public static func number(_ name: String, required: Bool = true) -> Field { Field(name: name, kind: .number, required: required) }
+        public static func integer(_ name: String, required: Bool = true) -> Field { Field(name: name, kind: .integer, required: required) }
+        public static func boolean(_ name: String, required: Bool = true) -> Field { Field(name: name, kind: .boolean, required: required) }
+    }
+
+    public var fields: [Field]
+
+    public init(_ fields: Field...) { self.fields = fields }
+
+    /// The same fields, none required: what a partial update (PATCH) accepts.
+    public var partial: BodySchema {
+        var copy = self
+        for i in copy.fields.indices { copy.fields[i].required = false }
+        return copy
+    }
+
+    /// Checks `body` (sent with `contentType`, nil when none); the converted values, or every
+    /// issue found. A body that is not a JSON object is one issue: `model_attributes_type` (as a
+    /// pydantic model reports it) or, with `asDictionary`, `dict_type` (as a `dict` parameter does).
+    public func validate(_ body: [UInt8], contentType: String?, asDictionary: Bool = false) -> Result<Body, ValidationFailure> {
+        guard !body.isEmpty else {
+            return .failure(ValidationFailure([ValidationIssue(type: "missing", loc: ["body"], msg: "Field required", input: .null)]))
+        }
+        // FastAPI parses the body as JSON when it is declared so, or when nothing is declared.
+        let input: JSONValue
+        if contentType.map(Self.isJSON) ?? true {
+            do {
+                input = try JSONValue.parse(body)
+            } catch {
+                return .failure(ValidationFailure([
+                    ValidationIssue(
+                        type: "json_invalid", loc: ["body", .int(Int64(error.offset))], msg: "JSON decode error",
+                        input: .object([]), ctx: [("error", .string(error.message))])
+                ]))
+            }
+        } else {
+            input = .string(String(decoding: body, as: UTF8.self))
+        }
+        guard case .object(let members) = input else {
+            return .failure(ValidationFailure([
+                asDictionary
+                    ? ValidationIssue(type: "dict_type", loc: ["body"], msg: "Input should be a valid dictionary", input: input)
+                    : ValidationIssue(type: "model_attributes_type", loc: ["body"], msg: "Input should be a valid dictionary or object to extract fields from", input: input)
+            ]))
+        }
+        var values: [(String, Value)] = []
+        var issues: [ValidationIssue] = []
+        for field in fields {
+            guard let raw = members.first(where: { $0.0 == field.name })?.1 else {
+                if field.required { issues.append(ValidationIssue(type: "missing", loc: ["body", .string(field.name)], msg: "Field required", input: input)) }
+                continue
+            }
+            switch Self.convert(raw, to: field.kind) {
+            case .success(let value): values.append((field.name, value))
+            case .failure(let issue):
+                var issue = issue
+                issue.loc = ["body", .string(field.name)]
+                issues.append(issue)
+            }
+        }
+        return issues.isEmpty ? .success(Body(values: values, raw: input)) : .failure(ValidationFailure(issues))
+    }
+
+    /// `application/json` or any `+json` type, parameters ignored.
+    static func isJSON(_ contentType: String) -> Bool {
+        let type = contentType.split(separator: ";", maxSplits: 1).first.map { String($0).trimmed.lowercased() } ?? ""
+        return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
+    }
+
+    /// A value converted to a field's kind as pydantic's lax mode converts it.
+    public enum Value: Sendable, Equatable {
+        case string(String)
+        case number(Double)
+        case integer(Int64)
+        case boolean(Bool)
+    }
+
+    static func convert(_ raw: JSONValue, to kind: Kind) -> Result<Value, ValidationIssue> {
+        func fail(_ type: String, _ msg: String) -> Result<Value, ValidationIssue> {
+            .failure(ValidationIssue(type: type, loc: [], msg: msg, input: raw))
+        }
+        switch kind {
+        case .string:
+            if case .string(let text) = raw { return .success(.string(text)) }
+            return fail("string_type", "Input should be a valid string")
+        case .number:
+            let number: Double
+            switch raw {
+            case .int(let i): number = Double(i)
+            case .double(let d): number = d
+            case .bool(let b): number = b ? 1 : 0
+            case .string(let text):
+                guard let parsed = Double(text.trimmed), !text.trimmed.isEmpty else {
+                    return fail("float_parsing", "Input should be a valid number, unable to parse string as a number")
+                }
+                number = parsed
+            default: return fail("float_type", "Input should be a valid number")
+            }
+            guard number.isFinite else { return fail("finite_number", "Input should be a finite number") }
+            return .success(.number(number))
+        case .integer:
+            switch raw {
+            case .int(let i): return .success(.integer(i))
+            case .bool(let b): return .success(.integer(b ? 1 : 0))
+            case .double(let d):
+                guard d.isFinite else { return fail("finite_number", "Input should be a finite number") }
+                guard d.rounded() == d, let exact = Int64(exactly: d) else {
+                    return fail("int_from_float", "Input should be a valid integer, got a number with a fractional part")
+                }
+                return .success(.integer(exact))
+            case .string(let text):
+                let trimmed = text.trimmed
+                if let exact = Int64(trimmed) { return .success(.integer(exact)) }
+                if let d = Double(trimmed), d.isFinite, d.rounded() == d, let exact = Int64(exactly: d) { return .success(.integer(exact)) }
+                return fail("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
+            default: return fail("int_type", "Input should be a valid integer")
+            }
+        case .boolean:
+            switch raw {
+            case .bool(let b): return .success(.boolean(b))
+            case .int(let i) where i == 0 || i == 1: return .success(.boolean(i == 1))
+            case .string(let text):
+                switch text.lowercased() {
+                case "0", "off", "f", "false", "n", "no": return .success(.boolean(false))
+                case "1", "on", "t", "true", "y", "yes": return .success(.boolean(true))
+                default: return fail("bool_parsing", "Input should be a valid boolean, unable to interpret input")
+                }
+            default: return fail("bool_type", "Input should be a valid boolean")
+            }
+        }
+    }
+
+    /// A body that passed: the fields present, converted, in schema order.
+    public struct Body: Sendable {
+        public let values: [(String, Value)]
+        /// The whole body as parsed.
+        public let raw: JSONValue
+
+        public subscript(name: String) -> Value? { values.first { $0.0 == name }?.1 }
+
+        public func string(_ name: String) -> String? {
+            if case .string(let s) = self[name] { return s }
+            return nil
+        }
+
+        public func double(_ name: String) -> Double? {
+            if case .number(let d) = self[name] { return d }
+            return nil
+        }
+
+        public func int(_ name: String) -> Int64? {
+            if case .integer(let i) = self[name] { return i }
+            return nil
+        }
+
+        public func bool(_ name: String) -> Bool? {
+            if case .boolean(let b) = self[name] { return b }
+            return nil
+        }
+    }
+}
+
+extension Request {
+    /// The body checked against `schema`: a 422 in FastAPI's shape, listing every issue, unless
+    /// it passes. `asDictionary`: the body stands for a `dict` (PATCH), not a model.
+    public func validate(_ schema: BodySchema, asDictionary: Bool = false) throws(HTTPError) -> BodySchema.Body {
+        switch schema.validate(body, contentType: header("content-type"), asDictionary: asDictionary) {
+        case .success(let body): return body
+        case .failure(let failure): throw HTTPError(422, json: failure.body)
+        }
+    }
+}
