@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "HelloC", type: .dynamic, targets: ["HelloC"]),
         .library(name: "HelloSwift", type: .dynamic, targets: ["HelloSwift"]),
         .library(name: "Streaming", type: .dynamic, targets: ["Streaming"]),
+        .library(name: "Status", type: .dynamic, targets: ["Status"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -89,6 +90,7 @@ let package = Package(
         .target(name: "HelloC", dependencies: ["CSwitchboard"], path: "Plugins/HelloC"),
         .target(name: "HelloSwift", dependencies: ["SwitchboardSDK"], path: "Plugins/HelloSwift", swiftSettings: swiftSettings),
         .target(name: "Streaming", dependencies: ["SwitchboardSDK"], path: "Plugins/Streaming", swiftSettings: swiftSettings),
+        .target(name: "Status", dependencies: ["SwitchboardSDK"], path: "Plugins/Status", swiftSettings: swiftSettings),
         // The benchmark's baseline: the example handlers as native Hummingbird routes (bench/run.sh).
         .executableTarget(
             name: "NativeBaseline",

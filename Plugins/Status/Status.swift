@@ -1,0 +1,601 @@
+// status: section 8.1 of the chapter ("Status Codes") and its first exercise, as one plugin on the
+// SDK, with its data in the host's state store (it survives hot swaps and restarts).
+//
+//   GET    /status-demo                     the status codes an API uses, by class
+//   GET    /items?skip=0&limit=10           a page of items, with the total
+//   POST   /items                           201 + Location; 422 for a body that is not an Item
+//   GET    /items/{item_id}                 200 with an ETag (If-None-Match → 304), or 404
+//   PUT    /items/{item_id}                 full replace; If-Match that does not match → 412
+//   PATCH  /items/{item_id}                 partial update, types checked (422 stores nothing)
+//   DELETE /items/{item_id}                 204, or 404
+//   POST   /users                           201 + Location, 409 when the id exists
+//   GET    /users/{user_id}                 what that Location names
+//   GET    /conditional                     ETag + Last-Modified; If-None-Match / If-Modified-Since → 304
+//   PUT    /conditional?content=            If-Match / If-Unmodified-Since that fail → 412
+//   GET    /variants/items-apierror/{id}    the chapter's APIError body {code, message, details}: 400, 403, 404
+//   POST   /variants/items-method1          the chapter's "Method 1" create (201)
+//   POST   /variants/items-method3?name=    the chapter's "Method 3" create (201 + Location, 400)
+//   POST   /reports                         202 Accepted + Location of a report computed in the background
+//   GET    /reports/{report_id}             its status: pending (with Retry-After), then done
+//
+// Where the chapter is wrong this plugin is not: ETags are quoted and compared as RFC 9110 says
+// (weakly for If-None-Match, with lists and *), a 304 has no body, PATCH validates what it stores.
+// plugins.config.status.report_delay_ms (default 1000) is how long a report takes.
+
+import SwitchboardSDK
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let itemID = Param<Int>.path("item_id").ge(1).description("The item's id")
+let userID = Param<Int>.path("user_id").description("The user's id")
+let reportID = Param<Int>.path("report_id").ge(1).description("The report's id")
+let skip = Param<Int>.query("skip", default: 0).ge(0).description("Items to skip")
+let limit = Param<Int>.query("limit", default: 10).ge(0).le(1000).description("Items to return at most")
+let content = Param<String>.query("content").maxLength(65536).description("The resource's new content")
+let anyItemID = Param<Int>.path("item_id").description("Any integer: the chapter's APIError example checks it")
+let name = Param<String>.query("name").description("The item's name; empty is the chapter's 400")
+
+let itemSchema = BodySchema(.string("name"), .number("price"))
+let userSchema = BodySchema(.integer("id"), .string("username"))
+let method1Schema = BodySchema(.integer("id"), .string("name"))
+
+let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 of the chapter: status codes, CRUD, conditional requests, error bodies") { app in
+    let store = Store(app: app)
+    let reportDelay = Duration.milliseconds(max(0, Int(app.config("report_delay_ms") ?? "") ?? 1000))
+    let reports = Reports(app: app, store: store, delay: reportDelay)
+    store.whenReady { reports.resumePending() }
+
+    app.get("/status-demo", summary: "Common HTTP status codes for APIs") { _ in
+        .json(raw: statusDemo)
+    }
+
+    // MARK: Items
+
+    app.get("/items", params: [skip, limit], summary: "List items", responses: [ResponseDoc(200, "application/json")]) { req in
+        let (skip, limit) = (try req[skip], try req[limit])
+        let page = try await store.page(prefix: Keys.items, skip: skip, limit: limit)
+        var body = Array(#"{"items":["#.utf8)
+        for (i, item) in page.entries.enumerated() {
+            if i > 0 { body.append(UInt8(ascii: ",")) }
+            body += item
+        }
+        body += Array(#"],"count":\#(page.entries.count),"total":\#(page.total)}"#.utf8)
+        return .bytes(body, contentType: "application/json")
+    }
+
+    app.post("/items", summary: "Create an item", responses: [ResponseDoc(201, "application/json"), ResponseDoc(422)]) { req in
+        let body = try req.validate(itemSchema)
+        let item = Item(id: try await store.nextItemID(), name: body.string("name")!, price: body.double("price")!)
+        try await store.createNew(Keys.item(item.id), item.json)
+        return Response(status: 201, headers: [("content-type", "application/json"), ("location", "/items/\(item.id)"), ("etag", ETag.of(item.json))], body: item.json)
+    }
+
+    app.get("/items/{item_id}", params: [itemID], summary: "Get an item", responses: [ResponseDoc(200, "application/json"), ResponseDoc(304), ResponseDoc(404)]) { req in
+        let id = try req[itemID]
+        guard let stored = try await store.get(Keys.item(id)) else { throw Item.notFound(id) }
+        let validators = Validators(etag: ETag.of(stored))
+        switch validators.evaluate(method: req.method, header: { req.header($0) }) {
+        case .notModified: return validators.notModified()
+        case .preconditionFailed: throw preconditionFailed
+        case .proceed: return Response(status: 200, headers: [("content-type", "application/json")] + validators.headers, body: stored)
+        }
+    }
+
+    app.put("/items/{item_id}", params: [itemID], summary: "Replace an item", responses: [ResponseDoc(200, "application/json"), ResponseDoc(404), ResponseDoc(412), ResponseDoc(422)]) { req in
+        let id = try req[itemID]
+        let body = try req.validate(itemSchema)
+        let item = Item(id: id, name: body.string("name")!, price: body.double("price")!)
+        let stored = try await store.update(Keys.item(id), request: req, notFound: Item.notFound(id)) { _ in item.json }
+        return Response(status: 200, headers: [("content-type", "application/json"), ("etag", ETag.of(stored))], body: stored)
+    }
+
+    app.patch("/items/{item_id}", params: [itemID], summary: "Update some fields of an item", responses: [ResponseDoc(200, "application/json"), ResponseDoc(404), ResponseDoc(412), ResponseDoc(422)]) { req in
+        let id = try req[itemID]
+        // The chapter takes a dict and copies the keys an item has: here their types are checked
+        // first, so a bad value is a 422 and nothing is stored.
+        let body = try req.validate(itemSchema.partial, asDictionary: true)
+        let stored = try await store.update(Keys.item(id), request: req, notFound: Item.notFound(id)) { (current: [UInt8]) throws(HTTPError) -> [UInt8] in
+            guard var item = Item(json: current) else { throw HTTPError(500, detail: "Item \(id) is stored in a form this plugin cannot read") }
+            if let name = body.string("name") { item.name = name }
+            if let price = body.double("price") { item.price = price }
+            return item.json
+        }
+        return Response(status: 200, headers: [("content-type", "application/json"), ("etag", ETag.of(stored))], body: stored)
+    }
+
+    app.delete("/items/{item_id}", params: [itemID], summary: "Delete an item", responses: [ResponseDoc(204), ResponseDoc(404)]) { req in
+        let id = try req[itemID]
+        guard try await store.delete(Keys.item(id)) else { throw Item.notFound(id) }
+        return .empty(status: 204)
+    }
+
+    // MARK: Users (Method 2: the status set on the response)
+
+    app.post("/users", summary: "Create a user; 409 when the id is taken", responses: [ResponseDoc(201, "application/json"), ResponseDoc(409, "application/json"), ResponseDoc(422)]) { req in
+        let body = try req.validate(userSchema)
+        let id = body.int("id")!
+        let user = Array(#"{"id":\#(id),"username":\#(JSON.quote(body.string("username")!))}"#.utf8)
+        guard try await store.createNew(Keys.user(id), user, orConflict: true) else {
+            return .json(raw: #"{"error":"User already exists"}"#, status: 409)
+        }
+        return Response(status: 201, headers: [("content-type", "application/json"), ("location", "/users/\(id)")], body: user)
+    }
+
+    app.get("/users/{user_id}", params: [userID], summary: "Get a user", responses: [ResponseDoc(200, "application/json"), ResponseDoc(404)]) { req in
+        let id = try req[userID]
+        guard let user = try await store.get(Keys.user(id)) else { throw HTTPError(404, detail: "User \(id) not found") }
+        return .bytes(user, contentType: "application/json")
+    }
+
+    // MARK: Conditional requests
+
+    app.get("/conditional", summary: "Conditional GET: If-None-Match and If-Modified-Since give 304", responses: [ResponseDoc(200, "application/json"), ResponseDoc(304)]) { req in
+        let resource = try await store.conditionalResource()
+        let validators = resource.validators
+        switch validators.evaluate(method: req.method, header: { req.header($0) }) {
+        case .notModified: return validators.notModified()
+        case .preconditionFailed: throw preconditionFailed
+        case .proceed: return Response(status: 200, headers: [("content-type", "application/json")] + validators.headers, body: resource.json)
+        }
+    }
+
+    app.put("/conditional", params: [content], summary: "Conditional PUT: If-Match that does not match gives 412", responses: [ResponseDoc(200, "application/json"), ResponseDoc(412, "application/json")]) { req in
+        let text = try req[content]
+        let stored = try await store.update(Keys.conditional, request: req, notFound: HTTPError(500, detail: "The resource is missing")) { _ in
+            Resource(content: text, etag: MD5.hex(Array(text.utf8)), lastModified: HTTPDate.now).json
+        }
+        guard let resource = Resource(json: stored) else { throw HTTPError(500, detail: "Internal Server Error") }
+        return Response(status: 200, headers: [("content-type", "application/json")] + resource.validators.headers, body: stored)
+    }
+
+    // MARK: The chapter's other variants
+
+    app.get("/variants/items-apierror/{item_id}", params: [anyItemID], summary: "Custom error bodies: {code, message, details}", responses: [ResponseDoc(200, "application/json"), ResponseDoc(400, "application/json"), ResponseDoc(403, "application/json"), ResponseDoc(404, "application/json")]) { req in
+        let id = try req[anyItemID]
+        if id <= 0 { throw APIError(400, code: "INVALID_ID", message: "Item ID must be positive", details: #"{"provided_id":\#(id)}"#) }
+        if id > 100 { throw APIError(404, code: "NOT_FOUND", message: "Item \(id) does not exist") }
+        if id == 50 { throw APIError(403, code: "ACCESS_DENIED", message: "You don't have permission to access this item") }
+        return .json(raw: #"{"id":\#(id),"name":"Item \#(id)"}"#)
+    }
+
+    app.post("/variants/items-method1", summary: "Method 1: status_code=201 on the route", responses: [ResponseDoc(201, "application/json"), ResponseDoc(422)]) { req in
+        let body = try req.validate(method1Schema)
+        return .json(raw: #"{"id":\#(body.int("id")!),"name":\#(JSON.quote(body.string("name")!))}"#, status: 201)
+    }
+
+    app.post("/variants/items-method3", params: [name], summary: "Method 3: an explicit JSONResponse", responses: [ResponseDoc(201, "application/json"), ResponseDoc(400, "application/json")]) { req in
+        let name = try req[name]
+        if name.isEmpty { return .json(raw: #"{"code":"INVALID_INPUT","message":"Name is required"}"#, status: 400) }
+        return Response.json(raw: #"{"id":1,"name":\#(JSON.quote(name))}"#, status: 201).header("location", "/items/1")
+    }
+
+    // MARK: 202 Accepted (exercise 1)
+
+    app.post("/reports", summary: "Start a report on the items: 202 and where to poll", responses: [ResponseDoc(202, "application/json")]) { _ in
+        let report = try await reports.start()
+        return Response(
+            status: 202, headers: [("content-type", "application/json"), ("location", report.url), ("retry-after", reports.retryAfter)],
+            body: report.json)
+    }
+
+    app.get("/reports/{report_id}", params: [reportID], summary: "A report's status: pending, then done with its result", responses: [ResponseDoc(200, "application/json"), ResponseDoc(404)]) { req in
+        let id = try req[reportID]
+        guard let stored = try await store.get(Keys.report(id)), let report = Report(json: stored) else {
+            throw HTTPError(404, detail: "Report \(id) not found")
+        }
+        var response = Response.bytes(stored, contentType: "application/json")
+        if report.status == .pending { response = response.header("retry-after", reports.retryAfter) }
+        return response
+    }
+}
+
+@_cdecl("switchboard_plugin_v1") public func entry() -> UnsafeRawPointer { plugin.entry }
+
+let preconditionFailed = HTTPError(412, json: #"{"error":"Resource has been modified"}"#)
+
+/// The chapter's APIError: a status and the body `{code, message, details}`.
+func APIError(_ status: Int, code: String, message: String, details: String = "null") -> HTTPError {
+    HTTPError(status, json: #"{"code":\#(JSON.quote(code)),"message":\#(JSON.quote(message)),"details":\#(details)}"#)
+}
+
+// MARK: Keys
+
+/// Where everything lives in the store. Item and report ids are zero-padded so that key order is
+/// id order.
+enum Keys {
+    static let items = "items/"
+    static let nextItem = "counters/items"
+    static let nextReport = "counters/reports"
+    static let reports = "reports/"
+    static let conditional = "conditional"
+    static let seeded = "seeded"
+
+    static func item(_ id: Int) -> String { items + padded(id) }
+    static func report(_ id: Int) -> String { reports + padded(id) }
+    static func user(_ id: Int64) -> String { "users/\(id)" }
+    static func user(_ id: Int) -> String { user(Int64(id)) }
+
+    static func padded(_ id: Int) -> String {
+        let digits = String(id)
+        return String(repeating: "0", count: max(0, 19 - digits.count)) + digits
+    }
+}
+
+// MARK: Values
+
+/// The chapter's ItemResponse: {id, name, price}, price a float as Python writes it.
+struct Item {
+    var id: Int
+    var name: String
+    var price: Double
+
+    var json: [UInt8] { Array(#"{"id":\#(id),"name":\#(JSON.quote(name)),"price":\#(JSONValue.double(price).text)}"#.utf8) }
+
+    init(id: Int, name: String, price: Double) {
+        self.id = id
+        self.name = name
+        self.price = price
+    }
+
+    init?(json: [UInt8]) {
+        guard let value = try? JSONValue.parse(json), case .int(let id)? = value["id"], case .string(let name)? = value["name"] else { return nil }
+        switch value["price"] {
+        case .double(let d)?: price = d
+        case .int(let i)?: price = Double(i)
+        default: return nil
+        }
+        self.id = Int(id)
+        self.name = name
+    }
+
+    static func notFound(_ id: Int) -> HTTPError { HTTPError(404, detail: "Item \(id) not found") }
+}
+
+/// The chapter's conditional resource. Its body keeps the chapter's fields (the tag there is the
+/// bare MD5 of the content); the ETag header is quoted, and a PUT moves Last-Modified.
+struct Resource {
+    var content: String
+    var etag: String
+    var lastModified: Int
+
+    static let initial = Resource(content: "Hello, World!", etag: "abc123", lastModified: HTTPDate.parse("Mon, 15 Jan 2024 12:00:00 GMT")!)
+
+    var json: [UInt8] {
+        Array(#"{"id":1,"content":\#(JSON.quote(content)),"etag":\#(JSON.quote(etag)),"last_modified":"\#(HTTPDate.format(lastModified))"}"#.utf8)
+    }
+
+    var validators: Validators { Validators(etag: ETagList.strong(etag), lastModified: lastModified) }
+
+    init(content: String, etag: String, lastModified: Int) {
+        self.content = content
+        self.etag = etag
+        self.lastModified = lastModified
+    }
+
+    init?(json: [UInt8]) {
+        guard let value = try? JSONValue.parse(json), case .string(let content)? = value["content"], case .string(let etag)? = value["etag"],
+            case .string(let date)? = value["last_modified"], let seconds = HTTPDate.parse(date)
+        else { return nil }
+        self.init(content: content, etag: etag, lastModified: seconds)
+    }
+}
+
+/// A background report on the items (exercise 1's asynchronous processing).
+struct Report {
+    enum Status: String { case pending, done }
+    var id: Int
+    var status: Status
+    /// The result's JSON object, once done.
+    var result: String?
+
+    var url: String { "/reports/\(id)" }
+
+    var json: [UInt8] {
+        var text = #"{"id":\#(id),"status":"\#(status.rawValue)","status_url":"\#(url)""#
+        if let result { text += #","result":\#(result)"# }
+        return Array((text + "}").utf8)
+    }
+
+    init(id: Int, status: Status, result: String? = nil) {
+        self.id = id
+        self.status = status
+        self.result = result
+    }
+
+    init?(json: [UInt8]) {
+        guard let value = try? JSONValue.parse(json), case .int(let id)? = value["id"], case .string(let status)? = value["status"],
+            let status = Status(rawValue: status)
+        else { return nil }
+        self.init(id: Int(id), status: status, result: value["result"]?.text)
+    }
+}
+
+/// Strong entity tags for stored bytes: 64-bit FNV-1a, quoted.
+enum ETag {
+    static func of(_ bytes: [UInt8]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        let hex = String(hash, radix: 16)
+        return ETagList.strong(String(repeating: "0", count: 16 - hex.count) + hex)
+    }
+}
+
+// MARK: The store
+
+/// The plugin's data in the host's state store. Every handler waits until this generation has
+/// seeded the chapter's two items and its resource (once per store: later generations find the
+/// marker).
+final class Store: Sendable {
+    let app: App
+    private let ready: Task<Void, any Error>
+
+    init(app: App) {
+        self.app = app
+        let state = app.state
+        ready = Task {
+            guard try await state.get(Keys.seeded) == nil else { return }
+            for item in [Item(id: 1, name: "Laptop", price: 999.99), Item(id: 2, name: "Mouse", price: 29.99)] {
+                try? await state.compareAndPut(Keys.item(item.id), expected: nil, item.json)
+            }
+            try? await state.compareAndPut(Keys.conditional, expected: nil, Resource.initial.json)
+            try await state.put(Keys.seeded, Array("1".utf8))
+        }
+    }
+
+    /// Runs `body` once seeding is done (whatever its outcome).
+    func whenReady(_ body: @escaping @Sendable () -> Void) {
+        let ready = self.ready
+        Task {
+            _ = try? await ready.value
+            body()
+        }
+    }
+
+    private var state: StateStore {
+        get async throws(HTTPError) {
+            do {
+                try await ready.value
+            } catch {
+                app.log(.error, "seeding the store failed: \(error)")
+                throw HTTPError(503, detail: "The store is unavailable; retry the request", headers: [("retry-after", "1")])
+            }
+            return app.state
+        }
+    }
+
+    private func failed(_ error: StateStore.Failure) -> HTTPError {
+        app.log(.error, "state store: \(error)")
+        return HTTPError(503, detail: "The store is unavailable; retry the request", headers: [("retry-after", "1")])
+    }
+
+    func get(_ key: String) async throws(HTTPError) -> [UInt8]? {
+        let state = try await self.state
+        do { return try await state.get(key) } catch { throw failed(error) }
+    }
+
+    func delete(_ key: String) async throws(HTTPError) -> Bool {
+        let state = try await self.state
+        do { return try await state.delete(key) } catch { throw failed(error) }
+    }
+
+    /// Ids after the chapter's two: 3, 4, … never reused, also across restarts.
+    func nextItemID() async throws(HTTPError) -> Int {
+        let state = try await self.state
+        do { return Int(try await state.increment(Keys.nextItem)) + 2 } catch { throw failed(error) }
+    }
+
+    func nextReportID() async throws(HTTPError) -> Int {
+        let state = try await self.state
+        do { return Int(try await state.increment(Keys.nextReport)) } catch { throw failed(error) }
+    }
+
+    /// Writes `value` only where nothing is; false (with `orConflict`) when something was.
+    @discardableResult
+    func createNew(_ key: String, _ value: [UInt8], orConflict: Bool = false) async throws(HTTPError) -> Bool {
+        let state = try await self.state
+        do {
+            try await state.compareAndPut(key, expected: nil, value)
+            return true
+        } catch .conflict where orConflict {
+            return false
+        } catch {
+            throw failed(error)
+        }
+    }
+
+    /// Replaces the value at `key` with `change(current)` if the request's preconditions hold
+    /// for the current value, atomically: a concurrent change makes it re-read and re-check.
+    func update(
+        _ key: String, request: Request, notFound: HTTPError, _ change: ([UInt8]) throws(HTTPError) -> [UInt8]
+    ) async throws(HTTPError) -> [UInt8] {
+        let state = try await self.state
+        while true {
+            let fetched: [UInt8]?
+            do { fetched = try await state.get(key) } catch { throw failed(error) }
+            guard let current = fetched else { throw notFound }
+            let validators = key == Keys.conditional ? (Resource(json: current)?.validators ?? Validators()) : Validators(etag: ETag.of(current))
+            if validators.evaluate(method: request.method, header: { request.header($0) }) != .proceed { throw preconditionFailed }
+            let next = try change(current)
+            do {
+                try await state.compareAndPut(key, expected: current, next)
+                return next
+            } catch .conflict {
+                continue
+            } catch {
+                throw failed(error)
+            }
+        }
+    }
+
+    /// A page of values under `prefix` and how many there are in all.
+    func page(prefix: String, skip: Int, limit: Int) async throws(HTTPError) -> (entries: [[UInt8]], total: Int) {
+        let state = try await self.state
+        do {
+            // The store lists from the start: a page past `skip` costs `skip` more entries.
+            let page = try await state.page(prefix: prefix, limit: min(skip, Int(UInt32.max) - limit) + limit)
+            let entries = page.entries.dropFirst(skip).map(\.value)
+            return (entries, page.total ?? page.entries.count)
+        } catch {
+            throw failed(error)
+        }
+    }
+
+    func conditionalResource() async throws(HTTPError) -> Resource {
+        guard let stored = try await get(Keys.conditional), let resource = Resource(json: stored) else {
+            throw HTTPError(500, detail: "Internal Server Error")
+        }
+        return resource
+    }
+}
+
+// MARK: Reports
+
+/// Reports computed in the background. A report is stored as pending, then a timer computes it
+/// and stores it as done (compare-and-put, so two generations finishing the same report agree).
+/// A new generation picks up the reports its predecessor left pending.
+final class Reports: Sendable {
+    let app: App
+    let store: Store
+    let delay: Duration
+
+    init(app: App, store: Store, delay: Duration) {
+        self.app = app
+        self.store = store
+        self.delay = delay
+    }
+
+    /// Whole seconds a client should wait before polling (at least 1).
+    var retryAfter: String {
+        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        return String(max(1, Int(seconds.rounded(.up))))
+    }
+
+    func start() async throws(HTTPError) -> Report {
+        let report = Report(id: try await store.nextReportID(), status: .pending)
+        try await store.createNew(Keys.report(report.id), report.json)
+        schedule(report.id, after: delay)
+        return report
+    }
+
+    func resumePending() {
+        Task {
+            guard let pending = try? await app.state.list(prefix: Keys.reports, limit: 0x7fff_ffff) else { return }
+            for (_, value) in pending {
+                if let report = Report(json: value), report.status == .pending { schedule(report.id, after: .zero) }
+            }
+        }
+    }
+
+    private func schedule(_ id: Int, after delay: Duration) {
+        app.timer(after: delay) { [self] _ in
+            Task { await complete(id) }
+        }
+    }
+
+    private func complete(_ id: Int) async {
+        let state = app.state
+        guard let stored = try? await state.get(Keys.report(id)), let report = Report(json: stored), report.status == .pending else { return }
+        guard let items = try? await state.list(prefix: Keys.items, limit: 0x7fff_ffff) else { return }
+        var count = 0
+        var value = 0.0
+        for (_, json) in items {
+            guard let item = Item(json: json) else { continue }
+            count += 1
+            value += item.price
+        }
+        let result = #"{"items":\#(count),"total_value":\#(JSONValue.double((value * 100).rounded() / 100).text)}"#
+        let done = Report(id: id, status: .done, result: result)
+        try? await state.compareAndPut(Keys.report(id), expected: stored, done.json)
+    }
+}
+
+// MARK: The status codes, as the chapter lists them
+
+let statusDemo = JSONValue.object([
+    ("2xx Success", .object([
+        ("200", "OK - Standard success response"),
+        ("201", "Created - Resource successfully created"),
+        ("202", "Accepted - Request accepted for processing"),
+        ("204", "No Content - Success with no response body"),
+        ("206", "Partial Content - Partial resource returned"),
+    ])),
+    ("3xx Redirection", .object([
+        ("301", "Moved Permanently - Resource moved to new URL"),
+        ("302", "Found - Resource temporarily at different URL"),
+        ("304", "Not Modified - Resource unchanged since last request"),
+        ("307", "Temporary Redirect - Temporary redirect with same method"),
+        ("308", "Permanent Redirect - Permanent redirect with same method"),
+    ])),
+    ("4xx Client Errors", .object([
+        ("400", "Bad Request - Malformed request syntax"),
+        ("401", "Unauthorized - Authentication required"),
+        ("403", "Forbidden - Authentication succeeded but no permission"),
+        ("404", "Not Found - Resource does not exist"),
+        ("405", "Method Not Allowed - HTTP method not supported"),
+        ("409", "Conflict - Request conflicts with current state"),
+        ("422", "Unprocessable Entity - Validation error"),
+        ("429", "Too Many Requests - Rate limit exceeded"),
+    ])),
+    ("5xx Server Errors", .object([
+        ("500", "Internal Server Error - Generic server error"),
+        ("501", "Not Implemented - Server doesn't support functionality"),
+        ("502", "Bad Gateway - Invalid response from upstream server"),
+        ("503", "Service Unavailable - Server temporarily unavailable"),
+        ("504", "Gateway Timeout - Upstream server timeout"),
+    ])),
+]).text
+
+// MARK: MD5
+
+/// MD5 (RFC 1321), for the chapter's `/conditional` tags (`hashlib.md5(content).hexdigest()`):
+/// an identifier here, not a security measure.
+enum MD5 {
+    private static let shifts: [UInt32] = [7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+                                           5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
+                                           4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+                                           6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21]
+    private static let constants: [UInt32] = (0..<64).map { i in
+        UInt32(truncatingIfNeeded: Int64((abs(sin(Double(i + 1))) * 4_294_967_296).rounded(.down)))
+    }
+
+    static func hex(_ message: [UInt8]) -> String {
+        var bytes = message
+        bytes.append(0x80)
+        while bytes.count % 64 != 56 { bytes.append(0) }
+        let bits = UInt64(message.count) &* 8
+        for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: bits >> (8 * UInt64(i)))) }
+        var (a0, b0, c0, d0): (UInt32, UInt32, UInt32, UInt32) = (0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476)
+        var words = [UInt32](repeating: 0, count: 16)
+        for chunk in stride(from: 0, to: bytes.count, by: 64) {
+            for i in 0..<16 {
+                let at = chunk + 4 * i
+                words[i] = UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+            }
+            var (a, b, c, d) = (a0, b0, c0, d0)
+            for i in 0..<64 {
+                var f: UInt32
+                let g: Int
+                switch i {
+                case 0..<16: (f, g) = ((b & c) | (~b & d), i)
+                case 16..<32: (f, g) = ((d & b) | (~d & c), (5 * i + 1) % 16)
+                case 32..<48: (f, g) = (b ^ c ^ d, (3 * i + 5) % 16)
+                default: (f, g) = (c ^ (b | ~d), (7 * i) % 16)
+                }
+                f = f &+ a &+ constants[i] &+ words[g]
+                (a, d, c) = (d, c, b)
+                b = b &+ (f << shifts[i] | f >> (32 - shifts[i]))
+            }
+            (a0, b0, c0, d0) = (a0 &+ a, b0 &+ b, c0 &+ c, d0 &+ d)
+        }
+        var out = ""
+        for word in [a0, b0, c0, d0] {
+            for i in 0..<4 {
+                let byte = UInt8(truncatingIfNeeded: word >> (8 * UInt32(i)))
+                out += byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
+            }
+        }
+        return out
+    }
+}
