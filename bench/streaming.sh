@@ -15,6 +15,7 @@
 # the median over rounds is reported with the ratio switchboard/baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 DURATION=${1:-10}
 ROUNDS=${2:-3}
 SUBSCRIBERS=${SUBSCRIBERS:-10000}
@@ -39,14 +40,7 @@ PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-pick_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {  # port path log
-  for _ in $(seq 150); do curl -s -o /dev/null "http://127.0.0.1:$1$2" && return 0; sleep 0.1; done
-  echo "the server on port $1 did not start:" >&2; cat "$3" >&2; exit 1
-}
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 # wrk's "Transfer/sec: 1.23GB" in bytes per second.
 transfer() { awk '/Transfer\/sec/ {v=$2; u=substr(v,length(v)-1); n=v+0; m=(u=="GB"?2^30:u=="MB"?2^20:u=="KB"?2^10:1); printf "%.0f", n*m}' <<<"$1"; }
 # Runs "$@" while sampling PID's resident memory every 50 ms; prints the command's output, then
@@ -98,14 +92,7 @@ NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
 # The chapter's app under uvicorn (one worker; uvloop and httptools when installed).
 UVICORN_PORT=""
 if [ -f "$REFERENCE/chapter_app.py" ]; then
-  PY=${REFERENCE_PYTHON:-}
-  if [ -z "$PY" ]; then
-    PY="$PWD/.build/bench-venv/bin/python"
-    if ! "$PY" -c 'import fastapi, uvicorn' 2>/dev/null; then
-      python3 -m venv .build/bench-venv
-      .build/bench-venv/bin/pip install -q fastapi 'uvicorn[standard]' orjson pillow aiofiles
-    fi
-  fi
+  reference_python
   UVICORN_PORT=$(pick_port)
   (cd "$REFERENCE" && taskset -c 1 "$PY" -m uvicorn chapter_app:app --port "$UVICORN_PORT" --log-level warning --app-dir "$REFERENCE" 2>"$WORK/uvicorn.log") &
   PIDS+=($!)

@@ -37,7 +37,7 @@ public struct HostSettings: Sendable {
 /// The host: a plugin registry and the HTTP application that serves it.
 public struct SwitchboardServer: Sendable {
     /// The host's version, shown in `/openapi.json` and `--version`.
-    public static let version = "0.5.0"
+    public static let version = "0.6.0"
 
     public let settings: HostSettings
     public let registry: PluginRegistry

@@ -89,6 +89,11 @@ extension JSONValue {
         public var message: String
         public var offset: Int
         public var description: String { "\(message): char \(offset)" }
+
+        public init(message: String, offset: Int) {
+            self.message = message
+            self.offset = offset
+        }
     }
 
     /// Parses RFC 8259 JSON. Integers that fit in Int64 stay exact (`.int`); other numbers are

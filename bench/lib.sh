@@ -1,0 +1,22 @@
+# Helpers shared by the benchmark scripts (sourced, not run).
+
+pick_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {  # port path log
+  for _ in $(seq 150); do curl -s -o /dev/null "http://127.0.0.1:$1$2" && return 0; sleep 0.1; done
+  echo "the server on port $1 did not start:" >&2; cat "$3" >&2; exit 1
+}
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+
+# Sets PY to a python with the chapter app's packages: REFERENCE_PYTHON, or a venv made once
+# under .build.
+reference_python() {
+  PY=${REFERENCE_PYTHON:-}
+  if [ -z "$PY" ]; then
+    PY="$PWD/.build/bench-venv/bin/python"
+    if ! "$PY" -c 'import fastapi, uvicorn' 2>/dev/null; then
+      python3 -m venv .build/bench-venv
+      .build/bench-venv/bin/pip install -q fastapi 'uvicorn[standard]' orjson pillow aiofiles
+    fi
+  fi
+}
