@@ -117,8 +117,32 @@ public final class App: @unchecked Sendable {
         deinitHooks.withLock { $0.append(hook) }
     }
 
+    /// 2 × the calls into the host in progress through `withLiveHandle`, plus 1 once retired.
+    private let gate = Atomic<Int>(0)
+
+    /// Runs `body` with this generation's handle unless the generation has been retired (nil
+    /// then): a timer callback or a task that outlives its generation gets a refusal, never a
+    /// call on a handle the host has freed. Retirement waits for calls in progress.
+    func withLiveHandle<T>(_ body: (OpaquePointer) -> T) -> T? {
+        var current = gate.load(ordering: .relaxed)
+        while current & 1 == 0 {
+            let (exchanged, original) = gate.compareExchange(expected: current, desired: current + 2, ordering: .acquiringAndReleasing)
+            if exchanged {
+                defer { gate.subtract(2, ordering: .releasing) }
+                return body(handle)
+            }
+            current = original
+        }
+        return nil
+    }
+
+    /// Whether the host has retired this generation (its services then refuse every call).
+    public var isRetired: Bool { gate.load(ordering: .relaxed) & 1 != 0 }
+
     func shutdown() {
         for hook in deinitHooks.withLock({ $0 }).reversed() { hook() }
+        gate.bitwiseOr(1, ordering: .acquiringAndReleasing)
+        while gate.load(ordering: .acquiring) > 1 { sched_yield() }
         let boxes = routes.withLock { r in defer { r.removeAll() }; return r }
         for box in boxes { Unmanaged.passUnretained(box).release() }
     }
@@ -136,7 +160,7 @@ public final class App: @unchecked Sendable {
     /// `plugins.config.<name>.<key>` from the host's configuration (environment and flags override it).
     public func config(_ key: String) -> String? {
         var value = sb_str()
-        guard withSBStr(key, { api.config_get(handle, $0, &value) }) == SB_OK else { return nil }
+        guard withLiveHandle({ handle in withSBStr(key) { api.config_get(handle, $0, &value) } }) == SB_OK else { return nil }
         return value.text
     }
 
@@ -144,7 +168,7 @@ public final class App: @unchecked Sendable {
 
     /// A log line tagged with the plugin's name.
     public func log(_ level: LogLevel, _ message: String) {
-        _ = withSBStr(message) { api.log(handle, sb_log_level(rawValue: UInt32(level.rawValue)), $0) }
+        _ = withLiveHandle { handle in withSBStr(message) { api.log(handle, sb_log_level(rawValue: UInt32(level.rawValue)), $0) } }
     }
 
     // MARK: Routes

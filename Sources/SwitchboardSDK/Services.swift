@@ -47,7 +47,8 @@ public final class Timer: @unchecked Sendable {
     /// more than once.
     public func cancel() {
         guard let handle = registration.claimCancel() else { return }
-        _ = app.api.timer_cancel(handle)
+        // After retirement the host cancels the timer itself and never calls it again.
+        _ = app.withLiveHandle { _ in app.api.timer_cancel(handle) }
         Unmanaged.passUnretained(self).release()  // the host's reference
     }
 
@@ -72,7 +73,9 @@ extension App {
         let timer = Timer(app: self, repeating: (interval?.nanosecondsClamped ?? 0) > 0, callback: callback)
         let user = Unmanaged.passRetained(timer).toOpaque()
         var timerHandle: OpaquePointer? = nil
-        let status = api.timer_start(handle, delay.nanosecondsClamped, interval?.nanosecondsClamped ?? 0, timerFired, user, &timerHandle)
+        let status = withLiveHandle { handle in
+            api.timer_start(handle, delay.nanosecondsClamped, interval?.nanosecondsClamped ?? 0, timerFired, user, &timerHandle)
+        } ?? SB_ERR_STATE
         guard status == SB_OK, let timerHandle else {
             Unmanaged<Timer>.fromOpaque(user).release()
             log(.error, "timer_start failed with status \(status)")
@@ -112,7 +115,7 @@ public final class Subscription: @unchecked Sendable {
 
     public func cancel() {
         guard let handle = registration.claimCancel() else { return }
-        _ = app.api.subscription_cancel(handle)
+        _ = app.withLiveHandle { _ in app.api.subscription_cancel(handle) }
         Unmanaged.passUnretained(self).release()  // the host's reference
     }
 }
@@ -132,7 +135,7 @@ extension App {
     @discardableResult
     public func publish(_ topic: String, _ message: some Collection<UInt8>) -> Int {
         var delivered = 0
-        _ = withSBStr(topic) { t in withSBBytes(message) { api.topic_publish(handle, t, $0, &delivered) } }
+        _ = withLiveHandle { handle in withSBStr(topic) { t in withSBBytes(message) { api.topic_publish(handle, t, $0, &delivered) } } }
         return delivered
     }
 
@@ -147,7 +150,9 @@ extension App {
         let subscription = Subscription(app: self, callback: callback)
         let user = Unmanaged.passRetained(subscription).toOpaque()
         var handle: OpaquePointer? = nil
-        let status = withSBStr(topic) { api.topic_subscribe(self.handle, $0, UInt32(clamping: queueLimit), messageArrived, user, &handle) }
+        let status = withLiveHandle { plugin in
+            withSBStr(topic) { api.topic_subscribe(plugin, $0, UInt32(clamping: queueLimit), messageArrived, user, &handle) }
+        } ?? SB_ERR_STATE
         guard status == SB_OK, let handle else {
             Unmanaged<Subscription>.fromOpaque(user).release()
             return nil
@@ -247,7 +252,7 @@ public struct StateStore: Sendable {
     private func run(_ call: Call) async throws(Failure) -> Outcome {
         let result: Result<Outcome, Failure> = await withCheckedContinuation { continuation in
             let box = Unmanaged.passRetained(StateWaiter(continuation)).toOpaque()
-            let status = call(app.api, app.handle, stateDone, box)
+            let status = app.withLiveHandle { call(app.api, $0, stateDone, box) } ?? SB_ERR_STATE
             if status != SB_OK {
                 Unmanaged<StateWaiter>.fromOpaque(box).takeRetainedValue().continuation.resume(returning: .failure(Failure(status)))
             }

@@ -5,10 +5,10 @@ import Testing
 /// FastAPI's 422 bodies (captured from the chapter's app), conditional requests as RFC 9110 has
 /// them, and items that outlive hot swaps and restarts.
 @Suite struct StatusTests {
-    static func server(state: String = TestPaths.temporaryDirectory("status-state"), plugins: String? = nil) throws -> ServerProcess {
+    static func server(state: String = TestPaths.temporaryDirectory("status-state"), plugins: String? = nil, reportDelay: Int = 100) throws -> ServerProcess {
         try ServerProcess(
             pluginDirectories: [plugins ?? Fixtures.pluginDirectory("status", files: [TestPaths.plugin("Status")])],
-            environment: ["SWITCHBOARD_STATE_DIRECTORY": state, "SWITCHBOARD_PLUGINS_CONFIG_STATUS_REPORT_DELAY_MS": "100"])
+            environment: ["SWITCHBOARD_STATE_DIRECTORY": state, "SWITCHBOARD_PLUGINS_CONFIG_STATUS_REPORT_DELAY_MS": String(reportDelay)])
     }
 
     static let json = [("Content-Type", "application/json")]
@@ -219,6 +219,24 @@ import Testing
         })
         #expect(done == #"{"id":1,"status":"done","status_url":"/reports/1","result":{"items":2,"total_value":1029.98}}"#)
         #expect(try server.get("/reports/2").status == 404)
+    }
+
+    /// A report pending when its generation is replaced: the old generation retires with its
+    /// timer outstanding (its late work is refused, not run on a freed handle) and the new one
+    /// finishes the report.
+    @Test func aPendingReportOutlivesItsGeneration() throws {
+        let plugins = Fixtures.pluginDirectory("status-report-swap", files: [TestPaths.plugin("Status")])
+        let server = try Self.server(plugins: plugins, reportDelay: 1500)
+        defer { server.stop() }
+        #expect(try server.get("/reports", method: "POST").status == 202)
+        var bytes = try #require(FileManager.default.contents(atPath: TestPaths.plugin("Status")))
+        bytes.append(contentsOf: Array("switchboard-report-swap".utf8))
+        FileManager.default.createFile(atPath: plugins + "/.staged", contents: bytes)
+        #expect(rename(plugins + "/.staged", plugins + "/libStatus.so") == 0)
+        #expect(waitUntil { (try? server.plugin("status"))??["generation"] as? Int == 2 })
+        #expect(waitUntil(timeout: 10) { (try? server.get("/reports/1").text)?.contains(#""status":"done""#) == true })
+        #expect(server.isRunning)
+        #expect(server.stop() == 0)
     }
 
     /// 200 concurrent creations while the plugin is replaced 20 times: every one answered 201, every

@@ -107,11 +107,13 @@ typedef struct sb_stream_s sb_stream;
 
 /* A one-shot or repeating timer. OWNERSHIP: owned by the host; valid until timer_cancel returns.
  * Every timer_start is paired with exactly one timer_cancel, also for a one-shot timer that fired.
- * Timers still alive at on_deinit are cancelled by the host, which logs a warning. */
+ * Timers still alive when on_deinit returns are cancelled by the host, which logs a warning; a
+ * timer's handle stays valid until then, so on_deinit may still cancel it. */
 typedef struct sb_timer_s sb_timer;
 
 /* A subscription to a topic. OWNERSHIP: owned by the host; valid until subscription_cancel returns.
- * Pair every topic_subscribe with one subscription_cancel; leftovers are cancelled at on_deinit. */
+ * Pair every topic_subscribe with one subscription_cancel; leftovers are cancelled when on_deinit
+ * returns (on_deinit may still cancel them). */
 typedef struct sb_subscription_s sb_subscription;
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -180,12 +180,15 @@ public final class PluginInstance: @unchecked Sendable {
             return result
         }
         guard !wasRetired else { return }
+        // on_deinit first: the plugin may still cancel its own timers and subscriptions (their
+        // handles stay valid until below); none of their callbacks can run any more, as the
+        // instance is drained and every callback takes a lease.
+        onDeinit?(state)
         if !timers.isEmpty || !subscriptions.isEmpty {
             logger.warning("plugin left \(timers.count) timer(s) and \(subscriptions.count) subscription(s) at deinit; the host cancelled them")
             for timer in timers { timer.cancel() }
             for subscription in subscriptions { HostAPI.services.topics.cancel(subscription) }
         }
-        onDeinit?(state)
         if unmap { image.close() }
         // Break the instance ↔ route cycle: nothing dispatches to a retired instance.
         mutable.withLock { $0.routes = [] }
