@@ -75,19 +75,14 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
     app.get("/items/{item_id}", params: [itemID], summary: "Get an item", responses: [ResponseDoc(200, "application/json"), ResponseDoc(304), ResponseDoc(404)]) { req in
         let id = try req[itemID]
         guard let stored = try await store.get(Keys.item(id)) else { throw Item.notFound(id) }
-        let validators = Validators(etag: ETag.of(stored))
-        switch validators.evaluate(method: req.method, header: { req.header($0) }) {
-        case .notModified: return validators.notModified()
-        case .preconditionFailed: throw preconditionFailed
-        case .proceed: return Response(status: 200, headers: [("content-type", "application/json")] + validators.headers, body: stored)
-        }
+        return try conditionalRead(req, Item.validators(stored), stored)
     }
 
     app.put("/items/{item_id}", params: [itemID], summary: "Replace an item", responses: [ResponseDoc(200, "application/json"), ResponseDoc(404), ResponseDoc(412), ResponseDoc(422)]) { req in
         let id = try req[itemID]
         let body = try req.validate(itemSchema)
         let item = Item(id: id, name: body.string("name")!, price: body.double("price")!)
-        let stored = try await store.update(Keys.item(id), request: req, notFound: Item.notFound(id)) { _ in item.json }
+        let stored = try await store.update(Keys.item(id), request: req, validators: Item.validators, notFound: Item.notFound(id)) { _ in item.json }
         return Response(status: 200, headers: [("content-type", "application/json"), ("etag", ETag.of(stored))], body: stored)
     }
 
@@ -96,7 +91,7 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
         // The chapter takes a dict and copies the keys an item has: here their types are checked
         // first, so a bad value is a 422 and nothing is stored.
         let body = try req.validate(itemSchema.partial, asDictionary: true)
-        let stored = try await store.update(Keys.item(id), request: req, notFound: Item.notFound(id)) { (current: [UInt8]) throws(HTTPError) -> [UInt8] in
+        let stored = try await store.update(Keys.item(id), request: req, validators: Item.validators, notFound: Item.notFound(id)) { (current: [UInt8]) throws(HTTPError) -> [UInt8] in
             guard var item = Item(json: current) else { throw HTTPError(500, detail: "Item \(id) is stored in a form this plugin cannot read") }
             if let name = body.string("name") { item.name = name }
             if let price = body.double("price") { item.price = price }
@@ -133,17 +128,12 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
 
     app.get("/conditional", summary: "Conditional GET: If-None-Match and If-Modified-Since give 304", responses: [ResponseDoc(200, "application/json"), ResponseDoc(304)]) { req in
         let resource = try await store.conditionalResource()
-        let validators = resource.validators
-        switch validators.evaluate(method: req.method, header: { req.header($0) }) {
-        case .notModified: return validators.notModified()
-        case .preconditionFailed: throw preconditionFailed
-        case .proceed: return Response(status: 200, headers: [("content-type", "application/json")] + validators.headers, body: resource.json)
-        }
+        return try conditionalRead(req, resource.validators, resource.json)
     }
 
     app.put("/conditional", params: [content], summary: "Conditional PUT: If-Match that does not match gives 412", responses: [ResponseDoc(200, "application/json"), ResponseDoc(412, "application/json")]) { req in
         let text = try req[content]
-        let stored = try await store.update(Keys.conditional, request: req, notFound: HTTPError(500, detail: "The resource is missing")) { _ in
+        let stored = try await store.update(Keys.conditional, request: req, validators: { Resource(json: $0)?.validators ?? Validators() }, notFound: HTTPError(500, detail: "The resource is missing")) { _ in
             Resource(content: text, etag: MD5.hex(Array(text.utf8)), lastModified: HTTPDate.now).json
         }
         guard let resource = Resource(json: stored) else { throw HTTPError(500, detail: "Internal Server Error") }
@@ -195,6 +185,16 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
 
 let preconditionFailed = HTTPError(412, json: #"{"error":"Resource has been modified"}"#)
 
+/// A JSON representation answered as its validators and the request's preconditions say: 200
+/// with `ETag` (and `Last-Modified`), 304 without a body, or 412.
+func conditionalRead(_ req: Request, _ validators: Validators, _ body: [UInt8]) throws(HTTPError) -> Response {
+    switch validators.evaluate(method: req.method, header: { req.header($0) }) {
+    case .notModified: return validators.notModified()
+    case .preconditionFailed: throw preconditionFailed
+    case .proceed: return Response(status: 200, headers: [("content-type", "application/json")] + validators.headers, body: body)
+    }
+}
+
 /// The chapter's APIError: a status and the body `{code, message, details}`.
 func APIError(_ status: Int, code: String, message: String, details: String = "null") -> HTTPError {
     HTTPError(status, json: #"{"code":\#(JSON.quote(code)),"message":\#(JSON.quote(message)),"details":\#(details)}"#)
@@ -214,8 +214,7 @@ enum Keys {
 
     static func item(_ id: Int) -> String { items + padded(id) }
     static func report(_ id: Int) -> String { reports + padded(id) }
-    static func user(_ id: Int64) -> String { "users/\(id)" }
-    static func user(_ id: Int) -> String { user(Int64(id)) }
+    static func user(_ id: some BinaryInteger) -> String { "users/\(id)" }
 
     static func padded(_ id: Int) -> String {
         let digits = String(id)
@@ -251,6 +250,9 @@ struct Item {
     }
 
     static func notFound(_ id: Int) -> HTTPError { HTTPError(404, detail: "Item \(id) not found") }
+
+    /// A stored item's validator: a strong tag of its bytes.
+    @Sendable static func validators(_ stored: [UInt8]) -> Validators { Validators(etag: ETag.of(stored)) }
 }
 
 /// The chapter's conditional resource. Its body keeps the chapter's fields (the tag there is the
@@ -359,15 +361,17 @@ final class Store: Sendable {
                 try await ready.value
             } catch {
                 app.log(.error, "seeding the store failed: \(error)")
-                throw HTTPError(503, detail: "The store is unavailable; retry the request", headers: [("retry-after", "1")])
+                throw Self.unavailable
             }
             return app.state
         }
     }
 
+    private static let unavailable = HTTPError(503, detail: "The store is unavailable; retry the request", headers: [("retry-after", "1")])
+
     private func failed(_ error: StateStore.Failure) -> HTTPError {
         app.log(.error, "state store: \(error)")
-        return HTTPError(503, detail: "The store is unavailable; retry the request", headers: [("retry-after", "1")])
+        return Self.unavailable
     }
 
     func get(_ key: String) async throws(HTTPError) -> [UInt8]? {
@@ -406,17 +410,18 @@ final class Store: Sendable {
     }
 
     /// Replaces the value at `key` with `change(current)` if the request's preconditions hold
-    /// for the current value, atomically: a concurrent change makes it re-read and re-check.
+    /// for the current value's `validators`, atomically: a concurrent change makes it re-read and
+    /// re-check.
     func update(
-        _ key: String, request: Request, notFound: HTTPError, _ change: ([UInt8]) throws(HTTPError) -> [UInt8]
+        _ key: String, request: Request, validators: ([UInt8]) -> Validators, notFound: HTTPError,
+        _ change: ([UInt8]) throws(HTTPError) -> [UInt8]
     ) async throws(HTTPError) -> [UInt8] {
         let state = try await self.state
         while true {
             let fetched: [UInt8]?
             do { fetched = try await state.get(key) } catch { throw failed(error) }
             guard let current = fetched else { throw notFound }
-            let validators = key == Keys.conditional ? (Resource(json: current)?.validators ?? Validators()) : Validators(etag: ETag.of(current))
-            if validators.evaluate(method: request.method, header: { request.header($0) }) != .proceed { throw preconditionFailed }
+            if validators(current).evaluate(method: request.method, header: { request.header($0) }) != .proceed { throw preconditionFailed }
             let next = try change(current)
             do {
                 try await state.compareAndPut(key, expected: current, next)
@@ -459,17 +464,15 @@ final class Reports: Sendable {
     let app: App
     let store: Store
     let delay: Duration
+    /// Whole seconds a client should wait before polling (at least 1).
+    let retryAfter: String
 
     init(app: App, store: Store, delay: Duration) {
         self.app = app
         self.store = store
         self.delay = delay
-    }
-
-    /// Whole seconds a client should wait before polling (at least 1).
-    var retryAfter: String {
         let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
-        return String(max(1, Int(seconds.rounded(.up))))
+        retryAfter = String(max(1, Int(seconds.rounded(.up))))
     }
 
     func start() async throws(HTTPError) -> Report {

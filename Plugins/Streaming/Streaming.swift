@@ -266,7 +266,7 @@ let demoPage = #"""
 
 /// The id after which an event stream resumes: the client's `Last-Event-ID`, or 0.
 func resumeID(_ req: Request) -> Int {
-    req.header("last-event-id").flatMap { Int($0.trimmingSpaces) }.map { max(0, $0) } ?? 0
+    req.header("last-event-id").flatMap { Int($0.trimmedHTTPSpace) }.map { max(0, $0) } ?? 0
 }
 
 /// Per-stream state touched by one writer at a time (one timer, or one producer chain).
@@ -521,13 +521,6 @@ struct CSVWriter {
         }
         quoted.append(UInt8(ascii: "\""))
         bytes.replaceSubrange(start..., with: quoted)
-    }
-}
-
-extension String {
-    var trimmingSpaces: Substring {
-        let s = drop { $0 == " " || $0 == "\t" }
-        return s[..<(s.lastIndex { $0 != " " && $0 != "\t" }.map { s.index(after: $0) } ?? s.startIndex)]
     }
 }
 

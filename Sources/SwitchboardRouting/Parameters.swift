@@ -132,7 +132,7 @@ public enum ParameterValidation {
     /// One value per declaration, in order (nil: optional, absent, no default), or every issue.
     /// `cStrings`: the values go to a typed C handler as NUL-terminated strings, so a string with
     /// a NUL in it (which C would silently cut short after it was validated whole) is refused.
-    public static func validate(_ specs: [ParameterSpec], _ source: Source, cStrings: Bool = false) -> Result<[ParameterValue?], Issues> {
+    public static func validate(_ specs: [ParameterSpec], _ source: Source, cStrings: Bool = false) -> Result<[ParameterValue?], ValidationFailure> {
         var values: [ParameterValue?] = []
         values.reserveCapacity(specs.count)
         var issues: [ValidationIssue] = []
@@ -182,8 +182,6 @@ public enum ParameterValidation {
         }
         return .success(values)
     }
-
-    public typealias Issues = ValidationFailure
 
     /// Parses and checks one value; the issue's `loc` is left for the caller.
     static func convert(_ raw: String, _ spec: ParameterSpec) -> Result<ParameterValue, ValidationIssue> {

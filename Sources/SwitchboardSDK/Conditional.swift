@@ -5,7 +5,7 @@ import Glibc
 /// Conditional requests (RFC 9110 §13): what a response's validators say about a request's
 /// preconditions. The host's file responses and plugins answer with the same rules.
 ///
-///     let validators = Validators(etag: ETag.strong(hex), lastModified: seconds)
+///     let validators = Validators(etag: ETagList.strong(hex), lastModified: seconds)
 ///     switch validators.evaluate(method: req.method, header: req.header) {
 ///     case .notModified: return validators.notModified()
 ///     case .preconditionFailed: throw HTTPError(412, detail: "Precondition Failed")
@@ -72,7 +72,7 @@ public enum ETagList {
     /// `If-None-Match`: `*`, or a comma-separated list of tags, compared weakly (`W/"a"` matches
     /// `"a"`).
     public static func matchesWeakly(_ header: String, _ etag: String?) -> Bool {
-        let value = header.trimmed
+        let value = header.trimmedHTTPSpace
         if value == "*" { return true }
         guard let etag else { return false }
         let ours = opaque(etag)
@@ -81,7 +81,7 @@ public enum ETagList {
 
     /// `If-Match`: `*`, or a list of tags compared strongly (a weak tag never matches).
     public static func matchesStrongly(_ header: String, _ etag: String?) -> Bool {
-        let value = header.trimmed
+        let value = header.trimmedHTTPSpace
         if value == "*" { return true }
         guard let etag, !etag.hasPrefix("W/") else { return false }
         return tags(value).contains { $0 == etag }
@@ -93,7 +93,7 @@ public enum ETagList {
     /// The tags of a list. A bare token (`abc123`, as clients copy an unquoted tag) is read as
     /// the quoted tag it stands for.
     private static func tags(_ list: String) -> [String] {
-        list.split(separator: ",").map { String($0).trimmed }.filter { !$0.isEmpty }.map { tag in
+        list.split(separator: ",").map(\.trimmedHTTPSpace).filter { !$0.isEmpty }.map { tag in
             tag.hasPrefix("\"") || tag.hasPrefix("W/") ? tag : "\"\(tag)\""
         }
     }
@@ -147,12 +147,12 @@ public enum HTTPDate {
     }
 }
 
-extension String {
-    /// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
-    var trimmed: String {
-        let utf8 = self.utf8
+extension StringProtocol {
+    /// Without leading and trailing spaces and tabs (HTTP's optional whitespace, RFC 9110 §5.6.3).
+    public var trimmedHTTPSpace: String {
+        let text = String(self), utf8 = text.utf8
         guard let start = utf8.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return "" }
         let end = utf8.lastIndex(where: { $0 != 0x20 && $0 != 0x09 })!
-        return String(self[start...end])
+        return String(text[start...end])
     }
 }

@@ -122,12 +122,12 @@ public struct BodySchema: Sendable {
                 issues.append(issue)
             }
         }
-        return issues.isEmpty ? .success(Body(values: values, raw: input)) : .failure(ValidationFailure(issues))
+        return issues.isEmpty ? .success(Body(values: values)) : .failure(ValidationFailure(issues))
     }
 
     /// `application/json` or any `+json` type, parameters ignored.
     static func isJSON(_ contentType: String) -> Bool {
-        let type = contentType.split(separator: ";", maxSplits: 1).first.map { String($0).trimmed.lowercased() } ?? ""
+        let type = contentType.split(separator: ";", maxSplits: 1).first.map { String($0).trimmedHTTPSpace.lowercased() } ?? ""
         return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
     }
 
@@ -154,7 +154,7 @@ public struct BodySchema: Sendable {
             case .double(let d): number = d
             case .bool(let b): number = b ? 1 : 0
             case .string(let text):
-                guard let parsed = Double(text.trimmed), !text.trimmed.isEmpty else {
+                guard let parsed = Double(text.trimmedHTTPSpace), !text.trimmedHTTPSpace.isEmpty else {
                     return fail("float_parsing", "Input should be a valid number, unable to parse string as a number")
                 }
                 number = parsed
@@ -173,7 +173,7 @@ public struct BodySchema: Sendable {
                 }
                 return .success(.integer(exact))
             case .string(let text):
-                let trimmed = text.trimmed
+                let trimmed = text.trimmedHTTPSpace
                 if let exact = Int64(trimmed) { return .success(.integer(exact)) }
                 if let d = Double(trimmed), d.isFinite, d.rounded() == d, let exact = Int64(exactly: d) { return .success(.integer(exact)) }
                 return fail("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
@@ -197,8 +197,6 @@ public struct BodySchema: Sendable {
     /// A body that passed: the fields present, converted, in schema order.
     public struct Body: Sendable {
         public let values: [(String, Value)]
-        /// The whole body as parsed.
-        public let raw: JSONValue
 
         public subscript(name: String) -> Value? { values.first { $0.0 == name }?.1 }
 

@@ -1,3 +1,4 @@
+import CSwitchboard
 import Foundation
 import Synchronization
 import Testing
@@ -207,6 +208,24 @@ import SwitchboardTesting
         #expect(try await host.get("/kit/items/9").status == 404)
         let invalid = try await host.post("/kit/items", body: Array(#"{"name":5}"#.utf8))
         #expect(invalid.status == 422)
+    }
+
+    /// Work that outlives its generation (a task, a late timer callback) is refused once the
+    /// generation is retired, instead of calling the host with the handle it has freed.
+    @Test func aRetiredGenerationsServicesRefuse() async throws {
+        let captured = Mutex<App?>(nil)
+        let plugin = Plugin(name: "retiring", version: "1.0.0") { app in captured.withLock { $0 = app } }
+        let host = try TestHost(plugin)
+        let app = try #require(captured.withLock { $0 })
+        try await app.state.put("k", Array("v".utf8))
+        #expect(!app.isRetired)
+        host.shutdown()
+        #expect(app.isRetired)
+        await #expect(throws: StateStore.Failure.other(SB_ERR_STATE)) { try await app.state.get("k") }
+        #expect(app.timer(after: .zero) { _ in } == nil)
+        #expect(app.subscribe("t") { _ in } == nil)
+        #expect(app.publish("t", "x") == 0)
+        #expect(app.config("anything") == nil)
     }
 
     @Test func escapingEventsTimersAndTopics() async throws {

@@ -222,8 +222,9 @@ import Testing
     }
 
     /// A report pending when its generation is replaced: the old generation retires with its
-    /// timer outstanding (its late work is refused, not run on a freed handle) and the new one
-    /// finishes the report.
+    /// timer outstanding (the host cancels it) and the new one, which resumes the reports left
+    /// pending, finishes it. (`PluginKitTests.aRetiredGenerationsServicesRefuse` covers work
+    /// that would run after retirement.)
     @Test func aPendingReportOutlivesItsGeneration() throws {
         let plugins = Fixtures.pluginDirectory("status-report-swap", files: [TestPaths.plugin("Status")])
         let server = try Self.server(plugins: plugins, reportDelay: 1500)

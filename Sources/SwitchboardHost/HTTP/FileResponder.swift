@@ -4,8 +4,7 @@ import Hummingbird
 import NIOCore
 import NIOPosix
 import SwitchboardRouting
-import struct SwitchboardSDK.Validators
-import enum SwitchboardSDK.HTTPDate
+import SwitchboardSDK
 
 #if canImport(Glibc)
 import Glibc
@@ -13,8 +12,9 @@ import Glibc
 
 /// Serves `response_file`: a regular file the plugin named (it has already checked that the path
 /// is inside what it serves), with what RFC 9110 asks of a file server — a strong validator
-/// (`ETag`), `Last-Modified`, conditional requests (`If-None-Match` with weak comparison, lists
-/// and `*`, then `If-Modified-Since`; 304 with its validators), byte ranges (single, suffix,
+/// (`ETag`), `Last-Modified`, conditional requests (the SDK's `Validators`: `If-Match` and
+/// `If-Unmodified-Since` → 412; `If-None-Match` with weak comparison, lists and `*`, then
+/// `If-Modified-Since` → 304 with its validators), byte ranges (single, suffix,
 /// open-ended; several as `multipart/byteranges`; 416 with `Content-Range: bytes */size` when
 /// none is satisfiable; `If-Range`), HEAD, and `Content-Disposition` with an RFC 6266 / RFC 8187
 /// `filename*` for names that are not plain ASCII.
@@ -202,12 +202,12 @@ enum ByteRanges {
     static let maxRanges = 16
 
     static func parse(_ header: String, size: Int) -> Outcome {
-        let trimmed = header.trimmingCharacters(in: " \t")
+        let trimmed = header.trimmedHTTPSpace
         guard trimmed.lowercased().hasPrefix("bytes=") else { return .ignore }
         var ranges: [ClosedRange<Int>] = []
         var sawSpec = false
         for part in trimmed.dropFirst(6).split(separator: ",", omittingEmptySubsequences: false) {
-            let spec = part.trimmingCharacters(in: " \t")
+            let spec = part.trimmedHTTPSpace
             if spec.isEmpty { continue }
             guard let dash = spec.firstIndex(of: "-") else { return .ignore }
             let first = spec[..<dash], last = spec[spec.index(after: dash)...]
@@ -245,17 +245,4 @@ enum ByteRanges {
         if merged.count > maxRanges { return .ranges([merged.first!.lowerBound...merged.last!.upperBound]) }
         return .ranges(merged)
     }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        let chars = Set(set)
-        guard let start = firstIndex(where: { !chars.contains($0) }) else { return "" }
-        let end = lastIndex(where: { !chars.contains($0) })!
-        return String(self[start...end])
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: String) -> String { String(self).trimmingCharacters(in: set) }
 }
