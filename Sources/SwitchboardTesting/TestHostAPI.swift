@@ -156,8 +156,9 @@ enum TestHostAPI {
         api.topic_subscribe = { plugin, topic, _, cb, user, out in
             guard let host = TestHost.from(plugin), let cb, let out else { return SB_ERR_INVALID_ARGUMENT }
             let sub = TestSubscription(host: host, topic: topic.string, callback: cb, user: user)
-            host.addSubscriber(sub)
+            // Published before the first message can reach it, as the real host does (rule 8).
             out.pointee = OpaquePointer(Unmanaged.passRetained(sub).toOpaque())
+            host.addSubscriber(sub)
             return SB_OK
         }
         api.subscription_cancel = { handle in

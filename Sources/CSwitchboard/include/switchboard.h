@@ -26,6 +26,15 @@
  *     not block.
  *  7. Every host function returns an sb_status and writes results through trailing out-parameters,
  *     which it leaves untouched on failure.
+ *  8. Callbacks and the handles they concern. A callback may run on another thread before the
+ *     call that registered it returns, so set up everything its `user` points at first. A function
+ *     that hands out a handle (timer_start, topic_subscribe, response_stream_begin) writes it to its
+ *     out-parameter before any callback that concerns it can run: a callback may use the copy the
+ *     plugin stored through that out-parameter (to cancel a timer from its first tick, say). No
+ *     callback of a handle starts after the call that ends the handle (timer_cancel,
+ *     subscription_cancel, stream_finish) returns; such a call made on another thread while one
+ *     runs waits for it to return. Every callback runs under a lease on its generation, so the
+ *     plugin's code stays mapped until it returns; none runs after on_deinit begins.
  *
  * NAME FAMILIES
  *  sb_*_t / sb_*  types;  on_*  hooks the plugin implements;  sb_host_api.*  host callbacks.
@@ -416,7 +425,9 @@ typedef struct sb_host_api {
 
     /* --- Timers --------------------------------------------------------------------------------- */
 
-    /* Calls `cb` after `delay_ns`, then every `interval_ns` if that is non-zero. */
+    /* Calls `cb` after `delay_ns`, then every `interval_ns` if that is non-zero. *out_timer is
+     * written before the timer is armed (rule 8): with delay_ns 0 the first call may run on another
+     * event loop before timer_start returns, and may cancel the timer through *out_timer. */
     sb_status (*timer_start)(sb_plugin *plugin, uint64_t delay_ns, uint64_t interval_ns,
                              sb_timer_fn cb, void *user, sb_timer **out_timer);
     /* Stops and frees the timer; `cb` will not start again. It may be called from the timer's own
@@ -428,14 +439,16 @@ typedef struct sb_host_api {
     /* Delivers a copy of `message` to every subscriber of `topic`; writes how many got it. */
     sb_status (*topic_publish)(sb_plugin *plugin, sb_str topic, sb_bytes message,
                                size_t *out_delivered);
-    /* Subscribes with a bounded queue of `queue_limit` messages (0: the host default). */
+    /* Subscribes with a bounded queue of `queue_limit` messages (0: the host default). *out_sub is
+     * written before the first message can be delivered (rule 8). */
     sb_status (*topic_subscribe)(sb_plugin *plugin, sb_str topic, uint32_t queue_limit,
                                  sb_message_fn cb, void *user, sb_subscription **out_sub);
     sb_status (*subscription_cancel)(sb_subscription *sub);
 
     /* --- Key-value state store (per plugin name; survives reloads and restarts) ---------------- */
-    /* Each call copies its arguments, returns at once, and completes through `done` exactly once
-     * (also when it returns an error status itself: then `done` is not called). */
+    /* Each call copies its arguments, returns at once, and completes through `done` exactly once,
+     * possibly before the call has returned (rule 8); when the call itself returns an error
+     * status, `done` is not called. */
 
     sb_status (*state_get)(sb_plugin *plugin, sb_str key, sb_state_done_fn done, void *user);
     sb_status (*state_put)(sb_plugin *plugin, sb_str key, sb_bytes value, sb_state_done_fn done,

@@ -192,12 +192,15 @@ enum HostAPI {
                 return true
             }
             guard accepted else { return SB_ERR_STATE }
+            // Published before it is armed (switchboard.h rule 8): with no delay the first call may
+            // run on another event loop before this function returns, and may cancel the timer
+            // through the plugin's stored copy of the handle.
+            out.pointee = timer.handle
             timer.start(
                 on: MultiThreadedEventLoopGroup.singleton.next(),
                 delay: .nanoseconds(Int64(clamping: delay)),
                 interval: interval == 0 ? nil : .nanoseconds(Int64(clamping: interval))
             )
-            out.pointee = timer.handle
             return SB_OK
         }
         api.timer_cancel = { handle in
@@ -216,12 +219,17 @@ enum HostAPI {
         }
         api.topic_subscribe = { plugin, topic, limit, cb, user, out in
             guard let plugin = PluginInstance.from(plugin), let cb, let out else { return SB_ERR_INVALID_ARGUMENT }
-            let accepted = plugin.mutable.withLock { $0.phase != .retired }
-            guard accepted else { return SB_ERR_STATE }
-            let sub = HostAPI.services.topics.subscribe(
+            let sub = Subscription(
                 plugin: plugin, topic: topic.string, queueLimit: Int(limit == 0 ? 1024 : limit), callback: cb, user: user)
-            plugin.mutable.withLock { $0.subscriptions[ObjectIdentifier(sub)] = sub }
+            let accepted = plugin.mutable.withLock { m -> Bool in
+                guard m.phase != .retired else { return false }
+                m.subscriptions[ObjectIdentifier(sub)] = sub
+                return true
+            }
+            guard accepted else { return SB_ERR_STATE }
+            // Published before the first message can reach it (switchboard.h rule 8).
             out.pointee = sub.retainedHandle()
+            HostAPI.services.topics.register(sub)
             return SB_OK
         }
         api.subscription_cancel = { handle in

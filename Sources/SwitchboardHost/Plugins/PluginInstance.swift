@@ -167,27 +167,31 @@ public final class PluginInstance: @unchecked Sendable {
         return items.count
     }
 
-    /// Cancels leftover timers, runs on_deinit and unmaps a C image. Idempotent.
+    /// Stops the plugin's timers and subscriptions, runs on_deinit and unmaps a C image. Idempotent.
     /// `unmap: false` keeps even a C image mapped (used when leases are still out after the drain
     /// deadline: some thread may still be in the plugin's code).
     func retire(unmap: Bool = true) {
         let (state, timers, subscriptions, wasRetired) = mutable.withLock { m in
             let result = (m.state, Array(m.timers.values), Array(m.subscriptions.values), m.phase == .retired)
             m.phase = .retired
-            m.timers = [:]
-            m.subscriptions = [:]
             m.state = nil
             return result
         }
         guard !wasRetired else { return }
-        // on_deinit first: the plugin may still cancel its own timers and subscriptions (their
-        // handles stay valid until below); none of their callbacks can run any more, as the
-        // instance is drained and every callback takes a lease.
+        // No timer or message callback starts from here on, and one running now has returned
+        // (switchboard.h rule 8). A drained generation's callbacks are refused their lease
+        // already; these cancels also cover a generation refused at init and the shutdown path.
+        // Their handles stay valid until on_deinit has returned (both cancels are idempotent),
+        // so the plugin may still cancel them there.
+        for timer in timers { timer.cancel() }
+        for subscription in subscriptions { HostAPI.services.topics.cancel(subscription) }
         onDeinit?(state)
-        if !timers.isEmpty || !subscriptions.isEmpty {
-            logger.warning("plugin left \(timers.count) timer(s) and \(subscriptions.count) subscription(s) at deinit; the host cancelled them")
-            for timer in timers { timer.cancel() }
-            for subscription in subscriptions { HostAPI.services.topics.cancel(subscription) }
+        let (leftTimers, leftSubscriptions) = mutable.withLock { m in
+            defer { m.timers = [:]; m.subscriptions = [:] }
+            return (m.timers.count, m.subscriptions.count)
+        }
+        if leftTimers > 0 || leftSubscriptions > 0 {
+            logger.warning("plugin left \(leftTimers) timer(s) and \(leftSubscriptions) subscription(s) at deinit; the host cancelled them")
         }
         if unmap { image.close() }
         // Break the instance ↔ route cycle: nothing dispatches to a retired instance.

@@ -36,8 +36,11 @@ final class HostTimer: @unchecked Sendable {
         return Unmanaged<HostTimer>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
     }
 
+    /// Arms the timer, unless it was cancelled already: its handle is published before this runs,
+    /// so another thread may have cancelled it.
     func start(on loop: any EventLoop, delay: TimeAmount, interval: TimeAmount?) {
         state.withLock { s in
+            guard !s.cancelled else { return }
             if let interval {
                 s.task = loop.scheduleRepeatedTask(initialDelay: delay, delay: interval) { [self] _ in fire() }
             } else {

@@ -24,22 +24,23 @@ final class TopicHub: Sendable {
         return delivered
     }
 
-    func subscribe(
-        plugin: PluginInstance, topic: String, queueLimit: Int, callback: sb_message_fn, user: UnsafeMutableRawPointer?
-    ) -> Subscription {
-        let key = plugin.name + "\u{0}" + topic
-        let sub = Subscription(key: key, queueLimit: queueLimit, callback: callback, user: user)
-        sub.plugin = plugin
-        subscribers.withLock { $0[key, default: [:]][ObjectIdentifier(sub)] = sub }
-        return sub
+    /// Starts delivering `topic`'s messages to `sub`, unless it was cancelled already (its handle
+    /// is published before this runs, so another thread may have cancelled it).
+    func register(_ sub: Subscription) {
+        subscribers.withLock { all in
+            guard !sub.isCancelled else { return }
+            all[sub.key, default: [:]][ObjectIdentifier(sub)] = sub
+        }
     }
 
+    /// Marks `sub` cancelled first, then removes it: a `register` racing this either sees the mark
+    /// or is undone by the removal.
     func cancel(_ sub: Subscription) {
+        sub.cancel()
         subscribers.withLock { all in
             all[sub.key]?.removeValue(forKey: ObjectIdentifier(sub))
             if all[sub.key]?.isEmpty == true { all[sub.key] = nil }
         }
-        sub.cancel()
     }
 }
 
@@ -64,12 +65,15 @@ final class Subscription: @unchecked Sendable {
     /// Held while a callback runs, so cancel can wait for it (as timers do).
     private let callbackLock = Locked(())
 
-    init(key: String, queueLimit: Int, callback: sb_message_fn, user: UnsafeMutableRawPointer?) {
-        self.key = key
+    init(plugin: PluginInstance, topic: String, queueLimit: Int, callback: sb_message_fn, user: UnsafeMutableRawPointer?) {
+        self.plugin = plugin
+        self.key = plugin.name + "\u{0}" + topic
         self.queueLimit = queueLimit
         self.callback = callback
         self.user = user
     }
+
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
 
     func retainedHandle() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
 
