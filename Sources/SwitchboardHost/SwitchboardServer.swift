@@ -2,6 +2,9 @@ public import Hummingbird
 public import Logging
 import NIOCore
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Everything the host needs to know, resolved from file, environment and flags by the CLI.
 public struct HostSettings: Sendable {
@@ -11,6 +14,8 @@ public struct HostSettings: Sendable {
     /// Private plugin copies live under `<stateDirectory>/images`.
     public var stateDirectory = "var/switchboard"
     public var maxBodyBytes = 1 << 20
+    /// Timeouts and sizes of each connection, and how many there may be (`limits.*`).
+    public var limits = ConnectionLimits()
     public var serverName: String? = "switchboard"
     /// A plugin's configuration value: `plugins.config.<name>.<key>`.
     public var pluginConfig: @Sendable (_ plugin: String, _ key: String) -> String? = { _, _ in nil }
@@ -63,6 +68,32 @@ public struct SwitchboardServer: Sendable {
         }
     }
 
+    /// Raises the soft limit on open descriptors to the hard one, and lowers `limits.maxConnections`
+    /// where descriptors could run out before it: each connection takes one, and plugins, files
+    /// served and the state store need some (`reserved`). Returns the adjusted settings and a
+    /// line for the log when something changed. Call before `init`.
+    public static func fitToDescriptorLimit(_ settings: HostSettings, reserved: Int = 256) -> (HostSettings, String?) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return (settings, nil) }
+        var note: [String] = []
+        if limit.rlim_cur < limit.rlim_max {
+            let before = limit.rlim_cur
+            limit.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+                note.append("raised the open-file limit from \(before) to \(limit.rlim_max)")
+            } else {
+                limit.rlim_cur = before
+            }
+        }
+        var settings = settings
+        let available = Int(clamping: limit.rlim_cur) - reserved
+        if settings.limits.maxConnections > available {
+            note.append("limits.max_connections lowered from \(settings.limits.maxConnections) to \(max(available, 1)) to fit the open-file limit \(limit.rlim_cur)")
+            settings.limits.maxConnections = max(available, 1)
+        }
+        return (settings, note.isEmpty ? nil : note.joined(separator: "; "))
+    }
+
     /// Loads every plugin in the configured directories (the watcher's first scan).
     @discardableResult
     public func loadPlugins() -> (loaded: [PluginInstance], refused: [LoadRefusal]) {
@@ -80,6 +111,7 @@ public struct SwitchboardServer: Sendable {
             responder: PluginResponder(
                 registry: registry, admin: AdminAPI(registry: registry, token: settings.adminToken),
                 docs: settings.docsEnabled ? DocsAPI(registry: registry, version: SwitchboardServer.version) : nil, logger: logger),
+            server: .switchboard(limits: settings.limits, counter: ConnectionCounter(metrics: registry.metrics.connections)),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: settings.serverName),
             onServerRunning: onServerRunning,
             logger: logger

@@ -48,7 +48,9 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "switchboard")
 
-        let server = SwitchboardServer(settings: settings, logger: logger)
+        let (fitted, descriptorNote) = SwitchboardServer.fitToDescriptorLimit(settings)
+        if let descriptorNote { logger.notice("\(descriptorNote)") }
+        let server = SwitchboardServer(settings: fitted, logger: logger)
         do {
             try server.openStateStore()
         } catch {

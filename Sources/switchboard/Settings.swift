@@ -30,6 +30,15 @@ struct SettingsResolver {
         settings.stateDirectory = reader.string(forKey: "state.directory", default: settings.stateDirectory)
         settings.stateBackend = HostSettings.StateBackend(rawValue: reader.string(forKey: "state.backend", default: "file")) ?? .file
         settings.maxBodyBytes = reader.int(forKey: "limits.max_body_bytes", default: settings.maxBodyBytes)
+        var limits = settings.limits
+        limits.headerTimeoutMs = reader.int(forKey: "limits.header_timeout_ms", default: limits.headerTimeoutMs)
+        limits.idleTimeoutMs = reader.int(forKey: "limits.idle_timeout_ms", default: limits.idleTimeoutMs)
+        limits.bodyTimeoutMs = reader.int(forKey: "limits.body_timeout_ms", default: limits.bodyTimeoutMs)
+        limits.sendTimeoutMs = reader.int(forKey: "limits.send_timeout_ms", default: limits.sendTimeoutMs)
+        limits.maxConnections = reader.int(forKey: "limits.max_connections", default: limits.maxConnections)
+        limits.maxHeaderBytes = reader.int(forKey: "limits.max_header_bytes", default: limits.maxHeaderBytes)
+        limits.writeBufferBytes = reader.int(forKey: "limits.write_buffer_bytes", default: limits.writeBufferBytes)
+        settings.limits = limits
         settings.registry.drainDeadline = .milliseconds(reader.int(forKey: "plugins.drain_deadline_ms", default: 30_000))
         settings.registry.maxRetainedImages = reader.int(forKey: "plugins.max_retained_images", default: settings.registry.maxRetainedImages)
         settings.watch.mode = PluginWatcher.Mode(rawValue: reader.string(forKey: "plugins.watch", default: "auto")) ?? .auto

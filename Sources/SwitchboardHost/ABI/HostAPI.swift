@@ -151,7 +151,7 @@ enum HostAPI {
         api.response_stream_begin = { req, status, out in
             guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
             let stream = StreamWriter(exchange: ex)
-            let result = ex.respond(status: status) { stream.makeBody(headers: $0) }
+            let result = ex.respond(status: status) { stream.makeBody(headers: &$0) }
             guard result == SB_OK else { return result }
             ex.route.plugin.track(stream)
             // A HEAD response has no body: the stream starts closed, so the plugin stops at once.

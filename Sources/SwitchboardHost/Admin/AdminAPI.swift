@@ -15,9 +15,14 @@ import Synchronization
 /// The host's own endpoints: `/_switchboard/…` (plugins, routes, reload, lifecycle events) and
 /// `/metrics` (Prometheus text).
 ///
-/// Access: with no token configured, only loopback peers are let in; with `admin.token` set,
-/// every request must carry `Authorization: Bearer <token>`, from anywhere. A refused request gets
-/// 401 (token missing or wrong) or 403 (not loopback, no token configured), with a JSON body.
+/// Access: with no token configured, only loopback peers are let in, and only when they name the
+/// server by a loopback name or address in `Host` (a page on another site that rebinds its DNS
+/// name to 127.0.0.1 cannot read the API); a state-changing request is refused when a browser
+/// says it comes from another origin (`Origin` not this server's own, or `Sec-Fetch-Site`
+/// cross-site or same-site), so a cross-site form or fetch cannot reload plugins. With
+/// `admin.token` set, every request must carry `Authorization: Bearer <token>` (which a browser
+/// never adds cross-site), from anywhere. A refused request gets 401 (token missing or wrong) or
+/// 403 (anything else), with a JSON body.
 public struct AdminAPI: Sendable {
     let registry: PluginRegistry
     let token: String?
@@ -83,7 +88,42 @@ public struct AdminAPI: Sendable {
         guard Self.isLoopback(context.remoteAddress) else {
             return JSONError.response(.forbidden, detail: "The admin API answers loopback clients only; set admin.token to allow other clients with a bearer token")
         }
+        guard let authority = request.head.authority, Self.isLoopbackAuthority(authority) else {
+            return JSONError.response(
+                .forbidden,
+                detail: "Without admin.token the admin API answers only requests whose Host is a loopback name or address (localhost, 127.0.0.1, [::1])")
+        }
+        if ![.get, .head, .options].contains(request.method) {
+            let fetchSite = request.headers[HTTPField.Name("Sec-Fetch-Site")!]?.lowercased()
+            let origin = request.headers[HTTPField.Name("Origin")!]
+            if fetchSite == "cross-site" || fetchSite == "same-site" || (origin.map { !Self.isOwnOrigin($0, authority: authority) } ?? false) {
+                return JSONError.response(
+                    .forbidden, detail: "A state-changing admin request from another origin is refused; send it without a browser (curl), or set admin.token")
+            }
+        }
         return nil
+    }
+
+    /// `localhost`, a name under `.localhost` (RFC 6761), an address in 127.0.0.0/8 or `[::1]`,
+    /// with an optional port.
+    static func isLoopbackAuthority(_ authority: String) -> Bool {
+        var host = Substring(authority.lowercased())
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return false }
+            let rest = host[host.index(after: close)...]
+            guard rest.isEmpty || rest.hasPrefix(":") else { return false }
+            return host[host.index(after: host.startIndex)..<close] == "::1"
+        }
+        if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
+        if host.hasSuffix(".") { host = host.dropLast() }
+        if host == "localhost" || host.hasSuffix(".localhost") { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Whether a browser's `Origin` is this server as the request named it (`http://<Host>`).
+    static func isOwnOrigin(_ origin: String, authority: String) -> Bool {
+        origin.lowercased() == "http://" + authority.lowercased()
     }
 
     static func isLoopback(_ address: SocketAddress?) -> Bool {

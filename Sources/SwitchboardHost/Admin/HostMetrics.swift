@@ -31,6 +31,7 @@ public final class HostMetrics: Sendable {
     let retainedImages: CoreMetrics.Gauge
     let drainingGenerations: CoreMetrics.Gauge
     let loadedPlugins: CoreMetrics.Gauge
+    let connections: ConnectionMetrics
 
     public init() {
         prometheus = PrometheusCollectorRegistry()
@@ -46,6 +47,7 @@ public final class HostMetrics: Sendable {
         retainedImages = CoreMetrics.Gauge(label: "switchboard_retained_images", factory: factory)
         drainingGenerations = CoreMetrics.Gauge(label: "switchboard_draining_generations", factory: factory)
         loadedPlugins = CoreMetrics.Gauge(label: "switchboard_loaded_plugins", factory: factory)
+        connections = ConnectionMetrics(factory: factory)
     }
 
     func instruments(plugin: String, route: String) -> RouteInstruments {
@@ -76,4 +78,33 @@ public final class HostMetrics: Sendable {
 
     /// The Prometheus text exposition of every series.
     public func render() -> [UInt8] { prometheus.emitToBuffer() }
+}
+
+/// Connection-level series: how many are open, refused at the limit, closed by each timeout, and
+/// answered by the connection itself (malformed requests). Made once per server.
+final class ConnectionMetrics: Sendable {
+    let open: CoreMetrics.Gauge
+    let refused: CoreMetrics.Counter
+    private let timeouts: [ConnectionStateMachine.Timeout: CoreMetrics.Counter]
+    private let rejections: [UInt: CoreMetrics.Counter]
+
+    init(factory: PrometheusMetricsFactory) {
+        open = CoreMetrics.Gauge(label: "switchboard_open_connections", factory: factory)
+        refused = CoreMetrics.Counter(label: "switchboard_connections_refused_total", factory: factory)
+        var timeouts: [ConnectionStateMachine.Timeout: CoreMetrics.Counter] = [:]
+        for timeout in ConnectionStateMachine.Timeout.allCases {
+            timeouts[timeout] = CoreMetrics.Counter(
+                label: "switchboard_connection_timeouts_total", dimensions: [("timeout", timeout.rawValue)], factory: factory)
+        }
+        self.timeouts = timeouts
+        var rejections: [UInt: CoreMetrics.Counter] = [:]
+        for status in [400, 408, 417, 431, 503] as [UInt] {
+            rejections[status] = CoreMetrics.Counter(
+                label: "switchboard_connection_rejections_total", dimensions: [("status", String(status))], factory: factory)
+        }
+        self.rejections = rejections
+    }
+
+    func timedOut(_ timeout: ConnectionStateMachine.Timeout) { timeouts[timeout]?.increment() }
+    func rejected(_ status: UInt) { rejections[status]?.increment() }
 }

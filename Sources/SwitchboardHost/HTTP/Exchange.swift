@@ -145,9 +145,9 @@ final class Exchange: Drainable, @unchecked Sendable {
         }
     }
 
-    /// Records the one response. `body` runs (with the response's headers) only if this is the
-    /// first response call.
-    func respond(status: UInt16, body: (HTTPFields) -> ResponseBody) -> sb_status {
+    /// Records the one response. `body` runs (with the response's headers, which it may add to)
+    /// only if this is the first response call.
+    func respond(status: UInt16, body: (inout HTTPFields) -> ResponseBody) -> sb_status {
         guard (100...999).contains(status) else { return SB_ERR_INVALID_ARGUMENT }
         let (result, waiter, response, release) = state.withLock { s -> (sb_status, CheckedContinuation<Response, Never>?, Response?, Bool) in
             let release = s.handleHeld
@@ -155,7 +155,7 @@ final class Exchange: Drainable, @unchecked Sendable {
             guard !s.responded, !s.sealed else { return (SB_ERR_STATE, nil, nil, release) }
             s.responded = true
             var headers = s.headers
-            let responseBody = body(s.headers)
+            let responseBody = body(&headers)
             if headers[.contentType] == nil, responseBody.contentLength != 0 {
                 headers[.contentType] = "application/octet-stream"
             }

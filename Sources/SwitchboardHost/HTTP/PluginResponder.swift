@@ -4,6 +4,7 @@ import CoreMetrics
 import HTTPTypes
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import SwitchboardRouting
 import enum SwitchboardSDK.JSONValue
@@ -47,13 +48,13 @@ public struct PluginResponder: HTTPResponder {
             return docs.respond(to: request)
         }
         for _ in 0..<8 {
-            if let response = try await respond(to: request, path: path, eventLoop: context.channel?.eventLoop) { return response }
+            if let response = try await respond(to: request, path: path, channel: context.channel) { return response }
         }
         return JSONError.response(.serviceUnavailable, detail: "The plugin is being replaced; retry the request")
     }
 
     /// nil when the matched generation drained before a lease could be taken.
-    private func respond(to request: Request, path: String, eventLoop: (any EventLoop)?) async throws -> Response? {
+    private func respond(to request: Request, path: String, channel: (any Channel)?) async throws -> Response? {
         let method = request.method.rawValue
         switch registry.routeTable.match(method: method, path: path) {
         case .notFound:
@@ -71,7 +72,7 @@ public struct PluginResponder: HTTPResponder {
             let started = monotonicNanoseconds()
             let response: Response
             do {
-                response = try await dispatch(request, route: route, parameters: parameters, eventLoop: eventLoop)
+                response = try await dispatch(request, route: route, parameters: parameters, channel: channel)
             } catch {
                 route.instruments?.errors.increment()
                 throw error
@@ -86,7 +87,7 @@ public struct PluginResponder: HTTPResponder {
 
     /// Calls the route's handler. The caller holds a lease on `route.plugin`; from here on the
     /// exchange owns it (and returns it when it is released), or it is returned before returning.
-    private func dispatch(_ request: Request, route: RouteEntry, parameters: [Substring], eventLoop: (any EventLoop)?) async throws -> Response {
+    private func dispatch(_ request: Request, route: RouteEntry, parameters: [Substring], channel: (any Channel)?) async throws -> Response {
         var values: [ParameterValue?] = []
         var queryItems: [(name: Substring, value: Substring)]? = nil
         if !route.parameters.isEmpty {
@@ -107,21 +108,38 @@ public struct PluginResponder: HTTPResponder {
             }
         }
         var body: ByteBuffer? = nil
+        let hasBody = request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil
+        if hasBody {
+            // A body declared over the limit is refused before a byte of it is read (or, with
+            // `Expect: 100-continue`, sent); otherwise the client that waits for it is told to go on.
+            if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > route.maxBodyBytes {
+                route.plugin.leave()
+                return JSONError.response(.contentTooLarge, detail: "Request body is larger than \(route.maxBodyBytes) bytes")
+            }
+            channel?.triggerUserOutboundEvent(ConnectionGuard.SendContinue(), promise: nil)
+        }
         if !route.streamsBody {
-            if request.headers[.contentLength] == nil && request.headers[.transferEncoding] == nil {
+            if !hasBody {
                 body = ByteBuffer()
             } else {
                 do {
                     body = try await request.body.collect(upTo: route.maxBodyBytes)
-                } catch {
+                } catch is NIOTooManyBytesError {
                     route.plugin.leave()
                     return JSONError.response(.contentTooLarge, detail: "Request body is larger than \(route.maxBodyBytes) bytes")
+                } catch let error as HTTPParserError {
+                    // A framing error (RFC 9112 §6): the connection closes after this answer.
+                    route.plugin.leave()
+                    return JSONError.response(.badRequest, detail: "The request body could not be read: its framing is invalid (\(error))")
+                } catch {
+                    route.plugin.leave()
+                    return JSONError.response(.badRequest, detail: "The request body could not be read: \(error)")
                 }
             }
         }
         let exchange = Exchange(
             request: request, route: route, rawParameters: parameters, body: body, parameterValues: values, queryItems: queryItems,
-            eventLoop: eventLoop)
+            eventLoop: channel?.eventLoop)
         let plugin = route.plugin
         plugin.requestsServed.add(1, ordering: .relaxed)
         exchange.lendHandle()

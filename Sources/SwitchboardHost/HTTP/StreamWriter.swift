@@ -168,14 +168,17 @@ final class StreamWriter: Drainable, @unchecked Sendable {
 
     func endForDrain() { close(discardQueued: false) }
 
-    /// The body of the HTTP response: drains the queue until the plugin finishes.
-    func makeBody(headers: HTTPFields) -> ResponseBody {
+    /// The body of the HTTP response: drains the queue until the plugin finishes. Adds
+    /// `Connection: close` to `headers` when the response is the connection's last.
+    func makeBody(headers: inout HTTPFields) -> ResponseBody {
         let eventStream = headers[.contentType].map { $0.lowercased().hasPrefix("text/event-stream") } ?? false
         // An event stream may sit idle for a long time, so no write would tell that its client
-        // left: the host watches the connection's inbound side instead (the connection then closes
-        // after the response). Other streams learn it at their next write. A route that reads its
-        // request body as a stream is not watched (the plugin consumes that side).
+        // left: the host watches the connection's inbound side instead, so no further request
+        // can be read from it: the response says the connection closes after it (RFC 9112 §9.6).
+        // Other streams learn it at their next write. A route that reads its request body as a
+        // stream is not watched (the plugin consumes that side).
         let watchInbound = eventStream && !exchange.route.streamsBody
+        if watchInbound { headers[.connection] = "close" }
         let request = exchange.request
         return ResponseBody { writer in
             do {

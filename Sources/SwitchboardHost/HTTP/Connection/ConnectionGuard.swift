@@ -1,0 +1,249 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
+import enum SwitchboardSDK.JSONValue
+
+/// Applies `ConnectionStateMachine` to one connection: between NIO's HTTP/1 codec and the
+/// conversion to HTTP types, where the request's version and every header line are still seen.
+///
+/// It passes well-formed requests on and answers the rest itself (400, 408, 417, 431, 503 with
+/// a JSON body, then closes), rewrites each final response head to announce how the connection
+/// continues, sends `100 Continue` when the server starts reading a body
+/// (`ConnectionGuard.SendContinue`), enforces the header, idle, body and send timeouts, and
+/// closes with a short linger so a client still sending sees the response instead of a reset.
+final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// An outbound user event: the server is about to read the current request's body, so an
+    /// `Expect: 100-continue` is answered now (at most once; nothing if no interim response is due).
+    struct SendContinue: Sendable {}
+
+    private var machine: ConnectionStateMachine
+    private let metrics: ConnectionMetrics
+    /// Refuse this connection at once (more are open than `maxConnections`).
+    private let overCapacity: Bool
+    private var timer: Scheduled<Void>? = nil
+    private var armedFor: NIODeadline? = nil
+    /// Parts of the current request are passed on (false after a request that was held or refused).
+    private var forwarding = true
+    /// The decoder produced something since the last read completed.
+    private var decoded = false
+
+    init(limits: ConnectionLimits, metrics: ConnectionMetrics, overCapacity: Bool) {
+        self.machine = ConnectionStateMachine(limits: limits, now: .now())
+        self.metrics = metrics
+        self.overCapacity = overCapacity
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        if overCapacity {
+            reject(.init(status: .serviceUnavailable, detail: "The server has too many connections open; retry shortly"), context: context)
+            return
+        }
+        rearm(context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        machine.closed()
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        decoded = true
+        switch machine.phase {
+        case .lingering, .closed: return  // read only to be dropped
+        case .waiting, .open: break
+        }
+        let now = NIODeadline.now()
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            var action = machine.head(head, now: now)
+            if case .forward = action, HTTPRequest.Method(head.method.rawValue) == nil {
+                action = .reject(.init(status: .badRequest, detail: "The request method is not a valid token"))
+            }
+            switch action {
+            case .forward:
+                forwarding = true
+                context.fireChannelRead(data)
+            case .hold:
+                forwarding = false
+            case .reject(let rejection):
+                forwarding = false
+                reject(rejection, context: context)
+            }
+        case .body:
+            machine.bodyArrived(now: now)
+            if forwarding { context.fireChannelRead(data) }
+        case .end:
+            machine.requestEnded(now: now)
+            if forwarding { context.fireChannelRead(data) }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if !decoded { machine.bytesArrived(now: .now()) }
+        decoded = false
+        if case .lingering = machine.phase { context.read() }
+        rearm(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        machine.readRequested(now: .now())
+        rearm(context: context)
+        context.read()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        let (propagate, action) = machine.parseError(error)
+        forwarding = propagate
+        if propagate { context.fireErrorCaught(error) }
+        if case .reject(let rejection) = action { reject(rejection, context: context) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            if machine.quiesce() { context.close(promise: nil) }
+            return
+        }
+        if case ChannelEvent.inputClosed = event, case .lingering = machine.phase {
+            // The client has read the last response and closed its side: the linger is over.
+            machine.closed()
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        machine.writabilityChanged(writable: context.channel.isWritable, now: .now())
+        rearm(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Outbound
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch machine.phase {
+        case .lingering, .closed:
+            // The connection has answered its last response (or given up): nothing more goes out.
+            promise?.fail(ChannelError.outputClosed)
+            return
+        case .waiting, .open:
+            break
+        }
+        switch unwrapOutboundIn(data) {
+        case .head(let head):
+            switch machine.responseHead(head) {
+            case .write(let head): context.write(wrapOutboundOut(.head(head)), promise: promise)
+            }
+        case .body:
+            context.write(data, promise: promise)
+        case .end:
+            context.write(data, promise: promise)
+            switch machine.responseEnded(now: .now()) {
+            case .keepOpen:
+                rearm(context: context)
+            case .close(let linger):
+                close(context: context, linger: linger)
+            case .reject(let rejection):
+                reject(rejection, context: context)
+            }
+        }
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard event is SendContinue else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        if let version = machine.continueRequested() {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .continue))), promise: promise)
+        } else {
+            promise?.succeed()
+        }
+    }
+
+    // MARK: Answering and closing
+
+    /// Writes a JSON error response the connection makes itself, then closes with a linger.
+    private func reject(_ rejection: ConnectionStateMachine.Rejection, context: ChannelHandlerContext) {
+        machine.rejected(now: .now())
+        metrics.rejected(rejection.status.code)
+        let body = ByteBuffer(string: "{\"detail\":" + JSONValue.quote(rejection.detail) + "}")
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-length", value: String(body.readableBytes))
+        headers.add(name: "connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: rejection.status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        close(context: context, linger: true)
+    }
+
+    /// Flushes, then closes. With `linger`, the output is shut first and input read and dropped
+    /// until the client closes or the linger time passes (the client's unread bytes would
+    /// otherwise make the kernel reset the connection, losing the response).
+    private func close(context: ChannelHandlerContext, linger: Bool) {
+        context.flush()
+        guard linger else {
+            context.close(promise: nil)
+            return
+        }
+        context.close(mode: .output, promise: nil)
+        context.read()
+        rearm(context: context)
+    }
+
+    private func rearm(context: ChannelHandlerContext) {
+        let deadline = machine.deadline
+        guard deadline != armedFor else { return }
+        timer?.cancel()
+        armedFor = deadline
+        guard let deadline else {
+            timer = nil
+            return
+        }
+        timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            armedFor = nil
+            switch machine.timeout(now: .now()) {
+            case .none:
+                rearm(context: context)
+            case .close(let timeout):
+                if let timeout { metrics.timedOut(timeout) }
+                context.close(promise: nil)
+            case .reject(let rejection, let timeout):
+                metrics.timedOut(timeout)
+                reject(rejection, context: context)
+            }
+        }
+    }
+}

@@ -1,0 +1,372 @@
+import DequeModule
+import NIOCore
+import NIOHTTP1
+import SwitchboardSDK
+
+/// The life of one HTTP/1.x connection, as a value that takes events and returns actions
+/// (`ConnectionGuard` applies them to the channel; tests drive it with no socket).
+///
+/// Invariants:
+/// - `exchanges` holds every request whose head was passed on and whose response has not ended,
+///   oldest first (pipelined requests wait behind it). A response part always belongs to the first.
+/// - A request that cannot be served (a malformed head, a missing or repeated `Host`, an
+///   unexpected expectation) is never passed on: it is answered by the connection itself, after
+///   the responses of the requests before it, and the connection then closes.
+/// - A close is always announced: the last response carries `Connection: close`, and a response
+///   that ends a connection for any reason (the client asked, HTTP/1.0 without keep-alive, a body
+///   not read to its end, shutdown) says so in its head.
+/// - At most one read deadline applies at a time, chosen by the phase: waiting for a first request
+///   (header timeout from accept), idle between requests (idle timeout), inside a head (header
+///   timeout from its first byte), inside a body the server is reading (body timeout between
+///   reads), closing (linger). A blocked writer has its own deadline (send timeout).
+struct ConnectionStateMachine {
+    /// A request passed on to the server, until its response ends.
+    struct Exchange {
+        var version: HTTPVersion
+        /// The client allows the connection to stay open after this response (RFC 9112 §9.3).
+        var keepAlive: Bool
+        /// HTTP/1.1 `Expect: 100-continue` (RFC 9110 §10.1.1).
+        var expectsContinue: Bool
+        var continueSent = false
+        var requestComplete = false
+        var responseStarted = false
+        /// This response is the connection's last.
+        var closeAfter = false
+    }
+
+    /// A response the connection writes itself, with a JSON body (`{"detail": ...}`).
+    struct Rejection: Equatable {
+        var status: HTTPResponseStatus
+        var detail: String
+    }
+
+    enum Phase: Equatable {
+        /// No request open: waiting for the first byte of one (`keepAlive` false: the first
+        /// request, whose header timeout runs from accept) or for the rest of its head.
+        case waiting(since: NIODeadline, headStarted: Bool, keepAlive: Bool)
+        case open
+        /// The last response is out (or the connection gave up): input is read and dropped until
+        /// the client closes or `until`, so the client sees the response rather than a reset.
+        case lingering(until: NIODeadline)
+        case closed
+    }
+
+    enum HeadAction: Equatable {
+        case forward(HTTPRequestHead)
+        /// Not passed on; answered later, after the open exchanges.
+        case hold
+        case reject(Rejection)
+    }
+
+    enum ResponseHeadAction: Equatable {
+        case write(HTTPResponseHead)
+    }
+
+    enum ResponseEndAction: Equatable {
+        case keepOpen
+        /// The connection ends after this write; `linger` when the client may still be sending.
+        case close(linger: Bool)
+        /// A held rejection is due now, then the connection ends.
+        case reject(Rejection)
+    }
+
+    /// Which deadline passed (a metric label: `switchboard_connection_timeouts_total{timeout}`).
+    enum Timeout: String, CaseIterable {
+        case header, idle, body, send
+    }
+
+    enum TimeoutAction: Equatable {
+        case none
+        /// Close without a response (nothing of a request arrived, or the client stopped reading);
+        /// `nil` when a linger simply ended.
+        case close(Timeout?)
+        /// Answer this, then close.
+        case reject(Rejection, Timeout)
+    }
+
+    let limits: ConnectionLimits
+    static let linger = TimeAmount.seconds(2)
+
+    private(set) var phase: Phase
+    private(set) var exchanges = Deque<Exchange>()
+    private var held: Rejection? = nil
+    private var quiescing = false
+    /// The server asked for more input and none has come since (the body timeout runs only then).
+    private var readPending = false
+    private var lastRead: NIODeadline
+    private var blockedSince: NIODeadline? = nil
+
+    init(limits: ConnectionLimits, now: NIODeadline) {
+        self.limits = limits
+        self.phase = .waiting(since: now, headStarted: false, keepAlive: false)
+        self.lastRead = now
+    }
+
+    // MARK: Inbound
+
+    /// Bytes arrived and the decoder made nothing of them yet: a head has begun.
+    mutating func bytesArrived(now: NIODeadline) {
+        lastRead = now
+        readPending = false
+        // A later request's header timeout runs from its first byte; the first's from accept.
+        if case .waiting(let since, false, let keepAlive) = phase {
+            phase = .waiting(since: keepAlive ? now : since, headStarted: true, keepAlive: keepAlive)
+        }
+    }
+
+    mutating func readRequested(now: NIODeadline) {
+        if !readPending { lastRead = now }
+        readPending = true
+    }
+
+    mutating func head(_ head: HTTPRequestHead, now: NIODeadline) -> HeadAction {
+        lastRead = now
+        readPending = false
+        guard isAccepting else { return .hold }
+        if let problem = Self.problem(with: head) {
+            return refuse(problem)
+        }
+        let tokens = Self.connectionTokens(head.headers)
+        let keepAlive = head.version.minor >= 1 ? !tokens.contains("close") : tokens.contains("keep-alive")
+        let expectsContinue = head.version.minor >= 1 && head.headers["expect"].contains { $0.lowercased() == "100-continue" }
+        exchanges.append(Exchange(version: head.version, keepAlive: keepAlive, expectsContinue: expectsContinue))
+        phase = .open
+        return .forward(head)
+    }
+
+    mutating func bodyArrived(now: NIODeadline) {
+        lastRead = now
+        readPending = false
+    }
+
+    mutating func requestEnded(now: NIODeadline) {
+        lastRead = now
+        readPending = false
+        if let i = exchanges.lastIndex(where: { !$0.requestComplete }) { exchanges[i].requestComplete = true }
+    }
+
+    /// The decoder failed. `propagate` when a request's body was being read: its handler learns
+    /// from its body (and answers 400); otherwise the connection answers, after the open exchanges.
+    mutating func parseError(_ error: any Error) -> (propagate: Bool, action: HeadAction) {
+        if let i = exchanges.lastIndex(where: { !$0.requestComplete }) {
+            exchanges[i].closeAfter = true
+            return (true, .hold)
+        }
+        guard isAccepting else { return (false, .hold) }
+        let headerOverflow = (error as? HTTPParserError) == .headerOverflow
+        return (false, refuse(headerOverflow
+            ? Rejection(status: .requestHeaderFieldsTooLarge, detail: "Request header fields are larger than \(limits.maxHeaderBytes) bytes")
+            : Rejection(status: .badRequest, detail: "Malformed HTTP request: \(error)")))
+    }
+
+    /// Nothing more to read: the client closed, or the connection did.
+    mutating func closed() {
+        phase = .closed
+    }
+
+    private var isAccepting: Bool {
+        switch phase {
+        case .waiting, .open: return held == nil
+        case .lingering, .closed: return false
+        }
+    }
+
+    private mutating func refuse(_ rejection: Rejection) -> HeadAction {
+        if exchanges.isEmpty { return .reject(rejection) }
+        held = rejection
+        return .hold
+    }
+
+    // MARK: Outbound
+
+    /// `Expect: 100-continue` is answered when the server starts reading the body; false when no
+    /// interim response is due (no expectation, already sent, or a final response has begun).
+    mutating func continueRequested() -> HTTPVersion? {
+        guard var first = exchanges.first, first.expectsContinue, !first.continueSent, !first.responseStarted,
+            !first.requestComplete
+        else { return nil }
+        first.continueSent = true
+        exchanges[0] = first
+        return first.version
+    }
+
+    /// The final head of the first exchange's response, rewritten to announce how the connection
+    /// continues: the request's HTTP version (so an HTTP/1.0 client never gets chunked framing),
+    /// and `Connection: close` when this response is the last.
+    mutating func responseHead(_ head: HTTPResponseHead) -> ResponseHeadAction {
+        guard head.status.code >= 200 || head.status == .switchingProtocols else {
+            if head.status == .continue, !exchanges.isEmpty { exchanges[0].continueSent = true }
+            return .write(head)
+        }
+        guard var first = exchanges.first else { return .write(head) }
+        var head = head
+        head.version = first.version
+        let tokens = Self.connectionTokens(head.headers)
+        let delimited = head.headers["content-length"].first != nil || first.version.minor >= 1
+            || !Self.hasBody(head.status)
+        // (A held rejection follows this response and announces the close itself.)
+        let close = first.closeAfter || !first.keepAlive || quiescing || tokens.contains("close")
+            || !delimited || !first.requestComplete
+        first.closeAfter = close
+        first.responseStarted = true
+        exchanges[0] = first
+        if close {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+        } else if first.version.minor == 0 {
+            head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
+        }
+        return .write(head)
+    }
+
+    mutating func responseEnded(now: NIODeadline) -> ResponseEndAction {
+        guard let first = exchanges.popFirst() else { return .keepOpen }
+        if first.closeAfter {
+            phase = .lingering(until: now + Self.linger)
+            return .close(linger: !first.requestComplete || !exchanges.isEmpty)
+        }
+        if exchanges.isEmpty {
+            if let held {
+                phase = .lingering(until: now + Self.linger)
+                return .reject(held)
+            }
+            phase = .waiting(since: now, headStarted: false, keepAlive: true)
+        }
+        return .keepOpen
+    }
+
+    /// The connection wrote a rejection itself and now closes.
+    mutating func rejected(now: NIODeadline) {
+        phase = .lingering(until: now + Self.linger)
+    }
+
+    mutating func writabilityChanged(writable: Bool, now: NIODeadline) {
+        blockedSince = writable ? nil : (blockedSince ?? now)
+    }
+
+    /// Graceful shutdown: an idle connection closes now, a busy one after its current response.
+    mutating func quiesce() -> Bool {
+        quiescing = true
+        if case .waiting(_, let started, _) = phase, !started { phase = .closed; return true }
+        return false
+    }
+
+    // MARK: Time
+
+    /// The earliest moment something is due, if any.
+    var deadline: NIODeadline? {
+        var candidates: [NIODeadline] = []
+        switch phase {
+        case .waiting(let since, let headStarted, let keepAlive):
+            candidates.append(since + .milliseconds(Int64(keepAlive && !headStarted ? limits.idleTimeoutMs : limits.headerTimeoutMs)))
+        case .open:
+            if readPending, exchanges.contains(where: { !$0.requestComplete }) {
+                candidates.append(lastRead + .milliseconds(Int64(limits.bodyTimeoutMs)))
+            }
+        case .lingering(let until):
+            candidates.append(until)
+        case .closed:
+            break
+        }
+        if let blockedSince { candidates.append(blockedSince + .milliseconds(Int64(limits.sendTimeoutMs))) }
+        return candidates.min()
+    }
+
+    mutating func timeout(now: NIODeadline) -> TimeoutAction {
+        if let blockedSince, now >= blockedSince + .milliseconds(Int64(limits.sendTimeoutMs)) {
+            phase = .closed
+            return .close(.send)
+        }
+        switch phase {
+        case .waiting(let since, let headStarted, let keepAlive):
+            if keepAlive && !headStarted {
+                guard now >= since + .milliseconds(Int64(limits.idleTimeoutMs)) else { return .none }
+                phase = .closed
+                return .close(.idle)
+            }
+            guard now >= since + .milliseconds(Int64(limits.headerTimeoutMs)) else { return .none }
+            phase = .lingering(until: now + Self.linger)
+            guard headStarted else { return .close(.header) }  // a silent socket gets no answer
+            return .reject(Rejection(status: .requestTimeout, detail: "The request head did not arrive within \(limits.headerTimeoutMs) ms"), .header)
+        case .open:
+            guard readPending, let i = exchanges.firstIndex(where: { !$0.requestComplete }),
+                now >= lastRead + .milliseconds(Int64(limits.bodyTimeoutMs))
+            else { return .none }
+            let answered = exchanges[i].responseStarted || i > 0
+            phase = .lingering(until: now + Self.linger)
+            return answered
+                ? .close(.body)
+                : .reject(Rejection(status: .requestTimeout, detail: "The request body stalled for \(limits.bodyTimeoutMs) ms"), .body)
+        case .lingering(let until):
+            guard now >= until else { return .none }
+            phase = .closed
+            return .close(nil)
+        case .closed:
+            return .none
+        }
+    }
+
+    // MARK: Rules
+
+    /// Why a head must be refused (RFC 9112 §3.2, RFC 9110 §10.1.1), or nil.
+    static func problem(with head: HTTPRequestHead) -> Rejection? {
+        let hosts = head.headers["host"]
+        if hosts.count > 1 {
+            return Rejection(status: .badRequest, detail: "A request must have one Host header field; this one has \(hosts.count)")
+        }
+        if head.version.minor >= 1 && hosts.isEmpty {
+            return Rejection(status: .badRequest, detail: "An HTTP/1.1 request must have a Host header field")
+        }
+        if let host = hosts.first, !isValidHost(host) {
+            return Rejection(status: .badRequest, detail: "The Host header field is not a valid host[:port]")
+        }
+        if head.version.minor >= 1 {
+            for value in head.headers["expect"] where value.lowercased() != "100-continue" {
+                return Rejection(status: .expectationFailed, detail: "Only the expectation 100-continue is supported")
+            }
+        }
+        return nil
+    }
+
+    /// RFC 3986 `host [":" port]`: a reg-name, an IPv4 address or a bracketed IP literal; empty
+    /// is allowed (RFC 9112 §3.2).
+    static func isValidHost(_ value: String) -> Bool {
+        var utf8 = Substring(value).utf8[...]
+        if utf8.first == UInt8(ascii: "[") {
+            guard let close = utf8.firstIndex(of: UInt8(ascii: "]")) else { return false }
+            let literal = utf8[utf8.index(after: utf8.startIndex)..<close]
+            guard !literal.isEmpty, literal.allSatisfy({ isHex($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") || isUnreserved($0) })
+            else { return false }
+            utf8 = utf8[utf8.index(after: close)...]
+        } else {
+            let end = utf8.firstIndex(of: UInt8(ascii: ":")) ?? utf8.endIndex
+            guard utf8[..<end].allSatisfy({ isUnreserved($0) || isSubDelim($0) || $0 == UInt8(ascii: "%") }) else { return false }
+            utf8 = utf8[end...]
+        }
+        guard let colon = utf8.first else { return true }
+        guard colon == UInt8(ascii: ":") else { return false }
+        let port = utf8.dropFirst()
+        return port.count <= 5 && port.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
+
+    private static func isUnreserved(_ c: UInt8) -> Bool {
+        (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x2E || c == 0x5F || c == 0x7E
+    }
+    private static func isSubDelim(_ c: UInt8) -> Bool { "!$&'()*+,;=".utf8.contains(c) }
+    private static func isHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x66) }
+
+    /// The lower-cased tokens of every `Connection` field.
+    static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
+        var tokens = Set<String>()
+        for value in headers["connection"] {
+            for token in value.split(separator: ",") {
+                tokens.insert(token.trimmedHTTPSpace.lowercased())
+            }
+        }
+        return tokens
+    }
+
+    /// Whether a response with this status has content (RFC 9110 §6.4.1).
+    static func hasBody(_ status: HTTPResponseStatus) -> Bool {
+        !(status.code < 200 || status == .noContent || status == .notModified)
+    }
+}

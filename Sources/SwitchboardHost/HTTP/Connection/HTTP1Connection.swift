@@ -1,0 +1,86 @@
+import CoreMetrics
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import Synchronization
+
+/// The host's HTTP/1.1 connections: Hummingbird's request loop over a pipeline that adds the
+/// `ConnectionGuard` (limits, timeouts, framing and connection management by RFC 9112) and counts
+/// open connections against `ConnectionLimits.maxConnections`.
+struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
+    typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+
+    let responder: HTTPChannelHandler.Responder
+    let limits: ConnectionLimits
+    let counter: ConnectionCounter
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let overCapacity = counter.opened(limit: limits.maxConnections, logger: logger)
+        channel.closeFuture.whenComplete { [counter] _ in counter.closed() }
+        return channel.eventLoop.makeCompletedFuture {
+            var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+            decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
+            decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
+            try channel.syncOptions?.setOption(
+                ChannelOptions.writeBufferWaterMark,
+                value: .init(low: limits.writeBufferBytes / 2, high: limits.writeBufferBytes))
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: false,  // requests are answered in order by the loop
+                withErrorHandling: false,  // the guard answers malformed requests
+                withOutboundHeaderValidation: false,  // HTTPTypes validates response fields
+                withEncoderConfiguration: .init(),
+                withDecoderLimitConfiguration: decoderLimits)
+            try pipeline.addHandler(ConnectionGuard(limits: limits, metrics: counter.metrics, overCapacity: overCapacity))
+            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+        }
+    }
+
+    func handle(value asyncChannel: Value, logger: Logger) async {
+        await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1 with the host's connection limits.
+    static func switchboard(limits: ConnectionLimits, counter: ConnectionCounter) -> HTTPServerBuilder {
+        .init { responder in HTTP1Connection(responder: responder, limits: limits, counter: counter) }
+    }
+}
+
+/// Open connections, shared by every connection of one server.
+final class ConnectionCounter: Sendable {
+    let metrics: ConnectionMetrics
+    private let count = Atomic<Int>(0)
+    /// When a refusal was last logged (monotonic nanoseconds): at most one warning a second.
+    private let lastWarning = Atomic<Int64>(0)
+
+    init(metrics: ConnectionMetrics) { self.metrics = metrics }
+
+    /// Counts a new connection; true when it is over `limit` and must be refused.
+    func opened(limit: Int, logger: Logger) -> Bool {
+        let now = count.add(1, ordering: .relaxed).newValue
+        metrics.open.record(now)
+        guard now > limit else { return false }
+        metrics.refused.increment()
+        let time = Int64(monotonicNanoseconds())
+        let last = lastWarning.load(ordering: .relaxed)
+        if time - last > 1_000_000_000, lastWarning.compareExchange(expected: last, desired: time, ordering: .relaxed).exchanged {
+            logger.warning(
+                "refusing connections: \(limit) are open (limits.max_connections); new ones get 503 until some close",
+                metadata: ["open": "\(now - 1)"])
+        }
+        return true
+    }
+
+    func closed() {
+        metrics.open.record(count.subtract(1, ordering: .relaxed).newValue)
+    }
+
+    var current: Int { count.load(ordering: .relaxed) }
+}
