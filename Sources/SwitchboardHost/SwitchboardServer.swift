@@ -1,3 +1,4 @@
+import CoreMetrics
 public import Hummingbird
 public import Logging
 import NIOCore
@@ -14,6 +15,8 @@ public struct HostSettings: Sendable {
     /// Private plugin copies live under `<stateDirectory>/images`.
     public var stateDirectory = "var/switchboard"
     public var maxBodyBytes = 1 << 20
+    /// When a thread that must not block counts as stuck, and how long shutdown may take.
+    public var watchdog = Watchdog.Options()
     /// Timeouts and sizes of each connection, and how many there may be (`limits.*`).
     public var limits = ConnectionLimits()
     public var serverName: String? = "switchboard"
@@ -47,6 +50,8 @@ public struct SwitchboardServer: Sendable {
     public let settings: HostSettings
     public let registry: PluginRegistry
     public let watcher: PluginWatcher
+    /// Start it with the server; call `shutdownBegan()` when a shutdown signal arrives.
+    public let watchdog: Watchdog
     public let logger: Logger
 
     public init(settings: HostSettings, logger: Logger) {
@@ -56,6 +61,8 @@ public struct SwitchboardServer: Sendable {
         let loader = PluginLoader(imageDirectory: settings.stateDirectory + "/images", logger: logger)
         self.registry = PluginRegistry(loader: loader, options: settings.registry, pluginConfig: settings.pluginConfig, logger: logger)
         self.watcher = PluginWatcher(registry: registry, directories: settings.pluginDirectories, options: settings.watch, logger: logger)
+        let stalls = registry.metrics.stalls
+        self.watchdog = Watchdog(options: settings.watchdog, logger: logger, onStall: { stalls.increment() })
     }
 
     /// Opens the configured state store; call before loading plugins. A store that cannot be

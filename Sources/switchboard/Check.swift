@@ -16,7 +16,55 @@ struct Check: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The plugin file.", valueName: "file.so"))
     var file: String
 
+    /// Set on the child that does the loading (see `run`).
+    @Flag(name: .customLong("in-process"), help: .hidden)
+    var inProcess = false
+
+    /// The plugin's constructors and on_init run in a child process: a plugin that crashes there
+    /// (abort(), a bad pointer) is reported as a refusal naming the signal, and `check` itself
+    /// never crashes.
     func run() async throws {
+        guard inProcess else { throw ExitCode(try Self.runIsolated(file: file)) }
+        try checkHere()
+    }
+
+    /// Runs `switchboard check --in-process FILE` and passes its output through. Returns its exit
+    /// status, or 2 (refused) with a message when it died of a signal.
+    static func runIsolated(file: String) throws -> Int32 {
+        var child = pid_t()
+        let executable = "/proc/self/exe"
+        let arguments = [CommandLine.arguments.first ?? "switchboard", "check", "--in-process", file]
+        var argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        // The verdict below says what happened; the Swift runtime's crash report would bury it.
+        var inherited: [UnsafeMutablePointer<CChar>?] = []
+        var entry = environ
+        while let variable = entry.pointee {
+            if !String(cString: variable).hasPrefix("SWIFT_BACKTRACE=") { inherited.append(variable) }
+            entry += 1
+        }
+        let quiet = strdup("SWIFT_BACKTRACE=enable=no")
+        defer { free(quiet) }
+        var envp = inherited + [quiet, nil]
+        let spawned = posix_spawn(&child, executable, nil, nil, &argv, &envp)
+        guard spawned == 0 else {
+            var stderr = StandardError()
+            print("error: could not start the checking process: \(String(cString: strerror(spawned)))", to: &stderr)
+            return 1
+        }
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        let signal = status & 0x7f
+        guard signal != 0 else { return (status >> 8) & 0xff }
+        var stderr = StandardError()
+        let name = String(cString: strsignal(signal))
+        print(
+            "refused (crashed): loading the plugin killed the process with signal \(signal) (\(name)), in its constructors or in on_init; run it under a debugger (gdb --args switchboard check --in-process \(file)) to see where",
+            to: &stderr)
+        return 2
+    }
+
+    private func checkHere() throws {
         var logger = Logger(label: "switchboard.check")
         logger.logLevel = .critical  // the verdict is printed below, once
         let scratch = "/tmp/switchboard-check-\(getpid())"

@@ -1,10 +1,15 @@
 import ArgumentParser
 import Configuration
+import Dispatch
 import Hummingbird
 import Logging
 import ServiceLifecycle
 import SwitchboardHost
 import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,6 +76,19 @@ struct Serve: AsyncParsableCommand {
         // the server says it is serving, so an early SIGHUP never kills it.
         let hangupSignals = await UnixSignalsSequence(trapping: .sighup)
         server.watcher.start()
+        server.watchdog.start()
+        // The first SIGTERM or SIGINT starts the graceful shutdown (ServiceGroup) and the watchdog's
+        // count to a forced exit, which holds even when plugin code never returns.
+        let shutdownSignals = [SIGTERM, SIGINT].map { signal in
+            Glibc.signal(signal, SIG_IGN)  // delivered to the dispatch sources (ServiceGroup's too)
+            // A queue of its own (overcommit): the global queues share their threads with the
+            // request pool, which a stuck plugin may hold.
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: DispatchQueue(label: "switchboard.shutdown-signal"))
+            source.setEventHandler { server.watchdog.shutdownBegan() }
+            source.resume()
+            return source
+        }
+        defer { shutdownSignals.forEach { $0.cancel() } }
         let hangups = Task {
             for await _ in hangupSignals {
                 server.watcher.rescan()
@@ -82,7 +100,9 @@ struct Serve: AsyncParsableCommand {
         try await group.run()
         hangups.cancel()
         server.watcher.stop()
+        server.watchdog.shutdownBegan()  // retiring plugins (on_deinit) is bounded too
         server.registry.retireAll()
+        server.watchdog.stop()
         logger.notice("stopped")
     }
 }

@@ -39,6 +39,8 @@ struct SettingsResolver {
         limits.maxHeaderBytes = reader.int(forKey: "limits.max_header_bytes", default: limits.maxHeaderBytes)
         limits.writeBufferBytes = reader.int(forKey: "limits.write_buffer_bytes", default: limits.writeBufferBytes)
         settings.limits = limits
+        settings.watchdog.stallThreshold = .milliseconds(reader.int(forKey: "watchdog.stall_ms", default: 2000))
+        settings.watchdog.shutdownGrace = .milliseconds(reader.int(forKey: "server.shutdown_grace_ms", default: 20_000))
         settings.registry.drainDeadline = .milliseconds(reader.int(forKey: "plugins.drain_deadline_ms", default: 30_000))
         settings.registry.maxRetainedImages = reader.int(forKey: "plugins.max_retained_images", default: settings.registry.maxRetainedImages)
         settings.watch.mode = PluginWatcher.Mode(rawValue: reader.string(forKey: "plugins.watch", default: "auto")) ?? .auto

@@ -14,6 +14,7 @@
  *   GET  /probe/flood       streams until the queue is full, waits on on_writable and on_close;
  *                           on_close finishes the stream. /probe/late counts callbacks that ran
  *                           after stream_finish returned (the ABI promises none).
+ *   GET  /probe/spin        never returns: spins on the thread that runs it (the watchdog's test)
  */
 #include <switchboard.h>
 #include <pthread.h>
@@ -208,6 +209,13 @@ static sb_status late(void *d, sb_request *req) {
     return text(req, 200, out);
 }
 
+static volatile unsigned long spins;
+static sb_status spin(void *d, sb_request *req) {
+    (void)d, (void)req;
+    for (;;) spins++;
+    return SB_OK;
+}
+
 static void add(sb_plugin *p, const char *method, const char *path, sb_handler_fn fn, uint32_t flags, uint64_t limit) {
     sb_route_spec spec;
     memset(&spec, 0, sizeof spec);
@@ -237,6 +245,7 @@ static sb_status init(const sb_host_api *api, sb_plugin *p, void **s) {
     add(p, "POST", "/probe/upload", upload_route, SB_ROUTE_STREAM_BODY, 64 * 1024);
     add(p, "GET", "/probe/flood", flood_route, 0, 0);
     add(p, "GET", "/probe/late", late, 0, 0);
+    add(p, "GET", "/probe/spin", spin, 0, 0);
     return SB_OK;
 }
 

@@ -120,4 +120,41 @@ import Testing
         #expect(status == 2)
         #expect(output.hasPrefix("refused (\(fixture.kind)):"), "\(output)")
     }
+
+    /// A plugin that aborts in on_init is a refusal naming the signal; `check` itself survives.
+    @Test func aPluginThatCrashesItsLoaderIsRefusedNotFatal() async throws {
+        let (status, output) = try await Self.check(Fixtures.built["abort_init"]!)
+        #expect(status == 2)
+        #expect(output.hasPrefix("refused (crashed):") && output.contains("signal 6"), "\(output)")
+        #expect(!output.contains("Backtracing"), "the child's crash report buries the verdict")
+    }
+}
+
+/// The watchdog: plugin code that never returns is named in the log, and SIGTERM still ends the
+/// process within its grace period.
+@Suite struct WatchdogTests {
+    @Test func aSpinningHandlerIsNamedAndSigtermStillExits() throws {
+        let dir = Fixtures.pluginDirectory("watchdog", files: [TestPaths.plugin("HelloC"), Fixtures.built["probe"]!])
+        let server = try ServerProcess(
+            pluginDirectories: [dir],
+            environment: ["SWITCHBOARD_WATCHDOG_STALL_MS": "300", "SWITCHBOARD_SERVER_SHUTDOWN_GRACE_MS": "1500"])
+        defer { server.stop(grace: 1) }
+        // One spinning request per thread of the request pool (there are as many as cores).
+        let spinners = (0..<ProcessInfo.processInfo.activeProcessorCount).map { _ in
+            let fd = try? RawHTTP.connect(port: server.port, timeout: 1)
+            if let fd { EdgeTests.send(fd, "GET /probe/spin HTTP/1.1\r\nHost: x\r\n\r\n") }
+            return fd
+        }
+        defer { for fd in spinners.compactMap({ $0 }) { close(fd) } }
+        #expect(waitUntil(timeout: 5) { server.log.contains("has not run for") }, "no stall was reported")
+        #expect(server.log.contains("held_by=probe GET /probe/spin"), "\(server.log)")
+        let start = Date()
+        kill(server.process.processIdentifier, SIGTERM)
+        let exited = waitUntil(timeout: 6) { !server.process.isRunning }
+        #expect(exited, "SIGTERM was ignored while plugin code spun")
+        #expect(Date().timeIntervalSince(start) < 4)
+        server.process.waitUntilExit()
+        #expect(server.process.terminationStatus == 1)
+        #expect(server.log.contains("graceful shutdown did not finish within 1500 ms"))
+    }
 }

@@ -17,10 +17,16 @@ void sbh_sha256_init(sbh_sha256 *ctx);
 void sbh_sha256_update(sbh_sha256 *ctx, const void *data, size_t len);
 void sbh_sha256_final(sbh_sha256 *ctx, uint8_t out[32]);
 
-/* Whether the calling thread must not block (it runs a non-blocking handler or host callback). */
+/* Whether the calling thread must not block (it runs a non-blocking handler or host callback).
+ * `label` (which plugin code runs, NUL-terminated) must stay valid for the life of the process;
+ * it is what the watchdog reports when the call holds its thread too long. */
+void sbh_enter_nonblocking_as(const char *label);
 void sbh_enter_nonblocking(void);
 void sbh_leave_nonblocking(void);
 int sbh_in_nonblocking(void);
+/* Threads that have been inside an outermost non-blocking call for at least `older_than_ns`:
+ * writes up to `capacity` labels (NULL when none was given) and ages, returns how many. */
+size_t sbh_busy_threads(int64_t older_than_ns, const char **labels, int64_t *ages_ns, size_t capacity);
 
 /* inotify, for the plugin directory watcher. Masks name what the watcher asks for. */
 enum {

@@ -32,6 +32,8 @@ public final class HostMetrics: Sendable {
     let drainingGenerations: CoreMetrics.Gauge
     let loadedPlugins: CoreMetrics.Gauge
     let connections: ConnectionMetrics
+    /// Stalls of an event loop or the request pool found by the watchdog.
+    let stalls: CoreMetrics.Counter
 
     public init() {
         prometheus = PrometheusCollectorRegistry()
@@ -48,6 +50,7 @@ public final class HostMetrics: Sendable {
         drainingGenerations = CoreMetrics.Gauge(label: "switchboard_draining_generations", factory: factory)
         loadedPlugins = CoreMetrics.Gauge(label: "switchboard_loaded_plugins", factory: factory)
         connections = ConnectionMetrics(factory: factory)
+        stalls = CoreMetrics.Counter(label: "switchboard_event_loop_stalls_total", factory: factory)
     }
 
     func instruments(plugin: String, route: String) -> RouteInstruments {

@@ -36,7 +36,7 @@ enum BodyReader {
         _ bytes: UnsafeRawBufferPointer?, _ flags: UInt32
     ) {
         let chunk = sb_bytes(ptr: bytes?.baseAddress?.assumingMemoryBound(to: UInt8.self), len: bytes?.count ?? 0)
-        withNonBlockingContext { fn(user, exchange.handle, status, chunk, flags) }
+        withNonBlockingContext(exchange.route.activityLabel) { fn(user, exchange.handle, status, chunk, flags) }
     }
 }
 

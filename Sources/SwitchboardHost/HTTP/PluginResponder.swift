@@ -147,7 +147,7 @@ public struct PluginResponder: HTTPResponder {
         if route.isBlocking {
             status = try await threadPool.runIfActive { Self.call(route, exchange) }
         } else {
-            status = withNonBlockingContext { Self.call(route, exchange) }
+            status = withNonBlockingContext(route.activityLabel) { Self.call(route, exchange) }
         }
         if let response = await exchange.response(afterHandlerReturned: status) {
             if status != SB_OK && status != SB_PENDING {

@@ -13,6 +13,8 @@ public final class RouteEntry: @unchecked Sendable {
     public let maxBodyBytes: Int
     /// The libffi call interface of a typed handler, prepared once.
     let typedCall: TypedHandlerCall?
+    /// What the watchdog calls this route's code when it holds a thread: "plugin GET /path".
+    let activityLabel: UnsafePointer<CChar>
     /// Request counters and latency, set by the registry before the entry is published in a table.
     nonisolated(unsafe) var instruments: HostMetrics.RouteInstruments? = nil
 
@@ -21,6 +23,7 @@ public final class RouteEntry: @unchecked Sendable {
         self.plugin = plugin
         self.maxBodyBytes = declaration.maxBodyBytes == 0 ? defaultMaxBody : Int(clamping: declaration.maxBodyBytes)
         self.typedCall = typedCall
+        self.activityLabel = ActivityLabel.intern("\(plugin.name) \(declaration.signature)")
     }
 
     public var method: String { declaration.method }

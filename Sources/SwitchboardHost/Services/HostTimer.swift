@@ -22,9 +22,11 @@ final class HostTimer: @unchecked Sendable {
     private let callback: sb_timer_fn
     private let user: UnsafeMutableRawPointer?
     weak var plugin: PluginInstance?
+    private let label: UnsafePointer<CChar>
 
     init(plugin: PluginInstance, callback: sb_timer_fn, user: UnsafeMutableRawPointer?) {
         self.plugin = plugin
+        self.label = ActivityLabel.intern("\(plugin.name) timer callback")
         self.callback = callback
         self.user = user
     }
@@ -61,7 +63,7 @@ final class HostTimer: @unchecked Sendable {
                 return true
             }
             guard go else { return }
-            sbh_enter_nonblocking()
+            sbh_enter_nonblocking_as(label)
             callback(user, handle)
             sbh_leave_nonblocking()
             state.withLock { $0.runningOn = nil }

@@ -65,8 +65,11 @@ final class Subscription: @unchecked Sendable {
     /// Held while a callback runs, so cancel can wait for it (as timers do).
     private let callbackLock = Locked(())
 
+    private let label: UnsafePointer<CChar>
+
     init(plugin: PluginInstance, topic: String, queueLimit: Int, callback: sb_message_fn, user: UnsafeMutableRawPointer?) {
         self.plugin = plugin
+        self.label = ActivityLabel.intern("\(plugin.name) topic delivery")
         self.key = plugin.name + "\u{0}" + topic
         self.queueLimit = queueLimit
         self.callback = callback
@@ -127,7 +130,7 @@ final class Subscription: @unchecked Sendable {
         callbackLock.withLock { _ in
             guard status == SB_ERR_OVERFLOW || !state.withLock({ $0.cancelled }) else { return }
             let message = sb_bytes(ptr: bytes?.baseAddress?.assumingMemoryBound(to: UInt8.self), len: bytes?.count ?? 0)
-            withNonBlockingContext { callback(user, OpaquePointer(Unmanaged.passUnretained(self).toOpaque()), status, message) }
+            withNonBlockingContext(label) { callback(user, OpaquePointer(Unmanaged.passUnretained(self).toOpaque()), status, message) }
         }
     }
 

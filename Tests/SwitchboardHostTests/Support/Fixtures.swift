@@ -27,7 +27,7 @@ enum Fixtures {
         // Broken fixtures sort after the examples ("x_"), so the conflict fixture is the later plugin.
         var sources = broken.map { ("\(source)/broken/\($0.name).c", $0.name, "x_\($0.name)", [String]()) } + [
             ("\(source)/probe.c", "probe", "probe", []), ("\(source)/literal.c", "literal", "literal", []),
-            ("\(source)/races.c", "races", "races", []),
+            ("\(source)/races.c", "races", "races", []), ("\(source)/abort_init.c", "abort_init", "abort_init", []),
         ]
         // Two versions of one plugin, for the hot-swap tests.
         for version in 1...2 {

@@ -1,0 +1,166 @@
+import CSwitchboardHostSupport
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Watches the threads that must never block — the event loops and the Swift concurrency pool
+/// that runs request handlers — and names the plugin code that holds one when it stops
+/// answering; at shutdown, ends the process when the grace period passes even if plugin code
+/// never returns.
+///
+/// It runs on a thread of its own (a stuck pool cannot stop it). Every `stallThreshold / 4` it
+/// sends each event loop, and the concurrency pool, a probe that records when it ran; a probe
+/// older than `stallThreshold` is a stall. A stall is logged once when found (with every plugin
+/// call that has held its thread at least that long: plugin, route or callback, for how long)
+/// and once when it clears, and counted in `switchboard_event_loop_stalls_total`.
+public final class Watchdog: Sendable {
+    public struct Options: Sendable {
+        /// How long an event loop or the request pool may go without running before it counts as
+        /// stuck (`watchdog.stall_ms`).
+        public var stallThreshold: Duration = .milliseconds(2000)
+        /// From the first SIGTERM or SIGINT to a forced exit when the graceful shutdown has not
+        /// finished (`server.shutdown_grace_ms`).
+        public var shutdownGrace: Duration = .seconds(20)
+        public init() {}
+    }
+
+    private struct Probe {
+        var sentAt: Int64 = 0
+        var answered = true
+        var stalledSince: Int64? = nil
+    }
+
+    private let options: Options
+    private let logger: Logger
+    private let loops: [any EventLoop]
+    private let stalls: (@Sendable () -> Void)?
+    /// One probe per event loop, then one for the concurrency pool.
+    private let probes: Mutex<[Probe]>
+    private let shutdownDeadline = Atomic<Int64>(0)
+    private let running = Atomic<Bool>(false)
+
+    public init(options: Options, logger: Logger, group: MultiThreadedEventLoopGroup = .singleton, onStall: (@Sendable () -> Void)? = nil) {
+        self.options = options
+        self.logger = logger
+        self.loops = Array(group.makeIterator())
+        self.stalls = onStall
+        self.probes = Mutex(Array(repeating: Probe(), count: loops.count + 1))
+    }
+
+    /// Starts the watchdog's thread (once).
+    public func start() {
+        guard running.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        let thread = Thread { [self] in run() }
+        thread.start()
+    }
+
+    public func stop() { running.store(false, ordering: .relaxed) }
+
+    /// The graceful shutdown began: from now on the process exits within the grace period.
+    public func shutdownBegan() {
+        let deadline = Int64(monotonicNanoseconds()) + Int64(clamping: options.shutdownGrace.nanoseconds)
+        if shutdownDeadline.compareExchange(expected: 0, desired: deadline, ordering: .relaxed).exchanged {
+            logger.notice("shutting down: the process exits within \(Int64(clamping: options.shutdownGrace.nanoseconds) / 1_000_000) ms")
+        }
+    }
+
+    private func run() {
+        let tick = max(Int64(clamping: options.stallThreshold.nanoseconds) / 4, 10_000_000)
+        while running.load(ordering: .relaxed) {
+            usleep(UInt32(clamping: tick / 1000))
+            let now = Int64(monotonicNanoseconds())
+            check(now: now)
+            let deadline = shutdownDeadline.load(ordering: .relaxed)
+            if deadline != 0, now >= deadline { forceExit() }
+        }
+    }
+
+    private func check(now: Int64) {
+        let threshold = Int64(clamping: options.stallThreshold.nanoseconds)
+        var toSend: [Int] = []
+        var found: [(Int, Int64)] = []
+        var cleared: [(Int, Int64)] = []
+        probes.withLock { probes in
+            for i in probes.indices {
+                if probes[i].answered {
+                    if let since = probes[i].stalledSince {
+                        cleared.append((i, now - since))
+                        probes[i].stalledSince = nil
+                    }
+                    probes[i].answered = false
+                    probes[i].sentAt = now
+                    toSend.append(i)
+                } else if now - probes[i].sentAt >= threshold, probes[i].stalledSince == nil {
+                    probes[i].stalledSince = probes[i].sentAt
+                    found.append((i, now - probes[i].sentAt))
+                }
+            }
+        }
+        for i in toSend { send(i) }
+        for (i, age) in found {
+            stalls?()
+            logger.error(
+                "\(name(i)) has not run for \(age / 1_000_000) ms: plugin code is holding its thread",
+                metadata: ["held_by": "\(Self.busy(olderThan: threshold))"])
+        }
+        for (i, age) in cleared {
+            logger.warning("\(name(i)) runs again after a stall of at least \(age / 1_000_000) ms")
+        }
+    }
+
+    private func name(_ index: Int) -> String {
+        index < loops.count ? "event loop \(index)" : "the request pool (Swift concurrency)"
+    }
+
+    private func send(_ index: Int) {
+        let answer: @Sendable () -> Void = { [self] in probes.withLock { $0[index].answered = true } }
+        if index < loops.count {
+            loops[index].execute(answer)
+        } else {
+            Task.detached(operation: answer)
+        }
+    }
+
+    /// Plugin calls that have held their thread for at least `nanoseconds`, as "label (N ms)".
+    static func busy(olderThan nanoseconds: Int64) -> String {
+        var labels = [UnsafePointer<CChar>?](repeating: nil, count: 64)
+        var ages = [Int64](repeating: 0, count: 64)
+        let count = labels.withUnsafeMutableBufferPointer { l in
+            ages.withUnsafeMutableBufferPointer { a in sbh_busy_threads(nanoseconds, l.baseAddress, a.baseAddress, 64) }
+        }
+        guard count > 0 else { return "no plugin call (host code)" }
+        return (0..<count).map { i in
+            "\(labels[i].map { String(cString: $0) } ?? "a plugin callback") (\(ages[i] / 1_000_000) ms)"
+        }.joined(separator: "; ")
+    }
+
+    private func forceExit() {
+        logger.critical(
+            "graceful shutdown did not finish within \(Int64(clamping: options.shutdownGrace.nanoseconds) / 1_000_000) ms; exiting now",
+            metadata: ["held_by": "\(Self.busy(olderThan: 0))"])
+        // The state store syncs every change before answering: nothing acknowledged is lost.
+        _exit(1)
+    }
+}
+
+/// Labels for plugin code, interned once and never freed, for the watchdog's thread records
+/// (`sbh_enter_nonblocking_as`). Bounded by the routes and plugins ever loaded.
+enum ActivityLabel {
+    private static let table = Mutex<[String: UnsafePointer<CChar>]>([:])
+
+    static func intern(_ text: String) -> UnsafePointer<CChar> {
+        table.withLock { table in
+            if let existing = table[text] { return existing }
+            let copy = UnsafePointer(strdup(text)!)
+            table[text] = copy
+            return copy
+        }
+    }
+}
