@@ -1,0 +1,169 @@
+import NIOCore
+import NIOHTTP1
+import Testing
+@testable import SwitchboardHost
+
+/// The connection's state machine without a socket: events in, actions out, time given.
+@Suite struct ConnectionStateMachineTests {
+    static let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
+    static func at(_ ms: Int64) -> NIODeadline { t0 + .milliseconds(ms) }
+
+    static func limits() -> ConnectionLimits {
+        var limits = ConnectionLimits()
+        limits.headerTimeoutMs = 100
+        limits.idleTimeoutMs = 1000
+        limits.bodyTimeoutMs = 50
+        limits.sendTimeoutMs = 70
+        return limits
+    }
+
+    static func head(_ version: HTTPVersion = .http1_1, _ headers: [(String, String)] = [("host", "x")]) -> HTTPRequestHead {
+        HTTPRequestHead(version: version, method: .GET, uri: "/", headers: HTTPHeaders(headers))
+    }
+
+    static func ok(_ headers: [(String, String)] = [("content-length", "2")]) -> HTTPResponseHead {
+        HTTPResponseHead(version: .http1_1, status: .ok, headers: HTTPHeaders(headers))
+    }
+
+    static func written(_ action: ConnectionStateMachine.ResponseHeadAction) -> HTTPResponseHead {
+        switch action { case .write(let head): return head }
+    }
+
+    @Test func keepAliveFollowsTheVersionAndTheConnectionTokens() {
+        let cases: [(HTTPVersion, [(String, String)], [(String, String)], String?, Bool)] = [
+            (.http1_1, [("host", "x")], [("content-length", "2")], nil, false),
+            (.http1_1, [("host", "x"), ("connection", "keep-alive, Close")], [("content-length", "2")], "close", true),
+            (.http1_0, [], [("content-length", "2")], "close", true),
+            (.http1_0, [("connection", "keep-alive")], [("content-length", "2")], "keep-alive", false),
+            (.http1_0, [("connection", "keep-alive")], [], "close", true),  // no length: ends at close
+            (.http1_1, [("host", "x")], [("connection", "close")], "close", true),  // the host asked
+        ]
+        for (version, request, response, announced, closes) in cases {
+            var machine = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+            guard case .forward = machine.head(Self.head(version, request), now: Self.t0) else {
+                Issue.record("refused \(request)")
+                continue
+            }
+            machine.requestEnded(now: Self.t0)
+            let head = Self.written(machine.responseHead(Self.ok(response)))
+            #expect(head.version == version)
+            #expect(head.headers["connection"].first == announced, "\(version) \(request) \(response)")
+            let end = machine.responseEnded(now: Self.t0)
+            #expect((end == .close(linger: false)) == closes, "\(version) \(request) \(response): \(end)")
+        }
+    }
+
+    @Test func aResponseBeforeTheBodyEndedIsTheLast() {
+        var machine = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        _ = machine.head(Self.head(.http1_1, [("host", "x"), ("content-length", "10")]), now: Self.t0)
+        #expect(Self.written(machine.responseHead(Self.ok())).headers["connection"].first == "close")
+        let end = machine.responseEnded(now: Self.t0)
+        #expect(end == .close(linger: true))
+    }
+
+    @Test func continueIsSentOnceAndNeverAfterTheFinalHead() {
+        var machine = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        _ = machine.head(Self.head(.http1_1, [("host", "x"), ("expect", "100-Continue"), ("content-length", "1")]), now: Self.t0)
+        let once = machine.continueRequested(), twice = machine.continueRequested()
+        #expect(once == .http1_1 && twice == nil)
+        var late = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        _ = late.head(Self.head(.http1_1, [("host", "x"), ("expect", "100-continue"), ("content-length", "1")]), now: Self.t0)
+        _ = late.responseHead(Self.ok())
+        let afterFinal = late.continueRequested()
+        #expect(afterFinal == nil)
+        // HTTP/1.0 clients never get an interim response (RFC 9110 §10.1.1).
+        var old = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        _ = old.head(Self.head(.http1_0, [("expect", "100-continue"), ("content-length", "1")]), now: Self.t0)
+        let forOld = old.continueRequested()
+        #expect(forOld == nil)
+    }
+
+    @Test func aBadRequestBehindAGoodOneWaitsForItsTurn() {
+        var machine = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        let first = machine.head(Self.head(), now: Self.t0)
+        #expect(first == .forward(Self.head()))
+        machine.requestEnded(now: Self.t0)
+        let bad = machine.head(Self.head(.http1_1, []), now: Self.t0)
+        #expect(bad == .hold)
+        // The held refusal follows the good response, which therefore does not announce a close.
+        #expect(Self.written(machine.responseHead(Self.ok())).headers["connection"].isEmpty)
+        guard case .reject(let rejection) = machine.responseEnded(now: Self.t0) else {
+            Issue.record("the held refusal was not sent")
+            return
+        }
+        #expect(rejection.status == .badRequest)
+        let after = machine.head(Self.head(), now: Self.t0)
+        #expect(after == .hold)  // nothing after it is read
+    }
+
+    @Test func hostRules() {
+        #expect(ConnectionStateMachine.problem(with: Self.head(.http1_1, [])) != nil)
+        #expect(ConnectionStateMachine.problem(with: Self.head(.http1_0, [])) == nil)
+        #expect(ConnectionStateMachine.problem(with: Self.head(.http1_1, [("host", "a"), ("host", "a")])) != nil)
+        for good in ["example.com", "example.com:8080", "127.0.0.1", "[::1]:80", "", "a-b_c.~"] {
+            #expect(ConnectionStateMachine.isValidHost(good), "\(good)")
+        }
+        for bad in ["a b", "a/b", "a:b", "a:123456", "[::1", "[::1]x", "a@b", "a?b"] {
+            #expect(!ConnectionStateMachine.isValidHost(bad), "\(bad)")
+        }
+    }
+
+    @Test func eachDeadlineFiresInItsPhase() {
+        // First request: silent until the header timeout → closed without an answer.
+        var silent = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        #expect(silent.deadline == Self.at(100))
+        let early = silent.timeout(now: Self.at(99)), due = silent.timeout(now: Self.at(100))
+        #expect(early == .none && due == .close(.header))
+        // Bytes of a head arrived: 408 at the same deadline (from accept, not from the bytes).
+        var slow = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        slow.bytesArrived(now: Self.at(90))
+        guard case .reject(let rejection, .header) = slow.timeout(now: Self.at(100)) else {
+            Issue.record("no 408")
+            return
+        }
+        #expect(rejection.status == .requestTimeout)
+        // Between requests: the idle timeout, then a header timeout from the next first byte.
+        var idle = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        _ = idle.head(Self.head(), now: Self.t0)
+        idle.requestEnded(now: Self.t0)
+        _ = idle.responseHead(Self.ok())
+        let ended = idle.responseEnded(now: Self.at(10))
+        #expect(ended == .keepOpen)
+        #expect(idle.deadline == Self.at(1010))
+        idle.bytesArrived(now: Self.at(500))
+        #expect(idle.deadline == Self.at(600))
+        // A body the server asks for and does not get: the body timeout, only while reading.
+        var body = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        _ = body.head(Self.head(.http1_1, [("host", "x"), ("content-length", "5")]), now: Self.t0)
+        #expect(body.deadline == nil)
+        body.readRequested(now: Self.at(20))
+        #expect(body.deadline == Self.at(70))
+        guard case .reject(_, .body) = body.timeout(now: Self.at(70)) else {
+            Issue.record("no body timeout")
+            return
+        }
+        // A blocked writer: the send timeout.
+        var blocked = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        _ = blocked.head(Self.head(), now: Self.t0)
+        blocked.requestEnded(now: Self.t0)
+        blocked.writabilityChanged(writable: false, now: Self.at(5))
+        #expect(blocked.deadline == Self.at(75))
+        blocked.writabilityChanged(writable: true, now: Self.at(30))
+        #expect(blocked.deadline == nil)
+        blocked.writabilityChanged(writable: false, now: Self.at(40))
+        let sendTimeout = blocked.timeout(now: Self.at(110))
+        #expect(sendTimeout == .close(.send))
+    }
+
+    @Test func shutdownClosesAnIdleConnectionAtOnceAndABusyOneAfterItsResponse() {
+        var idle = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        let closedAtOnce = idle.quiesce()
+        #expect(closedAtOnce)
+        var busy = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        _ = busy.head(Self.head(), now: Self.t0)
+        busy.requestEnded(now: Self.t0)
+        let busyClosedAtOnce = busy.quiesce()
+        #expect(!busyClosedAtOnce)
+        #expect(Self.written(busy.responseHead(Self.ok())).headers["connection"].first == "close")
+    }
+}
