@@ -103,7 +103,7 @@ import Testing
         for good in ["example.com", "example.com:8080", "127.0.0.1", "[::1]:80", "", "a-b_c.~"] {
             #expect(ConnectionStateMachine.isValidHost(good), "\(good)")
         }
-        for bad in ["a b", "a/b", "a:b", "a:123456", "[::1", "[::1]x", "a@b", "a?b"] {
+        for bad in ["a b", "a/b", "a:b", "a:123456", "[::1", "[::1]x", "a@b", "a?b", "[zz]", "a%zz", "a%4"] {
             #expect(!ConnectionStateMachine.isValidHost(bad), "\(bad)")
         }
     }
@@ -142,6 +142,19 @@ import Testing
             Issue.record("no body timeout")
             return
         }
+        // A pipelined request's body is not the server's to read yet, nor is a body the client
+        // holds back until 100 Continue: no body timeout for either.
+        var pipelined = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        _ = pipelined.head(Self.head(), now: Self.t0)
+        pipelined.requestEnded(now: Self.t0)
+        _ = pipelined.head(Self.head(.http1_1, [("host", "x"), ("content-length", "5"), ("expect", "100-continue")]), now: Self.t0)
+        pipelined.readRequested(now: Self.t0)
+        #expect(pipelined.deadline == nil)
+        _ = pipelined.responseHead(Self.ok())
+        _ = pipelined.responseEnded(now: Self.at(500))
+        #expect(pipelined.deadline == nil)  // waiting for its 100 Continue
+        _ = pipelined.continueRequested()
+        #expect(pipelined.deadline != nil)
         // A blocked writer: the send timeout.
         var blocked = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
         _ = blocked.head(Self.head(), now: Self.t0)

@@ -101,7 +101,7 @@ final class ConnectionMetrics: Sendable {
         }
         self.timeouts = timeouts
         var rejections: [UInt: CoreMetrics.Counter] = [:]
-        for status in [400, 408, 417, 431, 503] as [UInt] {
+        for status in [400, 408, 417, 431, 501, 503] as [UInt] {
             rejections[status] = CoreMetrics.Counter(
                 label: "switchboard_connection_rejections_total", dimensions: [("status", String(status))], factory: factory)
         }

@@ -80,14 +80,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         let now = NIODeadline.now()
         switch unwrapInboundIn(data) {
         case .head(let head):
-            var action = machine.head(head, now: now)
-            if case .forward = action, HTTPRequest.Method(head.method.rawValue) == nil {
-                action = .reject(.init(status: .badRequest, detail: "The request method is not a valid token"))
-            }
-            switch action {
-            case .forward:
+            switch machine.head(head, now: now) {
+            case .forward(let head):
                 forwarding = true
-                context.fireChannelRead(data)
+                context.fireChannelRead(wrapInboundOut(.head(head)))
             case .hold:
                 forwarding = false
             case .reject(let rejection):
@@ -112,6 +108,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
+        // After a request to switch protocols NIO's decoder parses nothing more: reading on would
+        // only pile bytes up in it.
+        guard !machine.readsSuspended else { return }
         machine.readRequested(now: .now())
         rearm(context: context)
         context.read()
@@ -208,17 +207,24 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         close(context: context, linger: true)
     }
 
-    /// Flushes, then closes. With `linger`, the output is shut first and input read and dropped
-    /// until the client closes or the linger time passes (the client's unread bytes would
-    /// otherwise make the kernel reset the connection, losing the response).
+    /// Closes gracefully: shuts the output once everything written has been sent (a full close
+    /// now would drop what is still queued for a slow reader), then, with `linger`, reads and
+    /// drops input until the client closes or the linger passes (unread bytes would otherwise
+    /// make the kernel reset the connection, and the client could lose the response); without,
+    /// closes at once. The send timeout bounds the wait for the output.
     private func close(context: ChannelHandlerContext, linger: Bool) {
         context.flush()
-        guard linger else {
-            context.close(promise: nil)
-            return
+        let shut = context.eventLoop.makePromise(of: Void.self)
+        context.close(mode: .output, promise: shut)
+        shut.futureResult.assumeIsolated().whenComplete { [self] result in
+            guard case .success = result, linger else {
+                context.close(promise: nil)
+                return
+            }
+            machine.outputClosed(now: .now())
+            rearm(context: context)
+            context.read()
         }
-        context.close(mode: .output, promise: nil)
-        context.read()
         rearm(context: context)
     }
 

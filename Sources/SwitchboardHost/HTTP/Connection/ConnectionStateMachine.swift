@@ -1,4 +1,5 @@
 import DequeModule
+import HTTPTypes
 import NIOCore
 import NIOHTTP1
 import SwitchboardSDK
@@ -17,8 +18,12 @@ import SwitchboardSDK
 ///   not read to its end, shutdown) says so in its head.
 /// - At most one read deadline applies at a time, chosen by the phase: waiting for a first request
 ///   (header timeout from accept), idle between requests (idle timeout), inside a head (header
-///   timeout from its first byte), inside a body the server is reading (body timeout between
-///   reads), closing (linger). A blocked writer has its own deadline (send timeout).
+///   timeout from its first byte), inside the body of the first open request while the server
+///   reads it (body timeout between reads), closing (send timeout until the last response has
+///   left, then the linger). A blocked writer has its own deadline (send timeout).
+/// - A connection closes gracefully: its output is shut after everything written has been sent
+///   (a full close would drop what is still queued), then input is read and dropped for the
+///   linger, so the client reads the whole last response rather than a reset.
 struct ConnectionStateMachine {
     /// A request passed on to the server, until its response ends.
     struct Exchange {
@@ -32,6 +37,11 @@ struct ConnectionStateMachine {
         var responseStarted = false
         /// This response is the connection's last.
         var closeAfter = false
+        /// HEAD: the response has no content, whatever its head says (RFC 9110 §9.3.2).
+        var isHead = false
+        /// The request asked to switch protocols: NIO's decoder reads nothing after it, so the
+        /// connection ends with its response and reads no more.
+        var upgrade = false
     }
 
     /// A response the connection writes itself, with a JSON body (`{"detail": ...}`).
@@ -45,9 +55,10 @@ struct ConnectionStateMachine {
         /// request, whose header timeout runs from accept) or for the rest of its head.
         case waiting(since: NIODeadline, headStarted: Bool, keepAlive: Bool)
         case open
-        /// The last response is out (or the connection gave up): input is read and dropped until
-        /// the client closes or `until`, so the client sees the response rather than a reset.
-        case lingering(until: NIODeadline)
+        /// The last response is written (or the connection gave up). Until `until` is set the
+        /// output is still being sent (`since`: when closing began; the send timeout bounds it);
+        /// then input is read and dropped until the client closes or `until`.
+        case lingering(since: NIODeadline, until: NIODeadline?)
         case closed
     }
 
@@ -123,16 +134,27 @@ struct ConnectionStateMachine {
         lastRead = now
         readPending = false
         guard isAccepting else { return .hold }
+        let head = Self.originForm(head)
         if let problem = Self.problem(with: head) {
             return refuse(problem)
         }
         let tokens = Self.connectionTokens(head.headers)
-        let keepAlive = head.version.minor >= 1 ? !tokens.contains("close") : tokens.contains("keep-alive")
+        // RFC 9112 §9.3: `close` wins; HTTP/1.0 persists only when asked. §6.1: an HTTP/1.0
+        // message with Transfer-Encoding has faulty framing: answer it, then close.
+        let keepAlive = !tokens.contains("close")
+            && (head.version.minor >= 1 ? true : tokens.contains("keep-alive") && head.headers["transfer-encoding"].isEmpty)
         let expectsContinue = head.version.minor >= 1 && head.headers["expect"].contains { $0.lowercased() == "100-continue" }
-        exchanges.append(Exchange(version: head.version, keepAlive: keepAlive, expectsContinue: expectsContinue))
+        let upgrade = tokens.contains("upgrade") && !head.headers["upgrade"].isEmpty
+        exchanges.append(
+            Exchange(
+                version: head.version, keepAlive: keepAlive && !upgrade, expectsContinue: expectsContinue, isHead: head.method == .HEAD,
+                upgrade: upgrade))
         phase = .open
         return .forward(head)
     }
+
+    /// After the end of a request that asked to switch protocols, nothing more is read.
+    var readsSuspended: Bool { exchanges.last?.upgrade == true && exchanges.last?.requestComplete == true }
 
     mutating func bodyArrived(now: NIODeadline) {
         lastRead = now
@@ -166,7 +188,7 @@ struct ConnectionStateMachine {
 
     private var isAccepting: Bool {
         switch phase {
-        case .waiting, .open: return held == nil
+        case .waiting, .open: return held == nil && !readsSuspended
         case .lingering, .closed: return false
         }
     }
@@ -187,6 +209,8 @@ struct ConnectionStateMachine {
         else { return nil }
         first.continueSent = true
         exchanges[0] = first
+        // The client starts sending only now: its body timeout starts now too.
+        lastRead = .now()
         return first.version
     }
 
@@ -203,9 +227,9 @@ struct ConnectionStateMachine {
         head.version = first.version
         let tokens = Self.connectionTokens(head.headers)
         let delimited = head.headers["content-length"].first != nil || first.version.minor >= 1
-            || !Self.hasBody(head.status)
+            || !Self.hasBody(head.status) || first.isHead
         // (A held rejection follows this response and announces the close itself.)
-        let close = first.closeAfter || !first.keepAlive || quiescing || tokens.contains("close")
+        let close = first.closeAfter || !first.keepAlive || first.upgrade || quiescing || tokens.contains("close")
             || !delimited || !first.requestComplete
         first.closeAfter = close
         first.responseStarted = true
@@ -221,12 +245,15 @@ struct ConnectionStateMachine {
     mutating func responseEnded(now: NIODeadline) -> ResponseEndAction {
         guard let first = exchanges.popFirst() else { return .keepOpen }
         if first.closeAfter {
-            phase = .lingering(until: now + Self.linger)
-            return .close(linger: !first.requestComplete || !exchanges.isEmpty)
+            phase = .lingering(since: now, until: nil)
+            // After an upgrade request nothing more is read, so there is nothing to linger for.
+            return .close(linger: !first.upgrade && (!first.requestComplete || !exchanges.isEmpty))
         }
+        // The next request's body (if it is still coming) is read from now on.
+        lastRead = now
         if exchanges.isEmpty {
             if let held {
-                phase = .lingering(until: now + Self.linger)
+                phase = .lingering(since: now, until: nil)
                 return .reject(held)
             }
             phase = .waiting(since: now, headStarted: false, keepAlive: true)
@@ -236,7 +263,12 @@ struct ConnectionStateMachine {
 
     /// The connection wrote a rejection itself and now closes.
     mutating func rejected(now: NIODeadline) {
-        phase = .lingering(until: now + Self.linger)
+        phase = .lingering(since: now, until: nil)
+    }
+
+    /// Everything written has been sent and the output shut: the linger begins.
+    mutating func outputClosed(now: NIODeadline) {
+        if case .lingering(let since, nil) = phase { phase = .lingering(since: since, until: now + Self.linger) }
     }
 
     mutating func writabilityChanged(writable: Bool, now: NIODeadline) {
@@ -259,11 +291,11 @@ struct ConnectionStateMachine {
         case .waiting(let since, let headStarted, let keepAlive):
             candidates.append(since + .milliseconds(Int64(keepAlive && !headStarted ? limits.idleTimeoutMs : limits.headerTimeoutMs)))
         case .open:
-            if readPending, exchanges.contains(where: { !$0.requestComplete }) {
+            if readingFirstBody {
                 candidates.append(lastRead + .milliseconds(Int64(limits.bodyTimeoutMs)))
             }
-        case .lingering(let until):
-            candidates.append(until)
+        case .lingering(let since, let until):
+            candidates.append(until ?? since + .milliseconds(Int64(limits.sendTimeoutMs)))
         case .closed:
             break
         }
@@ -284,28 +316,55 @@ struct ConnectionStateMachine {
                 return .close(.idle)
             }
             guard now >= since + .milliseconds(Int64(limits.headerTimeoutMs)) else { return .none }
-            phase = .lingering(until: now + Self.linger)
-            guard headStarted else { return .close(.header) }  // a silent socket gets no answer
+            guard headStarted else {  // a silent socket gets no answer
+                phase = .closed
+                return .close(.header)
+            }
             return .reject(Rejection(status: .requestTimeout, detail: "The request head did not arrive within \(limits.headerTimeoutMs) ms"), .header)
         case .open:
-            guard readPending, let i = exchanges.firstIndex(where: { !$0.requestComplete }),
-                now >= lastRead + .milliseconds(Int64(limits.bodyTimeoutMs))
-            else { return .none }
-            let answered = exchanges[i].responseStarted || i > 0
-            phase = .lingering(until: now + Self.linger)
+            guard readingFirstBody, now >= lastRead + .milliseconds(Int64(limits.bodyTimeoutMs)) else { return .none }
+            let answered = exchanges[0].responseStarted
+            phase = .lingering(since: now, until: nil)
             return answered
                 ? .close(.body)
                 : .reject(Rejection(status: .requestTimeout, detail: "The request body stalled for \(limits.bodyTimeoutMs) ms"), .body)
-        case .lingering(let until):
-            guard now >= until else { return .none }
+        case .lingering(let since, let until):
+            if let until {
+                guard now >= until else { return .none }
+                phase = .closed
+                return .close(nil)
+            }
+            // The last response never left: the client stopped reading it.
+            guard now >= since + .milliseconds(Int64(limits.sendTimeoutMs)) else { return .none }
             phase = .closed
-            return .close(nil)
+            return .close(.send)
         case .closed:
             return .none
         }
     }
 
+    /// The server is reading the first open request's body (later ones wait their turn, and a
+    /// client waiting for `100 Continue` is not late).
+    private var readingFirstBody: Bool {
+        guard readPending, let first = exchanges.first, !first.requestComplete else { return false }
+        return !first.expectsContinue || first.continueSent
+    }
+
     // MARK: Rules
+
+    /// An absolute-form target (`GET http://host/path`) as origin-form: its authority replaces
+    /// any `Host` field, which the server must then ignore (RFC 9112 §3.2.2).
+    static func originForm(_ head: HTTPRequestHead) -> HTTPRequestHead {
+        guard !head.uri.hasPrefix("/"), let scheme = head.uri.firstRange(of: "://") else { return head }
+        let rest = head.uri[scheme.upperBound...]
+        let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        var head = head
+        head.headers.remove(name: "host")
+        head.headers.add(name: "host", value: String(rest[..<end]))
+        let target = rest[end...]
+        head.uri = target.hasPrefix("/") ? String(target) : "/" + target
+        return head
+    }
 
     /// Why a head must be refused (RFC 9112 §3.2, RFC 9110 §10.1.1), or nil.
     static func problem(with head: HTTPRequestHead) -> Rejection? {
@@ -324,6 +383,18 @@ struct ConnectionStateMachine {
                 return Rejection(status: .expectationFailed, detail: "Only the expectation 100-continue is supported")
             }
         }
+        if head.method == .CONNECT {
+            return Rejection(status: .notImplemented, detail: "CONNECT is not supported: this server is not a proxy")
+        }
+        if HTTPRequest.Method(head.method.rawValue) == nil {
+            return Rejection(status: .badRequest, detail: "The request method is not a valid token")
+        }
+        // RFC 9112 §6.1: a transfer coding the server does not understand is 501.
+        for value in head.headers["transfer-encoding"] {
+            for coding in value.split(separator: ",") where coding.trimmedHTTPSpace.lowercased() != "chunked" {
+                return Rejection(status: .notImplemented, detail: "Transfer-Encoding \(coding.trimmedHTTPSpace) is not supported; send the body chunked or with a Content-Length")
+            }
+        }
         return nil
     }
 
@@ -334,12 +405,24 @@ struct ConnectionStateMachine {
         if utf8.first == UInt8(ascii: "[") {
             guard let close = utf8.firstIndex(of: UInt8(ascii: "]")) else { return false }
             let literal = utf8[utf8.index(after: utf8.startIndex)..<close]
-            guard !literal.isEmpty, literal.allSatisfy({ isHex($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") || isUnreserved($0) })
+            guard literal.count >= 2, literal.allSatisfy({ isHex($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }),
+                literal.contains(UInt8(ascii: ":"))
             else { return false }
             utf8 = utf8[utf8.index(after: close)...]
         } else {
             let end = utf8.firstIndex(of: UInt8(ascii: ":")) ?? utf8.endIndex
-            guard utf8[..<end].allSatisfy({ isUnreserved($0) || isSubDelim($0) || $0 == UInt8(ascii: "%") }) else { return false }
+            var name = utf8[..<end]
+            while let c = name.first {
+                if c == UInt8(ascii: "%") {
+                    // pct-encoded: exactly two hex digits
+                    let digits = name.dropFirst().prefix(2)
+                    guard digits.count == 2, digits.allSatisfy(isHex) else { return false }
+                    name = name.dropFirst(3)
+                } else {
+                    guard isUnreserved(c) || isSubDelim(c) else { return false }
+                    name = name.dropFirst()
+                }
+            }
             utf8 = utf8[end...]
         }
         guard let colon = utf8.first else { return true }
@@ -352,7 +435,7 @@ struct ConnectionStateMachine {
         (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x2E || c == 0x5F || c == 0x7E
     }
     private static func isSubDelim(_ c: UInt8) -> Bool { "!$&'()*+,;=".utf8.contains(c) }
-    private static func isHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x66) }
+    private static func isHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66) }
 
     /// The lower-cased tokens of every `Connection` field.
     static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
