@@ -228,15 +228,14 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         rearm(context: context)
     }
 
+    /// Makes sure a timer fires no later than the machine's next deadline. A timer set for an
+    /// earlier moment is kept (when it fires the machine finds nothing due, and the timer is set
+    /// again), so a connection serving request after request schedules almost nothing.
     private func rearm(context: ChannelHandlerContext) {
-        let deadline = machine.deadline
-        guard deadline != armedFor else { return }
+        guard let deadline = machine.deadline else { return }
+        if let armedFor, armedFor <= deadline { return }
         timer?.cancel()
         armedFor = deadline
-        guard let deadline else {
-            timer = nil
-            return
-        }
         timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) { [self] in
             timer = nil
             armedFor = nil

@@ -141,10 +141,10 @@ struct ConnectionStateMachine {
         let tokens = Self.connectionTokens(head.headers)
         // RFC 9112 §9.3: `close` wins; HTTP/1.0 persists only when asked. §6.1: an HTTP/1.0
         // message with Transfer-Encoding has faulty framing: answer it, then close.
-        let keepAlive = !tokens.contains("close")
-            && (head.version.minor >= 1 ? true : tokens.contains("keep-alive") && head.headers["transfer-encoding"].isEmpty)
+        let keepAlive = !tokens.close
+            && (head.version.minor >= 1 ? true : tokens.keepAlive && head.headers["transfer-encoding"].isEmpty)
         let expectsContinue = head.version.minor >= 1 && head.headers["expect"].contains { $0.lowercased() == "100-continue" }
-        let upgrade = tokens.contains("upgrade") && !head.headers["upgrade"].isEmpty
+        let upgrade = tokens.upgrade && !head.headers["upgrade"].isEmpty
         exchanges.append(
             Exchange(
                 version: head.version, keepAlive: keepAlive && !upgrade, expectsContinue: expectsContinue, isHead: head.method == .HEAD,
@@ -229,7 +229,7 @@ struct ConnectionStateMachine {
         let delimited = head.headers["content-length"].first != nil || first.version.minor >= 1
             || !Self.hasBody(head.status) || first.isHead
         // (A held rejection follows this response and announces the close itself.)
-        let close = first.closeAfter || !first.keepAlive || first.upgrade || quiescing || tokens.contains("close")
+        let close = first.closeAfter || !first.keepAlive || first.upgrade || quiescing || tokens.close
             || !delimited || !first.requestComplete
         first.closeAfter = close
         first.responseStarted = true
@@ -286,21 +286,20 @@ struct ConnectionStateMachine {
 
     /// The earliest moment something is due, if any.
     var deadline: NIODeadline? {
-        var candidates: [NIODeadline] = []
+        var phaseDeadline: NIODeadline? = nil
         switch phase {
         case .waiting(let since, let headStarted, let keepAlive):
-            candidates.append(since + .milliseconds(Int64(keepAlive && !headStarted ? limits.idleTimeoutMs : limits.headerTimeoutMs)))
+            phaseDeadline = since + .milliseconds(Int64(keepAlive && !headStarted ? limits.idleTimeoutMs : limits.headerTimeoutMs))
         case .open:
-            if readingFirstBody {
-                candidates.append(lastRead + .milliseconds(Int64(limits.bodyTimeoutMs)))
-            }
+            if readingFirstBody { phaseDeadline = lastRead + .milliseconds(Int64(limits.bodyTimeoutMs)) }
         case .lingering(let since, let until):
-            candidates.append(until ?? since + .milliseconds(Int64(limits.sendTimeoutMs)))
+            phaseDeadline = until ?? since + .milliseconds(Int64(limits.sendTimeoutMs))
         case .closed:
             break
         }
-        if let blockedSince { candidates.append(blockedSince + .milliseconds(Int64(limits.sendTimeoutMs))) }
-        return candidates.min()
+        guard let blockedSince else { return phaseDeadline }
+        let sendDeadline = blockedSince + .milliseconds(Int64(limits.sendTimeoutMs))
+        return phaseDeadline.map { min($0, sendDeadline) } ?? sendDeadline
     }
 
     mutating func timeout(now: NIODeadline) -> TimeoutAction {
@@ -437,15 +436,24 @@ struct ConnectionStateMachine {
     private static func isSubDelim(_ c: UInt8) -> Bool { "!$&'()*+,;=".utf8.contains(c) }
     private static func isHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66) }
 
-    /// The lower-cased tokens of every `Connection` field.
-    static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
-        var tokens = Set<String>()
+    /// The `Connection` options that matter here (RFC 9110 §7.6.1), from every such field.
+    struct ConnectionOptions {
+        var close = false, keepAlive = false, upgrade = false
+    }
+
+    static func connectionTokens(_ headers: HTTPHeaders) -> ConnectionOptions {
+        var options = ConnectionOptions()
         for value in headers["connection"] {
             for token in value.split(separator: ",") {
-                tokens.insert(token.trimmedHTTPSpace.lowercased())
+                switch token.trimmedHTTPSpace.lowercased() {
+                case "close": options.close = true
+                case "keep-alive": options.keepAlive = true
+                case "upgrade": options.upgrade = true
+                default: break
+                }
             }
         }
-        return tokens
+        return options
     }
 
     /// Whether a response with this status has content (RFC 9110 §6.4.1).
