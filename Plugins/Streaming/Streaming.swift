@@ -332,7 +332,7 @@ final class LogSubscriber: @unchecked Sendable {
         var dropping = false
         var ended = false
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Lines held while the connection is full; past this the subscriber is dropped.
     static let pendingLimit = 256
 

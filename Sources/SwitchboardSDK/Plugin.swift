@@ -55,7 +55,7 @@ public final class Plugin: @unchecked Sendable {
         return UnsafeRawPointer(descriptor)
     }
 
-    static let current = Mutex<Plugin?>(nil)
+    static let current = Locked<Plugin?>(nil)
 
     /// Sets up one generation (what `on_init` does), for this plugin whatever `entry` was read
     /// last: the test host calls it directly, so several plugins in one test binary never mix.
@@ -93,8 +93,8 @@ public final class App: @unchecked Sendable {
     let handle: OpaquePointer
     public let name: String
     /// Route closures, kept alive (and at fixed addresses) until on_deinit.
-    private let routes = Mutex<[RouteBox]>([])
-    private let deinitHooks = Mutex<[@Sendable () -> Void]>([])
+    private let routes = Locked<[RouteBox]>([])
+    private let deinitHooks = Locked<[@Sendable () -> Void]>([])
     private let failed = Atomic<Bool>(false)
 
     init(host: UnsafePointer<sb_host_api>, handle: OpaquePointer, name: String) {

@@ -5,7 +5,7 @@ import Synchronization
 /// was cancelled. The handle arrives after the call that starts it returns, and the callback may
 /// cancel before that: whoever comes second completes the cancel.
 final class CancellableHandle: @unchecked Sendable {
-    private let state = Mutex<(handle: UInt, cancelled: Bool)>((0, false))
+    private let state = Locked<(handle: UInt, cancelled: Bool)>((0, false))
 
     /// Marks cancelled; the handle to cancel if it had arrived and this is the first cancel.
     func claimCancel() -> OpaquePointer? {

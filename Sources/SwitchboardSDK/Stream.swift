@@ -55,7 +55,7 @@ public final class ResponseStream: @unchecked Sendable {
 
     /// Callbacks the host holds (+1 each, released when fired, or at `finish`: once stream_finish
     /// returns the host runs none of them).
-    private let heldBoxes = Mutex<[CallbackBox]>([])
+    private let heldBoxes = Locked<[CallbackBox]>([])
 
     private func register(
         _ callback: @escaping @Sendable () -> Void,
@@ -69,7 +69,7 @@ public final class ResponseStream: @unchecked Sendable {
     }
 
     /// A timer writing keepalives (event streams): cancelled by `finish` before the stream ends.
-    private let keepaliveTimer = Mutex<Timer?>(nil)
+    private let keepaliveTimer = Locked<Timer?>(nil)
 
     /// Calls `write` every `interval` until the stream finishes.
     func keepAlive(every interval: Duration, _ write: @escaping @Sendable () -> Void) {

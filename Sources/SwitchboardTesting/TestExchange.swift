@@ -1,3 +1,4 @@
+import class SwitchboardSDK.Locked
 import CSwitchboard
 import Dispatch
 import SwitchboardRouting
@@ -31,7 +32,7 @@ final class TestExchange: @unchecked Sendable {
         var closeCallback: (sb_stream_event_fn, UnsafeMutableRawPointer?)? = nil
         var waiter: CheckedContinuation<Bool, Never>? = nil
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Kept alive by the plugin's handle until the response completes.
     private var selfReference: Unmanaged<TestExchange>? = nil
 

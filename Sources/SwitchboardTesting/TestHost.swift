@@ -1,3 +1,4 @@
+import class SwitchboardSDK.Locked
 import CSwitchboard
 import Dispatch
 public import SwitchboardRouting
@@ -28,7 +29,7 @@ public final class TestHost: @unchecked Sendable {
     let config: [String: String]
     let queue = DispatchQueue(label: "switchboard.test-host")
     private let onQueue = DispatchSpecificKey<Bool>()
-    private let mutable = Mutex<Mutable>(Mutable())
+    private let mutable = Locked<Mutable>(Mutable())
     private var pluginState: UnsafeMutableRawPointer? = nil
 
     struct Mutable {

@@ -64,17 +64,17 @@ import Testing
     @Test func continueIsSentOnceAndNeverAfterTheFinalHead() {
         var machine = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
         _ = machine.head(Self.head(.http1_1, [("host", "x"), ("expect", "100-Continue"), ("content-length", "1")]), now: Self.t0)
-        let once = machine.continueRequested(), twice = machine.continueRequested()
+        let once = machine.continueRequested(now: Self.t0), twice = machine.continueRequested(now: Self.t0)
         #expect(once == .http1_1 && twice == nil)
         var late = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
         _ = late.head(Self.head(.http1_1, [("host", "x"), ("expect", "100-continue"), ("content-length", "1")]), now: Self.t0)
         _ = late.responseHead(Self.ok())
-        let afterFinal = late.continueRequested()
+        let afterFinal = late.continueRequested(now: Self.t0)
         #expect(afterFinal == nil)
         // HTTP/1.0 clients never get an interim response (RFC 9110 §10.1.1).
         var old = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
         _ = old.head(Self.head(.http1_0, [("expect", "100-continue"), ("content-length", "1")]), now: Self.t0)
-        let forOld = old.continueRequested()
+        let forOld = old.continueRequested(now: Self.t0)
         #expect(forOld == nil)
     }
 
@@ -153,7 +153,7 @@ import Testing
         _ = pipelined.responseHead(Self.ok())
         _ = pipelined.responseEnded(now: Self.at(500))
         #expect(pipelined.deadline == nil)  // waiting for its 100 Continue
-        _ = pipelined.continueRequested()
+        _ = pipelined.continueRequested(now: Self.t0)
         #expect(pipelined.deadline != nil)
         // A blocked writer: the send timeout.
         var blocked = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)

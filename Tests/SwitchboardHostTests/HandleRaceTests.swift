@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SwitchboardHost
+import SwitchboardSDK
 
 /// switchboard.h rule 8 over the wire: every host function that hands out a handle or registers a
 /// callback, raced against that callback with no delay, from handlers on both event loops. Before

@@ -1,3 +1,4 @@
+import class SwitchboardSDK.Locked
 import CoreMetrics
 import Metrics
 public import Prometheus
@@ -26,7 +27,7 @@ public final class HostMetrics: Sendable {
         }
     }
 
-    private let routes = Mutex<[String: RouteInstruments]>([:])
+    private let routes = Locked<[String: RouteInstruments]>([:])
     let unmatched: CoreMetrics.Counter
     let retainedImages: CoreMetrics.Gauge
     let drainingGenerations: CoreMetrics.Gauge

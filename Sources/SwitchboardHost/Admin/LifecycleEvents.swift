@@ -1,3 +1,4 @@
+import class SwitchboardSDK.Locked
 import Synchronization
 
 /// A plugin lifecycle event, as the admin API streams it.
@@ -40,7 +41,7 @@ public final class LifecycleEvents: Sendable {
         var nextSubscriber = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     public let historyLimit: Int
     let subscriberBuffer: Int
 

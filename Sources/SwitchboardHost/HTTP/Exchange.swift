@@ -1,3 +1,4 @@
+import class SwitchboardSDK.Locked
 import CSwitchboard
 import HTTPTypes
 import Hummingbird
@@ -44,7 +45,7 @@ final class Exchange: Drainable, @unchecked Sendable {
         var leaseReturned = false
         var queryItems: [(name: Substring, value: Substring)]? = nil
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let bodyClaimed = Atomic<Bool>(false)
 
     init(

@@ -207,7 +207,7 @@ public struct PluginLoader: Sendable {
 /// hash, and their cap. Loading the same content again maps nothing new and counts once.
 public final class RetainedImages: Sendable {
     public let limit: Int
-    private let hashes = Mutex<Set<String>>([])
+    private let hashes = Locked<Set<String>>([])
 
     public init(limit: Int) { self.limit = limit }
 

@@ -1,3 +1,4 @@
+import class SwitchboardSDK.Locked
 import CSwitchboard
 public import Logging
 import Synchronization

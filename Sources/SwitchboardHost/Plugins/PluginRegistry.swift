@@ -1,3 +1,4 @@
+import class SwitchboardSDK.Locked
 import CoreMetrics
 import Dispatch
 import Logging
@@ -38,7 +39,7 @@ public final class PluginRegistry: Sendable {
     }
 
     private let state = Locked(State())
-    private let table = Mutex(RouteTable.empty)
+    private let table = Locked(RouteTable.empty)
     private let loadLock = Locked(())
     public let loader: PluginLoader
     public let options: Options

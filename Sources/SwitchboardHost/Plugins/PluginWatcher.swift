@@ -1,3 +1,4 @@
+import class SwitchboardSDK.Locked
 import CSwitchboardHostSupport
 import Logging
 import Synchronization

@@ -1,3 +1,4 @@
+import class SwitchboardSDK.Locked
 import CSwitchboard
 import Dispatch
 import Synchronization
@@ -91,7 +92,7 @@ final class StateStore: Sendable {
         /// What a compacted log of the current data would take (kept as changes apply).
         var liveBytes = StateStore.magic.count
     }
-    private let storage: Mutex<Storage>
+    private let storage: Locked<Storage>
     let path: String?
     let compactAt: Int
 
@@ -99,7 +100,7 @@ final class StateStore: Sendable {
     init() {
         path = nil
         compactAt = .max
-        storage = Mutex(Storage())
+        storage = Locked(Storage())
     }
 
     static let magic: [UInt8] = Array("SWBSTATE".utf8) + [1, 0, 0, 0]
@@ -147,7 +148,7 @@ final class StateStore: Sendable {
             storage.fileBytes = offset
         }
         _ = lseek(fd, off_t(storage.fileBytes), SEEK_SET)
-        self.storage = Mutex(storage)
+        self.storage = Locked(storage)
     }
 
     deinit {

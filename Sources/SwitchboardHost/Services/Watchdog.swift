@@ -1,3 +1,4 @@
+import class SwitchboardSDK.Locked
 import CSwitchboardHostSupport
 import Dispatch
 import Foundation
@@ -42,7 +43,7 @@ public final class Watchdog: Sendable {
     private let loops: [any EventLoop]
     private let stalls: (@Sendable () -> Void)?
     /// One probe per event loop, then one for the concurrency pool.
-    private let probes: Mutex<[Probe]>
+    private let probes: Locked<[Probe]>
     private let shutdownDeadline = Atomic<Int64>(0)
     private let running = Atomic<Bool>(false)
 
@@ -51,7 +52,7 @@ public final class Watchdog: Sendable {
         self.logger = logger
         self.loops = Array(group.makeIterator())
         self.stalls = onStall
-        self.probes = Mutex(Array(repeating: Probe(), count: loops.count + 1))
+        self.probes = Locked(Array(repeating: Probe(), count: loops.count + 1))
     }
 
     /// Starts the watchdog's thread (once).
@@ -153,7 +154,7 @@ public final class Watchdog: Sendable {
 /// Labels for plugin code, interned once and never freed, for the watchdog's thread records
 /// (`sbh_enter_nonblocking_as`). Bounded by the routes and plugins ever loaded.
 enum ActivityLabel {
-    private static let table = Mutex<[String: UnsafePointer<CChar>]>([:])
+    private static let table = Locked<[String: UnsafePointer<CChar>]>([:])
 
     static func intern(_ text: String) -> UnsafePointer<CChar> {
         table.withLock { table in

@@ -183,7 +183,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.triggerUserOutboundEvent(event, promise: promise)
             return
         }
-        if let version = machine.continueRequested() {
+        if let version = machine.continueRequested(now: .now()) {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .continue))), promise: promise)
         } else {
             promise?.succeed()

@@ -203,14 +203,14 @@ struct ConnectionStateMachine {
 
     /// `Expect: 100-continue` is answered when the server starts reading the body; false when no
     /// interim response is due (no expectation, already sent, or a final response has begun).
-    mutating func continueRequested() -> HTTPVersion? {
+    mutating func continueRequested(now: NIODeadline) -> HTTPVersion? {
         guard var first = exchanges.first, first.expectsContinue, !first.continueSent, !first.responseStarted,
             !first.requestComplete
         else { return nil }
         first.continueSent = true
         exchanges[0] = first
         // The client starts sending only now: its body timeout starts now too.
-        lastRead = .now()
+        lastRead = now
         return first.version
     }
 
