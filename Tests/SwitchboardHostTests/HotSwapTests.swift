@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SwitchboardSDK
 import Testing
 
 /// Hot swap on the real binary: files dropped, replaced and deleted while clients are served.
@@ -38,7 +39,7 @@ import Testing
         let target = "\(directory)/swap.so"
         let expected = [1: Self.payload(1), 2: Self.payload(2)]
         let stop = Atomic<Bool>(false)
-        let tally = Mutex<(ok: [Int: Int], failures: [String])>(([:], []))
+        let tally = Locked<(ok: [Int: Int], failures: [String])>(([:], []))
         let done = (0..<4).map { _ in DispatchSemaphore(value: 0) }
         for semaphore in done {
             Thread {

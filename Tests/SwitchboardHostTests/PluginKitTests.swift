@@ -160,7 +160,7 @@ import SwitchboardTesting
         }
         app.get("/kit/fanout") { _ in
             .stream(contentType: "text/plain") { stream in
-                let received = Mutex(0)
+                let received = Locked(0)
                 let sub = app.subscribe("news") { result in
                     guard case .success(let message) = result else { return }
                     stream.write(message + Array("\n".utf8))
@@ -213,7 +213,7 @@ import SwitchboardTesting
     /// Work that outlives its generation (a task, a late timer callback) is refused once the
     /// generation is retired, instead of calling the host with the handle it has freed.
     @Test func aRetiredGenerationsServicesRefuse() async throws {
-        let captured = Mutex<App?>(nil)
+        let captured = Locked<App?>(nil)
         let plugin = Plugin(name: "retiring", version: "1.0.0") { app in captured.withLock { $0 = app } }
         let host = try TestHost(plugin)
         let app = try #require(captured.withLock { $0 })

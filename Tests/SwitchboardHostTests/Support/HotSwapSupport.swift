@@ -29,10 +29,12 @@ enum Drop {
     }
 }
 
-/// Polls `condition` every 10 ms until it holds or `timeout` seconds pass.
+/// Polls `condition` every 10 ms until it holds or `timeout` seconds pass (times
+/// `SWITCHBOARD_TEST_TIME_SCALE`, which scripts/sanitizers sets: instrumented code runs many times
+/// slower, and a deadline is a bound on waiting, not a speed target).
 @discardableResult
 func waitUntil(timeout: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
+    let deadline = Date().addingTimeInterval(timeout * testTimeScale)
     while Date() < deadline {
         if try condition() { return true }
         usleep(10_000)
@@ -162,3 +164,6 @@ extension ServerProcess {
 
     var isRunning: Bool { process.isRunning }
 }
+
+/// How much slower than normal the code under test may run (1 unless the environment says).
+let testTimeScale: Double = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_TIME_SCALE"].flatMap(Double.init) ?? 1
