@@ -84,7 +84,12 @@ attack() {  # name slowhttptest-arguments...
   read -r ok failed p50 p99 worst <"$WORK/$name.probe"
   printf '%-12s normal client: %s ok, %s failed; latency ms median %s, p99 %s, max %s\n' "$name" "$ok" "$failed" "$p50" "$p99" "$worst"
   printf '%-12s resident memory: %d MiB before, peak %d MiB (+%d MiB)\n' "$name" $((before / 1024)) $((peak / 1024)) $(((peak - before) / 1024))
-  printf '%-12s slowhttptest: %s\n' "$name" "$(grep -Eo 'service available: *[A-Za-z]+|Exit status: .*' "$WORK/$name.out" | tail -2 | tr '\n' ' ')"
+  # slowhttptest's own probe, once a second: how often it found the service unavailable.
+  local plain samples down
+  plain=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/$name.out")
+  samples=$(grep -c 'service available:' <<<"$plain" || true)
+  down=$(grep -c 'service available: *NO' <<<"$plain" || true)
+  printf '%-12s slowhttptest: service unavailable in %s of %s samples; %s\n' "$name" "$down" "$samples" "$(grep -o 'Exit status:.*' <<<"$plain" | tail -1)"
   sleep 2
 }
 

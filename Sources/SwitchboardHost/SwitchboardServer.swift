@@ -119,7 +119,9 @@ public struct SwitchboardServer: Sendable {
                 registry: registry, admin: AdminAPI(registry: registry, token: settings.adminToken),
                 docs: settings.docsEnabled ? DocsAPI(registry: registry, version: SwitchboardServer.version) : nil, logger: logger),
             server: .switchboard(limits: settings.limits, counter: ConnectionCounter(metrics: registry.metrics.connections)),
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: settings.serverName),
+            // A deep accept queue: a burst of connections waits there instead of having its SYNs
+            // dropped (a client then retries only after a second). The kernel caps it at somaxconn.
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: settings.serverName, backlog: 4096),
             onServerRunning: onServerRunning,
             logger: logger
         )

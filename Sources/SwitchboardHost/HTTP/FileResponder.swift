@@ -20,10 +20,12 @@ import Glibc
 /// `filename*` for names that are not plain ASCII.
 ///
 /// The file is opened when the plugin calls (so the body is the file it checked, even if the
-/// name is replaced later) and read in 256 KiB chunks on the thread pool; memory per download is
-/// one chunk in flight plus what the connection has not taken yet.
+/// name is replaced later) and read in 32 KiB chunks on the thread pool; memory per download is
+/// one chunk read ahead plus what the connection has not taken yet (`limits.write_buffer_bytes`
+/// and one chunk): about 100 KiB for a client that stops reading, so 500 slow readers cost
+/// tens of MiB rather than hundreds (bench/slowclients.sh).
 enum FileResponder {
-    static let chunkSize = 256 * 1024
+    static let chunkSize = 32 * 1024
 
     static func respond(_ exchange: Exchange, spec: sb_file_spec) -> sb_status {
         let path = spec.path.string

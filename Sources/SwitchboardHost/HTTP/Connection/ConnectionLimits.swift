@@ -23,7 +23,7 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var maxHeaderBytes = 64 * 1024
     /// Bytes queued for the socket before the connection counts as blocked and its writers wait
     /// (the channel's write-buffer high watermark); half of it is the low watermark.
-    public var writeBufferBytes = 64 * 1024
+    public var writeBufferBytes = 32 * 1024
 
     public init() {}
 }
