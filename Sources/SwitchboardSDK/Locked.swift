@@ -16,7 +16,16 @@ public final class Locked<Value>: @unchecked Sendable {
     public init(_ value: Value) {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
+        #if DEBUG
+        // Debug builds trap on a re-entrant withLock (it would deadlock) instead of hanging.
+        var attributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attributes)
+        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
+        pthread_mutex_init(mutex, &attributes)
+        pthread_mutexattr_destroy(&attributes)
+        #else
         pthread_mutex_init(mutex, nil)
+        #endif
         self.value = value
     }
 
@@ -28,7 +37,8 @@ public final class Locked<Value>: @unchecked Sendable {
     /// Runs `body` with exclusive access to the value; returns what it returns.
     @inlinable
     public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        pthread_mutex_lock(mutex)
+        let locked = pthread_mutex_lock(mutex)
+        precondition(locked == 0, "Locked.withLock: the lock is already held by this thread (withLock is not re-entrant)")
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value)
     }

@@ -2,8 +2,9 @@ public import CSwitchboard
 import Synchronization
 
 /// The handle of something the host holds a callback for (a timer, a subscription) and whether it
-/// was cancelled. The handle arrives after the call that starts it returns, and the callback may
-/// cancel before that: whoever comes second completes the cancel.
+/// was cancelled. The handle is stored here after the call that starts it returns (the host
+/// writes it to the SDK's local before any callback runs, switchboard.h rule 8), and the callback
+/// may cancel before that: whoever comes second completes the cancel.
 final class CancellableHandle: @unchecked Sendable {
     private let state = Locked<(handle: UInt, cancelled: Bool)>((0, false))
 

@@ -53,10 +53,17 @@ struct Check: AsyncParsableCommand {
             return 1
         }
         var status: Int32 = 0
-        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        var waited: pid_t
+        repeat { waited = waitpid(child, &status, 0) } while waited < 0 && errno == EINTR
+        var stderr = StandardError()
+        guard waited == child else {
+            print("error: lost the checking process: \(String(cString: strerror(errno)))", to: &stderr)
+            return 1
+        }
         let signal = status & 0x7f
         guard signal != 0 else { return (status >> 8) & 0xff }
-        var stderr = StandardError()
+        // The child could not clean up after itself: its private copy of the image.
+        removeTree("/tmp/switchboard-check-\(child)")
         let name = String(cString: strsignal(signal))
         print(
             "refused (crashed): loading the plugin killed the process with signal \(signal) (\(name)), in its constructors or in on_init; run it under a debugger (gdb --args switchboard check --in-process \(file)) to see where",

@@ -100,7 +100,7 @@ struct Serve: AsyncParsableCommand {
         try await group.run()
         hangups.cancel()
         server.watcher.stop()
-        server.watchdog.shutdownBegan()  // retiring plugins (on_deinit) is bounded too
+        server.watchdog.retirementBegan()  // retiring plugins (on_deinit) is bounded too
         server.registry.retireAll()
         server.watchdog.stop()
         logger.notice("stopped")

@@ -79,9 +79,12 @@ static void timer_tick(void *user, sb_timer *timer) {
 
 static sb_status race_timer(void *d, sb_request *req) {
     batch *b = batch_new(req);
+    int rounds;
     (void)d;
     if (!b) return SB_ERR_INTERNAL;
-    for (int i = 0; i < b->rounds; i++) {
+    /* The batch may be freed by the last callback before the loop ends: read rounds first. */
+    rounds = b->rounds;
+    for (int i = 0; i < rounds; i++) {
         timer_round *r = calloc(1, sizeof *r);
         r->b = b;
         /* A 1 ms interval: a host that armed before publishing keeps firing into a freed round. */
@@ -129,9 +132,11 @@ static void sub_message(void *user, sb_subscription *sub, sb_status status, sb_b
 
 static sb_status race_subscribe(void *d, sb_request *req) {
     batch *b = batch_new(req);
+    int rounds;
     (void)d;
     if (!b) return SB_ERR_INTERNAL;
-    for (int i = 0; i < b->rounds; i++) {
+    rounds = b->rounds;
+    for (int i = 0; i < rounds; i++) {
         sub_round *r = calloc(1, sizeof *r);
         r->b = b;
         atomic_fetch_add(&subscribers_waiting, 1);

@@ -168,6 +168,28 @@ import Testing
         #expect(sendTimeout == .close(.send))
     }
 
+    @Test func nothingBehindALastRequestIsPassedOn() {
+        // HTTP/1.0 without keep-alive, then a pipelined POST: the POST must not run (its answer
+        // could never be sent).
+        var machine = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        let first = machine.head(Self.head(.http1_0, []), now: Self.t0)
+        #expect(first == .forward(Self.head(.http1_0, [])))
+        machine.requestEnded(now: Self.t0)
+        let behind = machine.head(Self.head(), now: Self.t0)
+        #expect(behind == .hold)
+    }
+
+    @Test func shutdownAfterAResponseHeadStillClosesAtItsEnd() {
+        var machine = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        _ = machine.head(Self.head(), now: Self.t0)
+        machine.requestEnded(now: Self.t0)
+        #expect(Self.written(machine.responseHead(Self.ok())).headers["connection"].isEmpty)
+        let closedAtOnce = machine.quiesce()
+        #expect(!closedAtOnce)
+        let end = machine.responseEnded(now: Self.t0)
+        #expect(end == .close(linger: false))
+    }
+
     @Test func shutdownClosesAnIdleConnectionAtOnceAndABusyOneAfterItsResponse() {
         var idle = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
         let closedAtOnce = idle.quiesce()

@@ -145,6 +145,13 @@ import Testing
             if let fd { EdgeTests.send(fd, "GET /probe/spin HTTP/1.1\r\nHost: x\r\n\r\n") }
             return fd
         }
+        // The spinning server yields the CPU to the suites running beside this one (nice is per
+        // thread on Linux: every thread of it).
+        usleep(100_000)
+        let pid = server.process.processIdentifier
+        for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+            if let tid = id_t(task) { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid, 19) }
+        }
         defer { for fd in spinners.compactMap({ $0 }) { close(fd) } }
         #expect(waitUntil(timeout: 5) { server.log.contains("has not run for") }, "no stall was reported")
         #expect(server.log.contains("held_by=probe GET /probe/spin"), "\(server.log)")
@@ -152,7 +159,7 @@ import Testing
         kill(server.process.processIdentifier, SIGTERM)
         let exited = waitUntil(timeout: 6) { !server.process.isRunning }
         #expect(exited, "SIGTERM was ignored while plugin code spun")
-        #expect(Date().timeIntervalSince(start) < 4)
+        #expect(Date().timeIntervalSince(start) < 4 * testTimeScale)
         server.process.waitUntilExit()
         #expect(server.process.terminationStatus == 1)
         #expect(server.log.contains("graceful shutdown did not finish within 1500 ms"))

@@ -214,7 +214,7 @@ import Testing
         #expect(export.read(until: "\r\n1,"))
         usleep(1_000_000)
         let stalled = residentBytes(pid)
-        #expect(stalled - baseline < 24 << 20, "resident memory grew by \((stalled - baseline) >> 20) MiB for a stalled export")
+        #expect(!residentMemoryIsMeaningful || stalled - baseline < 24 << 20, "resident memory grew by \((stalled - baseline) >> 20) MiB for a stalled export")
         // The producer comes to rest waiting for on_writable: only the stream's own lease remains
         // (on a loaded machine its last callback may still be running at the first look).
         #expect(waitUntil(timeout: 5) { Self.inFlight(server) == 1 })
@@ -244,7 +244,7 @@ import Testing
         }
         #expect(dropped, "still subscribed after \(posts) lines of 4 KB")
         let grown = residentBytes(pid) - baseline
-        #expect(grown < 48 << 20, "resident memory grew by \(grown >> 20) MiB with a stalled subscriber")
+        #expect(!residentMemoryIsMeaningful || grown < 48 << 20, "resident memory grew by \(grown >> 20) MiB with a stalled subscriber")
         #expect(slow.read(until: "event: dropped\ndata: \"this client read too slowly", limit: 64 << 20), "\(slow.text.suffix(300))")
     }
 

@@ -33,8 +33,11 @@
  *     plugin stored through that out-parameter (to cancel a timer from its first tick, say). No
  *     callback of a handle starts after the call that ends the handle (timer_cancel,
  *     subscription_cancel, stream_finish) returns; such a call made on another thread while one
- *     runs waits for it to return. Every callback runs under a lease on its generation, so the
- *     plugin's code stays mapped until it returns; none runs after on_deinit begins.
+ *     runs waits for it to return — so two callbacks must never cancel each other's handles at
+ *     the same time (each would wait for the other). Every callback runs under a lease on its
+ *     generation, so the plugin's code stays mapped until it returns; no timer or message
+ *     callback runs after on_deinit begins, and a state-store completion still out then keeps
+ *     the image mapped until it has returned. Hosts before ABI 1.3 did not promise this rule.
  *
  * NAME FAMILIES
  *  sb_*_t / sb_*  types;  on_*  hooks the plugin implements;  sb_host_api.*  host callbacks.
@@ -50,7 +53,8 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 2  /* 1.1: request_param, sb_param_value; 1.2: state_list counts (sb_state_result.number) */
+#define SB_ABI_MINOR 3  /* 1.1: request_param, sb_param_value; 1.2: state_list counts (sb_state_result.number);
+                        * 1.3: rule 8 (handles published before their callbacks run) */
 
 /* "SWBD": the first bytes after struct_size in a descriptor, so a stray symbol is never trusted. */
 #define SB_PLUGIN_MAGIC 0x53574244u
@@ -116,13 +120,15 @@ typedef struct sb_stream_s sb_stream;
 
 /* A one-shot or repeating timer. OWNERSHIP: owned by the host; valid until timer_cancel returns.
  * Every timer_start is paired with exactly one timer_cancel, also for a one-shot timer that fired.
- * Timers still alive when on_deinit returns are cancelled by the host, which logs a warning; a
- * timer's handle stays valid until then, so on_deinit may still cancel it. */
+ * The host stops every timer before on_deinit runs (none fires during or after it), and logs a
+ * warning for each one on_deinit did not cancel itself; a timer's handle stays valid until
+ * on_deinit returns, so on_deinit may still cancel it. */
 typedef struct sb_timer_s sb_timer;
 
 /* A subscription to a topic. OWNERSHIP: owned by the host; valid until subscription_cancel returns.
- * Pair every topic_subscribe with one subscription_cancel; leftovers are cancelled when on_deinit
- * returns (on_deinit may still cancel them). */
+ * Pair every topic_subscribe with one subscription_cancel; the host stops every subscription
+ * before on_deinit runs, and on_deinit may still cancel them (their handles stay valid until it
+ * returns). */
 typedef struct sb_subscription_s sb_subscription;
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -21,7 +21,6 @@ void sbh_sha256_final(sbh_sha256 *ctx, uint8_t out[32]);
  * `label` (which plugin code runs, NUL-terminated) must stay valid for the life of the process;
  * it is what the watchdog reports when the call holds its thread too long. */
 void sbh_enter_nonblocking_as(const char *label);
-void sbh_enter_nonblocking(void);
 void sbh_leave_nonblocking(void);
 int sbh_in_nonblocking(void);
 /* Threads that have been inside an outermost non-blocking call for at least `older_than_ns`:

@@ -125,17 +125,26 @@ final class StreamWriter: Drainable, @unchecked Sendable {
     /// another thread, waits for them first: after this returns none runs (the plugin may free
     /// what they use).
     func finish() -> sb_status {
-        writableSignal.wait {
-            self.state.withLock { s in s.delivering.allSatisfy { pthread_equal($0, pthread_self()) != 0 } }
+        // Marked finished only while no other thread delivers callbacks, in one step: a close()
+        // between a wait and the mark would otherwise run on_close after this returns.
+        var outcome: (status: sb_status, consumer: CheckedContinuation<Void, Never>?)? = nil
+        while outcome == nil {
+            outcome = state.withLock { s -> (sb_status, CheckedContinuation<Void, Never>?)? in
+                if s.finished { return (SB_ERR_STATE, nil) }
+                guard s.delivering.allSatisfy({ pthread_equal($0, pthread_self()) != 0 }) else { return nil }
+                s.finished = true
+                s.onWritable = []
+                s.onClose = []
+                defer { s.consumer = nil }
+                return (SB_OK, s.consumer)
+            }
+            if outcome == nil {
+                writableSignal.wait {
+                    self.state.withLock { s in s.delivering.allSatisfy { pthread_equal($0, pthread_self()) != 0 } }
+                }
+            }
         }
-        let (status, consumer) = state.withLock { s -> (sb_status, CheckedContinuation<Void, Never>?) in
-            if s.finished { return (SB_ERR_STATE, nil) }
-            s.finished = true
-            s.onWritable = []
-            s.onClose = []
-            defer { s.consumer = nil }
-            return (SB_OK, s.consumer)
-        }
+        let (status, consumer) = outcome!
         guard status == SB_OK else { return status }
         exchange.route.plugin.untrack(self)
         consumer?.resume()

@@ -37,6 +37,9 @@ public final class PluginInstance: @unchecked Sendable {
 
     let image: PluginImage
     let onDeinit: sb_on_deinit_fn?
+    /// What the watchdog calls this plugin's timer and topic callbacks (interned once).
+    let timerLabel: UnsafePointer<CChar>
+    let topicLabel: UnsafePointer<CChar>
     private let config: @Sendable (String) -> String?
 
     struct Mutable {
@@ -79,6 +82,8 @@ public final class PluginInstance: @unchecked Sendable {
         self.loadedAt = wallClockNanoseconds() / 1_000_000_000
         self.image = image
         self.onDeinit = descriptor.on_deinit
+        self.timerLabel = ActivityLabel.intern("\(name) timer callback")
+        self.topicLabel = ActivityLabel.intern("\(name) topic delivery")
         self.config = config
         var logger = logger
         logger[metadataKey: "plugin"] = "\(name)"
@@ -150,6 +155,16 @@ public final class PluginInstance: @unchecked Sendable {
         callback?(self)
     }
 
+    /// Waits until no lease is out (true), or `limit` passed (false).
+    private func waitForLeases(upTo limit: Duration) -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while leases > 0 {
+            guard ContinuousClock.now < deadline else { return false }
+            usleep(1000)
+        }
+        return true
+    }
+
     /// Registers an open stream or a pending exchange, so the drain deadline can end it.
     func track(_ item: any Drainable) {
         mutable.withLock { $0.drainables[ObjectIdentifier(item)] = item }
@@ -194,7 +209,14 @@ public final class PluginInstance: @unchecked Sendable {
         if leftTimers > 0 || leftSubscriptions > 0 {
             logger.warning("plugin left \(leftTimers) timer(s) and \(leftSubscriptions) subscription(s) at deinit; the host cancelled them")
         }
-        if unmap { image.close() }
+        // A generation retired without draining (refused at init, or at shutdown) may still have
+        // state calls out, each holding a lease, whose completions run plugin code: the image
+        // stays mapped until they have returned (a bounded wait; past it, it stays mapped).
+        if unmap, waitForLeases(upTo: .seconds(5)) {
+            image.close()
+        } else if unmap {
+            logger.warning("\(leases) call(s) into the plugin still running 5 s after deinit: its image stays mapped")
+        }
         // Break the instance ↔ route cycle: nothing dispatches to a retired instance.
         mutable.withLock { $0.routes = [] }
     }

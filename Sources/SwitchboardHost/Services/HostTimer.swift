@@ -27,7 +27,7 @@ final class HostTimer: @unchecked Sendable {
 
     init(plugin: PluginInstance, callback: sb_timer_fn, user: UnsafeMutableRawPointer?) {
         self.plugin = plugin
-        self.label = ActivityLabel.intern("\(plugin.name) timer callback")
+        self.label = plugin.timerLabel
         self.callback = callback
         self.user = user
     }

@@ -70,7 +70,7 @@ final class Subscription: @unchecked Sendable {
 
     init(plugin: PluginInstance, topic: String, queueLimit: Int, callback: sb_message_fn, user: UnsafeMutableRawPointer?) {
         self.plugin = plugin
-        self.label = ActivityLabel.intern("\(plugin.name) topic delivery")
+        self.label = plugin.topicLabel
         self.key = plugin.name + "\u{0}" + topic
         self.queueLimit = queueLimit
         self.callback = callback

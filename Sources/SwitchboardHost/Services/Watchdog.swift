@@ -62,7 +62,10 @@ public final class Watchdog: Sendable {
         thread.start()
     }
 
-    public func stop() { running.store(false, ordering: .relaxed) }
+    public func stop() {
+        running.store(false, ordering: .relaxed)
+        shutdownDeadline.store(0, ordering: .relaxed)
+    }
 
     /// The graceful shutdown began: from now on the process exits within the grace period.
     public func shutdownBegan() {
@@ -72,6 +75,12 @@ public final class Watchdog: Sendable {
         }
     }
 
+    /// The server has stopped serving and plugins now retire (on_deinit): they get a whole grace
+    /// period of their own, however long the HTTP drain took.
+    public func retirementBegan() {
+        shutdownDeadline.store(Int64(monotonicNanoseconds()) + Int64(clamping: options.shutdownGrace.nanoseconds), ordering: .relaxed)
+    }
+
     private func run() {
         let tick = max(Int64(clamping: options.stallThreshold.nanoseconds) / 4, 10_000_000)
         while running.load(ordering: .relaxed) {
@@ -79,7 +88,9 @@ public final class Watchdog: Sendable {
             let now = Int64(monotonicNanoseconds())
             check(now: now)
             let deadline = shutdownDeadline.load(ordering: .relaxed)
-            if deadline != 0, now >= deadline { forceExit() }
+            if deadline != 0, now >= deadline, running.load(ordering: .relaxed), shutdownDeadline.load(ordering: .relaxed) != 0 {
+                forceExit()
+            }
         }
     }
 
@@ -108,7 +119,7 @@ public final class Watchdog: Sendable {
         for (i, age) in found {
             stalls?()
             logger.error(
-                "\(name(i)) has not run for \(age / 1_000_000) ms: plugin code is holding its thread",
+                "\(name(i)) has not run for \(age / 1_000_000) ms; plugin calls running at least that long are listed in held_by",
                 metadata: ["held_by": "\(Self.busy(olderThan: threshold))"])
         }
         for (i, age) in cleared {

@@ -167,3 +167,7 @@ extension ServerProcess {
 
 /// How much slower than normal the code under test may run (1 unless the environment says).
 let testTimeScale: Double = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_TIME_SCALE"].flatMap(Double.init) ?? 1
+
+/// False under AddressSanitizer (scripts/sanitizers sets SWITCHBOARD_TEST_SANITIZER): its
+/// quarantine keeps freed memory out of reuse on purpose, so resident-memory bounds do not apply.
+let residentMemoryIsMeaningful = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_SANITIZER"] != "address"

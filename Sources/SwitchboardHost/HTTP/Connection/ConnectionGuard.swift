@@ -185,6 +185,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         if let version = machine.continueRequested(now: .now()) {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .continue))), promise: promise)
+            rearm(context: context)  // the body timeout starts now
         } else {
             promise?.succeed()
         }

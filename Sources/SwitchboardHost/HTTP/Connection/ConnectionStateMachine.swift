@@ -186,10 +186,14 @@ struct ConnectionStateMachine {
         phase = .closed
     }
 
+    /// Whether a new request may be passed on: not behind one refused (`held`), nor behind one
+    /// after which the connection ends (what follows it would run, and its answer be dropped).
     private var isAccepting: Bool {
         switch phase {
-        case .waiting, .open: return held == nil && !readsSuspended
-        case .lingering, .closed: return false
+        case .waiting, .open:
+            return held == nil && !exchanges.contains { !$0.keepAlive || $0.closeAfter || $0.upgrade }
+        case .lingering, .closed:
+            return false
         }
     }
 
@@ -244,7 +248,7 @@ struct ConnectionStateMachine {
 
     mutating func responseEnded(now: NIODeadline) -> ResponseEndAction {
         guard let first = exchanges.popFirst() else { return .keepOpen }
-        if first.closeAfter {
+        if first.closeAfter || quiescing {
             phase = .lingering(since: now, until: nil)
             // After an upgrade request nothing more is read, so there is nothing to linger for.
             return .close(linger: !first.upgrade && (!first.requestComplete || !exchanges.isEmpty))

@@ -82,5 +82,4 @@ final class ConnectionCounter: Sendable {
         metrics.open.record(count.subtract(1, ordering: .relaxed).newValue)
     }
 
-    var current: Int { count.load(ordering: .relaxed) }
 }
