@@ -132,7 +132,22 @@ import Testing
 
 /// The watchdog: plugin code that never returns is named in the log, and SIGTERM still ends the
 /// process within its grace period.
-@Suite struct WatchdogTests {
+@Suite(.serialized) struct WatchdogTests {
+    /// One spinning handler while the other threads keep serving: named all the same.
+    @Test func aSingleLongCallIsNamedWhileTheServerKeepsServing() throws {
+        guard ProcessInfo.processInfo.activeProcessorCount > 1 else { return }
+        let dir = Fixtures.pluginDirectory("watchdog-one", files: [TestPaths.plugin("HelloC"), Fixtures.built["probe"]!])
+        let server = try ServerProcess(
+            pluginDirectories: [dir],
+            environment: ["SWITCHBOARD_WATCHDOG_STALL_MS": "300", "SWITCHBOARD_SERVER_SHUTDOWN_GRACE_MS": "1000"])
+        defer { server.stop(grace: 1) }
+        let fd = try RawHTTP.connect(port: server.port, timeout: 1)
+        defer { close(fd) }
+        EdgeTests.send(fd, "GET /probe/spin HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(waitUntil(timeout: 5) { server.log.contains("call=probe GET /probe/spin") }, "\(server.log)")
+        #expect(try server.get("/hello-c").status == 200)
+    }
+
     @Test func aSpinningHandlerIsNamedAndSigtermStillExits() throws {
         let dir = Fixtures.pluginDirectory("watchdog", files: [TestPaths.plugin("HelloC"), Fixtures.built["probe"]!])
         let server = try ServerProcess(
@@ -154,6 +169,7 @@ import Testing
         }
         defer { for fd in spinners.compactMap({ $0 }) { close(fd) } }
         #expect(waitUntil(timeout: 5) { server.log.contains("has not run for") }, "no stall was reported")
+        #expect(server.log.contains("a plugin call has held a thread that must not block") && server.log.contains("call=probe GET /probe/spin"))
         #expect(server.log.contains("held_by=probe GET /probe/spin"), "\(server.log)")
         let start = Date()
         kill(server.process.processIdentifier, SIGTERM)

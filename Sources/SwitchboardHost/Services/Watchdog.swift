@@ -20,7 +20,9 @@ import Glibc
 /// sends each event loop, and the concurrency pool, a probe that records when it ran; a probe
 /// older than `stallThreshold` is a stall. A stall is logged once when found (with every plugin
 /// call that has held its thread at least that long: plugin, route or callback, for how long)
-/// and once when it clears, and counted in `switchboard_event_loop_stalls_total`.
+/// and once when it clears, and counted in `switchboard_event_loop_stalls_total`. A single plugin
+/// call that passes `stallThreshold` is logged as well, once, even when the other threads keep
+/// things running.
 public final class Watchdog: Sendable {
     public struct Options: Sendable {
         /// How long an event loop or the request pool may go without running before it counts as
@@ -87,6 +89,7 @@ public final class Watchdog: Sendable {
             usleep(UInt32(clamping: tick / 1000))
             let now = Int64(monotonicNanoseconds())
             check(now: now)
+            reportLongCalls(tick: tick)
             let deadline = shutdownDeadline.load(ordering: .relaxed)
             if deadline != 0, now >= deadline, running.load(ordering: .relaxed), shutdownDeadline.load(ordering: .relaxed) != 0 {
                 forceExit()
@@ -124,6 +127,23 @@ public final class Watchdog: Sendable {
         }
         for (i, age) in cleared {
             logger.warning("\(name(i)) runs again after a stall of at least \(age / 1_000_000) ms")
+        }
+    }
+
+    /// One call that holds a thread which must not block, even while the others keep the loop or
+    /// pool running (one spinning handler among idle threads): logged once, in the tick in which
+    /// it crosses the threshold.
+    private func reportLongCalls(tick: Int64) {
+        let threshold = Int64(clamping: options.stallThreshold.nanoseconds)
+        var labels = [UnsafePointer<CChar>?](repeating: nil, count: 64)
+        var ages = [Int64](repeating: 0, count: 64)
+        let count = labels.withUnsafeMutableBufferPointer { l in
+            ages.withUnsafeMutableBufferPointer { a in sbh_busy_threads(threshold, l.baseAddress, a.baseAddress, 64) }
+        }
+        for i in 0..<count where ages[i] < threshold + tick {
+            logger.warning(
+                "a plugin call has held a thread that must not block for \(ages[i] / 1_000_000) ms",
+                metadata: ["call": "\(labels[i].map { String(cString: $0) } ?? "a plugin callback")"])
         }
     }
 
