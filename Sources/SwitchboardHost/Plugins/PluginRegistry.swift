@@ -40,7 +40,7 @@ public final class PluginRegistry: Sendable {
 
     private let state = Locked(State())
     private let table = Locked(RouteTable.empty)
-    private let loadLock = Locked(())
+    private let loadLock = Locked(0)  // (a value with storage: TSan misreads accesses to an empty one)
     public let loader: PluginLoader
     public let options: Options
     public let events = LifecycleEvents()

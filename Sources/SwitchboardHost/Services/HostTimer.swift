@@ -19,7 +19,7 @@ final class HostTimer: @unchecked Sendable {
     }
 
     private let state = Locked(State())
-    private let callbackLock = Locked(())
+    private let callbackLock = Locked(0)  // (a value with storage: TSan misreads accesses to an empty one)
     private let callback: sb_timer_fn
     private let user: UnsafeMutableRawPointer?
     weak var plugin: PluginInstance?

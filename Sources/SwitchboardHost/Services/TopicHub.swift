@@ -64,7 +64,7 @@ final class Subscription: @unchecked Sendable {
     }
     private let state = Locked(State())
     /// Held while a callback runs, so cancel can wait for it (as timers do).
-    private let callbackLock = Locked(())
+    private let callbackLock = Locked(0)  // (a value with storage: TSan misreads accesses to an empty one)
 
     private let label: UnsafePointer<CChar>
 
