@@ -198,11 +198,11 @@ import SwitchboardTesting
         let host = try TestHost(Self.kit)
         let body = Array(#"{"name":"lamp","tags":["a","b"],"price":12.5}"#.utf8)
         // Async handlers run as tasks on the shared pool, which other tests keep busy: be patient.
-        let first = try await host.post("/kit/items", body: body, timeout: .seconds(60))
+        let first = try await host.post("/kit/items", body: body, timeout: .seconds(60 * testTimeScale))
         #expect(first.status == 201)
         #expect(first.header("location") == "/kit/items/1")
         #expect(first.text == #"{"id":1,"name":"lamp","tags":["a","b"],"price":12.5}"#)
-        let second = try await host.post("/kit/items", body: Array(#"{"name":"desk","tags":[]}"#.utf8), timeout: .seconds(60))
+        let second = try await host.post("/kit/items", body: Array(#"{"name":"desk","tags":[]}"#.utf8), timeout: .seconds(60 * testTimeScale))
         #expect(second.text == #"{"id":2,"name":"desk","tags":[]}"#)
         #expect(try await host.get("/kit/items/1").text == first.text)
         #expect(try await host.get("/kit/items/9").status == 404)
