@@ -47,6 +47,14 @@ public final class Watchdog: Sendable {
     /// One probe per event loop, then one for the concurrency pool.
     private let probes: Locked<[Probe]>
     private let shutdownDeadline = Atomic<Int64>(0)
+    /// Long plugin calls already reported (their label's address and start, in ticks).
+    private struct LongCall: Hashable {
+        var label: Int
+        var start: Int64
+        /// The same call as seen at another check (its start may round to a neighbouring tick).
+        func shifted(_ ticks: Int64) -> LongCall { LongCall(label: label, start: start + ticks) }
+    }
+    private let longCalls = Locked<Set<LongCall>>([])
     private let running = Atomic<Bool>(false)
 
     public init(options: Options, logger: Logger, group: MultiThreadedEventLoopGroup = .singleton, onStall: (@Sendable () -> Void)? = nil) {
@@ -131,8 +139,8 @@ public final class Watchdog: Sendable {
     }
 
     /// One call that holds a thread which must not block, even while the others keep the loop or
-    /// pool running (one spinning handler among idle threads): logged once, in the tick in which
-    /// it crosses the threshold.
+    /// pool running (one spinning handler among idle threads): logged once, at the first check
+    /// that finds it past the threshold (a call is known by its label and start, to the tick).
     private func reportLongCalls(tick: Int64) {
         let threshold = Int64(clamping: options.stallThreshold.nanoseconds)
         var labels = [UnsafePointer<CChar>?](repeating: nil, count: 64)
@@ -140,7 +148,13 @@ public final class Watchdog: Sendable {
         let count = labels.withUnsafeMutableBufferPointer { l in
             ages.withUnsafeMutableBufferPointer { a in sbh_busy_threads(threshold, l.baseAddress, a.baseAddress, 64) }
         }
-        for i in 0..<count where ages[i] < threshold + tick {
+        let now = Int64(monotonicNanoseconds())
+        let current = (0..<count).map { i in LongCall(label: Int(bitPattern: labels[i]), start: (now - ages[i]) / tick) }
+        let fresh = longCalls.withLock { known in
+            defer { known = Set(current) }
+            return (0..<count).filter { i in [0, -1, 1].allSatisfy { !known.contains(current[i].shifted($0)) } }
+        }
+        for i in fresh {
             logger.warning(
                 "a plugin call has held a thread that must not block for \(ages[i] / 1_000_000) ms",
                 metadata: ["call": "\(labels[i].map { String(cString: $0) } ?? "a plugin callback")"])
