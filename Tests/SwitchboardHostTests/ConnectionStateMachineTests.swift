@@ -25,9 +25,7 @@ import Testing
         HTTPResponseHead(version: .http1_1, status: .ok, headers: HTTPHeaders(headers))
     }
 
-    static func written(_ action: ConnectionStateMachine.ResponseHeadAction) -> HTTPResponseHead {
-        switch action { case .write(let head): return head }
-    }
+    static func written(_ head: HTTPResponseHead) -> HTTPResponseHead { head }
 
     @Test func keepAliveFollowsTheVersionAndTheConnectionTokens() {
         let cases: [(HTTPVersion, [(String, String)], [(String, String)], String?, Bool)] = [

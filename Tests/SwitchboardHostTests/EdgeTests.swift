@@ -57,6 +57,17 @@ import Testing
         return Seen(bytes: bytes, closed: false, seconds: Date().timeIntervalSince(start))
     }
 
+    /// Everything the server sends on `fd` until it closes (or the socket's read timeout).
+    static func readToEnd(_ fd: Int32) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n <= 0 { return bytes }
+            bytes.append(contentsOf: buffer[0..<n])
+        }
+    }
+
     static func send(_ fd: Int32, _ text: String) {
         let bytes = Array(text.utf8)
         _ = bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -115,14 +126,7 @@ import Testing
         defer { close(fd) }
         Self.send(fd, "GET \(path) \(version)\r\nHost: x\r\nConnection: close\r\n\r\n")
         usleep(2_500_000)
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-            if n <= 0 { break }
-            bytes.append(contentsOf: buffer[0..<n])
-        }
-        let response = try RawHTTP.parse(bytes, method: "GET")
+        let response = try RawHTTP.parse(Self.readToEnd(fd), method: "GET")
         #expect(response.body.count == whole, "\(response.body.count) of \(whole) bytes")
     }
 
@@ -148,13 +152,7 @@ import Testing
         let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
         #expect(n > 0 && String(decoding: buffer[0..<max(n, 0)], as: UTF8.self).hasPrefix("HTTP/1.1 100 Continue\r\n\r\n"))
         Self.send(fd, "hello")
-        var rest: [UInt8] = []
-        while true {
-            let m = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-            if m <= 0 { break }
-            rest.append(contentsOf: buffer[0..<m])
-        }
-        let answer = try RawHTTP.parse(rest, method: "POST")
+        let answer = try RawHTTP.parse(Self.readToEnd(fd), method: "POST")
         #expect(answer.status == 200 && answer.text.contains("body=hello"))
 
         // 50 MiB declared against a 1 MiB limit: 413 at once, no 100, the connection closed.

@@ -7,7 +7,6 @@ import Logging
 import NIOCore
 import NIOPosix
 import SwitchboardRouting
-import Synchronization
 
 /// The host's function table (`sb_host_api`), built once and shared by every plugin instance.
 ///

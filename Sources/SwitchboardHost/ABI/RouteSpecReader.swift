@@ -2,7 +2,6 @@ import class SwitchboardSDK.Locked
 import CSwitchboard
 import Logging
 import SwitchboardRouting
-import Synchronization
 
 /// Adds a plugin's `sb_route_spec` to the instance being initialised.
 ///

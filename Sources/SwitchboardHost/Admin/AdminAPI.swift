@@ -1,4 +1,5 @@
 #if canImport(FoundationEssentials)
+import Synchronization
 import FoundationEssentials
 #else
 import Foundation
@@ -10,7 +11,6 @@ import NIOCore
 import ServiceLifecycle
 import SwitchboardRouting
 import SwitchboardSDK
-import Synchronization
 
 /// The host's own endpoints: `/_switchboard/…` (plugins, routes, reload, lifecycle events) and
 /// `/metrics` (Prometheus text).

@@ -2,7 +2,6 @@ import class SwitchboardSDK.Locked
 import CoreMetrics
 import Metrics
 public import Prometheus
-import Synchronization
 
 /// The host's metrics, through swift-metrics, into a Prometheus registry of its own (so two hosts
 /// in one process, as in tests, never share counters). `GET /metrics` renders `prometheus`.

@@ -1,5 +1,4 @@
 import class SwitchboardSDK.Locked
-import Synchronization
 
 /// A plugin lifecycle event, as the admin API streams it.
 public struct LifecycleEvent: Sendable, Codable, Equatable {

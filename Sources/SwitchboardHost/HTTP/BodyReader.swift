@@ -1,7 +1,6 @@
 import CSwitchboard
 import Hummingbird
 import NIOCore
-import Synchronization
 
 /// Delivers a streamed request body (`request_body_read`) chunk by chunk to the plugin.
 enum BodyReader {

@@ -1,4 +1,5 @@
 public import Hummingbird
+import Synchronization
 import CSwitchboard
 import CoreMetrics
 import HTTPTypes
@@ -8,7 +9,6 @@ import NIOHTTP1
 import NIOPosix
 import SwitchboardRouting
 import enum SwitchboardSDK.JSONValue
-import Synchronization
 
 /// The host's one responder: dispatches every request through the current route table.
 ///

@@ -5,7 +5,6 @@ import DequeModule
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
-import Synchronization
 
 /// The writer of a streamed response: the `sb_stream` handle.
 ///

@@ -3,7 +3,6 @@ import CSwitchboardHostSupport
 import Logging
 import SwitchboardRouting
 import SwitchboardSDK
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif

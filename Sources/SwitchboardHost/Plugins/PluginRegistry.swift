@@ -3,7 +3,6 @@ import CoreMetrics
 import Dispatch
 import Logging
 import SwitchboardRouting
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -3,7 +3,6 @@ import CSwitchboard
 import CSwitchboardHostSupport
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// A plugin timer (`sb_timer`), driven by an event loop.
 ///

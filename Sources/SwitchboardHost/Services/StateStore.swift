@@ -1,7 +1,6 @@
 import class SwitchboardSDK.Locked
 import CSwitchboard
 import Dispatch
-import Synchronization
 
 struct StateError: Error {
     let status: sb_status

@@ -3,7 +3,6 @@ import CSwitchboard
 import DequeModule
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// Publish/subscribe between plugin code (`topic_publish`, `topic_subscribe`).
 ///

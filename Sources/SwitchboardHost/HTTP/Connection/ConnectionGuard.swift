@@ -160,9 +160,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         switch unwrapOutboundIn(data) {
         case .head(let head):
-            switch machine.responseHead(head) {
-            case .write(let head): context.write(wrapOutboundOut(.head(head)), promise: promise)
-            }
+            context.write(wrapOutboundOut(.head(machine.responseHead(head))), promise: promise)
         case .body:
             context.write(data, promise: promise)
         case .end:

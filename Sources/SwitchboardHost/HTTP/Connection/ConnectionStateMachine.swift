@@ -69,10 +69,6 @@ struct ConnectionStateMachine {
         case reject(Rejection)
     }
 
-    enum ResponseHeadAction: Equatable {
-        case write(HTTPResponseHead)
-    }
-
     enum ResponseEndAction: Equatable {
         case keepOpen
         /// The connection ends after this write; `linger` when the client may still be sending.
@@ -221,12 +217,12 @@ struct ConnectionStateMachine {
     /// The final head of the first exchange's response, rewritten to announce how the connection
     /// continues: the request's HTTP version (so an HTTP/1.0 client never gets chunked framing),
     /// and `Connection: close` when this response is the last.
-    mutating func responseHead(_ head: HTTPResponseHead) -> ResponseHeadAction {
+    mutating func responseHead(_ head: HTTPResponseHead) -> HTTPResponseHead {
         guard head.status.code >= 200 || head.status == .switchingProtocols else {
             if head.status == .continue, !exchanges.isEmpty { exchanges[0].continueSent = true }
-            return .write(head)
+            return head
         }
-        guard var first = exchanges.first else { return .write(head) }
+        guard var first = exchanges.first else { return head }
         var head = head
         head.version = first.version
         let tokens = Self.connectionTokens(head.headers)
@@ -243,7 +239,7 @@ struct ConnectionStateMachine {
         } else if first.version.minor == 0 {
             head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
         }
-        return .write(head)
+        return head
     }
 
     mutating func responseEnded(now: NIODeadline) -> ResponseEndAction {
