@@ -33,7 +33,7 @@ let userID = Param<Int>.path("user_id").description("The user's id")
 let reportID = Param<Int>.path("report_id").ge(1).description("The report's id")
 let skip = Param<Int>.query("skip", default: 0).ge(0).description("Items to skip")
 let limit = Param<Int>.query("limit", default: 10).ge(0).le(1000).description("Items to return at most")
-let content = Param<String>.query("content").maxLength(65536).description("The resource's new content")
+let content = Param<String>.query("content").maxLength(4096).description("The resource's new content")
 let anyItemID = Param<Int>.path("item_id").description("Any integer: the chapter's APIError example checks it")
 let name = Param<String>.query("name").description("The item's name; empty is the chapter's 400")
 
@@ -65,7 +65,7 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
         return .bytes(body, contentType: "application/json")
     }
 
-    app.post("/items", summary: "Create an item", responses: [ResponseDoc(201, "application/json"), ResponseDoc(422)]) { req in
+    app.post("/items", summary: "Create an item", responses: [ResponseDoc(201, "application/json"), ResponseDoc(422)], body: itemSchema) { req in
         let body = try req.validate(itemSchema)
         let item = Item(id: try await store.nextItemID(), name: body.string("name")!, price: body.double("price")!)
         try await store.createNew(Keys.item(item.id), item.json)
@@ -78,37 +78,39 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
         return try conditionalRead(req, Item.validators(stored), stored)
     }
 
-    app.put("/items/{item_id}", params: [itemID], summary: "Replace an item", responses: [ResponseDoc(200, "application/json"), ResponseDoc(404), ResponseDoc(412), ResponseDoc(422)]) { req in
+    app.put("/items/{item_id}", params: [itemID], summary: "Replace an item; If-Match that does not match → 412", responses: [ResponseDoc(200, "application/json"), ResponseDoc(404), ResponseDoc(412), ResponseDoc(422)], body: itemSchema, evaluatesPreconditions: true) { req in
         let id = try req[itemID]
         let body = try req.validate(itemSchema)
         let item = Item(id: id, name: body.string("name")!, price: body.double("price")!)
-        let stored = try await store.update(Keys.item(id), request: req, validators: Item.validators, notFound: Item.notFound(id)) { _ in item.json }
+        let stored = try await store.update(Keys.item(id), request: req, validators: Item.validators, notFound: Item.notFound(id)) { _ in .replace(item.json) }
+        guard let stored else { throw Item.notFound(id) }
         return Response(status: 200, headers: [("content-type", "application/json"), ("etag", ETag.of(stored))], body: stored)
     }
 
-    app.patch("/items/{item_id}", params: [itemID], summary: "Update some fields of an item", responses: [ResponseDoc(200, "application/json"), ResponseDoc(404), ResponseDoc(412), ResponseDoc(422)]) { req in
+    app.patch("/items/{item_id}", params: [itemID], summary: "Update some fields of an item; If-Match that does not match → 412", responses: [ResponseDoc(200, "application/json"), ResponseDoc(404), ResponseDoc(412), ResponseDoc(422)], body: itemSchema.partial, evaluatesPreconditions: true) { req in
         let id = try req[itemID]
         // The chapter takes a dict and copies the keys an item has: here their types are checked
         // first, so a bad value is a 422 and nothing is stored.
         let body = try req.validate(itemSchema.partial, asDictionary: true)
-        let stored = try await store.update(Keys.item(id), request: req, validators: Item.validators, notFound: Item.notFound(id)) { (current: [UInt8]) throws(HTTPError) -> [UInt8] in
+        let stored = try await store.update(Keys.item(id), request: req, validators: Item.validators, notFound: Item.notFound(id)) { (current: [UInt8]) throws(HTTPError) -> StateStore.Change in
             guard var item = Item(json: current) else { throw HTTPError(500, detail: "Item \(id) is stored in a form this plugin cannot read") }
             if let name = body.string("name") { item.name = name }
             if let price = body.double("price") { item.price = price }
-            return item.json
+            return .replace(item.json)
         }
+        guard let stored else { throw Item.notFound(id) }
         return Response(status: 200, headers: [("content-type", "application/json"), ("etag", ETag.of(stored))], body: stored)
     }
 
-    app.delete("/items/{item_id}", params: [itemID], summary: "Delete an item", responses: [ResponseDoc(204), ResponseDoc(404)]) { req in
+    app.delete("/items/{item_id}", params: [itemID], summary: "Delete an item; If-Match that does not match → 412", responses: [ResponseDoc(204), ResponseDoc(404), ResponseDoc(412)], evaluatesPreconditions: true) { req in
         let id = try req[itemID]
-        guard try await store.delete(Keys.item(id)) else { throw Item.notFound(id) }
+        try await store.update(Keys.item(id), request: req, validators: Item.validators, notFound: Item.notFound(id)) { _ in .delete }
         return .empty(status: 204)
     }
 
     // MARK: Users (Method 2: the status set on the response)
 
-    app.post("/users", summary: "Create a user; 409 when the id is taken", responses: [ResponseDoc(201, "application/json"), ResponseDoc(409, "application/json"), ResponseDoc(422)]) { req in
+    app.post("/users", summary: "Create a user; 409 when the id is taken", responses: [ResponseDoc(201, "application/json"), ResponseDoc(409, "application/json"), ResponseDoc(422)], body: userSchema) { req in
         let body = try req.validate(userSchema)
         let id = body.int("id")!
         let user = Array(#"{"id":\#(id),"username":\#(JSON.quote(body.string("username")!))}"#.utf8)
@@ -131,12 +133,12 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
         return try conditionalRead(req, resource.validators, resource.json)
     }
 
-    app.put("/conditional", params: [content], summary: "Conditional PUT: If-Match that does not match gives 412", responses: [ResponseDoc(200, "application/json"), ResponseDoc(412, "application/json")]) { req in
+    app.put("/conditional", params: [content], summary: "Conditional PUT: If-Match that does not match gives 412", responses: [ResponseDoc(200, "application/json"), ResponseDoc(412, "application/json")], evaluatesPreconditions: true) { req in
         let text = try req[content]
         let stored = try await store.update(Keys.conditional, request: req, validators: { Resource(json: $0)?.validators ?? Validators() }, notFound: HTTPError(500, detail: "The resource is missing")) { _ in
-            Resource(content: text, etag: MD5.hex(Array(text.utf8)), lastModified: HTTPDate.now).json
+            .replace(Resource(content: text, etag: MD5.hex(Array(text.utf8)), lastModified: HTTPDate.now).json)
         }
-        guard let resource = Resource(json: stored) else { throw HTTPError(500, detail: "Internal Server Error") }
+        guard let stored, let resource = Resource(json: stored) else { throw HTTPError(500, detail: "Internal Server Error") }
         return Response(status: 200, headers: [("content-type", "application/json")] + resource.validators.headers, body: stored)
     }
 
@@ -150,7 +152,7 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
         return .json(raw: #"{"id":\#(id),"name":"Item \#(id)"}"#)
     }
 
-    app.post("/variants/items-method1", summary: "Method 1: status_code=201 on the route", responses: [ResponseDoc(201, "application/json"), ResponseDoc(422)]) { req in
+    app.post("/variants/items-method1", summary: "Method 1: status_code=201 on the route", responses: [ResponseDoc(201, "application/json"), ResponseDoc(422)], body: method1Schema) { req in
         let body = try req.validate(method1Schema)
         return .json(raw: #"{"id":\#(body.int("id")!),"name":\#(JSON.quote(body.string("name")!))}"#, status: 201)
     }
@@ -379,11 +381,6 @@ final class Store: Sendable {
         do { return try await state.get(key) } catch { throw failed(error) }
     }
 
-    func delete(_ key: String) async throws(HTTPError) -> Bool {
-        let state = try await self.state
-        do { return try await state.delete(key) } catch { throw failed(error) }
-    }
-
     /// Ids after the chapter's two: 3, 4, … never reused, also across restarts.
     func nextItemID() async throws(HTTPError) -> Int {
         let state = try await self.state
@@ -409,29 +406,14 @@ final class Store: Sendable {
         }
     }
 
-    /// Replaces the value at `key` with `change(current)` if the request's preconditions hold
-    /// for the current value's `validators`, atomically: a concurrent change makes it re-read and
-    /// re-check.
+    /// The SDK's conditional change (`StateStore.update`) once the store is seeded, with the
+    /// chapter's 412 body.
+    @discardableResult
     func update(
         _ key: String, request: Request, validators: ([UInt8]) -> Validators, notFound: HTTPError,
-        _ change: ([UInt8]) throws(HTTPError) -> [UInt8]
-    ) async throws(HTTPError) -> [UInt8] {
-        let state = try await self.state
-        while true {
-            let fetched: [UInt8]?
-            do { fetched = try await state.get(key) } catch { throw failed(error) }
-            guard let current = fetched else { throw notFound }
-            if validators(current).evaluate(method: request.method, header: { request.header($0) }) != .proceed { throw preconditionFailed }
-            let next = try change(current)
-            do {
-                try await state.compareAndPut(key, expected: current, next)
-                return next
-            } catch .conflict {
-                continue
-            } catch {
-                throw failed(error)
-            }
-        }
+        _ change: ([UInt8]) throws(HTTPError) -> StateStore.Change
+    ) async throws(HTTPError) -> [UInt8]? {
+        try await state.update(key, request: request, validators: validators, notFound: notFound, preconditionFailed: preconditionFailed, change)
     }
 
     /// A page of values under `prefix` and how many there are in all.

@@ -81,6 +81,15 @@ public enum OpenAPIDocument {
                 ]))
         }
         if !parameters.isEmpty { members.append(("parameters", .array(parameters))) }
+        if let body = metadata.requestBody {
+            members.append((
+                "requestBody",
+                .object([
+                    ("content", .object([(body.mediaType, .object([("schema", body.schema)]))])),
+                    ("required", .bool(body.required)),
+                ])
+            ))
+        }
         var responses: [(String, JSONValue)] = metadata.responses.map { doc in
             var response: [(String, JSONValue)] = [("description", .string(doc.description.isEmpty ? reason(doc.status) : doc.description))]
             if !doc.mediaType.isEmpty {
@@ -89,7 +98,7 @@ public enum OpenAPIDocument {
             return (String(doc.status), .object(response))
         }
         if responses.isEmpty { responses.append(("200", .object([("description", .string("Successful Response"))]))) }
-        let validated = !metadata.parameters.isEmpty
+        let validated = !metadata.parameters.isEmpty || metadata.requestBody != nil
         if validated && !responses.contains(where: { $0.0 == "422" }) {
             responses.append((
                 "422",
@@ -107,7 +116,13 @@ public enum OpenAPIDocument {
         var schema: [(String, JSONValue)] = []
         switch spec.kind {
         case .string: schema.append(("type", .string("string")))
-        case .int: schema.append(("type", .string("integer")))
+        case .int:
+            // 64-bit on the wire (a longer number is a 422 int_parsing): say so, so a client
+            // generating values from the document stays inside what the host accepts.
+            schema.append(("type", .string("integer")))
+            schema.append(("format", .string("int64")))
+            if spec.ge == nil && spec.gt == nil { schema.append(("minimum", .int(Int64.min))) }
+            if spec.le == nil && spec.lt == nil { schema.append(("maximum", .int(Int64.max))) }
         case .float: schema.append(("type", .string("number")))
         case .bool: schema.append(("type", .string("boolean")))
         case .enumeration:

@@ -27,6 +27,22 @@ extension Substring {
     }
 }
 
+/// The request target's path, as sent (RFC 3986 §2.1 percent-encoding).
+public enum RequestPath {
+    /// Why `path` cannot name a resource, or nil when it can: a `%` not followed by two hex
+    /// digits, escapes that decode to bytes that are not UTF-8, or an escaped NUL (`%00`, which a
+    /// C plugin would read as the end of the string). nginx answers 400 for the same paths; the
+    /// host does too, before routing, so no route sees a path it cannot decode.
+    public static func problem(_ path: Substring) -> String? {
+        guard path.utf8.contains(UInt8(ascii: "%")) else { return nil }
+        guard let decoded = path.percentDecoded() else {
+            return "The request path is not valid: a '%' must be followed by two hex digits, and the escapes must decode to UTF-8"
+        }
+        if decoded.utf8.contains(0) { return "The request path is not valid: it contains an escaped NUL (%00)" }
+        return nil
+    }
+}
+
 private func hexValue(_ c: UInt8) -> UInt8? {
     switch c {
     case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")

@@ -1,4 +1,5 @@
 import CSwitchboard
+import SwitchboardSDK
 
 /// A route as a plugin declared it: a checked copy of its `sb_route_spec`.
 ///
@@ -27,6 +28,10 @@ public struct RouteDeclaration: @unchecked Sendable {
     /// Reads and checks a plugin's spec. Sized structs are read only as far as their `struct_size`
     /// reaches, so a plugin built against an older minor reads as if later fields were zero.
     public static func read(_ pointer: UnsafePointer<sb_route_spec>) throws(Invalid) -> RouteDeclaration {
+        let declaredSize = Int(UnsafeRawPointer(pointer).load(as: UInt32.self))
+        guard declaredSize >= firstRouteSpecSize else {
+            throw Invalid(description: "sb_route_spec.struct_size is \(declaredSize); set it to sizeof(sb_route_spec) (\(MemoryLayout<sb_route_spec>.size) with this host's header)")
+        }
         let spec = readSized(pointer)
         let method = spec.method.string
         guard isMethodToken(method) else {
@@ -43,7 +48,11 @@ public struct RouteDeclaration: @unchecked Sendable {
             throw Invalid(description: "\(where_) has no handler")
         }
         var parameters: [ParameterSpec] = []
-        for element in sizedArray(spec.params, count: spec.param_count) {
+        for (i, element) in sizedArray(spec.params, count: spec.param_count).enumerated() {
+            let size = Int(UnsafeRawPointer(element).load(as: UInt32.self))
+            guard size >= MemoryLayout<sb_param_spec>.size else {
+                throw Invalid(description: "\(where_): params[\(i)].struct_size is \(size); set it to sizeof(sb_param_spec) (\(MemoryLayout<sb_param_spec>.size)), in every element")
+            }
             let p: sb_param_spec = readSized(element)
             guard let location = ParameterSpec.Location(rawValue: p.location), let kind = ParameterSpec.Kind(rawValue: p.type) else {
                 throw Invalid(description: "\(where_): parameter \"\(p.name.string)\" has an unknown location (\(p.location)) or type (\(p.type))")
@@ -87,13 +96,34 @@ public struct RouteDeclaration: @unchecked Sendable {
             throw Invalid(description: "\(where_): a typed handler must declare path parameter \"\(missing)\"")
         }
         var responses: [ResponseDoc] = []
-        for element in sizedArray(spec.responses, count: spec.response_count) {
+        for (i, element) in sizedArray(spec.responses, count: spec.response_count).enumerated() {
+            let size = Int(UnsafeRawPointer(element).load(as: UInt32.self))
+            guard size >= MemoryLayout<sb_response_doc>.size else {
+                throw Invalid(description: "\(where_): responses[\(i)].struct_size is \(size); set it to sizeof(sb_response_doc) (\(MemoryLayout<sb_response_doc>.size)), in every element")
+            }
             let r: sb_response_doc = readSized(element)
             responses.append(ResponseDoc(status: Int(r.status), mediaType: r.media_type.string, description: r.description.string))
         }
+        var body: RequestBodyDoc? = nil
+        if !spec.body_schema.isEmpty || !spec.body_media_type.isEmpty {
+            var schema = JSONValue.object([])
+            if !spec.body_schema.isEmpty {
+                do {
+                    schema = try JSONValue.parse(UnsafeRawBufferPointer(start: spec.body_schema.ptr, count: spec.body_schema.len))
+                } catch {
+                    throw Invalid(description: "\(where_): body_schema is not valid JSON (\(error)); give a JSON Schema object such as {\"type\":\"object\"}")
+                }
+                guard case .object = schema else {
+                    throw Invalid(description: "\(where_): body_schema must be a JSON object (a JSON Schema), not \(schema.text)")
+                }
+            }
+            let mediaType = spec.body_media_type.isEmpty ? "application/json" : spec.body_media_type.string
+            body = RequestBodyDoc(mediaType: mediaType, schema: schema, required: spec.body_flags & SB_BODY_OPTIONAL == 0)
+        }
         return RouteDeclaration(
             method: method, template: template, flags: spec.flags, maxBodyBytes: spec.max_body_bytes,
-            metadata: RouteMetadata(summary: spec.summary.string, description: spec.description.string, parameters: parameters, responses: responses),
+            metadata: RouteMetadata(
+                summary: spec.summary.string, description: spec.description.string, parameters: parameters, responses: responses, requestBody: body),
             handler: spec.handler, handlerData: spec.handler_data, typedHandler: spec.typed_handler)
     }
 
@@ -107,6 +137,10 @@ public struct RouteDeclaration: @unchecked Sendable {
         }
         return nil
     }
+
+    /// The size of the ABI 1.0–1.3 `sb_route_spec` (through `max_body_bytes`; C's
+    /// SB_ROUTE_SPEC_V1_SIZE): the least a plugin's spec may declare.
+    static let firstRouteSpecSize = MemoryLayout<sb_route_spec>.offset(of: \.max_body_bytes)! + MemoryLayout<UInt64>.size
 
     /// Copies a sized struct: as many bytes as both sides know, the rest zero.
     public static func readSized<T>(_ pointer: UnsafePointer<T>) -> T {
@@ -161,12 +195,33 @@ public struct RouteMetadata: Sendable {
     public var description: String
     public var parameters: [ParameterSpec]
     public var responses: [ResponseDoc]
+    /// The documented request body (ABI 1.4), or nil.
+    public var requestBody: RequestBodyDoc?
 
-    public init(summary: String = "", description: String = "", parameters: [ParameterSpec] = [], responses: [ResponseDoc] = []) {
+    public init(
+        summary: String = "", description: String = "", parameters: [ParameterSpec] = [], responses: [ResponseDoc] = [],
+        requestBody: RequestBodyDoc? = nil
+    ) {
         self.summary = summary
         self.description = description
         self.parameters = parameters
         self.responses = responses
+        self.requestBody = requestBody
+    }
+}
+
+/// A documented request body (`sb_route_spec.body_*`): what OpenAPI's `requestBody` says.
+public struct RequestBodyDoc: Sendable {
+    /// "application/json"
+    public var mediaType: String
+    /// A JSON Schema object, as the plugin gave it.
+    public var schema: JSONValue
+    public var required: Bool
+
+    public init(mediaType: String, schema: JSONValue, required: Bool) {
+        self.mediaType = mediaType
+        self.schema = schema
+        self.required = required
     }
 }
 
@@ -185,4 +240,21 @@ extension sb_str {
     }
 
     public var isEmpty: Bool { len == 0 }
+}
+
+/// The preconditions of a request to a route whose handler does not evaluate them itself
+/// (no `SB_ROUTE_PRECONDITIONS`).
+public enum RoutePreconditions {
+    /// Whether the request's preconditions fail for a resource that exists and has no validators
+    /// (RFC 9110 §13.2.2): `If-Match` other than `*` (no tag can match), or `If-None-Match: *`.
+    /// Only methods that change state are checked: a GET, HEAD, OPTIONS or TRACE is answered as
+    /// if the fields were absent. `header` looks a field up by its lower-case name.
+    public static func failWithoutValidators(method: String, header: (String) -> String?) -> Bool {
+        switch method {
+        case "GET", "HEAD", "OPTIONS", "TRACE": return false
+        default: return Validators().evaluate(method: method, header: header) == .preconditionFailed
+        }
+    }
+
+    public static let failedDetail = "Precondition Failed: this route keeps no validators (ETag), so an If-Match naming a tag, or If-None-Match: *, cannot hold"
 }

@@ -156,3 +156,65 @@ extension StringProtocol {
         return String(text[start...end])
     }
 }
+
+extension StateStore {
+    /// What a conditional change does with the value it read.
+    public enum Change: Sendable {
+        /// Store these bytes instead.
+        case replace([UInt8])
+        /// Remove the key.
+        case delete
+    }
+
+    /// 412 `{"detail":"Precondition Failed"}`.
+    public static let preconditionFailed = HTTPError(412, detail: "Precondition Failed")
+
+    /// Changes the value at `key` only if `request`'s preconditions hold for it (RFC 9110 §13.2.2):
+    /// reads the value, evaluates the request's If-Match, If-Unmodified-Since and If-None-Match
+    /// against `validators(current)`, then writes `change(current)` with compare-and-put (or
+    /// compare-and-delete), so a change made meanwhile makes it read and evaluate again. The one
+    /// way for every state-changing method (PUT, PATCH, DELETE, POST) to honour a client's
+    /// validators; declare the route with `evaluatesPreconditions: true`, or the host answers
+    /// 412 for any tag in If-Match on its own.
+    ///
+    /// - Returns: the value stored now; nil after `.delete`.
+    /// - Throws: `notFound` when `key` is absent (its preconditions are then not evaluated, as
+    ///   RFC 9110 §13.2.1 asks for a response that would not be 2xx); `preconditionFailed` when
+    ///   they fail; what `change` throws (nothing is written then); 503 with `Retry-After: 1`
+    ///   when the store fails (logged with the plugin's name).
+    @discardableResult
+    public func update(
+        _ key: String, request: Request, validators: ([UInt8]) -> Validators, notFound: HTTPError,
+        preconditionFailed: HTTPError = StateStore.preconditionFailed, _ change: ([UInt8]) throws(HTTPError) -> Change
+    ) async throws(HTTPError) -> [UInt8]? {
+        func unavailable(_ failure: Failure) -> HTTPError {
+            app.log(.error, "state store: \(failure) for \(request.method) \(request.path)")
+            return HTTPError(503, detail: "The store is unavailable; retry the request", headers: [("retry-after", "1")])
+        }
+        while true {
+            let fetched: [UInt8]?
+            do { fetched = try await get(key) } catch { throw unavailable(error) }
+            guard let current = fetched else { throw notFound }
+            guard validators(current).evaluate(method: request.method, header: { request.header($0) }) == .proceed else {
+                throw preconditionFailed
+            }
+            let next = try change(current)
+            do {
+                switch next {
+                case .replace(let value):
+                    try await compareAndPut(key, expected: current, value)
+                    return value
+                case .delete:
+                    try await compareAndDelete(key, expected: current)
+                    return nil
+                }
+            } catch .conflict {
+                continue
+            } catch .notFound {
+                throw notFound  // deleted meanwhile
+            } catch {
+                throw unavailable(error)
+            }
+        }
+    }
+}

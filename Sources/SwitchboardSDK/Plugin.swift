@@ -175,21 +175,33 @@ public final class App: @unchecked Sendable {
 
     /// Declares a route. `path` is a template ("/items/{item_id}"); `params` declares typed
     /// parameters the host validates (422 before `handler` runs) and documents in /openapi.json.
+    /// `body` documents the JSON body the handler reads (with `req.validate(body)`) as the
+    /// operation's `requestBody`. `evaluatesPreconditions`: the handler evaluates If-Match and
+    /// the other preconditions against its resource's validators (with `StateStore.update` or
+    /// `Validators.evaluate`); leave it false and the host answers 412 for a state-changing
+    /// request whose If-Match names a tag (or If-None-Match is `*`) before the handler runs
+    /// (`SB_ROUTE_PRECONDITIONS`, RFC 9110 §13.2).
     public func route(
         _ method: String, _ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "",
-        responses: [ResponseDoc] = [], blocking: Bool = false, maxBodyBytes: UInt64 = 0,
-        _ handler: @escaping @Sendable (Request) throws -> Response
+        responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, blocking: Bool = false,
+        maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) throws -> Response
     ) {
-        add(method, path, params, summary, description, responses, blocking, maxBodyBytes, .sync(handler))
+        add(
+            RouteOptions(
+                method: method, path: path, params: params, summary: summary, description: description, responses: responses, body: body,
+                evaluatesPreconditions: evaluatesPreconditions, blocking: blocking, maxBodyBytes: maxBodyBytes), .sync(handler))
     }
 
     /// Declares a route whose handler is `async`: it runs as a Swift task and the host waits for it.
     public func route(
         _ method: String, _ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "",
-        responses: [ResponseDoc] = [], maxBodyBytes: UInt64 = 0,
+        responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0,
         _ handler: @escaping @Sendable (Request) async throws -> Response
     ) {
-        add(method, path, params, summary, description, responses, false, maxBodyBytes, .async(handler))
+        add(
+            RouteOptions(
+                method: method, path: path, params: params, summary: summary, description: description, responses: responses, body: body,
+                evaluatesPreconditions: evaluatesPreconditions, blocking: false, maxBodyBytes: maxBodyBytes), .async(handler))
     }
 
     public func get(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], blocking: Bool = false, _ handler: @escaping @Sendable (Request) throws -> Response) {
@@ -200,62 +212,63 @@ public final class App: @unchecked Sendable {
         route("GET", path, params: params, summary: summary, description: description, responses: responses, handler)
     }
 
-    public func post(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], blocking: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) throws -> Response) {
-        route("POST", path, params: params, summary: summary, description: description, responses: responses, blocking: blocking, maxBodyBytes: maxBodyBytes, handler)
+    public func post(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, blocking: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) throws -> Response) {
+        route("POST", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, blocking: blocking, maxBodyBytes: maxBodyBytes, handler)
     }
 
-    public func post(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
-        route("POST", path, params: params, summary: summary, description: description, responses: responses, maxBodyBytes: maxBodyBytes, handler)
+    public func post(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
+        route("POST", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
 
-    public func put(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) throws -> Response) {
-        route("PUT", path, params: params, summary: summary, description: description, responses: responses, maxBodyBytes: maxBodyBytes, handler)
+    public func put(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) throws -> Response) {
+        route("PUT", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
 
-    public func put(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
-        route("PUT", path, params: params, summary: summary, description: description, responses: responses, maxBodyBytes: maxBodyBytes, handler)
+    public func put(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
+        route("PUT", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
 
-    public func patch(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) throws -> Response) {
-        route("PATCH", path, params: params, summary: summary, description: description, responses: responses, maxBodyBytes: maxBodyBytes, handler)
+    public func patch(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) throws -> Response) {
+        route("PATCH", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
 
-    public func patch(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
-        route("PATCH", path, params: params, summary: summary, description: description, responses: responses, maxBodyBytes: maxBodyBytes, handler)
+    public func patch(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
+        route("PATCH", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
 
-    public func delete(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], _ handler: @escaping @Sendable (Request) throws -> Response) {
-        route("DELETE", path, params: params, summary: summary, description: description, responses: responses, handler)
+    public func delete(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], evaluatesPreconditions: Bool = false, _ handler: @escaping @Sendable (Request) throws -> Response) {
+        route("DELETE", path, params: params, summary: summary, description: description, responses: responses, evaluatesPreconditions: evaluatesPreconditions, handler)
     }
 
-    public func delete(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], _ handler: @escaping @Sendable (Request) async throws -> Response) {
-        route("DELETE", path, params: params, summary: summary, description: description, responses: responses, handler)
+    public func delete(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], evaluatesPreconditions: Bool = false, _ handler: @escaping @Sendable (Request) async throws -> Response) {
+        route("DELETE", path, params: params, summary: summary, description: description, responses: responses, evaluatesPreconditions: evaluatesPreconditions, handler)
     }
 
-    private func add(
-        _ method: String, _ path: String, _ params: [any AnyParam], _ summary: String, _ description: String,
-        _ responses: [ResponseDoc], _ blocking: Bool, _ maxBodyBytes: UInt64, _ handler: RouteBox.Handler
-    ) {
+    private func add(_ o: RouteOptions, _ handler: RouteBox.Handler) {
         let box = RouteBox(app: self, handler: handler)
         let status = CStrings.scope { strings -> sb_status in
-            var specs = params.map { $0.spec.c(strings) }
-            var docs = responses.map { $0.c(strings) }
+            var specs = o.params.map { $0.spec.c(strings) }
+            var docs = o.responses.map { $0.c(strings) }
             return specs.withUnsafeMutableBufferPointer { specs in
                 docs.withUnsafeMutableBufferPointer { docs in
                     var route = sb_route_spec()
                     route.struct_size = UInt32(MemoryLayout<sb_route_spec>.size)
-                    route.flags = blocking ? UInt32(SB_ROUTE_BLOCKING) : 0
-                    route.method = strings.str(method)
-                    route.path = strings.str(path)
+                    route.flags = (o.blocking ? UInt32(SB_ROUTE_BLOCKING) : 0) | (o.evaluatesPreconditions ? UInt32(SB_ROUTE_PRECONDITIONS) : 0)
+                    route.method = strings.str(o.method)
+                    route.path = strings.str(o.path)
                     route.handler = routeTrampoline
                     route.handler_data = Unmanaged.passUnretained(box).toOpaque()
-                    route.summary = strings.str(summary)
-                    route.description = strings.str(description)
+                    route.summary = strings.str(o.summary)
+                    route.description = strings.str(o.description)
                     route.params = UnsafePointer(specs.baseAddress)
                     route.param_count = specs.count
                     route.responses = UnsafePointer(docs.baseAddress)
                     route.response_count = docs.count
-                    route.max_body_bytes = maxBodyBytes
+                    route.max_body_bytes = o.maxBodyBytes
+                    if let body = o.body {
+                        route.body_media_type = strings.str("application/json")
+                        route.body_schema = strings.str(body.jsonSchema.text)
+                    }
                     return api.route_add(handle, &route)
                 }
             }
@@ -268,6 +281,20 @@ public final class App: @unchecked Sendable {
             failed.store(true, ordering: .relaxed)
         }
     }
+}
+
+/// Everything a route declaration says besides its handler.
+struct RouteOptions {
+    var method: String
+    var path: String
+    var params: [any AnyParam]
+    var summary: String
+    var description: String
+    var responses: [ResponseDoc]
+    var body: BodySchema?
+    var evaluatesPreconditions: Bool
+    var blocking: Bool
+    var maxBodyBytes: UInt64
 }
 
 /// One route's handler, the `handler_data` the host passes back.

@@ -228,6 +228,14 @@ public struct StateStore: Sendable {
         }
     }
 
+    /// Removes `key` only if its value is `expected`: `.conflict` when it holds another value,
+    /// `.notFound` when it is absent (ABI 1.4).
+    public func compareAndDelete(_ key: String, expected: [UInt8]) async throws(Failure) {
+        _ = try await run { api, plugin, done, user in
+            withSBStr(key) { k in withSBBytes(expected) { api.state_compare_and_delete(plugin, k, $0, done, user) } }
+        }
+    }
+
     /// Adds `delta` atomically (absent counts as 0); the new value.
     public func increment(_ key: String, by delta: Int64 = 1) async throws(Failure) -> Int64 {
         try await run { api, plugin, done, user in withSBStr(key) { api.state_increment(plugin, $0, delta, done, user) } }.number

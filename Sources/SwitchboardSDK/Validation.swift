@@ -71,6 +71,35 @@ public struct BodySchema: Sendable {
 
     public init(_ fields: Field...) { self.fields = fields }
 
+    /// The JSON Schema (2020-12) of the bodies this schema accepts, as OpenAPI 3.1's
+    /// `requestBody` shows it: an object with these properties (others allowed), the required
+    /// ones listed. What `validate` also takes in lax mode (a numeric string for a number, say) is
+    /// not advertised: the schema says what a client should send.
+    public var jsonSchema: JSONValue {
+        var properties: [(String, JSONValue)] = []
+        for field in fields {
+            var schema: [(String, JSONValue)] = []
+            switch field.kind {
+            case .string: schema.append(("type", "string"))
+            case .number: schema.append(("type", "number"))
+            case .integer:
+                schema += [("type", "integer"), ("format", "int64"), ("minimum", .int(Int64.min)), ("maximum", .int(Int64.max))]
+            case .boolean: schema.append(("type", "boolean"))
+            }
+            schema.append(("title", .string(Self.title(field.name))))
+            properties.append((field.name, .object(schema)))
+        }
+        var members: [(String, JSONValue)] = [("type", "object"), ("properties", .object(properties))]
+        let required = fields.filter(\.required).map { JSONValue.string($0.name) }
+        if !required.isEmpty { members.append(("required", .array(required))) }
+        return .object(members)
+    }
+
+    /// "item_id" → "Item Id", as pydantic titles a model's fields.
+    static func title(_ name: String) -> String {
+        name.split(whereSeparator: { $0 == "_" || $0 == "-" }).map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(separator: " ")
+    }
+
     /// The same fields, none required: what a partial update (PATCH) accepts.
     public var partial: BodySchema {
         var copy = self
@@ -168,14 +197,19 @@ public struct BodySchema: Sendable {
             case .bool(let b): return .success(.integer(b ? 1 : 0))
             case .double(let d):
                 guard d.isFinite else { return fail("finite_number", "Input should be a finite number") }
-                guard d.rounded() == d, let exact = Int64(exactly: d) else {
+                guard d.rounded() == d else {
                     return fail("int_from_float", "Input should be a valid integer, got a number with a fractional part")
+                }
+                // Integral literals past Int64 reach here as doubles, rounded: -2^63 - 1 reads as
+                // -2^63. Only values strictly inside the range are exact (ints are 64-bit here).
+                guard abs(d) < 9.223372036854775808e18, let exact = Int64(exactly: d) else {
+                    return fail("int_parsing", "Input should be a valid integer, unable to parse it as a 64-bit integer")
                 }
                 return .success(.integer(exact))
             case .string(let text):
                 let trimmed = text.trimmedHTTPSpace
                 if let exact = Int64(trimmed) { return .success(.integer(exact)) }
-                if let d = Double(trimmed), d.isFinite, d.rounded() == d, let exact = Int64(exactly: d) { return .success(.integer(exact)) }
+                if let d = Double(trimmed), abs(d) < 9.223372036854775808e18, d.rounded() == d, let exact = Int64(exactly: d) { return .success(.integer(exact)) }
                 return fail("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
             default: return fail("int_type", "Input should be a valid integer")
             }

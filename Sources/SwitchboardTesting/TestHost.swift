@@ -156,6 +156,7 @@ public final class TestHost: @unchecked Sendable {
         _ method: String, _ target: String, headers: [(String, String)] = [], body: [UInt8] = [], timeout: Duration = .seconds(5)
     ) async throws -> TestResponse {
         let (path, query) = Self.split(target)
+        if let problem = RequestPath.problem(path) { return .json(400, #"{"detail":"# + JSON.quote(problem) + "}") }
         let routes = self.routes
         let candidates = routes.compactMap { route in route.template.match(path).map { (route, $0) } }
         guard !candidates.isEmpty else { return .json(404, #"{"detail":"Not Found"}"#) }
@@ -175,6 +176,11 @@ public final class TestHost: @unchecked Sendable {
         switch ParameterValidation.validate(route.metadata.parameters, source, cStrings: route.typedHandler != nil) {
         case .success(let validated): values = validated
         case .failure(let issues): return .json(422, issues.body)
+        }
+        if route.flags & SB_ROUTE_PRECONDITIONS == 0,
+            RoutePreconditions.failWithoutValidators(method: method, header: { name in headers.first { $0.0.lowercased() == name }?.1 })
+        {
+            return .json(412, #"{"detail":"# + JSON.quote(RoutePreconditions.failedDetail) + "}")
         }
         let exchange = TestExchange(
             host: self, route: route, method: method, path: String(path), query: String(query), rawParameters: raw,

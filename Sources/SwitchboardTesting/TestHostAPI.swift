@@ -199,6 +199,15 @@ enum TestHostAPI {
                 state[key] == nil ? (SB_ERR_NOT_FOUND, .init()) : (state.removeValue(forKey: key), (SB_OK, .init())).1
             }
         }
+        api.state_compare_and_delete = { plugin, key, expected, done, user in
+            let (key, expected) = (key.string, TestHostAPI.bytes(expected))
+            return TestHostAPI.store(plugin, done, user) { state in
+                guard let current = state[key] else { return (SB_ERR_NOT_FOUND, .init()) }
+                guard current == expected else { return (SB_ERR_CONFLICT, .init()) }
+                state.removeValue(forKey: key)
+                return (SB_OK, .init())
+            }
+        }
         api.state_increment = { plugin, key, delta, done, user in
             let key = key.string
             return TestHostAPI.store(plugin, done, user) { state in

@@ -27,7 +27,9 @@
  *  7. Every host function returns an sb_status and writes results through trailing out-parameters,
  *     which it leaves untouched on failure.
  *  8. Callbacks and the handles they concern. A callback may run on another thread before the
- *     call that registered it returns, so set up everything its `user` points at first. A function
+ *     call that registered it returns, or inside that call on the calling thread where a function
+ *     says so (stream_on_writable, stream_on_close, response_send_borrowed's release), so set up
+ *     everything its `user` points at first, and hold no lock it takes. A function
  *     that hands out a handle (timer_start, topic_subscribe, response_stream_begin) writes it to its
  *     out-parameter before any callback that concerns it can run: a callback may use the copy the
  *     plugin stored through that out-parameter (to cancel a timer from its first tick, say). No
@@ -38,6 +40,13 @@
  *     generation, so the plugin's code stays mapped until it returns; no timer or message
  *     callback runs after on_deinit begins, and a state-store completion still out then keeps
  *     the image mapped until it has returned. Hosts before ABI 1.3 did not promise this rule.
+ *  9. Callbacks and failure. A function that takes a callback (request_body_read, stream_on_writable,
+ *     stream_on_close, timer_start, topic_subscribe, state_*) calls it only if it returns SB_OK;
+ *     when it returns an error the callback is never called, and what `user` points at is the
+ *     plugin's to free at once. After SB_OK a completion (state_* `done`; request_body_read's
+ *     last chunk) is called exactly once. The one exception is response_send_borrowed's
+ *     `release`, which hands a buffer back rather than reporting a result: it is called exactly
+ *     once whatever the call returns, errors included.
  *
  * NAME FAMILIES
  *  sb_*_t / sb_*  types;  on_*  hooks the plugin implements;  sb_host_api.*  host callbacks.
@@ -53,8 +62,9 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 3  /* 1.1: request_param, sb_param_value; 1.2: state_list counts (sb_state_result.number);
-                        * 1.3: rule 8 (handles published before their callbacks run) */
+#define SB_ABI_MINOR 4  /* 1.1: request_param, sb_param_value; 1.2: state_list counts (sb_state_result.number);
+                        * 1.3: rule 8 (handles published before their callbacks run);
+                        * 1.4: sb_route_spec.body_*, SB_ROUTE_PRECONDITIONS, state_compare_and_delete */
 
 /* "SWBD": the first bytes after struct_size in a descriptor, so a stray symbol is never trusted. */
 #define SB_PLUGIN_MAGIC 0x53574244u
@@ -151,6 +161,14 @@ typedef enum sb_log_level {
 #define SB_ROUTE_BLOCKING (1u << 0)
     /* Do not buffer the request body: the handler reads it with request_body_read. */
 #define SB_ROUTE_STREAM_BODY (1u << 1)
+    /* ABI 1.4. The handler evaluates the request's preconditions (If-Match, If-None-Match,
+     * If-Unmodified-Since, If-Modified-Since; RFC 9110 §13.2.2) against the validators of the
+     * resource it changes. Without this flag the host evaluates them for every method other
+     * than GET, HEAD, OPTIONS and TRACE before the handler runs, as for a resource that exists
+     * and has no validators: If-Match other than `*`, or If-None-Match `*`, answers 412 with a
+     * JSON body and the handler is not called. So a route cannot change a resource behind a
+     * client's stale If-Match by forgetting to look at it. */
+#define SB_ROUTE_PRECONDITIONS (1u << 2)
 
 /* Where a declared parameter comes from (sb_param_spec.location). */
 typedef enum sb_param_location {
@@ -197,6 +215,9 @@ typedef enum sb_param_type {
 /* A route handler. `handler_data` is the pointer given in sb_route_spec. Return SB_OK after one
  * response call, or SB_PENDING to respond later from any thread. Any other status, or SB_OK without
  * a response, makes the host answer 500 with a JSON body and log the plugin's name.
+ * Another thread may make the response call before the handler has returned SB_PENDING: the host
+ * holds the response until the handler returns (SB_PENDING or SB_OK; another status then only
+ * logs a warning), and `req` stays valid for the handler until it returns.
  * Runs on an event-loop thread, or on the thread pool for SB_ROUTE_BLOCKING routes. */
 typedef sb_status (*sb_handler_fn)(void *handler_data, sb_request *req);
 
@@ -204,25 +225,33 @@ typedef sb_status (*sb_handler_fn)(void *handler_data, sb_request *req);
  *     sb_status fn(void *handler_data, sb_request *req, T0 p0, T1 p1, ...)
  * with one argument per sb_route_spec.params entry, in order, typed as sb_param_type says. Every
  * parameter of such a route must be required or have a default, and every path parameter of its
- * template declared. A string value containing NUL is refused (422). Cast to this type to store it. */
+ * template declared. A string value containing NUL is refused (422). The `const char *` arguments
+ * are the host's copies, borrowed until `req` becomes invalid (see sb_request): they outlive
+ * SB_PENDING, up to the response call. Cast to this type to store it. */
 typedef void (*sb_typed_handler_fn)(void);
 
 /* Releases a buffer the host borrowed (response_send_borrowed). Called exactly once, on any
- * thread, when the host no longer reads the buffer. */
+ * thread (possibly inside response_send_borrowed, on the calling thread), when the host no longer
+ * reads the buffer: also when response_send_borrowed fails (rule 9's one exception). */
 typedef void (*sb_release_fn)(void *release_data);
 
 /* A chunk of a streamed request body (SB_ROUTE_STREAM_BODY). `chunk` is borrowed for the call.
  * status is SB_OK for data (SB_CHUNK_LAST set on the final call, whose chunk may be empty),
  * SB_ERR_CLOSED when the client went away, or SB_ERR_TOO_LARGE past the route's limit; after a
- * call with SB_CHUNK_LAST or an error status there are no more calls. */
+ * call with SB_CHUNK_LAST or an error status there are no more calls. Runs on a host worker thread
+ * (not necessarily an event loop), one call at a time, in order; must not block. */
 typedef void (*sb_body_chunk_fn)(void *user, sb_request *req, sb_status status, sb_bytes chunk,
                                  uint32_t flags);
 
 /* A stream event: writable again (after SB_ERR_WOULD_BLOCK), or closed (client gone, or ended by
- * the host at shutdown or a drain deadline). Called at most once per registration. */
+ * the host at shutdown or a drain deadline). Called at most once per registration: on a host
+ * thread, or inside the registering call on the calling thread when the event has already
+ * happened (see stream_on_writable, stream_on_close). */
 typedef void (*sb_stream_event_fn)(void *user, sb_stream *stream);
 
-/* A timer fired. Must not block. */
+/* A timer fired. Runs on one event loop of the server, the same one for every tick of a timer
+ * (chosen at timer_start); must not block. A timer's calls never overlap: a repeating timer's
+ * next call starts interval_ns after the previous one returned (a fixed delay, not a fixed rate). */
 typedef void (*sb_timer_fn)(void *user, sb_timer *timer);
 
 /* A message on a subscribed topic. `message` is borrowed for the call. status is SB_OK for a
@@ -275,7 +304,15 @@ typedef struct sb_route_spec {
     uint32_t struct_size;              /* sizeof(sb_route_spec) */
     uint32_t flags;                    /* SB_ROUTE_* */
     sb_str method;                     /* an upper-case token: "GET", "POST", ... */
-    sb_str path;                       /* a template: "/items/{item_id}"; a parameter is a whole segment */
+    sb_str path;                       /* a template: "/items/{item_id}"; a parameter is a whole segment
+                                        * and matches one non-empty segment. Precedence: of the
+                                        * templates that match a path (same segment count), the one
+                                        * with a literal where the others first have a parameter
+                                        * wins (/items/new over /items/{id}, /a/{x}/c over /{y}/b/c),
+                                        * whatever the method: if it has no route for the request's
+                                        * method the answer is 405 (HEAD uses GET), even when another
+                                        * template would take that method. Templates equal but for
+                                        * parameter names conflict (route_add). */
     sb_handler_fn handler;             /* required unless typed_handler is set */
     void *handler_data;
     sb_str summary;                    /* metadata for generated docs; all optional */
@@ -286,7 +323,26 @@ typedef struct sb_route_spec {
     size_t response_count;
     sb_typed_handler_fn typed_handler; /* when set, called through libffi instead of handler */
     uint64_t max_body_bytes;           /* 0: the host's configured default */
+    /* ABI 1.4: the request body, for the OpenAPI document (requestBody). Both empty: the route
+     * documents no body. body_schema is a JSON Schema (2020-12, as OpenAPI 3.1 uses) as JSON
+     * text, e.g. {"type":"object","required":["name"],"properties":{"name":{"type":"string"}}};
+     * route_add refuses text that is not a JSON object (SB_ERR_INVALID_ARGUMENT, logged). The
+     * host documents it and does not validate bodies against it: the handler still checks what
+     * it reads (and answers 422 for a body that does not fit). body_media_type empty with a
+     * schema: "application/json". A documented body is required unless SB_BODY_OPTIONAL. */
+    sb_str body_media_type;
+    sb_str body_schema;
+    uint32_t body_flags;               /* SB_BODY_* */
+    uint32_t reserved;
 } sb_route_spec;
+
+/* The size of the 1.0–1.3 route spec layout (up to max_body_bytes): hosts read no further in a
+ * spec of this size. */
+#define SB_ROUTE_SPEC_V1_SIZE (offsetof(sb_route_spec, max_body_bytes) + sizeof(uint64_t))
+
+/* Flags for sb_route_spec.body_flags (ABI 1.4). */
+    /* The documented body may be left out. */
+#define SB_BODY_OPTIONAL (1u << 0)
 
 /* A response served by the host from a file: Range/206/416, ETag/Last-Modified/304 and HEAD are
  * the host's job, at zero-copy speed. OWNERSHIP: filled by the plugin; copied by response_file. */
@@ -321,9 +377,12 @@ typedef struct sb_state_result {
     size_t entry_count;
 } sb_state_result;
 
-/* Completion of a state-store operation. Called exactly once, on a host store thread (never the
- * event loop); may block briefly. status: SB_OK, SB_ERR_NOT_FOUND, SB_ERR_CONFLICT (compare-and-set
- * mismatch) or SB_ERR_IO. */
+/* Completion of a state-store operation. Called exactly once after its call returned SB_OK, never
+ * after an error (rule 9), on the host's one store thread (never an event loop): completions of
+ * every plugin run there one at a time, in the order of the calls, so one that blocks delays
+ * them all; may block briefly. status: SB_OK, SB_ERR_NOT_FOUND, SB_ERR_CONFLICT (compare-and-set
+ * mismatch), SB_ERR_INVALID_ARGUMENT (state_increment: the stored value is not a decimal int64,
+ * or the sum overflows) or SB_ERR_IO. */
 typedef void (*sb_state_done_fn)(void *user, sb_status status, const sb_state_result *result);
 
 /* A declared parameter's validated value (request_param). The caller sets struct_size; the host
@@ -360,16 +419,23 @@ typedef struct sb_host_api {
      * error. The host shows this reason in its refusal message. `reason` is copied. */
     sb_status (*plugin_refuse)(sb_plugin *plugin, sb_str reason);
 
-    /* Reads the plugin's configuration value `key` (from the `plugins.config.<name>` section of the
-     * configuration file; environment and flags override it). The value is borrowed until
-     * on_deinit returns. SB_ERR_NOT_FOUND when unset. */
+    /* Reads the plugin's configuration value `key`: `plugins.config.<name>.<key>` of the
+     * configuration file (a `.` in `key` descends a nested map), overridden by the environment
+     * variable SWITCHBOARD_PLUGINS_CONFIG_<NAME>_<KEY>: upper-cased, every character other than a
+     * letter or digit (`-`, `.`) written `_`, a camelCase boundary too (hello-c's maxItems:
+     * SWITCHBOARD_PLUGINS_CONFIG_HELLO_C_MAX_ITEMS; hello-c and hello_c share variables). No flag
+     * sets it. A YAML scalar comes back as the text written (`8080`, `1.50`, `yes`, `true`), a list
+     * or a map as SB_ERR_NOT_FOUND (read a map's entries as "map.key"). File and environment are
+     * read once, at host start. The value is borrowed until on_deinit returns. SB_ERR_NOT_FOUND
+     * when unset (always under `switchboard check`, which passes no configuration). */
     sb_status (*config_get)(sb_plugin *plugin, sb_str key, sb_str *out_value);
 
     /* --- Routes (during on_init only) --------------------------------------------------------- */
 
     /* Adds a route. Copies the spec (see sb_route_spec). SB_ERR_INVALID_ARGUMENT for an invalid
-     * method or template, SB_ERR_CONFLICT for a duplicate within this plugin; both are logged.
-     * Conflicts with other plugins are checked when init returns, and refuse the plugin. */
+     * method or template, SB_ERR_CONFLICT for a duplicate within this plugin; both are logged,
+     * and refuse the plugin (invalid-route) when on_init returns. Conflicts with other plugins
+     * are checked when init returns, and refuse the plugin. */
     sb_status (*route_add)(sb_plugin *plugin, const sb_route_spec *spec);
 
     /* --- Request access (strings borrowed until the request handle becomes invalid) ----------- */
@@ -390,8 +456,10 @@ typedef struct sb_host_api {
     /* The whole request body, buffered by the host up to the route's limit (413 past it).
      * SB_ERR_STATE on an SB_ROUTE_STREAM_BODY route. */
     sb_status (*request_body)(sb_request *req, sb_bytes *out_body);
-    /* SB_ROUTE_STREAM_BODY routes: delivers the body in chunks to `on_chunk`, once per request.
-     * Usually followed by the handler returning SB_PENDING and responding from the last chunk. */
+    /* SB_ROUTE_STREAM_BODY routes: delivers the body in chunks to `on_chunk`, once per request
+     * (SB_ERR_STATE on another route or a second call). `on_chunk` runs only after SB_OK (rule 9),
+     * possibly before this call returns. Usually followed by the handler returning SB_PENDING and
+     * responding from the last chunk. */
     sb_status (*request_body_read)(sb_request *req, sb_body_chunk_fn on_chunk, void *user);
 
     /* --- Responses: exactly one of send, send_borrowed, stream_begin or file per request ------- */
@@ -402,11 +470,22 @@ typedef struct sb_host_api {
     /* Responds with `status` and a body the host copies. Without a Content-Type header the host
      * sends application/octet-stream (none for an empty body). */
     sb_status (*response_send)(sb_request *req, uint16_t status, sb_bytes body);
-    /* As response_send, but the host borrows `body` until it calls release(release_data), exactly
-     * once, on any thread — also when this call fails. */
+    /* As response_send, but the host borrows `body` until it calls release(release_data): exactly
+     * once, on any thread, whatever this call returns — also when it fails, a NULL `req` included
+     * (the exception to rule 9). `release` may run inside this call, on the calling thread, and
+     * must not call the host with `req`. */
     sb_status (*response_send_borrowed)(sb_request *req, uint16_t status, sb_bytes body,
                                         sb_release_fn release, void *release_data);
-    /* Starts a chunked response and hands out its writer. */
+    /* Starts a chunked response and hands out its writer. For a HEAD request the stream starts
+     * closed: stream_write answers SB_ERR_CLOSED and stream_on_close calls back at once; still
+     * call stream_finish. A client that leaves is noticed when the host next sends queued data.
+     * Event streams: when the Content-Type added before this call starts with text/event-stream,
+     * the host adds `Connection: close` and watches the connection, so on_close runs as soon as
+     * the client leaves, even while the stream is idle (not on an SB_ROUTE_STREAM_BODY route); at
+     * graceful shutdown and at a drain deadline it ends the stream cleanly (queued data sent, body
+     * terminated, on_close), so EventSource reconnects with Last-Event-ID. Nothing else: add
+     * Cache-Control: no-cache and X-Accel-Buffering: no yourself, and write a comment (": ping\n\n")
+     * from a timer if idle streams must survive proxies (the Swift SDK: every 15 s). */
     sb_status (*response_stream_begin)(sb_request *req, uint16_t status, sb_stream **out_stream);
     /* Responds with a file that the host serves (see sb_file_spec). SB_ERR_NOT_FOUND when the
      * file does not exist or is not a regular file (the plugin then responds otherwise). */
@@ -414,16 +493,17 @@ typedef struct sb_host_api {
 
     /* --- Streaming writer ---------------------------------------------------------------------- */
 
-    /* Queues a copy of `data`. SB_ERR_WOULD_BLOCK (nothing taken) when the queue is above its high
-     * watermark — retry after stream_on_writable — unless flags has SB_WRITE_WAIT.
-     * SB_ERR_CLOSED once the client has gone away. */
+    /* Queues a copy of `data`. SB_ERR_WOULD_BLOCK (nothing taken) when 256 KiB or more are
+     * queued (the high watermark) — retry after stream_on_writable — unless flags has
+     * SB_WRITE_WAIT. SB_ERR_CLOSED once the client has gone away or the host ended the stream. */
     sb_status (*stream_write)(sb_stream *stream, sb_bytes data, uint32_t flags);
-    /* Calls `cb` once when the queue has drained below its low watermark (at once if it already
-     * has, or if the stream is closed). */
+    /* Calls `cb` once when the queue has drained below its low watermark (64 KiB). If it already
+     * has, or the stream is closed, `cb` runs inside this call, on the calling thread. */
     sb_status (*stream_on_writable)(sb_stream *stream, sb_stream_event_fn cb, void *user);
-    /* Calls `cb` once when the client goes away or the host ends the stream (at once if that has
-     * already happened). Never called after stream_finish returns: a stream_finish racing a
-     * callback on another thread waits for it to return. */
+    /* Calls `cb` once when the client goes away or the host ends the stream. If that has already
+     * happened (always for HEAD), `cb` runs inside this call, on the calling thread. Never called
+     * after stream_finish returns: a stream_finish racing a callback on another thread waits for
+     * it to return. */
     sb_status (*stream_on_close)(sb_stream *stream, sb_stream_event_fn cb, void *user);
     /* Ends the response after the queued data. The handle and the request are invalid afterwards,
      * and no on_writable or on_close callback of this stream runs any more. */
@@ -433,7 +513,8 @@ typedef struct sb_host_api {
 
     /* Calls `cb` after `delay_ns`, then every `interval_ns` if that is non-zero. *out_timer is
      * written before the timer is armed (rule 8): with delay_ns 0 the first call may run on another
-     * event loop before timer_start returns, and may cancel the timer through *out_timer. */
+     * event loop before timer_start returns, and may cancel the timer through *out_timer. Threads
+     * and overlap: see sb_timer_fn. SB_ERR_STATE from on_deinit on. */
     sb_status (*timer_start)(sb_plugin *plugin, uint64_t delay_ns, uint64_t interval_ns,
                              sb_timer_fn cb, void *user, sb_timer **out_timer);
     /* Stops and frees the timer; `cb` will not start again. It may be called from the timer's own
@@ -445,16 +526,19 @@ typedef struct sb_host_api {
     /* Delivers a copy of `message` to every subscriber of `topic`; writes how many got it. */
     sb_status (*topic_publish)(sb_plugin *plugin, sb_str topic, sb_bytes message,
                                size_t *out_delivered);
-    /* Subscribes with a bounded queue of `queue_limit` messages (0: the host default). *out_sub is
-     * written before the first message can be delivered (rule 8). */
+    /* Subscribes with a bounded queue of `queue_limit` messages (0: the host default, 1024).
+     * *out_sub is written before the first message can be delivered (rule 8). `cb` runs on one
+     * event loop chosen here, one message at a time, in the order they were queued. */
     sb_status (*topic_subscribe)(sb_plugin *plugin, sb_str topic, uint32_t queue_limit,
                                  sb_message_fn cb, void *user, sb_subscription **out_sub);
     sb_status (*subscription_cancel)(sb_subscription *sub);
 
     /* --- Key-value state store (per plugin name; survives reloads and restarts) ---------------- */
-    /* Each call copies its arguments, returns at once, and completes through `done` exactly once,
-     * possibly before the call has returned (rule 8); when the call itself returns an error
-     * status, `done` is not called. */
+    /* Each call copies its arguments, returns at once, and, when it returns SB_OK, completes
+     * through `done` exactly once, possibly before the call has returned (rules 8 and 9, and
+     * sb_state_done_fn). When it returns an error `done` is never called: SB_ERR_INVALID_ARGUMENT
+     * for a NULL plugin or `done`, SB_ERR_STATE once a replaced generation has drained (in its
+     * on_deinit, say). */
 
     sb_status (*state_get)(sb_plugin *plugin, sb_str key, sb_state_done_fn done, void *user);
     sb_status (*state_put)(sb_plugin *plugin, sb_str key, sb_bytes value, sb_state_done_fn done,
@@ -480,6 +564,14 @@ typedef struct sb_host_api {
      * SB_ERR_NOT_FOUND when no parameter of that name is declared, or an optional one without a
      * default was not sent. */
     sb_status (*request_param)(sb_request *req, sb_str name, sb_param_value *out_value);
+
+    /* --- ABI 1.4 ----------------------------------------------------------------------------- */
+
+    /* Deletes `key` only if its current value equals `expected`: SB_ERR_CONFLICT when it holds
+     * another value, SB_ERR_NOT_FOUND when it is absent. With state_compare_and_put, what a
+     * conditional DELETE needs: read, evaluate the preconditions, delete what was read. */
+    sb_status (*state_compare_and_delete)(sb_plugin *plugin, sb_str key, sb_bytes expected,
+                                          sb_state_done_fn done, void *user);
 } sb_host_api;
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -497,8 +589,12 @@ typedef sb_status (*sb_on_init_fn)(const sb_host_api *host, sb_plugin *plugin, v
  * request and stream that started on it has ended, or the drain deadline ended them). Free
  * everything, and stop and join every thread the plugin started: a C image may be unmapped as
  * soon as on_deinit returns. Runs on a host thread that may block. A reload runs the new
- * generation's on_init before the old generation's on_deinit, and the two may share the image's
- * globals when the content is identical: keep state in *out_state, not in globals. */
+ * generation's on_init before the old generation's on_deinit. Globals: the host maps a private
+ * copy named by the content's SHA-256 and the file's name, and the dynamic linker hands back an
+ * image still mapped under that name. So new content gets a new image with fresh globals, but
+ * the same content loaded again while its previous generation is mapped (POST .../reload, or the
+ * same build dropped back before the old one drained) shares that image and its globals, and a
+ * Swift image (never unmapped) always does: keep state in *out_state, not in globals. */
 typedef void (*sb_on_deinit_fn)(void *state);
 
 /* What a plugin is. OWNERSHIP: owned by the plugin, usually a static constant; must stay valid

@@ -270,6 +270,11 @@ enum HostAPI {
             }
         }
 
+        api.state_compare_and_delete = { plugin, key, expected, done, user in
+            let (key, expected) = (key.string, Array(expected.buffer))
+            return StateCall.run(plugin, done, user) { store, name in try store.compareAndDelete(plugin: name, key: key, expected: expected) }
+        }
+
         // ABI 1.1
         api.request_param = { req, name, out in
             guard let ex = Exchange.from(req), let out, out.pointee.struct_size >= 4 else { return SB_ERR_INVALID_ARGUMENT }

@@ -41,6 +41,9 @@ public struct PluginResponder: HTTPResponder {
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
+        if let problem = RequestPath.problem(path[...]) {
+            return JSONError.response(.badRequest, detail: problem)
+        }
         if path.hasPrefix(HostPaths.adminPrefix) || path == HostPaths.metrics {
             return try await admin.respond(to: request, context: context)
         }
@@ -106,6 +109,12 @@ public struct PluginResponder: HTTPResponder {
                 route.plugin.leave()
                 return JSONError.response(.unprocessableContent, body: issues.body)
             }
+        }
+        if !route.evaluatesPreconditions,
+            RoutePreconditions.failWithoutValidators(method: request.method.rawValue, header: { HTTPField.Name($0).flatMap { request.headers[$0] } })
+        {
+            route.plugin.leave()
+            return JSONError.response(.preconditionFailed, detail: RoutePreconditions.failedDetail)
         }
         var body: ByteBuffer? = nil
         let hasBody = request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil

@@ -32,6 +32,8 @@ public final class RouteEntry: @unchecked Sendable {
     public var parameters: [ParameterSpec] { declaration.metadata.parameters }
     public var isBlocking: Bool { declaration.flags & SB_ROUTE_BLOCKING != 0 }
     public var streamsBody: Bool { declaration.flags & SB_ROUTE_STREAM_BODY != 0 }
+    /// The handler evaluates preconditions itself (SB_ROUTE_PRECONDITIONS); otherwise the host does.
+    public var evaluatesPreconditions: Bool { declaration.flags & SB_ROUTE_PRECONDITIONS != 0 }
 
     /// "GET /items/{item_id}"
     public var signature: String { declaration.signature }

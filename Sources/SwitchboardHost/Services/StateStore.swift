@@ -182,6 +182,15 @@ final class StateStore: Sendable {
         return StateResult()
     }
 
+    func compareAndDelete(plugin: String, key: String, expected: [UInt8]) throws -> StateResult {
+        try storage.withLock { s in
+            guard let current = s.data[plugin]?[key] else { throw StateError(status: SB_ERR_NOT_FOUND) }
+            guard current == expected else { throw StateError(status: SB_ERR_CONFLICT) }
+            try commit(.delete(plugin, key), to: &s)
+        }
+        return StateResult()
+    }
+
     func increment(plugin: String, key: String, by delta: Int64) throws -> StateResult {
         let next = try storage.withLock { s -> Int64 in
             var current: Int64 = 0
