@@ -71,6 +71,30 @@ public struct ParameterSpec: Sendable {
     }
 
     /// Why a declaration is unusable, in words that say what to change.
+    /// One line for `switchboard check`: "limit: query int, default 10, ≥ 1, ≤ 100".
+    public var summary: String {
+        var parts: [String] = []
+        let kindName =
+            switch kind {
+            case .string: "string"
+            case .int: "int"
+            case .float: "float"
+            case .bool: "bool"
+            case .enumeration: "enum " + enumValues.joined(separator: "|")
+            }
+        parts.append("\(location.name) \(kindName)")
+        if let defaultValue { parts.append("default \"\(defaultValue)\"") } else { parts.append(required ? "required" : "optional") }
+        func number(_ d: Double) -> String { d.rounded() == d && abs(d) < 1e15 ? String(Int64(d)) : String(d) }
+        if let ge { parts.append("≥ \(number(ge))") }
+        if let gt { parts.append("> \(number(gt))") }
+        if let le { parts.append("≤ \(number(le))") }
+        if let lt { parts.append("< \(number(lt))") }
+        if let minLength { parts.append("length ≥ \(minLength)") }
+        if let maxLength { parts.append("length ≤ \(maxLength)") }
+        if let pattern { parts.append("pattern \(pattern.source)") }
+        return "\(name): " + parts.joined(separator: ", ")
+    }
+
     public func problem() -> String? {
         if name.isEmpty { return "a parameter has an empty name" }
         if kind == .enumeration && enumValues.isEmpty { return "enum parameter \"\(name)\" lists no values" }

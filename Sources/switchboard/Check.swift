@@ -87,6 +87,10 @@ struct Check: AsyncParsableCommand {
                 if route.isBlocking { line += "  [blocking]" }
                 if !route.metadata.summary.isEmpty { line += "  — \(route.metadata.summary)" }
                 print(line)
+                for parameter in route.metadata.parameters { print("            \(parameter.summary)") }
+                if let body = route.metadata.requestBody {
+                    print("            body: \(body.mediaType)\(body.required ? "" : ", optional") \(body.schema.text)")
+                }
             }
             registry.retireAll()
         case .failure(let refusal):

@@ -121,6 +121,20 @@ import Testing
         #expect(output.hasPrefix("refused (\(fixture.kind)):"), "\(output)")
     }
 
+    /// The plugin's own reason and the host's reasons for the routes it refused, not only the
+    /// former; a good plugin's routes list their parameters and body.
+    @Test func aRefusedRouteIsExplainedByTheHost() async throws {
+        let (status, output) = try await Self.check(Fixtures.built["route_refused"]!)
+        #expect(status == 2)
+        #expect(output.contains("route_add failed"), "\(output)")
+        #expect(output.contains("params[0].struct_size is 0; set it to sizeof(sb_param_spec)"), "\(output)")
+        #expect(output.contains(#"parameter "q" of a typed handler must be required or have a default"#), "\(output)")
+        let (okStatus, listed) = try await Self.check(TestPaths.plugin("Status"))
+        #expect(okStatus == 0)
+        #expect(listed.contains("item_id: path int, required, ≥ 1"), "\(listed)")
+        #expect(listed.contains(#"body: application/json {"type":"object","properties":{"name""#), "\(listed)")
+    }
+
     /// A plugin that aborts in on_init is a refusal naming the signal; `check` itself survives.
     @Test func aPluginThatCrashesItsLoaderIsRefusedNotFatal() async throws {
         let (status, output) = try await Self.check(Fixtures.built["abort_init"]!)

@@ -132,7 +132,9 @@ public struct PluginLoader: Sendable {
         keepImage = true
         guard status == SB_OK else {
             instance.retire()
-            let why = reason.map { ": \($0)" } ?? " without giving a reason (call plugin_refuse before returning an error)"
+            var why = reason.map { ": \($0)" } ?? " without giving a reason (call plugin_refuse before returning an error)"
+            // The host's own reasons, when a route it refused is what made on_init give up.
+            if !routeErrors.isEmpty { why += "; the host refused its routes: " + routeErrors.joined(separator: "; ") }
             throw refuse(.initFailed, "on_init returned status \(status)\(why)", name: name)
         }
         guard routeErrors.isEmpty else {

@@ -14,6 +14,7 @@ enum Fixtures {
         ("swift_mismatch", "swift-version-mismatch"),
         ("bad_name", "invalid-descriptor"),
         ("init_fails", "init-failed"),
+        ("route_refused", "init-failed"),
         ("bad_template", "invalid-route"),
         ("reserved_path", "invalid-route"),
         ("conflict", "route-conflict"),
