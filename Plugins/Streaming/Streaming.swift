@@ -15,7 +15,9 @@
 //
 // Files are served by the host (ranges, conditional requests, HEAD) after the name is resolved
 // inside the files directory (plugins.config.streaming.files_directory, default "files"): "..",
-// ".", slashes, absolute names, symlinks that lead out and directories are 404s.
+// ".", slashes, absolute names, symlinks that lead out and directories are 404s. The repository
+// ships files/hello.txt and files/video.mp4 (4 s, 65 KB); the README's huge_file.txt is written
+// there at the first start (8 MB of numbered lines), so every route has real content out of the box.
 // plugins.config.streaming.interval_scale (default 1) scales every pause (tests use 0.01).
 
 import SwitchboardSDK
@@ -31,6 +33,7 @@ let filename = Param<String>.path("filename").description("A file name inside th
 
 let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8.3 of the chapter and the streaming README") { app in
     let files = FilesDirectory(app.config("files_directory") ?? "files")
+    if let problem = files.ensureLargeFile() { app.log(.warning, problem) }
     let scale = max(0, Double(app.config("interval_scale") ?? "1") ?? 1)
     let pause: @Sendable (Double) -> Duration = { .nanoseconds(Int64($0 * scale * 1e9)) }
 
@@ -66,20 +69,22 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
         }
     }
 
-    app.get("/large-file", summary: "The README's huge_file.txt, streamed", responses: [ResponseDoc(200, "text/plain")]) { _ in
-        guard let file = files.resolveBeside("huge_file.txt") else { throw HTTPError(404, detail: "File not found") }
+    app.get("/large-file", summary: "The README's huge_file.txt, streamed", responses: [ResponseDoc(200, "text/plain"), ResponseDoc(404, "application/json")]) { _ in
+        guard let file = files.resolve(FilesDirectory.largeFile) else { throw HTTPError(404, detail: "File not found") }
         return .file(file, contentType: "text/plain; charset=utf-8")
     }
 
-    app.get("/video", summary: "The README's video.mp4 (ranges for seeking)", responses: [ResponseDoc(200, "video/mp4")]) { _ in
-        guard let file = files.resolveBeside("video.mp4") else { throw HTTPError(404, detail: "File not found") }
+    app.get("/video", summary: "The README's video.mp4 (ranges for seeking)", responses: [ResponseDoc(200, "video/mp4"), ResponseDoc(404, "application/json")]) { _ in
+        guard let file = files.resolve("video.mp4") else { throw HTTPError(404, detail: "File not found") }
         return .file(file, contentType: "video/mp4")
     }
 
     // MARK: Server-Sent Events
 
-    app.get("/events", summary: "10 events, 1 s apart, then \"Stream complete\"; resumes after Last-Event-ID", responses: [ResponseDoc(200, "text/event-stream")]) { req in
+    app.get("/events", summary: "10 events, 1 s apart, then \"Stream complete\"; resumes after Last-Event-ID (204 after the last)", responses: [ResponseDoc(200, "text/event-stream"), ResponseDoc(204)]) { req in
         let start = resumeID(req)
+        // A client resumed after the last event: 204 tells EventSource to stop reconnecting.
+        if start >= 11 { return .empty(status: 204) }
         return .eventStream(keepalive: pause(15)) { events in
             let next = Box(start + 1)
             EventPump(app: app, events: events, every: pause(1)) {
@@ -96,12 +101,13 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
         }
     }
 
-    app.get("/events/named", summary: "Named events with ids, 0.5 s apart; resumes after Last-Event-ID", responses: [ResponseDoc(200, "text/event-stream")]) { req in
+    app.get("/events/named", summary: "Named events with ids, 0.5 s apart; resumes after Last-Event-ID (204 after the last)", responses: [ResponseDoc(200, "text/event-stream"), ResponseDoc(204)]) { req in
         let named: [(String, String)] = [
             ("init", #"{"status": "connected"}"#), ("update", #"{"progress": 25}"#), ("update", #"{"progress": 50}"#),
             ("update", #"{"progress": 75}"#), ("complete", #"{"status": "done", "progress": 100}"#),
         ]
         let start = resumeID(req)
+        if start >= named.count { return .empty(status: 204) }
         return .eventStream(keepalive: pause(15)) { events in
             let next = Box(start + 1)
             EventPump(app: app, events: events, every: pause(0.5)) {
@@ -539,11 +545,38 @@ struct FilesDirectory: Sendable {
         return contained(root + "/" + name, in: root)
     }
 
-    /// A file beside the files directory (the README's huge_file.txt and video.mp4).
-    func resolveBeside(_ name: String) -> String? {
-        guard let root else { return nil }
-        let parent = String(root[..<(root.lastIndex(of: "/") ?? root.endIndex)])
-        return contained((parent.isEmpty ? "" : parent) + "/" + name, in: parent.isEmpty ? "/" : parent)
+    /// The README's huge_file.txt.
+    static let largeFile = "huge_file.txt"
+
+    /// Writes `largeFile` (8 MiB: 131,072 numbered lines of 64 bytes) into the directory unless it
+    /// is there, through a temporary name and a rename, so no reader ever sees half of it. Returns
+    /// why it could not, for the log (the route then answers 404).
+    func ensureLargeFile() -> String? {
+        guard let root else { return "the files directory does not exist: /download, /video and /large-file answer 404" }
+        let path = root + "/" + Self.largeFile
+        if access(path, F_OK) == 0 { return nil }
+        let temporary = path + ".\(getpid()).partial"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return "cannot write \(temporary): \(String(cString: strerror(errno)))" }
+        var block: [UInt8] = []
+        block.reserveCapacity(1 << 16)
+        var ok = true
+        for line in 1...131_072 where ok {
+            // "Line 000001: " + 50 characters + "\n" = 64 bytes
+            block += Array("Line \(String(repeating: "0", count: 6 - String(line).count))\(line): ".utf8)
+            block += Array("The quick brown fox jumps over the lazy dog 012345\n".utf8)
+            if block.count >= 1 << 16 || line == 131_072 {
+                ok = block.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == block.count
+                block.removeAll(keepingCapacity: true)
+            }
+        }
+        ok = ok && fsync(fd) == 0
+        close(fd)
+        guard ok, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            return "cannot write \(path): \(String(cString: strerror(errno)))"
+        }
+        return nil
     }
 
     private func contained(_ candidate: String, in root: String) -> String? {

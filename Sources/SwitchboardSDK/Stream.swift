@@ -134,19 +134,35 @@ public struct ServerSentEvent: Sendable {
         self.retry = retry
     }
 
-    /// The wire form: one `data:` line per line of `data`, fields stripped of line breaks.
+    /// The wire form (WHATWG HTML §9.2.6): one `data:` line per line of `data`, split at CR LF,
+    /// LF and CR alike — the three line ends a client reads — so nothing in `data` can start a
+    /// field of its own; `id` and `event` lose their CR, LF and NUL (a client ignores an id with
+    /// NUL).
     public var encoded: String {
         var out = ""
         if let id { out += "id: \(Self.oneLine(id))\n" }
         if let event { out += "event: \(Self.oneLine(event))\n" }
         if let retry { out += "retry: \(retry)\n" }
-        var lines = data.split(separator: "\n", omittingEmptySubsequences: false)
-        if lines.isEmpty { lines = [""] }
-        for line in lines { out += "data: \(line.hasSuffix("\r") ? line.dropLast() : line)\n" }
-        return out + "\n"
+        out += "data: "
+        var afterCR = false
+        for scalar in data.unicodeScalars {
+            switch scalar {
+            case "\r": out += "\ndata: "
+            case "\n" where afterCR: break  // the LF of a CR LF
+            case "\n": out += "\ndata: "
+            default: out.unicodeScalars.append(scalar)
+            }
+            afterCR = scalar == "\r"
+        }
+        return out + "\n\n"
     }
 
-    static func oneLine(_ s: String) -> String { String(s.filter { $0 != "\n" && $0 != "\r" && $0 != "\0" }) }
+    /// `s` without CR, LF and NUL (compared as Unicode scalars: CR LF is one Character in Swift).
+    static func oneLine(_ s: String) -> String {
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: s.unicodeScalars.lazy.filter { $0 != "\n" && $0 != "\r" && $0 != "\0" })
+        return String(out)
+    }
 }
 
 /// A Server-Sent Events writer over a response stream.

@@ -4,7 +4,7 @@ import Testing
 /// The streaming plugin (issue #5) and the host's file responses, over the wire.
 @Suite struct StreamingTests {
     /// A files directory with what the tests download, a symlink that leads out and a
-    /// subdirectory; huge_file.txt and video.mp4 beside it, as the README has them.
+    /// subdirectory; huge_file.txt and video.mp4 in it, as the repository's files/ has them.
     static func fixtures() throws -> String {
         let base = TestPaths.temporaryDirectory("streaming-files")
         let files = base + "/files"
@@ -15,8 +15,8 @@ import Testing
         fm.createFile(atPath: files + "/euro-€.txt", contents: Data("non-latin-1 filename\n".utf8))
         fm.createFile(atPath: base + "/secret.txt", contents: Data("outside\n".utf8))
         try fm.createSymbolicLink(atPath: files + "/escape", withDestinationPath: base + "/secret.txt")
-        fm.createFile(atPath: base + "/video.mp4", contents: Data((0..<10_000).map { UInt8($0 % 251) }))
-        fm.createFile(atPath: base + "/huge_file.txt", contents: Data((0..<100).map { "line \($0)\n" }.joined().utf8))
+        fm.createFile(atPath: files + "/video.mp4", contents: Data((0..<10_000).map { UInt8($0 % 251) }))
+        fm.createFile(atPath: files + "/huge_file.txt", contents: Data((0..<100).map { "line \($0)\n" }.joined().utf8))
         return files
     }
 
@@ -108,14 +108,7 @@ import Testing
     }
 
     @Test func aRealBrowsersEventSourceFollowsTheStreams() throws {
-        let env = ProcessInfo.processInfo.environment
-        let browsers = ["chromium-headless-shell", "chromium", "google-chrome"].compactMap { name in
-            (env["PATH"] ?? "/usr/bin").split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-        }
-        guard let chromium = browsers.first else {
-            if env["CI"] != nil { Issue.record("no Chromium to run EventSource in (.ci/run installs chromium-headless-shell)") }
-            return
-        }
+        guard let chromium = ExternalTool.chromium.require(for: "the browser's own EventSource") else { return }
         let server = try Self.server(files: try Self.fixtures())
         defer { server.stop() }
         let process = Process()
@@ -310,9 +303,10 @@ final class StreamClient {
     private(set) var received: [UInt8] = []
     private var closed = false
 
-    init(port: Int, path: String, receiveBuffer: Int32 = 0) throws {
+    init(port: Int, path: String, headers: [(String, String)] = [], receiveBuffer: Int32 = 0) throws {
         fd = try RawHTTP.connect(port: port, timeout: 10, receiveBuffer: receiveBuffer)
-        let head = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        let fields = headers.map { "\($0.0): \($0.1)\r\n" }.joined()
+        let head = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(fields)Connection: close\r\n\r\n"
         _ = head.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
     }
 
