@@ -27,6 +27,14 @@ struct New: ParsableCommand {
     @Option(help: "The Switchboard source tree to take the ABI and SDK from (default: the one this binary was built from, or $SWITCHBOARD_SDK).")
     var sdk: String? = nil
 
+    /// This binary's absolute path (what a project's Makefile and README call `switchboard`).
+    static let executable: String = {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return "switchboard" }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }()
+
     /// The repository this binary was built from.
     static let builtFrom: String = {
         var url = URL(fileURLWithPath: #filePath)
@@ -54,7 +62,8 @@ struct New: ParsableCommand {
         guard !FileManager.default.fileExists(atPath: project) else {
             throw ValidationError("\(project) already exists; choose another name or --output")
         }
-        let files = lang == .swift ? Templates.swift(name: name) : Templates.c(name: name)
+        let host = Templates.Host(executable: Self.executable, plugins: (source as NSString).standardizingPath + "/plugins")
+        let files = lang == .swift ? Templates.swift(name: name, host: host) : Templates.c(name: name, host: host)
         for (path, text) in files {
             try write(text, to: project + "/" + path)
         }
@@ -71,8 +80,8 @@ struct New: ParsableCommand {
 
               cd \(project)
               \(lang == .swift ? "swift build -c release" : "make")          # → \(built)
-              \(lang == .swift ? "swift test                      # unit tests on the in-process test host\n  " : "")switchboard check \(built)
-              cp \(built) <a plugin directory of a running switchboard>/
+              \(lang == .swift ? "swift test                      # unit tests on the in-process test host\n  " : "")\(lang == .swift ? "\(Self.executable) check \(built)" : "make check")
+              \(lang == .swift ? "cp \(built) \(host.plugins)/" : "make install                    # cp to \(host.plugins)/")
               curl http://127.0.0.1:8000/\(name)
             """)
     }

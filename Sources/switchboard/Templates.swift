@@ -7,7 +7,14 @@ enum Templates {
         return joined.first?.isNumber == true ? "Plugin" + joined : joined
     }
 
-    static func swift(name: String) -> [(String, String)] {
+    /// Where the project's commands find the host: the `switchboard` binary that made it, and the
+    /// plugin directory its README's run command watches.
+    struct Host {
+        var executable: String
+        var plugins: String
+    }
+
+    static func swift(name: String, host: Host) -> [(String, String)] {
         let module = module(name)
         return [
             ("Package.swift", """
@@ -98,8 +105,11 @@ enum Templates {
 
                     swift build -c release                       # → .build/release/lib\(module).so
                     swift test                                   # unit tests, no sockets (SwitchboardTesting)
-                    switchboard check .build/release/lib\(module).so
-                    cp .build/release/lib\(module).so /path/to/plugins/   # live within milliseconds
+                    \(host.executable) check .build/release/lib\(module).so
+                    cp .build/release/lib\(module).so \(host.plugins)/   # live within milliseconds
+
+                (`switchboard` is the binary that made this project; the directory is the one its
+                README's run command serves and watches.)
 
                 Build it with the same Swift toolchain as the host: a Swift plugin runs on the host's Swift
                 runtime, and the host refuses one built by another toolchain, naming both versions.
@@ -108,19 +118,26 @@ enum Templates {
         ]
     }
 
-    static func c(name: String) -> [(String, String)] {
+    static func c(name: String, host: Host) -> [(String, String)] {
         [
             ("Makefile", """
-                # `make` builds lib\(name).so; `make check` asks switchboard whether it would load it.
+                # `make` builds lib\(name).so; `make check` asks switchboard whether it would load it;
+                # `make install` drops it into the plugin directory of a running server (live at once).
+                # SWITCHBOARD and PLUGINS name the host that made this project; override either:
+                #   make install PLUGINS=/srv/switchboard/plugins
                 CC ?= cc
                 CFLAGS ?= -O2 -g -Wall -Wextra -std=c11
+                SWITCHBOARD ?= \(host.executable)
+                PLUGINS ?= \(host.plugins)
                 lib\(name).so: \(name).c switchboard.h
                 \t$(CC) $(CFLAGS) -shared -fPIC -o $@ \(name).c
                 check: lib\(name).so
-                \tswitchboard check ./lib\(name).so
+                \t$(SWITCHBOARD) check ./lib\(name).so
+                install: check
+                \tcp lib\(name).so $(PLUGINS)/lib\(name).so.partial && mv lib\(name).so.partial $(PLUGINS)/lib\(name).so
                 clean:
                 \trm -f lib\(name).so
-                .PHONY: check clean
+                .PHONY: check install clean
 
                 """),
             ("\(name).c", """
@@ -202,7 +219,7 @@ enum Templates {
 
                     make                                  # → lib\(name).so
                     make check                            # would the host load it? (switchboard check)
-                    cp lib\(name).so /path/to/plugins/    # live within milliseconds
+                    make install                          # into \(host.plugins): live within milliseconds
 
                 """),
         ]
