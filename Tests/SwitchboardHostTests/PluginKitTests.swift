@@ -353,12 +353,7 @@ import SwitchboardTesting
 /// and sets SWITCHBOARD_OPENAPI_VALIDATOR); the structural checks above run everywhere.
 enum OpenAPIValidator {
     static func check(_ document: [UInt8], label: String) throws {
-        let env = ProcessInfo.processInfo.environment
-        let candidates = [env["SWITCHBOARD_OPENAPI_VALIDATOR"], TestPaths.repositoryRoot + "/.build/ci-venv/bin/openapi-spec-validator"].compactMap { $0 }
-        guard let validator = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            if env["CI"] != nil { Issue.record("openapi-spec-validator is not installed (.ci/run installs it)") }
-            return
-        }
+        guard let validator = ExternalTool.openAPIValidator.require(for: "validating /openapi.json \(label)") else { return }
         let file = TestPaths.temporaryDirectory("openapi") + "/openapi.json"
         FileManager.default.createFile(atPath: file, contents: Data(document))
         let process = Process()

@@ -1,0 +1,184 @@
+import Foundation
+import SwitchboardSDK
+import Testing
+
+/// Answers that were wrong (issue #13), each as the kind it stands for: every bundled route, both
+/// languages, the SDK and the C path.
+@Suite struct WrongAnswerTests {
+    /// Every bundled plugin, streaming 100× faster, its files from the streaming fixtures.
+    static func server(state: String = TestPaths.temporaryDirectory("wrong-state")) throws -> ServerProcess {
+        let dir = Fixtures.pluginDirectory(
+            "wrong", files: ["HelloC", "HelloSwift", "Status", "Streaming"].map(TestPaths.plugin))
+        return try ServerProcess(
+            pluginDirectories: [dir],
+            environment: [
+                "SWITCHBOARD_STATE_DIRECTORY": state,
+                "SWITCHBOARD_PLUGINS_CONFIG_STREAMING_FILES_DIRECTORY": try StreamingTests.fixtures(),
+                "SWITCHBOARD_PLUGINS_CONFIG_STREAMING_INTERVAL_SCALE": "0.01",
+            ])
+    }
+
+    static func json(_ response: RawResponse) -> [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+    }
+
+    @Test func aPathThatDoesNotDecodeIsA400InEveryRouteAndLanguage() throws {
+        let server = try Self.server()
+        defer { server.stop() }
+        for prefix in ["/hello-c/items/", "/hello-swift/items/", "/hello-c/lookup/", "/hello-swift/lookup/", "/items/", "/download/", "/"] {
+            for bad in ["%zz", "%", "%F", "%FF", "%C3", "%e2%82", "a%00b", "%C0%AF"] {
+                let response = try server.get(prefix + bad)
+                #expect(response.status == 400, "\(prefix)\(bad): \(response.status) \(response.text)")
+                #expect(response.header("content-type") == "application/json", "\(prefix)\(bad)")
+                #expect((Self.json(response)?["detail"] as? String)?.contains("path is not valid") == true, "\(prefix)\(bad)")
+            }
+        }
+        for language in ["c", "swift"] {
+            let decoded = try server.get("/hello-\(language)/items/caf%C3%A9%20%2F")
+            #expect(decoded.status == 200 && Self.json(decoded)?["item_id"] as? String == "café /", "\(language): \(decoded.text)")
+        }
+    }
+
+    /// Walks /openapi.json: every operation that changes state, sent with a stale `If-Match`,
+    /// answers 412 and changes nothing, whether its handler evaluates preconditions (the status
+    /// plugin's items) or the host does for it (every other route).
+    @Test func everyStateChangingRouteEvaluatesItsPreconditions() throws {
+        let server = try Self.server()
+        defer { server.stop() }
+        let before = try server.get("/items").text
+        let document = try #require(Self.json(try server.get("/openapi.json")))
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        var checked: [String] = []
+        for (template, operations) in paths {
+            for (method, operation) in operations where !["get", "head", "options", "trace"].contains(method) {
+                let operation = operation as! [String: Any]
+                var path = template
+                var query: [String] = []
+                for parameter in operation["parameters"] as? [[String: Any]] ?? [] {
+                    let name = parameter["name"] as! String
+                    let schema = parameter["schema"] as? [String: Any] ?? [:]
+                    let value = schema["type"] as? String == "integer" ? "1" : "x"
+                    if parameter["in"] as? String == "path" { path = path.replacingOccurrences(of: "{\(name)}", with: value) }
+                    if parameter["in"] as? String == "query", parameter["required"] as? Bool == true { query.append("\(name)=\(value)") }
+                }
+                let target = path + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+                let body = (operation["requestBody"] != nil) ? Array(#"{"id":5,"name":"a","price":1,"username":"u"}"#.utf8) : []
+                for condition in [("If-Match", #""stale""#), ("If-Match", "stale, W/\"weak\""), ("If-None-Match", "*")] {
+                    let response = try server.get(
+                        target, method: method.uppercased(), headers: [condition, ("Content-Type", "application/json")], body: body)
+                    #expect(response.status == 412, "\(method.uppercased()) \(target) with \(condition): \(response.status) \(response.text)")
+                    #expect(response.header("content-type")?.hasPrefix("application/json") == true, "\(method) \(target)")
+                }
+                checked.append("\(method.uppercased()) \(template)")
+            }
+        }
+        for expected in ["DELETE /items/{item_id}", "PUT /items/{item_id}", "PATCH /items/{item_id}", "POST /items", "POST /users", "PUT /conditional", "POST /logs/add"] {
+            #expect(checked.contains(expected), "\(expected) was not walked: \(checked)")
+        }
+        #expect(try server.get("/items").text == before, "a refused request changed the items")
+        #expect(try server.get("/users/5").status == 404)
+
+        // The right tag, or `*`, goes through, for DELETE as for PUT.
+        let item = try server.get("/items/1")
+        let etag = try #require(item.header("etag"))
+        #expect(try server.get("/items/1", method: "DELETE", headers: [("If-Match", "W/" + etag)]).status == 412, "a weak tag never matches If-Match")
+        #expect(try server.get("/items/1", method: "DELETE", headers: [("If-Match", #""other", "# + etag)]).status == 204)
+        #expect(try server.get("/items/1").status == 404)
+        #expect(try server.get("/items/2", method: "DELETE", headers: [("If-Match", "*")]).status == 204)
+        // A missing item is a 404 whatever its preconditions say (RFC 9110 §13.2.1).
+        #expect(try server.get("/items/2", method: "DELETE", headers: [("If-Match", #""stale""#)]).status == 404)
+        #expect(try server.get("/items", method: "POST", headers: [("If-Match", "*"), ("Content-Type", "application/json")], body: Array(#"{"name":"a","price":1}"#.utf8)).status == 201)
+    }
+
+    @Test func eventDataCannotStartAFieldOfItsOwn() {
+        let injected = ServerSentEvent(data: "hi\revent: admin\rid: 999\r\nretry: 1\n\ndata: x", event: "log\r\nevent: admin", id: "7\r\n8\0")
+        #expect(injected.encoded == "id: 78\nevent: logevent: admin\ndata: hi\ndata: event: admin\ndata: id: 999\ndata: retry: 1\ndata: \ndata: data: x\n\n")
+        #expect(ServerSentEvent(data: "").encoded == "data: \n\n")
+        #expect(ServerSentEvent(data: "a\r").encoded == "data: a\ndata: \n\n")
+    }
+
+    @Test func aLogLineCannotInjectAnEventIntoTheStream() throws {
+        let server = try Self.server()
+        defer { server.stop() }
+        let logs = try StreamClient(port: server.port, path: "/logs/stream")
+        defer { logs.close() }
+        #expect(logs.read(until: ": connected"))
+        for message in ["hi%0Devent:%20admin%0Did:%20999", "two%0D%0Aevent:%20admin", "three%0Aid:%20999"] {
+            #expect(try server.get("/logs/add?message=" + message, method: "POST").status == 200)
+        }
+        #expect(logs.read(until: "three\ndata: id: 999\n\n"))
+        // Past the head, every line is a chunk size, a data line, a comment or the blank line
+        // that ends an event: no `event:` or `id:` field ever reaches the subscriber.
+        let body = logs.text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+        // (Split as bytes: CR LF is one Character in Swift, the very mistake this test is about.)
+        for bytes in body.utf8.split(whereSeparator: { $0 == 10 || $0 == 13 }) {
+            let line = String(decoding: bytes, as: UTF8.self)
+            if !(line.hasPrefix("data: ") || line.hasPrefix(":") || line.allSatisfy(\.isHexDigit)) { Issue.record("not a data line: [\(line)]") }
+        }
+    }
+
+    @Test func aResumedStreamWithNothingLeftIs204() throws {
+        let server = try Self.server()
+        defer { server.stop() }
+        for (path, last) in [("/events", 11), ("/events/named", 5)] {
+            for id in [last, last + 1, 1000] {
+                let response = try server.get(path, headers: [("Last-Event-ID", String(id))])
+                #expect(response.status == 204 && response.body.isEmpty, "\(path) after \(id): \(response.status)")
+            }
+            let resumed = try StreamClient(port: server.port, path: path, headers: [("Last-Event-ID", String(last - 1))])
+            #expect(resumed.read(until: "id: \(last)\n"), "\(path) resumed before its last event")
+            resumed.close()
+        }
+    }
+
+    @Test func theDocumentDeclaresRequestBodiesAndInt64Ranges() throws {
+        let server = try Self.server()
+        defer { server.stop() }
+        let document = try #require(Self.json(try server.get("/openapi.json")))
+        let paths = try #require(document["paths"] as? [String: [String: [String: Any]]])
+        for (path, method, required) in [
+            ("/items", "post", ["name", "price"]), ("/items/{item_id}", "put", ["name", "price"]), ("/items/{item_id}", "patch", []),
+            ("/users", "post", ["id", "username"]), ("/variants/items-method1", "post", ["id", "name"]),
+        ] {
+            let body = paths[path]?[method]?["requestBody"] as? [String: Any]
+            let schema = ((body?["content"] as? [String: Any])?["application/json"] as? [String: Any])?["schema"] as? [String: Any]
+            #expect(schema?["type"] as? String == "object", "\(method) \(path): \(String(describing: body))")
+            #expect((schema?["required"] as? [String] ?? []) == required, "\(method) \(path)")
+            #expect(body?["required"] as? Bool == true, "\(method) \(path)")
+        }
+        let lookup = try #require(paths["/hello-c/lookup/{item_id}"]?["get"]?["parameters"] as? [[String: Any]])
+        let limit = try #require(lookup.first { $0["name"] as? String == "limit" }?["schema"] as? [String: Any])
+        #expect(limit["format"] as? String == "int64")
+        let users = try #require(paths["/users/{user_id}"]?["get"]?["parameters"] as? [[String: Any]])
+        let userID = try #require(users.first?["schema"] as? [String: Any])
+        #expect((userID["minimum"] as? NSNumber)?.int64Value == Int64.min && (userID["maximum"] as? NSNumber)?.int64Value == Int64.max)
+        #expect(try server.get("/users/9223372036854775808").status == 422)
+    }
+
+    @Test func aSecondServerOnTheSameStateDirectoryRefusesToStart() throws {
+        let state = TestPaths.temporaryDirectory("shared-state")
+        let first = try Self.server(state: state)
+        defer { first.stop() }
+        let second = Process()
+        second.executableURL = URL(fileURLWithPath: TestPaths.hostExecutable)
+        second.arguments = ["serve", "--port", "0", "--host", "127.0.0.1", "--watch", "off"]
+        second.environment = ProcessInfo.processInfo.environment.merging(["SWITCHBOARD_STATE_DIRECTORY": state]) { $1 }
+        let errors = Pipe()
+        second.standardError = errors
+        second.standardOutput = FileHandle.nullDevice
+        try second.run()
+        let deadline = Date().addingTimeInterval(20)
+        while second.isRunning && Date() < deadline { usleep(20_000) }
+        if second.isRunning { kill(second.processIdentifier, SIGKILL) }
+        second.waitUntilExit()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(second.terminationStatus == 3, "\(text)")
+        #expect(text.contains("in use by another switchboard process (pid \(first.process.processIdentifier))"), "\(text)")
+        // The first keeps serving; once it is gone the directory is free again.
+        #expect(try first.get("/items").status == 200)
+        first.stop()
+        let third = try Self.server(state: state)
+        #expect(try third.get("/items").status == 200)
+        third.stop()
+    }
+}
