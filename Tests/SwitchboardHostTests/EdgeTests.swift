@@ -236,6 +236,25 @@ import Testing
         #expect(response.text.contains("event: complete"))
     }
 
+    /// An event stream asked for with a body (empty or not, by length or chunked) whose client
+    /// then leaves: the host notices and ends the stream, and keeps serving. (It trapped: the
+    /// inbound watch began where the already-read body had ended.)
+    @Test(arguments: ["Content-Length: 0\r\n\r\n", "Content-Length: 2\r\n\r\nhi", "Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"])
+    func anEventStreamWithARequestBodyWhoseClientLeavesEndsCleanly(framing: String) throws {
+        let server = try Self.server("edge-sse-body")
+        defer { server.stop() }
+        for path in ["/logs/stream", "/events"] {
+            let fd = try RawHTTP.connect(port: server.port, timeout: 5)
+            Self.send(fd, "GET \(path) HTTP/1.1\r\nHost: x\r\n" + framing)
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = recv(fd, &buffer, buffer.count, 0)
+            #expect(n > 0 && String(decoding: buffer[0..<max(n, 0)], as: UTF8.self).hasPrefix("HTTP/1.1 200"), "\(path)")
+            close(fd)
+            #expect(waitUntil(timeout: 5) { StreamingTests.inFlight(server) == 0 }, "\(path): the stream outlived its client")
+            #expect(try server.get("/hello-c").status == 200, "\(path): the server stopped serving:\n\(server.log.suffix(2000))")
+        }
+    }
+
     // MARK: Timeouts and limits
 
     @Test func eachTimeoutFires() throws {

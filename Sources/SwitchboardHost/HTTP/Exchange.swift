@@ -27,6 +27,8 @@ final class Exchange: Drainable, @unchecked Sendable {
     /// The connection's event loop (nil for a request without a channel): body writers pace
     /// themselves on it.
     let eventLoop: (any EventLoop)?
+    /// Completes when the connection has closed (nil without a channel).
+    let connectionClosed: EventLoopFuture<Void>?
 
     private struct State: @unchecked Sendable {
         /// Allocated on the first string lent: most handlers borrow nothing.
@@ -51,9 +53,10 @@ final class Exchange: Drainable, @unchecked Sendable {
     init(
         request: Request, route: RouteEntry, rawParameters: [Substring], body: ByteBuffer?,
         parameterValues: [ParameterValue?] = [], queryItems: [(name: Substring, value: Substring)]? = nil,
-        eventLoop: (any EventLoop)? = nil
+        eventLoop: (any EventLoop)? = nil, connectionClosed: EventLoopFuture<Void>? = nil
     ) {
         self.eventLoop = eventLoop
+        self.connectionClosed = connectionClosed
         self.request = request
         self.route = route
         self.rawParameters = rawParameters

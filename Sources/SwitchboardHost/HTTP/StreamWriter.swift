@@ -189,11 +189,20 @@ final class StreamWriter: Drainable, @unchecked Sendable {
         let watchInbound = eventStream && !exchange.route.streamsBody
         if watchInbound { headers[.connection] = "close" }
         let request = exchange.request
+        // Hummingbird's inbound watch reads the request's parts from where the body ended; when
+        // the host has already read a body (even an empty one, `Content-Length: 0`), a client that
+        // then leaves ends that read without finishing its stream, which traps the process. Such
+        // a connection is watched through its close instead (the host reads no more requests from
+        // it: the response closes it).
+        let bodyWasRead = request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil
+        if watchInbound && bodyWasRead {
+            exchange.connectionClosed?.whenComplete { _ in self.close() }
+        }
         return ResponseBody { writer in
             do {
                 try await withTaskCancellationHandler {
                     try await withGracefulShutdownHandler {
-                        if watchInbound {
+                        if watchInbound && !bodyWasRead {
                             try await request.body.consumeWithInboundCloseHandler { _ in
                                 try await self.pump(into: &writer)
                             } onInboundClosed: {
