@@ -12,6 +12,8 @@
  */
 #include "hello_c.h"
 
+#include <switchboard_kit.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,35 +42,19 @@ static sb_status hello_json(void *data, sb_request *req) {
     return host->response_send(req, 200, bytes(body, sizeof body - 1));
 }
 
-/* Appends `in` to `out` as the inside of a JSON string; returns the new length or 0 if it does not fit. */
-static size_t json_escape(char *out, size_t at, size_t cap, sb_str in) {
-    size_t i;
-    for (i = 0; i < in.len; i++) {
-        unsigned char c = (unsigned char)in.ptr[i];
-        if (at + 7 >= cap) return 0;
-        if (c == '"' || c == '\\') { out[at++] = '\\'; out[at++] = (char)c; }
-        else if (c < 0x20) at += (size_t)snprintf(out + at, cap - at, "\\u%04x", c);
-        else out[at++] = (char)c;
-    }
-    return at;
-}
-
 static sb_status item(void *data, sb_request *req) {
-    char body[512];
-    size_t n;
+    sbk_buf body = {0};
+    sb_status status;
     sb_str id;
     (void)data;
+    /* The host has already answered 400 for a path that does not decode. */
     if (host->request_path_param(req, str("item_id"), &id) != SB_OK) return SB_ERR_INTERNAL;
-    n = (size_t)snprintf(body, sizeof body, "{\"item_id\":\"");
-    n = json_escape(body, n, sizeof body, id);
-    if (n == 0) {
-        static const char too_long[] = "{\"detail\":\"item_id is too long\"}";
-        host->response_header_add(req, str("content-type"), str("application/json"));
-        return host->response_send(req, 414, bytes(too_long, sizeof too_long - 1));
-    }
-    n += (size_t)snprintf(body + n, sizeof body - n, "\",\"plugin\":\"hello-c\"}");
-    host->response_header_add(req, str("content-type"), str("application/json"));
-    return host->response_send(req, 200, bytes(body, n));
+    sbk_buf_puts(&body, "{\"item_id\":");
+    sbk_json_string(&body, id.ptr, id.len);
+    sbk_buf_puts(&body, ",\"plugin\":\"hello-c\"}");
+    status = sbk_respond(host, req, 200, "application/json", &body);
+    sbk_buf_free(&body);
+    return status;
 }
 
 /* --- /hello-c/count: a stream paced by a repeating timer ------------------------------------------- */
@@ -120,22 +106,21 @@ static sb_status count(void *data, sb_request *req) {
 /* Called through libffi with one native argument per declared parameter, in declaration order. */
 static sb_status lookup(void *data, sb_request *req, int64_t item_id, const char *q, int64_t limit, const char *format,
                         int32_t verbose) {
-    char body[512];
-    size_t n;
+    sbk_buf body = {0};
+    sb_status status;
     (void)data;
     if (strcmp(format, "text") == 0) {
-        n = (size_t)snprintf(body, sizeof body, "item %lld, q=%s, limit %lld%s\n", (long long)item_id, q, (long long)limit,
-                             verbose ? ", verbose" : "");
-        host->response_header_add(req, str("content-type"), str("text/plain; charset=utf-8"));
-        return host->response_send(req, 200, bytes(body, n < sizeof body ? n : sizeof body - 1));
+        sbk_buf_printf(&body, "item %lld, q=%s, limit %lld%s\n", (long long)item_id, q, (long long)limit, verbose ? ", verbose" : "");
+        status = sbk_respond(host, req, 200, "text/plain; charset=utf-8", &body);
+    } else {
+        sbk_buf_printf(&body, "{\"item_id\":%lld,\"q\":", (long long)item_id);
+        sbk_json_cstring(&body, q);
+        sbk_buf_printf(&body, ",\"limit\":%lld,\"format\":\"%s\",\"verbose\":%s,\"plugin\":\"hello-c\"}", (long long)limit, format,
+                       verbose ? "true" : "false");
+        status = sbk_respond(host, req, 200, "application/json", &body);
     }
-    n = (size_t)snprintf(body, sizeof body, "{\"item_id\":%lld,\"q\":\"", (long long)item_id);
-    n = json_escape(body, n, sizeof body, str(q));
-    if (n == 0) return SB_ERR_INTERNAL; /* q is at most 50 scalars: it always fits */
-    n += (size_t)snprintf(body + n, sizeof body - n, "\",\"limit\":%lld,\"format\":\"%s\",\"verbose\":%s,\"plugin\":\"hello-c\"}",
-                          (long long)limit, format, verbose ? "true" : "false");
-    host->response_header_add(req, str("content-type"), str("application/json"));
-    return host->response_send(req, 200, bytes(body, n));
+    sbk_buf_free(&body);
+    return status;
 }
 
 static const sb_str formats[] = {{"json", 4}, {"text", 4}};

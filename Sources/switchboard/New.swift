@@ -73,6 +73,8 @@ struct New: ParsableCommand {
             }
         } else {
             try FileManager.default.copyItem(atPath: header, toPath: project + "/switchboard.h")
+            let kit = (header as NSString).deletingLastPathComponent + "/switchboard_kit.h"
+            try FileManager.default.copyItem(atPath: kit, toPath: project + "/switchboard_kit.h")
         }
         let built = lang == .swift ? ".build/release/lib\(Templates.module(name)).so" : "lib\(name).so"
         print("""

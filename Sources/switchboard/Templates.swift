@@ -129,7 +129,7 @@ enum Templates {
                 CFLAGS ?= -O2 -g -Wall -Wextra -std=c11
                 SWITCHBOARD ?= \(host.executable)
                 PLUGINS ?= \(host.plugins)
-                lib\(name).so: \(name).c switchboard.h
+                lib\(name).so: \(name).c switchboard.h switchboard_kit.h
                 \t$(CC) $(CFLAGS) -shared -fPIC -o $@ \(name).c
                 check: lib\(name).so
                 \t$(SWITCHBOARD) check ./lib\(name).so
@@ -142,13 +142,15 @@ enum Templates {
                 """),
             ("\(name).c", """
                 /*
-                 * \(name): a Switchboard plugin in C (switchboard.h is the whole ABI).
+                 * \(name): a Switchboard plugin in C (switchboard.h is the whole ABI; switchboard_kit.h has
+                 * header-only helpers for JSON strings, error bodies and event streams).
                  *
                  *   GET /\(name)                        a greeting
                  *   GET /\(name)/items/{item_id}?limit= typed parameters: the host validates them (422 in
                  *                                       FastAPI's shape) and calls a native C signature
                  */
                 #include "switchboard.h"
+                #include "switchboard_kit.h"
 
                 #include <stdio.h>
                 #include <string.h>
@@ -167,12 +169,13 @@ enum Templates {
 
                 /* Called with one native argument per declared parameter, in order. */
                 static sb_status item(void *data, sb_request *req, int64_t item_id, int64_t limit) {
-                    char body[128];
-                    int n = snprintf(body, sizeof body, "{\\"item_id\\":%lld,\\"limit\\":%lld}", (long long)item_id, (long long)limit);
+                    sbk_buf body = {0};
+                    sb_status status;
                     (void)data;
-                    host->response_header_add(req, str("content-type"), str("application/json"));
-                    sb_bytes bytes = {(const uint8_t *)body, (size_t)n};
-                    return host->response_send(req, 200, bytes);
+                    sbk_buf_printf(&body, "{\\"item_id\\":%lld,\\"limit\\":%lld}", (long long)item_id, (long long)limit);
+                    status = sbk_respond(host, req, 200, "application/json", &body);
+                    sbk_buf_free(&body);
+                    return status;
                 }
 
                 static sb_status on_init(const sb_host_api *api, sb_plugin *plugin, void **out_state) {
@@ -215,7 +218,9 @@ enum Templates {
             ("README.md", """
                 # \(name)
 
-                A Switchboard plugin in C. `switchboard.h` is a copy of the host's ABI header.
+                A Switchboard plugin in C. `switchboard.h` is a copy of the host's ABI header, and
+                `switchboard_kit.h` of its header-only helpers (a growable buffer, JSON strings, FastAPI-shaped
+                error bodies, event-stream framing).
 
                     make                                  # → lib\(name).so
                     make check                            # would the host load it? (switchboard check)
