@@ -62,6 +62,16 @@ import SwitchboardSDK
             try await client.execute(uri: "/hello-c/items/7", method: .get) {
                 #expect($0.text == #"{"item_id":"7","plugin":"hello-c"}"#)
             }
+            // The most specific template that has the method answers; 405 lists every method
+            // of every template that matches the path.
+            try await client.execute(uri: "/literal/new", method: .delete) { #expect($0.status == .ok && $0.text == "fixture") }
+            try await client.execute(uri: "/literal/new", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/literal/new", method: .put) {
+                #expect($0.status == .methodNotAllowed && $0.headers[.allow] == "DELETE, GET, HEAD")
+            }
+            try await client.execute(uri: "/literal/5", method: .get) {
+                #expect($0.status == .methodNotAllowed && $0.headers[.allow] == "DELETE")
+            }
         }
     }
 

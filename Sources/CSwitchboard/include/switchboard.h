@@ -308,11 +308,12 @@ typedef struct sb_route_spec {
                                         * and matches one non-empty segment. Precedence: of the
                                         * templates that match a path (same segment count), the one
                                         * with a literal where the others first have a parameter
-                                        * wins (/items/new over /items/{id}, /a/{x}/c over /{y}/b/c),
-                                        * whatever the method: if it has no route for the request's
-                                        * method the answer is 405 (HEAD uses GET), even when another
-                                        * template would take that method. Templates equal but for
-                                        * parameter names conflict (route_add). */
+                                        * wins (/items/new over /items/{id}, /a/{x}/c over /{y}/b/c)
+                                        * among those with a route for the request's method (HEAD
+                                        * uses GET): DELETE /items/new reaches DELETE /items/{id}
+                                        * beside GET /items/new. None with the method: 405, Allow
+                                        * listing the methods of every matching template. Templates
+                                        * equal but for parameter names conflict (route_add). */
     sb_handler_fn handler;             /* required unless typed_handler is set */
     void *handler_data;
     sb_str summary;                    /* metadata for generated docs; all optional */

@@ -4,7 +4,8 @@ import SwitchboardRouting
 ///
 /// Lookup walks a trie of path segments. A literal segment is tried before a parameter at the same
 /// depth, and the walk backtracks, so `/download/binary` and `/download/{filename}` coexist and
-/// the literal wins. HEAD falls back to GET. A path that exists with other methods answers 405.
+/// the literal wins, for the methods it has. HEAD falls back to GET. A path that exists with other
+/// methods answers 405.
 public final class RouteTable: Sendable {
     public enum Match {
         case found(RouteEntry, parameters: [Substring])
@@ -58,37 +59,47 @@ public final class RouteTable: Sendable {
 
     /// Finds the route for `method` and the percent-encoded `path` (without query).
     /// Parameter values are returned still encoded, in template order.
+    ///
+    /// Of the templates that match the path, the most specific one that has a route for the
+    /// method answers (HEAD falls back to GET), as in Starlette: `DELETE /items/new` reaches
+    /// `DELETE /items/{id}` even beside `GET /items/new`. Only when none has the method is the
+    /// answer 405, with every method of every matching template in `Allow` (RFC 9110 §15.5.6).
     public func match(method: String, path: String) -> Match {
         guard path.first == "/" else { return .notFound }
+        let rest = path == "/" ? nil : path.dropFirst()
         var parameters: [Substring] = []
-        guard let node = Self.walk(root, path == "/" ? nil : path.dropFirst(), &parameters) else { return .notFound }
-        if let route = node.routes[method] {
+        let answers: (Node) -> Bool = { node in node.routes[method] != nil || (method == "HEAD" && node.routes["GET"] != nil) }
+        if let node = Self.walk(root, rest, &parameters, accept: answers), let route = node.routes[method] ?? node.routes["GET"] {
             return .found(route, parameters: parameters)
         }
-        if method == "HEAD", let route = node.routes["GET"] {
-            return .found(route, parameters: parameters)
+        var allow = Set<String>()
+        var ignored: [Substring] = []
+        _ = Self.walk(root, rest, &ignored) { node in
+            allow.formUnion(node.routes.keys)
+            return false  // visit every matching template
         }
-        var allow = Set(node.routes.keys)
+        guard !allow.isEmpty else { return .notFound }
         if allow.contains("GET") { allow.insert("HEAD") }
         return .methodNotAllowed(allow: allow.sorted())
     }
 
     /// Depth-first: the literal child first, then the parameter child. `rest` is the path after
-    /// the last "/" consumed (nil at the end). Returns the node whose routes answer the whole
-    /// path, collecting parameter values on the way; allocates nothing for a path without them.
-    private static func walk(_ node: Node, _ rest: Substring?, _ parameters: inout [Substring]) -> Node? {
-        guard let rest else { return node.routes.isEmpty ? nil : node }
+    /// the last "/" consumed (nil at the end). Returns the first node that matches the whole path
+    /// and that `accept` takes, collecting parameter values on the way; allocates nothing for a
+    /// path without them.
+    private static func walk(_ node: Node, _ rest: Substring?, _ parameters: inout [Substring], accept: (Node) -> Bool) -> Node? {
+        guard let rest else { return accept(node) ? node : nil }
         let slash = rest.firstIndex(of: "/")
         let segment = rest[..<(slash ?? rest.endIndex)]
         let remainder = slash.map { rest[rest.index(after: $0)...] }
         if let child = node.literals[segment] ?? decodedLiteral(node, segment),
-            let found = walk(child, remainder, &parameters)
+            let found = walk(child, remainder, &parameters, accept: accept)
         {
             return found
         }
         if let child = node.parameter, !segment.isEmpty {
             parameters.append(segment)
-            if let found = walk(child, remainder, &parameters) { return found }
+            if let found = walk(child, remainder, &parameters, accept: accept) { return found }
             parameters.removeLast()
         }
         return nil
