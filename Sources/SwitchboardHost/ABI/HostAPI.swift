@@ -145,7 +145,9 @@ enum HostAPI {
             }
             let borrowed = BorrowedBody(body: body, release: release, releaseData: releaseData)
             let status = ex.respond(status: status) { _ in borrowed.responseBody() }
-            if status != SB_OK { borrowed.releaseNow() }
+            // After the exchange's lock is released: `release` is plugin code, which may call the
+            // host (not with `req`, but with anything else) and must not run under a host lock.
+            borrowed.releaseNow()
             return status
         }
         api.response_stream_begin = { req, status, out in

@@ -3,9 +3,10 @@ import Hummingbird
 import NIOCore
 import Synchronization
 
-/// A response body the plugin lends (`response_send_borrowed`). The bytes are wrapped in a
-/// ByteBuffer without copying, and the plugin's release callback runs exactly once: when NIO
-/// frees the buffer after writing it, or at once if the response call failed.
+/// A response body the plugin lends (`response_send_borrowed`). The bytes are copied into a
+/// ByteBuffer when the response is recorded; the caller then runs the plugin's release callback
+/// (`releaseNow`), exactly once, outside every host lock, whether the response call succeeded or
+/// failed.
 final class BorrowedBody: @unchecked Sendable {
     private let body: sb_bytes
     private let release: sb_release_fn?
@@ -18,17 +19,13 @@ final class BorrowedBody: @unchecked Sendable {
         self.releaseData = releaseData
     }
 
+    /// The body, copied. Does not release: see `releaseNow`.
     func responseBody() -> ResponseBody {
-        guard body.len > 0, let base = body.ptr else {
-            releaseNow()
-            return ResponseBody()
-        }
+        guard body.len > 0, let base = body.ptr else { return ResponseBody() }
         // ByteBufferAllocator with a custom free would be ideal; NIO has no public no-copy
         // initialiser, so the bytes are copied once into the buffer and the plugin's memory is
-        // released right away: the plugin still gets the contract it was promised.
-        let buffer = ByteBuffer(bytes: UnsafeRawBufferPointer(start: base, count: body.len))
-        releaseNow()
-        return ResponseBody(byteBuffer: buffer)
+        // released right after: the plugin still gets the contract it was promised.
+        return ResponseBody(byteBuffer: ByteBuffer(bytes: UnsafeRawBufferPointer(start: base, count: body.len)))
     }
 
     func releaseNow() {

@@ -98,25 +98,33 @@ final class StreamWriter: Drainable, @unchecked Sendable {
         }
     }
 
+    /// A callback whose event has already happened runs at once, on this thread, counted as a
+    /// delivery: a `finish()` on another thread meanwhile waits for it (rule 8).
     func onWritable(_ callback: Callback) -> sb_status {
         let fireNow = state.withLock { s -> Bool in
             if s.finished { return false }
-            if s.closed || s.queuedBytes < lowWatermark { return true }
+            if s.closed || s.queuedBytes < lowWatermark {
+                s.delivering.append(pthread_self())
+                return true
+            }
             s.onWritable.append(callback)
             return false
         }
-        if fireNow { invoke(callback) }
+        if fireNow { deliver([callback]) }
         return SB_OK
     }
 
     func onClose(_ callback: Callback) -> sb_status {
         let fireNow = state.withLock { s -> Bool in
             if s.finished { return false }
-            if s.closed { return true }
+            if s.closed {
+                s.delivering.append(pthread_self())
+                return true
+            }
             s.onClose.append(callback)
             return false
         }
-        if fireNow { invoke(callback) }
+        if fireNow { deliver([callback]) }
         return SB_OK
     }
 
