@@ -140,7 +140,7 @@ public struct RouteDeclaration: @unchecked Sendable {
 
     /// The size of the ABI 1.0–1.3 `sb_route_spec` (through `max_body_bytes`; C's
     /// SB_ROUTE_SPEC_V1_SIZE): the least a plugin's spec may declare.
-    static let firstRouteSpecSize = MemoryLayout<sb_route_spec>.offset(of: \.max_body_bytes)! + MemoryLayout<UInt64>.size
+    public static let firstRouteSpecSize = MemoryLayout<sb_route_spec>.offset(of: \.max_body_bytes)! + MemoryLayout<UInt64>.size
 
     /// Copies a sized struct: as many bytes as both sides know, the rest zero.
     public static func readSized<T>(_ pointer: UnsafePointer<T>) -> T {

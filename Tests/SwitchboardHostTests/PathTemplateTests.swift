@@ -1,4 +1,5 @@
 import Testing
+import CSwitchboard
 @testable import SwitchboardHost
 import SwitchboardRouting
 import SwitchboardSDK
@@ -41,5 +42,63 @@ import SwitchboardSDK
         #expect("a+b"[...].percentDecoded(plusIsSpace: true) == "a b")
         #expect("%zz"[...].percentDecoded() == nil)
         #expect("%FF"[...].percentDecoded() == nil)
+    }
+}
+
+/// `sb_route_spec` as the host reads it (ABI 1.4's body fields, and sizes it must refuse).
+@Suite struct RouteSpecTests {
+    /// Reads a spec for `POST /things` with the given body fields and struct size.
+    static func read(schema: String = "", mediaType: String = "", flags: UInt32 = 0, size: Int = MemoryLayout<sb_route_spec>.size) -> Result<RouteDeclaration, RouteDeclaration.Invalid> {
+        let strings = ["POST", "/things", schema, mediaType].map { Array($0.utf8) }
+        return strings[0].withUnsafeBufferPointer { method in
+            strings[1].withUnsafeBufferPointer { path in
+                strings[2].withUnsafeBufferPointer { schema in
+                    strings[3].withUnsafeBufferPointer { media in
+                        func str(_ b: UnsafeBufferPointer<UInt8>) -> sb_str {
+                            sb_str(ptr: UnsafeRawPointer(b.baseAddress)?.assumingMemoryBound(to: CChar.self), len: b.count)
+                        }
+                        var spec = sb_route_spec()
+                        spec.struct_size = UInt32(size)
+                        spec.method = str(method)
+                        spec.path = str(path)
+                        spec.handler = { _, _ in SB_OK }
+                        spec.body_schema = str(schema)
+                        spec.body_media_type = str(media)
+                        spec.body_flags = flags
+                        return Result { () throws(RouteDeclaration.Invalid) in try RouteDeclaration.read(&spec) }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func aBodySchemaIsKeptAsTheJSONItIs() throws {
+        let route = try Self.read(schema: #"{"type":"object","required":["name"],"properties":{"name":{"type":"string"}}}"#).get()
+        let body = try #require(route.metadata.requestBody)
+        #expect(body.mediaType == "application/json" && body.required)
+        #expect(body.schema.text == #"{"type":"object","required":["name"],"properties":{"name":{"type":"string"}}}"#)
+        let optional = try Self.read(mediaType: "application/octet-stream", flags: UInt32(SB_BODY_OPTIONAL)).get()
+        #expect(optional.metadata.requestBody?.mediaType == "application/octet-stream" && optional.metadata.requestBody?.required == false)
+        #expect(try Self.read().get().metadata.requestBody == nil)
+    }
+
+    @Test(arguments: ["{not json", "[1,2]", "\"object\"", "{} x"])
+    func aBodySchemaThatIsNotAJSONObjectIsRefused(schema: String) {
+        guard case .failure(let invalid) = Self.read(schema: schema) else {
+            Issue.record("accepted \(schema)")
+            return
+        }
+        #expect(invalid.description.contains("POST /things: body_schema"), "\(invalid)")
+    }
+
+    /// A 1.0–1.3 spec (no body fields) reads as one without a body; a smaller one is refused.
+    @Test func olderSpecsReadAsZeroAndTooSmallOnesAreRefused() throws {
+        let old = try Self.read(schema: #"{"type":"object"}"#, size: RouteDeclaration.firstRouteSpecSize).get()
+        #expect(old.metadata.requestBody == nil, "fields past struct_size were read")
+        guard case .failure(let invalid) = Self.read(size: 0) else {
+            Issue.record("a spec with struct_size 0 was read")
+            return
+        }
+        #expect(invalid.description.contains("sb_route_spec.struct_size is 0"))
     }
 }
