@@ -21,10 +21,10 @@ struct New: ParsableCommand {
     @Option(help: "swift or c.")
     var lang: Language = .swift
 
-    @Option(help: "Where to create the project directory (default: the current directory).")
+    @Option(help: "Where to create the project directory.")
     var output: String = "."
 
-    @Option(help: "The Switchboard source tree to take the ABI and SDK from (default: the one this binary was built from, or $SWITCHBOARD_SDK).")
+    @Option(help: "The Switchboard checkout to take the ABI, the SDK and the drop directory from (default: $SWITCHBOARD_SDK, else the checkout this binary runs from).")
     var sdk: String? = nil
 
     /// This binary's absolute path (what a project's Makefile and README call `switchboard`).
@@ -35,9 +35,16 @@ struct New: ParsableCommand {
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }()
 
-    /// The repository this binary was built from.
+    /// The checkout this binary runs from (the first directory above it that holds the ABI
+    /// header: `<checkout>/.build/debug/switchboard`), else the one it was built from. Its
+    /// header and SDK are copied, and its `plugins/` is the drop directory the project names.
     static let builtFrom: String = {
-        var url = URL(fileURLWithPath: #filePath)
+        var url = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        while url.path != "/" {
+            if FileManager.default.fileExists(atPath: url.path + "/Sources/CSwitchboard/include/switchboard.h") { return url.path }
+            url.deleteLastPathComponent()
+        }
+        url = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { url.deleteLastPathComponent() }
         return url.path
     }()

@@ -134,7 +134,7 @@ enum Templates {
                 check: lib\(name).so
                 \t$(SWITCHBOARD) check ./lib\(name).so
                 install: check
-                \tcp lib\(name).so $(PLUGINS)/lib\(name).so.partial && mv lib\(name).so.partial $(PLUGINS)/lib\(name).so
+                \tcp lib\(name).so $(PLUGINS)/lib\(name).so.partial && mv $(PLUGINS)/lib\(name).so.partial $(PLUGINS)/lib\(name).so
                 clean:
                 \trm -f lib\(name).so
                 .PHONY: check install clean
