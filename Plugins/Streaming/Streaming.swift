@@ -17,7 +17,8 @@
 // inside the files directory (plugins.config.streaming.files_directory, default "files"): "..",
 // ".", slashes, absolute names, symlinks that lead out and directories are 404s. The repository
 // ships files/hello.txt and files/video.mp4 (4 s, 65 KB); the README's huge_file.txt is written
-// there at the first start (8 MB of numbered lines), so every route has real content out of the box.
+// there by the first /large-file request (8 MiB of numbered lines), so every route has real
+// content out of the box (and loading the plugin, as `switchboard check` does, writes nothing).
 // plugins.config.streaming.interval_scale (default 1) scales every pause (tests use 0.01).
 
 import SwitchboardSDK
@@ -33,7 +34,6 @@ let filename = Param<String>.path("filename").description("A file name inside th
 
 let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8.3 of the chapter and the streaming README") { app in
     let files = FilesDirectory(app.config("files_directory") ?? "files")
-    if let problem = files.ensureLargeFile() { app.log(.warning, problem) }
     let scale = max(0, Double(app.config("interval_scale") ?? "1") ?? 1)
     let pause: @Sendable (Double) -> Duration = { .nanoseconds(Int64($0 * scale * 1e9)) }
 
@@ -69,7 +69,9 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
         }
     }
 
-    app.get("/large-file", summary: "The README's huge_file.txt, streamed", responses: [ResponseDoc(200, "text/plain"), ResponseDoc(404, "application/json")]) { _ in
+    // Blocking: the first request may write the file (8 MiB), off the event loop.
+    app.get("/large-file", summary: "The README's huge_file.txt, streamed", responses: [ResponseDoc(200, "text/plain"), ResponseDoc(404, "application/json")], blocking: true) { _ in
+        if let problem = files.ensureLargeFile() { app.log(.warning, problem) }
         guard let file = files.resolve(FilesDirectory.largeFile) else { throw HTTPError(404, detail: "File not found") }
         return .file(file, contentType: "text/plain; charset=utf-8")
     }
@@ -124,7 +126,7 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
         return .eventStream(keepalive: pause(15)) { events in
             let tick = Box(start)
             EventPump(app: app, events: events, every: pause(1)) {
-                tick.value += 1
+                tick.value &+= 1
                 return ServerSentEvent(data: #"{"tick": \#(tick.value), "timestamp": "\#(Clock.isoUTC())"}"#, id: String(tick.value))
             }.start()
         }
@@ -196,7 +198,7 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
                 case .closed, .failed: timer.cancel(); stream.finish()
                 }
             }
-            stream.onClose { timer?.cancel(); stream.finish() }
+            stream.onClose { stream.finish(cancelling: timer) }
         }
     }
 
@@ -270,10 +272,17 @@ let demoPage = #"""
 </html>
 """#
 
-/// The id after which an event stream resumes: the client's `Last-Event-ID`, or 0.
+/// The id after which an event stream resumes: the client's `Last-Event-ID` if it is a decimal
+/// number (one past every id these streams send counts as the largest), else 0 (from the start).
 func resumeID(_ req: Request) -> Int {
-    req.header("last-event-id").flatMap { Int($0.trimmedHTTPSpace) }.map { max(0, $0) } ?? 0
+    guard let text = req.header("last-event-id")?.trimmedHTTPSpace, !text.isEmpty,
+        text.utf8.allSatisfy({ (0x30...0x39).contains($0) })
+    else { return 0 }
+    return Int(text).map { min($0, maxEventID) } ?? maxEventID
 }
+
+/// The largest id a stream resumes after: ticks counted from it never overflow.
+let maxEventID = 1 << 40
 
 /// Per-stream state touched by one writer at a time (one timer, or one producer chain).
 final class Box<T>: @unchecked Sendable {
@@ -309,10 +318,9 @@ final class EventPump: @unchecked Sendable {
             case .closed, .failed: end(timer)
             }
         }
-        events.onClose { [self] in
-            timer?.cancel()
-            events.finish()
-        }
+        // Whichever ends the stream first cancels the timer; the other returns at once (a tick
+        // that cancelled the timer while onClose waited for it would wait for onClose in turn).
+        events.onClose { [self] in events.finish(cancelling: timer) }
     }
 
     private func end(_ timer: Timer) {
@@ -548,13 +556,20 @@ struct FilesDirectory: Sendable {
     /// The README's huge_file.txt.
     static let largeFile = "huge_file.txt"
 
+    /// One writer at a time (in this process; the rename settles a race with another).
+    private static let writing = Locked(0)
+
     /// Writes `largeFile` (8 MiB: 131,072 numbered lines of 64 bytes) into the directory unless it
     /// is there, through a temporary name and a rename, so no reader ever sees half of it. Returns
-    /// why it could not, for the log (the route then answers 404).
+    /// why it could not, for the log (the route then answers 404). Blocks: call it off the event loop.
     func ensureLargeFile() -> String? {
         guard let root else { return "the files directory does not exist: /download, /video and /large-file answer 404" }
         let path = root + "/" + Self.largeFile
         if access(path, F_OK) == 0 { return nil }
+        return Self.writing.withLock { _ in access(path, F_OK) == 0 ? nil : Self.writeLargeFile(to: path) }
+    }
+
+    private static func writeLargeFile(to path: String) -> String? {
         let temporary = path + ".\(getpid()).partial"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return "cannot write \(temporary): \(String(cString: strerror(errno)))" }

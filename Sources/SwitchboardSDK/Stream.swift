@@ -84,8 +84,20 @@ public final class ResponseStream: @unchecked Sendable {
     }
 
     /// Ends the response after what is queued. Later calls do nothing.
-    public func finish() {
+    public func finish() { finish(cancelling: nil) }
+
+    /// Ends the response, and first cancels `timer` (the one that feeds the stream), but only in
+    /// the call that actually ends it: the first. Later calls return at once, cancelling nothing.
+    ///
+    /// Use it wherever both a timer's tick and `onClose` may end the stream. Ending waits for
+    /// callbacks running on other threads (the host's rule 8): a tick inside `finish` waits for
+    /// a running `onClose`, and an `onClose` inside `timer.cancel()` waits for a running tick —
+    /// if each ended the other, both would wait forever. Here only the first ender waits, and a
+    /// tick ends itself with `timer.cancel()` (which never waits from the timer's own callback)
+    /// then `finish(cancelling: nil)`.
+    public func finish(cancelling timer: Timer?) {
         guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        timer?.cancel()
         stopKeepalive()
         _ = app.api.stream_finish(handle)
         // A callback not called by now never will be; a box that fired released itself.
@@ -186,4 +198,6 @@ public struct EventStream: Sendable {
     public func onClose(_ callback: @escaping @Sendable () -> Void) { stream.onClose(callback) }
     public func onWritable(_ callback: @escaping @Sendable () -> Void) { stream.onWritable(callback) }
     public func finish() { stream.finish() }
+    /// See `ResponseStream.finish(cancelling:)`.
+    public func finish(cancelling timer: Timer?) { stream.finish(cancelling: timer) }
 }

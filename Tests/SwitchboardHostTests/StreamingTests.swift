@@ -176,6 +176,33 @@ import Testing
         #expect(try server.get("/logs/add", method: "POST").status == 422)
     }
 
+    /// Clients leaving timer-fed streams while their ticks run: a tick ending the stream and an
+    /// onClose cancelling the timer must not wait for each other (they did: /sse wedged an event
+    /// loop within one round at this pace). Half the clients reset, half close.
+    @Test(.timeLimit(.minutes(2))) func clientsLeavingTickingStreamsNeverWedgeTheServer() throws {
+        let server = try Self.server(files: try Self.fixtures(), scale: 0.001)
+        defer { server.stop() }
+        for round in 0..<4 {
+            var clients: [StreamClient] = []
+            for i in 0..<60 {
+                let path = ["/sse", "/stream", "/events", "/events/named"][i % 4]
+                clients.append(try StreamClient(port: server.port, path: path))
+            }
+            for (i, client) in clients.enumerated() {
+                _ = client.read(until: "\r\n\r\n")
+                if i % 2 == 0 {
+                    var reset = linger(l_onoff: 1, l_linger: 0)
+                    setsockopt(client.fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+                }
+                client.close()
+            }
+            let answered = waitUntil(timeout: 10) { (try? server.get("/events/demo"))?.status == 200 }
+            #expect(answered, "round \(round): the server stopped answering")
+            guard answered else { return }
+            #expect(waitUntil(timeout: 10) { Self.inFlight(server) == 0 }, "round \(round): streams still in flight")
+        }
+    }
+
     @Test func aClientThatLeavesStopsItsProducerWithinASecond() throws {
         // At full scale: /sse ticks once a second and /logs/stream is silent for 15 s, so only the
         // host noticing the closed connection can stop them in time.

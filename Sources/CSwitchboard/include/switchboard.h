@@ -36,7 +36,11 @@
  *     callback of a handle starts after the call that ends the handle (timer_cancel,
  *     subscription_cancel, stream_finish) returns; such a call made on another thread while one
  *     runs waits for it to return — so two callbacks must never cancel each other's handles at
- *     the same time (each would wait for the other). Every callback runs under a lease on its
+ *     the same time (each would wait for the other). The common case: a timer that feeds a
+ *     stream ends it from a tick (stream_finish waits for a running on_close) while on_close
+ *     cancels the timer (timer_cancel waits for a running tick). Let exactly one of them end
+ *     both (an atomic flag set by the first), and let a tick cancel only its own timer, which
+ *     never waits from the timer's own callback. Every callback runs under a lease on its
  *     generation, so the plugin's code stays mapped until it returns; no timer or message
  *     callback runs after on_deinit begins, and a state-store completion still out then keeps
  *     the image mapped until it has returned. Hosts before ABI 1.3 did not promise this rule.
@@ -167,7 +171,12 @@ typedef enum sb_log_level {
      * than GET, HEAD, OPTIONS and TRACE before the handler runs, as for a resource that exists
      * and has no validators: If-Match other than `*`, or If-None-Match `*`, answers 412 with a
      * JSON body and the handler is not called. So a route cannot change a resource behind a
-     * client's stale If-Match by forgetting to look at it. */
+     * client's stale If-Match by forgetting to look at it. The default knows nothing of the
+     * resource: it lets If-Match `*` through and refuses If-None-Match `*` even where the resource
+     * does not exist, and answers 412 where a missing one deserves 404. So a route addressing one
+     * resource that may be absent (PUT that creates, DELETE) sets this flag and evaluates them
+     * itself (RFC 9110 §13.2.1: 404 before preconditions when it does not exist). Plugins built
+     * for ABI 1.0 to 1.3 (which cannot set the flag) get no default. */
 #define SB_ROUTE_PRECONDITIONS (1u << 2)
 
 /* Where a declared parameter comes from (sb_param_spec.location). */
@@ -287,6 +296,9 @@ typedef struct sb_param_spec {
     size_t enum_count;
 } sb_param_spec;
 
+/* The size of the first (1.0) sb_param_spec layout: the least struct_size a host reads. */
+#define SB_PARAM_SPEC_V1_SIZE (offsetof(sb_param_spec, enum_count) + sizeof(size_t))
+
 /* One documented response of a route. OWNERSHIP: filled by the plugin; copied by route_add. */
 typedef struct sb_response_doc {
     uint32_t struct_size;       /* sizeof(sb_response_doc) */
@@ -295,6 +307,9 @@ typedef struct sb_response_doc {
     sb_str media_type;          /* e.g. "application/json" */
     sb_str description;
 } sb_response_doc;
+
+/* The size of the first (1.0) sb_response_doc layout: the least struct_size a host reads. */
+#define SB_RESPONSE_DOC_V1_SIZE (offsetof(sb_response_doc, description) + sizeof(sb_str))
 
 /* A route. OWNERSHIP: filled by the plugin; every field is copied by route_add except
  * handler_data, which stays the plugin's and must remain valid until on_deinit.
