@@ -190,7 +190,7 @@ let preconditionFailed = HTTPError(412, json: #"{"error":"Resource has been modi
 /// A JSON representation answered as its validators and the request's preconditions say: 200
 /// with `ETag` (and `Last-Modified`), 304 without a body, or 412.
 func conditionalRead(_ req: Request, _ validators: Validators, _ body: [UInt8]) throws(HTTPError) -> Response {
-    switch validators.evaluate(method: req.method, header: { req.header($0) }) {
+    switch validators.evaluate(req) {
     case .notModified: return validators.notModified()
     case .preconditionFailed: throw preconditionFailed
     case .proceed: return Response(status: 200, headers: [("content-type", "application/json")] + validators.headers, body: body)

@@ -50,7 +50,7 @@ public struct RouteDeclaration: @unchecked Sendable {
         var parameters: [ParameterSpec] = []
         for (i, element) in sizedArray(spec.params, count: spec.param_count).enumerated() {
             let size = Int(UnsafeRawPointer(element).load(as: UInt32.self))
-            guard size >= MemoryLayout<sb_param_spec>.size else {
+            guard size >= firstParamSpecSize else {
                 throw Invalid(description: "\(where_): params[\(i)].struct_size is \(size); set it to sizeof(sb_param_spec) (\(MemoryLayout<sb_param_spec>.size)), in every element")
             }
             let p: sb_param_spec = readSized(element)
@@ -98,7 +98,7 @@ public struct RouteDeclaration: @unchecked Sendable {
         var responses: [ResponseDoc] = []
         for (i, element) in sizedArray(spec.responses, count: spec.response_count).enumerated() {
             let size = Int(UnsafeRawPointer(element).load(as: UInt32.self))
-            guard size >= MemoryLayout<sb_response_doc>.size else {
+            guard size >= firstResponseDocSize else {
                 throw Invalid(description: "\(where_): responses[\(i)].struct_size is \(size); set it to sizeof(sb_response_doc) (\(MemoryLayout<sb_response_doc>.size)), in every element")
             }
             let r: sb_response_doc = readSized(element)
@@ -141,6 +141,11 @@ public struct RouteDeclaration: @unchecked Sendable {
     /// The size of the ABI 1.0–1.3 `sb_route_spec` (through `max_body_bytes`; C's
     /// SB_ROUTE_SPEC_V1_SIZE): the least a plugin's spec may declare.
     public static let firstRouteSpecSize = MemoryLayout<sb_route_spec>.offset(of: \.max_body_bytes)! + MemoryLayout<UInt64>.size
+    /// The 1.0 `sb_param_spec` (through `enum_count`; SB_PARAM_SPEC_V1_SIZE). Fields appended
+    /// later read as zero from a plugin that declares this size.
+    static let firstParamSpecSize = MemoryLayout<sb_param_spec>.offset(of: \.enum_count)! + MemoryLayout<Int>.size
+    /// The 1.0 `sb_response_doc` (through `description`; SB_RESPONSE_DOC_V1_SIZE).
+    static let firstResponseDocSize = MemoryLayout<sb_response_doc>.offset(of: \.description)! + MemoryLayout<sb_str>.size
 
     /// Copies a sized struct: as many bytes as both sides know, the rest zero.
     public static func readSized<T>(_ pointer: UnsafePointer<T>) -> T {

@@ -6,7 +6,7 @@ import Glibc
 /// preconditions. The host's file responses and plugins answer with the same rules.
 ///
 ///     let validators = Validators(etag: ETagList.strong(hex), lastModified: seconds)
-///     switch validators.evaluate(method: req.method, header: req.header) {
+///     switch validators.evaluate(req) {
 ///     case .notModified: return validators.notModified()
 ///     case .preconditionFailed: throw HTTPError(412, detail: "Precondition Failed")
 ///     case .proceed: break
@@ -50,6 +50,12 @@ public struct Validators: Sendable {
             if lastModified <= since { return .notModified }
         }
         return .proceed
+    }
+
+    /// `evaluate(method:header:)` for a plugin's request, each field's lines read as one list
+    /// (`Request.headerList`): two `If-Match` lines are one list of tags.
+    public func evaluate(_ request: Request) -> Outcome {
+        evaluate(method: request.method, header: { request.headerList($0) })
     }
 
     /// The headers a 200 carries for these validators: `ETag` and `Last-Modified`.
@@ -181,7 +187,8 @@ extension StateStore {
     /// - Throws: `notFound` when `key` is absent (its preconditions are then not evaluated, as
     ///   RFC 9110 §13.2.1 asks for a response that would not be 2xx); `preconditionFailed` when
     ///   they fail; what `change` throws (nothing is written then); 503 with `Retry-After: 1`
-    ///   when the store fails (logged with the plugin's name).
+    ///   when the store fails (logged with the plugin's name), or when 64 attempts in a row met a
+    ///   value changed meanwhile.
     @discardableResult
     public func update(
         _ key: String, request: Request, validators: ([UInt8]) -> Validators, notFound: HTTPError,
@@ -191,11 +198,12 @@ extension StateStore {
             app.log(.error, "state store: \(failure) for \(request.method) \(request.path)")
             return HTTPError(503, detail: "The store is unavailable; retry the request", headers: [("retry-after", "1")])
         }
-        while true {
+        // A value that changes under every attempt is contention no client should wait out.
+        for _ in 0..<64 {
             let fetched: [UInt8]?
             do { fetched = try await get(key) } catch { throw unavailable(error) }
             guard let current = fetched else { throw notFound }
-            guard validators(current).evaluate(method: request.method, header: { request.header($0) }) == .proceed else {
+            guard validators(current).evaluate(request) == .proceed else {
                 throw preconditionFailed
             }
             let next = try change(current)
@@ -216,5 +224,6 @@ extension StateStore {
                 throw unavailable(error)
             }
         }
+        throw HTTPError(503, detail: "The resource changed under 64 attempts to update it; retry the request", headers: [("retry-after", "1")])
     }
 }

@@ -55,6 +55,14 @@ public struct Request: @unchecked Sendable {
         read { out in withSBStr(name) { api.request_header(handle, $0, index, out) } }
     }
 
+    /// Every line of header `name` joined with ", ": a list-valued field (If-Match, Accept, …)
+    /// may arrive on several lines, and RFC 9110 §5.3 reads them as one list. nil when absent.
+    public func headerList(_ name: String) -> String? {
+        var lines: [String] = []
+        while let line = header(name, index: lines.count) { lines.append(line) }
+        return lines.isEmpty ? nil : lines.joined(separator: ", ")
+    }
+
     /// Every header, in the order received.
     public var headers: [(name: String, value: String)] {
         var count = 0

@@ -178,7 +178,7 @@ public final class TestHost: @unchecked Sendable {
         case .failure(let issues): return .json(422, issues.body)
         }
         if route.flags & SB_ROUTE_PRECONDITIONS == 0,
-            RoutePreconditions.failWithoutValidators(method: method, header: { name in headers.first { $0.0.lowercased() == name }?.1 })
+            RoutePreconditions.failWithoutValidators(method: method, header: { name in Self.fieldList(headers, name) })
         {
             return .json(412, #"{"detail":"# + JSON.quote(RoutePreconditions.failedDetail) + "}")
         }
@@ -206,6 +206,12 @@ public final class TestHost: @unchecked Sendable {
             throw TimedOut(description: "\(method) \(target): no complete response within \(timeout)")
         }
         return method == "HEAD" ? TestResponse(status: response.status, headers: response.headers, body: []) : response
+    }
+
+    /// Every line of field `name` joined with ", " (RFC 9110 §5.3), as the host reads a list.
+    static func fieldList(_ headers: [(String, String)], _ name: String) -> String? {
+        let lines = headers.filter { $0.0.lowercased() == name }.map(\.1)
+        return lines.isEmpty ? nil : lines.joined(separator: ", ")
     }
 
     static func split(_ target: String) -> (Substring, Substring) {

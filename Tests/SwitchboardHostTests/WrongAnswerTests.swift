@@ -90,6 +90,47 @@ import Testing
         #expect(try server.get("/items", method: "POST", headers: [("If-Match", "*"), ("Content-Type", "application/json")], body: Array(#"{"name":"a","price":1}"#.utf8)).status == 201)
     }
 
+    /// Two If-Match lines are one list (RFC 9110 §5.3), in either order; a plugin built before
+    /// ABI 1.4 evaluates its own preconditions, untouched by the host's default.
+    @Test func preconditionsReadEveryLineAndLeaveOlderPluginsAlone() throws {
+        let dir = Fixtures.pluginDirectory(
+            "wrong-lines", files: [TestPaths.plugin("Status"), Fixtures.built["legacy_preconditions"]!])
+        let server = try ServerProcess(pluginDirectories: [dir])
+        defer { server.stop() }
+        for id in [1, 2] {
+            let etag = try #require(try server.get("/items/\(id)").header("etag"))
+            let lines = id == 1 ? [#""stale""#, etag] : [etag, #""stale""#]
+            let deleted = try server.get("/items/\(id)", method: "DELETE", headers: lines.map { ("If-Match", $0) })
+            #expect(deleted.status == 204, "If-Match lines \(lines): \(deleted.status) \(deleted.text)")
+        }
+        let json = ("Content-Type", "application/json")
+        #expect(try server.get("/items", method: "POST", headers: [("If-Match", #""a""#), ("If-Match", #""b""#), json], body: Array(#"{"name":"a","price":1}"#.utf8)).status == 412)
+        let legacy = try server.get("/legacy/doc", method: "PUT", headers: [("If-Match", #""v1""#)])
+        #expect(legacy.status == 200 && legacy.text == #"{"saved":true}"#, "\(legacy.status) \(legacy.text)")
+        let stale = try server.get("/legacy/doc", method: "PUT", headers: [("If-Match", #""v0""#)])
+        #expect(stale.status == 412 && stale.text.contains("from the plugin"), "\(stale.status) \(stale.text)")
+    }
+
+    /// A Last-Event-ID past every id these streams send: 204 for the finite ones, a stream that
+    /// goes on (and a server that stays up) for /sse, whose ids would overflow from Int.max.
+    @Test func anyLastEventIDIsSafe() throws {
+        let server = try Self.server()
+        defer { server.stop() }
+        for id in ["9223372036854775807", "99999999999999999999", "1099511627776"] {
+            #expect(try server.get("/events", headers: [("Last-Event-ID", id)]).status == 204, "\(id)")
+            let sse = try StreamClient(port: server.port, path: "/sse", headers: [("Last-Event-ID", id)])
+            #expect(sse.read(until: "\n\n"), "/sse after \(id)")
+            #expect(sse.text.contains("HTTP/1.1 200"), "/sse after \(id): \(sse.text.prefix(200))")
+            sse.close()
+        }
+        for id in ["abc", "-1", "+3", "0x10", "1e3", ""] {
+            let resumed = try StreamClient(port: server.port, path: "/events/named", headers: [("Last-Event-ID", id)])
+            #expect(resumed.read(until: "id: 1\n"), "\(id) should start from the first event")
+            resumed.close()
+        }
+        #expect(try server.get("/hello-c").status == 200)
+    }
+
     @Test func eventDataCannotStartAFieldOfItsOwn() {
         let injected = ServerSentEvent(data: "hi\revent: admin\rid: 999\r\nretry: 1\n\ndata: x", event: "log\r\nevent: admin", id: "7\r\n8\0")
         #expect(injected.encoded == "id: 78\nevent: logevent: admin\ndata: hi\ndata: event: admin\ndata: id: 999\ndata: retry: 1\ndata: \ndata: data: x\n\n")

@@ -110,7 +110,7 @@ public struct PluginResponder: HTTPResponder {
                 return JSONError.response(.unprocessableContent, body: issues.body)
             }
         }
-        if !route.evaluatesPreconditions,
+        if route.hostEvaluatesPreconditions,
             RoutePreconditions.failWithoutValidators(method: request.method.rawValue, header: { HTTPField.Name($0).flatMap { request.headers[$0] } })
         {
             route.plugin.leave()

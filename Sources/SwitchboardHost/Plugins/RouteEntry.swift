@@ -32,8 +32,12 @@ public final class RouteEntry: @unchecked Sendable {
     public var parameters: [ParameterSpec] { declaration.metadata.parameters }
     public var isBlocking: Bool { declaration.flags & SB_ROUTE_BLOCKING != 0 }
     public var streamsBody: Bool { declaration.flags & SB_ROUTE_STREAM_BODY != 0 }
-    /// The handler evaluates preconditions itself (SB_ROUTE_PRECONDITIONS); otherwise the host does.
-    public var evaluatesPreconditions: Bool { declaration.flags & SB_ROUTE_PRECONDITIONS != 0 }
+    /// The host evaluates the request's preconditions for this route (as for a resource without
+    /// validators): a plugin of ABI 1.4 or later that did not set SB_ROUTE_PRECONDITIONS. A plugin
+    /// built before 1.4 could not set it, and keeps the behaviour it was built for.
+    public var hostEvaluatesPreconditions: Bool {
+        declaration.flags & SB_ROUTE_PRECONDITIONS == 0 && plugin.abiMajor == 1 && plugin.abiMinor >= 4
+    }
 
     /// "GET /items/{item_id}"
     public var signature: String { declaration.signature }

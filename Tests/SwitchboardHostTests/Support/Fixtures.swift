@@ -29,6 +29,7 @@ enum Fixtures {
         var sources = broken.map { ("\(source)/broken/\($0.name).c", $0.name, "x_\($0.name)", [String]()) } + [
             ("\(source)/probe.c", "probe", "probe", []), ("\(source)/literal.c", "literal", "literal", []),
             ("\(source)/races.c", "races", "races", []), ("\(source)/abort_init.c", "abort_init", "abort_init", []),
+            ("\(source)/legacy_preconditions.c", "legacy_preconditions", "legacy_preconditions", []),
         ]
         // Two versions of one plugin, for the hot-swap tests.
         for version in 1...2 {
