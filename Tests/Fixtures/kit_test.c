@@ -32,6 +32,18 @@ int main(void) {
            "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
     sbk_buf_free(&b);
 
+    sbk_json_string(&b, "ab\xf0\x9f\x98", 5);
+    EXPECT("json: a sequence cut short is one U+FFFD", &b, "\"ab\xef\xbf\xbd\"");
+    sbk_buf_free(&b);
+
+    sbk_json_string(&b, "\xe2\x82x\xf0\x9f", 5);
+    EXPECT("json: each maximal subpart is one U+FFFD", &b, "\"\xef\xbf\xbdx\xef\xbf\xbd\"");
+    sbk_buf_free(&b);
+
+    sbk_json_string(&b, NULL, 0);
+    EXPECT("json: NULL and 0 is the empty string", &b, "\"\"");
+    sbk_buf_free(&b);
+
     sbk_json_string(&b, "nul\0in", 6);
     EXPECT("json escapes NUL", &b, "\"nul\\u0000in\"");
     sbk_buf_free(&b);

@@ -123,9 +123,26 @@ static inline size_t sbk_utf8_sequence(const unsigned char *s, size_t n) {
     return 0;
 }
 
-/* Appends `text` (n bytes) as a quoted JSON string (RFC 8259 §7): `"` and `\` escaped, control
- * characters as \n, \r, \t or \u00XX, and bytes that are not UTF-8 replaced by U+FFFD, so the
- * result is always valid JSON. */
+/* For bytes at s[0..n) that do not start a valid sequence: how many (at least 1) form the longest
+ * start of one, all replaced by a single U+FFFD (the WHATWG decoder's "maximal subpart" rule, so
+ * "\xF0\x9F\x98" cut short is one replacement, not three). */
+static inline size_t sbk_utf8_invalid_run(const unsigned char *s, size_t n) {
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t need, i;
+    if (c >= 0xC2 && c <= 0xDF) need = 1;
+    else if (c >= 0xE0 && c <= 0xEF) { need = 2; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+    else if (c >= 0xF0 && c <= 0xF4) { need = 3; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+    else return 1;
+    for (i = 1; i <= need && i < n; i++) {
+        if (s[i] < lo || s[i] > hi) break;
+        lo = 0x80, hi = 0xBF;
+    }
+    return i;
+}
+
+/* Appends `text` (n bytes; NULL with n 0 is the empty string) as a quoted JSON string (RFC 8259
+ * §7): `"` and `\` escaped, control characters as \n, \r, \t or \u00XX, and bytes that are not
+ * UTF-8 replaced by U+FFFD (one per maximal subpart), so the result is always valid JSON. */
 static inline int sbk_json_string(sbk_buf *b, const char *text, size_t n) {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0, run = 0;
@@ -137,18 +154,22 @@ static inline int sbk_json_string(sbk_buf *b, const char *text, size_t n) {
         if (length > 1) { i += length; run += length; continue; }
         sbk_buf_append(b, s + i - run, run);
         run = 0;
-        switch (length == 0 ? 0x100 : c) {
+        if (length == 0) {
+            sbk_buf_append(b, "\xEF\xBF\xBD", 3); /* not UTF-8: U+FFFD */
+            i += sbk_utf8_invalid_run(s + i, n - i);
+            continue;
+        }
+        switch (c) {
         case '"': sbk_buf_append(b, "\\\"", 2); break;
         case '\\': sbk_buf_append(b, "\\\\", 2); break;
         case '\n': sbk_buf_append(b, "\\n", 2); break;
         case '\r': sbk_buf_append(b, "\\r", 2); break;
         case '\t': sbk_buf_append(b, "\\t", 2); break;
-        case 0x100: sbk_buf_append(b, "\xEF\xBF\xBD", 3); break; /* not UTF-8: U+FFFD */
         default: sbk_buf_printf(b, "\\u%04x", c); break;
         }
         i++;
     }
-    sbk_buf_append(b, s + n - run, run);
+    if (run) sbk_buf_append(b, s + n - run, run);
     return sbk_buf_append(b, "\"", 1);
 }
 
@@ -158,11 +179,12 @@ static inline int sbk_json_cstring(sbk_buf *b, const char *text) { return sbk_js
 /* Responses                                                                                      */
 /* ---------------------------------------------------------------------------------------------- */
 
-/* Responds with `status`, `content_type` and the buffer's bytes (copied by the host). A buffer
- * whose allocation failed answers 500 instead. */
+/* Responds with `status`, `content_type` (NULL: application/octet-stream) and the buffer's bytes
+ * (copied by the host). A buffer whose allocation failed answers 500 instead. */
 static inline sb_status sbk_respond(const sb_host_api *host, sb_request *req, uint16_t status, const char *content_type,
                                     const sbk_buf *body) {
-    sb_str name = {"content-type", 12}, value = {content_type, strlen(content_type)};
+    const char *type = content_type ? content_type : "application/octet-stream";
+    sb_str name = {"content-type", 12}, value = {type, strlen(type)};
     if (body->failed) {
         static const char oom[] = "{\"detail\":\"Internal Server Error\"}";
         sb_str json = {"application/json", 16};
