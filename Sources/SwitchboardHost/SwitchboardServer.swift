@@ -65,14 +65,18 @@ public struct SwitchboardServer: Sendable {
         self.watchdog = Watchdog(options: settings.watchdog, logger: logger, onStall: { stalls.increment() })
     }
 
-    /// Opens the configured state store; call before loading plugins. A store that cannot be
-    /// opened (unwritable directory, a file that is not a state log) is an error to report and
-    /// stop on: serving without the plugins' data would lose what they write next.
-    public func openStateStore() throws {
+    /// Claims the state directory for this process and opens the configured state store; call
+    /// before loading plugins, and keep the returned lock for as long as the server runs. A
+    /// directory another server holds (`StateDirectoryLock.Refusal`, naming its pid) or a store
+    /// that cannot be opened (unwritable directory, a file that is not a state log) is an error to
+    /// report and stop on: serving without the plugins' data would lose what they write next.
+    public func openStateStore() throws -> StateDirectoryLock {
+        let lock = try StateDirectoryLock(directory: settings.stateDirectory)
         switch settings.stateBackend {
         case .memory: HostAPI.services.store = StateStore()
         case .file: HostAPI.services.store = try StateStore(directory: settings.stateDirectory + "/state")
         }
+        return lock
     }
 
     /// Raises the soft limit on open descriptors to the hard one, and lowers `limits.maxConnections`

@@ -70,8 +70,8 @@ public struct ParameterSpec: Sendable {
         public func matches(_ value: String) -> Bool { (try? regex.firstMatch(in: value)) != nil }
     }
 
-    /// Why a declaration is unusable, in words that say what to change.
-    /// One line for `switchboard check`: "limit: query int, default 10, ≥ 1, ≤ 100".
+    /// One line for `switchboard check`: "limit: query int, default 10, ≥ 1, ≤ 100" (a string's
+    /// default quoted: `q: query string, default ""`).
     public var summary: String {
         var parts: [String] = []
         let kindName =
@@ -83,7 +83,11 @@ public struct ParameterSpec: Sendable {
             case .enumeration: "enum " + enumValues.joined(separator: "|")
             }
         parts.append("\(location.name) \(kindName)")
-        if let defaultValue { parts.append("default \"\(defaultValue)\"") } else { parts.append(required ? "required" : "optional") }
+        if let defaultValue {
+            parts.append(kind == .string || kind == .enumeration ? "default \"\(defaultValue)\"" : "default \(defaultValue)")
+        } else {
+            parts.append(required ? "required" : "optional")
+        }
         func number(_ d: Double) -> String { d.rounded() == d && abs(d) < 1e15 ? String(Int64(d)) : String(d) }
         if let ge { parts.append("≥ \(number(ge))") }
         if let gt { parts.append("> \(number(gt))") }
@@ -95,6 +99,7 @@ public struct ParameterSpec: Sendable {
         return "\(name): " + parts.joined(separator: ", ")
     }
 
+    /// Why a declaration is unusable, in words that say what to change.
     public func problem() -> String? {
         if name.isEmpty { return "a parameter has an empty name" }
         if kind == .enumeration && enumValues.isEmpty { return "enum parameter \"\(name)\" lists no values" }

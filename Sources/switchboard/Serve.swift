@@ -55,21 +55,15 @@ struct Serve: AsyncParsableCommand {
 
         let (fitted, descriptorNote) = SwitchboardServer.fitToDescriptorLimit(settings)
         if let descriptorNote { logger.notice("\(descriptorNote)") }
+        let server = SwitchboardServer(settings: fitted, logger: logger)
         let stateLock: StateDirectoryLock
         do {
-            stateLock = try StateDirectoryLock(directory: fitted.stateDirectory)
-        } catch {
-            logger.critical("cannot use the state directory", metadata: ["error": "\(error)"])
-            throw ExitCode(3)
-        }
-        defer { withExtendedLifetime(stateLock) {} }
-        let server = SwitchboardServer(settings: fitted, logger: logger)
-        do {
-            try server.openStateStore()
+            stateLock = try server.openStateStore()
         } catch {
             logger.critical("cannot open the state store", metadata: ["error": "\(error)"])
             throw ExitCode(3)
         }
+        defer { withExtendedLifetime(stateLock) {} }
         let (loaded, refused) = server.loadPlugins()
         logger.notice(
             "plugins scanned",
