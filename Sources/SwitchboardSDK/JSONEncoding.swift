@@ -1,141 +1,339 @@
-/// Encodes `Encodable` values to compact JSON with object keys in the order they are encoded
-/// (declaration order for synthesised conformances), as FastAPI keeps a model's field order.
-/// Slashes are not escaped; non-finite floats, which JSON cannot carry, are an error.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Encodes `Encodable` values to JSON, written straight into one buffer by `JSONWriter`: object
+/// keys in the order they are encoded (declaration order for synthesised conformances), as
+/// FastAPI keeps a model's field order. `Date` is written as ISO 8601 in UTC with microseconds
+/// and an offset (`2024-01-15T12:00:00.000000+00:00`, as orjson writes an aware datetime; wrap it
+/// in `NaiveUTC` for orjson's naive form), `UUID` as its lower-case string (as Python's `str`),
+/// `Decimal` as a number. NaN and infinity throw `JSONWriter.NonFiniteNumber`, naming where.
 public enum JSONEncoding {
-    public static func encode(_ value: some Encodable) throws -> String {
-        let root = Node()
-        try value.encode(to: NodeEncoder(box: root, codingPath: []))
-        var out = ""
-        root.write(into: &out)
-        return out
+    /// NaN or infinity, which JSON cannot carry (`JSONWriter.NonFiniteNumber`).
+    public typealias NonFiniteNumber = JSONWriter.NonFiniteNumber
+
+    /// The JSON bytes of `value`.
+    public static func encode(_ value: some Encodable, options: JSONOptions = .compact) throws -> [UInt8] {
+        if options.sortedKeys {
+            // Sorting needs every member before writing the first: through the tree.
+            let tree = try JSONValue(encoding: value)
+            var writer = JSONWriter(options: options)
+            try writer.value(tree)
+            return writer.bytes
+        }
+        let encoder = DirectEncoder(options: options)
+        try encoder.encodeValue(value, path: [])
+        return encoder.writer.bytes
     }
 
-    public struct NonFiniteNumber: Error, CustomStringConvertible {
-        public let codingPath: String
-        public var description: String { "\(codingPath): JSON cannot carry NaN or infinity" }
+    /// The JSON text of `value`.
+    public static func encode(_ value: some Encodable) throws -> String {
+        String(decoding: try encode(value, options: .compact), as: UTF8.self)
     }
 }
 
-/// One value being built. Arrays and objects keep their children in `items` and `members`.
-final class Node {
-    enum Kind {
-        case unset, null, array, object
-        case literal(String)  // numbers and booleans, already spelled
-        case string(String)
+/// A date written as orjson writes a naive datetime: ISO 8601 in UTC, microseconds, no offset
+/// (`2024-01-15T12:00:00.123456`), what `datetime.utcnow()` gives.
+public struct NaiveUTC: Encodable, Sendable {
+    public var date: Date
+    public init(_ date: Date) { self.date = date }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(ISO8601.format(date, offset: false))
+    }
+}
+
+/// ISO 8601 date-times as Python's `datetime.isoformat()` writes them in UTC.
+public enum ISO8601 {
+    /// `2024-01-15T12:00:00.123456+00:00` (or without `+00:00`); microseconds always written, as
+    /// orjson does for a datetime that has them.
+    public static func format(_ date: Date, offset: Bool = true) -> String {
+        let seconds = date.timeIntervalSince1970
+        var whole = Int64(seconds.rounded(.down))
+        var micros = Int64(((seconds - Double(whole)) * 1_000_000).rounded())
+        if micros >= 1_000_000 {
+            whole += 1
+            micros -= 1_000_000
+        }
+        let days = whole >= 0 ? whole / 86_400 : (whole - 86_399) / 86_400
+        let secondOfDay = whole - days * 86_400
+        let (year, month, day) = civil(fromDays: days)
+        func pad(_ n: Int64, _ width: Int) -> String {
+            let s = String(n)
+            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        }
+        var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T"
+        text += "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(micros, 6))"
+        return offset ? text + "+00:00" : text
     }
 
-    var kind: Kind = .unset
-    var items: [Node] = []
-    var members: [(String, Node)] = []
+    /// Proleptic Gregorian year, month, day of a day count from 1970-01-01 (H. Hinnant's
+    /// `civil_from_days`).
+    static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
 
-    func write(into out: inout String) {
-        switch kind {
-        case .null, .unset: out += "null"
-        case .literal(let text): out += text
-        case .string(let text): out += JSON.quote(text)
-        case .array:
-            out += "["
-            for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
-                item.write(into: &out)
+extension JSONWriter {
+    /// Writes a whole `JSONValue` (objects keep their member order, unless `sortedKeys`).
+    public mutating func value(_ value: JSONValue) throws(NonFiniteNumber) {
+        switch value {
+        case .null: null()
+        case .bool(let b): bool(b)
+        case .int(let i): int(i)
+        case .double(let d): try double(d)
+        case .string(let s): string(s)
+        case .array(let items):
+            beginArray()
+            for item in items { try self.value(item) }
+            endArray()
+        case .object(let members):
+            beginObject()
+            if options.sortedKeys {
+                let converted = members.map { (options.keys == .camelCase ? JSONWriter.camelCase($0.0) : $0.0, $0.1) }
+                for (name, member) in converted.sorted(by: { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }) {
+                    key(asIs: name)
+                    try self.value(member)
+                }
+            } else {
+                for (name, member) in members {
+                    key(name)
+                    try self.value(member)
+                }
             }
-            out += "]"
-        case .object:
-            out += "{"
-            for (i, (key, value)) in members.enumerated() {
-                if i > 0 { out += "," }
-                out += JSON.quote(key)
-                out += ":"
-                value.write(into: &out)
-            }
-            out += "}"
+            endObject()
+        }
+    }
+
+    /// A key already converted by the key strategy.
+    mutating func key(asIs name: String) {
+        var quoted: [UInt8] = [UInt8(ascii: "\"")]
+        var name = name
+        name.withUTF8 { JSONWriter.appendEscaped($0, to: &quoted) }
+        quoted.append(UInt8(ascii: "\""))
+        quoted.withUnsafeBytes { key(quoted: $0) }
+    }
+}
+
+// MARK: - The Encoder
+
+/// Writes as `encode(to:)` calls arrive. Codable has no "container finished" call, so each open
+/// container is a frame on a stack: writing to a container first closes the frames above it
+/// (nested containers it opened earlier are done by then), and a value's frames are closed when
+/// its `encode(to:)` returns.
+final class DirectEncoder {
+    var writer: JSONWriter
+    /// Open containers, innermost last; each is closed with `}` or `]`.
+    private var frames: [Bool] = []  // true: object
+
+    init(options: JSONOptions) { writer = JSONWriter(options: options, capacity: 1024) }
+
+    /// Closes every frame above `depth` (keeps `depth` frames open).
+    @inline(__always)
+    func close(above depth: Int) {
+        while frames.count > depth {
+            if frames.removeLast() { writer.endObject() } else { writer.endArray() }
+        }
+    }
+
+    func open(object: Bool) {
+        if object { writer.beginObject() } else { writer.beginArray() }
+        frames.append(object)
+    }
+
+    var depth: Int { frames.count }
+
+    /// Encodes one value at the writer's current slot (after a key, or as an element).
+    func encodeValue<T: Encodable>(_ value: T, path: [any CodingKey]) throws {
+        // Types with a JSON form of their own, found by type identity (no dynamic casts).
+        if T.self == String.self { return writer.string(unsafeBitCast(value, to: String.self)) }
+        if T.self == Int.self { return writer.int(unsafeBitCast(value, to: Int.self)) }
+        if T.self == Double.self { return try double(unsafeBitCast(value, to: Double.self), path) }
+        if T.self == Bool.self { return writer.bool(unsafeBitCast(value, to: Bool.self)) }
+        if T.self == Date.self { return writer.string(ISO8601.format(unsafeBitCast(value, to: Date.self))) }
+        if T.self == UUID.self { return writer.string(unsafeBitCast(value, to: UUID.self).uuidString.lowercased()) }
+        if T.self == Decimal.self { return writer.number(text: (value as! Decimal).description) }
+        if T.self == JSONValue.self { return try writer.value(value as! JSONValue) }
+        let mark = frames.count
+        let before = writer.bytes.count
+        try value.encode(to: SlotEncoder(encoder: self, depth: mark, codingPath: path))
+        close(above: mark)
+        // A value that encoded nothing at all is an empty object (as Foundation's encoder writes).
+        if writer.bytes.count == before { writer.beginObject(); writer.endObject() }
+    }
+
+    func double(_ value: Double, _ path: [any CodingKey]) throws {
+        do {
+            try writer.double(value)
+        } catch {
+            var error = error
+            error.codingPath = path.map(\.stringValue).joined(separator: ".")
+            throw error
         }
     }
 }
 
-/// A finite double as Python's json spells it (Swift's description matches: 1.0, 0.5, 1e+16).
-private func spell(_ value: Double, _ path: [any CodingKey]) throws -> Node.Kind {
-    guard value.isFinite else { throw JSONEncoding.NonFiniteNumber(codingPath: path.map(\.stringValue).joined(separator: ".")) }
-    return .literal("\(value)")
-}
-
-private struct NodeEncoder: Encoder {
-    let box: Node
+/// The `Encoder` handed to one value's `encode(to:)`; `depth` is the number of frames open
+/// outside the value.
+struct SlotEncoder: Encoder {
+    let encoder: DirectEncoder
+    let depth: Int
     let codingPath: [any CodingKey]
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        if case .object = box.kind {} else { box.kind = .object }
-        return KeyedEncodingContainer(Keyed<Key>(box: box, codingPath: codingPath))
+        // Asked twice by one value: the same object.
+        if encoder.depth <= depth { encoder.open(object: true) } else { encoder.close(above: depth + 1) }
+        return KeyedEncodingContainer(DirectKeyed<Key>(encoder: encoder, depth: depth + 1, codingPath: codingPath))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        if case .array = box.kind {} else { box.kind = .array }
-        return Unkeyed(box: box, codingPath: codingPath)
+        if encoder.depth <= depth { encoder.open(object: false) } else { encoder.close(above: depth + 1) }
+        return DirectUnkeyed(encoder: encoder, depth: depth + 1, codingPath: codingPath)
     }
 
-    func singleValueContainer() -> any SingleValueEncodingContainer { Single(box: box, codingPath: codingPath) }
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        DirectSingle(encoder: encoder, codingPath: codingPath)
+    }
 }
 
-private struct Single: SingleValueEncodingContainer {
-    let box: Node
+struct DirectSingle: SingleValueEncodingContainer {
+    let encoder: DirectEncoder
     let codingPath: [any CodingKey]
 
-    mutating func encodeNil() throws { box.kind = .null }
-    mutating func encode(_ value: Bool) throws { box.kind = .literal(value ? "true" : "false") }
-    mutating func encode(_ value: String) throws { box.kind = .string(value) }
-    mutating func encode(_ value: Double) throws { box.kind = try spell(value, codingPath) }
-    mutating func encode(_ value: Float) throws { box.kind = try spell(Double(value), codingPath) }
-    mutating func encode(_ value: Int) throws { box.kind = .literal(String(value)) }
-    mutating func encode(_ value: Int8) throws { box.kind = .literal(String(value)) }
-    mutating func encode(_ value: Int16) throws { box.kind = .literal(String(value)) }
-    mutating func encode(_ value: Int32) throws { box.kind = .literal(String(value)) }
-    mutating func encode(_ value: Int64) throws { box.kind = .literal(String(value)) }
-    mutating func encode(_ value: UInt) throws { box.kind = .literal(String(value)) }
-    mutating func encode(_ value: UInt8) throws { box.kind = .literal(String(value)) }
-    mutating func encode(_ value: UInt16) throws { box.kind = .literal(String(value)) }
-    mutating func encode(_ value: UInt32) throws { box.kind = .literal(String(value)) }
-    mutating func encode(_ value: UInt64) throws { box.kind = .literal(String(value)) }
-    mutating func encode<T: Encodable>(_ value: T) throws { try value.encode(to: NodeEncoder(box: box, codingPath: codingPath)) }
+    mutating func encodeNil() throws { encoder.writer.null() }
+    mutating func encode(_ value: Bool) throws { encoder.writer.bool(value) }
+    mutating func encode(_ value: String) throws { encoder.writer.string(value) }
+    mutating func encode(_ value: Double) throws { try encoder.double(value, codingPath) }
+    mutating func encode(_ value: Float) throws { try encoder.double(Double(value), codingPath) }
+    mutating func encode(_ value: Int) throws { encoder.writer.int(value) }
+    mutating func encode(_ value: Int8) throws { encoder.writer.int(value) }
+    mutating func encode(_ value: Int16) throws { encoder.writer.int(value) }
+    mutating func encode(_ value: Int32) throws { encoder.writer.int(value) }
+    mutating func encode(_ value: Int64) throws { encoder.writer.int(value) }
+    mutating func encode(_ value: UInt) throws { encoder.writer.int(value) }
+    mutating func encode(_ value: UInt8) throws { encoder.writer.int(value) }
+    mutating func encode(_ value: UInt16) throws { encoder.writer.int(value) }
+    mutating func encode(_ value: UInt32) throws { encoder.writer.int(value) }
+    mutating func encode(_ value: UInt64) throws { encoder.writer.int(value) }
+    mutating func encode<T: Encodable>(_ value: T) throws { try encoder.encodeValue(value, path: codingPath) }
 }
 
-private struct Keyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
-    let box: Node
+struct DirectKeyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let encoder: DirectEncoder
+    /// Frames open while this object is the innermost.
+    let depth: Int
     let codingPath: [any CodingKey]
 
-    private func child(_ key: Key) -> Node {
-        if let existing = box.members.first(where: { $0.0 == key.stringValue }) { return existing.1 }
-        let child = Node()
-        box.members.append((key.stringValue, child))
-        return child
+    @inline(__always)
+    private func key(_ key: Key) {
+        encoder.close(above: depth)
+        encoder.writer.key(key.stringValue)
     }
 
-    private func single(_ key: Key) -> Single { Single(box: child(key), codingPath: codingPath + [key]) }
-
-    mutating func encodeNil(forKey key: Key) throws { child(key).kind = .null }
-    mutating func encode(_ value: Bool, forKey key: Key) throws { var s = single(key); try s.encode(value) }
-    mutating func encode(_ value: String, forKey key: Key) throws { var s = single(key); try s.encode(value) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { var s = single(key); try s.encode(value) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { var s = single(key); try s.encode(value) }
-    mutating func encode(_ value: Int, forKey key: Key) throws { var s = single(key); try s.encode(value) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { var s = single(key); try s.encode(value) }
+    mutating func encodeNil(forKey key: Key) throws { self.key(key); encoder.writer.null() }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { self.key(key); encoder.writer.bool(value) }
+    mutating func encode(_ value: String, forKey key: Key) throws { self.key(key); encoder.writer.string(value) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { self.key(key); try encoder.double(value, codingPath + [key]) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { self.key(key); try encoder.double(Double(value), codingPath + [key]) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        try value.encode(to: NodeEncoder(box: child(key), codingPath: codingPath + [key]))
+        self.key(key)
+        try encoder.encodeValue(value, path: codingPath + [key])
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-        NodeEncoder(box: child(key), codingPath: codingPath + [key]).container(keyedBy: keyType)
+        self.key(key)
+        encoder.open(object: true)
+        return KeyedEncodingContainer(DirectKeyed<NestedKey>(encoder: encoder, depth: depth + 1, codingPath: codingPath + [key]))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        NodeEncoder(box: child(key), codingPath: codingPath + [key]).unkeyedContainer()
+        self.key(key)
+        encoder.open(object: false)
+        return DirectUnkeyed(encoder: encoder, depth: depth + 1, codingPath: codingPath + [key])
     }
 
-    mutating func superEncoder() -> any Encoder { NodeEncoder(box: box, codingPath: codingPath) }
-    mutating func superEncoder(forKey key: Key) -> any Encoder { NodeEncoder(box: child(key), codingPath: codingPath + [key]) }
+    mutating func superEncoder() -> any Encoder {
+        encoder.close(above: depth)
+        encoder.writer.key("super")
+        return SlotEncoder(encoder: encoder, depth: depth, codingPath: codingPath)
+    }
+
+    mutating func superEncoder(forKey key: Key) -> any Encoder {
+        self.key(key)
+        return SlotEncoder(encoder: encoder, depth: depth, codingPath: codingPath + [key])
+    }
 }
 
-private struct IndexKey: CodingKey {
+struct DirectUnkeyed: UnkeyedEncodingContainer {
+    let encoder: DirectEncoder
+    let depth: Int
+    let codingPath: [any CodingKey]
+    private(set) var count = 0
+
+    init(encoder: DirectEncoder, depth: Int, codingPath: [any CodingKey]) {
+        self.encoder = encoder
+        self.depth = depth
+        self.codingPath = codingPath
+    }
+
+    @inline(__always)
+    private mutating func element() {
+        encoder.close(above: depth)
+        count += 1
+    }
+
+    mutating func encodeNil() throws { element(); encoder.writer.null() }
+    mutating func encode(_ value: Bool) throws { element(); encoder.writer.bool(value) }
+    mutating func encode(_ value: String) throws { element(); encoder.writer.string(value) }
+    mutating func encode(_ value: Double) throws { element(); try encoder.double(value, codingPath) }
+    mutating func encode(_ value: Int) throws { element(); encoder.writer.int(value) }
+    mutating func encode(_ value: Int64) throws { element(); encoder.writer.int(value) }
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        element()
+        try encoder.encodeValue(value, path: codingPath + [IndexKey(count - 1)])
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        element()
+        encoder.open(object: true)
+        return KeyedEncodingContainer(DirectKeyed<NestedKey>(encoder: encoder, depth: depth + 1, codingPath: codingPath))
+    }
+
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        element()
+        encoder.open(object: false)
+        return DirectUnkeyed(encoder: encoder, depth: depth + 1, codingPath: codingPath)
+    }
+
+    mutating func superEncoder() -> any Encoder {
+        element()
+        return SlotEncoder(encoder: encoder, depth: depth, codingPath: codingPath)
+    }
+}
+
+struct IndexKey: CodingKey {
     let intValue: Int?
     var stringValue: String { String(intValue ?? 0) }
     init(_ index: Int) { intValue = index }
@@ -143,30 +341,13 @@ private struct IndexKey: CodingKey {
     init?(intValue: Int) { self.intValue = intValue }
 }
 
-private struct Unkeyed: UnkeyedEncodingContainer {
-    let box: Node
-    let codingPath: [any CodingKey]
-    var count: Int { box.items.count }
+// MARK: - Encodable to a tree (for sorted keys)
 
-    private func next() -> Node {
-        let child = Node()
-        box.items.append(child)
-        return child
+extension JSONValue {
+    /// The tree of `value`'s JSON (what sorting keys needs), through the direct encoder's bytes.
+    init(encoding value: some Encodable) throws {
+        let encoder = DirectEncoder(options: .compact)
+        try encoder.encodeValue(value, path: [])
+        self = try JSONValue.parse(encoder.writer.bytes)
     }
-
-    mutating func encodeNil() throws { next().kind = .null }
-    mutating func encode<T: Encodable>(_ value: T) throws {
-        let key = IndexKey(box.items.count)
-        try value.encode(to: NodeEncoder(box: next(), codingPath: codingPath + [key]))
-    }
-
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        NodeEncoder(box: next(), codingPath: codingPath).container(keyedBy: keyType)
-    }
-
-    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-        NodeEncoder(box: next(), codingPath: codingPath).unkeyedContainer()
-    }
-
-    mutating func superEncoder() -> any Encoder { NodeEncoder(box: next(), codingPath: codingPath) }
 }

@@ -30,42 +30,18 @@ public enum JSONValue: Sendable, Equatable {
         return .double(value)
     }
 
-    public var text: String {
-        var out = ""
-        write(into: &out)
-        return out
+    /// The compact JSON text, written by `JSONWriter` (a non-finite double, which JSON cannot
+    /// carry, is written as `null`).
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// The compact JSON bytes (see `text`).
+    public var bytes: [UInt8] {
+        var writer = JSONWriter()
+        if (try? writer.value(self)) == nil { return (try? JSONWriter.finiteCopy(self)) ?? Array("null".utf8) }
+        return writer.bytes
     }
 
-    public func write(into out: inout String) {
-        switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .int(let i): out += String(i)
-        case .double(let d):
-            if d.isFinite {
-                out += "\(d)"
-            } else {
-                out += "null"  // JSON has no NaN or infinity
-            }
-        case .string(let s): JSONValue.quote(s, into: &out)
-        case .array(let items):
-            out += "["
-            for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
-                item.write(into: &out)
-            }
-            out += "]"
-        case .object(let members):
-            out += "{"
-            for (i, (key, value)) in members.enumerated() {
-                if i > 0 { out += "," }
-                JSONValue.quote(key, into: &out)
-                out += ":"
-                value.write(into: &out)
-            }
-            out += "}"
-        }
-    }
+    public func write(into out: inout String) { out += text }
 
     /// Appends `text` as a JSON string literal (the SDK's `JSON.quote`: one escaper for host and plugins).
     public static func quote(_ text: String, into out: inout String) {
