@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "HelloSwift", type: .dynamic, targets: ["HelloSwift"]),
         .library(name: "Streaming", type: .dynamic, targets: ["Streaming"]),
         .library(name: "Status", type: .dynamic, targets: ["Status"]),
+        .library(name: "Json", type: .dynamic, targets: ["Json"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -96,6 +97,7 @@ let package = Package(
         .target(name: "HelloSwift", dependencies: ["SwitchboardSDK"], path: "Plugins/HelloSwift", swiftSettings: swiftSettings),
         .target(name: "Streaming", dependencies: ["SwitchboardSDK"], path: "Plugins/Streaming", swiftSettings: swiftSettings),
         .target(name: "Status", dependencies: ["SwitchboardSDK"], path: "Plugins/Status", swiftSettings: swiftSettings),
+        .target(name: "Json", dependencies: ["SwitchboardSDK"], path: "Plugins/Json", swiftSettings: swiftSettings),
         // The benchmark's baseline: the example handlers as native Hummingbird routes (bench/run.sh).
         .executableTarget(
             name: "NativeBaseline",

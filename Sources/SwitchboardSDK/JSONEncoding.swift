@@ -7,7 +7,7 @@ import Foundation
 /// Encodes `Encodable` values to JSON, written straight into one buffer by `JSONWriter`: object
 /// keys in the order they are encoded (declaration order for synthesised conformances), as
 /// FastAPI keeps a model's field order. `Date` is written as ISO 8601 in UTC with microseconds
-/// and an offset (`2024-01-15T12:00:00.000000+00:00`, as orjson writes an aware datetime; wrap it
+/// and an offset (`2024-01-15T12:00:00.123456+00:00`, as orjson writes an aware datetime; wrap it
 /// in `NaiveUTC` for orjson's naive form), `UUID` as its lower-case string (as Python's `str`),
 /// `Decimal` as a number. NaN and infinity throw `JSONWriter.NonFiniteNumber`, naming where.
 public enum JSONEncoding {
@@ -34,8 +34,8 @@ public enum JSONEncoding {
     }
 }
 
-/// A date written as orjson writes a naive datetime: ISO 8601 in UTC, microseconds, no offset
-/// (`2024-01-15T12:00:00.123456`), what `datetime.utcnow()` gives.
+/// A date written as orjson writes a naive datetime: ISO 8601 in UTC, microseconds (unless
+/// zero), no offset (`2024-01-15T12:00:00.123456`), what `datetime.utcnow()` gives.
 public struct NaiveUTC: Encodable, Sendable {
     public var date: Date
     public init(_ date: Date) { self.date = date }
@@ -48,8 +48,8 @@ public struct NaiveUTC: Encodable, Sendable {
 
 /// ISO 8601 date-times as Python's `datetime.isoformat()` writes them in UTC.
 public enum ISO8601 {
-    /// `2024-01-15T12:00:00.123456+00:00` (or without `+00:00`); microseconds always written, as
-    /// orjson does for a datetime that has them.
+    /// `2024-01-15T12:00:00.123456+00:00` (or without `+00:00`); the fraction is left out when
+    /// it is zero (`2024-01-15T12:00:00+00:00`), as `isoformat()` and orjson write it.
     public static func format(_ date: Date, offset: Bool = true) -> String {
         let seconds = date.timeIntervalSince1970
         var whole = Int64(seconds.rounded(.down))
@@ -66,7 +66,8 @@ public enum ISO8601 {
             return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
         }
         var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T"
-        text += "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(micros, 6))"
+        text += "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
+        if micros != 0 { text += ".\(pad(micros, 6))" }
         return offset ? text + "+00:00" : text
     }
 

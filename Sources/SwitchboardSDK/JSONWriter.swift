@@ -87,28 +87,28 @@ public struct JSONWriter {
         for _ in 0..<depth { bytes.append(0x20); bytes.append(0x20) }
     }
 
-    public mutating func beginObject() {
+    public mutating func beginObject() { open(UInt8(ascii: "{")) }
+    public mutating func endObject() { close(UInt8(ascii: "}")) }
+    public mutating func beginArray() { open(UInt8(ascii: "[")) }
+    public mutating func endArray() { close(UInt8(ascii: "]")) }
+
+    private mutating func open(_ bracket: UInt8) {
         separate()
-        bytes.append(UInt8(ascii: "{"))
+        bytes.append(bracket)
         counts.append(0)
     }
 
-    public mutating func endObject() {
+    private mutating func close(_ bracket: UInt8) {
         let count = counts.removeLast()
         if options.pretty && count > 0 { newline(depth: counts.count) }
-        bytes.append(UInt8(ascii: "}"))
+        bytes.append(bracket)
     }
 
-    public mutating func beginArray() {
-        separate()
-        bytes.append(UInt8(ascii: "["))
-        counts.append(0)
-    }
-
-    public mutating func endArray() {
-        let count = counts.removeLast()
-        if options.pretty && count > 0 { newline(depth: counts.count) }
-        bytes.append(UInt8(ascii: "]"))
+    /// Empties the writer for another document, keeping its buffer's capacity.
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        counts.removeAll(keepingCapacity: true)
+        afterKey = false
     }
 
     /// The key of the next member of the open object, converted by `options.keys`.

@@ -47,9 +47,11 @@ public struct Response: Sendable {
         Response(status: status, headers: [("content-type", contentType)], body: Array(xml.utf8))
     }
 
-    /// `value` as compact JSON, keys in declaration order (`JSONEncoding`).
-    public static func json(_ value: some Encodable, status: Int = 200) throws -> Response {
-        json(raw: try JSONEncoding.encode(value), status: status)
+    /// `value` as JSON (`JSONEncoding`): compact, keys in declaration order, unless `options`
+    /// say pretty, camelCase or sorted. Throws `JSONWriter.NonFiniteNumber` for NaN or infinity,
+    /// which a handler's caller turns into a 500 with a JSON body.
+    public static func json(_ value: some Encodable, options: JSONOptions = .compact, status: Int = 200) throws -> Response {
+        Response(status: status, headers: [("content-type", "application/json")], body: try JSONEncoding.encode(value, options: options))
     }
 
     /// JSON text the plugin already serialised.

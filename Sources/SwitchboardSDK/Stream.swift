@@ -107,6 +107,54 @@ public final class ResponseStream: @unchecked Sendable {
     public var isFinished: Bool { finished.load(ordering: .relaxed) }
 }
 
+extension ResponseStream {
+    /// Writes the chunks `next` returns, as fast as the client takes them, then finishes: on
+    /// `.wouldBlock` it waits for `onWritable`, so a client that stops reading costs one chunk of
+    /// memory, never the whole body. `next` returns a chunk and whether it is the last, or nil
+    /// when there is nothing more; it is called one call at a time (never concurrently), first on
+    /// this thread, later on the host's. A client that leaves ends it (`onClose`).
+    public func produce(_ next: @escaping @Sendable () -> (chunk: [UInt8], isLast: Bool)?) {
+        StreamProducer(stream: self, next: next).start()
+    }
+}
+
+/// The state of one `produce`: the chunk the connection had no room for, held for the next try.
+private final class StreamProducer: @unchecked Sendable {
+    let stream: ResponseStream
+    let next: @Sendable () -> (chunk: [UInt8], isLast: Bool)?
+    private var held: [UInt8]? = nil
+    private var last = false
+
+    init(stream: ResponseStream, next: @escaping @Sendable () -> (chunk: [UInt8], isLast: Bool)?) {
+        self.stream = stream
+        self.next = next
+    }
+
+    func start() {
+        stream.onClose { [self] in stream.finish() }
+        pump()
+    }
+
+    private func pump() {
+        while true {
+            if held == nil {
+                guard let (chunk, isLast) = next() else { return stream.finish() }
+                held = chunk
+                last = isLast
+            }
+            switch stream.write(held!) {
+            case .ok:
+                held = nil
+                if last { return stream.finish() }
+            case .wouldBlock:
+                return stream.onWritable { [self] in pump() }
+            case .closed, .failed:
+                return stream.finish()
+            }
+        }
+    }
+}
+
 /// A one-shot callback handed to the host; released once, whether it fired or was dropped.
 final class CallbackBox: @unchecked Sendable {
     private let callback: @Sendable () -> Void

@@ -187,10 +187,10 @@ import Testing
         }
         let ours = stamps.map { ISO8601.format(Date(timeIntervalSince1970: $0)) }
         let theirs = try Self.python(
-            "import sys\nfrom datetime import datetime, timezone, timedelta\nfor s in sys.stdin.read().split():\n    print((datetime(1970,1,1,tzinfo=timezone.utc) + timedelta(microseconds=round(float(s)*1e6))).isoformat(timespec='microseconds'))",
+            "import sys\nfrom datetime import datetime, timezone, timedelta\nfor s in sys.stdin.read().split():\n    print((datetime(1970,1,1,tzinfo=timezone.utc) + timedelta(microseconds=round(float(s)*1e6))).isoformat())",
             input: stamps.map { String($0) }.joined(separator: "\n")
         ).split(separator: "\n").map(String.init)
         #expect(ours == theirs)
-        #expect(ISO8601.format(Date(timeIntervalSince1970: 0), offset: false) == "1970-01-01T00:00:00.000000")
+        #expect(ISO8601.format(Date(timeIntervalSince1970: 0), offset: false) == "1970-01-01T00:00:00")
     }
 }
