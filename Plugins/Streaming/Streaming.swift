@@ -154,7 +154,7 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
         let total = try req[rows]
         return .stream(contentType: "text/csv; charset=utf-8") { stream in
             let done = Box(-1)  // rows written; -1: not even the header
-            Producer(stream: stream) {
+            stream.produce {
                 guard done.value < total else { return nil }
                 var csv = CSVWriter(capacity: 2000 * 64)
                 if done.value < 0 {
@@ -174,14 +174,15 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
                     csv.endRow()
                 }
                 return (csv.bytes, done.value >= total)
-            }.start()
+            }
         }.header("content-disposition", "attachment; filename=users_export.csv")
     }
 
     app.get("/export", summary: "The README's database export: 1000 rows", responses: [ResponseDoc(200, "text/csv")]) { _ in
         .stream(contentType: "text/csv; charset=utf-8") { stream in
             var text = ""
-            for i in 1...1000 { text += "(\(i), 'row-\(i)', \(Double(i) * 1.5))\n" }
+            // The README yields f"{row}\n" (a Python tuple's repr) as text/csv; here a row is CSV.
+            for i in 1...1000 { text += "\(i),row-\(i),\(Double(i) * 1.5)\r\n" }
             stream.write(text)
             stream.finish()
         }
@@ -432,45 +433,6 @@ final class LogSubscriber: @unchecked Sendable {
         guard !already else { return }
         subscription?.cancel()
         events.finish()
-    }
-}
-
-/// Writes chunks from `next` as fast as the client takes them: on `.wouldBlock` it waits for
-/// `onWritable`, so a client that stops reading costs one chunk of memory, not the export.
-final class Producer: @unchecked Sendable {
-    let stream: ResponseStream
-    /// The next chunk and whether it is the last; nil when there is nothing more.
-    let next: () -> ([UInt8], Bool)?
-    private var held: [UInt8]? = nil
-    private var last = false
-
-    init(stream: ResponseStream, next: @escaping () -> ([UInt8], Bool)?) {
-        self.stream = stream
-        self.next = next
-    }
-
-    func start() {
-        stream.onClose { [self] in stream.finish() }
-        pump()
-    }
-
-    private func pump() {
-        while true {
-            if held == nil {
-                guard let (chunk, isLast) = next() else { return stream.finish() }
-                held = chunk
-                last = isLast
-            }
-            switch stream.write(held!) {
-            case .ok:
-                held = nil
-                if last { return stream.finish() }
-            case .wouldBlock:
-                return stream.onWritable { [self] in pump() }
-            case .closed, .failed:
-                return stream.finish()
-            }
-        }
     }
 }
 
