@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-native-baseline", targets: ["NativeBaseline"]),
+        .executable(name: "switchboard-json-bench", targets: ["JSONBench"]),
         .library(name: "SwitchboardHost", targets: ["SwitchboardHost"]),
         .library(name: "CSwitchboard", targets: ["CSwitchboard"]),
         .library(name: "SwitchboardSDK", targets: ["SwitchboardSDK"]),
@@ -99,6 +100,12 @@ let package = Package(
         .target(name: "Status", dependencies: ["SwitchboardSDK"], path: "Plugins/Status", swiftSettings: swiftSettings),
         .target(name: "Json", dependencies: ["SwitchboardSDK"], path: "Plugins/Json", swiftSettings: swiftSettings),
         // The benchmark's baseline: the example handlers as native Hummingbird routes (bench/run.sh).
+        .executableTarget(
+            name: "JSONBench",
+            dependencies: ["SwitchboardSDK"],
+            path: "bench/JSONBench",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "NativeBaseline",
             dependencies: [.product(name: "Hummingbird", package: "hummingbird")],

@@ -24,7 +24,7 @@ public enum JSONEncoding {
             return writer.bytes
         }
         let encoder = DirectEncoder(options: options)
-        try encoder.encodeValue(value, path: [])
+        try encoder.encodeValue(value)
         return encoder.writer.bytes
     }
 
@@ -134,9 +134,14 @@ extension JSONWriter {
 /// (nested containers it opened earlier are done by then), and a value's frames are closed when
 /// its `encode(to:)` returns.
 final class DirectEncoder {
-    var writer: JSONWriter
+    // Unchecked: the encoder is used by one encode call on one thread, and the checks would cost
+    // a runtime call per value written.
+    @exclusivity(unchecked) var writer: JSONWriter
     /// Open containers, innermost last; each is closed with `}` or `]`.
-    private var frames: [Bool] = []  // true: object
+    @exclusivity(unchecked) private var frames: [Bool] = []  // true: object
+    /// The keys leading to the value being written: a coding path is built from it only when
+    /// asked for (an error, or a type that reads `codingPath`), not for every value.
+    @exclusivity(unchecked) var keys: [any CodingKey] = []
 
     init(options: JSONOptions) { writer = JSONWriter(options: options, capacity: 1024) }
 
@@ -156,11 +161,11 @@ final class DirectEncoder {
     var depth: Int { frames.count }
 
     /// Encodes one value at the writer's current slot (after a key, or as an element).
-    func encodeValue<T: Encodable>(_ value: T, path: [any CodingKey]) throws {
+    func encodeValue<T: Encodable>(_ value: T) throws {
         // Types with a JSON form of their own, found by type identity (no dynamic casts).
         if T.self == String.self { return writer.string(unsafeBitCast(value, to: String.self)) }
         if T.self == Int.self { return writer.int(unsafeBitCast(value, to: Int.self)) }
-        if T.self == Double.self { return try double(unsafeBitCast(value, to: Double.self), path) }
+        if T.self == Double.self { return try double(unsafeBitCast(value, to: Double.self)) }
         if T.self == Bool.self { return writer.bool(unsafeBitCast(value, to: Bool.self)) }
         if T.self == Date.self { return writer.string(ISO8601.format(unsafeBitCast(value, to: Date.self))) }
         if T.self == UUID.self { return writer.string(unsafeBitCast(value, to: UUID.self).uuidString.lowercased()) }
@@ -168,21 +173,32 @@ final class DirectEncoder {
         if T.self == JSONValue.self { return try writer.value(value as! JSONValue) }
         let mark = frames.count
         let before = writer.bytes.count
-        try value.encode(to: SlotEncoder(encoder: self, depth: mark, codingPath: path))
+        try value.encode(to: SlotEncoder(encoder: self, depth: mark, pathLength: keys.count))
         close(above: mark)
         // A value that encoded nothing at all is an empty object (as Foundation's encoder writes).
         if writer.bytes.count == before { writer.beginObject(); writer.endObject() }
     }
 
-    func double(_ value: Double, _ path: [any CodingKey]) throws {
+    /// `value`, or `NonFiniteNumber` naming the keys that lead to it (and `last`, when given).
+    func double(_ value: Double, last: (any CodingKey)? = nil) throws {
         do {
             try writer.double(value)
         } catch {
             var error = error
-            error.codingPath = path.map(\.stringValue).joined(separator: ".")
+            error.codingPath = (keys + (last.map { [$0] } ?? [])).map(\.stringValue).joined(separator: ".")
             throw error
         }
     }
+
+    /// Writes `value` under `key` (pushed for the value's coding path while it is written).
+    @inline(__always)
+    func encodeValue<T: Encodable>(_ value: T, under key: any CodingKey) throws {
+        keys.append(key)
+        defer { keys.removeLast() }
+        try encodeValue(value)
+    }
+
+    func path(_ length: Int) -> [any CodingKey] { Array(keys.prefix(length)) }
 }
 
 /// The `Encoder` handed to one value's `encode(to:)`; `depth` is the number of frames open
@@ -190,34 +206,37 @@ final class DirectEncoder {
 struct SlotEncoder: Encoder {
     let encoder: DirectEncoder
     let depth: Int
-    let codingPath: [any CodingKey]
+    /// How many of the encoder's keys lead here.
+    let pathLength: Int
+    var codingPath: [any CodingKey] { encoder.path(pathLength) }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         // Asked twice by one value: the same object.
         if encoder.depth <= depth { encoder.open(object: true) } else { encoder.close(above: depth + 1) }
-        return KeyedEncodingContainer(DirectKeyed<Key>(encoder: encoder, depth: depth + 1, codingPath: codingPath))
+        return KeyedEncodingContainer(DirectKeyed<Key>(encoder: encoder, depth: depth + 1, pathLength: pathLength))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         if encoder.depth <= depth { encoder.open(object: false) } else { encoder.close(above: depth + 1) }
-        return DirectUnkeyed(encoder: encoder, depth: depth + 1, codingPath: codingPath)
+        return DirectUnkeyed(encoder: encoder, depth: depth + 1, pathLength: pathLength)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
-        DirectSingle(encoder: encoder, codingPath: codingPath)
+        DirectSingle(encoder: encoder, pathLength: pathLength)
     }
 }
 
 struct DirectSingle: SingleValueEncodingContainer {
     let encoder: DirectEncoder
-    let codingPath: [any CodingKey]
+    let pathLength: Int
+    var codingPath: [any CodingKey] { encoder.path(pathLength) }
 
     mutating func encodeNil() throws { encoder.writer.null() }
     mutating func encode(_ value: Bool) throws { encoder.writer.bool(value) }
     mutating func encode(_ value: String) throws { encoder.writer.string(value) }
-    mutating func encode(_ value: Double) throws { try encoder.double(value, codingPath) }
-    mutating func encode(_ value: Float) throws { try encoder.double(Double(value), codingPath) }
+    mutating func encode(_ value: Double) throws { try encoder.double(value) }
+    mutating func encode(_ value: Float) throws { try encoder.double(Double(value)) }
     mutating func encode(_ value: Int) throws { encoder.writer.int(value) }
     mutating func encode(_ value: Int8) throws { encoder.writer.int(value) }
     mutating func encode(_ value: Int16) throws { encoder.writer.int(value) }
@@ -228,14 +247,15 @@ struct DirectSingle: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt16) throws { encoder.writer.int(value) }
     mutating func encode(_ value: UInt32) throws { encoder.writer.int(value) }
     mutating func encode(_ value: UInt64) throws { encoder.writer.int(value) }
-    mutating func encode<T: Encodable>(_ value: T) throws { try encoder.encodeValue(value, path: codingPath) }
+    mutating func encode<T: Encodable>(_ value: T) throws { try encoder.encodeValue(value) }
 }
 
 struct DirectKeyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let encoder: DirectEncoder
     /// Frames open while this object is the innermost.
     let depth: Int
-    let codingPath: [any CodingKey]
+    let pathLength: Int
+    var codingPath: [any CodingKey] { encoder.path(pathLength) }
 
     @inline(__always)
     private func key(_ key: Key) {
@@ -246,8 +266,8 @@ struct DirectKeyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encodeNil(forKey key: Key) throws { self.key(key); encoder.writer.null() }
     mutating func encode(_ value: Bool, forKey key: Key) throws { self.key(key); encoder.writer.bool(value) }
     mutating func encode(_ value: String, forKey key: Key) throws { self.key(key); encoder.writer.string(value) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { self.key(key); try encoder.double(value, codingPath + [key]) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { self.key(key); try encoder.double(Double(value), codingPath + [key]) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { self.key(key); try encoder.double(value, last: key) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { self.key(key); try encoder.double(Double(value), last: key) }
     mutating func encode(_ value: Int, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
     mutating func encode(_ value: Int8, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
     mutating func encode(_ value: Int16, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
@@ -260,43 +280,52 @@ struct DirectKeyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt64, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         self.key(key)
-        try encoder.encodeValue(value, path: codingPath + [key])
+        encoder.keys.removeSubrange(pathLength...)
+        try encoder.encodeValue(value, under: key)
     }
 
+    // A nested container's path is fixed when it is made: its key stays on the stack for it.
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         self.key(key)
         encoder.open(object: true)
-        return KeyedEncodingContainer(DirectKeyed<NestedKey>(encoder: encoder, depth: depth + 1, codingPath: codingPath + [key]))
+        encoder.keys.removeSubrange(pathLength...)
+        encoder.keys.append(key)
+        return KeyedEncodingContainer(DirectKeyed<NestedKey>(encoder: encoder, depth: depth + 1, pathLength: pathLength + 1))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         self.key(key)
         encoder.open(object: false)
-        return DirectUnkeyed(encoder: encoder, depth: depth + 1, codingPath: codingPath + [key])
+        encoder.keys.removeSubrange(pathLength...)
+        encoder.keys.append(key)
+        return DirectUnkeyed(encoder: encoder, depth: depth + 1, pathLength: pathLength + 1)
     }
 
     mutating func superEncoder() -> any Encoder {
         encoder.close(above: depth)
         encoder.writer.key("super")
-        return SlotEncoder(encoder: encoder, depth: depth, codingPath: codingPath)
+        return SlotEncoder(encoder: encoder, depth: depth, pathLength: pathLength)
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
         self.key(key)
-        return SlotEncoder(encoder: encoder, depth: depth, codingPath: codingPath + [key])
+        encoder.keys.removeSubrange(pathLength...)
+        encoder.keys.append(key)
+        return SlotEncoder(encoder: encoder, depth: depth, pathLength: pathLength + 1)
     }
 }
 
 struct DirectUnkeyed: UnkeyedEncodingContainer {
     let encoder: DirectEncoder
     let depth: Int
-    let codingPath: [any CodingKey]
+    let pathLength: Int
+    var codingPath: [any CodingKey] { encoder.path(pathLength) }
     private(set) var count = 0
 
-    init(encoder: DirectEncoder, depth: Int, codingPath: [any CodingKey]) {
+    init(encoder: DirectEncoder, depth: Int, pathLength: Int) {
         self.encoder = encoder
         self.depth = depth
-        self.codingPath = codingPath
+        self.pathLength = pathLength
     }
 
     @inline(__always)
@@ -308,29 +337,30 @@ struct DirectUnkeyed: UnkeyedEncodingContainer {
     mutating func encodeNil() throws { element(); encoder.writer.null() }
     mutating func encode(_ value: Bool) throws { element(); encoder.writer.bool(value) }
     mutating func encode(_ value: String) throws { element(); encoder.writer.string(value) }
-    mutating func encode(_ value: Double) throws { element(); try encoder.double(value, codingPath) }
+    mutating func encode(_ value: Double) throws { element(); try encoder.double(value, last: IndexKey(count - 1)) }
     mutating func encode(_ value: Int) throws { element(); encoder.writer.int(value) }
     mutating func encode(_ value: Int64) throws { element(); encoder.writer.int(value) }
     mutating func encode<T: Encodable>(_ value: T) throws {
         element()
-        try encoder.encodeValue(value, path: codingPath + [IndexKey(count - 1)])
+        encoder.keys.removeSubrange(pathLength...)
+        try encoder.encodeValue(value, under: IndexKey(count - 1))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         element()
         encoder.open(object: true)
-        return KeyedEncodingContainer(DirectKeyed<NestedKey>(encoder: encoder, depth: depth + 1, codingPath: codingPath))
+        return KeyedEncodingContainer(DirectKeyed<NestedKey>(encoder: encoder, depth: depth + 1, pathLength: pathLength))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         element()
         encoder.open(object: false)
-        return DirectUnkeyed(encoder: encoder, depth: depth + 1, codingPath: codingPath)
+        return DirectUnkeyed(encoder: encoder, depth: depth + 1, pathLength: pathLength)
     }
 
     mutating func superEncoder() -> any Encoder {
         element()
-        return SlotEncoder(encoder: encoder, depth: depth, codingPath: codingPath)
+        return SlotEncoder(encoder: encoder, depth: depth, pathLength: pathLength)
     }
 }
 
@@ -348,7 +378,7 @@ extension JSONValue {
     /// The tree of `value`'s JSON (what sorting keys needs), through the direct encoder's bytes.
     init(encoding value: some Encodable) throws {
         let encoder = DirectEncoder(options: .compact)
-        try encoder.encodeValue(value, path: [])
+        try encoder.encodeValue(value)
         self = try JSONValue.parse(encoder.writer.bytes)
     }
 }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The SDK's JSON encoder against Python's orjson on the same payload: the chapter's 1,000-user
+# data set (/orjson-large-data, with fixed timestamps and UUIDs), serialised to the same bytes
+# (checked with cmp). Prints MB/s of output for each encoder and the ratio to orjson.
+#
+#   bench/json.sh [iterations]      (default 2000; best of 5 runs each)
+#
+# sdk-codable: Response.json's path (Encodable through JSONEncoding); sdk-writer: JSONWriter
+# written by hand; foundation: Foundation's JSONEncoder, for reference. Goal (issue 14): the SDK
+# at or above orjson.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ITERATIONS=${1:-2000}
+VENV=.build/bench-venv
+[ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import orjson' 2>/dev/null || {
+  python3 -m venv "$VENV" && "$VENV/bin/pip" install -q orjson
+}
+swift build -c release --product switchboard-json-bench >/dev/null
+BIN=$(swift build -c release --show-bin-path)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+"$BIN/switchboard-json-bench" "$ITERATIONS" "$WORK/swift.json" > "$WORK/swift.txt"
+"$VENV/bin/python" - "$ITERATIONS" "$WORK/python.json" > "$WORK/python.txt" <<'PY'
+import sys, time, orjson
+n, out = int(sys.argv[1]), sys.argv[2]
+users = [{"id": i, "name": f"User {i}", "email": f"user{i}@example.com",
+          "created_at": "2024-01-15T12:00:00." + str(100000 + i)[-6:],
+          "uuid": "00000000-0000-4000-8000-" + str(1000000000000 + i)[-12:]} for i in range(1000)]
+payload = {"users": users, "count": len(users)}
+open(out, "wb").write(orjson.dumps(payload))
+best = float("inf")
+for _ in range(5):
+    start = time.perf_counter()
+    for _ in range(n):
+        size = len(orjson.dumps(payload))
+    best = min(best, time.perf_counter() - start)
+print(f"orjson {size} {size * n / best / 1e6:.1f}")
+PY
+if cmp -s "$WORK/swift.json" "$WORK/python.json"; then same="same bytes"; else same="BYTES DIFFER"; fi
+orjson=$(awk '{print $3}' "$WORK/python.txt")
+echo "payload: $(wc -c < "$WORK/python.json") bytes, $same; $ITERATIONS encodings per run, best of 5"
+cat "$WORK/python.txt" "$WORK/swift.txt" | while read -r name size rate; do
+  printf '%-12s %10s MB/s   %5.2fx orjson\n' "$name" "$rate" "$(echo "$rate / $orjson" | bc -l)"
+done
