@@ -31,6 +31,8 @@ public struct HostSettings: Sendable {
     public var adminToken: String? = nil
     /// Serve `/openapi.json` and `/docs`.
     public var docsEnabled = true
+    /// gzip for plugins' responses (`compression.*`).
+    public var compression = CompressionSettings()
     /// Where plugin state (the `state_*` host functions) lives: `.file` keeps it in
     /// `<stateDirectory>/state/state.log` across restarts; `.memory` only for the process's life.
     public var stateBackend = StateBackend.file
@@ -121,7 +123,8 @@ public struct SwitchboardServer: Sendable {
         Application(
             responder: PluginResponder(
                 registry: registry, admin: AdminAPI(registry: registry, token: settings.adminToken),
-                docs: settings.docsEnabled ? DocsAPI(registry: registry, version: SwitchboardServer.version) : nil, logger: logger),
+                docs: settings.docsEnabled ? DocsAPI(registry: registry, version: SwitchboardServer.version) : nil,
+                compression: settings.compression, logger: logger),
             server: .switchboard(limits: settings.limits, counter: ConnectionCounter(metrics: registry.metrics.connections)),
             // A deep accept queue: a burst of connections waits there instead of having its SYNs
             // dropped (a client then retries only after a second). The kernel caps it at somaxconn.

@@ -49,6 +49,10 @@ struct SettingsResolver {
         let token = reader.string(forKey: "admin.token", isSecret: true, default: "")
         settings.adminToken = token.isEmpty ? nil : token
         settings.docsEnabled = reader.bool(forKey: "docs.enabled", default: settings.docsEnabled)
+        settings.compression.enabled = reader.bool(forKey: "compression.enabled", default: settings.compression.enabled)
+        settings.compression.level = Int32(min(max(reader.int(forKey: "compression.level", default: Int(settings.compression.level)), 1), 9))
+        settings.compression.minimumBytes = reader.int(forKey: "compression.min_bytes", default: settings.compression.minimumBytes)
+        settings.compression.types = reader.stringArray(forKey: "compression.types", default: settings.compression.types)
         let reader = self.reader
         settings.pluginConfig = { plugin, key in
             reader.string(forKey: ConfigKey(["plugins", "config", plugin] + key.split(separator: ".").map(String.init)))

@@ -30,12 +30,18 @@ public struct PluginResponder: HTTPResponder {
     let docs: DocsAPI?
     let threadPool: NIOThreadPool
     let logger: Logger
+    /// How plugins' responses are compressed (gzip, when the client allows it).
+    let compression: CompressionSettings
 
-    init(registry: PluginRegistry, admin: AdminAPI, docs: DocsAPI?, threadPool: NIOThreadPool = .singleton, logger: Logger) {
+    init(
+        registry: PluginRegistry, admin: AdminAPI, docs: DocsAPI?, threadPool: NIOThreadPool = .singleton,
+        compression: CompressionSettings = CompressionSettings(), logger: Logger
+    ) {
         self.registry = registry
         self.admin = admin
         self.docs = docs
         self.threadPool = threadPool
+        self.compression = compression
         self.logger = logger
     }
 
@@ -84,7 +90,9 @@ public struct PluginResponder: HTTPResponder {
                 instruments.requests.increment()
                 instruments.latency.recordNanoseconds(Int64(monotonicNanoseconds() &- started))
             }
-            return request.method == .head ? Self.headResponse(response) : response
+            // Coded before a HEAD drops the body, so HEAD says what GET sends.
+            let coded = ContentCoding.apply(response, request: request, settings: compression)
+            return request.method == .head ? Self.headResponse(coded) : coded
         }
     }
 

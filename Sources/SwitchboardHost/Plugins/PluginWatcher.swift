@@ -1,3 +1,4 @@
+import CSwitchboard
 import class SwitchboardSDK.Locked
 import CSwitchboardHostSupport
 import Logging

@@ -1,0 +1,130 @@
+import CompressNIO
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SwitchboardSDK
+
+/// Response compression: the gzip content coding (RFC 9110 §8.4.1.3) for plugins' responses, when
+/// the client's `Accept-Encoding` allows it (§12.5.3), through zlib (compress-nio, the binding
+/// Hummingbird's own compression middleware uses).
+public struct CompressionSettings: Sendable {
+    /// `compression.enabled` (default on).
+    public var enabled = true
+    /// zlib level, 1 (fastest) to 9 (smallest); `compression.level` (default 6, zlib's own).
+    public var level: Int32 = 6
+    /// A body with a known length under this many bytes is sent as is (`compression.min_bytes`,
+    /// default 1024): gzip's own 18 bytes and a round of zlib are not worth it.
+    public var minimumBytes = 1024
+    /// Media types worth compressing (`compression.types`): an entry ending in `/` is a prefix
+    /// (`text/`), one starting with `+` a structured-syntax suffix (`+json`), others exact.
+    public var types = ["text/", "application/json", "application/javascript", "application/xml", "application/x-ndjson", "image/svg+xml", "+json", "+xml"]
+
+    public init() {}
+}
+
+enum ContentCoding {
+    /// What `Accept-Encoding` (every line of it) allows: gzip (or x-gzip) with a q above 0, and
+    /// whether identity is refused (`identity;q=0`, or `*;q=0` without identity listed).
+    /// Without the field nothing is compressed (the RFC allows any coding then, but a client that
+    /// says nothing may not decode one).
+    static func negotiate(_ acceptEncoding: String?) -> (gzip: Bool, identityRefused: Bool) {
+        guard let acceptEncoding else { return (false, false) }
+        var gzip: Double? = nil, identity: Double? = nil, any: Double? = nil
+        for item in acceptEncoding.split(separator: ",") {
+            let parts = item.split(separator: ";").map { $0.trimmedHTTPSpace.lowercased() }
+            guard let coding = parts.first, !coding.isEmpty else { continue }
+            var q = 1.0
+            for parameter in parts.dropFirst() where parameter.hasPrefix("q=") {
+                q = Double(parameter.dropFirst(2)).map { min(max($0, 0), 1) } ?? 0
+            }
+            switch coding {
+            case "gzip", "x-gzip": gzip = max(gzip ?? 0, q)
+            case "identity": identity = q
+            case "*": any = q
+            default: break
+            }
+        }
+        let gzipQ = gzip ?? any ?? 0
+        let identityQ = identity ?? (any == 0 ? 0 : 1)
+        return (gzipQ > 0, identityQ == 0)
+    }
+
+    static func compressible(_ contentType: String, _ settings: CompressionSettings) -> Bool {
+        let type = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmedHTTPSpace.lowercased() } ?? ""
+        guard !type.isEmpty, type != "text/event-stream" else { return false }
+        return settings.types.contains { entry in
+            if entry.hasSuffix("/") { return type.hasPrefix(entry) }
+            if entry.hasPrefix("+") { return type.hasSuffix(entry) }
+            return type == entry
+        }
+    }
+
+    /// `response` as the client should get it: gzip-coded when the request allows it and the
+    /// response is worth it, with `Vary: Accept-Encoding` on every response that could have been
+    /// coded. Not coded: a status without content or other than 2xx, 206 (ranges count bytes of
+    /// the identity representation), a response already coded, one that serves ranges (a file:
+    /// its validators and ranges describe the identity bytes), an event stream (whose events must
+    /// not wait in a compressor), a type not worth it, or a known length under the minimum (unless
+    /// identity is refused). A coded body is streamed: each chunk the plugin writes is compressed
+    /// and flushed as it comes, so a streamed response stays streamed; it has no Content-Length,
+    /// and its strong ETag gets a `-gzip` suffix (a different representation, §8.8.3).
+    static func apply(_ response: Response, request: Request, settings: CompressionSettings) -> Response {
+        guard settings.enabled else { return response }
+        let status = response.status.code
+        guard (200..<300).contains(status), status != 204, status != 206,
+            response.headers[.contentEncoding] == nil, response.headers[.acceptRanges] == nil,
+            let type = response.headers[.contentType], compressible(type, settings)
+        else { return response }
+        var response = response
+        response.headers.append(HTTPField(name: .vary, value: "Accept-Encoding"))
+        let (gzip, identityRefused) = negotiate(request.headers[.acceptEncoding])
+        guard gzip else { return response }
+        if let length = response.body.contentLength, length == 0 || (length < settings.minimumBytes && !identityRefused) {
+            return response
+        }
+        response.headers[.contentEncoding] = "gzip"
+        response.headers[.contentLength] = nil
+        if let etag = response.headers[.eTag], etag.hasSuffix("\""), !etag.hasPrefix("W/") {
+            response.headers[.eTag] = String(etag.dropLast()) + "-gzip\""
+        }
+        let body = response.body
+        let level = settings.level
+        response.body = ResponseBody { writer in
+            let gzip = try GzipWriter(inner: writer, level: level)
+            try await body.write(gzip)
+        }
+        return response
+    }
+}
+
+/// Compresses what a response body writes, chunk by chunk: each write is deflated and flushed
+/// (Z_SYNC_FLUSH) so its bytes leave at once; `finish` ends the gzip member.
+struct GzipWriter: ResponseBodyWriter {
+    var inner: any ResponseBodyWriter
+    let compressor: ZlibCompressor
+    /// zlib's output window: filled, then handed to the inner writer.
+    var window: ByteBuffer
+
+    init(inner: any ResponseBodyWriter, level: Int32) throws {
+        self.inner = inner
+        compressor = try ZlibCompressor(
+            algorithm: .gzip, configuration: ZlibConfiguration(windowSize: 15, compressionLevel: min(max(level, 1), 9), memoryLevel: 8))
+        window = ByteBufferAllocator().buffer(capacity: 16 * 1024)
+    }
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        guard buffer.readableBytes > 0 else { return }
+        var input = buffer
+        var out: [ByteBuffer] = []
+        try input.compressStream(with: compressor, window: &window, flush: .sync) { out.append($0) }
+        for chunk in out { try await inner.write(chunk) }
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+        var empty = ByteBuffer()
+        var out: [ByteBuffer] = []
+        try empty.compressStream(with: compressor, window: &window, flush: .finish) { out.append($0) }
+        for chunk in out { try await inner.write(chunk) }
+        try await inner.finish(trailingHeaders)
+    }
+}
