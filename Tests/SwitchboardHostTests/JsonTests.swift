@@ -121,6 +121,7 @@ import Testing
         let tail = String(decoding: client.received.suffix(600), as: UTF8.self)
         #expect(tail.contains(#"],"count":200000}"#), "\(tail)")
         #expect(tail.contains(#"{"id":199999,"name":"Item 199999","value":299998.5,"#), "\(tail)")
-        #expect(grown < 24 << 20, "the server grew \(grown >> 20) MiB while streaming 48 MB")
+        // (AddressSanitizer keeps freed memory in quarantine: no measure of a leak there.)
+        #expect(!residentMemoryIsMeaningful || grown < 24 << 20, "the server grew \(grown >> 20) MiB while streaming 48 MB")
     }
 }
