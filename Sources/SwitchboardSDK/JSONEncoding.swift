@@ -25,6 +25,7 @@ public enum JSONEncoding {
         }
         let encoder = DirectEncoder(options: options)
         try encoder.encodeValue(value)
+        if let failure = encoder.failure { throw failure }
         return encoder.writer.bytes
     }
 
@@ -42,7 +43,7 @@ public struct NaiveUTC: Encodable, Sendable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(ISO8601.format(date, offset: false))
+        try container.encode(try ISO8601.format(date, offset: false))
     }
 }
 
@@ -50,8 +51,12 @@ public struct NaiveUTC: Encodable, Sendable {
 public enum ISO8601 {
     /// `2024-01-15T12:00:00.123456+00:00` (or without `+00:00`); the fraction is left out when
     /// it is zero (`2024-01-15T12:00:00+00:00`), as `isoformat()` and orjson write it.
-    public static func format(_ date: Date, offset: Bool = true) -> String {
+    /// - Throws: `OutOfRange` for a date outside years 1 to 9999 (what `datetime` can hold),
+    ///   NaN or infinity.
+    public static func format(_ date: Date, offset: Bool = true) throws(OutOfRange) -> String {
         let seconds = date.timeIntervalSince1970
+        // 0001-01-01T00:00:00 to 9999-12-31T23:59:59.999999, UTC.
+        guard seconds.isFinite, seconds >= -62_135_596_800, seconds < 253_402_300_800 else { throw OutOfRange(seconds: seconds) }
         var whole = Int64(seconds.rounded(.down))
         var micros = Int64(((seconds - Double(whole)) * 1_000_000).rounded())
         if micros >= 1_000_000 {
@@ -69,6 +74,12 @@ public enum ISO8601 {
         text += "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
         if micros != 0 { text += ".\(pad(micros, 6))" }
         return offset ? text + "+00:00" : text
+    }
+
+    /// A date JSON's ISO 8601 form cannot carry (seconds since 1970).
+    public struct OutOfRange: Error, CustomStringConvertible {
+        public let seconds: Double
+        public var description: String { "a date \(seconds) s from 1970 is outside years 1 to 9999" }
     }
 
     /// Proleptic Gregorian year, month, day of a day count from 1970-01-01 (H. Hinnant's
@@ -137,8 +148,13 @@ final class DirectEncoder {
     // Unchecked: the encoder is used by one encode call on one thread, and the checks would cost
     // a runtime call per value written.
     @exclusivity(unchecked) var writer: JSONWriter
-    /// Open containers, innermost last; each is closed with `}` or `]`.
-    @exclusivity(unchecked) private var frames: [Bool] = []  // true: object
+    /// Open containers, innermost last; each is closed with `}` or `]`. A container's id tells
+    /// it from a later one at the same depth.
+    @exclusivity(unchecked) private var frames: [(object: Bool, id: Int)] = []
+    private var nextID = 0
+    /// A misuse found where Codable gives no way to throw (a container made from one that was
+    /// already closed); thrown when the encoding ends.
+    var failure: (any Error)? = nil
     /// The keys leading to the value being written: a coding path is built from it only when
     /// asked for (an error, or a type that reads `codingPath`), not for every value.
     @exclusivity(unchecked) var keys: [any CodingKey] = []
@@ -149,16 +165,40 @@ final class DirectEncoder {
     @inline(__always)
     func close(above depth: Int) {
         while frames.count > depth {
-            if frames.removeLast() { writer.endObject() } else { writer.endArray() }
+            if frames.removeLast().object { writer.endObject() } else { writer.endArray() }
         }
     }
 
-    func open(object: Bool) {
+    /// Opens a container; its id.
+    func open(object: Bool) -> Int {
         if object { writer.beginObject() } else { writer.beginArray() }
-        frames.append(object)
+        nextID += 1
+        frames.append((object, nextID))
+        return nextID
     }
 
     var depth: Int { frames.count }
+
+    func id(atDepth depth: Int) -> Int { frames.count >= depth && depth > 0 ? frames[depth - 1].id : -1 }
+
+    /// Whether the container `id` at `depth` is still open. Writing order is the JSON's order:
+    /// a container written to after a later sibling was started is closed by then, and writing
+    /// into it would put the value in the wrong place.
+    func isOpen(_ depth: Int, _ id: Int) -> Bool { frames.count >= depth && depth > 0 && frames[depth - 1].id == id }
+
+    func misuse(_ value: Any, _ length: Int) -> EncodingError {
+        EncodingError.invalidValue(
+            value,
+            .init(
+                codingPath: path(length),
+                debugDescription: "JSONEncoding writes as values arrive: this container was written to after a later sibling had been started"))
+    }
+
+    /// Keeps the first `length` keys (the path of the container writing now).
+    @inline(__always)
+    func truncateKeys(to length: Int) {
+        if keys.count > length { keys.removeSubrange(length...) }
+    }
 
     /// Encodes one value at the writer's current slot (after a key, or as an element).
     func encodeValue<T: Encodable>(_ value: T) throws {
@@ -167,13 +207,18 @@ final class DirectEncoder {
         if T.self == Int.self { return writer.int(unsafeBitCast(value, to: Int.self)) }
         if T.self == Double.self { return try double(unsafeBitCast(value, to: Double.self)) }
         if T.self == Bool.self { return writer.bool(unsafeBitCast(value, to: Bool.self)) }
-        if T.self == Date.self { return writer.string(ISO8601.format(unsafeBitCast(value, to: Date.self))) }
+        if T.self == Date.self { return writer.string(try ISO8601.format(unsafeBitCast(value, to: Date.self))) }
         if T.self == UUID.self { return writer.string(unsafeBitCast(value, to: UUID.self).uuidString.lowercased()) }
-        if T.self == Decimal.self { return writer.number(text: (value as! Decimal).description) }
+        if T.self == Decimal.self {
+            let decimal = value as! Decimal
+            guard decimal.isFinite else { throw JSONWriter.NonFiniteNumber(value: .nan, codingPath: keys.map(\.stringValue).joined(separator: ".")) }
+            return writer.number(text: decimal.description)
+        }
         if T.self == JSONValue.self { return try writer.value(value as! JSONValue) }
         let mark = frames.count
         let before = writer.bytes.count
         try value.encode(to: SlotEncoder(encoder: self, depth: mark, pathLength: keys.count))
+        if let failure { throw failure }
         close(above: mark)
         // A value that encoded nothing at all is an empty object (as Foundation's encoder writes).
         if writer.bytes.count == before { writer.beginObject(); writer.endObject() }
@@ -213,13 +258,15 @@ struct SlotEncoder: Encoder {
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         // Asked twice by one value: the same object.
-        if encoder.depth <= depth { encoder.open(object: true) } else { encoder.close(above: depth + 1) }
-        return KeyedEncodingContainer(DirectKeyed<Key>(encoder: encoder, depth: depth + 1, pathLength: pathLength))
+        let id: Int
+        if encoder.depth <= depth { id = encoder.open(object: true) } else { encoder.close(above: depth + 1); id = encoder.id(atDepth: depth + 1) }
+        return KeyedEncodingContainer(DirectKeyed<Key>(encoder: encoder, depth: depth + 1, id: id, pathLength: pathLength))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        if encoder.depth <= depth { encoder.open(object: false) } else { encoder.close(above: depth + 1) }
-        return DirectUnkeyed(encoder: encoder, depth: depth + 1, pathLength: pathLength)
+        let id: Int
+        if encoder.depth <= depth { id = encoder.open(object: false) } else { encoder.close(above: depth + 1); id = encoder.id(atDepth: depth + 1) }
+        return DirectUnkeyed(encoder: encoder, depth: depth + 1, id: id, pathLength: pathLength)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
@@ -254,62 +301,81 @@ struct DirectKeyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let encoder: DirectEncoder
     /// Frames open while this object is the innermost.
     let depth: Int
+    /// This object's frame.
+    let id: Int
     let pathLength: Int
     var codingPath: [any CodingKey] { encoder.path(pathLength) }
 
+    /// Closes what this object opened before, and writes the key; refuses a closed object.
     @inline(__always)
-    private func key(_ key: Key) {
+    private func key(_ key: Key) throws {
+        guard encoder.isOpen(depth, id) else { throw encoder.misuse(key.stringValue, pathLength) }
         encoder.close(above: depth)
         encoder.writer.key(key.stringValue)
     }
 
-    mutating func encodeNil(forKey key: Key) throws { self.key(key); encoder.writer.null() }
-    mutating func encode(_ value: Bool, forKey key: Key) throws { self.key(key); encoder.writer.bool(value) }
-    mutating func encode(_ value: String, forKey key: Key) throws { self.key(key); encoder.writer.string(value) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { self.key(key); try encoder.double(value, last: key) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { self.key(key); try encoder.double(Double(value), last: key) }
-    mutating func encode(_ value: Int, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
-    mutating func encode(_ value: Int8, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
-    mutating func encode(_ value: Int16, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
-    mutating func encode(_ value: Int32, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { self.key(key); encoder.writer.int(value) }
+    /// As `key`, where Codable gives no way to throw: the misuse is thrown when encoding ends.
+    private func keyForNested(_ key: Key) -> Bool {
+        do {
+            try self.key(key)
+            return true
+        } catch {
+            if encoder.failure == nil { encoder.failure = error }
+            return false
+        }
+    }
+
+    mutating func encodeNil(forKey key: Key) throws { try self.key(key); encoder.writer.null() }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { try self.key(key); encoder.writer.bool(value) }
+    mutating func encode(_ value: String, forKey key: Key) throws { try self.key(key); encoder.writer.string(value) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { try self.key(key); try encoder.double(value, last: key) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { try self.key(key); try encoder.double(Double(value), last: key) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { try self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { try self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { try self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { try self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { try self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { try self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { try self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { try self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { try self.key(key); encoder.writer.int(value) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { try self.key(key); encoder.writer.int(value) }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        self.key(key)
-        encoder.keys.removeSubrange(pathLength...)
+        try self.key(key)
+        encoder.truncateKeys(to: pathLength)
         try encoder.encodeValue(value, under: key)
     }
 
     // A nested container's path is fixed when it is made: its key stays on the stack for it.
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-        self.key(key)
-        encoder.open(object: true)
-        encoder.keys.removeSubrange(pathLength...)
+        let open = keyForNested(key)
+        let id = open ? encoder.open(object: true) : -1
+        encoder.truncateKeys(to: pathLength)
         encoder.keys.append(key)
-        return KeyedEncodingContainer(DirectKeyed<NestedKey>(encoder: encoder, depth: depth + 1, pathLength: pathLength + 1))
+        return KeyedEncodingContainer(DirectKeyed<NestedKey>(encoder: encoder, depth: depth + 1, id: id, pathLength: pathLength + 1))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        self.key(key)
-        encoder.open(object: false)
-        encoder.keys.removeSubrange(pathLength...)
+        let open = keyForNested(key)
+        let id = open ? encoder.open(object: false) : -1
+        encoder.truncateKeys(to: pathLength)
         encoder.keys.append(key)
-        return DirectUnkeyed(encoder: encoder, depth: depth + 1, pathLength: pathLength + 1)
+        return DirectUnkeyed(encoder: encoder, depth: depth + 1, id: id, pathLength: pathLength + 1)
     }
 
     mutating func superEncoder() -> any Encoder {
-        encoder.close(above: depth)
-        encoder.writer.key("super")
+        if encoder.isOpen(depth, id) {
+            encoder.close(above: depth)
+            encoder.writer.key("super")
+        } else if encoder.failure == nil {
+            encoder.failure = encoder.misuse("super", pathLength)
+        }
         return SlotEncoder(encoder: encoder, depth: depth, pathLength: pathLength)
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
-        self.key(key)
-        encoder.keys.removeSubrange(pathLength...)
+        _ = keyForNested(key)
+        encoder.truncateKeys(to: pathLength)
         encoder.keys.append(key)
         return SlotEncoder(encoder: encoder, depth: depth, pathLength: pathLength + 1)
     }
@@ -318,48 +384,60 @@ struct DirectKeyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
 struct DirectUnkeyed: UnkeyedEncodingContainer {
     let encoder: DirectEncoder
     let depth: Int
+    let id: Int
     let pathLength: Int
     var codingPath: [any CodingKey] { encoder.path(pathLength) }
     private(set) var count = 0
 
-    init(encoder: DirectEncoder, depth: Int, pathLength: Int) {
+    init(encoder: DirectEncoder, depth: Int, id: Int, pathLength: Int) {
         self.encoder = encoder
         self.depth = depth
+        self.id = id
         self.pathLength = pathLength
     }
 
+    /// Closes what this array opened before; refuses a closed array.
     @inline(__always)
-    private mutating func element() {
+    private mutating func element() throws {
+        guard encoder.isOpen(depth, id) else { throw encoder.misuse(count, pathLength) }
         encoder.close(above: depth)
         count += 1
     }
 
-    mutating func encodeNil() throws { element(); encoder.writer.null() }
-    mutating func encode(_ value: Bool) throws { element(); encoder.writer.bool(value) }
-    mutating func encode(_ value: String) throws { element(); encoder.writer.string(value) }
-    mutating func encode(_ value: Double) throws { element(); try encoder.double(value, last: IndexKey(count - 1)) }
-    mutating func encode(_ value: Int) throws { element(); encoder.writer.int(value) }
-    mutating func encode(_ value: Int64) throws { element(); encoder.writer.int(value) }
+    private mutating func elementForNested() -> Bool {
+        do {
+            try element()
+            return true
+        } catch {
+            if encoder.failure == nil { encoder.failure = error }
+            return false
+        }
+    }
+
+    mutating func encodeNil() throws { try element(); encoder.writer.null() }
+    mutating func encode(_ value: Bool) throws { try element(); encoder.writer.bool(value) }
+    mutating func encode(_ value: String) throws { try element(); encoder.writer.string(value) }
+    mutating func encode(_ value: Double) throws { try element(); try encoder.double(value, last: IndexKey(count - 1)) }
+    mutating func encode(_ value: Int) throws { try element(); encoder.writer.int(value) }
+    mutating func encode(_ value: Int64) throws { try element(); encoder.writer.int(value) }
     mutating func encode<T: Encodable>(_ value: T) throws {
-        element()
-        encoder.keys.removeSubrange(pathLength...)
+        try element()
+        encoder.truncateKeys(to: pathLength)
         try encoder.encodeValue(value, under: IndexKey(count - 1))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        element()
-        encoder.open(object: true)
-        return KeyedEncodingContainer(DirectKeyed<NestedKey>(encoder: encoder, depth: depth + 1, pathLength: pathLength))
+        let id = elementForNested() ? encoder.open(object: true) : -1
+        return KeyedEncodingContainer(DirectKeyed<NestedKey>(encoder: encoder, depth: depth + 1, id: id, pathLength: pathLength))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-        element()
-        encoder.open(object: false)
-        return DirectUnkeyed(encoder: encoder, depth: depth + 1, pathLength: pathLength)
+        let id = elementForNested() ? encoder.open(object: false) : -1
+        return DirectUnkeyed(encoder: encoder, depth: depth + 1, id: id, pathLength: pathLength)
     }
 
     mutating func superEncoder() -> any Encoder {
-        element()
+        _ = elementForNested()
         return SlotEncoder(encoder: encoder, depth: depth, pathLength: pathLength)
     }
 }

@@ -168,6 +168,39 @@ import Testing
         #expect(String(decoding: try JSONEncoding.encode(value, options: JSONOptions(sortedKeys: true)), as: UTF8.self) == sorted)
     }
 
+    /// Codable lets a value write to a nested container after its parent moved on; written as
+    /// it arrives, that value would land in the wrong place (or, through a stale key stack,
+    /// trap): it is an error instead, and nothing is served.
+    @Test func writingToAContainerAfterALaterSiblingIsAnError() {
+        enum K: String, CodingKey { case list, at }
+        struct OutOfOrder: Encodable {
+            let generic: Bool
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: K.self)
+                var list = c.nestedUnkeyedContainer(forKey: .list)
+                if generic {
+                    try c.encode(Date(timeIntervalSince1970: 0), forKey: .at)
+                    try list.encode(Date(timeIntervalSince1970: 1))
+                } else {
+                    try c.encode("s", forKey: .at)
+                    try list.encode("x")
+                }
+            }
+        }
+        struct NestedAfter: Encodable {
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: K.self)
+                var list = c.nestedUnkeyedContainer(forKey: .list)
+                try c.encode(1, forKey: .at)
+                _ = list.nestedContainer(keyedBy: K.self)
+            }
+        }
+        for value in [OutOfOrder(generic: false), OutOfOrder(generic: true)] {
+            #expect(throws: EncodingError.self) { _ = try JSONEncoding.encode(value) }
+        }
+        #expect(throws: EncodingError.self) { _ = try JSONEncoding.encode(NestedAfter()) }
+    }
+
     @Test func deepNestingAndLargeIntegersRoundTrip() throws {
         var deep: JSONValue = .int(1)
         for _ in 0..<400 { deep = .array([deep]) }
@@ -185,12 +218,21 @@ import Testing
             state = state &* 6_364_136_223_846_793_005 &+ 1
             stamps.append(Double(Int64(truncatingIfNeeded: state >> 30) % 4_000_000_000) + Double(state % 1_000_000) / 1_000_000)
         }
-        let ours = stamps.map { ISO8601.format(Date(timeIntervalSince1970: $0)) }
+        let ours = try stamps.map { try ISO8601.format(Date(timeIntervalSince1970: $0)) }
         let theirs = try Self.python(
             "import sys\nfrom datetime import datetime, timezone, timedelta\nfor s in sys.stdin.read().split():\n    print((datetime(1970,1,1,tzinfo=timezone.utc) + timedelta(microseconds=round(float(s)*1e6))).isoformat())",
             input: stamps.map { String($0) }.joined(separator: "\n")
         ).split(separator: "\n").map(String.init)
         #expect(ours == theirs)
-        #expect(ISO8601.format(Date(timeIntervalSince1970: 0), offset: false) == "1970-01-01T00:00:00")
+        #expect(try ISO8601.format(Date(timeIntervalSince1970: 0), offset: false) == "1970-01-01T00:00:00")
+        #expect(try ISO8601.format(Date(timeIntervalSince1970: -62_135_596_800)) == "0001-01-01T00:00:00+00:00")
+        // What a client can send a plugin that decodes dates: never a crash, an error.
+        for seconds in [Double.nan, .infinity, 1e300, -1e19, -62_135_596_801, 253_402_300_800] {
+            #expect(throws: ISO8601.OutOfRange.self) { _ = try ISO8601.format(Date(timeIntervalSince1970: seconds)) }
+            struct Stamped: Encodable { let at: Date }
+            #expect(throws: (any Error).self) { _ = try JSONEncoding.encode(Stamped(at: Date(timeIntervalSince1970: seconds))) }
+        }
+        struct Price: Encodable { let value = Decimal.nan }
+        #expect(throws: JSONWriter.NonFiniteNumber.self) { _ = try JSONEncoding.encode(Price()) }
     }
 }
