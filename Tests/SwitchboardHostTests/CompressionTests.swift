@@ -86,6 +86,13 @@ import Testing
         let file = try server.get("/large-file", headers: gzip)
         #expect(file.header("content-encoding") == nil && file.header("accept-ranges") == "bytes")
         #expect(try server.get("/items/1", headers: gzip + [("If-None-Match", plainTag)]).status == 304)
+        // The coded tag comes back in a conditional request: it names the same resource state.
+        let codedTag = try #require(item.header("etag"))
+        let again = try server.get("/items/1", headers: [("Accept-Encoding", "gzip, identity;q=0"), ("If-None-Match", codedTag)])
+        #expect(again.status == 304 && again.header("etag") == codedTag && again.header("vary") == "Accept-Encoding", "\(again.status) \(again.header("etag") ?? "")")
+        let json = ("Content-Type", "application/json")
+        let put = try server.get("/items/1", method: "PUT", headers: [("If-Match", codedTag), json], body: Array(#"{"name":"Laptop","price":1}"#.utf8))
+        #expect(put.status == 200, "If-Match with the coded tag: \(put.status) \(put.text)")
     }
 
     @Test func compressionCanBeTurnedOff() throws {

@@ -76,7 +76,9 @@ enum ContentCoding {
             let type = response.headers[.contentType], compressible(type, settings)
         else { return response }
         var response = response
-        response.headers.append(HTTPField(name: .vary, value: "Accept-Encoding"))
+        if !(response.headers[values: .vary].contains { $0.lowercased().contains("accept-encoding") || $0 == "*" }) {
+            response.headers.append(HTTPField(name: .vary, value: "Accept-Encoding"))
+        }
         let (gzip, identityRefused) = negotiate(request.headers[.acceptEncoding])
         guard gzip else { return response }
         if let length = response.body.contentLength, length == 0 || (length < settings.minimumBytes && !identityRefused) {
@@ -85,7 +87,7 @@ enum ContentCoding {
         response.headers[.contentEncoding] = "gzip"
         response.headers[.contentLength] = nil
         if let etag = response.headers[.eTag], etag.hasSuffix("\""), !etag.hasPrefix("W/") {
-            response.headers[.eTag] = String(etag.dropLast()) + "-gzip\""
+            response.headers[.eTag] = String(etag.dropLast()) + codedTagSuffix
         }
         let body = response.body
         let level = settings.level
@@ -94,6 +96,32 @@ enum ContentCoding {
             try await body.write(gzip)
         }
         return response
+    }
+}
+
+extension ContentCoding {
+    static let codedTagSuffix = "-gzip\""
+
+    /// Rewrites the entity tags of If-None-Match, If-Match and If-Range from a coded
+    /// representation's (`"abc-gzip"`) to the plugin's own (`"abc"`); whether any was.
+    static func uncodeTags(in headers: inout HTTPFields) -> Bool {
+        var found = false
+        for i in headers.indices where [.ifNoneMatch, .ifMatch, .ifRange].contains(headers[i].name) {
+            let value = headers[i].value
+            guard value.contains(codedTagSuffix) else { continue }
+            headers[i].value = value.replacing(codedTagSuffix, with: "\"")
+            found = true
+        }
+        return found
+    }
+
+    /// A 304 for a client that holds the coded representation: its tag as that client knows it,
+    /// and the Vary the 200 had (RFC 9110 §15.4.5).
+    static func notModifiedForCodedTag(_ response: inout Response) {
+        if let etag = response.headers[.eTag], etag.hasSuffix("\""), !etag.hasPrefix("W/") {
+            response.headers[.eTag] = String(etag.dropLast()) + codedTagSuffix
+        }
+        if response.headers[.vary] == nil { response.headers[.vary] = "Accept-Encoding" }
     }
 }
 

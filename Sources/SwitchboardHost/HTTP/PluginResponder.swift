@@ -79,6 +79,11 @@ public struct PluginResponder: HTTPResponder {
         case .found(let route, let parameters):
             guard route.plugin.enter() else { return nil }
             let started = monotonicNanoseconds()
+            // A tag the host gave a gzip-coded representation names the plugin's own tag to the
+            // plugin, which knows nothing of the coding.
+            var head = request.head
+            let askedForCodedTag = ContentCoding.uncodeTags(in: &head.headerFields)
+            let request = askedForCodedTag ? Request(head: head, body: request.body) : request
             let response: Response
             do {
                 response = try await dispatch(request, route: route, parameters: parameters, channel: channel)
@@ -91,7 +96,8 @@ public struct PluginResponder: HTTPResponder {
                 instruments.latency.recordNanoseconds(Int64(monotonicNanoseconds() &- started))
             }
             // Coded before a HEAD drops the body, so HEAD says what GET sends.
-            let coded = ContentCoding.apply(response, request: request, settings: compression)
+            var coded = ContentCoding.apply(response, request: request, settings: compression)
+            if askedForCodedTag, coded.status == .notModified { ContentCoding.notModifiedForCodedTag(&coded) }
             return request.method == .head ? Self.headResponse(coded) : coded
         }
     }
