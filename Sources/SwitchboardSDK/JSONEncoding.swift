@@ -208,7 +208,7 @@ final class DirectEncoder {
         if T.self == Double.self { return try double(unsafeBitCast(value, to: Double.self)) }
         if T.self == Bool.self { return writer.bool(unsafeBitCast(value, to: Bool.self)) }
         if T.self == Date.self { return writer.string(try ISO8601.format(unsafeBitCast(value, to: Date.self))) }
-        if T.self == UUID.self { return writer.string(unsafeBitCast(value, to: UUID.self).uuidString.lowercased()) }
+        if T.self == UUID.self { return writer.uuid(unsafeBitCast(value, to: UUID.self).uuid) }
         if T.self == Decimal.self {
             let decimal = value as! Decimal
             guard decimal.isFinite else { throw JSONWriter.NonFiniteNumber(value: .nan, codingPath: keys.map(\.stringValue).joined(separator: ".")) }

@@ -1,3 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// How `JSONWriter` and `JSONEncoding` lay out JSON.
 public struct JSONOptions: Sendable, Equatable {
     /// How object keys are written.
@@ -170,6 +176,24 @@ public struct JSONWriter {
         appendQuoted(value)
     }
 
+    /// A UUID's 16 bytes as its lower-case string (`"e621e1f8-c36c-495a-93fc-0c247a3e6e5f"`, as
+    /// Python's `str(uuid)`), written straight from the bytes.
+    public mutating func uuid(_ uuid: uuid_t) {
+        separate()
+        let hex: StaticString = "0123456789abcdef"
+        withUnsafeBytes(of: uuid) { raw in
+            hex.withUTF8Buffer { digits in
+                bytes.append(UInt8(ascii: "\""))
+                for (i, byte) in raw.enumerated() {
+                    if i == 4 || i == 6 || i == 8 || i == 10 { bytes.append(UInt8(ascii: "-")) }
+                    bytes.append(digits[Int(byte >> 4)])
+                    bytes.append(digits[Int(byte & 0x0F)])
+                }
+                bytes.append(UInt8(ascii: "\""))
+            }
+        }
+    }
+
     /// A JSON number given as its text (a `Decimal`'s description, say); the caller vouches that
     /// it is one.
     public mutating func number(text: String) {
@@ -226,8 +250,10 @@ public struct JSONWriter {
             case 0x08: out.append(contentsOf: [0x5C, 0x62])
             case 0x0C: out.append(contentsOf: [0x5C, 0x66])
             default:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+                let hex: StaticString = "0123456789abcdef"
+                hex.withUTF8Buffer { digits in
+                    out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
+                }
             }
             i += 1
         }
