@@ -196,20 +196,13 @@ struct LargeItem: Encodable, Sendable {
     static let metadata = (0..<5).map { ("key-\($0)", "value-\($0)") }
 
     func encode(to encoder: any Encoder) throws {
-        struct Key: CodingKey {
-            let stringValue: String
-            var intValue: Int? { nil }
-            init(_ s: String) { stringValue = s }
-            init?(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
-        }
-        var c = encoder.container(keyedBy: Key.self)
-        try c.encode(id, forKey: Key("id"))
-        try c.encode("Item \(id)", forKey: Key("name"))
-        try c.encode(Double(id) * 1.5, forKey: Key("value"))
-        try c.encode(Self.tags, forKey: Key("tags"))
-        var meta = c.nestedContainer(keyedBy: Key.self, forKey: Key("metadata"))
-        for (k, v) in Self.metadata { try meta.encode(v, forKey: Key(k)) }
+        var c = encoder.container(keyedBy: JSONKey.self)
+        try c.encode(id, forKey: "id")
+        try c.encode("Item \(id)", forKey: "name")
+        try c.encode(Double(id) * 1.5, forKey: "value")
+        try c.encode(Self.tags, forKey: "tags")
+        var meta = c.nestedContainer(keyedBy: JSONKey.self, forKey: "metadata")
+        for (k, v) in Self.metadata { try meta.encode(v, forKey: JSONKey(k)) }
     }
 
     /// The same JSON, written directly (the streamed route's fast path).

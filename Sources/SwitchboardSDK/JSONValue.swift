@@ -37,8 +37,23 @@ public enum JSONValue: Sendable, Equatable {
     /// The compact JSON bytes (see `text`).
     public var bytes: [UInt8] {
         var writer = JSONWriter()
-        if (try? writer.value(self)) == nil { return (try? JSONWriter.finiteCopy(self)) ?? Array("null".utf8) }
+        do {
+            try writer.value(self)
+        } catch {
+            writer.reset()
+            try? writer.value(finiteOnly)  // cannot throw: every double in it is finite
+        }
         return writer.bytes
+    }
+
+    /// This value with each NaN or infinity replaced by null.
+    var finiteOnly: JSONValue {
+        switch self {
+        case .double(let d) where !d.isFinite: .null
+        case .array(let items): .array(items.map(\.finiteOnly))
+        case .object(let members): .object(members.map { ($0.0, $0.1.finiteOnly) })
+        default: self
+        }
     }
 
     public func write(into out: inout String) { out += text }

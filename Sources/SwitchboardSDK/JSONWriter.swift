@@ -93,9 +93,14 @@ public struct JSONWriter {
         for _ in 0..<depth { bytes.append(0x20); bytes.append(0x20) }
     }
 
+    /// Opens an object as the next value; give it members with `key` and a value each, then
+    /// `endObject`. Each begin must be ended by its own end, innermost first (unchecked).
     public mutating func beginObject() { open(UInt8(ascii: "{")) }
+    /// Closes the innermost open object.
     public mutating func endObject() { close(UInt8(ascii: "}")) }
+    /// Opens an array as the next value; write its elements, then `endArray`.
     public mutating func beginArray() { open(UInt8(ascii: "[")) }
+    /// Closes the innermost open array.
     public mutating func endArray() { close(UInt8(ascii: "]")) }
 
     private mutating func open(_ bracket: UInt8) {
@@ -144,11 +149,13 @@ public struct JSONWriter {
 
     // MARK: Values
 
+    /// `null` as the next value (after a key, as an array element, or alone).
     public mutating func null() {
         separate()
         bytes.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])  // null
     }
 
+    /// `true` or `false` as the next value.
     public mutating func bool(_ value: Bool) {
         separate()
         if value {
@@ -158,6 +165,7 @@ public struct JSONWriter {
         }
     }
 
+    /// An integer of any width as the next value, in decimal (no exponent, no fraction).
     public mutating func int(_ value: some BinaryInteger) {
         separate()
         appendDigits(value)
@@ -171,6 +179,7 @@ public struct JSONWriter {
         Self.appendRepr(value, to: &bytes)
     }
 
+    /// `value` as a quoted JSON string, the next value (see `appendEscaped` for the escapes).
     public mutating func string(_ value: String) {
         separate()
         appendQuoted(value)
@@ -380,55 +389,36 @@ public struct JSONWriter {
     }
 }
 
-extension JSONWriter {
-    /// `value` with every non-finite double replaced by null, written: what JSONValue.text does
-    /// rather than fail (the host's documents never hold one; a plugin's parsed body cannot).
-    static func finiteCopy(_ value: JSONValue) throws -> [UInt8] {
-        func clean(_ v: JSONValue) -> JSONValue {
-            switch v {
-            case .double(let d) where !d.isFinite: .null
-            case .array(let items): .array(items.map(clean))
-            case .object(let members): .object(members.map { ($0.0, clean($0.1)) })
-            default: v
-            }
-        }
-        var writer = JSONWriter()
-        try writer.value(clean(value))
-        return writer.bytes
-    }
+/// A coding key that is just its text: keys known only at run time (a dictionary's, a
+/// metadata map's) for `KeyedEncodingContainer`. Has no integer value.
+public struct JSONKey: CodingKey, Sendable, ExpressibleByStringLiteral {
+    public let stringValue: String
+    public var intValue: Int? { nil }
+    public init(_ text: String) { stringValue = text }
+    public init(stringValue: String) { self.stringValue = stringValue }
+    public init(stringLiteral value: String) { stringValue = value }
+    public init?(intValue: Int) { nil }
 }
 
 extension JSONValue: Encodable {
     /// For other encoders (Foundation's); `JSONEncoding` writes a JSONValue directly.
     public func encode(to encoder: any Encoder) throws {
-        struct Key: CodingKey {
-            let stringValue: String
-            var intValue: Int? { nil }
-            init(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
+        func single(_ write: (inout any SingleValueEncodingContainer) throws -> Void) throws {
+            var container = encoder.singleValueContainer()
+            try write(&container)
         }
         switch self {
-        case .null:
-            var c = encoder.singleValueContainer()
-            try c.encodeNil()
-        case .bool(let b):
-            var c = encoder.singleValueContainer()
-            try c.encode(b)
-        case .int(let i):
-            var c = encoder.singleValueContainer()
-            try c.encode(i)
-        case .double(let d):
-            var c = encoder.singleValueContainer()
-            try c.encode(d)
-        case .string(let s):
-            var c = encoder.singleValueContainer()
-            try c.encode(s)
+        case .null: try single { try $0.encodeNil() }
+        case .bool(let b): try single { try $0.encode(b) }
+        case .int(let i): try single { try $0.encode(i) }
+        case .double(let d): try single { try $0.encode(d) }
+        case .string(let s): try single { try $0.encode(s) }
         case .array(let items):
             var c = encoder.unkeyedContainer()
             for item in items { try c.encode(item) }
         case .object(let members):
-            var c = encoder.container(keyedBy: Key.self)
-            for (name, member) in members { try c.encode(member, forKey: Key(stringValue: name)) }
+            var c = encoder.container(keyedBy: JSONKey.self)
+            for (name, member) in members { try c.encode(member, forKey: JSONKey(name)) }
         }
     }
 }

@@ -86,9 +86,7 @@ enum ContentCoding {
         }
         response.headers[.contentEncoding] = "gzip"
         response.headers[.contentLength] = nil
-        if let etag = response.headers[.eTag], etag.hasSuffix("\""), !etag.hasPrefix("W/") {
-            response.headers[.eTag] = String(etag.dropLast()) + codedTagSuffix
-        }
+        codeTag(&response.headers)
         let body = response.body
         let level = settings.level
         response.body = ResponseBody { writer in
@@ -101,6 +99,13 @@ enum ContentCoding {
 
 extension ContentCoding {
     static let codedTagSuffix = "-gzip\""
+
+    /// A strong `ETag` (`"abc"`) becomes the coded representation's (`"abc-gzip"`); a weak or
+    /// unquoted one is left as is.
+    static func codeTag(_ headers: inout HTTPFields) {
+        guard let etag = headers[.eTag], etag.hasPrefix("\""), etag.hasSuffix("\""), etag.count > 1 else { return }
+        headers[.eTag] = String(etag.dropLast()) + codedTagSuffix
+    }
 
     /// Rewrites the entity tags of If-None-Match, If-Match and If-Range from a coded
     /// representation's (`"abc-gzip"`) to the plugin's own (`"abc"`); whether any was.
@@ -118,9 +123,7 @@ extension ContentCoding {
     /// A 304 for a client that holds the coded representation: its tag as that client knows it,
     /// and the Vary the 200 had (RFC 9110 §15.4.5).
     static func notModifiedForCodedTag(_ response: inout Response) {
-        if let etag = response.headers[.eTag], etag.hasSuffix("\""), !etag.hasPrefix("W/") {
-            response.headers[.eTag] = String(etag.dropLast()) + codedTagSuffix
-        }
+        codeTag(&response.headers)
         if response.headers[.vary] == nil { response.headers[.vary] = "Accept-Encoding" }
     }
 }
