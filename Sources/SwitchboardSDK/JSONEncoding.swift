@@ -14,19 +14,45 @@ public enum JSONEncoding {
     /// NaN or infinity, which JSON cannot carry (`JSONWriter.NonFiniteNumber`).
     public typealias NonFiniteNumber = JSONWriter.NonFiniteNumber
 
-    /// The JSON bytes of `value`.
+    /// The JSON bytes of `value`, written by its own `write(to:)` (no Codable containers).
+    /// - Throws: what `write(to:)` throws (`NonFiniteNumber`, `ISO8601.OutOfRange`, its own).
+    @inlinable
+    public static func encode(_ value: some JSONWritable, options: JSONOptions = .compact) throws -> [UInt8] {
+        try writing(value, options: options)
+    }
+
+    /// For a type that is both: its own `write(to:)`, the fast path.
+    @inlinable
+    public static func encode(_ value: some JSONWritable & Encodable, options: JSONOptions = .compact) throws -> [UInt8] {
+        try writing(value, options: options)
+    }
+
+    @inlinable
+    static func writing(_ value: some JSONWritable, options: JSONOptions) throws -> [UInt8] {
+        var writer = JSONWriter(options: options, capacity: 1024)
+        try value.write(to: &writer)
+        if options.sortedKeys {
+            // Sorting needs every member before writing the first: through the tree.
+            let tree = try JSONValue.parse(writer.takeBytes())
+            writer = JSONWriter(options: options, capacity: 1024)
+            try writer.value(tree)
+        }
+        return writer.takeBytes()
+    }
+
+    /// The JSON bytes of `value`, through its `Encodable` conformance.
     public static func encode(_ value: some Encodable, options: JSONOptions = .compact) throws -> [UInt8] {
         if options.sortedKeys {
             // Sorting needs every member before writing the first: through the tree.
             let tree = try JSONValue(encoding: value)
             var writer = JSONWriter(options: options)
             try writer.value(tree)
-            return writer.bytes
+            return writer.takeBytes()
         }
         let encoder = DirectEncoder(options: options)
         try encoder.encodeValue(value)
         if let failure = encoder.failure { throw failure }
-        return encoder.writer.bytes
+        return encoder.writer.takeBytes()
     }
 
     /// The JSON text of `value`.
@@ -55,8 +81,23 @@ public enum ISO8601 {
     ///   NaN or infinity.
     public static func format(_ date: Date, offset: Bool = true) throws(OutOfRange) -> String {
         let seconds = date.timeIntervalSince1970
-        // 0001-01-01T00:00:00 to 9999-12-31T23:59:59.999999, UTC.
-        guard seconds.isFinite, seconds >= -62_135_596_800, seconds < 253_402_300_800 else { throw OutOfRange(seconds: seconds) }
+        guard isRepresentable(seconds) else { throw OutOfRange(seconds: seconds) }
+        return String(unsafeUninitializedCapacity: maximumLength) { put(seconds, offset: offset, $0.baseAddress!) }
+    }
+
+    /// The longest text `format` writes, in bytes (`9999-12-31T23:59:59.999999+00:00`).
+    public static let maximumLength = 32
+
+    /// Whether `seconds` since 1970 falls in years 1 to 9999, UTC (what `datetime` can hold).
+    @usableFromInline
+    static func isRepresentable(_ seconds: Double) -> Bool {
+        seconds.isFinite && seconds >= -62_135_596_800 && seconds < 253_402_300_800
+    }
+
+    /// Writes `format`'s text for `seconds` (representable) at `p`, at most `maximumLength`
+    /// bytes; how many.
+    @usableFromInline
+    static func put(_ seconds: Double, offset: Bool, _ p: UnsafeMutablePointer<UInt8>) -> Int {
         var whole = Int64(seconds.rounded(.down))
         var micros = Int64(((seconds - Double(whole)) * 1_000_000).rounded())
         if micros >= 1_000_000 {
@@ -66,19 +107,43 @@ public enum ISO8601 {
         let days = whole >= 0 ? whole / 86_400 : (whole - 86_399) / 86_400
         let secondOfDay = whole - days * 86_400
         let (year, month, day) = civil(fromDays: days)
-        func pad(_ n: Int64, _ width: Int) -> String {
-            let s = String(n)
-            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        var i = 0
+        func digits(_ n: Int64, _ width: Int, then separator: UInt8?) {
+            var n = n
+            for k in stride(from: width - 1, through: 0, by: -1) {
+                p[i + k] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: n % 10)
+                n /= 10
+            }
+            i += width
+            if let separator {
+                p[i] = separator
+                i += 1
+            }
         }
-        var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T"
-        text += "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
-        if micros != 0 { text += ".\(pad(micros, 6))" }
-        return offset ? text + "+00:00" : text
+        digits(year, 4, then: UInt8(ascii: "-"))
+        digits(month, 2, then: UInt8(ascii: "-"))
+        digits(day, 2, then: UInt8(ascii: "T"))
+        digits(secondOfDay / 3600, 2, then: UInt8(ascii: ":"))
+        digits(secondOfDay / 60 % 60, 2, then: UInt8(ascii: ":"))
+        digits(secondOfDay % 60, 2, then: nil)
+        if micros != 0 {
+            p[i] = UInt8(ascii: ".")
+            i += 1
+            digits(micros, 6, then: nil)
+        }
+        if offset {
+            for byte in "+00:00".utf8 {
+                p[i] = byte
+                i += 1
+            }
+        }
+        return i
     }
 
     /// A date JSON's ISO 8601 form cannot carry (seconds since 1970).
     public struct OutOfRange: Error, CustomStringConvertible {
         public let seconds: Double
+        @usableFromInline init(seconds: Double) { self.seconds = seconds }
         public var description: String { "a date \(seconds) s from 1970 is outside years 1 to 9999" }
     }
 
@@ -98,6 +163,22 @@ public enum ISO8601 {
 }
 
 extension JSONWriter {
+    /// A date as `ISO8601.format` writes it, quoted, as the next value.
+    /// - Throws: `ISO8601.OutOfRange` for a date outside years 1 to 9999 (nothing is written).
+    @inlinable
+    public mutating func date(_ date: Date, offset: Bool = true) throws(ISO8601.OutOfRange) {
+        let seconds = date.timeIntervalSince1970
+        guard ISO8601.isRepresentable(seconds) else { throw ISO8601.OutOfRange(seconds: seconds) }
+        writeValue(reserving: ISO8601.maximumLength &+ 2) { p in
+            var i = 0
+            p[i] = UInt8(ascii: "\"")
+            i &+= 1
+            i &+= ISO8601.put(seconds, offset: offset, p + i)
+            p[i] = UInt8(ascii: "\"")
+            return i &+ 1
+        }
+    }
+
     /// Writes a whole `JSONValue` (objects keep their member order, unless `sortedKeys`).
     public mutating func value(_ value: JSONValue) throws(NonFiniteNumber) {
         switch value {
@@ -115,7 +196,7 @@ extension JSONWriter {
             if options.sortedKeys {
                 let converted = members.map { (options.keys == .camelCase ? JSONWriter.camelCase($0.0) : $0.0, $0.1) }
                 for (name, member) in converted.sorted(by: { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }) {
-                    key(asIs: name)
+                    key(converted: name)
                     try self.value(member)
                 }
             } else {
@@ -126,15 +207,6 @@ extension JSONWriter {
             }
             endObject()
         }
-    }
-
-    /// A key already converted by the key strategy.
-    mutating func key(asIs name: String) {
-        var quoted: [UInt8] = [UInt8(ascii: "\"")]
-        var name = name
-        name.withUTF8 { JSONWriter.appendEscaped($0, to: &quoted) }
-        quoted.append(UInt8(ascii: "\""))
-        quoted.withUnsafeBytes { key(quoted: $0) }
     }
 }
 
@@ -207,7 +279,8 @@ final class DirectEncoder {
         if T.self == Int.self { return writer.int(unsafeBitCast(value, to: Int.self)) }
         if T.self == Double.self { return try double(unsafeBitCast(value, to: Double.self)) }
         if T.self == Bool.self { return writer.bool(unsafeBitCast(value, to: Bool.self)) }
-        if T.self == Date.self { return writer.string(try ISO8601.format(unsafeBitCast(value, to: Date.self))) }
+        if T.self == Date.self { return try writer.date(unsafeBitCast(value, to: Date.self)) }
+        if T.self == NaiveUTC.self { return try writer.date(unsafeBitCast(value, to: NaiveUTC.self).date, offset: false) }
         if T.self == UUID.self { return writer.uuid(unsafeBitCast(value, to: UUID.self).uuid) }
         if T.self == Decimal.self {
             let decimal = value as! Decimal
@@ -216,12 +289,12 @@ final class DirectEncoder {
         }
         if T.self == JSONValue.self { return try writer.value(value as! JSONValue) }
         let mark = frames.count
-        let before = writer.bytes.count
+        let before = writer.byteCount
         try value.encode(to: SlotEncoder(encoder: self, depth: mark, pathLength: keys.count))
         if let failure { throw failure }
         close(above: mark)
         // A value that encoded nothing at all is an empty object (as Foundation's encoder writes).
-        if writer.bytes.count == before { writer.beginObject(); writer.endObject() }
+        if writer.byteCount == before { writer.beginObject(); writer.endObject() }
     }
 
     /// `value`, or `NonFiniteNumber` naming the keys that lead to it (and `last`, when given).

@@ -37,247 +37,549 @@ public struct JSONOptions: Sendable, Equatable {
 ///
 /// Values are appended in order; containers are opened and closed explicitly and the writer puts
 /// the commas, colons and (with `pretty`) the line breaks in. Strings are escaped as RFC 8259
-/// requires and nothing more (UTF-8 passes through, `/` is not escaped), eight bytes at a time
-/// with clean runs copied whole. Integers are spelled without Foundation; doubles as Python's
-/// `repr` spells them (the shortest text that reads back the same). NaN and infinity cannot be
-/// written: `double` throws `NonFiniteNumber`.
+/// requires and nothing more (UTF-8 passes through, `/` is not escaped), eight bytes at a time,
+/// copied while they are checked. Integers are spelled two digits at a time without Foundation;
+/// doubles as Python's `repr` spells them (the shortest text that reads back the same). NaN and
+/// infinity cannot be written: `double` throws `NonFiniteNumber`.
 ///
 ///     var w = JSONWriter()
 ///     w.beginObject()
 ///     w.key("id"); w.int(1)
 ///     w.key("tags"); w.beginArray(); w.string("a"); w.endArray()
 ///     w.endObject()                       // {"id":1,"tags":["a"]}
+///
+/// Each value writer reserves its worst case once and writes through one pointer; the hot ones
+/// are `@inlinable`, so a plugin's `JSONWritable` types compile to straight-line stores.
 public struct JSONWriter {
-    /// The JSON written so far (UTF-8).
-    public private(set) var bytes: [UInt8]
+    /// Where the next token goes: the writer's one small state machine.
+    @usableFromInline enum Slot: UInt8 {
+        /// At the start of the document or of a container: no comma before the next value.
+        case first
+        /// After a value: a comma before the next one (inside a container).
+        case afterValue
+        /// After a key: the next value belongs to it (no comma, no line break).
+        case afterKey
+    }
+
+    /// `storage.count` is the capacity, `count` the bytes written; bytes past `count` are
+    /// uninitialised and never read.
+    @usableFromInline var storage: [UInt8]
+    @usableFromInline var count: Int
+    /// Containers open.
+    @usableFromInline var depth: Int = 0
+    @usableFromInline var slot: Slot = .first
     public let options: JSONOptions
-    /// Per open container: how many members or elements it has so far.
-    private var counts: [Int] = []
-    /// A key was just written: the next value belongs to it (no comma, no line break).
-    private var afterKey = false
+    @usableFromInline let pretty: Bool
 
     /// - Parameter capacity: bytes to reserve up front.
     public init(options: JSONOptions = .compact, capacity: Int = 256) {
         self.options = options
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        pretty = options.pretty
+        let capacity = Swift.max(capacity, 16)
+        storage = [UInt8](unsafeUninitializedCapacity: capacity) { _, initialized in initialized = capacity }
+        count = 0
     }
 
     /// Thrown for NaN and infinity, which JSON cannot carry.
     public struct NonFiniteNumber: Error, CustomStringConvertible {
         public let value: Double
         public var codingPath: String = ""
+        public init(value: Double, codingPath: String = "") {
+            self.value = value
+            self.codingPath = codingPath
+        }
         public var description: String {
             (codingPath.isEmpty ? "" : codingPath + ": ") + "JSON cannot carry \(value) (NaN or infinity)"
         }
     }
 
-    // MARK: Structure
+    // MARK: Output
 
-    /// The separator before a value: a comma after an earlier one, and in pretty mode a line
-    /// break and indentation. Nothing after a key.
-    @inline(__always)
-    private mutating func separate() {
-        if afterKey {
-            afterKey = false
-            return
-        }
-        guard let last = counts.indices.last else { return }
-        if counts[last] > 0 { bytes.append(UInt8(ascii: ",")) }
-        counts[last] += 1
-        if options.pretty { newline(depth: counts.count) }
-    }
+    /// The JSON written so far (UTF-8), copied; `takeBytes` hands the buffer over instead.
+    public var bytes: [UInt8] { Array(storage[0..<count]) }
 
-    private mutating func newline(depth: Int) {
-        bytes.append(0x0A)
-        for _ in 0..<depth { bytes.append(0x20); bytes.append(0x20) }
-    }
+    /// How many bytes have been written.
+    public var byteCount: Int { count }
 
-    /// Opens an object as the next value; give it members with `key` and a value each, then
-    /// `endObject`. Each begin must be ended by its own end, innermost first (unchecked).
-    public mutating func beginObject() { open(UInt8(ascii: "{")) }
-    /// Closes the innermost open object.
-    public mutating func endObject() { close(UInt8(ascii: "}")) }
-    /// Opens an array as the next value; write its elements, then `endArray`.
-    public mutating func beginArray() { open(UInt8(ascii: "[")) }
-    /// Closes the innermost open array.
-    public mutating func endArray() { close(UInt8(ascii: "]")) }
-
-    private mutating func open(_ bracket: UInt8) {
-        separate()
-        bytes.append(bracket)
-        counts.append(0)
-    }
-
-    private mutating func close(_ bracket: UInt8) {
-        let count = counts.removeLast()
-        if options.pretty && count > 0 { newline(depth: counts.count) }
-        bytes.append(bracket)
+    /// The JSON written, without a copy; the writer is empty afterwards (as `reset`, without
+    /// its capacity).
+    public mutating func takeBytes() -> [UInt8] {
+        var out: [UInt8] = []
+        swap(&out, &storage)
+        out.removeSubrange(count...)
+        storage = [UInt8](repeating: 0, count: 16)
+        count = 0
+        depth = 0
+        slot = .first
+        return out
     }
 
     /// Empties the writer for another document, keeping its buffer's capacity.
     public mutating func reset() {
-        bytes.removeAll(keepingCapacity: true)
-        counts.removeAll(keepingCapacity: true)
-        afterKey = false
-    }
-
-    /// The key of the next member of the open object, converted by `options.keys`.
-    public mutating func key(_ key: String) {
-        separate()
-        switch options.keys {
-        case .asIs: appendQuoted(key)
-        case .camelCase: appendQuoted(Self.camelCase(key))
-        }
-        bytes.append(UInt8(ascii: ":"))
-        if options.pretty { bytes.append(0x20) }
-        afterKey = true
-    }
-
-    /// A key already quoted and escaped (`"id"`), with `options.keys` already applied: what a
-    /// caller that writes the same keys many times prepares once.
-    public mutating func key(quoted: UnsafeRawBufferPointer) {
-        separate()
-        bytes.append(contentsOf: quoted)
-        bytes.append(UInt8(ascii: ":"))
-        if options.pretty { bytes.append(0x20) }
-        afterKey = true
+        count = 0
+        depth = 0
+        slot = .first
     }
 
     /// Whether every container opened has been closed.
-    public var isComplete: Bool { counts.isEmpty && !afterKey }
+    public var isComplete: Bool { depth == 0 && slot != .afterKey }
+
+    // MARK: Raw writing
+
+    /// Makes room for `n` more bytes.
+    @inlinable @inline(__always)
+    mutating func reserve(_ n: Int) {
+        if _slowPath(storage.count &- count < n) { grow(n) }
+    }
+
+    /// Doubles the capacity (at least) and copies what is written; the new space is left
+    /// uninitialised (bytes past `count` are never read).
+    @usableFromInline
+    mutating func grow(_ n: Int) {
+        var capacity = Swift.max(storage.count * 2, 64)
+        while capacity - count < n { capacity *= 2 }
+        let count = self.count
+        storage = storage.withUnsafeBufferPointer { old in
+            [UInt8](unsafeUninitializedCapacity: capacity) { new, initialized in
+                if count > 0 { new.baseAddress!.update(from: old.baseAddress!, count: count) }
+                initialized = capacity
+            }
+        }
+    }
+
+    /// Writes at most `n` bytes through `body`, which returns how many it wrote. `body` must not
+    /// touch the writer.
+    @inlinable @inline(__always)
+    mutating func write(reserving n: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
+        reserve(n)
+        let at = count
+        let written = storage.withUnsafeMutableBufferPointer { body($0.baseAddress.unsafelyUnwrapped + at) }
+        count = at &+ written
+    }
+
+    /// Writes the next value: its separator (from `takeSeparator`), then at most `n` bytes
+    /// through `body`, which gets the address after the separator and returns how many it wrote.
+    @inlinable @inline(__always)
+    mutating func writeValue(reserving n: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
+        let separator = takeSeparator()
+        let depth = self.depth
+        write(reserving: separatorLimit &+ n) { p in
+            let i = Self.putSeparator(separator, depth: depth, p)
+            return i &+ body(p + i)
+        }
+    }
+
+    /// Appends bytes as they are.
+    @inlinable
+    mutating func append(_ raw: UnsafeBufferPointer<UInt8>) {
+        guard let source = raw.baseAddress, raw.count > 0 else { return }
+        write(reserving: raw.count) { p in
+            p.update(from: source, count: raw.count)
+            return raw.count
+        }
+    }
+
+    // MARK: Structure
+
+    /// The separator before the next value, by `slot`: none, `,`, a line break and indentation
+    /// (pretty), or both. Moves `slot` to `afterValue`.
+    /// - Returns: bit 0 a comma, bit 1 a line break; at most `separatorLimit` bytes.
+    @inlinable @inline(__always)
+    mutating func takeSeparator() -> Int {
+        let previous = slot
+        slot = .afterValue
+        switch previous {
+        case .afterKey: return 0
+        case .afterValue: return depth == 0 ? 0 : (pretty ? 3 : 1)
+        case .first: return pretty && depth > 0 ? 2 : 0
+        }
+    }
+
+    /// The most bytes `putSeparator` writes at this depth.
+    @inlinable @inline(__always)
+    var separatorLimit: Int { pretty ? 2 &+ 2 &* depth : 1 }
+
+    /// Writes the separator `takeSeparator` chose; how many bytes.
+    @inlinable @inline(__always)
+    static func putSeparator(_ separator: Int, depth: Int, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+        if separator == 0 { return 0 }
+        var i = 0
+        if separator & 1 != 0 {
+            p[0] = UInt8(ascii: ",")
+            i = 1
+        }
+        if separator & 2 != 0 {
+            p[i] = 0x0A
+            (p + i + 1).update(repeating: 0x20, count: 2 &* depth)
+            i += 1 &+ 2 &* depth
+        }
+        return i
+    }
+
+    /// Opens an object as the next value; give it members with `key` and a value each, then
+    /// `endObject`. Each begin must be ended by its own end, innermost first (unchecked).
+    @inlinable public mutating func beginObject() { open(UInt8(ascii: "{")) }
+    /// Closes the innermost open object.
+    @inlinable public mutating func endObject() { close(UInt8(ascii: "}")) }
+    /// Opens an array as the next value; write its elements, then `endArray`.
+    @inlinable public mutating func beginArray() { open(UInt8(ascii: "[")) }
+    /// Closes the innermost open array.
+    @inlinable public mutating func endArray() { close(UInt8(ascii: "]")) }
+
+    @inlinable @inline(__always)
+    mutating func open(_ bracket: UInt8) {
+        writeValue(reserving: 1) { p in
+            p[0] = bracket
+            return 1
+        }
+        depth &+= 1
+        slot = .first
+    }
+
+    @inlinable @inline(__always)
+    mutating func close(_ bracket: UInt8) {
+        let depth = self.depth &- 1
+        let lineBreak = pretty && slot == .afterValue
+        self.depth = depth
+        slot = .afterValue
+        write(reserving: 3 &+ 2 &* depth) { p in
+            var i = 0
+            if lineBreak { i = Self.putSeparator(2, depth: depth, p) }
+            p[i] = bracket
+            return i &+ 1
+        }
+    }
+
+    /// An object, its members written by `body`: `w.object { w in w.member("id", 1) }`.
+    @inlinable
+    public mutating func object(_ body: (inout JSONWriter) throws -> Void) rethrows {
+        beginObject()
+        try body(&self)
+        endObject()
+    }
+
+    /// An array, its elements written by `body`.
+    @inlinable
+    public mutating func array(_ body: (inout JSONWriter) throws -> Void) rethrows {
+        beginArray()
+        try body(&self)
+        endArray()
+    }
+
+    // MARK: Keys
+
+    /// The key of the next member of the open object, converted by `options.keys`.
+    @inlinable @inline(__always)
+    public mutating func key(_ key: String) {
+        if _slowPath(options.keys == .camelCase) {
+            self.key(converted: Self.camelCase(key))
+        } else if key.utf8.withContiguousStorageIfAvailable({ quoted($0, key: true) }) == nil {
+            var key = key
+            key.withUTF8 { quoted($0, key: true) }
+        }
+    }
+
+    /// A key already converted by the key strategy (escaped here).
+    @usableFromInline
+    mutating func key(converted name: String) {
+        var name = name
+        name.withUTF8 { quoted($0, key: true) }
+    }
+
+    /// A key already quoted and escaped (`"id"`), with `options.keys` already applied: what a
+    /// caller that writes the same keys many times prepares once. Borrowed for the call only.
+    public mutating func key(quoted: UnsafeRawBufferPointer) {
+        let pretty = self.pretty
+        writeValue(reserving: quoted.count &+ 2) { p in
+            if let base = quoted.baseAddress {
+                UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: quoted.count)
+            }
+            let i = quoted.count
+            p[i] = UInt8(ascii: ":")
+            if pretty { p[i &+ 1] = 0x20 }
+            return i &+ (pretty ? 2 : 1)
+        }
+        slot = .afterKey
+    }
+
+    /// A key and its value: `w.member("id", user.id)`.
+    @inlinable
+    public mutating func member(_ key: String, _ value: some JSONWritable) throws {
+        self.key(key)
+        try value.write(to: &self)
+    }
+
+    /// A key and its value, for values whose writing cannot fail (strings, integers, UUIDs…).
+    @inlinable @inline(__always)
+    public mutating func member(_ key: String, _ value: String) {
+        self.key(key)
+        string(value)
+    }
+
+    /// A key and an integer value.
+    @inlinable @inline(__always)
+    public mutating func member(_ key: String, _ value: Int) {
+        self.key(key)
+        int(value)
+    }
 
     // MARK: Values
 
     /// `null` as the next value (after a key, as an array element, or alone).
-    public mutating func null() {
-        separate()
-        bytes.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])  // null
-    }
+    @inlinable
+    public mutating func null() { literal(0x6C6C_756E, 4) }  // null
 
     /// `true` or `false` as the next value.
+    @inlinable
     public mutating func bool(_ value: Bool) {
-        separate()
         if value {
-            bytes.append(contentsOf: [0x74, 0x72, 0x75, 0x65])  // true
+            literal(0x6575_7274, 4)  // true
         } else {
-            bytes.append(contentsOf: [0x66, 0x61, 0x6C, 0x73, 0x65])  // false
+            literal(0x65_736C_6166, 5)  // false
         }
     }
 
-    /// An integer of any width as the next value, in decimal (no exponent, no fraction).
-    public mutating func int(_ value: some BinaryInteger) {
-        separate()
-        appendDigits(value)
+    /// Up to eight bytes, little-endian in `word`, as the next value.
+    @inlinable @inline(__always)
+    mutating func literal(_ word: UInt64, _ length: Int) {
+        writeValue(reserving: 8) { p in
+            UnsafeMutableRawPointer(p).storeBytes(of: word.littleEndian, as: UInt64.self)
+            return length
+        }
+    }
+
+    /// An integer as the next value, in decimal (no exponent, no fraction).
+    @inlinable
+    public mutating func int(_ value: Int) {
+        writeValue(reserving: 20) { p in Self.putDecimal(value, p) }
+    }
+
+    /// An integer of any width as the next value, in decimal.
+    @inlinable
+    public mutating func int<T: BinaryInteger>(_ value: T) {
+        if let small = Int(exactly: value) { return int(small) }
+        raw(Array(String(value).utf8))
+    }
+
+    /// Writes `value` in decimal at `p` (at most 20 bytes); how many bytes.
+    @inlinable @inline(__always)
+    static func putDecimal(_ value: Int, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+        var i = 0
+        var magnitude = value.magnitude
+        if value < 0 {
+            p[0] = UInt8(ascii: "-")
+            i = 1
+        }
+        var length = 1
+        var probe = magnitude
+        while probe >= 10 {
+            probe /= 10
+            length &+= 1
+        }
+        var at = i &+ length
+        let end = at
+        let pairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+        let table = pairs.utf8Start
+        while magnitude >= 100 {
+            let (q, r) = magnitude.quotientAndRemainder(dividingBy: 100)
+            at &-= 2
+            p[at] = table[Int(r) &* 2]
+            p[at &+ 1] = table[Int(r) &* 2 &+ 1]
+            magnitude = q
+        }
+        if magnitude >= 10 {
+            at &-= 2
+            p[at] = table[Int(magnitude) &* 2]
+            p[at &+ 1] = table[Int(magnitude) &* 2 &+ 1]
+        } else {
+            p[at &- 1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude)
+        }
+        return end
     }
 
     /// A finite double, as Python's `repr` writes it: `1.0`, `0.1`, `1e-07`, `1e+16`, `-0.0`.
     /// - Throws: `NonFiniteNumber` for NaN and infinity (nothing is written).
     public mutating func double(_ value: Double) throws(NonFiniteNumber) {
         guard value.isFinite else { throw NonFiniteNumber(value: value) }
-        separate()
-        Self.appendRepr(value, to: &bytes)
+        var text: [UInt8] = []
+        text.reserveCapacity(24)
+        Self.appendRepr(value, to: &text)
+        raw(text)
     }
 
-    /// `value` as a quoted JSON string, the next value (see `appendEscaped` for the escapes).
+    /// `value` as a quoted JSON string, the next value: `"`, `\` and the C0 controls escaped
+    /// (`\n`, `\u001f`…), everything else, `/` and U+2028 included, as it is.
+    @inlinable @inline(__always)
     public mutating func string(_ value: String) {
-        separate()
-        appendQuoted(value)
+        if value.utf8.withContiguousStorageIfAvailable({ quoted($0, key: false) }) == nil {
+            var value = value
+            value.withUTF8 { quoted($0, key: false) }
+        }
     }
+
+    /// UTF-8 bytes as a quoted JSON string (the caller vouches that they are UTF-8). Borrowed for
+    /// the call only.
+    @inlinable
+    public mutating func string(utf8: UnsafeBufferPointer<UInt8>) { quoted(utf8, key: false) }
 
     /// A UUID's 16 bytes as its lower-case string (`"e621e1f8-c36c-495a-93fc-0c247a3e6e5f"`, as
     /// Python's `str(uuid)`), written straight from the bytes.
+    @inlinable
     public mutating func uuid(_ uuid: uuid_t) {
-        separate()
-        let hex: StaticString = "0123456789abcdef"
-        withUnsafeBytes(of: uuid) { raw in
-            hex.withUTF8Buffer { digits in
-                bytes.append(UInt8(ascii: "\""))
-                for (i, byte) in raw.enumerated() {
-                    if i == 4 || i == 6 || i == 8 || i == 10 { bytes.append(UInt8(ascii: "-")) }
-                    bytes.append(digits[Int(byte >> 4)])
-                    bytes.append(digits[Int(byte & 0x0F)])
+        writeValue(reserving: 38) { p in
+            var i = 0
+            let hex = JSONWriter.hexDigits.utf8Start
+            p[i] = UInt8(ascii: "\"")
+            i &+= 1
+            withUnsafeBytes(of: uuid) { raw in
+                for k in 0..<16 {
+                    if k == 4 || k == 6 || k == 8 || k == 10 {
+                        p[i] = UInt8(ascii: "-")
+                        i &+= 1
+                    }
+                    p[i] = hex[Int(raw[k] >> 4)]
+                    p[i &+ 1] = hex[Int(raw[k] & 0x0F)]
+                    i &+= 2
                 }
-                bytes.append(UInt8(ascii: "\""))
             }
+            p[i] = UInt8(ascii: "\"")
+            return i &+ 1
         }
     }
 
     /// A JSON number given as its text (a `Decimal`'s description, say); the caller vouches that
     /// it is one.
     public mutating func number(text: String) {
-        separate()
-        bytes.append(contentsOf: text.utf8)
+        raw(Array(text.utf8))
     }
 
     /// JSON text produced elsewhere, inserted as one value; the caller vouches that it is JSON.
     public mutating func raw(_ json: some Collection<UInt8>) {
-        separate()
-        bytes.append(contentsOf: json)
+        let length = json.count
+        writeValue(reserving: length) { p in
+            _ = UnsafeMutableBufferPointer(start: p, count: length).initialize(from: json)
+            return length
+        }
     }
 
     // MARK: Strings
 
-    /// Appends `text` as a quoted JSON string.
-    mutating func appendQuoted(_ text: String) {
-        var text = text
-        bytes.append(UInt8(ascii: "\""))
-        text.withUTF8 { Self.appendEscaped($0, to: &bytes) }
-        bytes.append(UInt8(ascii: "\""))
+    /// `utf8` quoted and escaped as the next value, or as a key (then followed by `:`).
+    /// Copies eight clean bytes per step while checking them; the first byte that needs an
+    /// escape hands the rest to `quotedTail`.
+    @usableFromInline
+    mutating func quoted(_ utf8: UnsafeBufferPointer<UInt8>, key: Bool) {
+        let pretty = self.pretty
+        let n = utf8.count
+        let source = utf8.baseAddress
+        var stopped = n
+        writeValue(reserving: n &+ 4) { p in
+            p[0] = UInt8(ascii: "\"")
+            var i = 1
+            var j = 0
+            if let source {
+                while n &- j >= 8 {
+                    let word = UnsafeRawPointer(source + j).loadUnaligned(as: UInt64.self)
+                    if Self.needsEscape(word) { break }
+                    UnsafeMutableRawPointer(p + i + j).storeBytes(of: word, as: UInt64.self)
+                    j &+= 8
+                }
+                while j < n {
+                    let byte = source[j]
+                    if byte < 0x20 || byte == 0x22 || byte == 0x5C {
+                        stopped = j
+                        return i &+ j
+                    }
+                    p[i &+ j] = byte
+                    j &+= 1
+                }
+            }
+            i &+= j
+            return i &+ Self.putClosingQuote(key: key, pretty: pretty, p + i)
+        }
+        if _slowPath(stopped < n) {
+            quotedTail(UnsafeBufferPointer(rebasing: utf8[stopped...]))
+            write(reserving: 3) { p in Self.putClosingQuote(key: key, pretty: pretty, p) }
+        }
+        if key { slot = .afterKey }
+    }
+
+    /// `"`, and after a key `:` (and a space, pretty); how many bytes (at most 3).
+    @inlinable @inline(__always)
+    static func putClosingQuote(key: Bool, pretty: Bool, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+        p[0] = UInt8(ascii: "\"")
+        if !key { return 1 }
+        p[1] = UInt8(ascii: ":")
+        if pretty { p[2] = 0x20 }
+        return pretty ? 3 : 2
     }
 
     /// The escapes RFC 8259 requires (`"`, `\`, controls); everything else copied as is.
-    /// Eight bytes are tested at once; a clean run is copied whole.
-    static func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+    @usableFromInline
+    mutating func quotedTail(_ utf8: UnsafeBufferPointer<UInt8>) {
+        let n = utf8.count
         guard let base = utf8.baseAddress else { return }
-        let count = utf8.count
-        var i = 0
-        var run = 0  // clean bytes waiting to be copied, ending at i
-        while i < count {
-            if count - i >= 8 {
-                let word = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
-                if !needsEscape(word) {
-                    i += 8
-                    run += 8
+        write(reserving: n &* 6) { p in
+            var i = 0
+            var j = 0
+            let hex = JSONWriter.hexDigits.utf8Start
+            while j < n {
+                if n &- j >= 8 {
+                    let word = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
+                    if !Self.needsEscape(word) {
+                        UnsafeMutableRawPointer(p + i).storeBytes(of: word, as: UInt64.self)
+                        i &+= 8
+                        j &+= 8
+                        continue
+                    }
+                }
+                let byte = base[j]
+                j &+= 1
+                let escape: UInt8
+                switch byte {
+                case 0x22: escape = 0x22
+                case 0x5C: escape = 0x5C
+                case 0x0A: escape = UInt8(ascii: "n")
+                case 0x0D: escape = UInt8(ascii: "r")
+                case 0x09: escape = UInt8(ascii: "t")
+                case 0x08: escape = UInt8(ascii: "b")
+                case 0x0C: escape = UInt8(ascii: "f")
+                case ..<0x20:
+                    p[i] = 0x5C
+                    p[i &+ 1] = UInt8(ascii: "u")
+                    p[i &+ 2] = UInt8(ascii: "0")
+                    p[i &+ 3] = UInt8(ascii: "0")
+                    p[i &+ 4] = hex[Int(byte >> 4)]
+                    p[i &+ 5] = hex[Int(byte & 0xF)]
+                    i &+= 6
+                    continue
+                default:
+                    p[i] = byte
+                    i &+= 1
                     continue
                 }
+                p[i] = 0x5C
+                p[i &+ 1] = escape
+                i &+= 2
             }
-            let byte = base[i]
-            if byte >= 0x20 && byte != 0x22 && byte != 0x5C {
-                i += 1
-                run += 1
-                continue
-            }
-            if run > 0 { out.append(contentsOf: UnsafeBufferPointer(start: base + i - run, count: run)) }
-            run = 0
-            switch byte {
-            case 0x22: out.append(contentsOf: [0x5C, 0x22])
-            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, 0x6E])
-            case 0x0D: out.append(contentsOf: [0x5C, 0x72])
-            case 0x09: out.append(contentsOf: [0x5C, 0x74])
-            case 0x08: out.append(contentsOf: [0x5C, 0x62])
-            case 0x0C: out.append(contentsOf: [0x5C, 0x66])
-            default:
-                let hex: StaticString = "0123456789abcdef"
-                hex.withUTF8Buffer { digits in
-                    out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
-                }
-            }
-            i += 1
+            return i
         }
-        if run > 0 { out.append(contentsOf: UnsafeBufferPointer(start: base + count - run, count: run)) }
     }
+
+    @usableFromInline static let hexDigits: StaticString = "0123456789abcdef"
 
     /// Whether any of the eight bytes is below 0x20, `"` or `\` (SWAR; may report a byte after
     /// a real one, never miss one).
-    @inline(__always)
+    @inlinable @inline(__always)
     static func needsEscape(_ word: UInt64) -> Bool {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
-        func hasZero(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
         let below = (word &- 0x2020_2020_2020_2020) & ~word & highs
-        return (below | hasZero(word ^ 0x2222_2222_2222_2222) | hasZero(word ^ 0x5C5C_5C5C_5C5C_5C5C)) != 0
+        let quote = word ^ 0x2222_2222_2222_2222
+        let backslash = word ^ 0x5C5C_5C5C_5C5C_5C5C
+        let quotes = (quote &- ones) & ~quote & highs
+        let backslashes = (backslash &- ones) & ~backslash & highs
+        return (below | quotes | backslashes) != 0
     }
 
     /// The chapter's `to_camel_case`: `components[0] + "".join(x.title() for x in components[1:])`.
@@ -297,27 +599,7 @@ public struct JSONWriter {
         return out
     }
 
-    // MARK: Numbers
-
-    private mutating func appendDigits(_ value: some BinaryInteger) {
-        if value == 0 {
-            bytes.append(UInt8(ascii: "0"))
-            return
-        }
-        var magnitude = value.magnitude
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        // At most 39 digits (UInt128); written backwards into a small stack buffer.
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 40) { digits in
-            var at = 40
-            while magnitude != 0 {
-                let (quotient, remainder) = magnitude.quotientAndRemainder(dividingBy: 10)
-                at -= 1
-                digits[at] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remainder)
-                magnitude = quotient
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[at..<40]))
-        }
-    }
+    // MARK: Doubles
 
     /// `value` (finite) as Python's `repr`: the shortest digits that read back the same (Swift's
     /// own shortest-digits algorithm gives them), laid out in fixed notation for decimal

@@ -54,6 +54,19 @@ public struct Response: Sendable {
         Response(status: status, headers: [("content-type", "application/json")], body: try JSONEncoding.encode(value, options: options))
     }
 
+    /// `value` as JSON written by its own `write(to:)` (`JSONWritable`, the fast path); the same
+    /// options and errors as the `Encodable` form.
+    @inlinable
+    public static func json(_ value: some JSONWritable, options: JSONOptions = .compact, status: Int = 200) throws -> Response {
+        Response(status: status, headers: [("content-type", "application/json")], body: try JSONEncoding.encode(value, options: options))
+    }
+
+    /// A value that is both `JSONWritable` and `Encodable` is written by `write(to:)`.
+    @inlinable
+    public static func json(_ value: some JSONWritable & Encodable, options: JSONOptions = .compact, status: Int = 200) throws -> Response {
+        Response(status: status, headers: [("content-type", "application/json")], body: try JSONEncoding.encode(value, options: options))
+    }
+
     /// JSON text the plugin already serialised.
     public static func json(raw: String, status: Int = 200) -> Response {
         Response(status: status, headers: [("content-type", "application/json")], body: Array(raw.utf8))

@@ -235,4 +235,80 @@ import Testing
         struct Price: Encodable { let value = Decimal.nan }
         #expect(throws: JSONWriter.NonFiniteNumber.self) { _ = try JSONEncoding.encode(Price()) }
     }
+
+    /// A model both `Encodable` and `JSONWritable`: the two paths must write the same bytes.
+    struct Model: Encodable, JSONWritable {
+        struct Inner: Encodable, JSONWritable {
+            let user_id: Int
+            let tags: [String]
+            func write(to w: inout JSONWriter) throws {
+                try w.object { w in
+                    w.member("user_id", user_id)
+                    try w.member("tags", tags)
+                }
+            }
+        }
+        let id: Int
+        let display_name: String
+        let ratio: Double
+        let maybe: [String?]
+        let at: Date
+        let stamp: NaiveUTC
+        let uuid: UUID
+        let price: Decimal
+        let inner: [Inner]
+        let flag: Bool
+        func write(to w: inout JSONWriter) throws {
+            try w.object { w in
+                w.member("id", id)
+                w.member("display_name", display_name)
+                try w.member("ratio", ratio)
+                try w.member("maybe", maybe)
+                try w.member("at", at)
+                try w.member("stamp", stamp)
+                try w.member("uuid", uuid)
+                try w.member("price", price)
+                try w.member("inner", inner)
+                try w.member("flag", flag)
+            }
+        }
+    }
+
+    static func viaCodable<T: Encodable>(_ value: T, _ options: JSONOptions) throws -> [UInt8] {
+        try JSONEncoding.encode(value, options: options)
+    }
+
+    /// Models with strings that need every escape, at lengths around the writer's 8-byte steps
+    /// and its buffer's growth, written under each option: the same bytes both ways, and JSON
+    /// that Foundation's parser reads back to the same strings.
+    @Test func writableAndCodableWriteTheSameBytes() throws {
+        var state: UInt64 = 7
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 33
+        }
+        let alphabet: [String] = ["a", "\"", "\\", "\n", "\u{1}", "\u{1f}", "é", "😀", "/", "\u{2028}", "\r\n", "xyz01234"]
+        let models = (0..<300).map { i -> Model in
+            let name = (0..<Int(next() % 40)).map { _ in alphabet[Int(next() % UInt64(alphabet.count))] }.joined()
+            return Model(
+                id: i * (i % 2 == 0 ? 1 : -7919), display_name: name, ratio: Double(i) / 7, maybe: i % 3 == 0 ? [nil] : [name, nil],
+                at: Date(timeIntervalSince1970: 1_705_320_000.5 + Double(i)), stamp: NaiveUTC(Date(timeIntervalSince1970: Double(i))),
+                uuid: UUID(), price: Decimal(i) / 100, inner: (0..<(i % 4)).map { Model.Inner(user_id: $0, tags: [name, "t\($0)"]) },
+                flag: i % 2 == 0)
+        }
+        let options: [JSONOptions] = [.compact, JSONOptions(pretty: true), JSONOptions(keys: .camelCase), JSONOptions(sortedKeys: true)]
+        for option in options {
+            let fast = try JSONEncoding.encode(models, options: option)
+            let slow = try Self.viaCodable(models, option)
+            let differ = zip(fast, slow).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(fast.count, slow.count)
+            #expect(fast.count == slow.count && differ == fast.count, "options \(option): from byte \(differ), \(String(decoding: fast.dropFirst(differ).prefix(80), as: UTF8.self)) against \(String(decoding: slow.dropFirst(differ).prefix(80), as: UTF8.self))")
+            let parsed = try #require(try JSONSerialization.jsonObject(with: Data(fast)) as? [[String: Any]])
+            let nameKey = option.keys == .camelCase ? "displayName" : "display_name"
+            #expect(parsed.map { $0[nameKey] as? String } == models.map { $0.display_name })
+        }
+        // An empty model list, nil, and errors from inside an element.
+        #expect(try JSONEncoding.encode([Model](), options: .compact) == Array("[]".utf8))
+        #expect(try JSONEncoding.encode(String?.none, options: .compact) == Array("null".utf8))
+        #expect(throws: JSONWriter.NonFiniteNumber.self) { _ = try JSONEncoding.encode([1.0, .nan], options: .compact) }
+    }
 }

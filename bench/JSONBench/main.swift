@@ -20,6 +20,27 @@ struct Payload: Encodable {
 }
 
 /// The payload bench/json.sh also builds in Python.
+extension User: JSONWritable {
+    func write(to w: inout JSONWriter) {
+        w.object { w in
+            w.member("id", id)
+            w.member("name", name)
+            w.member("email", email)
+            w.member("created_at", created_at)
+            w.member("uuid", uuid)
+        }
+    }
+}
+
+extension Payload: JSONWritable {
+    func write(to w: inout JSONWriter) throws {
+        try w.object { w in
+            try w.member("users", users)
+            w.member("count", count)
+        }
+    }
+}
+
 let users = (0..<1000).map { i in
     User(
         id: i, name: "User \(i)", email: "user\(i)@example.com",
@@ -32,7 +53,9 @@ let iterations = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 2000
 let outFile = CommandLine.arguments.dropFirst(2).first
 
 /// Best of 5 runs of `iterations` encodings; bytes per second of output.
+/// JSONBENCH_ONLY=name runs one encoder (for a profiler).
 func measure(_ name: String, _ encode: () throws -> Int) rethrows {
+    if let only = ProcessInfo.processInfo.environment["JSONBENCH_ONLY"], only != name { return }
     var best = Double.infinity
     var size = 0
     for _ in 0..<5 {
@@ -46,11 +69,18 @@ func measure(_ name: String, _ encode: () throws -> Int) rethrows {
     print("\(name) \(size) \(String(format: "%.1f", rate))")
 }
 
+/// `Response.json`'s path for a type that is only `Encodable`.
+func viaCodable<T: Encodable>(_ value: T) throws -> [UInt8] { try JSONEncoding.encode(value, options: .compact) }
+
+guard try viaCodable(payload) == JSONEncoding.encode(payload, options: .compact) else {
+    fatalError("the Codable and JSONWritable paths wrote different bytes")
+}
 if let outFile {
     try Data(try JSONEncoding.encode(payload, options: .compact)).write(to: URL(fileURLWithPath: outFile))
 }
-try measure("sdk-codable") { try JSONEncoding.encode(payload, options: .compact).count }
-try measure("sdk-writer") {
+try measure("sdk-writable") { try JSONEncoding.encode(payload, options: .compact).count }
+try measure("sdk-codable") { try viaCodable(payload).count }
+measure("sdk-writer") {
     var w = JSONWriter(capacity: 160_000)
     w.beginObject()
     w.key("users")
