@@ -175,10 +175,9 @@ public struct AdminAPI: Sendable {
         let heartbeat = self.heartbeat
         let body = ResponseBody { writer in
             let (frames, sink) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(2048))
-            let encoder = Self.encoder()
             let pump = Task {
                 for await event in source {
-                    let data = (try? encoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                    let data = (try? Self.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
                     sink.yield("id: \(event.id)\nevent: \(event.type.rawValue)\ndata: \(data)\n\n")
                 }
                 sink.finish()
@@ -209,15 +208,14 @@ public struct AdminAPI: Sendable {
 
     // MARK: Helpers
 
-    /// Every admin body and event is encoded the same way: stable key order, readable paths.
-    static func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
+    /// Every admin body and event is encoded the same way, by the product's one JSON writer:
+    /// keys sorted (a stable order to diff), `/` unescaped.
+    static func encode(_ value: some Encodable) throws -> [UInt8] {
+        try JSONEncoding.encode(value, options: JSONOptions(sortedKeys: true))
     }
 
     static func json(_ value: some Encodable) -> Response {
-        let data = (try? encoder().encode(value)) ?? Data("{}".utf8)
+        let data = (try? encode(value)) ?? Array("{}".utf8)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
