@@ -32,6 +32,14 @@ gzip_bytes=$(curl -s -H 'Accept-Encoding: gzip' "$URL" | wc -c)
 plain=$(rps "$URL")
 coded=$(rps -H 'Accept-Encoding: gzip' "$URL")
 
+# gzip at zlib level 1 (nginx's gzip_comp_level default) beside the host's default, 6.
+FAST_PORT=$(pick_port)
+SWITCHBOARD_COMPRESSION_LEVEL=1 SWITCHBOARD_STATE_DIRECTORY="$WORK/state1" "$BIN/switchboard" serve --port "$FAST_PORT" --plugins "$WORK/plugins" --watch off 2>>"$WORK/server.log" &
+PIDS+=($!)
+wait_port "$FAST_PORT" /fast-api
+fast_bytes=$(curl -s -H 'Accept-Encoding: gzip' "http://127.0.0.1:$FAST_PORT/orjson-large-data" | wc -c)
+fast=$(rps -H 'Accept-Encoding: gzip' "http://127.0.0.1:$FAST_PORT/orjson-large-data")
+
 # The chapter's app, when FastAPI can be installed (PyPI).
 VENV=.build/bench-venv
 reference="-"
@@ -44,7 +52,8 @@ if "$VENV/bin/pip" install -q fastapi uvicorn orjson uvloop httptools pillow aio
 fi
 
 printf '%-34s %10s req/s %9s bytes\n' "switchboard, identity" "$plain" "$plain_bytes"
-printf '%-34s %10s req/s %9s bytes\n' "switchboard, gzip" "$coded" "$gzip_bytes"
+printf '%-34s %10s req/s %9s bytes\n' "switchboard, gzip level 6" "$coded" "$gzip_bytes"
+printf '%-34s %10s req/s %9s bytes\n' "switchboard, gzip level 1" "$fast" "$fast_bytes"
 printf '%-34s %10s req/s\n' "FastAPI + uvicorn (uvloop), 1 worker" "$reference"
 if [ "$reference" != "-" ]; then
   echo "identity / uvicorn: $(echo "$plain / $reference" | bc -l | cut -c1-6)x   gzip / uvicorn: $(echo "$coded / $reference" | bc -l | cut -c1-6)x"

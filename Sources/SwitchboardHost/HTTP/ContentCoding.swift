@@ -10,8 +10,10 @@ import SwitchboardSDK
 public struct CompressionSettings: Sendable {
     /// `compression.enabled` (default on).
     public var enabled = true
-    /// zlib level, 1 (fastest) to 9 (smallest); `compression.level` (default 6, zlib's own).
-    public var level: Int32 = 6
+    /// zlib level, 1 (fastest) to 9 (smallest); `compression.level`. Default 1, as nginx's
+    /// `gzip_comp_level`: on the 146,694-byte /orjson-large-data body level 1 sends 8 % more
+    /// bytes than level 6 at 1.66× the requests per second (bench/largedata.sh, bench/RESULTS.md).
+    public var level: Int32 = 1
     /// A body with a known length under this many bytes is sent as is (`compression.min_bytes`,
     /// default 1024): gzip's own 18 bytes and a round of zlib are not worth it.
     public var minimumBytes = 1024
