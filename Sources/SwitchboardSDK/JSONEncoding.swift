@@ -29,15 +29,38 @@ public enum JSONEncoding {
 
     @inlinable
     static func writing(_ value: some JSONWritable, options: JSONOptions) throws -> [UInt8] {
-        var writer = JSONWriter(options: options, capacity: 1024)
+        // Sorting needs every member before writing the first: a compact pass, then the tree
+        // (as the Encodable path does, so both merge and convert keys alike).
+        var writer = JSONWriter(options: options.sortedKeys ? .compact : options, capacity: 1024)
         try value.write(to: &writer)
+        guard writer.isComplete, writer.byteCount > 0 else { throw MalformedDocument(type: "\(type(of: value))") }
         if options.sortedKeys {
-            // Sorting needs every member before writing the first: through the tree.
             let tree = try JSONValue.parse(writer.takeBytes())
             writer = JSONWriter(options: options, capacity: 1024)
             try writer.value(tree)
         }
         return writer.takeBytes()
+    }
+
+    /// A `JSONWritable` conformance that wrote no value or two, left a container open or ended
+    /// one it had not begun: a bug in the conformance, answered 500 rather than sent as broken
+    /// JSON.
+    public struct MalformedDocument: Error, CustomStringConvertible {
+        public let type: String
+        @usableFromInline init(type: String) { self.type = type }
+        public var description: String { "\(type).write(to:) did not write exactly one complete JSON value" }
+    }
+
+    /// The JSON text of a `JSONWritable` value (its own `write(to:)`).
+    @inlinable
+    public static func encode(_ value: some JSONWritable) throws -> String {
+        String(decoding: try writing(value, options: .compact), as: UTF8.self)
+    }
+
+    /// The JSON text of a value that is both: its own `write(to:)`.
+    @inlinable
+    public static func encode(_ value: some JSONWritable & Encodable) throws -> String {
+        String(decoding: try writing(value, options: .compact), as: UTF8.self)
     }
 
     /// The JSON bytes of `value`, through its `Encodable` conformance.

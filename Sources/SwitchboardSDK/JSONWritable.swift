@@ -40,11 +40,11 @@ extension Int: JSONWritable {
 }
 
 extension Int64: JSONWritable {
-    @inlinable public func write(to writer: inout JSONWriter) { writer.int(Int(self)) }
+    @inlinable public func write(to writer: inout JSONWriter) { writer.int(self) }
 }
 
 extension Int32: JSONWritable {
-    @inlinable public func write(to writer: inout JSONWriter) { writer.int(Int(self)) }
+    @inlinable public func write(to writer: inout JSONWriter) { writer.int(self) }
 }
 
 extension UInt64: JSONWritable {

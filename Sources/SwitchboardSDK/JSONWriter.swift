@@ -48,8 +48,11 @@ public struct JSONOptions: Sendable, Equatable {
 ///     w.key("tags"); w.beginArray(); w.string("a"); w.endArray()
 ///     w.endObject()                       // {"id":1,"tags":["a"]}
 ///
-/// Each value writer reserves its worst case once and writes through one pointer; the hot ones
-/// are `@inlinable`, so a plugin's `JSONWritable` types compile to straight-line stores.
+/// Each value writer reserves its worst case and writes through a pointer (a string with
+/// escapes takes a second, slower step; doubles and `number(text:)` go through a small array);
+/// the hot ones are `@inlinable`, so a plugin's `JSONWritable` types compile to direct calls.
+/// Misuse (an end without its begin, a second value at the top level) never traps: the writer
+/// stops being `isComplete`, and `JSONEncoding` throws rather than send what it wrote.
 public struct JSONWriter {
     /// Where the next token goes: the writer's one small state machine.
     @usableFromInline enum Slot: UInt8 {
@@ -61,13 +64,15 @@ public struct JSONWriter {
         case afterKey
     }
 
-    /// `storage.count` is the capacity, `count` the bytes written; bytes past `count` are
-    /// uninitialised and never read.
+    /// `storage.count` is the capacity, `count` the bytes written (zeros after them).
     @usableFromInline var storage: [UInt8]
     @usableFromInline var count: Int
     /// Containers open.
     @usableFromInline var depth: Int = 0
     @usableFromInline var slot: Slot = .first
+    /// An end without its begin or a second top-level value was written: never complete again
+    /// (until `reset`).
+    @usableFromInline var misused = false
     public let options: JSONOptions
     @usableFromInline let pretty: Bool
 
@@ -75,8 +80,7 @@ public struct JSONWriter {
     public init(options: JSONOptions = .compact, capacity: Int = 256) {
         self.options = options
         pretty = options.pretty
-        let capacity = Swift.max(capacity, 16)
-        storage = [UInt8](unsafeUninitializedCapacity: capacity) { _, initialized in initialized = capacity }
+        storage = [UInt8](repeating: 0, count: Swift.max(capacity, 16))
         count = 0
     }
 
@@ -111,6 +115,7 @@ public struct JSONWriter {
         count = 0
         depth = 0
         slot = .first
+        misused = false
         return out
     }
 
@@ -119,10 +124,11 @@ public struct JSONWriter {
         count = 0
         depth = 0
         slot = .first
+        misused = false
     }
 
     /// Whether every container opened has been closed.
-    public var isComplete: Bool { depth == 0 && slot != .afterKey }
+    public var isComplete: Bool { depth == 0 && slot != .afterKey && !misused }
 
     // MARK: Raw writing
 
@@ -132,8 +138,7 @@ public struct JSONWriter {
         if _slowPath(storage.count &- count < n) { grow(n) }
     }
 
-    /// Doubles the capacity (at least) and copies what is written; the new space is left
-    /// uninitialised (bytes past `count` are never read).
+    /// Doubles the capacity (at least): what is written is copied, the rest zeroed.
     @usableFromInline
     mutating func grow(_ n: Int) {
         var capacity = Swift.max(storage.count * 2, 64)
@@ -141,7 +146,8 @@ public struct JSONWriter {
         let count = self.count
         storage = storage.withUnsafeBufferPointer { old in
             [UInt8](unsafeUninitializedCapacity: capacity) { new, initialized in
-                if count > 0 { new.baseAddress!.update(from: old.baseAddress!, count: count) }
+                new.baseAddress!.initialize(from: old.baseAddress!, count: count)
+                (new.baseAddress! + count).initialize(repeating: 0, count: capacity - count)
                 initialized = capacity
             }
         }
@@ -190,7 +196,12 @@ public struct JSONWriter {
         slot = .afterValue
         switch previous {
         case .afterKey: return 0
-        case .afterValue: return depth == 0 ? 0 : (pretty ? 3 : 1)
+        case .afterValue:
+            if depth == 0 {
+                misused = true  // a second value at the top level: not one JSON document
+                return 0
+            }
+            return pretty ? 3 : 1
         case .first: return pretty && depth > 0 ? 2 : 0
         }
     }
@@ -238,6 +249,10 @@ public struct JSONWriter {
 
     @inlinable @inline(__always)
     mutating func close(_ bracket: UInt8) {
+        guard self.depth > 0 else {
+            misused = true  // an end without its begin: nothing is written
+            return
+        }
         let depth = self.depth &- 1
         let lineBreak = pretty && slot == .afterValue
         self.depth = depth

@@ -54,8 +54,10 @@ public struct Response: Sendable {
         Response(status: status, headers: [("content-type", "application/json")], body: try JSONEncoding.encode(value, options: options))
     }
 
-    /// `value` as JSON written by its own `write(to:)` (`JSONWritable`, the fast path); the same
-    /// options and errors as the `Encodable` form.
+    /// `value` as JSON written by its own `write(to:)` (`JSONWritable`, the fast path): the same
+    /// options as the `Encodable` form. Throws what `write(to:)` throws (a `NonFiniteNumber`
+    /// here names no coding path), and `JSONEncoding.MalformedDocument` when it did not write
+    /// exactly one complete value; the route answers 500 with a JSON body.
     @inlinable
     public static func json(_ value: some JSONWritable, options: JSONOptions = .compact, status: Int = 200) throws -> Response {
         Response(status: status, headers: [("content-type", "application/json")], body: try JSONEncoding.encode(value, options: options))

@@ -296,7 +296,10 @@ import Testing
                 uuid: UUID(), price: Decimal(i) / 100, inner: (0..<(i % 4)).map { Model.Inner(user_id: $0, tags: [name, "t\($0)"]) },
                 flag: i % 2 == 0)
         }
-        let options: [JSONOptions] = [.compact, JSONOptions(pretty: true), JSONOptions(keys: .camelCase), JSONOptions(sortedKeys: true)]
+        let options: [JSONOptions] = [
+            .compact, JSONOptions(pretty: true), JSONOptions(keys: .camelCase), JSONOptions(sortedKeys: true),
+            JSONOptions(pretty: true, keys: .camelCase, sortedKeys: true),
+        ]
         for option in options {
             let fast = try JSONEncoding.encode(models, options: option)
             let slow = try Self.viaCodable(models, option)
@@ -310,5 +313,32 @@ import Testing
         #expect(try JSONEncoding.encode([Model](), options: .compact) == Array("[]".utf8))
         #expect(try JSONEncoding.encode(String?.none, options: .compact) == Array("null".utf8))
         #expect(throws: JSONWriter.NonFiniteNumber.self) { _ = try JSONEncoding.encode([1.0, .nan], options: .compact) }
+        // The text form takes the fast path too.
+        let text: String = try JSONEncoding.encode(models[1])
+        #expect(Array(text.utf8) == (try JSONEncoding.encode(models[1], options: .compact)))
+    }
+
+    /// A conformance that writes no value, two, an unclosed container or an end without its
+    /// begin is an error (a 500 for the route), never broken JSON on the wire, and never a trap.
+    @Test func malformedConformancesThrow() {
+        struct Writes: JSONWritable {
+            let body: (inout JSONWriter) -> Void
+            func write(to w: inout JSONWriter) { body(&w) }
+        }
+        let broken: [Writes] = [
+            Writes { _ in },
+            Writes { $0.int(1); $0.int(2) },
+            Writes { $0.beginObject(); $0.key("a"); $0.int(1) },
+            Writes { $0.beginArray(); $0.endArray(); $0.endArray() },
+            Writes { $0.beginObject(); $0.key("a") },
+        ]
+        for (i, value) in broken.enumerated() {
+            for options in [JSONOptions.compact, JSONOptions(pretty: true), JSONOptions(sortedKeys: true)] {
+                #expect(throws: JSONEncoding.MalformedDocument.self, "case \(i), \(options)") {
+                    _ = try JSONEncoding.encode(value, options: options)
+                }
+            }
+        }
+        #expect(throws: JSONEncoding.MalformedDocument.self) { _ = try Response.json(broken[0]) }
     }
 }
