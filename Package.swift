@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "Streaming", type: .dynamic, targets: ["Streaming"]),
         .library(name: "Status", type: .dynamic, targets: ["Status"]),
         .library(name: "Json", type: .dynamic, targets: ["Json"]),
+        .library(name: "Markup", type: .dynamic, targets: ["Markup"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -101,6 +102,7 @@ let package = Package(
         .target(name: "Streaming", dependencies: ["SwitchboardSDK"], path: "Plugins/Streaming", swiftSettings: swiftSettings),
         .target(name: "Status", dependencies: ["SwitchboardSDK"], path: "Plugins/Status", swiftSettings: swiftSettings),
         .target(name: "Json", dependencies: ["SwitchboardSDK"], path: "Plugins/Json", swiftSettings: swiftSettings),
+        .target(name: "Markup", dependencies: ["CSwitchboard"], path: "Plugins/Markup"),
         // The benchmark's baseline: the example handlers as native Hummingbird routes (bench/run.sh).
         .executableTarget(
             name: "JSONBench",

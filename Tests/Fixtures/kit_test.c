@@ -14,7 +14,38 @@ static void expect(const char *label, const sbk_buf *b, const char *want, size_t
 }
 #define EXPECT(label, b, literal) expect(label, b, literal, sizeof literal - 1)
 
-int main(void) {
+/* Strings built to break markup: every C0 control, quotes, ampersands, angle brackets, bytes that
+ * are not UTF-8, U+FFFE, a CDATA end, a comment opener, an entity that looks finished. */
+static const char *const hostile[] = {
+    "<script>alert('x')</script>", "a & b &amp; &#38; &lt;", "\"quoted\" 'single'", "]]> <!-- -->",
+    "\x01\x02\x08\x0b\x0c\x1f\x7f", "\x80\xc3(\xed\xa0\x80\xf4\x90\x80\x80", "\xef\xbf\xbe \xef\xbf\xbf", "tab\tline\ncr\r",
+    "caf\xc3\xa9 \xf0\x9f\x98\x80", "",
+};
+
+/* Every writer function fed every hostile string: a document an XML parser must accept. */
+static int hostile_document(sbk_buf *out) {
+    sbk_xml x = {.out = out, .indent = 1};
+    size_t count = sizeof hostile / sizeof hostile[0];
+    sbk_xml_declaration(&x);
+    sbk_xml_start(&x, "hostile");
+    for (size_t i = 0; i < count; i++) {
+        sbk_xml_start(&x, "case");
+        sbk_xml_attr(&x, "value", hostile[i]);
+        sbk_xml_attr(&x, "n", "1");
+        sbk_xml_leaf(&x, "leaf", hostile[i]);
+        sbk_xml_start(&x, "text");
+        sbk_xml_text(&x, hostile[i], strlen(hostile[i]));
+        sbk_xml_end(&x);
+        sbk_xml_start(&x, "printf");
+        sbk_xml_printf(&x, "[%s|%d|%zu|%lld|%c]", hostile[i], -7, (size_t)i, (long long)-1, '<');
+        sbk_xml_end(&x);
+        sbk_xml_end(&x);
+    }
+    sbk_xml_end(&x);
+    return sbk_xml_finish(&x);
+}
+
+int main(int argc, char **argv) {
     sbk_buf b = {0};
 
     sbk_json_string(&b, "a\"b\\c\n\r\t\x01\x1f", 10);
@@ -72,6 +103,114 @@ int main(void) {
     if (b.failed || b.len != 5000 || memcmp(b.data + 4995, "0999,", 5) != 0) {
         failures++;
         fprintf(stderr, "FAIL printf growth: %zu bytes\n", b.len);
+    }
+    sbk_buf_free(&b);
+
+    /* Markup escaping. */
+    sbk_markup_ctext(&b, "<a href=\"x\">&'</a>");
+    EXPECT("markup escapes", &b, "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
+    sbk_buf_free(&b);
+
+    sbk_markup_text(&b, "a\x01" "b\x80" "c\xef\xbf\xbe\td\n", 11);
+    EXPECT("markup replaces what XML cannot carry", &b, "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\td\n");
+    sbk_buf_free(&b);
+
+    sbk_markup_printf(&b, "<p class=\"%s\">%d%%, %zu, %lld, %u</p>", "a\"b", -3, (size_t)4, (long long)5, 6u);
+    EXPECT("markup printf escapes its arguments only", &b, "<p class=\"a&quot;b\">-3%, 4, 5, 6</p>");
+    sbk_buf_free(&b);
+
+    if (sbk_markup_printf(&b, "<p>%f</p>", 1.5) == 0 || !b.failed) {
+        failures++;
+        fprintf(stderr, "FAIL markup printf must refuse a conversion it does not escape\n");
+    }
+    sbk_buf_free(&b);
+
+    /* The XML writer. */
+    {
+        sbk_xml x = {.out = &b};
+        sbk_xml_declaration(&x);
+        sbk_xml_start(&x, "a");
+        sbk_xml_attr(&x, "k", "<v>");
+        sbk_xml_leaf(&x, "b", "1 < 2");
+        sbk_xml_leaf(&x, "c", NULL);
+        sbk_xml_start(&x, "d");
+        sbk_xml_end(&x);
+        sbk_xml_end(&x);
+        if (sbk_xml_finish(&x) != 0) { failures++; fprintf(stderr, "FAIL xml finish\n"); }
+        EXPECT("xml writer", &b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<a k=\"&lt;v&gt;\"><b>1 &lt; 2</b><c /><d /></a>");
+        sbk_buf_free(&b);
+    }
+    {
+        sbk_xml x = {.out = &b, .indent = 2};
+        sbk_xml_start(&x, "a");
+        sbk_xml_start(&x, "b");
+        sbk_xml_ctext(&x, "t");
+        sbk_xml_end(&x);
+        sbk_xml_end(&x);
+        EXPECT("xml writer indents child elements only", &b, "<a>\n  <b>t</b>\n</a>");
+        sbk_buf_free(&b);
+    }
+    {
+        static const char *const bad_names[] = {"", "1a", "a b", "<x", "a>", "-a", "a\"", "a/b", "\xc3(", "a=b"};
+        for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+            sbk_xml x = {.out = &b};
+            sbk_xml_start(&x, "ok");
+            if (sbk_xml_start(&x, bad_names[i]) == 0 || sbk_xml_end(&x) == 0 || sbk_xml_finish(&x) == 0) {
+                failures++;
+                fprintf(stderr, "FAIL xml name [%s] accepted\n", bad_names[i]);
+            }
+            sbk_buf_free(&b);
+            x = (sbk_xml){.out = &b};
+            sbk_xml_start(&x, "ok");
+            if (sbk_xml_attr(&x, bad_names[i], "v") == 0) {
+                failures++;
+                fprintf(stderr, "FAIL xml attribute name [%s] accepted\n", bad_names[i]);
+            }
+            sbk_buf_free(&b);
+        }
+        if (!sbk_xml_name_ok("atom:link") || !sbk_xml_name_ok("_a-b.c1") || !sbk_xml_name_ok("caf\xc3\xa9")) {
+            failures++;
+            fprintf(stderr, "FAIL xml refused a valid name\n");
+        }
+    }
+    {
+        sbk_xml x = {.out = &b};
+        sbk_xml_start(&x, "a");
+        sbk_xml_ctext(&x, "t");
+        if (sbk_xml_attr(&x, "late", "v") == 0 || sbk_xml_end(&x) == 0) {
+            failures++;
+            fprintf(stderr, "FAIL xml attribute after content accepted\n");
+        }
+        sbk_buf_free(&b);
+        x = (sbk_xml){.out = &b};
+        if (sbk_xml_end(&x) == 0 || sbk_xml_finish(&x) == 0) {
+            failures++;
+            fprintf(stderr, "FAIL xml end without start accepted\n");
+        }
+        sbk_buf_free(&b);
+        x = (sbk_xml){.out = &b};
+        for (int i = 0; i <= SBK_XML_MAX_DEPTH; i++) sbk_xml_start(&x, "n");
+        if (!x.failed) { failures++; fprintf(stderr, "FAIL xml nesting past the limit accepted\n"); }
+        sbk_buf_free(&b);
+    }
+
+    /* HTTP dates. */
+    {
+        char date[30];
+        sbk_http_date(date, 0);
+        if (strcmp(date, "Thu, 01 Jan 1970 00:00:00 GMT") != 0) { failures++; fprintf(stderr, "FAIL http date [%s]\n", date); }
+        sbk_http_date(date, 951782400);
+        if (strcmp(date, "Tue, 29 Feb 2000 00:00:00 GMT") != 0) { failures++; fprintf(stderr, "FAIL http date [%s]\n", date); }
+        sbk_http_date(date, -1);
+        if (strcmp(date, "Wed, 31 Dec 1969 23:59:59 GMT") != 0) { failures++; fprintf(stderr, "FAIL http date [%s]\n", date); }
+    }
+
+    /* The hostile document, for KitTests to hand to xmllint. */
+    if (hostile_document(&b) != 0) { failures++; fprintf(stderr, "FAIL hostile document\n"); }
+    if (argc > 1) {
+        FILE *file = fopen(argv[1], "wb");
+        if (!file || fwrite(b.data, 1, b.len, file) != b.len) { failures++; fprintf(stderr, "FAIL writing %s\n", argv[1]); }
+        if (file) fclose(file);
     }
     sbk_buf_free(&b);
 

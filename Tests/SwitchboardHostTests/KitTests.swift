@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 /// switchboard_kit.h, the C plugins' helpers: its own checks (Tests/Fixtures/kit_test.c), built
-/// strictly and with AddressSanitizer and UndefinedBehaviorSanitizer, then run.
+/// strictly and with AddressSanitizer and UndefinedBehaviorSanitizer, then run; the XML document
+/// it writes from hostile strings is parsed by xmllint.
 @Suite struct KitTests {
     @Test(arguments: [["-O1"], ["-O0", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]])
     func theHelpersPassTheirOwnChecks(flags: [String]) async throws {
@@ -14,7 +15,12 @@ import Testing
             in: TestPaths.repositoryRoot)
         #expect(built == 0, "cc failed:\n\(log)")
         guard built == 0 else { return }
-        let (status, output) = try await ScaffoldTests.run(out, [], in: TestPaths.repositoryRoot)
+        let document = out + ".xml"
+        let (status, output) = try await ScaffoldTests.run(out, [document], in: TestPaths.repositoryRoot)
         #expect(status == 0 && output.contains("ok: switchboard_kit.h"), "\(output)")
+        // Every markup writer fed every hostile string: a real XML parser must accept the result.
+        guard status == 0, let xmllint = ExternalTool.xmllint.require(for: "the kit's hostile XML document") else { return }
+        let (parsed, errors) = try await ScaffoldTests.run(xmllint, ["--noout", document], in: TestPaths.repositoryRoot)
+        #expect(parsed == 0, "xmllint: \(errors)")
     }
 }

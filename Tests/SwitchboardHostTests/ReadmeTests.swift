@@ -94,7 +94,10 @@ import Testing
         let json = [("Content-Type", "application/json")]
         #expect(try server.get("/users", method: "POST", headers: json, body: Array(#"{"id":1,"username":"ada"}"#.utf8)).status == 201)
         #expect(try server.get("/reports", method: "POST").status == 202)
-        let values = ["{item_id}": "1", "{user_id}": "1", "{report_id}": "1", "{filename}": "hello.txt"]
+        let values = [
+            "{item_id}": "1", "{user_id}": "1", "{report_id}": "1", "{filename}": "hello.txt", "{page_id}": "2", "{product_id}": "7",
+            "{log_id}": "3", "{name}": "app.log",
+        ]
         let bodies = [
             "/items": #"{"name":"Pen","price":1.5}"#, "/items/1": #"{"name":"Laptop","price":899.99}"#,
             "/users": #"{"id":2,"username":"grace"}"#, "/variants/items-method1": #"{"id":1,"name":"Pen"}"#,

@@ -2,8 +2,9 @@
  * switchboard_kit.h — header-only helpers for plugins written in C against switchboard.h.
  *
  * What every C plugin otherwise writes by hand: a growable byte buffer, JSON string escaping,
- * FastAPI-shaped error bodies ({"detail": ...}, the 422 list), and Server-Sent Event framing that
- * cannot be injected into. Everything here is built on the public ABI only: nothing links the
+ * HTML/XML escaping (a markup printf that escapes its arguments, an XML writer that checks names),
+ * HTTP dates and conditional GET (ETag, 304), FastAPI-shaped error bodies ({"detail": ...}, the
+ * 422 list), and Server-Sent Event framing that cannot be injected into. Everything here is built on the public ABI only: nothing links the
  * host, and using it is optional. All functions are `static inline`; include this header after
  * (or instead of) switchboard.h in as many files as you like.
  *
@@ -21,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -174,6 +177,336 @@ static inline int sbk_json_string(sbk_buf *b, const char *text, size_t n) {
 }
 
 static inline int sbk_json_cstring(sbk_buf *b, const char *text) { return sbk_json_string(b, text, strlen(text)); }
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Markup: HTML and XML                                                                           */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Appends `text` (n bytes) escaped for element content and for quoted attribute values, in HTML
+ * and XML alike: & < > " ' become &amp; &lt; &gt; &quot; &#39;. Bytes that are not UTF-8, and the
+ * characters XML 1.0 cannot carry (C0 controls other than tab, LF and CR; U+FFFE, U+FFFF), become
+ * U+FFFD, so the result is well-formed text for an XML parser and error-free for an HTML5 one. */
+static inline int sbk_markup_text(sbk_buf *b, const char *text, size_t n) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0, run = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t length = sbk_utf8_sequence(s + i, n - i);
+        const char *entity = NULL;
+        if (length == 1) {
+            switch (c) {
+            case '&': entity = "&amp;"; break;
+            case '<': entity = "&lt;"; break;
+            case '>': entity = "&gt;"; break;
+            case '"': entity = "&quot;"; break;
+            case '\'': entity = "&#39;"; break;
+            default:
+                if (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') { i++; run++; continue; }
+                entity = "\xEF\xBF\xBD"; /* a control XML 1.0 forbids */
+            }
+        } else if (length == 3 && c == 0xEF && s[i + 1] == 0xBF && (s[i + 2] == 0xBE || s[i + 2] == 0xBF)) {
+            entity = "\xEF\xBF\xBD"; /* U+FFFE, U+FFFF */
+        } else if (length > 1) {
+            i += length;
+            run += length;
+            continue;
+        }
+        sbk_buf_append(b, s + i - run, run);
+        run = 0;
+        if (length == 0) {
+            sbk_buf_append(b, "\xEF\xBF\xBD", 3); /* not UTF-8 */
+            i += sbk_utf8_invalid_run(s + i, n - i);
+            continue;
+        }
+        sbk_buf_puts(b, entity);
+        i += length;
+    }
+    return sbk_buf_append(b, s + n - run, run);
+}
+
+static inline int sbk_markup_ctext(sbk_buf *b, const char *text) { return sbk_markup_text(b, text, strlen(text)); }
+
+/* printf for markup: the format is trusted markup and is copied as it is; every argument is
+ * formatted and then escaped by sbk_markup_text, numbers too. Conversions: %s (const char *,
+ * NULL prints nothing), %d %i %u %x, with h, l, ll or z before them, %c, and %%. Anything else
+ * appends nothing more and marks the buffer failed: a format mistake cannot leak raw text. */
+static inline int sbk_markup_vprintf(sbk_buf *b, const char *format, va_list args) {
+    const char *p = format, *literal = format;
+    char number[32];
+    for (; *p; p++) {
+        int longs = 0, size = 0, n = -1;
+        const char *text = NULL;
+        if (*p != '%') continue;
+        sbk_buf_append(b, literal, (size_t)(p - literal));
+        p++;
+        if (*p == '%') { sbk_buf_append(b, "%", 1); literal = p + 1; continue; }
+        while (*p == 'l' || *p == 'h' || *p == 'z') { if (*p == 'l') longs++; else if (*p == 'z') size = 1; p++; }
+        switch (*p) {
+        case 's': text = va_arg(args, const char *); if (!text) text = ""; break;
+        case 'c': number[0] = (char)va_arg(args, int); number[1] = 0; text = number; break;
+        case 'd': case 'i':
+            if (size) n = snprintf(number, sizeof number, "%td", va_arg(args, ptrdiff_t));
+            else if (longs >= 2) n = snprintf(number, sizeof number, "%lld", va_arg(args, long long));
+            else if (longs == 1) n = snprintf(number, sizeof number, "%ld", va_arg(args, long));
+            else n = snprintf(number, sizeof number, "%d", va_arg(args, int));
+            text = number;
+            break;
+        case 'u': case 'x':
+            if (size) n = snprintf(number, sizeof number, *p == 'u' ? "%zu" : "%zx", va_arg(args, size_t));
+            else if (longs >= 2) n = snprintf(number, sizeof number, *p == 'u' ? "%llu" : "%llx", va_arg(args, unsigned long long));
+            else if (longs == 1) n = snprintf(number, sizeof number, *p == 'u' ? "%lu" : "%lx", va_arg(args, unsigned long));
+            else n = snprintf(number, sizeof number, *p == 'u' ? "%u" : "%x", va_arg(args, unsigned));
+            text = number;
+            break;
+        default:
+            b->failed = 1;
+            return -1;
+        }
+        (void)n;
+        sbk_markup_ctext(b, text);
+        literal = p + 1;
+    }
+    sbk_buf_append(b, literal, (size_t)(p - literal));
+    return b->failed ? -1 : 0;
+}
+
+static inline int sbk_markup_printf(sbk_buf *b, const char *format, ...) {
+    va_list args;
+    int result;
+    va_start(args, format);
+    result = sbk_markup_vprintf(b, format, args);
+    va_end(args);
+    return result;
+}
+
+/* A small XML writer (XML 1.0, UTF-8): elements, attributes and text in document order, every
+ * name checked and every value escaped by the writer. Zero-initialise it and set `out` (and
+ * `indent`: spaces per level before child elements; 0 adds no whitespace, as ElementTree's
+ * tostring writes):
+ *
+ *     sbk_buf body = {0};
+ *     sbk_xml x = {.out = &body, .indent = 2};
+ *     sbk_xml_declaration(&x);
+ *     sbk_xml_start(&x, "product"); sbk_xml_attr(&x, "id", "7");
+ *     sbk_xml_leaf(&x, "name", "Tea & cake");     // <name>Tea &amp; cake</name>
+ *     sbk_xml_end(&x);                             // </product>
+ *     if (sbk_xml_finish(&x) != 0) ...            // a bad name, a missing end, or no memory
+ *
+ * OWNERSHIP: `out` is borrowed. Element names are borrowed until their sbk_xml_end. An error (a
+ * name that is not an XML Name, an attribute after content, nesting past SBK_XML_MAX_DEPTH, an
+ * end with nothing open) marks the writer failed: later calls do nothing and return -1. */
+#define SBK_XML_MAX_DEPTH 64
+
+typedef struct sbk_xml {
+    sbk_buf *out;
+    int indent;
+    const char *open[SBK_XML_MAX_DEPTH];
+    unsigned char children[SBK_XML_MAX_DEPTH]; /* 1 once an element has child elements */
+    unsigned char content[SBK_XML_MAX_DEPTH];  /* 1 once it has any content */
+    size_t depth;
+    int in_start_tag; /* "<name" written: attributes may follow */
+    int failed;
+} sbk_xml;
+
+/* Whether `name` is an XML 1.0 Name: a letter, '_', ':' or a non-ASCII character first, then
+ * those, digits, '-' and '.'; valid UTF-8 throughout. */
+static inline int sbk_xml_name_ok(const char *name) {
+    const unsigned char *s = (const unsigned char *)name;
+    size_t n = strlen(name), i = 0;
+    if (n == 0) return 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t length = sbk_utf8_sequence(s + i, n - i);
+        if (length == 0) return 0;
+        if (length == 1) {
+            int letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+            int other = (c >= '0' && c <= '9') || c == '-' || c == '.';
+            if (!letter && !(other && i > 0)) return 0;
+        }
+        i += length;
+    }
+    return 1;
+}
+
+static inline int sbk_xml_fail(sbk_xml *x) {
+    x->failed = 1;
+    return -1;
+}
+
+/* Closes a start tag left open for attributes. */
+static inline void sbk_xml_close_start(sbk_xml *x) {
+    if (!x->in_start_tag) return;
+    sbk_buf_append(x->out, ">", 1);
+    x->in_start_tag = 0;
+}
+
+static inline void sbk_xml_newline(sbk_xml *x, size_t level) {
+    size_t i;
+    if (x->indent <= 0) return;
+    sbk_buf_append(x->out, "\n", 1);
+    for (i = 0; i < level * (size_t)x->indent; i++) sbk_buf_append(x->out, " ", 1);
+}
+
+/* <?xml version="1.0" encoding="UTF-8"?> and a line break; first, or not at all. */
+static inline int sbk_xml_declaration(sbk_xml *x) {
+    if (x->failed) return -1;
+    if (x->depth || x->out->len) return sbk_xml_fail(x);
+    return sbk_buf_puts(x->out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+}
+
+static inline int sbk_xml_start(sbk_xml *x, const char *name) {
+    if (x->failed) return -1;
+    if (!name || !sbk_xml_name_ok(name) || x->depth >= SBK_XML_MAX_DEPTH) return sbk_xml_fail(x);
+    sbk_xml_close_start(x);
+    if (x->depth) {
+        x->children[x->depth - 1] = x->content[x->depth - 1] = 1;
+        sbk_xml_newline(x, x->depth);
+    }
+    sbk_buf_append(x->out, "<", 1);
+    sbk_buf_puts(x->out, name);
+    x->open[x->depth] = name;
+    x->children[x->depth] = x->content[x->depth] = 0;
+    x->depth++;
+    x->in_start_tag = 1;
+    return x->out->failed ? sbk_xml_fail(x) : 0;
+}
+
+/* An attribute of the element just started (before any content), its value escaped. */
+static inline int sbk_xml_attr(sbk_xml *x, const char *name, const char *value) {
+    if (x->failed) return -1;
+    if (!x->in_start_tag || !name || !sbk_xml_name_ok(name)) return sbk_xml_fail(x);
+    sbk_buf_append(x->out, " ", 1);
+    sbk_buf_puts(x->out, name);
+    sbk_buf_append(x->out, "=\"", 2);
+    sbk_markup_ctext(x->out, value ? value : "");
+    sbk_buf_append(x->out, "\"", 1);
+    return x->out->failed ? sbk_xml_fail(x) : 0;
+}
+
+/* Text content of the open element (n bytes), escaped. */
+static inline int sbk_xml_text(sbk_xml *x, const char *text, size_t n) {
+    if (x->failed) return -1;
+    if (!x->depth) return sbk_xml_fail(x);
+    sbk_xml_close_start(x);
+    if (n) x->content[x->depth - 1] = 1;
+    sbk_markup_text(x->out, text, n);
+    return x->out->failed ? sbk_xml_fail(x) : 0;
+}
+
+static inline int sbk_xml_ctext(sbk_xml *x, const char *text) { return sbk_xml_text(x, text, strlen(text)); }
+
+/* Text content made by sbk_markup_printf (each argument escaped, numbers too). */
+static inline int sbk_xml_printf(sbk_xml *x, const char *format, ...) {
+    va_list args;
+    if (x->failed) return -1;
+    if (!x->depth) return sbk_xml_fail(x);
+    sbk_xml_close_start(x);
+    x->content[x->depth - 1] = 1;
+    va_start(args, format);
+    sbk_markup_vprintf(x->out, format, args);
+    va_end(args);
+    return x->out->failed ? sbk_xml_fail(x) : 0;
+}
+
+/* Ends the innermost open element: "/>" when it has no content, else its end tag. */
+static inline int sbk_xml_end(sbk_xml *x) {
+    size_t level;
+    if (x->failed) return -1;
+    if (!x->depth) return sbk_xml_fail(x);
+    level = --x->depth;
+    if (x->in_start_tag && !x->content[level]) {
+        x->in_start_tag = 0;
+        sbk_buf_append(x->out, " />", 3);
+    } else {
+        sbk_xml_close_start(x);
+        if (x->children[level]) sbk_xml_newline(x, level);
+        sbk_buf_append(x->out, "</", 2);
+        sbk_buf_puts(x->out, x->open[level]);
+        sbk_buf_append(x->out, ">", 1);
+    }
+    return x->out->failed ? sbk_xml_fail(x) : 0;
+}
+
+/* <name>text</name> (text NULL: <name />). */
+static inline int sbk_xml_leaf(sbk_xml *x, const char *name, const char *text) {
+    sbk_xml_start(x, name);
+    if (text) sbk_xml_ctext(x, text);
+    return sbk_xml_end(x);
+}
+
+/* 0 when the document is complete: every element ended, nothing failed. */
+static inline int sbk_xml_finish(const sbk_xml *x) { return x->failed || x->depth || x->out->failed ? -1 : 0; }
+
+/* ---------------------------------------------------------------------------------------------- */
+/* HTTP dates and conditional GET                                                                 */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* `t` as an IMF-fixdate (RFC 9110 §5.6.7, the form RFC 822 dates in RSS take too): "Sun, 06 Nov
+ * 1994 08:49:37 GMT", 29 bytes and a NUL, in `out`. English names whatever the C locale. */
+static inline void sbk_http_date(char out[30], time_t t) {
+    static const char days[] = "ThuFriSatSunMonTueWed", months[] = "MarAprMayJunJulAugSepOctNovDecJanFeb";
+    long long seconds = (long long)t, day = seconds / 86400, second = seconds % 86400;
+    long long era, doe, yoe, doy, mp, year;
+    if (second < 0) { second += 86400; day--; }
+    /* Days since 1970-01-01 to a proclaimed Gregorian date (H. Hinnant's civil_from_days), in
+     * plain C: gmtime_r is POSIX, and this header builds with -std=c11 alone. */
+    era = (day + 719468 >= 0 ? day + 719468 : day + 719468 - 146096) / 146097;
+    doe = day + 719468 - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    year = yoe + era * 400 + (mp >= 10);
+    snprintf(out, 30, "%.3s, %02u %.3s %04u %02u:%02u:%02u GMT", days + 3 * (unsigned)(((day % 7) + 7) % 7),
+             (unsigned)(doy - (153 * mp + 2) / 5 + 1) % 100u, months + 3 * (unsigned)mp, (unsigned)(year % 10000),
+             (unsigned)(second / 3600) % 100u, (unsigned)(second / 60 % 60), (unsigned)(second % 60));
+}
+
+/* Whether the request's If-None-Match (every field line) matches `etag` (with its quotes, e.g.
+ * "\"abc\""): `*`, or the tag in the list by weak comparison (RFC 9110 §13.1.2: W/ ignored). */
+static inline int sbk_if_none_match(const sb_host_api *host, sb_request *req, const char *etag) {
+    size_t tag_len = strlen(etag), index;
+    sb_str name = {"if-none-match", 13}, value;
+    for (index = 0; host->request_header(req, name, index, &value) == SB_OK; index++) {
+        size_t i = 0;
+        while (i < value.len) {
+            size_t start, end;
+            while (i < value.len && (value.ptr[i] == ' ' || value.ptr[i] == '\t' || value.ptr[i] == ',')) i++;
+            if (i >= value.len) break;
+            if (value.ptr[i] == '*') return 1;
+            if (i + 1 < value.len && value.ptr[i] == 'W' && value.ptr[i + 1] == '/') i += 2;
+            start = i;
+            if (i < value.len && value.ptr[i] == '"') {
+                i++;
+                while (i < value.len && value.ptr[i] != '"') i++;
+                if (i < value.len) i++;
+            } else {
+                while (i < value.len && value.ptr[i] != ',') i++;
+            }
+            end = i;
+            if (end - start == tag_len && memcmp(value.ptr + start, etag, tag_len) == 0) return 1;
+            while (i < value.len && value.ptr[i] != ',') i++;
+        }
+    }
+    return 0;
+}
+
+/* Responds 200 with a representation that has a strong `etag` (quotes included), or 304 Not
+ * Modified with the tag and no body when If-None-Match matches it (RFC 9110 §13.1.2). `extra`
+ * headers (name, value pairs, NULL-terminated; may be NULL) go on both. */
+static inline sb_status sbk_respond_tagged(const sb_host_api *host, sb_request *req, const char *content_type,
+                                           const char *etag, const void *body, size_t n, const char *const *extra) {
+    sb_str etag_name = {"etag", 4}, etag_value = {etag, strlen(etag)};
+    sb_str type_name = {"content-type", 12}, type_value = {content_type, strlen(content_type)};
+    sb_bytes bytes = {(const uint8_t *)body, n}, none = {NULL, 0};
+    host->response_header_add(req, etag_name, etag_value);
+    for (; extra && extra[0] && extra[1]; extra += 2) {
+        sb_str hn = {extra[0], strlen(extra[0])}, hv = {extra[1], strlen(extra[1])};
+        host->response_header_add(req, hn, hv);
+    }
+    if (sbk_if_none_match(host, req, etag)) return host->response_send(req, 304, none);
+    host->response_header_add(req, type_name, type_value);
+    return host->response_send(req, 200, bytes);
+}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Responses                                                                                      */

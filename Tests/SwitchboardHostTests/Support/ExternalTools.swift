@@ -5,13 +5,15 @@ import Testing
 /// `swift test` without one skips the check that needs it, and says so as a warning naming the
 /// tool and how to get it (with `CI` set, a missing tool is a failure instead).
 enum ExternalTool: CaseIterable {
-    case openAPIValidator, schemathesis, chromium
+    case openAPIValidator, schemathesis, chromium, xmllint, parsersPython
 
     var name: String {
         switch self {
         case .openAPIValidator: "openapi-spec-validator"
         case .schemathesis: "schemathesis"
         case .chromium: "chromium-headless-shell"
+        case .xmllint: "xmllint"
+        case .parsersPython: "Python with html5lib and feedparser"
         }
     }
 
@@ -27,6 +29,8 @@ enum ExternalTool: CaseIterable {
             case .openAPIValidator: [env["SWITCHBOARD_OPENAPI_VALIDATOR"], venv + "openapi-spec-validator"]
             case .schemathesis: [env["SWITCHBOARD_SCHEMATHESIS"], venv + "st"]
             case .chromium: ["chromium-headless-shell", "chromium", "google-chrome"].map(onPath)
+            case .xmllint: [onPath("xmllint")]
+            case .parsersPython: [env["SWITCHBOARD_TEST_PYTHON"], venv + "python"]
             }
         return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
@@ -36,6 +40,8 @@ enum ExternalTool: CaseIterable {
         case .openAPIValidator, .schemathesis:
             "python3 -m venv .build/ci-venv && .build/ci-venv/bin/pip install openapi-spec-validator schemathesis (or run .ci/run)"
         case .chromium: "apt-get install chromium-headless-shell (or run .ci/run)"
+        case .xmllint: "apt-get install libxml2-utils (or run .ci/run)"
+        case .parsersPython: "python3 -m venv .build/ci-venv && .build/ci-venv/bin/pip install html5lib feedparser (or run .ci/run)"
         }
     }
 
