@@ -102,7 +102,10 @@ let package = Package(
         .target(name: "Streaming", dependencies: ["SwitchboardSDK"], path: "Plugins/Streaming", swiftSettings: swiftSettings),
         .target(name: "Status", dependencies: ["SwitchboardSDK"], path: "Plugins/Status", swiftSettings: swiftSettings),
         .target(name: "Json", dependencies: ["SwitchboardSDK"], path: "Plugins/Json", swiftSettings: swiftSettings),
-        .target(name: "Markup", dependencies: ["CSwitchboard"], path: "Plugins/Markup"),
+        // -nostartfiles: swiftc links no swiftrt.o into this C image, so nothing in it registers
+        // with the Swift runtime and the host unmaps it once a swap has drained it (hello-c, linked
+        // the default way, is kept mapped like a Swift image).
+        .target(name: "Markup", dependencies: ["CSwitchboard"], path: "Plugins/Markup", linkerSettings: [.unsafeFlags(["-nostartfiles"])]),
         // The benchmark's baseline: the example handlers as native Hummingbird routes (bench/run.sh).
         .executableTarget(
             name: "JSONBench",

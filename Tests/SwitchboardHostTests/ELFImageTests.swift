@@ -15,6 +15,10 @@ import Testing
         #expect(swift.registersWithSwiftRuntime && swift.containsSwiftCode)
         let gccBuilt = try ELFImage(bytes: Array(FileManager.default.contents(atPath: Fixtures.built["probe"]!)!))
         #expect(!gccBuilt.registersWithSwiftRuntime && gccBuilt.needed.contains("libc.so.6"))
+        // Linked by SwiftPM with -nostartfiles: it still needs libswiftCore, but nothing in it
+        // registers with the runtime, so it is unmapped like any C image.
+        let markup = try ELFImage(bytes: Array(FileManager.default.contents(atPath: TestPaths.plugin("Markup"))!))
+        #expect(!markup.registersWithSwiftRuntime && !markup.containsSwiftCode && markup.needed.contains { $0.hasPrefix("libswiftCore") })
     }
 
     @Test func refusesWhatIsNotALoadableObject() {

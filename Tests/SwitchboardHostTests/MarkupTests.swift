@@ -1,4 +1,6 @@
 import Foundation
+import Synchronization
+import SwitchboardSDK
 import Testing
 
 /// The markup plugin (issue #15), written in C: section 8.4's HTML, XML, text and RSS checked by
@@ -210,5 +212,55 @@ import Testing
         defer { missing.stop() }
         #expect(try missing.get("/logfiles").status == 404)
         #expect(try missing.get("/html").status == 200, "the documents serve without the logs directory")
+    }
+
+    /// Swapped ten times under load (each image a copy of the plugin with bytes appended, so a
+    /// new file to the host): no request fails, and the C image is unmapped once drained (the
+    /// host keeps none of them mapped).
+    @Test func swappedUnderLoadItLosesNoRequestAndKeepsNoImage() throws {
+        let logs = try Self.logs()
+        let directory = Fixtures.pluginDirectory("markup-swap", files: [TestPaths.plugin("Markup")])
+        let server = try ServerProcess(
+            pluginDirectories: [directory],
+            environment: ["SWITCHBOARD_PLUGINS_CONFIG_MARKUP_LOGS_DIRECTORY": logs, "SWITCHBOARD_PLUGINS_DEBOUNCE_MS": "20"])
+        defer { server.stop() }
+        let original = [UInt8](FileManager.default.contents(atPath: TestPaths.plugin("Markup"))!)
+        let target = directory + "/libMarkup.so"
+        let stop = Atomic<Bool>(false)
+        let failures = Locked<[String]>([])
+        let served = Atomic<Int>(0)
+        let paths = ["/html", "/rss", "/logfiles/numbered.log?page=3&per_page=10", "/products/9/xml"]
+        let done = paths.map { _ in DispatchSemaphore(value: 0) }
+        for (path, semaphore) in zip(paths, done) {
+            Thread {
+                defer { semaphore.signal() }
+                while !stop.load(ordering: .relaxed) {
+                    let response = try? server.get(path)
+                    if response?.status == 200, response?.body.isEmpty == false {
+                        served.add(1, ordering: .relaxed)
+                    } else {
+                        failures.withLock { $0.append("\(path): \(response?.status ?? 0)") }
+                    }
+                }
+            }.start()
+        }
+        for swap in 1...10 {
+            let copy = TestPaths.temporaryDirectory("markup-image") + "/libMarkup.so"
+            try Data(original + Array("swap \(swap)".utf8)).write(to: URL(fileURLWithPath: copy))
+            try Drop.rename(copy, to: target)
+            let swapped = waitUntil(timeout: 10) { (try? server.plugin("markup"))??["generation"] as? Int == swap + 1 }
+            #expect(swapped, "swap \(swap):\n\(server.log.suffix(3000))")
+            if !swapped { break }
+        }
+        stop.store(true, ordering: .relaxed)
+        for semaphore in done { semaphore.wait() }
+        #expect(failures.withLock { $0.isEmpty }, "\(failures.withLock { $0.prefix(5) })")
+        #expect(served.load(ordering: .relaxed) > 0)
+        let drained = waitUntil(timeout: 10) {
+            let list = try? server.adminJSON("/_switchboard/plugins")
+            return (list?["draining"] as? [Any])?.isEmpty == true && list?["retained_images"] as? Int == 0
+        }
+        #expect(drained, "a C image stays mapped: \((try? server.adminJSON("/_switchboard/plugins")) ?? [:])")
+        #expect(server.stop() == 0)
     }
 }

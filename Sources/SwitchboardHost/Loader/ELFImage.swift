@@ -3,7 +3,8 @@
 /// `dlopen` of a truncated or foreign file can crash or give an unhelpful message, so the loader
 /// checks the ELF headers first: the magic, the class and machine, and that every table and
 /// loadable segment the headers describe lies inside the file. It also reads the dynamic section
-/// to learn whether the image needs the Swift runtime: such an image must never be unloaded.
+/// and section headers to learn whether the image registers with the Swift runtime: such an image
+/// must never be unloaded.
 struct ELFImage {
     /// Why a file is not a loadable shared object for this host.
     enum Problem: Error, Equatable {
@@ -16,12 +17,16 @@ struct ELFImage {
     let needed: [String]
     /// Sections holding Swift metadata (`swift5_*`) that are not empty: the image has Swift code.
     let swiftMetadataSections: [String]
+    /// Whether the image has `swift5_*` sections at all, empty ones included: swiftrt.o, which
+    /// swiftc links into every image it links (even one made only of C, unless `-nostartfiles`),
+    /// defines them and registers them with the runtime from a constructor.
+    let hasSwiftRuntimeSections: Bool
 
-    /// The image registers with the process-wide Swift runtime when it is mapped (swiftc links
-    /// swiftrt.o into every image it links, even one made only of C), so it must never be unmapped.
-    var registersWithSwiftRuntime: Bool {
-        needed.contains { $0.hasPrefix("libswiftCore") } || !swiftMetadataSections.isEmpty
-    }
+    /// The image registers with the process-wide Swift runtime when it is mapped, so it must
+    /// never be unmapped (the runtime keeps pointers into it). Needing libswiftCore alone does not
+    /// register anything: a C image linked by swiftc with `-nostartfiles` (the markup plugin) is
+    /// unmapped like any C image.
+    var registersWithSwiftRuntime: Bool { hasSwiftRuntimeSections || !swiftMetadataSections.isEmpty }
 
     /// The image contains compiled Swift code, so it must come from the host's Swift toolchain.
     var containsSwiftCode: Bool { !swiftMetadataSections.isEmpty }
@@ -97,18 +102,19 @@ struct ELFImage {
         self.needed = needed
 
         var swiftSections: [String] = []
+        var anySwiftSection = false
         let shstrndx = Int(reader.u16(62))
         if shnum > 0, shstrndx < shnum {
             let names = Int(clamping: reader.u64(shoff + shstrndx * shentsize + 24))
             for i in 0..<shnum {
                 let at = shoff + i * shentsize
-                guard reader.u64(at + 32) > 0,
-                    let name = reader.cString(at: names.addingSaturated(Int(reader.u32(at))))
-                else { continue }
-                if name.hasPrefix("swift5_") { swiftSections.append(name) }
+                guard let name = reader.cString(at: names.addingSaturated(Int(reader.u32(at)))), name.hasPrefix("swift5_") else { continue }
+                anySwiftSection = true
+                if reader.u64(at + 32) > 0 { swiftSections.append(name) }
             }
         }
         self.swiftMetadataSections = swiftSections
+        self.hasSwiftRuntimeSections = anySwiftSection
     }
 
     private struct Reader {

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The markup plugin (C) against the chapter's app under uvicorn (one worker, uvloop, httptools):
+# /html and /rss requests per second, goal >= 10x; and /html against hello-c's text route on
+# the same host, goal >= 0.95x (a static page must cost what a greeting costs). Side by side in
+# one run: each round runs every target once, in turn; medians are reported. The servers are
+# pinned to CPU 1 and wrk to CPU 0.
+#
+#   bench/markup.sh [seconds-per-run] [rounds]      (defaults: 5 s, 3 rounds)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+DURATION=${1:-5}
+ROUNDS=${2:-3}
+CONNECTIONS=${CONNECTIONS:-64}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+swift build -c release >/dev/null
+BIN=$(swift build -c release --show-bin-path)
+reference_python
+WORK=$(mktemp -d)
+mkdir -p "$WORK/plugins"
+cp "$BIN/libMarkup.so" "$BIN/libHelloC.so" "$WORK/plugins/"
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+HOST_PORT=$(pick_port)
+REF_PORT=$(pick_port)
+SWITCHBOARD_LOG_LEVEL=warning SWITCHBOARD_STATE_DIRECTORY="$WORK/state" \
+  taskset -c 1 "$BIN/switchboard" serve --port "$HOST_PORT" --plugins "$WORK/plugins" --watch off 2>"$WORK/host.log" &
+PIDS+=($!)
+(cd ../shared/reference && exec taskset -c 1 "$PY" -m uvicorn chapter_app:app --host 127.0.0.1 --port "$REF_PORT" \
+  --loop uvloop --http httptools --log-level warning) 2>"$WORK/ref.log" &
+PIDS+=($!)
+wait_port "$HOST_PORT" /html "$WORK/host.log"
+wait_port "$REF_PORT" /html "$WORK/ref.log"
+
+# name|port|path
+TARGETS=(
+  "switchboard /html|$HOST_PORT|/html"
+  "switchboard /rss|$HOST_PORT|/rss"
+  "switchboard /hello-c|$HOST_PORT|/hello-c"
+  "uvicorn /html|$REF_PORT|/html"
+  "uvicorn /rss|$REF_PORT|/rss"
+)
+declare -A RESULTS
+for round in $(seq "$ROUNDS"); do
+  for target in "${TARGETS[@]}"; do
+    IFS='|' read -r name port path <<<"$target"
+    out=$(taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$port$path")
+    if grep -q "Non-2xx" <<<"$out"; then echo "$name: non-2xx responses" >&2; exit 1; fi
+    RESULTS[$name]="${RESULTS[$name]:-} $(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+  done
+done
+
+printf '\n%-22s %10s   %s\n' "target" "req/s" "(median of $ROUNDS x ${DURATION}s, wrk -t1 -c$CONNECTIONS)"
+for target in "${TARGETS[@]}"; do
+  IFS='|' read -r name _ _ <<<"$target"
+  printf '%-22s %10.0f\n' "$name" "$(median "${RESULTS[$name]}")"
+done
+html=$(median "${RESULTS[switchboard /html]}")
+echo
+echo "/html against uvicorn:   $(ratio "$html" "$(median "${RESULTS[uvicorn /html]}")")x (goal 10x)"
+echo "/rss against uvicorn:    $(ratio "$(median "${RESULTS[switchboard /rss]}")" "$(median "${RESULTS[uvicorn /rss]}")")x (goal 10x)"
+echo "/html against /hello-c:  $(ratio "$html" "$(median "${RESULTS[switchboard /hello-c]}")")x (goal 0.95x)"
