@@ -35,6 +35,18 @@ import Testing
         ((try? server.plugin("streaming"))??["in_flight"] as? Int) ?? -1
     }
 
+    /// A handler that writes more than the queue holds with SB_WRITE_WAIT, on the stream it
+    /// began, would wait for itself (nothing is sent before it returns): the write is refused with
+    /// SB_ERR_STATE at the high watermark, and the client gets what was queued, not a hang.
+    @Test func aHandlerWaitingOnItsOwnStreamIsRefusedNotHung() throws {
+        let dir = Fixtures.pluginDirectory("wait-in-handler", files: [Fixtures.built["wait_in_handler"]!])
+        let server = try ServerProcess(pluginDirectories: [dir])
+        defer { server.stop() }
+        let response = try server.get("/wait-in-handler")
+        #expect(response.status == 200 && response.body.count == 256 * 1024, "\(response.status), \(response.body.count) bytes")
+        #expect(try server.get("/wait-in-handler").body.count == 256 * 1024, "the pool thread came back")
+    }
+
     @Test func namesResolveInsideTheFilesDirectoryOnly() throws {
         let server = try Self.server(files: try Self.fixtures())
         defer { server.stop() }

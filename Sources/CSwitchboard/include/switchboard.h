@@ -207,7 +207,10 @@ typedef enum sb_param_type {
 
 /* Flags for stream_write. */
     /* Block the calling thread until the data is taken instead of answering SB_ERR_WOULD_BLOCK.
-     * Refused with SB_ERR_STATE on an event-loop thread. */
+     * Refused with SB_ERR_STATE on an event-loop thread, and in the handler that began the stream
+     * once the queue is full: the host starts sending the response after the handler returns, so
+     * that handler would wait for itself (write the rest from stream_on_writable or another
+     * thread, and return). */
 #define SB_WRITE_WAIT (1u << 0)
 
 /* Flags for request body chunks (sb_body_chunk_fn). */

@@ -40,6 +40,9 @@ final class StreamWriter: Drainable, @unchecked Sendable {
         var onWritable: [Callback] = []
         var onClose: [Callback] = []
         var blockedWriters = 0
+        /// The response body has started to be sent: before that (while the handler that began
+        /// the stream still runs) nothing drains the queue.
+        var consuming = false
         /// Threads running this stream's callbacks right now: `finish` from another thread waits
         /// for them, so no callback runs after `stream_finish` returns.
         var delivering: [pthread_t] = []
@@ -47,6 +50,9 @@ final class StreamWriter: Drainable, @unchecked Sendable {
     private let state = Locked(State())
     /// Wakes producers blocked by SB_WRITE_WAIT.
     private let writableSignal = ConditionSignal()
+
+    /// The thread that began the stream (response_stream_begin): the handler's.
+    private let beganOn = pthread_self()
 
     init(exchange: Exchange, highWatermark: Int = 256 * 1024, lowWatermark: Int = 64 * 1024) {
         self.exchange = exchange
@@ -75,6 +81,9 @@ final class StreamWriter: Drainable, @unchecked Sendable {
                 if s.finished { return (.done(SB_ERR_STATE), nil) }
                 if s.closed { return (.done(SB_ERR_CLOSED), nil) }
                 if s.queuedBytes >= highWatermark {
+                    // The host sends the head and body once the handler returns: the handler
+                    // that began the stream would wait for itself, forever.
+                    if wait && !s.consuming && pthread_equal(beganOn, pthread_self()) != 0 { return (.done(SB_ERR_STATE), nil) }
                     if wait { s.blockedWriters += 1; return (.wait, nil) }
                     return (.done(SB_ERR_WOULD_BLOCK), nil)
                 }
@@ -248,6 +257,7 @@ final class StreamWriter: Drainable, @unchecked Sendable {
         while true {
             enum Step { case chunks([ByteBuffer]), end, wait }
             let step = state.withLock { s -> Step in
+                s.consuming = true
                 if !s.queue.isEmpty {
                     let chunks = Array(s.queue)
                     s.queue.removeAll(keepingCapacity: true)

@@ -30,6 +30,7 @@ enum Fixtures {
             ("\(source)/probe.c", "probe", "probe", []), ("\(source)/literal.c", "literal", "literal", []),
             ("\(source)/races.c", "races", "races", []), ("\(source)/abort_init.c", "abort_init", "abort_init", []),
             ("\(source)/legacy_preconditions.c", "legacy_preconditions", "legacy_preconditions", []),
+            ("\(source)/wait_in_handler.c", "wait_in_handler", "wait_in_handler", []),
         ]
         // Two versions of one plugin, for the hot-swap tests.
         for version in 1...2 {
