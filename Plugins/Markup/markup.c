@@ -73,11 +73,13 @@ typedef struct line_index {
     char path[PATH_MAX];
     dev_t dev;
     ino_t ino;
-    off_t *marks;           /* marks[k]: the byte offset where line (k + 1) * INDEX_STRIDE starts */
-    size_t count, capacity; /* marks known */
-    long long frontier_line;/* the furthest line whose start is known ... */
-    off_t frontier;         /* ... and that start */
-    off_t total_size;       /* the size at which `total` lines were counted (-1: not known) */
+    unsigned char head[64];  /* the file's first bytes when indexed: a file rewritten in place */
+    size_t head_len;         /* (copytruncate) shows as different ones */
+    off_t *marks;            /* marks[k]: the byte offset where line (k + 1) * INDEX_STRIDE starts */
+    size_t count, capacity;  /* marks known */
+    long long frontier_line; /* the furthest line whose start is known ... */
+    off_t frontier;          /* ... and that start */
+    off_t total_size;        /* the size at which `total` lines were counted (-1: not known) */
     long long total;
     unsigned long long last_use;
 } line_index;
@@ -85,12 +87,22 @@ typedef struct line_index {
 typedef struct plugin_state {
     sb_plugin *plugin;
     char logs_directory[PATH_MAX]; /* as configured (for messages) */
-    char logs_root[PATH_MAX];      /* its real path; empty when it does not exist */
     document html, xml, text, data_txt;
-    pthread_mutex_t lock;          /* guards indexes and clock */
+    pthread_mutex_t lock;          /* guards logs_root, indexes and clock */
+    char logs_root[PATH_MAX];      /* the directory's real path; empty until it exists */
     line_index indexes[INDEX_FILES];
     unsigned long long clock;
 } plugin_state;
+
+/* The logs directory's real path into `out` (resolved again while it does not exist, so a
+ * directory made after start is picked up). 0, or -1 when it does not exist. */
+static int logs_root(plugin_state *state, char out[PATH_MAX]) {
+    pthread_mutex_lock(&state->lock);
+    if (!state->logs_root[0] && !realpath(state->logs_directory, state->logs_root)) state->logs_root[0] = 0;
+    memcpy(out, state->logs_root, PATH_MAX);
+    pthread_mutex_unlock(&state->lock);
+    return out[0] ? 0 : -1;
+}
 
 static void index_reset(line_index *index, const char *path, const struct stat *st) {
     free(index->marks);
@@ -102,8 +114,11 @@ static void index_reset(line_index *index, const char *path, const struct stat *
     index->total_size = -1;
 }
 
-/* The index of `path` (the file `st` describes), made or renewed; under state->lock. */
-static line_index *index_for(plugin_state *state, const char *path, const struct stat *st) {
+/* The index of `path` (the file `st` describes, starting with `head`), made or renewed; under
+ * state->lock. A file replaced (another inode), shorter than the index reached, or with other
+ * first bytes (rewritten in place) gets a new index: its lines moved. */
+static line_index *index_for(plugin_state *state, const char *path, const struct stat *st, const unsigned char *head,
+                             size_t head_len) {
     line_index *found = NULL, *oldest = &state->indexes[0];
     for (int i = 0; i < INDEX_FILES; i++) {
         line_index *index = &state->indexes[i];
@@ -113,36 +128,45 @@ static line_index *index_for(plugin_state *state, const char *path, const struct
     if (!found) {
         found = oldest;
         index_reset(found, path, st);
-    } else if (found->dev != st->st_dev || found->ino != st->st_ino || st->st_size < found->frontier) {
-        index_reset(found, path, st);  /* replaced or truncated: lines moved */
+    } else {
+        size_t common = found->head_len < head_len ? found->head_len : head_len;
+        if (found->dev != st->st_dev || found->ino != st->st_ino || st->st_size < found->frontier ||
+            head_len < found->head_len || memcmp(found->head, head, common) != 0)
+            index_reset(found, path, st);
+    }
+    if (head_len > found->head_len) {
+        memcpy(found->head, head, head_len);
+        found->head_len = head_len;
     }
     found->last_use = ++state->clock;
     return found;
 }
 
-/* Where a scan may start for line `line`: the nearest known line start at or before it. */
+/* Where a scan may start for line `line`: the nearest known line start at or before it (the
+ * frontier or a mark, whichever is closer). */
 static void index_start(const line_index *index, long long line, long long *start_line, off_t *start) {
     long long mark = line / INDEX_STRIDE;
-    if (line >= index->frontier_line) {
+    *start_line = 0;
+    *start = 0;
+    if (index->frontier_line <= line) {
         *start_line = index->frontier_line;
         *start = index->frontier;
-    } else if (mark >= 1 && mark - 1 < (long long)index->count) {
+    }
+    if (mark > (long long)index->count) mark = (long long)index->count;
+    if (mark >= 1 && mark * INDEX_STRIDE > *start_line) {
         *start_line = mark * INDEX_STRIDE;
         *start = index->marks[mark - 1];
-    } else {
-        *start_line = 0;
-        *start = 0;
     }
 }
 
-/* Records that line `line` starts at `offset` (a scan passed it); under state->lock. Only the
- * frontier moves forward, so marks stay contiguous. */
+/* Records that line `line` starts at `offset` (a scan passed it); under state->lock. */
 static void index_learn(line_index *index, long long line, off_t offset) {
     if (line <= index->frontier_line) return;
     index->frontier_line = line;
     index->frontier = offset;
 }
 
+/* Appends the mark for `line` when it is the next one (marks stay contiguous). */
 static void index_mark(line_index *index, long long line, off_t offset) {
     if (line <= 0 || line % INDEX_STRIDE != 0 || line / INDEX_STRIDE - 1 != (long long)index->count) return;
     if (index->count == index->capacity) {
@@ -155,16 +179,16 @@ static void index_mark(line_index *index, long long line, off_t offset) {
     index->marks[index->count++] = offset;
 }
 
-/* A scan over one file: counts lines from a known line start, reading READ_CHUNK bytes at a time.
- * Marks passed are recorded afterwards, under the lock. */
+/* A scan over one file: counts lines from a known line start, READ_CHUNK bytes at a time. The
+ * checkpoints it passes are kept here and given to the index afterwards, under the lock. */
 typedef struct scan {
     int fd;
-    long long line;          /* the line that starts at `offset` */
+    long long line;          /* the line that starts at `offset` ... */
     off_t offset;
+    int partial;             /* ... or, at the end, bytes after the last line end were passed */
     int at_eof;              /* the file ended before the target */
-    long long lines_at_eof;  /* lines counted, a last one without a line end included */
-    off_t *marks;            /* offsets of the checkpoints passed (lines first_mark * INDEX_STRIDE
-                              * on), for the index: a scan far past the index records them all */
+    long long lines_at_eof;  /* lines in the file, a last one without a line end included */
+    off_t *marks;            /* offsets of the checkpoints passed, lines first_mark * INDEX_STRIDE on */
     long long first_mark;
     size_t mark_count, mark_capacity;
 } scan;
@@ -182,15 +206,18 @@ static void scan_mark(scan *s, long long line, off_t offset) {
     s->marks[s->mark_count++] = offset;
 }
 
-/* Advances to the start of line `target` (>= s->line), or to the end of the file. 0, or -1 on a
- * read error. */
+/* Advances to the start of line `target` (>= s->line), or to the end of the file (at_eof, with
+ * the line count). 0, or -1 on a read error. */
 static int scan_to(scan *s, long long target, char *buffer) {
     while (s->line < target) {
         ssize_t n = pread(s->fd, buffer, READ_CHUNK, s->offset);
-        if (n < 0) { if (errno == EINTR) continue; return -1; }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
         if (n == 0) {
             s->at_eof = 1;
-            s->lines_at_eof = s->line;
+            s->lines_at_eof = s->line + (s->partial ? 1 : 0);
             return 0;
         }
         char *p = buffer, *end = buffer + n;
@@ -201,22 +228,98 @@ static int scan_to(scan *s, long long target, char *buffer) {
             p = newline + 1;
             if (s->line % INDEX_STRIDE == 0) scan_mark(s, s->line, s->offset + (off_t)(p - buffer));
         }
-        if (s->line == target) { s->offset += (off_t)(p - buffer); return 0; }
-        s->offset += n;
-        /* A last line without a line end: at the end of the file it still counts as a line. */
-        if (n < READ_CHUNK) {
-            ssize_t more;
-            char probe;
-            while ((more = pread(s->fd, &probe, 1, s->offset)) < 0 && errno == EINTR) {}
-            if (more == 0) {
-                s->at_eof = 1;
-                s->lines_at_eof = s->line + (p < end ? 1 : 0);
-                if (p < end && s->line + 1 == target) { s->line = target; return 0; }
-                return 0;
-            }
+        if (s->line == target) {
+            s->offset += (off_t)(p - buffer);
+            s->partial = 0;
+            return 0;
         }
+        s->offset += n;
+        s->partial = buffer[n - 1] != '\n';
     }
     return 0;
+}
+
+/* Whether the file has no byte at `offset`. */
+static int at_end(int fd, off_t offset) {
+    char byte;
+    ssize_t n;
+    while ((n = pread(fd, &byte, 1, offset)) < 0 && errno == EINTR) {}
+    return n == 0;
+}
+
+/* Whether `offset` starts a line: 0, or just after a line end. */
+static int starts_line(int fd, off_t offset) {
+    char byte;
+    ssize_t n;
+    if (offset == 0) return 1;
+    while ((n = pread(fd, &byte, 1, offset - 1)) < 0 && errno == EINTR) {}
+    return n == 1 && byte == '\n';
+}
+
+/* A page's bytes, sent from stream_on_writable callbacks: write until the host's queue is full,
+ * then wait for it to drain. No thread waits for a slow client, and memory stays one chunk plus
+ * the host's queue. Only this callback chain touches the pump; it ends the stream itself (a
+ * client that left answers SB_ERR_CLOSED, and a closed stream still calls on_writable). */
+typedef struct pump {
+    pthread_mutex_t lock;    /* guards running and again */
+    sb_stream *stream;
+    int fd;
+    off_t at, end;
+    char *buffer;
+    size_t have, sent;       /* bytes in buffer, and how many of them the host has taken */
+    int running;             /* pump_writable is on the stack: a nested call asks for another pass */
+    int again;
+} pump;
+
+static void pump_end(pump *p) {
+    host->stream_finish(p->stream);
+    close(p->fd);
+    free(p->buffer);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+static void pump_writable(void *user, sb_stream *stream) {
+    pump *p = user;
+    (void)stream;
+    pthread_mutex_lock(&p->lock);
+    if (p->running) {  /* on_writable ran inside our own stream_on_writable call */
+        p->again = 1;
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
+    p->running = 1;
+    pthread_mutex_unlock(&p->lock);
+    for (;;) {
+        if (p->sent == p->have) {
+            size_t want = (size_t)(p->end - p->at < READ_CHUNK ? p->end - p->at : READ_CHUNK);
+            ssize_t n = want ? pread(p->fd, p->buffer, want, p->at) : 0;
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) { pump_end(p); return; }  /* done (or the file shrank: what there was) */
+            p->have = (size_t)n;
+            p->sent = 0;
+        }
+        sb_bytes chunk = {(const uint8_t *)p->buffer + p->sent, p->have - p->sent};
+        sb_status status = host->stream_write(p->stream, chunk, 0);
+        if (status == SB_OK) {
+            p->at += (off_t)(p->have - p->sent);
+            p->sent = p->have;
+            continue;
+        }
+        if (status != SB_ERR_WOULD_BLOCK) { pump_end(p); return; }  /* the client left */
+        pthread_mutex_lock(&p->lock);
+        p->again = 0;
+        pthread_mutex_unlock(&p->lock);
+        if (host->stream_on_writable(p->stream, pump_writable, p) != SB_OK) { pump_end(p); return; }
+        pthread_mutex_lock(&p->lock);
+        if (!p->again) {
+            p->running = 0;  /* the next on_writable carries on, on whatever thread */
+            pthread_mutex_unlock(&p->lock);
+            return;
+        }
+        p->again = 0;
+        pthread_mutex_unlock(&p->lock);
+    }
 }
 
 /* --- Handlers: documents ------------------------------------------------------------------------------ */
@@ -336,17 +439,23 @@ static sb_status get_rss(void *data, sb_request *req) {
 
 /* --- Handlers: log files ------------------------------------------------------------------------------ */
 
-/* The real path of `name` inside the logs directory, into `out`, and its stat; 0, or -1 when the
- * name is empty, ".", "..", hidden, holds a slash or a NUL, leads outside, or is not a regular
- * file. */
-static int resolve_log(const plugin_state *state, const char *name, size_t n, char out[PATH_MAX], struct stat *st) {
+/* Opens `name` inside the logs directory `root` (its real path) for reading: 0 and the file's
+ * descriptor and stat, or -1 when the name is empty, ".", "..", hidden, holds a slash or a NUL,
+ * resolves outside, or is not a regular file. The resolved path is opened without following a
+ * symlink and without blocking (a FIFO swapped in meanwhile cannot hold the thread). */
+static int open_log(const char *root, const char *name, size_t n, char out[PATH_MAX], int *fd, struct stat *st) {
     char candidate[PATH_MAX];
-    size_t root = strlen(state->logs_root);
-    if (!root || n == 0 || name[0] == '.' || memchr(name, '/', n) || memchr(name, '\0', n)) return -1;
-    if (snprintf(candidate, sizeof candidate, "%s/%.*s", state->logs_root, (int)n, name) >= (int)sizeof candidate) return -1;
+    size_t root_len = strlen(root);
+    if (!root_len || n == 0 || name[0] == '.' || memchr(name, '/', n) || memchr(name, '\0', n)) return -1;
+    if (snprintf(candidate, sizeof candidate, "%s/%.*s", root, (int)n, name) >= (int)sizeof candidate) return -1;
     if (!realpath(candidate, out)) return -1;
-    if (strncmp(out, state->logs_root, root) != 0 || out[root] != '/') return -1;
-    if (stat(out, st) != 0 || !S_ISREG(st->st_mode)) return -1;
+    if (strncmp(out, root, root_len) != 0 || out[root_len] != '/') return -1;
+    *fd = open(out, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (*fd < 0) return -1;
+    if (fstat(*fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        close(*fd);
+        return -1;
+    }
     return 0;
 }
 
@@ -373,12 +482,15 @@ static sb_status list_logfiles(void *data, sb_request *req) {
     listed *files = NULL;
     size_t count = 0, capacity = 0;
     sbk_buf b = {0};
-    DIR *dir = state->logs_root[0] ? opendir(state->logs_root) : NULL;
+    char root[PATH_MAX];
+    DIR *dir = logs_root(state, root) == 0 ? opendir(root) : NULL;
     if (!dir) return sbk_respond_detail(host, req, 404, "The logs directory does not exist");
     for (struct dirent *entry; (entry = readdir(dir)) != NULL && count < LIST_LIMIT;) {
         char path[PATH_MAX];
         struct stat st;
-        if (resolve_log(state, entry->d_name, strlen(entry->d_name), path, &st) != 0) continue;
+        int fd;
+        if (open_log(root, entry->d_name, strlen(entry->d_name), path, &fd, &st) != 0) continue;
+        close(fd);
         if (count == capacity) {
             size_t grown_capacity = capacity ? capacity * 2 : 16;
             listed *grown = realloc(files, grown_capacity * sizeof *grown);
@@ -419,82 +531,102 @@ static sb_status get_logfile(void *data, sb_request *req) {
     plugin_state *state = data;
     sb_param_value name = {.struct_size = sizeof(sb_param_value)};
     long long page = (long long)int_param(req, "page"), per_page = (long long)int_param(req, "per_page");
-    char path[PATH_MAX], buffer_name[NAME_MAX + 1];
+    char root[PATH_MAX], path[PATH_MAX], file_name[NAME_MAX + 1];
+    unsigned char head[64];
+    ssize_t head_len;
     struct stat st;
     scan s;
     sb_stream *stream;
-    long long first, total = -1;
-    off_t page_start, page_end;
-    int has_next;
+    long long first, total = -1, lines = -1;
+    off_t page_start = 0, page_end = 0, eof_offset = -1;
+    int has_next = 0, past_end = 0;
     char *buffer;
+    pump *p;
     sbk_buf links = {0};
 
     if (host->request_param(req, str("name"), &name) != SB_OK || name.text.len > NAME_MAX) {
         return sbk_respond_detail(host, req, 404, "Log file not found");
     }
-    memcpy(buffer_name, name.text.ptr, name.text.len);
-    buffer_name[name.text.len] = 0;
-    if (resolve_log(state, buffer_name, name.text.len, path, &st) != 0) return sbk_respond_detail(host, req, 404, "Log file not found");
-    /* page and per_page are declared with bounds: (page - 1) * per_page cannot overflow. */
-    first = (page - 1) * per_page;
-
+    memcpy(file_name, name.text.ptr, name.text.len);
+    file_name[name.text.len] = 0;
     memset(&s, 0, sizeof s);
-    s.fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (s.fd < 0 || fstat(s.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        if (s.fd >= 0) close(s.fd);
+    if (logs_root(state, root) != 0 || open_log(root, file_name, name.text.len, path, &s.fd, &st) != 0) {
         return sbk_respond_detail(host, req, 404, "Log file not found");
     }
+    /* page and per_page are declared with bounds: (page - 1) * per_page cannot overflow. */
+    first = (page - 1) * per_page;
     buffer = malloc(READ_CHUNK);
-    if (!buffer) { close(s.fd); return SB_ERR_NO_MEMORY; }
+    while ((head_len = pread(s.fd, head, sizeof head, 0)) < 0 && errno == EINTR) {}
+    if (!buffer || head_len < 0) {
+        close(s.fd);
+        free(buffer);
+        return sbk_respond_detail(host, req, 500, "Could not read the log file");
+    }
 
     pthread_mutex_lock(&state->lock);
     {
-        line_index *index = index_for(state, path, &st);
+        line_index *index = index_for(state, path, &st, head, (size_t)head_len);
         index_start(index, first, &s.line, &s.offset);
         if (index->total_size == st.st_size) total = index->total;
     }
     pthread_mutex_unlock(&state->lock);
+    if (!starts_line(s.fd, s.offset)) {  /* rewritten since it was indexed: a new index */
+        pthread_mutex_lock(&state->lock);
+        index_reset(index_for(state, path, &st, head, (size_t)head_len), path, &st);
+        pthread_mutex_unlock(&state->lock);
+        s.line = 0;
+        s.offset = 0;
+        total = -1;
+    }
 
     /* To the page's first line, then to the line after its last. */
     if (scan_to(&s, first, buffer) != 0) goto io_error;
-    page_start = s.offset;
-    if (s.line < first || (s.at_eof && first > 0 && s.lines_at_eof <= first)) {
-        long long lines = s.lines_at_eof, pages = (lines + per_page - 1) / per_page;
-        char detail[400];
-        close(s.fd);
-        free(buffer);
-        free(s.marks);
-        snprintf(detail, sizeof detail, "Page %lld is past the end of %s (%lld lines: %lld page%s of %lld)", page, buffer_name,
-                 lines, pages, pages == 1 ? "" : "s", per_page);
-        return sbk_respond_detail(host, req, 404, detail);
-    }
-    if (scan_to(&s, first + per_page, buffer) != 0) goto io_error;
-    page_end = s.at_eof ? st.st_size : s.offset;
     if (s.at_eof) {
-        total = s.lines_at_eof;
-        page_end = s.offset > st.st_size ? s.offset : st.st_size;
+        lines = s.lines_at_eof;  /* the file ended before the page began */
+        eof_offset = s.offset;
+        past_end = 1;
+    } else if (first > 0 && at_end(s.fd, s.offset)) {
+        lines = first;  /* it ends exactly where the page would begin */
+        eof_offset = s.offset;
+        past_end = 1;
+    } else {
+        page_start = s.offset;
+        if (scan_to(&s, first + per_page, buffer) != 0) goto io_error;
+        page_end = s.offset;
+        if (s.at_eof) {
+            lines = s.lines_at_eof;
+            eof_offset = s.offset;
+        } else if (at_end(s.fd, s.offset)) {
+            lines = s.line;
+            eof_offset = s.offset;
+        } else {
+            has_next = 1;
+        }
     }
-    has_next = !s.at_eof && s.offset < st.st_size;
-    if (!s.at_eof && !has_next) {
-        /* The page ended exactly at the end of the file: that many lines in all. */
-        s.at_eof = 1;
-        s.lines_at_eof = s.line;
-        total = s.line;
-    }
+    if (lines >= 0) total = lines;
 
     pthread_mutex_lock(&state->lock);
     {
-        line_index *index = index_for(state, path, &st);
+        line_index *index = index_for(state, path, &st, head, (size_t)head_len);
         for (size_t i = 0; i < s.mark_count; i++) index_mark(index, (s.first_mark + (long long)i) * INDEX_STRIDE, s.marks[i]);
-        if (!s.at_eof) index_learn(index, s.line, s.offset);
-        if (total >= 0 && s.at_eof) {
-            index->total = total;
-            index->total_size = page_end;
+        if (!s.at_eof || !s.partial) index_learn(index, s.at_eof ? s.lines_at_eof : s.line, s.offset);
+        if (lines >= 0) {
+            index->total = lines;
+            index->total_size = eof_offset;
         }
     }
     pthread_mutex_unlock(&state->lock);
     free(s.marks);
-    s.marks = NULL;
+
+    if (past_end && first > 0) {
+        long long pages = (lines + per_page - 1) / per_page;
+        char detail[400];
+        close(s.fd);
+        free(buffer);
+        snprintf(detail, sizeof detail, "Page %lld is past the end of %s (%lld lines: %lld page%s of %lld)", page, file_name,
+                 lines, pages, pages == 1 ? "" : "s", per_page);
+        return sbk_respond_detail(host, req, 404, detail);
+    }
 
     if (page > 1) append_link(&links, name.text, 1, per_page, "first");
     if (page > 1) append_link(&links, name.text, page - 1, per_page, "prev");
@@ -508,25 +640,23 @@ static sb_status get_logfile(void *data, sb_request *req) {
         host->response_header_add(req, str("x-total-count"), str(count_text));
     }
     host->response_header_add(req, str("content-type"), str("text/plain; charset=utf-8"));
-    if (host->response_stream_begin(req, 200, &stream) != SB_OK) {
+    p = calloc(1, sizeof *p);
+    if (!p || host->response_stream_begin(req, 200, &stream) != SB_OK) {
+        free(p);
         close(s.fd);
         free(buffer);
         return SB_ERR_INTERNAL;
     }
-    /* The page's bytes, READ_CHUNK at a time: memory stays one chunk plus the host's queue (a
-     * blocking route, so SB_WRITE_WAIT waits for the client instead of queueing more). */
-    for (off_t at = page_start; at < page_end;) {
-        size_t want = (size_t)(page_end - at < READ_CHUNK ? page_end - at : READ_CHUNK);
-        ssize_t n = pread(s.fd, buffer, want, at);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        sb_bytes chunk = {(const uint8_t *)buffer, (size_t)n};
-        if (host->stream_write(stream, chunk, SB_WRITE_WAIT) != SB_OK) break;
-        at += n;
-    }
-    close(s.fd);
-    free(buffer);
-    return host->stream_finish(stream);
+    pthread_mutex_init(&p->lock, NULL);
+    p->stream = stream;
+    p->fd = s.fd;
+    p->at = page_start;
+    p->end = page_end;
+    p->buffer = buffer;
+    /* Runs at once (the queue is empty) and carries on from later callbacks; the pump is not
+     * touched here again: it may be gone when this returns. */
+    if (host->stream_on_writable(stream, pump_writable, p) != SB_OK) pump_end(p);
+    return SB_OK;
 
 io_error:
     close(s.fd);
@@ -634,11 +764,12 @@ static sb_status on_init(const sb_host_api *api, sb_plugin *plugin, void **out_s
     pthread_mutex_init(&state->lock, NULL);
     if (api->config_get(plugin, str("logs_directory"), &directory) != SB_OK) directory = str("logs");
     snprintf(state->logs_directory, sizeof state->logs_directory, "%.*s", (int)directory.len, directory.ptr);
-    if (!realpath(state->logs_directory, state->logs_root)) {
-        char message[PATH_MAX + 80];
-        state->logs_root[0] = 0;
-        snprintf(message, sizeof message, "logs directory \"%s\" not found: /logfiles answers 404 until it exists", state->logs_directory);
-        api->log(plugin, SB_LOG_WARNING, str(message));
+    {
+        char root[PATH_MAX], message[PATH_MAX + 80];
+        if (logs_root(state, root) != 0) {
+            snprintf(message, sizeof message, "logs directory \"%s\" not found: /logfiles answers 404 until it exists", state->logs_directory);
+            api->log(plugin, SB_LOG_WARNING, str(message));
+        }
     }
     build_documents(state);
     if (state->html.body.failed || state->xml.body.failed || state->text.body.failed || state->data_txt.body.failed) {

@@ -200,6 +200,56 @@ import Testing
         #expect(try server.get("/logfiles/numbered.log?page=24&per_page=100").status == 404)
     }
 
+    /// Shapes that broke the first version (found by review): a page over the host's 256 KiB
+    /// queue, a file whose line count is a multiple of the page size, a last line without a line
+    /// end that ends on a 64 KiB read boundary, a file rewritten in place (copytruncate), a logs
+    /// directory made after the server started.
+    @Test func awkwardFilesPageExactly() throws {
+        let logs = TestPaths.temporaryDirectory("awkward-logs") + "/logs"
+        let server = try Self.server(logs: logs)
+        defer { server.stop() }
+        #expect(try server.get("/logfiles").status == 404)
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        #expect(try server.get("/logfiles").status == 200, "a directory made after start is picked up")
+
+        let wide = String(repeating: "w", count: 300_000)
+        try (wide + "\nshort\n").write(toFile: logs + "/wide.log", atomically: true, encoding: .utf8)
+        let big = try server.get("/logfiles/wide.log?per_page=1")
+        #expect(big.status == 200 && big.body.count == 300_001, "\(big.status) \(big.body.count) bytes")
+        #expect(try server.get("/logfiles/wide.log?per_page=2").body.count == 300_007)
+
+        try (1...1000).map { "line \($0)\n" }.joined().write(toFile: logs + "/round.log", atomically: true, encoding: .utf8)
+        #expect(try server.get("/logfiles/round.log?page=10&per_page=100").header("x-total-count") == "1000")
+        let past = try server.get("/logfiles/round.log?page=11&per_page=100")
+        #expect(past.status == 404, "\(past.status) \(past.text)")
+
+        try String(repeating: "x", count: 65_536).write(toFile: logs + "/tail.log", atomically: true, encoding: .utf8)
+        let tail = try server.get("/logfiles/tail.log")
+        #expect(tail.header("x-total-count") == "1" && tail.body.count == 65_536)
+        let lines = (1...100).map { "l\($0)\n" }.joined()
+        try (lines + String(repeating: "y", count: 65_536)).write(toFile: logs + "/tail2.log", atomically: true, encoding: .utf8)
+        #expect(try server.get("/logfiles/tail2.log?page=2&per_page=100").body.count == 65_536)
+        #expect(try server.get("/logfiles/tail2.log?per_page=100").header("x-total-count") == "101")
+
+        // Rewritten in place (same inode), longer than before: the old offsets must not be used.
+        let path = logs + "/rotate.log"
+        try (1...5000).map { "old \($0)\n" }.joined().write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(try server.get("/logfiles/rotate.log?page=4&per_page=1000").text.hasPrefix("old 3001\n"))
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: Data((1...20000).map { "new \($0)\n" }.joined().utf8))
+        try handle.close()
+        for page in [2, 4, 5, 20] {
+            let text = try server.get("/logfiles/rotate.log?page=\(page)&per_page=1000").text
+            #expect(text.hasPrefix("new \((page - 1) * 1000 + 1)\n"), "page \(page): \(text.prefix(30))")
+        }
+
+        // A name with spaces and non-ASCII: listed, linked and served.
+        try "a\nb\nc\n".write(toFile: logs + "/caf\u{e9} log.txt", atomically: true, encoding: .utf8)
+        let named = try server.get("/logfiles/caf%C3%A9%20log.txt?per_page=1")
+        #expect(named.text == "a\n" && named.header("link") == #"</logfiles/caf%C3%A9%20log.txt?page=2&per_page=1>; rel="next""#)
+    }
+
     @Test func namesStayInsideTheLogsDirectory() throws {
         let server = try Self.server(logs: try Self.logs())
         defer { server.stop() }
