@@ -111,12 +111,17 @@ int main(int argc, char **argv) {
     EXPECT("markup escapes", &b, "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
     sbk_buf_free(&b);
 
-    sbk_markup_text(&b, "a\x01" "b\x80" "c\xef\xbf\xbe\td\n", 11);
-    EXPECT("markup replaces what XML cannot carry", &b, "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\td\n");
+    sbk_markup_text(&b, "a\x01" "b\x80" "c\xef\xbf\xbe\td\n\r\x7f\xc2\x85\xef\xb7\x90\xf0\x9f\xbf\xbf", 22);
+    EXPECT("markup replaces what XML and HTML5 cannot carry", &b,
+           "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd&#9;d&#10;&#13;\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
     sbk_buf_free(&b);
 
     sbk_markup_printf(&b, "<p class=\"%s\">%d%%, %zu, %lld, %u</p>", "a\"b", -3, (size_t)4, (long long)5, 6u);
     EXPECT("markup printf escapes its arguments only", &b, "<p class=\"a&quot;b\">-3%, 4, 5, 6</p>");
+    sbk_buf_free(&b);
+
+    sbk_markup_printf(&b, "%hd %hhd %hu", 300 * 300, 300, 70000);
+    EXPECT("markup printf narrows h and hh", &b, "24464 44 4464");
     sbk_buf_free(&b);
 
     if (sbk_markup_printf(&b, "<p>%f</p>", 1.5) == 0 || !b.failed) {
@@ -151,7 +156,9 @@ int main(int argc, char **argv) {
         sbk_buf_free(&b);
     }
     {
-        static const char *const bad_names[] = {"", "1a", "a b", "<x", "a>", "-a", "a\"", "a/b", "\xc3(", "a=b"};
+        static const char *const bad_names[] = {"", "1a", "a b", "<x", "a>", "-a", "a\"", "a/b", "\xc3(", "a=b",
+                                                "a\xc3\x97" "b", "\xc2\xb7" "a", "\xcc\x80" "a", "a\xc2\xa0", "a\xe2\x80\x80", "a\xe2\x86\x92",
+                                                "a\xef\xb7\x90", "a\xef\xbf\xbf"};
         for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
             sbk_xml x = {.out = &b};
             sbk_xml_start(&x, "ok");
@@ -168,7 +175,8 @@ int main(int argc, char **argv) {
             }
             sbk_buf_free(&b);
         }
-        if (!sbk_xml_name_ok("atom:link") || !sbk_xml_name_ok("_a-b.c1") || !sbk_xml_name_ok("caf\xc3\xa9")) {
+        if (!sbk_xml_name_ok("atom:link") || !sbk_xml_name_ok("_a-b.c1") || !sbk_xml_name_ok("caf\xc3\xa9") ||
+            !sbk_xml_name_ok("a\xc2\xb7" "b\xcc\x80") || !sbk_xml_name_ok("\xe6\x97\xa5\xe6\x9c\xac")) {
             failures++;
             fprintf(stderr, "FAIL xml refused a valid name\n");
         }
@@ -203,6 +211,8 @@ int main(int argc, char **argv) {
         if (strcmp(date, "Tue, 29 Feb 2000 00:00:00 GMT") != 0) { failures++; fprintf(stderr, "FAIL http date [%s]\n", date); }
         sbk_http_date(date, -1);
         if (strcmp(date, "Wed, 31 Dec 1969 23:59:59 GMT") != 0) { failures++; fprintf(stderr, "FAIL http date [%s]\n", date); }
+        sbk_http_date(date, (time_t)253402300800LL);
+        if (strcmp(date, "Fri, 31 Dec 9999 23:59:59 GMT") != 0) { failures++; fprintf(stderr, "FAIL http date clamp [%s]\n", date); }
     }
 
     /* The hostile document, for KitTests to hand to xmllint. */

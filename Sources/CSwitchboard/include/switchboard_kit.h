@@ -182,44 +182,52 @@ static inline int sbk_json_cstring(sbk_buf *b, const char *text) { return sbk_js
 /* Markup: HTML and XML                                                                           */
 /* ---------------------------------------------------------------------------------------------- */
 
-/* Appends `text` (n bytes) escaped for element content and for quoted attribute values, in HTML
- * and XML alike: & < > " ' become &amp; &lt; &gt; &quot; &#39;. Bytes that are not UTF-8, and the
- * characters XML 1.0 cannot carry (C0 controls other than tab, LF and CR; U+FFFE, U+FFFF), become
- * U+FFFD, so the result is well-formed text for an XML parser and error-free for an HTML5 one. */
+/* The Unicode scalar of a valid UTF-8 sequence of `length` bytes at s. */
+static inline unsigned long sbk_utf8_scalar(const unsigned char *s, size_t length) {
+    switch (length) {
+    case 1: return s[0];
+    case 2: return ((unsigned long)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
+    case 3: return ((unsigned long)(s[0] & 0x0F) << 12) | ((unsigned long)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+    default:
+        return ((unsigned long)(s[0] & 0x07) << 18) | ((unsigned long)(s[1] & 0x3F) << 12) | ((unsigned long)(s[2] & 0x3F) << 6) |
+               (s[3] & 0x3F);
+    }
+}
+
+/* Appends `text` (n bytes) escaped for element content and for quoted attribute values alike,
+ * in HTML and XML: & < > " ' become &amp; &lt; &gt; &quot; &#39;, and tab, LF and CR become &#9;
+ * &#10; &#13; (a parser would turn them into spaces in an attribute, and CR into LF anywhere).
+ * Bytes that are not UTF-8, and characters that XML 1.0 cannot carry or that are HTML5 parse
+ * errors (the other C0 controls, DEL, the C1 controls, the noncharacters U+FDD0..U+FDEF and
+ * U+xFFFE, U+xFFFF), become U+FFFD, so the result reads back as the same text in both. */
 static inline int sbk_markup_text(sbk_buf *b, const char *text, size_t n) {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0, run = 0;
     while (i < n) {
-        unsigned char c = s[i];
         size_t length = sbk_utf8_sequence(s + i, n - i);
+        unsigned long c = length ? sbk_utf8_scalar(s + i, length) : 0xFFFD;
         const char *entity = NULL;
-        if (length == 1) {
-            switch (c) {
-            case '&': entity = "&amp;"; break;
-            case '<': entity = "&lt;"; break;
-            case '>': entity = "&gt;"; break;
-            case '"': entity = "&quot;"; break;
-            case '\'': entity = "&#39;"; break;
-            default:
-                if (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') { i++; run++; continue; }
-                entity = "\xEF\xBF\xBD"; /* a control XML 1.0 forbids */
+        switch (c) {
+        case '&': entity = "&amp;"; break;
+        case '<': entity = "&lt;"; break;
+        case '>': entity = "&gt;"; break;
+        case '"': entity = "&quot;"; break;
+        case '\'': entity = "&#39;"; break;
+        case '\t': entity = "&#9;"; break;
+        case '\n': entity = "&#10;"; break;
+        case '\r': entity = "&#13;"; break;
+        default:
+            if (length && c >= 0x20 && !(c >= 0x7F && c <= 0x9F) && !(c >= 0xFDD0 && c <= 0xFDEF) && (c & 0xFFFE) != 0xFFFE) {
+                i += length;
+                run += length;
+                continue;
             }
-        } else if (length == 3 && c == 0xEF && s[i + 1] == 0xBF && (s[i + 2] == 0xBE || s[i + 2] == 0xBF)) {
-            entity = "\xEF\xBF\xBD"; /* U+FFFE, U+FFFF */
-        } else if (length > 1) {
-            i += length;
-            run += length;
-            continue;
+            entity = "\xEF\xBF\xBD"; /* not UTF-8, or not a character markup can carry */
         }
         sbk_buf_append(b, s + i - run, run);
         run = 0;
-        if (length == 0) {
-            sbk_buf_append(b, "\xEF\xBF\xBD", 3); /* not UTF-8 */
-            i += sbk_utf8_invalid_run(s + i, n - i);
-            continue;
-        }
         sbk_buf_puts(b, entity);
-        i += length;
+        i += length ? length : sbk_utf8_invalid_run(s + i, n - i);
     }
     return sbk_buf_append(b, s + n - run, run);
 }
@@ -228,31 +236,37 @@ static inline int sbk_markup_ctext(sbk_buf *b, const char *text) { return sbk_ma
 
 /* printf for markup: the format is trusted markup and is copied as it is; every argument is
  * formatted and then escaped by sbk_markup_text, numbers too. Conversions: %s (const char *,
- * NULL prints nothing), %d %i %u %x, with h, l, ll or z before them, %c, and %%. Anything else
- * appends nothing more and marks the buffer failed: a format mistake cannot leak raw text. */
+ * NULL prints nothing), %c, %d %i %u %x with hh, h, l, ll or z before them, and %%. Anything else
+ * (%f, %ls, a width) appends nothing more and marks the buffer failed: a format mistake cannot
+ * leak raw text. */
 static inline int sbk_markup_vprintf(sbk_buf *b, const char *format, va_list args) {
     const char *p = format, *literal = format;
     char number[32];
     for (; *p; p++) {
-        int longs = 0, size = 0, n = -1;
+        int longs = 0, shorts = 0, size = 0, n = -1;
         const char *text = NULL;
         if (*p != '%') continue;
         sbk_buf_append(b, literal, (size_t)(p - literal));
         p++;
         if (*p == '%') { sbk_buf_append(b, "%", 1); literal = p + 1; continue; }
-        while (*p == 'l' || *p == 'h' || *p == 'z') { if (*p == 'l') longs++; else if (*p == 'z') size = 1; p++; }
+        while (*p == 'l' || *p == 'h' || *p == 'z') { if (*p == 'l') longs++; else if (*p == 'h') shorts++; else size = 1; p++; }
+        if ((longs || shorts || size) && (*p == 's' || *p == 'c')) { b->failed = 1; return -1; } /* %ls, %lc */
         switch (*p) {
         case 's': text = va_arg(args, const char *); if (!text) text = ""; break;
         case 'c': number[0] = (char)va_arg(args, int); number[1] = 0; text = number; break;
         case 'd': case 'i':
-            if (size) n = snprintf(number, sizeof number, "%td", va_arg(args, ptrdiff_t));
+            if (shorts >= 2) n = snprintf(number, sizeof number, "%d", (int)(signed char)va_arg(args, int));
+            else if (shorts == 1) n = snprintf(number, sizeof number, "%d", (int)(short)va_arg(args, int));
+            else if (size) n = snprintf(number, sizeof number, "%td", va_arg(args, ptrdiff_t));
             else if (longs >= 2) n = snprintf(number, sizeof number, "%lld", va_arg(args, long long));
             else if (longs == 1) n = snprintf(number, sizeof number, "%ld", va_arg(args, long));
             else n = snprintf(number, sizeof number, "%d", va_arg(args, int));
             text = number;
             break;
         case 'u': case 'x':
-            if (size) n = snprintf(number, sizeof number, *p == 'u' ? "%zu" : "%zx", va_arg(args, size_t));
+            if (shorts >= 2) n = snprintf(number, sizeof number, *p == 'u' ? "%u" : "%x", (unsigned)(unsigned char)va_arg(args, unsigned));
+            else if (shorts == 1) n = snprintf(number, sizeof number, *p == 'u' ? "%u" : "%x", (unsigned)(unsigned short)va_arg(args, unsigned));
+            else if (size) n = snprintf(number, sizeof number, *p == 'u' ? "%zu" : "%zx", va_arg(args, size_t));
             else if (longs >= 2) n = snprintf(number, sizeof number, *p == 'u' ? "%llu" : "%llx", va_arg(args, unsigned long long));
             else if (longs == 1) n = snprintf(number, sizeof number, *p == 'u' ? "%lu" : "%lx", va_arg(args, unsigned long));
             else n = snprintf(number, sizeof number, *p == 'u' ? "%u" : "%x", va_arg(args, unsigned));
@@ -270,6 +284,9 @@ static inline int sbk_markup_vprintf(sbk_buf *b, const char *format, va_list arg
     return b->failed ? -1 : 0;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+static inline int sbk_markup_printf(sbk_buf *b, const char *format, ...) __attribute__((format(printf, 2, 3)));
+#endif
 static inline int sbk_markup_printf(sbk_buf *b, const char *format, ...) {
     va_list args;
     int result;
@@ -308,21 +325,27 @@ typedef struct sbk_xml {
     int failed;
 } sbk_xml;
 
-/* Whether `name` is an XML 1.0 Name: a letter, '_', ':' or a non-ASCII character first, then
- * those, digits, '-' and '.'; valid UTF-8 throughout. */
+/* Whether `name` is an XML 1.0 Name (Fifth Edition, §2.3): a NameStartChar (a letter, '_',
+ * ':', or one of the ranges the production lists), then NameChars (those, digits, '-', '.',
+ * U+00B7, combining marks U+0300..U+036F, U+203F, U+2040); valid UTF-8 throughout. */
+static inline int sbk_xml_name_char(unsigned long c, int first) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':') return 1;
+    if ((c >= 0xC0 && c <= 0xD6) || (c >= 0xD8 && c <= 0xF6) || (c >= 0xF8 && c <= 0x2FF) || (c >= 0x370 && c <= 0x37D) ||
+        (c >= 0x37F && c <= 0x1FFF) || (c >= 0x200C && c <= 0x200D) || (c >= 0x2070 && c <= 0x218F) ||
+        (c >= 0x2C00 && c <= 0x2FEF) || (c >= 0x3001 && c <= 0xD7FF) || (c >= 0xF900 && c <= 0xFDCF) ||
+        (c >= 0xFDF0 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0xEFFFF))
+        return 1;
+    if (first) return 0;
+    return (c >= '0' && c <= '9') || c == '-' || c == '.' || c == 0xB7 || (c >= 0x300 && c <= 0x36F) || c == 0x203F || c == 0x2040;
+}
+
 static inline int sbk_xml_name_ok(const char *name) {
     const unsigned char *s = (const unsigned char *)name;
     size_t n = strlen(name), i = 0;
     if (n == 0) return 0;
     while (i < n) {
-        unsigned char c = s[i];
         size_t length = sbk_utf8_sequence(s + i, n - i);
-        if (length == 0) return 0;
-        if (length == 1) {
-            int letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
-            int other = (c >= '0' && c <= '9') || c == '-' || c == '.';
-            if (!letter && !(other && i > 0)) return 0;
-        }
+        if (length == 0 || !sbk_xml_name_char(sbk_utf8_scalar(s + i, length), i == 0)) return 0;
         i += length;
     }
     return 1;
@@ -442,10 +465,13 @@ static inline int sbk_xml_finish(const sbk_xml *x) { return x->failed || x->dept
 /* ---------------------------------------------------------------------------------------------- */
 
 /* `t` as an IMF-fixdate (RFC 9110 §5.6.7, the form RFC 822 dates in RSS take too): "Sun, 06 Nov
- * 1994 08:49:37 GMT", 29 bytes and a NUL, in `out`. English names whatever the C locale. */
+ * 1994 08:49:37 GMT", 29 bytes and a NUL, in `out`. English names whatever the C locale; a time
+ * outside years 1 to 9999 is clamped to their ends. */
 static inline void sbk_http_date(char out[30], time_t t) {
     static const char days[] = "ThuFriSatSunMonTueWed", months[] = "MarAprMayJunJulAugSepOctNovDecJanFeb";
-    long long seconds = (long long)t, day = seconds / 86400, second = seconds % 86400;
+    /* Clamped to years 1 to 9999, what the four-digit form can say. */
+    long long seconds = (long long)t < -62135596800LL ? -62135596800LL : (long long)t > 253402300799LL ? 253402300799LL : (long long)t;
+    long long day = seconds / 86400, second = seconds % 86400;
     long long era, doe, yoe, doy, mp, year;
     if (second < 0) { second += 86400; day--; }
     /* Days since 1970-01-01 to a proclaimed Gregorian date (H. Hinnant's civil_from_days), in
@@ -472,7 +498,11 @@ static inline int sbk_if_none_match(const sb_host_api *host, sb_request *req, co
             size_t start, end;
             while (i < value.len && (value.ptr[i] == ' ' || value.ptr[i] == '\t' || value.ptr[i] == ',')) i++;
             if (i >= value.len) break;
-            if (value.ptr[i] == '*') return 1;
+            if (value.ptr[i] == '*') {
+                size_t after = i + 1;
+                while (after < value.len && (value.ptr[after] == ' ' || value.ptr[after] == '\t')) after++;
+                if (after == value.len || value.ptr[after] == ',') return 1;
+            }
             if (i + 1 < value.len && value.ptr[i] == 'W' && value.ptr[i + 1] == '/') i += 2;
             start = i;
             if (i < value.len && value.ptr[i] == '"') {
@@ -490,9 +520,10 @@ static inline int sbk_if_none_match(const sb_host_api *host, sb_request *req, co
     return 0;
 }
 
-/* Responds 200 with a representation that has a strong `etag` (quotes included), or 304 Not
- * Modified with the tag and no body when If-None-Match matches it (RFC 9110 §13.1.2). `extra`
- * headers (name, value pairs, NULL-terminated; may be NULL) go on both. */
+/* Responds 200 with a representation that has a strong `etag` (quotes included), or, when
+ * If-None-Match matches it (RFC 9110 §13.1.2), 304 Not Modified with the tag and no body for GET
+ * and HEAD and 412 Precondition Failed for any other method. `extra` headers (name, value pairs,
+ * NULL-terminated; may be NULL) go on all three. */
 static inline sb_status sbk_respond_tagged(const sb_host_api *host, sb_request *req, const char *content_type,
                                            const char *etag, const void *body, size_t n, const char *const *extra) {
     sb_str etag_name = {"etag", 4}, etag_value = {etag, strlen(etag)};
@@ -503,7 +534,19 @@ static inline sb_status sbk_respond_tagged(const sb_host_api *host, sb_request *
         sb_str hn = {extra[0], strlen(extra[0])}, hv = {extra[1], strlen(extra[1])};
         host->response_header_add(req, hn, hv);
     }
-    if (sbk_if_none_match(host, req, etag)) return host->response_send(req, 304, none);
+    if (sbk_if_none_match(host, req, etag)) {
+        sb_str method = {NULL, 0};
+        host->request_method(req, &method);
+        if ((method.len == 3 && memcmp(method.ptr, "GET", 3) == 0) || (method.len == 4 && memcmp(method.ptr, "HEAD", 4) == 0))
+            return host->response_send(req, 304, none);
+        {
+            static const char failed[] = "{\"detail\":\"Precondition Failed\"}";
+            sb_str json = {"application/json", 16};
+            sb_bytes detail = {(const uint8_t *)failed, sizeof failed - 1};
+            host->response_header_add(req, type_name, json);
+            return host->response_send(req, 412, detail);
+        }
+    }
     host->response_header_add(req, type_name, type_value);
     return host->response_send(req, 200, bytes);
 }
