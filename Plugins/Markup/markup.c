@@ -88,7 +88,9 @@ typedef struct plugin_state {
     sb_plugin *plugin;
     char logs_directory[PATH_MAX]; /* as configured (for messages) */
     document html, xml, text, data_txt;
-    pthread_mutex_t lock;          /* guards logs_root, indexes and clock */
+    pthread_mutex_t lock;          /* guards logs_root, indexes, clock and the feed */
+    sbk_buf feed;                  /* /rss as built for ... */
+    time_t feed_second;            /* ... this second (its lastBuildDate) */
     char logs_root[PATH_MAX];      /* the directory's real path; empty until it exists */
     line_index indexes[INDEX_FILES];
     unsigned long long clock;
@@ -400,12 +402,11 @@ static const struct { const char *title, *link, *description, *date; } feed_item
      "A deep dive into asynchronous programming in Python.", "Sat, 13 Jan 2024 09:00:00 GMT"},
 };
 
-static sb_status get_rss(void *data, sb_request *req) {
+/* The chapter's feed as of `second` (its lastBuildDate), into `b`. */
+static void build_feed(sbk_buf *b, time_t second) {
     char now[30];
-    sbk_buf b = {0};
-    sbk_xml x = {.out = &b, .indent = 2};
-    (void)data;
-    sbk_http_date(now, time(NULL));
+    sbk_xml x = {.out = b, .indent = 2};
+    sbk_http_date(now, second);
     sbk_xml_declaration(&x);
     sbk_xml_start(&x, "rss");
     sbk_xml_attr(&x, "version", "2.0");
@@ -432,8 +433,25 @@ static sb_status get_rss(void *data, sb_request *req) {
     }
     sbk_xml_end(&x);
     sbk_xml_end(&x);
-    sbk_buf_append(&b, "\n", 1);
-    if (sbk_xml_finish(&x) != 0) b.failed = 1;
+    sbk_buf_append(b, "\n", 1);
+    if (sbk_xml_finish(&x) != 0) b->failed = 1;
+}
+
+/* The feed changes once a second (lastBuildDate): it is built at most once a second and copied
+ * out for each request. */
+static sb_status get_rss(void *data, sb_request *req) {
+    plugin_state *state = data;
+    time_t second = time(NULL);
+    sbk_buf b = {0};
+    pthread_mutex_lock(&state->lock);
+    if (state->feed_second != second || state->feed.failed || !state->feed.len) {
+        state->feed.len = 0;
+        state->feed.failed = 0;
+        build_feed(&state->feed, second);
+        state->feed_second = second;
+    }
+    if (state->feed.failed) b.failed = 1; else sbk_buf_append(&b, state->feed.data, state->feed.len);
+    pthread_mutex_unlock(&state->lock);
     return respond_built(req, "application/rss+xml; charset=utf-8", &b);
 }
 
@@ -746,6 +764,7 @@ static void free_state(plugin_state *state) {
     sbk_buf_free(&state->xml.body);
     sbk_buf_free(&state->text.body);
     sbk_buf_free(&state->data_txt.body);
+    sbk_buf_free(&state->feed);
     for (int i = 0; i < INDEX_FILES; i++) free(state->indexes[i].marks);
     pthread_mutex_destroy(&state->lock);
     free(state);
