@@ -13,7 +13,7 @@ enum ExternalTool: CaseIterable {
         case .schemathesis: "schemathesis"
         case .chromium: "chromium-headless-shell"
         case .xmllint: "xmllint"
-        case .parsersPython: "Python with html5lib and feedparser"
+        case .parsersPython: "Python with html5lib, feedparser and Pillow"
         }
     }
 
@@ -41,7 +41,7 @@ enum ExternalTool: CaseIterable {
             "python3 -m venv .build/ci-venv && .build/ci-venv/bin/pip install openapi-spec-validator schemathesis (or run .ci/run)"
         case .chromium: "apt-get install chromium-headless-shell (or run .ci/run)"
         case .xmllint: "apt-get install libxml2-utils (or run .ci/run)"
-        case .parsersPython: "python3 -m venv .build/ci-venv && .build/ci-venv/bin/pip install html5lib feedparser (or run .ci/run)"
+        case .parsersPython: "python3 -m venv .build/ci-venv && .build/ci-venv/bin/pip install html5lib feedparser Pillow (or run .ci/run)"
         }
     }
 
