@@ -391,23 +391,7 @@ static sb_status get_binary(void *data, sb_request *req) {
 
 static sb_status add_route(sb_plugin *plugin, const char *path, sb_handler_fn handler, void *data, const char *summary,
                            const char *media_type, const sb_param_spec *params, size_t param_count, uint32_t flags) {
-    sb_response_doc response = {.struct_size = sizeof(sb_response_doc), .status = 200};
-    sb_route_spec spec;
-    response.media_type = str(media_type);
-    response.description = str("Successful Response");
-    memset(&spec, 0, sizeof spec);
-    spec.struct_size = sizeof spec;
-    spec.flags = flags;
-    spec.method = str("GET");
-    spec.path = str(path);
-    spec.handler = handler;
-    spec.handler_data = data;
-    spec.summary = str(summary);
-    spec.responses = &response;
-    spec.response_count = 1;
-    spec.params = params;
-    spec.param_count = param_count;
-    return host->route_add(plugin, &spec);
+    return sbk_route(host, plugin, "GET", path, handler, data, summary, media_type, params, param_count, flags);
 }
 
 static sb_param_spec side_spec(const char *name, const char *description, const char *default_value) {

@@ -552,6 +552,43 @@ static inline sb_status sbk_respond_tagged(const sb_host_api *host, sb_request *
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Routes                                                                                         */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Registers `method` `path` (a template) with `handler`, `params` (param_count of them; NULL with
+ * 0: none), SB_ROUTE_* `flags`, and one documented response: 200 with `media_type` (NULL: none
+ * documented) and `summary` for /openapi.json. OWNERSHIP: everything is copied by route_add. */
+static inline sb_status sbk_route(const sb_host_api *host, sb_plugin *plugin, const char *method, const char *path,
+                                  sb_handler_fn handler, void *data, const char *summary, const char *media_type,
+                                  const sb_param_spec *params, size_t param_count, uint32_t flags) {
+    sb_response_doc response;
+    sb_route_spec spec;
+    memset(&response, 0, sizeof response);
+    memset(&spec, 0, sizeof spec);
+    response.struct_size = sizeof response;
+    response.status = 200;
+    response.media_type.ptr = media_type;
+    response.media_type.len = media_type ? strlen(media_type) : 0;
+    response.description.ptr = "Successful Response";
+    response.description.len = 19;
+    spec.struct_size = sizeof spec;
+    spec.flags = flags;
+    spec.method.ptr = method;
+    spec.method.len = strlen(method);
+    spec.path.ptr = path;
+    spec.path.len = strlen(path);
+    spec.handler = handler;
+    spec.handler_data = data;
+    spec.summary.ptr = summary;
+    spec.summary.len = summary ? strlen(summary) : 0;
+    spec.responses = media_type ? &response : NULL;
+    spec.response_count = media_type ? 1 : 0;
+    spec.params = params;
+    spec.param_count = param_count;
+    return host->route_add(plugin, &spec);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Responses                                                                                      */
 /* ---------------------------------------------------------------------------------------------- */
 
