@@ -107,11 +107,11 @@ let package = Package(
         // with the Swift runtime and the host unmaps it once a swap has drained it (hello-c, linked
         // the default way, is kept mapped like a Swift image).
         .target(name: "Markup", dependencies: ["CSwitchboard"], path: "Plugins/Markup", linkerSettings: [.unsafeFlags(["-nostartfiles"])]),
-        // FreeType (libfreetype-dev) draws the text, libpng (libpng-dev) writes the PNG.
+        // FreeType (libfreetype-dev) draws the text; zlib compresses the PNG's rows.
         .target(
             name: "Media", dependencies: ["CSwitchboard"], path: "Plugins/Media",
             cSettings: [.unsafeFlags(["-I/usr/include/freetype2"])],
-            linkerSettings: [.linkedLibrary("freetype"), .linkedLibrary("png16"), .linkedLibrary("z"), .unsafeFlags(["-nostartfiles"])]),
+            linkerSettings: [.linkedLibrary("freetype"), .linkedLibrary("z"), .unsafeFlags(["-nostartfiles"])]),
         // The benchmark's baseline: the example handlers as native Hummingbird routes (bench/run.sh).
         .executableTarget(
             name: "JSONBench",
