@@ -599,7 +599,7 @@ static void on_deinit(void *state) {
 static const sb_plugin_descriptor descriptor = {
     sizeof(sb_plugin_descriptor), SB_PLUGIN_MAGIC, SB_ABI_MAJOR, SB_ABI_MINOR,
     0, /* swift_version: not a Swift plugin */
-    "media", MEDIA_VERSION, "Section 8.4 of the chapter: a PNG drawn by FreeType and libpng, and a binary download", on_init, on_deinit,
+    "media", MEDIA_VERSION, "Section 8.4 of the chapter: a PNG drawn by FreeType and written with zlib, and a binary download", on_init, on_deinit,
 };
 
 const sb_plugin_descriptor *switchboard_plugin_v1(void) { return &descriptor; }
