@@ -690,6 +690,31 @@ static sb_status add_route(sb_plugin *plugin, const char *path, sb_handler_fn ha
     return sbk_route(host, plugin, "GET", path, handler, data, summary, media_type, params, param_count, flags);
 }
 
+/* The log-file routes also answer 404 (no such file, no directory, a page past the end). */
+static sb_status add_log_route(sb_plugin *plugin, const char *path, sb_handler_fn handler, void *data, const char *summary,
+                               const char *media_type, const sb_param_spec *params, size_t param_count) {
+    sb_response_doc responses[2];
+    sb_route_spec spec;
+    memset(responses, 0, sizeof responses);
+    memset(&spec, 0, sizeof spec);
+    responses[0].struct_size = responses[1].struct_size = sizeof responses[0];
+    responses[0].status = 200, responses[0].media_type = str(media_type), responses[0].description = str("Successful Response");
+    responses[1].status = 404, responses[1].media_type = str("application/json");
+    responses[1].description = str("No such log file, no logs directory, or a page past the end");
+    spec.struct_size = sizeof spec;
+    spec.flags = SB_ROUTE_BLOCKING;
+    spec.method = str("GET");
+    spec.path = str(path);
+    spec.handler = handler;
+    spec.handler_data = data;
+    spec.summary = str(summary);
+    spec.responses = responses;
+    spec.response_count = 2;
+    spec.params = params;
+    spec.param_count = param_count;
+    return host->route_add(plugin, &spec);
+}
+
 static sb_param_spec int_spec(sb_param_location location, const char *name, const char *description) {
     sb_param_spec spec;
     memset(&spec, 0, sizeof spec);
@@ -806,9 +831,8 @@ static sb_status on_init(const sb_host_api *api, sb_plugin *plugin, void **out_s
         add_route(plugin, "/logs/{log_id}", get_log, state, "A simulated log as plain text", "text/plain", &log_id, 1, 0) != SB_OK ||
         add_route(plugin, "/data.txt", get_data_txt, state, "100 lines as a text download", "text/plain", NULL, 0, 0) != SB_OK ||
         add_route(plugin, "/rss", get_rss, state, "An RSS 2.0 feed", "application/rss+xml", NULL, 0, 0) != SB_OK ||
-        add_route(plugin, "/logfiles", list_logfiles, state, "The log files on disk", "application/json", NULL, 0, SB_ROUTE_BLOCKING) != SB_OK ||
-        add_route(plugin, "/logfiles/{name}", get_logfile, state, "One page of a log file's lines", "text/plain", paging, 3,
-                  SB_ROUTE_BLOCKING) != SB_OK)
+        add_log_route(plugin, "/logfiles", list_logfiles, state, "The log files on disk", "application/json", NULL, 0) != SB_OK ||
+        add_log_route(plugin, "/logfiles/{name}", get_logfile, state, "One page of a log file's lines", "text/plain", paging, 3) != SB_OK)
         return SB_ERR_INVALID_ARGUMENT;
     return SB_OK;
 }

@@ -13,13 +13,15 @@ import Testing
     @Test(.timeLimit(.minutes(5)))
     func everyOperationAnswersAsTheDocumentSays() async throws {
         guard let st = ExternalTool.schemathesis.require(for: "the schemathesis run against /openapi.json") else { return }
-        let dir = Fixtures.pluginDirectory("schemathesis", files: ["HelloC", "HelloSwift", "Status", "Streaming"].map(TestPaths.plugin))
+        let dir = Fixtures.pluginDirectory(
+            "schemathesis", files: ["HelloC", "HelloSwift", "Status", "Streaming", "Json", "Markup", "Media"].map(TestPaths.plugin))
         let server = try ServerProcess(
             pluginDirectories: [dir],
             environment: [
                 "SWITCHBOARD_PLUGINS_CONFIG_STREAMING_FILES_DIRECTORY": try StreamingTests.fixtures(),
                 "SWITCHBOARD_PLUGINS_CONFIG_STREAMING_INTERVAL_SCALE": "0.01",
                 "SWITCHBOARD_PLUGINS_CONFIG_STATUS_REPORT_DELAY_MS": "10",
+                "SWITCHBOARD_PLUGINS_CONFIG_MARKUP_LOGS_DIRECTORY": TestPaths.repositoryRoot + "/logs",
             ])
         defer { server.stop() }
         let (status, output) = try await ScaffoldTests.run(
