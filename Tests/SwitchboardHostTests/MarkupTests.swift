@@ -118,6 +118,11 @@ import Testing
                 #expect(again.status == 304 && again.body.isEmpty && again.header("etag") == tag, "\(path) with \(condition)")
             }
             #expect(try server.get(path, headers: [("If-None-Match", "\"other\"")]).status == 200)
+            // If-Match is evaluated first and compares strongly (RFC 9110 §13.2.2).
+            #expect(try server.get(path, headers: [("If-Match", "\"other\"")]).status == 412, "\(path)")
+            #expect(try server.get(path, headers: [("If-Match", "W/\(tag)")]).status == 412, "\(path): a weak tag never matches")
+            #expect(try server.get(path, headers: [("If-Match", "\"other\", \(tag)")]).status == 200)
+            #expect(try server.get(path, headers: [("If-Match", "*")]).status == 200)
             // gzip: the coded representation has its own tag, which revalidates too.
             let coded = try server.get(path, headers: [("Accept-Encoding", "gzip")])
             if let codedTag = coded.header("etag"), coded.header("content-encoding") == "gzip" {

@@ -520,10 +520,38 @@ static inline int sbk_if_none_match(const sb_host_api *host, sb_request *req, co
     return 0;
 }
 
-/* Responds 200 with a representation that has a strong `etag` (quotes included), or, when
- * If-None-Match matches it (RFC 9110 §13.1.2), 304 Not Modified with the tag and no body for GET
- * and HEAD and 412 Precondition Failed for any other method. `extra` headers (name, value pairs,
- * NULL-terminated; may be NULL) go on all three. */
+/* Whether the request's If-Match (every field line) allows a representation tagged `etag`: no
+ * If-Match, `*`, or the tag in the list by strong comparison (RFC 9110 §13.1.1: a weak tag never
+ * matches). */
+static inline int sbk_if_match(const sb_host_api *host, sb_request *req, const char *etag) {
+    size_t tag_len = strlen(etag), index;
+    sb_str name = {"if-match", 8}, value;
+    int present = 0;
+    for (index = 0; host->request_header(req, name, index, &value) == SB_OK; index++) {
+        size_t i = 0;
+        present = 1;
+        while (i < value.len) {
+            size_t start;
+            while (i < value.len && (value.ptr[i] == ' ' || value.ptr[i] == '\t' || value.ptr[i] == ',')) i++;
+            if (i >= value.len) break;
+            start = i;
+            while (i < value.len && value.ptr[i] != ',') i++;
+            {
+                size_t end = i;
+                while (end > start && (value.ptr[end - 1] == ' ' || value.ptr[end - 1] == '\t')) end--;
+                if (end - start == 1 && value.ptr[start] == '*') return 1;
+                if (end - start == tag_len && memcmp(value.ptr + start, etag, tag_len) == 0) return 1;
+            }
+        }
+    }
+    return !present;
+}
+
+/* Responds 200 with a representation that has a strong `etag` (quotes included), evaluating the
+ * request's preconditions on it in RFC 9110 §13.2.2's order: If-Match that does not allow it is
+ * 412 Precondition Failed; If-None-Match that matches it is 304 Not Modified (the tag, no body)
+ * for GET and HEAD and 412 for any other method. `extra` headers (name, value pairs,
+ * NULL-terminated; may be NULL) go on all of them. */
 static inline sb_status sbk_respond_tagged(const sb_host_api *host, sb_request *req, const char *content_type,
                                            const char *etag, const void *body, size_t n, const char *const *extra) {
     sb_str etag_name = {"etag", 4}, etag_value = {etag, strlen(etag)};
@@ -534,10 +562,11 @@ static inline sb_status sbk_respond_tagged(const sb_host_api *host, sb_request *
         sb_str hn = {extra[0], strlen(extra[0])}, hv = {extra[1], strlen(extra[1])};
         host->response_header_add(req, hn, hv);
     }
-    if (sbk_if_none_match(host, req, etag)) {
+    if (!sbk_if_match(host, req, etag) || sbk_if_none_match(host, req, etag)) {
         sb_str method = {NULL, 0};
         host->request_method(req, &method);
-        if ((method.len == 3 && memcmp(method.ptr, "GET", 3) == 0) || (method.len == 4 && memcmp(method.ptr, "HEAD", 4) == 0))
+        if (sbk_if_match(host, req, etag) && ((method.len == 3 && memcmp(method.ptr, "GET", 3) == 0) ||
+                                              (method.len == 4 && memcmp(method.ptr, "HEAD", 4) == 0)))
             return host->response_send(req, 304, none);
         {
             static const char failed[] = "{\"detail\":\"Precondition Failed\"}";
