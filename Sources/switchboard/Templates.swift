@@ -143,7 +143,8 @@ enum Templates {
             ("\(name).c", """
                 /*
                  * \(name): a Switchboard plugin in C (switchboard.h is the whole ABI; switchboard_kit.h has
-                 * header-only helpers for JSON strings, error bodies and event streams).
+                 * header-only helpers for JSON strings, HTML/XML that escapes what it is given, ETags and
+                 * 304s, error bodies, event streams and route registration).
                  *
                  *   GET /\(name)                        a greeting
                  *   GET /\(name)/items/{item_id}?limit= typed parameters: the host validates them (422 in
@@ -219,8 +220,9 @@ enum Templates {
                 # \(name)
 
                 A Switchboard plugin in C. `switchboard.h` is a copy of the host's ABI header, and
-                `switchboard_kit.h` of its header-only helpers (a growable buffer, JSON strings, FastAPI-shaped
-                error bodies, event-stream framing).
+                `switchboard_kit.h` of its header-only helpers (a growable buffer, JSON strings, HTML and XML
+                escaping with a markup printf and an XML writer, HTTP dates, ETag/304 responses, FastAPI-shaped
+                error bodies, event-stream framing, `sbk_route`).
 
                     make                                  # → lib\(name).so
                     make check                            # would the host load it? (switchboard check)
