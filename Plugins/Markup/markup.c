@@ -378,7 +378,7 @@ static sb_status get_product_xml(void *data, sb_request *req) {
     sbk_xml_leaf(&x, "description", "A great product");
     sbk_xml_leaf(&x, "stock", "100");
     sbk_xml_end(&x);
-    if (sbk_xml_finish(&x) != 0) b.failed = 1;
+    sbk_xml_finish(&x);
     return respond_built(req, "application/xml", &b);
 }
 
@@ -434,7 +434,7 @@ static void build_feed(sbk_buf *b, time_t second) {
     sbk_xml_end(&x);
     sbk_xml_end(&x);
     sbk_buf_append(b, "\n", 1);
-    if (sbk_xml_finish(&x) != 0) b->failed = 1;
+    sbk_xml_finish(&x);
 }
 
 /* The feed changes once a second (lastBuildDate): it is built at most once a second and copied
@@ -693,26 +693,11 @@ static sb_status add_route(sb_plugin *plugin, const char *path, sb_handler_fn ha
 /* The log-file routes also answer 404 (no such file, no directory, a page past the end). */
 static sb_status add_log_route(sb_plugin *plugin, const char *path, sb_handler_fn handler, void *data, const char *summary,
                                const char *media_type, const sb_param_spec *params, size_t param_count) {
-    sb_response_doc responses[2];
-    sb_route_spec spec;
-    memset(responses, 0, sizeof responses);
-    memset(&spec, 0, sizeof spec);
-    responses[0].struct_size = responses[1].struct_size = sizeof responses[0];
-    responses[0].status = 200, responses[0].media_type = str(media_type), responses[0].description = str("Successful Response");
-    responses[1].status = 404, responses[1].media_type = str("application/json");
-    responses[1].description = str("No such log file, no logs directory, or a page past the end");
-    spec.struct_size = sizeof spec;
-    spec.flags = SB_ROUTE_BLOCKING;
-    spec.method = str("GET");
-    spec.path = str(path);
-    spec.handler = handler;
-    spec.handler_data = data;
-    spec.summary = str(summary);
-    spec.responses = responses;
-    spec.response_count = 2;
-    spec.params = params;
-    spec.param_count = param_count;
-    return host->route_add(plugin, &spec);
+    sb_response_doc responses[2] = {
+        sbk_response_doc(200, media_type, "Successful Response"),
+        sbk_response_doc(404, "application/json", "No such log file, no logs directory, or a page past the end"),
+    };
+    return sbk_route_documented(host, plugin, "GET", path, handler, data, summary, responses, 2, params, param_count, SB_ROUTE_BLOCKING);
 }
 
 static sb_param_spec int_spec(sb_param_location location, const char *name, const char *description) {
@@ -758,7 +743,7 @@ static void build_documents(plugin_state *state) {
     }
     sbk_xml_end(&x);
     sbk_xml_end(&x);
-    if (sbk_xml_finish(&x) != 0) state->xml.body.failed = 1;
+    sbk_xml_finish(&x);
     document_seal(&state->xml, "application/xml");
 
     sbk_buf_puts(&state->text.body, "Hello from FastAPI!\nThis is a plain text response.");

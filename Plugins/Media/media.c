@@ -175,16 +175,20 @@ static size_t decode_utf8(const char *text, size_t n, uint32_t *out, size_t limi
     return count;
 }
 
+/* The kerning between two glyphs at the face's current size, in 26.6 fixed point (0 without). */
+static long kerning(FT_Face face, FT_UInt previous, FT_UInt glyph) {
+    FT_Vector kern;
+    if (!previous || !glyph || !FT_HAS_KERNING(face)) return 0;
+    return FT_Get_Kerning(face, previous, glyph, FT_KERNING_DEFAULT, &kern) == 0 ? kern.x : 0;
+}
+
 /* The advance width of the text at the face's current size, in 26.6 fixed point. */
 static long text_advance(FT_Face face, const uint32_t *chars, size_t count) {
     long width = 0;
     FT_UInt previous = 0;
     for (size_t i = 0; i < count; i++) {
         FT_UInt glyph = FT_Get_Char_Index(face, chars[i]);
-        if (previous && glyph && FT_HAS_KERNING(face)) {
-            FT_Vector kern;
-            if (FT_Get_Kerning(face, previous, glyph, FT_KERNING_DEFAULT, &kern) == 0) width += kern.x;
-        }
+        width += kerning(face, previous, glyph);
         if (FT_Load_Glyph(face, glyph, FT_LOAD_DEFAULT) == 0) width += face->glyph->advance.x;
         previous = glyph;
     }
@@ -229,10 +233,7 @@ static int draw_text(plugin_state *state, int width, int height, const char *tex
     FT_UInt previous = 0;
     for (size_t i = 0; i < count; i++) {
         FT_UInt glyph = FT_Get_Char_Index(face, chars[i]);  /* 0: the missing-glyph box */
-        if (previous && glyph && FT_HAS_KERNING(face)) {
-            FT_Vector kern;
-            if (FT_Get_Kerning(face, previous, glyph, FT_KERNING_DEFAULT, &kern) == 0) pen_x += kern.x;
-        }
+        pen_x += kerning(face, previous, glyph);
         previous = glyph;
         if (FT_Load_Glyph(face, glyph, FT_LOAD_RENDER) != 0) continue;
         FT_GlyphSlot slot = face->glyph;
@@ -462,9 +463,10 @@ static sb_status get_image(void *data, sb_request *req) {
     memcpy(text_copy, text.text.ptr, text.text.len);
     text_copy[text.text.len] = 0;
 
-    /* A matching If-None-Match answers 304 before anything is drawn: the tag names the image. */
-    if (sbk_if_none_match(host, req, etag) || cache_get(state, key, w, h, text_copy, &png)) {
-        sb_status status = sbk_respond_tagged(host, req, "image/png", etag, png.data, png.len, cache_control);
+    /* Preconditions are answered before anything is drawn: the tag names the image. */
+    int verdict = sbk_preconditions(host, req, etag);
+    if (verdict != 200 || cache_get(state, key, w, h, text_copy, &png)) {
+        sb_status status = sbk_respond_evaluated(host, req, verdict, "image/png", etag, png.data, png.len, cache_control);
         free(text_copy);
         sbk_buf_free(&png);
         return status;
@@ -486,7 +488,7 @@ static sb_status get_image(void *data, sb_request *req) {
     free(text_copy);
     snprintf(timing, sizeof timing, "render;dur=%.3f, encode;dur=%.3f", drawn - started, encoded - drawn);
     host->response_header_add(req, str("server-timing"), str(timing));
-    sb_status status = sbk_respond_tagged(host, req, "image/png", etag, png.data, png.len, cache_control);
+    sb_status status = sbk_respond_evaluated(host, req, 200, "image/png", etag, png.data, png.len, cache_control);
     sbk_buf_free(&png);
     return status;
 }

@@ -202,6 +202,21 @@ int main(int argc, char **argv) {
         sbk_buf_free(&b);
     }
 
+    /* Entity-tag lists (If-Match strong, If-None-Match weak). */
+    {
+        static const struct { const char *list; int weak, want; } cases[] = {
+            {"\"a\"", 0, 1}, {"W/\"a\"", 0, 0}, {"W/\"a\"", 1, 1}, {" \"b\" , \"a\" ", 0, 1}, {"\"b\", W/\"a\"", 1, 1},
+            {"*", 0, 1}, {" * ", 1, 1}, {"*junk", 1, 0}, {"\"a,b\", \"c\"", 0, 0}, {"", 1, 0}, {",,", 0, 0}, {"\"a", 1, 0},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            sb_str value = {cases[i].list, strlen(cases[i].list)};
+            if (sbk_tag_list_has(value, "\"a\"", 3, cases[i].weak) != cases[i].want) {
+                failures++;
+                fprintf(stderr, "FAIL tag list [%s] weak %d: want %d\n", cases[i].list, cases[i].weak, cases[i].want);
+            }
+        }
+    }
+
     /* HTTP dates. */
     {
         char date[30];

@@ -307,7 +307,7 @@ static inline int sbk_markup_printf(sbk_buf *b, const char *format, ...) {
  *     sbk_xml_start(&x, "product"); sbk_xml_attr(&x, "id", "7");
  *     sbk_xml_leaf(&x, "name", "Tea & cake");     // <name>Tea &amp; cake</name>
  *     sbk_xml_end(&x);                             // </product>
- *     if (sbk_xml_finish(&x) != 0) ...            // a bad name, a missing end, or no memory
+ *     sbk_xml_finish(&x);    // -1 (and the buffer failed) after a bad name, a missing end, no memory
  *
  * OWNERSHIP: `out` is borrowed. Element names are borrowed until their sbk_xml_end. An error (a
  * name that is not an XML Name, an attribute after content, nesting past SBK_XML_MAX_DEPTH, an
@@ -457,8 +457,13 @@ static inline int sbk_xml_leaf(sbk_xml *x, const char *name, const char *text) {
     return sbk_xml_end(x);
 }
 
-/* 0 when the document is complete: every element ended, nothing failed. */
-static inline int sbk_xml_finish(const sbk_xml *x) { return x->failed || x->depth || x->out->failed ? -1 : 0; }
+/* 0 when the document is complete: every element ended, nothing failed. Otherwise -1, and the
+ * output buffer is marked failed, so sbk_respond answers 500 rather than send a broken document. */
+static inline int sbk_xml_finish(sbk_xml *x) {
+    if (!x->failed && !x->depth && !x->out->failed) return 0;
+    x->out->failed = 1;
+    return -1;
+}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* HTTP dates and conditional GET                                                                 */
@@ -487,119 +492,102 @@ static inline void sbk_http_date(char out[30], time_t t) {
              (unsigned)(second / 3600) % 100u, (unsigned)(second / 60 % 60), (unsigned)(second % 60));
 }
 
-/* Whether the request's If-None-Match (every field line) matches `etag` (with its quotes, e.g.
- * "\"abc\""): `*`, or the tag in the list by weak comparison (RFC 9110 §13.1.2: W/ ignored). */
-static inline int sbk_if_none_match(const sb_host_api *host, sb_request *req, const char *etag) {
-    size_t tag_len = strlen(etag), index;
-    sb_str name = {"if-none-match", 13}, value;
-    for (index = 0; host->request_header(req, name, index, &value) == SB_OK; index++) {
-        size_t i = 0;
-        while (i < value.len) {
-            size_t start, end;
-            while (i < value.len && (value.ptr[i] == ' ' || value.ptr[i] == '\t' || value.ptr[i] == ',')) i++;
-            if (i >= value.len) break;
-            if (value.ptr[i] == '*') {
-                size_t after = i + 1;
-                while (after < value.len && (value.ptr[after] == ' ' || value.ptr[after] == '\t')) after++;
-                if (after == value.len || value.ptr[after] == ',') return 1;
-            }
-            if (i + 1 < value.len && value.ptr[i] == 'W' && value.ptr[i + 1] == '/') i += 2;
-            start = i;
-            if (i < value.len && value.ptr[i] == '"') {
-                i++;
-                while (i < value.len && value.ptr[i] != '"') i++;
-                if (i < value.len) i++;
-            } else {
-                while (i < value.len && value.ptr[i] != ',') i++;
-            }
-            end = i;
-            if (end - start == tag_len && memcmp(value.ptr + start, etag, tag_len) == 0) return 1;
+/* Whether one field value's list of entity tags holds `etag` (with its quotes, e.g. "\"abc\"")
+ * or is `*`. `weak`: the weak comparison (RFC 9110 §8.8.3.2, W/ ignored on both sides), as
+ * If-None-Match uses; otherwise the strong one, where a W/ tag never matches, as If-Match uses. */
+static inline int sbk_tag_list_has(sb_str value, const char *etag, size_t tag_len, int weak) {
+    size_t i = 0;
+    while (i < value.len) {
+        size_t start, end;
+        int is_weak = 0;
+        while (i < value.len && (value.ptr[i] == ' ' || value.ptr[i] == '\t' || value.ptr[i] == ',')) i++;
+        if (i >= value.len) break;
+        if (i + 1 < value.len && value.ptr[i] == 'W' && value.ptr[i + 1] == '/') {
+            is_weak = 1;
+            i += 2;
+        }
+        start = i;
+        if (i < value.len && value.ptr[i] == '"') {
+            for (i++; i < value.len && value.ptr[i] != '"'; i++) {}
+            if (i < value.len) i++;
+        } else {
             while (i < value.len && value.ptr[i] != ',') i++;
         }
+        end = i;
+        while (end > start && (value.ptr[end - 1] == ' ' || value.ptr[end - 1] == '\t')) end--;
+        if (!is_weak && end - start == 1 && value.ptr[start] == '*') return 1;
+        if ((weak || !is_weak) && end - start == tag_len && memcmp(value.ptr + start, etag, tag_len) == 0) return 1;
+        while (i < value.len && value.ptr[i] != ',') i++;
     }
     return 0;
 }
 
-/* Whether the request's If-Match (every field line) allows a representation tagged `etag`: no
- * If-Match, `*`, or the tag in the list by strong comparison (RFC 9110 §13.1.1: a weak tag never
- * matches). */
-static inline int sbk_if_match(const sb_host_api *host, sb_request *req, const char *etag) {
+/* The request's If-Match and If-None-Match (every field line of each) evaluated against a
+ * representation tagged `etag`, in RFC 9110 §13.2.2's order: 412 when If-Match is present and
+ * does not allow it (strong comparison); when If-None-Match matches it (weak comparison), 304
+ * for GET and HEAD and 412 for any other method; otherwise 200, proceed. */
+static inline int sbk_preconditions(const sb_host_api *host, sb_request *req, const char *etag) {
     size_t tag_len = strlen(etag), index;
-    sb_str name = {"if-match", 8}, value;
-    int present = 0;
-    for (index = 0; host->request_header(req, name, index, &value) == SB_OK; index++) {
-        size_t i = 0;
+    sb_str if_match = {"if-match", 8}, if_none_match = {"if-none-match", 13}, value, method = {NULL, 0};
+    int present = 0, allowed = 0, matched = 0;
+    for (index = 0; host->request_header(req, if_match, index, &value) == SB_OK; index++) {
         present = 1;
-        while (i < value.len) {
-            size_t start;
-            while (i < value.len && (value.ptr[i] == ' ' || value.ptr[i] == '\t' || value.ptr[i] == ',')) i++;
-            if (i >= value.len) break;
-            start = i;
-            while (i < value.len && value.ptr[i] != ',') i++;
-            {
-                size_t end = i;
-                while (end > start && (value.ptr[end - 1] == ' ' || value.ptr[end - 1] == '\t')) end--;
-                if (end - start == 1 && value.ptr[start] == '*') return 1;
-                if (end - start == tag_len && memcmp(value.ptr + start, etag, tag_len) == 0) return 1;
-            }
-        }
+        allowed = allowed || sbk_tag_list_has(value, etag, tag_len, 0);
     }
-    return !present;
+    if (present && !allowed) return 412;
+    for (index = 0; !matched && host->request_header(req, if_none_match, index, &value) == SB_OK; index++) {
+        matched = sbk_tag_list_has(value, etag, tag_len, 1);
+    }
+    if (!matched) return 200;
+    host->request_method(req, &method);
+    if ((method.len == 3 && memcmp(method.ptr, "GET", 3) == 0) || (method.len == 4 && memcmp(method.ptr, "HEAD", 4) == 0)) return 304;
+    return 412;
 }
 
-/* Responds 200 with a representation that has a strong `etag` (quotes included), evaluating the
- * request's preconditions on it in RFC 9110 §13.2.2's order: If-Match that does not allow it is
- * 412 Precondition Failed; If-None-Match that matches it is 304 Not Modified (the tag, no body)
- * for GET and HEAD and 412 for any other method. `extra` headers (name, value pairs,
- * NULL-terminated; may be NULL) go on all of them. */
-static inline sb_status sbk_respond_tagged(const sb_host_api *host, sb_request *req, const char *content_type,
-                                           const char *etag, const void *body, size_t n, const char *const *extra) {
+/* Responds as `verdict` (sbk_preconditions' result) for a representation with a strong `etag`
+ * (quotes included): 200 with `content_type` and the `n` bytes of `body` (copied by the host),
+ * 304 with no body, or 412 with {"detail":"Precondition Failed"}. The ETag and the `extra`
+ * headers (name, value pairs, NULL-terminated; may be NULL) go on all three. */
+static inline sb_status sbk_respond_evaluated(const sb_host_api *host, sb_request *req, int verdict, const char *content_type,
+                                              const char *etag, const void *body, size_t n, const char *const *extra) {
+    static const char failed[] = "{\"detail\":\"Precondition Failed\"}";
     sb_str etag_name = {"etag", 4}, etag_value = {etag, strlen(etag)};
-    sb_str type_name = {"content-type", 12}, type_value = {content_type, strlen(content_type)};
-    sb_bytes bytes = {(const uint8_t *)body, n}, none = {NULL, 0};
+    sb_str type_name = {"content-type", 12}, type_value = {content_type, strlen(content_type)}, json = {"application/json", 16};
+    sb_bytes bytes = {(const uint8_t *)body, n}, none = {NULL, 0}, detail = {(const uint8_t *)failed, sizeof failed - 1};
     host->response_header_add(req, etag_name, etag_value);
     for (; extra && extra[0] && extra[1]; extra += 2) {
         sb_str hn = {extra[0], strlen(extra[0])}, hv = {extra[1], strlen(extra[1])};
         host->response_header_add(req, hn, hv);
     }
-    if (!sbk_if_match(host, req, etag) || sbk_if_none_match(host, req, etag)) {
-        sb_str method = {NULL, 0};
-        host->request_method(req, &method);
-        if (sbk_if_match(host, req, etag) && ((method.len == 3 && memcmp(method.ptr, "GET", 3) == 0) ||
-                                              (method.len == 4 && memcmp(method.ptr, "HEAD", 4) == 0)))
-            return host->response_send(req, 304, none);
-        {
-            static const char failed[] = "{\"detail\":\"Precondition Failed\"}";
-            sb_str json = {"application/json", 16};
-            sb_bytes detail = {(const uint8_t *)failed, sizeof failed - 1};
-            host->response_header_add(req, type_name, json);
-            return host->response_send(req, 412, detail);
-        }
+    if (verdict == 304) return host->response_send(req, 304, none);
+    if (verdict == 412) {
+        host->response_header_add(req, type_name, json);
+        return host->response_send(req, 412, detail);
     }
     host->response_header_add(req, type_name, type_value);
     return host->response_send(req, 200, bytes);
+}
+
+/* sbk_respond_evaluated with the request's own preconditions (sbk_preconditions). */
+static inline sb_status sbk_respond_tagged(const sb_host_api *host, sb_request *req, const char *content_type,
+                                           const char *etag, const void *body, size_t n, const char *const *extra) {
+    return sbk_respond_evaluated(host, req, sbk_preconditions(host, req, etag), content_type, etag, body, n, extra);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Routes                                                                                         */
 /* ---------------------------------------------------------------------------------------------- */
 
-/* Registers `method` `path` (a template) with `handler`, `params` (param_count of them; NULL with
- * 0: none), SB_ROUTE_* `flags`, and one documented response: 200 with `media_type` (NULL: none
- * documented) and `summary` for /openapi.json. OWNERSHIP: everything is copied by route_add. */
-static inline sb_status sbk_route(const sb_host_api *host, sb_plugin *plugin, const char *method, const char *path,
-                                  sb_handler_fn handler, void *data, const char *summary, const char *media_type,
-                                  const sb_param_spec *params, size_t param_count, uint32_t flags) {
-    sb_response_doc response;
+/* Registers `method` `path` (a template) with `handler` and `data`, `params` (param_count of
+ * them; NULL with 0: none), SB_ROUTE_* `flags`, `summary` and the `responses` documented in
+ * /openapi.json (response_count of them; NULL with 0: none). OWNERSHIP: everything is copied by
+ * route_add, so all of it may live on the caller's stack. */
+static inline sb_status sbk_route_documented(const sb_host_api *host, sb_plugin *plugin, const char *method, const char *path,
+                                             sb_handler_fn handler, void *data, const char *summary,
+                                             const sb_response_doc *responses, size_t response_count,
+                                             const sb_param_spec *params, size_t param_count, uint32_t flags) {
     sb_route_spec spec;
-    memset(&response, 0, sizeof response);
     memset(&spec, 0, sizeof spec);
-    response.struct_size = sizeof response;
-    response.status = 200;
-    response.media_type.ptr = media_type;
-    response.media_type.len = media_type ? strlen(media_type) : 0;
-    response.description.ptr = "Successful Response";
-    response.description.len = 19;
     spec.struct_size = sizeof spec;
     spec.flags = flags;
     spec.method.ptr = method;
@@ -610,11 +598,34 @@ static inline sb_status sbk_route(const sb_host_api *host, sb_plugin *plugin, co
     spec.handler_data = data;
     spec.summary.ptr = summary;
     spec.summary.len = summary ? strlen(summary) : 0;
-    spec.responses = media_type ? &response : NULL;
-    spec.response_count = media_type ? 1 : 0;
+    spec.responses = responses;
+    spec.response_count = response_count;
     spec.params = params;
     spec.param_count = param_count;
     return host->route_add(plugin, &spec);
+}
+
+/* A documented response: `status`, `media_type` and `description` (NUL-terminated, borrowed for
+ * as long as the struct is used). */
+static inline sb_response_doc sbk_response_doc(uint16_t status, const char *media_type, const char *description) {
+    sb_response_doc doc;
+    memset(&doc, 0, sizeof doc);
+    doc.struct_size = sizeof doc;
+    doc.status = status;
+    doc.media_type.ptr = media_type;
+    doc.media_type.len = strlen(media_type);
+    doc.description.ptr = description;
+    doc.description.len = strlen(description);
+    return doc;
+}
+
+/* sbk_route_documented with one documented response: 200 with `media_type` (NULL: none). */
+static inline sb_status sbk_route(const sb_host_api *host, sb_plugin *plugin, const char *method, const char *path,
+                                  sb_handler_fn handler, void *data, const char *summary, const char *media_type,
+                                  const sb_param_spec *params, size_t param_count, uint32_t flags) {
+    sb_response_doc ok = sbk_response_doc(200, media_type ? media_type : "", "Successful Response");
+    return sbk_route_documented(host, plugin, method, path, handler, data, summary, media_type ? &ok : NULL, media_type ? 1 : 0,
+                                params, param_count, flags);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
