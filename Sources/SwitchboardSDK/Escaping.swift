@@ -2,9 +2,9 @@
 public enum JSON {
     /// A JSON string literal for `text`, with the escapes RFC 8259 requires (`JSONWriter`'s).
     public static func quote(_ text: String) -> String {
-        var writer = JSONWriter(capacity: text.utf8.count + 2)
+        var writer = JSONWriter(capacity: text.utf8.count + 8)  // the quotes and the writer's reserve
         writer.string(text)
-        return String(decoding: writer.bytes, as: UTF8.self)
+        return String(decoding: writer.takeBytes(), as: UTF8.self)
     }
 }
 

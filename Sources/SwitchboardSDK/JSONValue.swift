@@ -43,7 +43,7 @@ public enum JSONValue: Sendable, Equatable {
             writer.reset()
             try? writer.value(finiteOnly)  // cannot throw: every double in it is finite
         }
-        return writer.bytes
+        return writer.takeBytes()
     }
 
     /// This value with each NaN or infinity replaced by null.
@@ -56,14 +56,6 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
-    public func write(into out: inout String) { out += text }
-
-    /// Appends `text` as a JSON string literal (the SDK's `JSON.quote`: one escaper for host and plugins).
-    public static func quote(_ text: String, into out: inout String) {
-        out += JSON.quote(text)
-    }
-
-    public static func quote(_ text: String) -> String { JSON.quote(text) }
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {

@@ -111,7 +111,6 @@ public struct JSONWriter {
         var out: [UInt8] = []
         swap(&out, &storage)
         out.removeSubrange(count...)
-        storage = [UInt8](repeating: 0, count: 16)
         count = 0
         depth = 0
         slot = .first
@@ -172,16 +171,6 @@ public struct JSONWriter {
         write(reserving: separatorLimit &+ n) { p in
             let i = Self.putSeparator(separator, depth: depth, p)
             return i &+ body(p + i)
-        }
-    }
-
-    /// Appends bytes as they are.
-    @inlinable
-    mutating func append(_ raw: UnsafeBufferPointer<UInt8>) {
-        guard let source = raw.baseAddress, raw.count > 0 else { return }
-        write(reserving: raw.count) { p in
-            p.update(from: source, count: raw.count)
-            return raw.count
         }
     }
 

@@ -49,9 +49,10 @@ public struct Response: Sendable {
 
     /// `value` as JSON (`JSONEncoding`): compact, keys in declaration order, unless `options`
     /// say pretty, camelCase or sorted. Throws `JSONWriter.NonFiniteNumber` for NaN or infinity,
-    /// which a handler's caller turns into a 500 with a JSON body.
+    /// `ISO8601.OutOfRange` for a date outside years 1 to 9999, an `EncodingError` from the value's
+    /// own `encode(to:)`; the route answers each with a 500 and a JSON body.
     public static func json(_ value: some Encodable, options: JSONOptions = .compact, status: Int = 200) throws -> Response {
-        Response(status: status, headers: [("content-type", "application/json")], body: try JSONEncoding.encode(value, options: options))
+        jsonBytes(try JSONEncoding.encode(value, options: options), status: status)
     }
 
     /// `value` as JSON written by its own `write(to:)` (`JSONWritable`, the fast path): the same
@@ -60,18 +61,24 @@ public struct Response: Sendable {
     /// exactly one complete value; the route answers 500 with a JSON body.
     @inlinable
     public static func json(_ value: some JSONWritable, options: JSONOptions = .compact, status: Int = 200) throws -> Response {
-        Response(status: status, headers: [("content-type", "application/json")], body: try JSONEncoding.encode(value, options: options))
+        jsonBytes(try JSONEncoding.encode(value, options: options), status: status)
     }
 
     /// A value that is both `JSONWritable` and `Encodable` is written by `write(to:)`.
     @inlinable
     public static func json(_ value: some JSONWritable & Encodable, options: JSONOptions = .compact, status: Int = 200) throws -> Response {
-        Response(status: status, headers: [("content-type", "application/json")], body: try JSONEncoding.encode(value, options: options))
+        jsonBytes(try JSONEncoding.encode(value, options: options), status: status)
+    }
+
+    /// JSON bytes already written, as `application/json`.
+    @usableFromInline
+    static func jsonBytes(_ body: [UInt8], status: Int) -> Response {
+        Response(status: status, headers: [("content-type", "application/json")], body: body)
     }
 
     /// JSON text the plugin already serialised.
     public static func json(raw: String, status: Int = 200) -> Response {
-        Response(status: status, headers: [("content-type", "application/json")], body: Array(raw.utf8))
+        jsonBytes(Array(raw.utf8), status: status)
     }
 
     public static func bytes(_ bytes: [UInt8], contentType: String = "application/octet-stream", status: Int = 200) -> Response {

@@ -24,7 +24,9 @@ public final class ResponseStream: @unchecked Sendable {
     }
 
     /// Queues a copy of `bytes`. With `wait`, blocks until taken instead of answering
-    /// `.wouldBlock`: only on a blocking route's thread or a thread of your own.
+    /// `.wouldBlock`: only on a blocking route's thread or a thread of your own, and not from the
+    /// handler that began the stream once 256 KiB are queued (nothing is sent before it returns:
+    /// `.failed(SB_ERR_STATE)`; write the rest from `onWritable`).
     @discardableResult
     public func write(_ bytes: some Collection<UInt8>, wait: Bool = false) -> WriteResult {
         guard !finished.load(ordering: .relaxed) else { return .closed }

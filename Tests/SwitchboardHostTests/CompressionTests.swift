@@ -85,7 +85,11 @@ import Testing
         events.close()
         let file = try server.get("/large-file", headers: gzip)
         #expect(file.header("content-encoding") == nil && file.header("accept-ranges") == "bytes")
-        #expect(try server.get("/items/1", headers: gzip + [("If-None-Match", plainTag)]).status == 304)
+        let plain304 = try server.get("/items/1", headers: gzip + [("If-None-Match", plainTag)])
+        #expect(plain304.status == 304 && plain304.header("content-encoding") == nil)
+        // A 304 repeats the 200's Vary, for the identity tag too (RFC 9110 §15.4.5).
+        let identity304 = try server.get("/items/1", headers: [("If-None-Match", plainTag)])
+        #expect(identity304.status == 304 && identity304.header("vary") == "Accept-Encoding" && identity304.header("etag") == plainTag)
         // The coded tag comes back in a conditional request: it names the same resource state.
         let codedTag = try #require(item.header("etag"))
         let again = try server.get("/items/1", headers: [("Accept-Encoding", "gzip, identity;q=0"), ("If-None-Match", codedTag)])

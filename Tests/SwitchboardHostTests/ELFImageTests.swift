@@ -19,6 +19,14 @@ import Testing
         // registers with the runtime, so it is unmapped like any C image.
         let markup = try ELFImage(bytes: Array(FileManager.default.contents(atPath: TestPaths.plugin("Markup"))!))
         #expect(!markup.registersWithSwiftRuntime && !markup.containsSwiftCode && markup.needed.contains { $0.hasPrefix("libswiftCore") })
+        // Section headers removed: what the image registers cannot be seen, so needing the Swift
+        // runtime counts as registering (kept mapped), for a Swift image and for markup alike.
+        for bytes in [Self.helloSwift, Array(FileManager.default.contents(atPath: TestPaths.plugin("Markup"))!)] {
+            var stripped = bytes
+            stripped[60] = 0
+            stripped[61] = 0  // e_shnum
+            #expect(try ELFImage(bytes: stripped).registersWithSwiftRuntime)
+        }
     }
 
     @Test func refusesWhatIsNotALoadableObject() {

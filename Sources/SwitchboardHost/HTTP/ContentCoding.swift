@@ -78,9 +78,7 @@ enum ContentCoding {
             let type = response.headers[.contentType], compressible(type, settings)
         else { return response }
         var response = response
-        if !(response.headers[values: .vary].contains { $0.lowercased().contains("accept-encoding") || $0 == "*" }) {
-            response.headers.append(HTTPField(name: .vary, value: "Accept-Encoding"))
-        }
+        varyByAcceptEncoding(&response.headers)
         let (gzip, identityRefused) = negotiate(request.headers[.acceptEncoding])
         guard gzip else { return response }
         if let length = response.body.contentLength, length == 0 || (length < settings.minimumBytes && !identityRefused) {
@@ -110,10 +108,14 @@ extension ContentCoding {
     }
 
     /// Rewrites the entity tags of If-None-Match, If-Match and If-Range from a coded
-    /// representation's (`"abc-gzip"`) to the plugin's own (`"abc"`); whether any was.
-    static func uncodeTags(in headers: inout HTTPFields) -> Bool {
+    /// representation's (`"abc-gzip"`) to the plugin's own (`"abc"`); whether any was. Only
+    /// while compression is on: otherwise no tag the host handed out has the suffix.
+    static func uncodeTags(in headers: inout HTTPFields, settings: CompressionSettings) -> Bool {
+        guard settings.enabled else { return false }
         var found = false
-        for i in headers.indices where [.ifNoneMatch, .ifMatch, .ifRange].contains(headers[i].name) {
+        for i in headers.indices {
+            let name = headers[i].name
+            guard name == .ifNoneMatch || name == .ifMatch || name == .ifRange else { continue }
             let value = headers[i].value
             guard value.contains(codedTagSuffix) else { continue }
             headers[i].value = value.replacing(codedTagSuffix, with: "\"")
@@ -122,11 +124,20 @@ extension ContentCoding {
         return found
     }
 
-    /// A 304 for a client that holds the coded representation: its tag as that client knows it,
-    /// and the Vary the 200 had (RFC 9110 §15.4.5).
-    static func notModifiedForCodedTag(_ response: inout Response) {
-        codeTag(&response.headers)
-        if response.headers[.vary] == nil { response.headers[.vary] = "Accept-Encoding" }
+    /// A 304 repeats what the 200 would have said (RFC 9110 §15.4.5): `Vary: Accept-Encoding`
+    /// (a 304 carries no media type, so it is added whenever compression is on: at worst a cache
+    /// keys an identity-only resource by Accept-Encoding), and for a client that holds the coded
+    /// representation, its tag as that client knows it.
+    static func notModified(_ response: inout Response, codedTag: Bool, settings: CompressionSettings) {
+        guard settings.enabled, response.status == .notModified else { return }
+        if codedTag { codeTag(&response.headers) }
+        varyByAcceptEncoding(&response.headers)
+    }
+
+    /// Adds `Vary: Accept-Encoding` unless a Vary field already names it (or is `*`).
+    static func varyByAcceptEncoding(_ headers: inout HTTPFields) {
+        guard !(headers[values: .vary].contains { $0.lowercased().contains("accept-encoding") || $0 == "*" }) else { return }
+        headers.append(HTTPField(name: .vary, value: "Accept-Encoding"))
     }
 }
 

@@ -8,7 +8,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import SwitchboardRouting
-import enum SwitchboardSDK.JSONValue
+import enum SwitchboardSDK.JSON
 
 /// The host's one responder: dispatches every request through the current route table.
 ///
@@ -82,7 +82,7 @@ public struct PluginResponder: HTTPResponder {
             // A tag the host gave a gzip-coded representation names the plugin's own tag to the
             // plugin, which knows nothing of the coding.
             var head = request.head
-            let askedForCodedTag = ContentCoding.uncodeTags(in: &head.headerFields)
+            let askedForCodedTag = ContentCoding.uncodeTags(in: &head.headerFields, settings: compression)
             let request = askedForCodedTag ? Request(head: head, body: request.body) : request
             let response: Response
             do {
@@ -97,7 +97,7 @@ public struct PluginResponder: HTTPResponder {
             }
             // Coded before a HEAD drops the body, so HEAD says what GET sends.
             var coded = ContentCoding.apply(response, request: request, settings: compression)
-            if askedForCodedTag, coded.status == .notModified { ContentCoding.notModifiedForCodedTag(&coded) }
+            ContentCoding.notModified(&coded, codedTag: askedForCodedTag, settings: compression)
             return request.method == .head ? Self.headResponse(coded) : coded
         }
     }
@@ -212,7 +212,7 @@ public struct PluginResponder: HTTPResponder {
 /// FastAPI-shaped JSON error bodies: `{"detail": "..."}`.
 enum JSONError {
     static func response(_ status: HTTPResponse.Status, detail: String) -> Response {
-        response(status, body: "{\"detail\":" + JSONValue.quote(detail) + "}")
+        response(status, body: "{\"detail\":" + JSON.quote(detail) + "}")
     }
 
     /// A JSON error whose body is already serialised (a 422's `{"detail":[…]}`).

@@ -21,12 +21,18 @@ struct ELFImage {
     /// swiftc links into every image it links (even one made only of C, unless `-nostartfiles`),
     /// defines them and registers them with the runtime from a constructor.
     let hasSwiftRuntimeSections: Bool
+    /// Whether the file has section headers to read (optional in an ELF shared object).
+    let hasSectionHeaders: Bool
 
     /// The image registers with the process-wide Swift runtime when it is mapped, so it must
     /// never be unmapped (the runtime keeps pointers into it). Needing libswiftCore alone does not
     /// register anything: a C image linked by swiftc with `-nostartfiles` (the markup plugin) is
     /// unmapped like any C image.
-    var registersWithSwiftRuntime: Bool { hasSwiftRuntimeSections || !swiftMetadataSections.isEmpty }
+    var registersWithSwiftRuntime: Bool {
+        // Without section headers (stripped with --strip-section-headers, say) the sections
+        // cannot be seen: needing the Swift runtime is then taken as registering with it.
+        hasSwiftRuntimeSections || (!hasSectionHeaders && needed.contains { $0.hasPrefix("libswiftCore") })
+    }
 
     /// The image contains compiled Swift code, so it must come from the host's Swift toolchain.
     var containsSwiftCode: Bool { !swiftMetadataSections.isEmpty }
@@ -115,6 +121,7 @@ struct ELFImage {
         }
         self.swiftMetadataSections = swiftSections
         self.hasSwiftRuntimeSections = anySwiftSection
+        self.hasSectionHeaders = shnum > 0 && shstrndx < shnum
     }
 
     private struct Reader {

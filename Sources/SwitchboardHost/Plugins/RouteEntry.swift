@@ -36,7 +36,7 @@ public final class RouteEntry: @unchecked Sendable {
     /// validators): a plugin of ABI 1.4 or later that did not set SB_ROUTE_PRECONDITIONS. A plugin
     /// built before 1.4 could not set it, and keeps the behaviour it was built for.
     public var hostEvaluatesPreconditions: Bool {
-        declaration.flags & SB_ROUTE_PRECONDITIONS == 0 && plugin.abiMajor == 1 && plugin.abiMinor >= 4
+        declaration.flags & SB_ROUTE_PRECONDITIONS == 0 && (plugin.abiMajor, plugin.abiMinor) >= (1, 4)
     }
 
     /// "GET /items/{item_id}"

@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypesHTTP1
-import enum SwitchboardSDK.JSONValue
+import enum SwitchboardSDK.JSON
 
 /// Applies `ConnectionStateMachine` to one connection: between NIO's HTTP/1 codec and the
 /// conversion to HTTP types, where the request's version and every header line are still seen.
@@ -195,7 +195,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func reject(_ rejection: ConnectionStateMachine.Rejection, context: ChannelHandlerContext) {
         machine.rejected(now: .now())
         metrics.rejected(rejection.status.code)
-        let body = ByteBuffer(string: "{\"detail\":" + JSONValue.quote(rejection.detail) + "}")
+        let body = ByteBuffer(string: "{\"detail\":" + JSON.quote(rejection.detail) + "}")
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "content-length", value: String(body.readableBytes))
