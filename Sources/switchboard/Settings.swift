@@ -52,7 +52,8 @@ struct SettingsResolver {
         settings.compression.enabled = reader.bool(forKey: "compression.enabled", default: settings.compression.enabled)
         settings.compression.level = Int32(min(max(reader.int(forKey: "compression.level", default: Int(settings.compression.level)), 1), 9))
         settings.compression.minimumBytes = reader.int(forKey: "compression.min_bytes", default: settings.compression.minimumBytes)
-        settings.compression.types = reader.stringArray(forKey: "compression.types", default: settings.compression.types)
+        // Media types compare case-insensitively (RFC 9110 §8.3.1): kept lower-cased, as responses' are.
+        settings.compression.types = reader.stringArray(forKey: "compression.types", default: settings.compression.types).map { $0.lowercased() }
         let reader = self.reader
         settings.pluginConfig = { plugin, key in
             reader.string(forKey: ConfigKey(["plugins", "config", plugin] + key.split(separator: ".").map(String.init)))

@@ -128,12 +128,8 @@ import Testing
         struct Nothing: Encodable { func encode(to encoder: any Encoder) throws {} }
         #expect(try JSONEncoding.encode(Nothing()) == "{}")
         struct Bad: Encodable { let list = [1.0, .nan] }
-        #expect(throws: JSONWriter.NonFiniteNumber.self) { _ = try JSONEncoding.encode(Bad()) }
-        do {
-            _ = try JSONEncoding.encode(Bad())
-        } catch let error as JSONWriter.NonFiniteNumber {
-            #expect(error.codingPath == "list.1", "\(error)")
-        }
+        let error = #expect(throws: JSONWriter.NonFiniteNumber.self) { _ = try JSONEncoding.encode(Bad()) }
+        #expect(error?.codingPath == "list.1", "\(String(describing: error))")
     }
 
     /// Pretty as Python's `json.dumps(indent=2)` (orjson's OPT_INDENT_2 writes the same), sorted as
