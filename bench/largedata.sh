@@ -7,6 +7,7 @@
 #   bench/largedata.sh [seconds] [connections]      (defaults: 10 s, 64)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 DURATION=${1:-10}
 CONNECTIONS=${2:-64}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -18,25 +19,23 @@ cp "$BIN/libJson.so" "$WORK/plugins/"
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
-pick_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1$2" >/dev/null && return 0; sleep 0.1; done; echo "server on $1 did not start" >&2; exit 1; }
 rps() { wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s "$@" | awk '/Requests\/sec/ {print $2}'; }
 
 PORT=$(pick_port)
-SWITCHBOARD_STATE_DIRECTORY="$WORK/state" "$BIN/switchboard" serve --port "$PORT" --plugins "$WORK/plugins" --watch off 2>"$WORK/server.log" &
+SWITCHBOARD_COMPRESSION_LEVEL=6 SWITCHBOARD_STATE_DIRECTORY="$WORK/state" "$BIN/switchboard" serve --port "$PORT" --plugins "$WORK/plugins" --watch off 2>"$WORK/server.log" &
 PIDS+=($!)
-wait_port "$PORT" /fast-api
+wait_port "$PORT" /fast-api "$WORK/server.log"
 URL="http://127.0.0.1:$PORT/orjson-large-data"
 plain_bytes=$(curl -s "$URL" | wc -c)
 gzip_bytes=$(curl -s -H 'Accept-Encoding: gzip' "$URL" | wc -c)
 plain=$(rps "$URL")
 coded=$(rps -H 'Accept-Encoding: gzip' "$URL")
 
-# gzip at zlib level 1 (nginx's gzip_comp_level default) beside the host's default, 6.
+# gzip at zlib level 1 (the host's default, as nginx's gzip_comp_level) beside level 6 above.
 FAST_PORT=$(pick_port)
 SWITCHBOARD_COMPRESSION_LEVEL=1 SWITCHBOARD_STATE_DIRECTORY="$WORK/state1" "$BIN/switchboard" serve --port "$FAST_PORT" --plugins "$WORK/plugins" --watch off 2>>"$WORK/server.log" &
 PIDS+=($!)
-wait_port "$FAST_PORT" /fast-api
+wait_port "$FAST_PORT" /fast-api "$WORK/server.log"
 fast_bytes=$(curl -s -H 'Accept-Encoding: gzip' "http://127.0.0.1:$FAST_PORT/orjson-large-data" | wc -c)
 fast=$(rps -H 'Accept-Encoding: gzip' "http://127.0.0.1:$FAST_PORT/orjson-large-data")
 
@@ -47,7 +46,7 @@ if "$VENV/bin/pip" install -q fastapi uvicorn orjson uvloop httptools pillow aio
   REF_PORT=$(pick_port)
   (cd ../shared/reference && exec "$OLDPWD/$VENV/bin/uvicorn" chapter_app:app --host 127.0.0.1 --port "$REF_PORT" --loop uvloop --http httptools --log-level warning) &
   PIDS+=($!)
-  wait_port "$REF_PORT" /fast-api
+  wait_port "$REF_PORT" /fast-api /dev/null
   reference=$(rps "http://127.0.0.1:$REF_PORT/orjson-large-data")
 fi
 

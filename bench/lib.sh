@@ -20,3 +20,12 @@ reference_python() {
     fi
   fi
 }
+
+# Starts the chapter's app with $PY (reference_python) under uvicorn (uvloop, httptools, one
+# worker) on CPU 1, at port $1 with its log in $2; adds its pid to PIDS and waits for path $3.
+start_reference() {
+  (cd ../shared/reference && exec taskset -c 1 "$PY" -m uvicorn chapter_app:app --host 127.0.0.1 --port "$1" \
+    --loop uvloop --http httptools --log-level warning) 2>"$2" &
+  PIDS+=($!)
+  wait_port "$1" "$3" "$2"
+}

@@ -28,11 +28,8 @@ REF_PORT=$(pick_port)
 SWITCHBOARD_LOG_LEVEL=warning SWITCHBOARD_STATE_DIRECTORY="$WORK/state" \
   taskset -c 1 "$BIN/switchboard" serve --port "$HOST_PORT" --plugins "$WORK/plugins" --watch off 2>"$WORK/host.log" &
 PIDS+=($!)
-(cd ../shared/reference && exec taskset -c 1 "$PY" -m uvicorn chapter_app:app --host 127.0.0.1 --port "$REF_PORT" \
-  --loop uvloop --http httptools --log-level warning) 2>"$WORK/ref.log" &
-PIDS+=($!)
 wait_port "$HOST_PORT" /html "$WORK/host.log"
-wait_port "$REF_PORT" /html "$WORK/ref.log"
+start_reference "$REF_PORT" "$WORK/ref.log" /html
 
 # name|port|path
 TARGETS=(

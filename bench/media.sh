@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The media plugin (C: FreeType + libpng) against the chapter's app under uvicorn (Pillow; one
+# The media plugin (C: FreeType and zlib) against the chapter's app under uvicorn (Pillow; one
 # worker, uvloop, httptools), side by side in one run:
 #   1. render + encode time of the default 400x200 image, cache off: the plugin's Server-Timing
 #      over 300 requests, median and p99 (goal: median <= 1 ms);
@@ -38,10 +38,7 @@ COLD_PID=${PIDS[-1]}
 WARM_PORT=$(pick_port); start_host "$WARM_PORT" 16777216
 WARM_PID=${PIDS[-1]}
 REF_PORT=$(pick_port)
-(cd ../shared/reference && exec taskset -c 1 "$PY" -m uvicorn chapter_app:app --host 127.0.0.1 --port "$REF_PORT" \
-  --loop uvloop --http httptools --log-level warning) 2>"$WORK/ref.log" &
-PIDS+=($!)
-wait_port "$REF_PORT" /image/dynamic "$WORK/ref.log"
+start_reference "$REF_PORT" "$WORK/ref.log" /image/dynamic
 
 echo "1. render + encode, 400x200, cache off (Server-Timing, 300 requests):"
 taskset -c 0 python3 - "$COLD_PORT" <<'PY'
