@@ -19,7 +19,7 @@ public struct Request: @unchecked Sendable {
         self.handle = handle
     }
 
-    private var api: sb_host_api { app.api }
+    var api: sb_host_api { app.api }
 
     private func read(_ call: (UnsafeMutablePointer<sb_str>) -> sb_status) -> String? {
         var out = sb_str()

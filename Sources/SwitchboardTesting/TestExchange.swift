@@ -2,6 +2,7 @@ import class SwitchboardSDK.Locked
 import CSwitchboard
 import Dispatch
 import SwitchboardRouting
+import SwitchboardSDK
 import Synchronization
 
 #if canImport(Glibc)
@@ -31,6 +32,7 @@ final class TestExchange: @unchecked Sendable {
         var complete = false
         var closeCallback: (sb_stream_event_fn, UnsafeMutableRawPointer?)? = nil
         var waiter: CheckedContinuation<Bool, Never>? = nil
+        var negotiated = false
     }
     private let state = Locked(State())
     /// Kept alive by the plugin's handle until the response completes.
@@ -89,6 +91,34 @@ final class TestExchange: @unchecked Sendable {
         return index < all.count ? all[index] : nil
     }
 
+    /// request_negotiate, by the host's rules (`ProactiveNegotiation`).
+    func negotiate(offeredCount: Int, offered: (Int) -> UnsafeBufferPointer<UInt8>, into out: UnsafeMutablePointer<Int>) -> sb_status {
+        let lines = headers.filter { $0.0.lowercased() == "accept" }.map(\.1)
+        var accept = lines.joined(separator: ", ")
+        let outcome: Result<Int?, ProactiveNegotiation.OfferError> = accept.withUTF8 { header in
+            Result { () throws(ProactiveNegotiation.OfferError) in
+                try ProactiveNegotiation.choose(accept: lines.isEmpty ? nil : header, offeredCount: offeredCount, offered: offered)
+            }
+        }
+        guard case .success(let index) = outcome else { return SB_ERR_INVALID_ARGUMENT }
+        let open = state.withLock { s in
+            guard s.status == nil else { return false }
+            s.negotiated = true
+            return true
+        }
+        guard open else { return SB_ERR_STATE }
+        guard let index else { return SB_ERR_NOT_FOUND }
+        out.pointee = index
+        return SB_OK
+    }
+
+    static func varies(_ headers: [(name: String, value: String)], by name: String) -> Bool {
+        headers.contains { field in
+            field.name.lowercased() == "vary"
+                && field.value.split(separator: ",").contains { let v = $0.trimmedHTTPSpace.lowercased(); return v == name || v == "*" }
+        }
+    }
+
     // MARK: Responding
 
     func addHeader(_ name: String, _ value: String) -> sb_status {
@@ -106,6 +136,7 @@ final class TestExchange: @unchecked Sendable {
             guard s.status == nil else { return SB_ERR_STATE }
             s.status = Int(status)
             s.bodyOut = body
+            if s.negotiated, !Self.varies(s.responseHeaders, by: "accept") { s.responseHeaders.append(("vary", "Accept")) }
             s.streaming = stream
             if s.responseHeaders.first(where: { $0.name.lowercased() == "content-type" }) == nil, !body.isEmpty || stream {
                 s.responseHeaders.append(("content-type", "application/octet-stream"))

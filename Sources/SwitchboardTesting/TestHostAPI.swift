@@ -233,6 +233,15 @@ enum TestHostAPI {
             value.write(to: out, text: ex.lend(value.text))
             return SB_OK
         }
+        api.request_negotiate = { req, offered, count, out in
+            guard let ex = TestExchange.from(req), let offered, let out else { return SB_ERR_INVALID_ARGUMENT }
+            return ex.negotiate(
+                offeredCount: count,
+                offered: { i in
+                    guard let bytes = offered[i].ptr else { return UnsafeBufferPointer(start: nil, count: 0) }
+                    return UnsafeBufferPointer(start: UnsafeRawPointer(bytes).assumingMemoryBound(to: UInt8.self), count: offered[i].len)
+                }, into: out)
+        }
         return api
     }
 

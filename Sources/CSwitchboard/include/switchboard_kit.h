@@ -661,6 +661,36 @@ static inline sb_status sbk_respond_detail(const sb_host_api *host, sb_request *
     return result;
 }
 
+/* 406 Not Acceptable after request_negotiate answered SB_ERR_NOT_FOUND, with the body the Swift
+ * SDK's HTTPError.notAcceptable writes: {"detail":"Acceptable formats: a, b","available":["a","b"]},
+ * each offered type without its parameters. `offered` is read during the call only. */
+static inline sb_status sbk_respond_not_acceptable(const sb_host_api *host, sb_request *req, const sb_str *offered,
+                                                   size_t count) {
+    sbk_buf b = {0}, list = {0};
+    sb_status result;
+    size_t i, n;
+    sbk_buf_puts(&b, "{\"detail\":");
+    sbk_buf_puts(&list, "Acceptable formats: ");
+    for (i = 0; i < count; i++) {
+        for (n = 0; n < offered[i].len && offered[i].ptr[n] != ';' && offered[i].ptr[n] != ' '; n++) {}
+        if (i > 0) sbk_buf_append(&list, ", ", 2);
+        sbk_buf_append(&list, offered[i].ptr, n);
+    }
+    sbk_json_string(&b, list.failed ? "" : (const char *)list.data, list.failed ? 0 : list.len);
+    sbk_buf_puts(&b, ",\"available\":[");
+    for (i = 0; i < count; i++) {
+        for (n = 0; n < offered[i].len && offered[i].ptr[n] != ';' && offered[i].ptr[n] != ' '; n++) {}
+        if (i > 0) sbk_buf_append(&b, ",", 1);
+        sbk_json_string(&b, offered[i].ptr, n);
+    }
+    sbk_buf_puts(&b, "]}");
+    b.failed |= list.failed;
+    result = sbk_respond(host, req, 406, "application/json", &b);
+    sbk_buf_free(&list);
+    sbk_buf_free(&b);
+    return result;
+}
+
 /* A 422 in FastAPI's shape for one invalid input:
  *   {"detail":[{"type":<type>,"loc":[<where>,<name>],"msg":<msg>,"input":<input>}]}
  * `where` is "path", "query", "header" or "body"; `input` is the value as received (NULL: null).

@@ -284,6 +284,28 @@ enum HostAPI {
             value.write(to: out, text: ex.lend(value.text))
             return SB_OK
         }
+
+        // ABI 1.5
+        api.request_negotiate = { req, offered, count, out in
+            guard let ex = Exchange.from(req), let offered, let out else { return SB_ERR_INVALID_ARGUMENT }
+            let outcome = ex.negotiate(offeredCount: count) { i in
+                // A NULL pointer reads as empty, which no media type is.
+                guard let bytes = offered[i].ptr else { return UnsafeBufferPointer(start: nil, count: 0) }
+                return UnsafeBufferPointer(start: UnsafeRawPointer(bytes).assumingMemoryBound(to: UInt8.self), count: offered[i].len)
+            }
+            switch outcome {
+            case .success(let index?):
+                out.pointee = index
+                return SB_OK
+            case .success(nil):
+                return SB_ERR_NOT_FOUND
+            case .failure(.responded):
+                return SB_ERR_STATE
+            case .failure(.offer(let error)):
+                ex.route.plugin.logger.error("request_negotiate refused the offered types: \(error)", metadata: ["route": "\(ex.route.signature)"])
+                return SB_ERR_INVALID_ARGUMENT
+            }
+        }
         return api
     }
 }

@@ -78,7 +78,7 @@ enum ContentCoding {
             let type = response.headers[.contentType], compressible(type, settings)
         else { return response }
         var response = response
-        varyByAcceptEncoding(&response.headers)
+        response.headers.addVary("Accept-Encoding")
         let (gzip, identityRefused) = negotiate(request.headers[.acceptEncoding])
         guard gzip else { return response }
         if let length = response.body.contentLength, length == 0 || (length < settings.minimumBytes && !identityRefused) {
@@ -131,13 +131,7 @@ extension ContentCoding {
     static func notModified(_ response: inout Response, codedTag: Bool, settings: CompressionSettings) {
         guard settings.enabled, response.status == .notModified else { return }
         if codedTag { codeTag(&response.headers) }
-        varyByAcceptEncoding(&response.headers)
-    }
-
-    /// Adds `Vary: Accept-Encoding` unless a Vary field already names it (or is `*`).
-    static func varyByAcceptEncoding(_ headers: inout HTTPFields) {
-        guard !(headers[values: .vary].contains { $0.lowercased().contains("accept-encoding") || $0 == "*" }) else { return }
-        headers.append(HTTPField(name: .vary, value: "Accept-Encoding"))
+        response.headers.addVary("Accept-Encoding")
     }
 }
 

@@ -46,6 +46,9 @@ final class Exchange: Drainable, @unchecked Sendable {
         /// The lease was returned early, at a drain deadline.
         var leaseReturned = false
         var queryItems: [(name: Substring, value: Substring)]? = nil
+        /// The plugin negotiated the response's media type (request_negotiate): the response
+        /// varies by Accept, whatever it turns out to be.
+        var negotiated = false
     }
     private let state = Locked(State())
     private let bodyClaimed = Atomic<Bool>(false)
@@ -136,6 +139,44 @@ final class Exchange: Drainable, @unchecked Sendable {
         bodyClaimed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
     }
 
+    /// Proactive negotiation of the response's media type (`request_negotiate`): the index of
+    /// the offered type to send, nil when none is acceptable. Either way the response will carry
+    /// `Vary: Accept`. Fails with SB_ERR_STATE after the response call.
+    func negotiate(offeredCount: Int, offered: (Int) -> UnsafeBufferPointer<UInt8>) -> Result<Int?, NegotiationFailure> {
+        let lines = request.headers[values: .accept]
+        let outcome: Result<Int?, ProactiveNegotiation.OfferError>
+        switch lines.count {
+        case 0:
+            outcome = Result { () throws(ProactiveNegotiation.OfferError) in
+                try ProactiveNegotiation.choose(accept: nil, offeredCount: offeredCount, offered: offered)
+            }
+        default:
+            // Several lines are one list (RFC 9110 §5.3).
+            var accept = lines.count == 1 ? lines[0] : lines.joined(separator: ", ")
+            outcome = accept.withUTF8 { header in
+                Result { () throws(ProactiveNegotiation.OfferError) in
+                    try ProactiveNegotiation.choose(accept: header, offeredCount: offeredCount, offered: offered)
+                }
+            }
+        }
+        switch outcome {
+        case .failure(let error):
+            return .failure(.offer(error))
+        case .success(let index):
+            let accepted = state.withLock { s in
+                guard !s.responded else { return false }
+                s.negotiated = true
+                return true
+            }
+            return accepted ? .success(index) : .failure(.responded)
+        }
+    }
+
+    enum NegotiationFailure: Error {
+        case offer(ProactiveNegotiation.OfferError)
+        case responded
+    }
+
     // MARK: Responding
 
     func addHeader(name: String, value: String) -> sb_status {
@@ -159,6 +200,7 @@ final class Exchange: Drainable, @unchecked Sendable {
             guard !s.responded, !s.sealed else { return (SB_ERR_STATE, nil, nil, release) }
             s.responded = true
             var headers = s.headers
+            if s.negotiated { headers.addVary("Accept") }
             let responseBody = body(&headers)
             if headers[.contentType] == nil, responseBody.contentLength != 0 {
                 headers[.contentType] = "application/octet-stream"

@@ -31,6 +31,7 @@ enum Fixtures {
             ("\(source)/races.c", "races", "races", []), ("\(source)/abort_init.c", "abort_init", "abort_init", []),
             ("\(source)/legacy_preconditions.c", "legacy_preconditions", "legacy_preconditions", []),
             ("\(source)/wait_in_handler.c", "wait_in_handler", "wait_in_handler", []),
+            ("\(source)/negotiate.c", "negotiate", "negotiate", []),
         ]
         // Two versions of one plugin, for the hot-swap tests.
         for version in 1...2 {

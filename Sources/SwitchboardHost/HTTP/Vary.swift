@@ -1,0 +1,25 @@
+import HTTPTypes
+import SwitchboardSDK
+
+extension HTTPFields {
+    /// Adds `name` to the response's `Vary` (RFC 9110 §12.5.5) unless a Vary field already lists
+    /// it (compared case-insensitively, element by element) or is `*`: appended to the last Vary
+    /// line as one more list element, or as the first Vary line.
+    mutating func addVary(_ name: String) {
+        let wanted = name.lowercased()
+        var last: Index? = nil
+        for i in indices where self[i].name == .vary {
+            for element in self[i].value.split(separator: ",") {
+                let field = element.trimmedHTTPSpace.lowercased()
+                if field == "*" || field == wanted { return }
+            }
+            last = i
+        }
+        if let last {
+            let value = self[last].value.trimmedHTTPSpace
+            self[last].value = value.isEmpty ? name : value + ", " + name
+        } else {
+            append(HTTPField(name: .vary, value: name))
+        }
+    }
+}

@@ -1,0 +1,441 @@
+/// Proactive negotiation of a response's media type (RFC 9110 §12.1, §12.5.1 `Accept`): of the
+/// media types a route can send, in its order of preference, which one a request asks for.
+///
+/// The rules, each from the RFC unless marked as this host's choice:
+/// - An element is a media range (`type/subtype`, `type/*` or `*/*`) with parameters; `q` ends
+///   the range's own parameters and everything after it is an extension, ignored. A quality is
+///   `0` to `1` with at most three decimals; `q=0` means "not acceptable", also for `*/*`.
+/// - An offered type's quality is the quality of the most specific element that matches it:
+///   `type/subtype` over `type/*` over `*/*`, and among equal ranges the one with more matching
+///   parameters (`text/html;level=1` over `text/html`). Equally specific elements: the first wins.
+/// - Types, subtypes and parameter names are compared case-insensitively, parameter values
+///   exactly (quoted or not: `"a"` equals `a`), except `charset`, whose values are names and
+///   compared case-insensitively. An element with a parameter the offered type does not carry
+///   does not match it (`text/plain;format=flowed` does not match `text/plain`), except
+///   `charset`: an offered type without one is taken to be UTF-8 (the host's only text
+///   encoding, and the only one JSON has, RFC 8259 §8.1), so `application/json; charset=utf-8`
+///   matches `application/json`.
+/// - The offered type with the highest quality above 0 is chosen. Among equal qualities, the type
+///   the client named more specifically wins (this host's choice, as Express's `negotiator` and
+///   Werkzeug make it: Edge's `text/html, application/xhtml+xml, image/jxr, */*` names HTML and
+///   gets it, though `*/*` gives JSON the same quality); then the route's order.
+/// - An element that does not parse (`text`, `*/json`, `q=2`, `q=0.1234`, an unterminated quoted
+///   string) is ignored and the others still count. This host's choice, where the RFC allows the
+///   server to disregard the field (§12.5.1): a request without `Accept`, or whose `Accept` has no
+///   element that parses, or more than `elementLimit` elements, accepts any type, so it gets the
+///   route's first.
+public enum ProactiveNegotiation {
+    /// The most elements an `Accept` field may have before it is disregarded (browsers send 3 to 8).
+    public static let elementLimit = 64
+    /// The most media types a route may offer to one negotiation.
+    public static let offerLimit = 64
+    /// The most parameters one media range or offered type may carry (past it: malformed).
+    public static let parameterLimit = 16
+
+    /// Why an offered list was refused: the plugin's mistake, never the client's.
+    public enum OfferError: Error, Equatable, Sendable, CustomStringConvertible {
+        /// No media types were offered, or more than `offerLimit`.
+        case count(Int)
+        /// The offered type at this index is not a `type/subtype` media type with parameters
+        /// (wildcards and `q` are for requests, not for representations).
+        case malformed(index: Int)
+
+        public var description: String {
+            switch self {
+            case .count(let n): "\(n) media types offered; offer 1 to \(ProactiveNegotiation.offerLimit)"
+            case .malformed(let i): "offered type \(i) is not a media type (type/subtype, then ;name=value parameters; no wildcard, no q)"
+            }
+        }
+    }
+
+    /// The index of the offered type to send, or nil when none is acceptable (answer 406).
+    ///
+    /// - Parameters:
+    ///   - accept: the request's `Accept` field, its lines joined with ", " (RFC 9110 §5.3); nil
+    ///     when the request has none. Borrowed for the call.
+    ///   - offeredCount: how many types the route offers, 1 to `offerLimit`.
+    ///   - offered: the offered type at an index, as UTF-8 bytes borrowed for the call.
+    /// - Throws: `OfferError` for an offered list that is empty, too long or malformed.
+    public static func choose(
+        accept: UnsafeBufferPointer<UInt8>?, offeredCount: Int, offered: (Int) -> UnsafeBufferPointer<UInt8>
+    ) throws(OfferError) -> Int? {
+        guard (1...offerLimit).contains(offeredCount) else { throw .count(offeredCount) }
+        return try withUnsafeTemporaryAllocation(of: Element.self, capacity: elementLimit) { elements throws(OfferError) -> Int? in
+            try withUnsafeTemporaryAllocation(of: Parameter.self, capacity: elementLimit * 4 + parameterLimit) {
+                parameters throws(OfferError) -> Int? in
+                let header = accept ?? UnsafeBufferPointer(start: nil, count: 0)
+                let parsed = accept.flatMap { parseAccept($0, into: elements, parameters: parameters) } ?? 0
+                // Parameters of the offered type under consideration go after the header's.
+                let offerParameters = UnsafeMutableBufferPointer(rebasing: parameters[(parameters.count - parameterLimit)...])
+                var chosen: Int? = nil
+                var bestQuality = 0
+                var bestSpecificity = -1
+                for index in 0..<offeredCount {
+                    let bytes = offered(index)
+                    var cursor = MediaTypeCursor(bytes)
+                    guard let offer = cursor.mediaType(parameters: offerParameters, firstParameter: 0, accept: false),
+                        offer.isConcrete(in: bytes), cursor.atEnd
+                    else { throw .malformed(index: index) }
+                    // No usable Accept: any type, so the route's first (every offer still checked).
+                    guard parsed > 0 else { continue }
+                    let (quality, specificity) = quality(
+                        of: offer, in: bytes, parameters: offerParameters,
+                        elements: UnsafeMutableBufferPointer(rebasing: elements[..<parsed]), header: header, headerParameters: parameters)
+                    if quality > 0, (quality, specificity) > (bestQuality, bestSpecificity) {
+                        (bestQuality, bestSpecificity) = (quality, specificity)
+                        chosen = index
+                    }
+                }
+                return parsed == 0 ? 0 : chosen
+            }
+        }
+    }
+
+    /// `choose(accept:offeredCount:offered:)` for Swift strings (tests, the test host, the SDK).
+    public static func choose(accept: String?, offered: [String]) throws(OfferError) -> Int? {
+        var joined: [UInt8] = []
+        var bounds: [Range<Int>] = []
+        for type in offered {
+            let start = joined.count
+            joined += type.utf8
+            bounds.append(start..<joined.count)
+        }
+        let header = accept.map { Array($0.utf8) }
+        let result: Result<Int?, OfferError> = joined.withUnsafeBufferPointer { all in
+            func run(_ header: UnsafeBufferPointer<UInt8>?) -> Result<Int?, OfferError> {
+                do throws(OfferError) {
+                    return .success(try choose(accept: header, offeredCount: bounds.count) { UnsafeBufferPointer(rebasing: all[bounds[$0]]) })
+                } catch {
+                    return .failure(error)
+                }
+            }
+            guard let header else { return run(nil) }
+            return header.withUnsafeBufferPointer { run($0) }
+        }
+        return try result.get()
+    }
+
+    // MARK: Parsing
+
+    /// A byte range in the buffer it was parsed from.
+    struct Span {
+        var start: Int
+        var end: Int
+    }
+
+    struct Parameter {
+        var name: Span
+        var value: Span  // quotes included when quoted
+    }
+
+    /// A media range of `Accept`, or an offered media type.
+    struct Element {
+        var type: Span
+        var subtype: Span
+        var firstParameter: Int
+        var parameterCount: Int
+        /// Thousandths: 0 to 1000.
+        var quality: Int
+
+        func isConcrete(in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+            !MediaTypeCursor.isStar(type, bytes) && !MediaTypeCursor.isStar(subtype, bytes)
+        }
+    }
+
+    /// Parses the elements of `header` that parse; 0 when none does or there are too many.
+    static func parseAccept(
+        _ header: UnsafeBufferPointer<UInt8>, into elements: UnsafeMutableBufferPointer<Element>,
+        parameters: UnsafeMutableBufferPointer<Parameter>
+    ) -> Int {
+        var cursor = MediaTypeCursor(header)
+        var count = 0
+        var seen = 0
+        var usedParameters = 0
+        let parameterCapacity = parameters.count - parameterLimit
+        while true {
+            cursor.skipSpaceAndCommas()
+            if cursor.atEnd { break }
+            seen += 1
+            if seen > elementLimit { return 0 }
+            let window = UnsafeMutableBufferPointer(rebasing: parameters[..<min(parameterCapacity, usedParameters + parameterLimit)])
+            if var element = cursor.mediaType(parameters: window, firstParameter: usedParameters, accept: true),
+                cursor.atElementEnd
+            {
+                element.firstParameter = usedParameters
+                usedParameters += element.parameterCount
+                elements[count] = element
+                count += 1
+            } else {
+                cursor.skipElement()
+            }
+        }
+        return count
+    }
+
+    /// The quality (thousandths) of `offer` by the most specific element matching it, and that
+    /// element's specificity; (0, -1) when none matches.
+    static func quality(
+        of offer: Element, in offerBytes: UnsafeBufferPointer<UInt8>, parameters offerParameters: UnsafeMutableBufferPointer<Parameter>,
+        elements: UnsafeMutableBufferPointer<Element>, header: UnsafeBufferPointer<UInt8>,
+        headerParameters: UnsafeMutableBufferPointer<Parameter>
+    ) -> (quality: Int, specificity: Int) {
+        var bestSpecificity = -1
+        var quality = 0
+        for element in elements {
+            let level: Int
+            if MediaTypeCursor.isStar(element.type, header) {
+                level = 0
+            } else if MediaTypeCursor.equalFolded(element.type, header, offer.type, offerBytes) {
+                if MediaTypeCursor.isStar(element.subtype, header) {
+                    level = 1
+                } else if MediaTypeCursor.equalFolded(element.subtype, header, offer.subtype, offerBytes) {
+                    level = 2
+                } else {
+                    continue
+                }
+            } else {
+                continue
+            }
+            guard
+                parametersMatch(
+                    element, header, headerParameters, offer: offer, offerBytes, offerParameters)
+            else { continue }
+            let specificity = level * 100 + element.parameterCount
+            if specificity > bestSpecificity {
+                bestSpecificity = specificity
+                quality = element.quality
+            }
+        }
+        return (quality, bestSpecificity)
+    }
+
+    /// Whether every parameter of `element` is carried by `offer` with an equal value.
+    static func parametersMatch(
+        _ element: Element, _ header: UnsafeBufferPointer<UInt8>, _ headerParameters: UnsafeMutableBufferPointer<Parameter>,
+        offer: Element, _ offerBytes: UnsafeBufferPointer<UInt8>, _ offerParameters: UnsafeMutableBufferPointer<Parameter>
+    ) -> Bool {
+        for p in element.firstParameter..<(element.firstParameter + element.parameterCount) {
+            let asked = headerParameters[p]
+            let isCharset = MediaTypeCursor.equalFolded(asked.name, header, "charset")
+            var found = false
+            for o in 0..<offer.parameterCount {
+                let carried = offerParameters[o]
+                guard MediaTypeCursor.equalFolded(asked.name, header, carried.name, offerBytes) else { continue }
+                found = true
+                guard MediaTypeCursor.valuesEqual(asked.value, header, carried.value, offerBytes, folded: isCharset) else { return false }
+                break
+            }
+            if !found {
+                guard isCharset, MediaTypeCursor.valueEqualsFolded(asked.value, header, "utf-8") else { return false }
+            }
+        }
+        return true
+    }
+}
+
+/// A reader over the bytes of a field value or a media type.
+struct MediaTypeCursor {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    var atEnd: Bool { index >= bytes.count }
+    var atElementEnd: Bool { atEnd || bytes[index] == UInt8(ascii: ",") }
+
+    mutating func skipSpace() {
+        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 }
+    }
+
+    mutating func skipSpaceAndCommas() {
+        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == UInt8(ascii: ",") { index += 1 }
+    }
+
+    /// Past the next comma that is not inside a quoted string (or to the end).
+    mutating func skipElement() {
+        var quoted = false
+        while index < bytes.count {
+            let c = bytes[index]
+            index += 1
+            if quoted {
+                if c == UInt8(ascii: "\\") { index += 1 } else if c == UInt8(ascii: "\"") { quoted = false }
+            } else if c == UInt8(ascii: "\"") {
+                quoted = true
+            } else if c == UInt8(ascii: ",") {
+                return
+            }
+        }
+    }
+
+    /// RFC 9110 §5.6.2 tchar.
+    static func isTokenByte(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    mutating func token() -> ProactiveNegotiation.Span? {
+        let start = index
+        while index < bytes.count, Self.isTokenByte(bytes[index]) { index += 1 }
+        return index > start ? .init(start: start, end: index) : nil
+    }
+
+    /// A quoted-string (RFC 9110 §5.6.4), quotes included.
+    mutating func quotedString() -> ProactiveNegotiation.Span? {
+        let start = index
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+        index += 1
+        while index < bytes.count {
+            let c = bytes[index]
+            index += 1
+            switch c {
+            case UInt8(ascii: "\""): return .init(start: start, end: index)
+            case UInt8(ascii: "\\"):
+                guard index < bytes.count, bytes[index] == 0x09 || (0x20...0x7E).contains(bytes[index]) || bytes[index] >= 0x80 else { return nil }
+                index += 1
+            case 0x09, 0x20...0x7E, 0x80...0xFF: continue
+            default: return nil
+            }
+        }
+        return nil
+    }
+
+    mutating func expect(_ c: UInt8) -> Bool {
+        guard index < bytes.count, bytes[index] == c else { return false }
+        index += 1
+        return true
+    }
+
+    /// `type/subtype *( OWS ";" OWS [ parameter ] )`, leaving the cursor after the last parameter.
+    /// With `accept`, a `q` parameter is read as the weight and ends the parameters (what follows
+    /// is accept-ext, read and ignored). Parameters go to `parameters[firstParameter...]`; nil for
+    /// anything malformed, wildcard rules included (`*/json`), or more than `parameterLimit`.
+    mutating func mediaType(
+        parameters: UnsafeMutableBufferPointer<ProactiveNegotiation.Parameter>, firstParameter: Int, accept: Bool
+    ) -> ProactiveNegotiation.Element? {
+        skipSpace()
+        guard let type = token(), expect(UInt8(ascii: "/")), let subtype = token() else { return nil }
+        if Self.isStar(type, bytes), !Self.isStar(subtype, bytes) { return nil }
+        var element = ProactiveNegotiation.Element(type: type, subtype: subtype, firstParameter: firstParameter, parameterCount: 0, quality: 1000)
+        var inExtensions = false
+        while true {
+            skipSpace()
+            if atElementEnd { return element }
+            guard expect(UInt8(ascii: ";")) else { return nil }
+            skipSpace()
+            if atElementEnd || bytes[index] == UInt8(ascii: ";") { continue }
+            guard let name = token(), expect(UInt8(ascii: "=")) else { return nil }
+            let quoted = index < bytes.count && bytes[index] == UInt8(ascii: "\"")
+            guard let value = quoted ? quotedString() : token() else { return nil }
+            if inExtensions { continue }
+            if accept, Self.equalFolded(name, bytes, "q") {
+                guard !quoted, let quality = Self.quality(value, bytes) else { return nil }
+                element.quality = quality
+                inExtensions = true
+                continue
+            }
+            let slot = firstParameter + element.parameterCount
+            guard element.parameterCount < ProactiveNegotiation.parameterLimit, slot < parameters.count else { return nil }
+            parameters[slot] = .init(name: name, value: value)
+            element.parameterCount += 1
+        }
+    }
+
+    /// qvalue (RFC 9110 §12.4.2) in thousandths: `0[.ddd]` or `1[.000]`.
+    static func quality(_ span: ProactiveNegotiation.Span, _ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        let length = span.end - span.start
+        guard length >= 1, length <= 5 else { return nil }
+        let first = bytes[span.start]
+        guard first == UInt8(ascii: "0") || first == UInt8(ascii: "1") else { return nil }
+        var value = Int(first - UInt8(ascii: "0")) * 1000
+        guard length > 1 else { return value }
+        guard bytes[span.start + 1] == UInt8(ascii: ".") else { return nil }
+        var scale = 100
+        for i in (span.start + 2)..<span.end {
+            let digit = bytes[i]
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(digit) else { return nil }
+            value += Int(digit - UInt8(ascii: "0")) * scale
+            scale /= 10
+        }
+        return value <= 1000 ? value : nil
+    }
+
+    static func isStar(_ span: ProactiveNegotiation.Span, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        span.end - span.start == 1 && bytes[span.start] == UInt8(ascii: "*")
+    }
+
+    @inline(__always) static func folded(_ c: UInt8) -> UInt8 {
+        c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") ? c | 0x20 : c
+    }
+
+    static func equalFolded(
+        _ a: ProactiveNegotiation.Span, _ aBytes: UnsafeBufferPointer<UInt8>, _ b: ProactiveNegotiation.Span,
+        _ bBytes: UnsafeBufferPointer<UInt8>
+    ) -> Bool {
+        guard a.end - a.start == b.end - b.start else { return false }
+        for i in 0..<(a.end - a.start) where folded(aBytes[a.start + i]) != folded(bBytes[b.start + i]) { return false }
+        return true
+    }
+
+    /// Compares with lower-case ASCII `literal`.
+    static func equalFolded(_ a: ProactiveNegotiation.Span, _ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+        guard a.end - a.start == literal.utf8CodeUnitCount else { return false }
+        let l = literal.utf8Start
+        for i in 0..<literal.utf8CodeUnitCount where folded(bytes[a.start + i]) != l[i] { return false }
+        return true
+    }
+
+    /// The bytes of a parameter value with its quotes and escapes taken away (RFC 9110 §5.6.4).
+    struct ValueBytes: IteratorProtocol {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var index: Int
+        let end: Int
+
+        init(_ span: ProactiveNegotiation.Span, _ bytes: UnsafeBufferPointer<UInt8>) {
+            self.bytes = bytes
+            let quoted = span.end - span.start >= 2 && bytes[span.start] == UInt8(ascii: "\"")
+            index = quoted ? span.start + 1 : span.start
+            end = quoted ? span.end - 1 : span.end
+        }
+
+        mutating func next() -> UInt8? {
+            guard index < end else { return nil }
+            var c = bytes[index]
+            if c == UInt8(ascii: "\\"), index + 1 < end {
+                index += 1
+                c = bytes[index]
+            }
+            index += 1
+            return c
+        }
+    }
+
+    static func valuesEqual(
+        _ a: ProactiveNegotiation.Span, _ aBytes: UnsafeBufferPointer<UInt8>, _ b: ProactiveNegotiation.Span,
+        _ bBytes: UnsafeBufferPointer<UInt8>, folded fold: Bool
+    ) -> Bool {
+        var x = ValueBytes(a, aBytes)
+        var y = ValueBytes(b, bBytes)
+        while true {
+            let (p, q) = (x.next(), y.next())
+            guard let p, let q else { return p == nil && q == nil }
+            if fold ? folded(p) != folded(q) : p != q { return false }
+        }
+    }
+
+    static func valueEqualsFolded(_ a: ProactiveNegotiation.Span, _ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+        var x = ValueBytes(a, bytes)
+        let l = literal.utf8Start
+        for i in 0..<literal.utf8CodeUnitCount {
+            guard let p = x.next(), folded(p) == l[i] else { return false }
+        }
+        return x.next() == nil
+    }
+}
