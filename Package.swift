@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "Json", type: .dynamic, targets: ["Json"]),
         .library(name: "Markup", type: .dynamic, targets: ["Markup"]),
         .library(name: "Media", type: .dynamic, targets: ["Media"]),
+        .library(name: "Negotiation", type: .dynamic, targets: ["Negotiation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -103,6 +104,7 @@ let package = Package(
         .target(name: "Streaming", dependencies: ["SwitchboardSDK"], path: "Plugins/Streaming", swiftSettings: swiftSettings),
         .target(name: "Status", dependencies: ["SwitchboardSDK"], path: "Plugins/Status", swiftSettings: swiftSettings),
         .target(name: "Json", dependencies: ["SwitchboardSDK"], path: "Plugins/Json", swiftSettings: swiftSettings),
+        .target(name: "Negotiation", dependencies: ["SwitchboardSDK"], path: "Plugins/Negotiation", swiftSettings: swiftSettings),
         // -nostartfiles: swiftc links no swiftrt.o into this C image, so nothing in it registers
         // with the Swift runtime and the host unmaps it once a swap has drained it (hello-c, linked
         // the default way, is kept mapped like a Swift image).
