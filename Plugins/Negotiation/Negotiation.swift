@@ -90,9 +90,9 @@ enum Representation: String, Sendable {
 }
 
 /// /resource/{id}: the chapter's order, JSON first (also what a request without Accept gets).
-let resourceOffers: KeyValuePairs<String, Representation> = [jsonType: .json, htmlType: .html, textType: .text, xmlType: .xml]
+let resourceOffers: Offers<Representation> = [jsonType: .json, htmlType: .html, textType: .text, xmlType: .xml]
 /// Exercise 4's four formats, JSON first.
-let catalogOffers: KeyValuePairs<String, Representation> = [jsonType: .json, xmlType: .xml, htmlType: .html, csvType: .csv]
+let catalogOffers: Offers<Representation> = [jsonType: .json, xmlType: .xml, htmlType: .html, csvType: .csv]
 
 let plugin = Plugin(name: "negotiation", version: "1.0.0", description: "Section 8.4's content negotiation, the multi-format products API, and exercise 4") { app in
     let resourceDocs = [

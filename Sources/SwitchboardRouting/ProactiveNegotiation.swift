@@ -60,35 +60,27 @@ public enum ProactiveNegotiation {
         accept: UnsafeBufferPointer<UInt8>?, offeredCount: Int, offered: (Int) -> UnsafeBufferPointer<UInt8>
     ) throws(OfferError) -> Int? {
         guard (1...offerLimit).contains(offeredCount) else { throw .count(offeredCount) }
-        return try withUnsafeTemporaryAllocation(of: Element.self, capacity: elementLimit) { elements throws(OfferError) -> Int? in
-            try withUnsafeTemporaryAllocation(of: Parameter.self, capacity: elementLimit * 4 + parameterLimit) {
-                parameters throws(OfferError) -> Int? in
-                let header = accept ?? UnsafeBufferPointer(start: nil, count: 0)
-                let parsed = accept.flatMap { parseAccept($0, into: elements, parameters: parameters) } ?? 0
-                // Parameters of the offered type under consideration go after the header's.
-                let offerParameters = UnsafeMutableBufferPointer(rebasing: parameters[(parameters.count - parameterLimit)...])
-                var chosen: Int? = nil
-                var bestQuality = 0
-                var bestSpecificity = -1
-                for index in 0..<offeredCount {
-                    let bytes = offered(index)
-                    var cursor = MediaTypeCursor(bytes)
-                    guard let offer = cursor.mediaType(parameters: offerParameters, firstParameter: 0, accept: false),
-                        offer.isConcrete(in: bytes), cursor.atEnd
-                    else { throw .malformed(index: index) }
-                    // No usable Accept: any type, so the route's first (every offer still checked).
-                    guard parsed > 0 else { continue }
-                    let (quality, specificity) = quality(
-                        of: offer, in: bytes, parameters: offerParameters,
-                        elements: UnsafeMutableBufferPointer(rebasing: elements[..<parsed]), header: header, headerParameters: parameters)
-                    if quality > 0, (quality, specificity) > (bestQuality, bestSpecificity) {
-                        (bestQuality, bestSpecificity) = (quality, specificity)
-                        chosen = index
-                    }
-                }
-                return parsed == 0 ? 0 : chosen
+        // Nothing is stored: the field is read once to count its elements, then once per offer.
+        // A field of a few hundred bytes read four times costs less than storing it.
+        let usable = accept.map(usableElements) ?? 0
+        var chosen: Int? = nil
+        var bestQuality = 0
+        var bestSpecificity = -1
+        for index in 0..<offeredCount {
+            let bytes = offered(index)
+            var cursor = MediaTypeCursor(bytes)
+            guard let offer = cursor.mediaType(accept: false), offer.isConcrete(in: bytes), cursor.atEnd else {
+                throw .malformed(index: index)
+            }
+            // No usable Accept: any type, so the route's first (every offer still checked).
+            guard usable > 0, let header = accept else { continue }
+            let (quality, specificity) = quality(of: offer, in: bytes, header: header)
+            if quality > 0, (quality, specificity) > (bestQuality, bestSpecificity) {
+                (bestQuality, bestSpecificity) = (quality, specificity)
+                chosen = index
             }
         }
+        return usable == 0 ? 0 : chosen
     }
 
     /// `choose(accept:offeredCount:offered:)` for Swift strings (tests, the test host, the SDK).
@@ -123,16 +115,13 @@ public enum ProactiveNegotiation {
         var end: Int
     }
 
-    struct Parameter {
-        var name: Span
-        var value: Span  // quotes included when quoted
-    }
-
     /// A media range of `Accept`, or an offered media type.
     struct Element {
         var type: Span
         var subtype: Span
-        var firstParameter: Int
+        /// From the end of the subtype to the end of the last parameter before any `q`: read
+        /// again with `MediaTypeCursor.parameters`.
+        var parameters: Span
         var parameterCount: Int
         /// Thousandths: 0 to 1000.
         var quality: Int
@@ -142,46 +131,29 @@ public enum ProactiveNegotiation {
         }
     }
 
-    /// Parses the elements of `header` that parse; 0 when none does or there are too many.
-    static func parseAccept(
-        _ header: UnsafeBufferPointer<UInt8>, into elements: UnsafeMutableBufferPointer<Element>,
-        parameters: UnsafeMutableBufferPointer<Parameter>
-    ) -> Int {
+    /// How many elements of `header` parse; 0 when none does or there are more than `elementLimit`.
+    static func usableElements(_ header: UnsafeBufferPointer<UInt8>) -> Int {
         var cursor = MediaTypeCursor(header)
-        var count = 0
         var seen = 0
-        var usedParameters = 0
-        let parameterCapacity = parameters.count - parameterLimit
-        while true {
-            cursor.skipSpaceAndCommas()
-            if cursor.atEnd { break }
+        var usable = 0
+        while let element = cursor.nextElement() {
             seen += 1
             if seen > elementLimit { return 0 }
-            let window = UnsafeMutableBufferPointer(rebasing: parameters[..<min(parameterCapacity, usedParameters + parameterLimit)])
-            if var element = cursor.mediaType(parameters: window, firstParameter: usedParameters, accept: true),
-                cursor.atElementEnd
-            {
-                element.firstParameter = usedParameters
-                usedParameters += element.parameterCount
-                elements[count] = element
-                count += 1
-            } else {
-                cursor.skipElement()
-            }
+            if element != nil { usable += 1 }
         }
-        return count
+        return usable
     }
 
     /// The quality (thousandths) of `offer` by the most specific element matching it, and that
     /// element's specificity; (0, -1) when none matches.
-    static func quality(
-        of offer: Element, in offerBytes: UnsafeBufferPointer<UInt8>, parameters offerParameters: UnsafeMutableBufferPointer<Parameter>,
-        elements: UnsafeMutableBufferPointer<Element>, header: UnsafeBufferPointer<UInt8>,
-        headerParameters: UnsafeMutableBufferPointer<Parameter>
-    ) -> (quality: Int, specificity: Int) {
+    static func quality(of offer: Element, in offerBytes: UnsafeBufferPointer<UInt8>, header: UnsafeBufferPointer<UInt8>) -> (
+        quality: Int, specificity: Int
+    ) {
         var bestSpecificity = -1
         var quality = 0
-        for element in elements {
+        var cursor = MediaTypeCursor(header)
+        while let parsed = cursor.nextElement() {
+            guard let element = parsed else { continue }
             let level: Int
             if MediaTypeCursor.isStar(element.type, header) {
                 level = 0
@@ -196,10 +168,7 @@ public enum ProactiveNegotiation {
             } else {
                 continue
             }
-            guard
-                parametersMatch(
-                    element, header, headerParameters, offer: offer, offerBytes, offerParameters)
-            else { continue }
+            guard parametersMatch(element, header, offer: offer, offerBytes) else { continue }
             let specificity = level * 100 + element.parameterCount
             if specificity > bestSpecificity {
                 bestSpecificity = specificity
@@ -211,22 +180,22 @@ public enum ProactiveNegotiation {
 
     /// Whether every parameter of `element` is carried by `offer` with an equal value.
     static func parametersMatch(
-        _ element: Element, _ header: UnsafeBufferPointer<UInt8>, _ headerParameters: UnsafeMutableBufferPointer<Parameter>,
-        offer: Element, _ offerBytes: UnsafeBufferPointer<UInt8>, _ offerParameters: UnsafeMutableBufferPointer<Parameter>
+        _ element: Element, _ header: UnsafeBufferPointer<UInt8>, offer: Element, _ offerBytes: UnsafeBufferPointer<UInt8>
     ) -> Bool {
-        for p in element.firstParameter..<(element.firstParameter + element.parameterCount) {
-            let asked = headerParameters[p]
-            let isCharset = MediaTypeCursor.equalFolded(asked.name, header, "charset")
+        guard element.parameterCount > 0 else { return true }
+        var asked = MediaTypeCursor(header, from: element.parameters)
+        while let (name, value) = asked.nextParameter() {
+            let isCharset = MediaTypeCursor.equalFolded(name, header, "charset")
             var found = false
-            for o in 0..<offer.parameterCount {
-                let carried = offerParameters[o]
-                guard MediaTypeCursor.equalFolded(asked.name, header, carried.name, offerBytes) else { continue }
+            var carried = MediaTypeCursor(offerBytes, from: offer.parameters)
+            while let (offerName, offerValue) = carried.nextParameter() {
+                guard MediaTypeCursor.equalFolded(name, header, offerName, offerBytes) else { continue }
                 found = true
-                guard MediaTypeCursor.valuesEqual(asked.value, header, carried.value, offerBytes, folded: isCharset) else { return false }
+                guard MediaTypeCursor.valuesEqual(value, header, offerValue, offerBytes, folded: isCharset) else { return false }
                 break
             }
             if !found {
-                guard isCharset, MediaTypeCursor.valueEqualsFolded(asked.value, header, "utf-8") else { return false }
+                guard isCharset, MediaTypeCursor.valueEqualsFolded(value, header, "utf-8") else { return false }
             }
         }
         return true
@@ -237,8 +206,20 @@ public enum ProactiveNegotiation {
 struct MediaTypeCursor {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
+    /// Where `nextParameter` stops.
+    var end: Int
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+        end = bytes.count
+    }
+
+    /// A cursor over one span of `bytes` (an element's parameters).
+    init(_ bytes: UnsafeBufferPointer<UInt8>, from span: ProactiveNegotiation.Span) {
+        self.bytes = bytes
+        index = span.start
+        end = span.end
+    }
 
     var atEnd: Bool { index >= bytes.count }
     var atElementEnd: Bool { atEnd || bytes[index] == UInt8(ascii: ",") }
@@ -313,17 +294,26 @@ struct MediaTypeCursor {
         return true
     }
 
+    /// The next element of a list: nil at the end of the field, `.some(nil)` for an element that
+    /// does not parse (skipped, so the next call reads the one after it).
+    mutating func nextElement() -> ProactiveNegotiation.Element?? {
+        skipSpaceAndCommas()
+        if atEnd { return nil }
+        if let element = mediaType(accept: true), atElementEnd { return .some(element) }
+        skipElement()
+        return .some(nil)
+    }
+
     /// `type/subtype *( OWS ";" OWS [ parameter ] )`, leaving the cursor after the last parameter.
     /// With `accept`, a `q` parameter is read as the weight and ends the parameters (what follows
-    /// is accept-ext, read and ignored). Parameters go to `parameters[firstParameter...]`; nil for
-    /// anything malformed, wildcard rules included (`*/json`), or more than `parameterLimit`.
-    mutating func mediaType(
-        parameters: UnsafeMutableBufferPointer<ProactiveNegotiation.Parameter>, firstParameter: Int, accept: Bool
-    ) -> ProactiveNegotiation.Element? {
+    /// is accept-ext, read and ignored). nil for anything malformed, wildcard rules included
+    /// (`*/json`), or more than `parameterLimit` parameters.
+    mutating func mediaType(accept: Bool) -> ProactiveNegotiation.Element? {
         skipSpace()
         guard let type = token(), expect(UInt8(ascii: "/")), let subtype = token() else { return nil }
         if Self.isStar(type, bytes), !Self.isStar(subtype, bytes) { return nil }
-        var element = ProactiveNegotiation.Element(type: type, subtype: subtype, firstParameter: firstParameter, parameterCount: 0, quality: 1000)
+        var element = ProactiveNegotiation.Element(
+            type: type, subtype: subtype, parameters: .init(start: index, end: index), parameterCount: 0, quality: 1000)
         var inExtensions = false
         while true {
             skipSpace()
@@ -331,9 +321,7 @@ struct MediaTypeCursor {
             guard expect(UInt8(ascii: ";")) else { return nil }
             skipSpace()
             if atElementEnd || bytes[index] == UInt8(ascii: ";") { continue }
-            guard let name = token(), expect(UInt8(ascii: "=")) else { return nil }
-            let quoted = index < bytes.count && bytes[index] == UInt8(ascii: "\"")
-            guard let value = quoted ? quotedString() : token() else { return nil }
+            guard let (name, value, quoted) = parameter() else { return nil }
             if inExtensions { continue }
             if accept, Self.equalFolded(name, bytes, "q") {
                 guard !quoted, let quality = Self.quality(value, bytes) else { return nil }
@@ -341,11 +329,31 @@ struct MediaTypeCursor {
                 inExtensions = true
                 continue
             }
-            let slot = firstParameter + element.parameterCount
-            guard element.parameterCount < ProactiveNegotiation.parameterLimit, slot < parameters.count else { return nil }
-            parameters[slot] = .init(name: name, value: value)
+            guard element.parameterCount < ProactiveNegotiation.parameterLimit else { return nil }
             element.parameterCount += 1
+            element.parameters.end = index
         }
+    }
+
+    /// `name "=" ( token / quoted-string )` at the cursor.
+    mutating func parameter() -> (name: ProactiveNegotiation.Span, value: ProactiveNegotiation.Span, quoted: Bool)? {
+        guard let name = token(), expect(UInt8(ascii: "=")) else { return nil }
+        let quoted = index < bytes.count && bytes[index] == UInt8(ascii: "\"")
+        guard let value = quoted ? quotedString() : token() else { return nil }
+        return (name, value, quoted)
+    }
+
+    /// The next parameter of a span `mediaType` has already checked (`Element.parameters`).
+    mutating func nextParameter() -> (name: ProactiveNegotiation.Span, value: ProactiveNegotiation.Span)? {
+        while index < end {
+            skipSpace()
+            guard index < end, expect(UInt8(ascii: ";")) else { return nil }
+            skipSpace()
+            if index >= end || bytes[index] == UInt8(ascii: ";") { continue }
+            guard let (name, value, _) = parameter() else { return nil }
+            return (name, value)
+        }
+        return nil
     }
 
     /// qvalue (RFC 9110 §12.4.2) in thousandths: `0[.ddd]` or `1[.000]`.

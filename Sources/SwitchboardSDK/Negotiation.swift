@@ -17,22 +17,74 @@ extension Request {
     /// - Throws: `HTTPError.notAcceptable(offered)` (406) when none is acceptable; a 500 (logged)
     ///   when `offered` is empty, too long or malformed, or the response was already sent.
     public func negotiate(_ offered: [String]) throws(HTTPError) -> Int {
-        var index = 0
-        let status = offered.withSBStrs { list in api.request_negotiate(handle, list.baseAddress, list.count, &index) }
-        switch status {
-        case SB_OK: return index
-        case SB_ERR_NOT_FOUND: throw HTTPError.notAcceptable(offered)
-        default:
-            app.log(.error, "request_negotiate failed with status \(status) for \(method) \(path): offered \(offered)")
-            throw HTTPError(500, detail: "Internal Server Error")
-        }
+        try negotiate(Offers(offered.enumerated().map { (mediaType: $0.element, choice: $0.offset) }))
     }
 
     /// `negotiate(_:)` that hands back the value paired with the chosen type:
     ///
     ///     let format = try req.negotiate(["application/json": Format.json, "application/xml": .xml])
-    public func negotiate<Choice>(_ offered: KeyValuePairs<String, Choice>) throws(HTTPError) -> Choice {
-        offered[try negotiate(offered.map(\.key))].value
+    public func negotiate<Choice: Sendable>(_ offered: KeyValuePairs<String, Choice>) throws(HTTPError) -> Choice {
+        try negotiate(Offers(offered.map { (mediaType: $0.key, choice: $0.value) }))
+    }
+
+    /// `negotiate(_:)` with offers prepared once (a global `let`), so a request passes them to
+    /// the host without copying: the form for a hot route.
+    ///
+    ///     let formats: Offers<Format> = ["application/json": .json, "text/html; charset=utf-8": .html]
+    ///     let format = try req.negotiate(formats)
+    public func negotiate<Choice>(_ offers: Offers<Choice>) throws(HTTPError) -> Choice {
+        var index = 0
+        let status = api.request_negotiate(handle, offers.list, offers.choices.count, &index)
+        switch status {
+        case SB_OK: return offers.choices[index]
+        case SB_ERR_NOT_FOUND: throw offers.notAcceptable
+        default:
+            app.log(.error, "request_negotiate failed with status \(status) for \(method) \(path): offered \(offers.mediaTypes)")
+            throw HTTPError(500, detail: "Internal Server Error")
+        }
+    }
+}
+
+/// Media types a route offers, in its order of preference, each paired with the value
+/// `Request.negotiate` hands back for it. Made once, at load (a global `let`): the types are kept
+/// as the `sb_str` list the host reads, and the 406 body is written in advance.
+///
+/// Immutable after `init`; its buffers are freed when the last reference goes, which a route
+/// holding it outlives.
+public final class Offers<Choice: Sendable>: @unchecked Sendable, ExpressibleByDictionaryLiteral {
+    public let mediaTypes: [String]
+    public let choices: [Choice]
+    /// 406 with the types (`HTTPError.notAcceptable`).
+    public let notAcceptable: HTTPError
+    /// The types as the host reads them; points into `bytes`.
+    let list: UnsafeMutablePointer<sb_str>
+    private let bytes: UnsafeMutablePointer<UInt8>
+
+    public init(_ pairs: [(mediaType: String, choice: Choice)]) {
+        mediaTypes = pairs.map(\.mediaType)
+        choices = pairs.map(\.choice)
+        notAcceptable = HTTPError.notAcceptable(mediaTypes)
+        let total = mediaTypes.reduce(0) { $0 + $1.utf8.count }
+        bytes = .allocate(capacity: max(total, 1))
+        list = .allocate(capacity: max(pairs.count, 1))
+        var offset = 0
+        for (i, type) in mediaTypes.enumerated() {
+            let start = bytes + offset
+            for byte in type.utf8 {
+                bytes[offset] = byte
+                offset += 1
+            }
+            (list + i).initialize(to: sb_str(ptr: UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self), len: type.utf8.count))
+        }
+    }
+
+    public convenience init(dictionaryLiteral elements: (String, Choice)...) {
+        self.init(elements.map { (mediaType: $0.0, choice: $0.1) })
+    }
+
+    deinit {
+        list.deallocate()
+        bytes.deallocate()
     }
 }
 
@@ -45,23 +97,5 @@ extension HTTPError {
         var body = "{\"detail\":" + JSON.quote("Acceptable formats: " + types.joined(separator: ", ")) + ",\"available\":["
         body += types.map(JSON.quote).joined(separator: ",")
         return HTTPError(406, json: body + "]}")
-    }
-}
-
-extension Array where Element == String {
-    /// The strings as `sb_str`s borrowed for `body`.
-    func withSBStrs<R>(_ body: (UnsafeBufferPointer<sb_str>) -> R) -> R {
-        var bytes: [UInt8] = []
-        var bounds: [Range<Int>] = []
-        for text in self {
-            let start = bytes.count
-            bytes += text.utf8
-            bounds.append(start..<bytes.count)
-        }
-        return bytes.withUnsafeBufferPointer { all in
-            let base = UnsafeRawPointer(all.baseAddress)?.assumingMemoryBound(to: CChar.self)
-            let list = bounds.map { range in sb_str(ptr: base.map { $0 + range.lowerBound }, len: range.count) }
-            return list.withUnsafeBufferPointer(body)
-        }
     }
 }
