@@ -1,6 +1,13 @@
 # Helpers shared by the benchmark scripts (sourced, not run).
 
-pick_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free port on 127.0.0.1, other than the ports given (ports picked earlier in the script are
+# free until their servers start, so the kernel may hand one out again).
+pick_port() {
+  python3 -c 'import socket, sys
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+    if str(p) not in sys.argv[1:]: print(p); break' "$@"
+}
 wait_port() {  # port path log
   for _ in $(seq 150); do curl -s -o /dev/null "http://127.0.0.1:$1$2" && return 0; sleep 0.1; done
   echo "the server on port $1 did not start:" >&2; cat "$3" >&2; exit 1
@@ -28,4 +35,6 @@ start_reference() {
     --loop uvloop --http httptools --log-level warning) 2>"$2" &
   PIDS+=($!)
   wait_port "$1" "$3" "$2"
+  # The port must be uvicorn's, not another server's that took it first.
+  curl -sI "http://127.0.0.1:$1$3" | grep -qi '^server: uvicorn' || { echo "port $1 is not the chapter's app:" >&2; cat "$2" >&2; exit 1; }
 }

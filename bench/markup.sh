@@ -24,7 +24,7 @@ cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; r
 trap cleanup EXIT
 
 HOST_PORT=$(pick_port)
-REF_PORT=$(pick_port)
+REF_PORT=$(pick_port "$HOST_PORT")
 SWITCHBOARD_LOG_LEVEL=warning SWITCHBOARD_STATE_DIRECTORY="$WORK/state" \
   taskset -c 1 "$BIN/switchboard" serve --port "$HOST_PORT" --plugins "$WORK/plugins" --watch off 2>"$WORK/host.log" &
 PIDS+=($!)

@@ -35,9 +35,9 @@ start_host() {  # port cache_bytes
 }
 COLD_PORT=$(pick_port); start_host "$COLD_PORT" 0
 COLD_PID=${PIDS[-1]}
-WARM_PORT=$(pick_port); start_host "$WARM_PORT" 16777216
+WARM_PORT=$(pick_port "$COLD_PORT"); start_host "$WARM_PORT" 16777216
 WARM_PID=${PIDS[-1]}
-REF_PORT=$(pick_port)
+REF_PORT=$(pick_port "$COLD_PORT" "$WARM_PORT")
 start_reference "$REF_PORT" "$WORK/ref.log" /image/dynamic
 
 echo "1. render + encode, 400x200, cache off (Server-Timing, 300 requests):"

@@ -20,13 +20,20 @@
 ///   Werkzeug make it: Edge's `text/html, application/xhtml+xml, image/jxr, */*` names HTML and
 ///   gets it, though `*/*` gives JSON the same quality); then the route's order.
 /// - An element that does not parse (`text`, `*/json`, `q=2`, `q=0.1234`, an unterminated quoted
-///   string) is ignored and the others still count. This host's choice, where the RFC allows the
-///   server to disregard the field (§12.5.1): a request without `Accept`, or whose `Accept` has no
-///   element that parses, or more than `elementLimit` elements, accepts any type, so it gets the
-///   route's first.
+///   string) is ignored and the others still count. Two leniencies, as Express's `negotiator` and
+///   Werkzeug have them, for a header Java sends by default (`text/html, image/gif, image/jpeg,
+///   *; q=.2, */*; q=.2`): a quality may start with its point (`.2`), and a lone `*` is `*/*`.
+/// - Bounds (this host's choice; RFC 9110 lets the server disregard the field): the first
+///   `elementLimit` elements of the first `byteLimit` bytes count, and what follows is ignored
+///   (an element cut by the byte limit with it). A request without `Accept`, or whose `Accept`
+///   has no element that parses in those bounds, accepts any type, so it gets the route's first.
+/// - The lines of a field are one list (RFC 9110 §5.3); a caller joins them with LF, which ends
+///   an element wherever it falls, so an unterminated quoted string cannot swallow the next line.
 public enum ProactiveNegotiation {
-    /// The most elements an `Accept` field may have before it is disregarded (browsers send 3 to 8).
+    /// How many elements of an `Accept` field count (browsers send 3 to 8); the rest are ignored.
     public static let elementLimit = 64
+    /// How many bytes of an `Accept` field are read (browsers send under 200); the rest are ignored.
+    public static let byteLimit = 8192
     /// The most media types a route may offer to one negotiation.
     public static let offerLimit = 64
     /// The most parameters one media range or offered type may carry (past it: malformed).
@@ -51,7 +58,7 @@ public enum ProactiveNegotiation {
     /// The index of the offered type to send, or nil when none is acceptable (answer 406).
     ///
     /// - Parameters:
-    ///   - accept: the request's `Accept` field, its lines joined with ", " (RFC 9110 §5.3); nil
+    ///   - accept: the request's `Accept` field, its lines joined with LF (RFC 9110 §5.3); nil
     ///     when the request has none. Borrowed for the call.
     ///   - offeredCount: how many types the route offers, 1 to `offerLimit`.
     ///   - offered: the offered type at an index, as UTF-8 bytes borrowed for the call.
@@ -61,7 +68,9 @@ public enum ProactiveNegotiation {
     ) throws(OfferError) -> Int? {
         guard (1...offerLimit).contains(offeredCount) else { throw .count(offeredCount) }
         // Nothing is stored: the field is read once to count its elements, then once per offer.
-        // A field of a few hundred bytes read four times costs less than storing it.
+        // A field of a few hundred bytes read four times costs less than storing it, and the
+        // bounds keep the worst case (64 offers of an 8 KiB field) near half a megabyte read.
+        let accept = accept.map(bounded)
         let usable = accept.map(usableElements) ?? 0
         var chosen: Int? = nil
         var bestQuality = 0
@@ -131,14 +140,19 @@ public enum ProactiveNegotiation {
         }
     }
 
-    /// How many elements of `header` parse; 0 when none does or there are more than `elementLimit`.
+    /// The field up to `byteLimit` bytes, cut after the last whole element within them.
+    static func bounded(_ header: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        guard header.count > byteLimit else { return header }
+        var end = byteLimit
+        while end > 0, header[end] != UInt8(ascii: ","), header[end] != 0x0A { end -= 1 }
+        return UnsafeBufferPointer(rebasing: header[..<end])
+    }
+
+    /// How many of the first `elementLimit` elements of `header` parse.
     static func usableElements(_ header: UnsafeBufferPointer<UInt8>) -> Int {
         var cursor = MediaTypeCursor(header)
-        var seen = 0
         var usable = 0
         while let element = cursor.nextElement() {
-            seen += 1
-            if seen > elementLimit { return 0 }
             if element != nil { usable += 1 }
         }
         return usable
@@ -222,22 +236,28 @@ struct MediaTypeCursor {
     }
 
     var atEnd: Bool { index >= bytes.count }
-    var atElementEnd: Bool { atEnd || bytes[index] == UInt8(ascii: ",") }
+    var atElementEnd: Bool { atEnd || bytes[index] == UInt8(ascii: ",") || bytes[index] == 0x0A }
+    /// Elements read by `nextElement`, parsed or not.
+    var elements = 0
 
     mutating func skipSpace() {
         while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 }
     }
 
     mutating func skipSpaceAndCommas() {
-        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == UInt8(ascii: ",") { index += 1 }
+        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == UInt8(ascii: ",") || bytes[index] == 0x0A {
+            index += 1
+        }
     }
 
-    /// Past the next comma that is not inside a quoted string (or to the end).
+    /// Past the next comma that is not inside a quoted string, or the next LF (a line's end,
+    /// which no quoted string spans), or to the end.
     mutating func skipElement() {
         var quoted = false
         while index < bytes.count {
             let c = bytes[index]
             index += 1
+            if c == 0x0A { return }
             if quoted {
                 if c == UInt8(ascii: "\\") { index += 1 } else if c == UInt8(ascii: "\"") { quoted = false }
             } else if c == UInt8(ascii: "\"") {
@@ -268,22 +288,26 @@ struct MediaTypeCursor {
         return index > start ? .init(start: start, end: index) : nil
     }
 
-    /// A quoted-string (RFC 9110 §5.6.4), quotes included.
+    /// A quoted-string (RFC 9110 §5.6.4), quotes included. A byte it may not hold (a control
+    /// character, LF above all) is left unread, so `skipElement` starts there.
     mutating func quotedString() -> ProactiveNegotiation.Span? {
         let start = index
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
         index += 1
+        func allowed(_ c: UInt8) -> Bool { c == 0x09 || (0x20...0x7E).contains(c) || c >= 0x80 }
         while index < bytes.count {
             let c = bytes[index]
-            index += 1
-            switch c {
-            case UInt8(ascii: "\""): return .init(start: start, end: index)
-            case UInt8(ascii: "\\"):
-                guard index < bytes.count, bytes[index] == 0x09 || (0x20...0x7E).contains(bytes[index]) || bytes[index] >= 0x80 else { return nil }
+            if c == UInt8(ascii: "\"") {
                 index += 1
-            case 0x09, 0x20...0x7E, 0x80...0xFF: continue
-            default: return nil
+                return .init(start: start, end: index)
             }
+            if c == UInt8(ascii: "\\") {
+                guard index + 1 < bytes.count, allowed(bytes[index + 1]) else { return nil }
+                index += 2
+                continue
+            }
+            guard allowed(c) else { return nil }
+            index += 1
         }
         return nil
     }
@@ -296,9 +320,11 @@ struct MediaTypeCursor {
 
     /// The next element of a list: nil at the end of the field, `.some(nil)` for an element that
     /// does not parse (skipped, so the next call reads the one after it).
+    /// After `elementLimit` elements it reports the end.
     mutating func nextElement() -> ProactiveNegotiation.Element?? {
         skipSpaceAndCommas()
-        if atEnd { return nil }
+        if atEnd || elements == ProactiveNegotiation.elementLimit { return nil }
+        elements += 1
         if let element = mediaType(accept: true), atElementEnd { return .some(element) }
         skipElement()
         return .some(nil)
@@ -310,7 +336,16 @@ struct MediaTypeCursor {
     /// (`*/json`), or more than `parameterLimit` parameters.
     mutating func mediaType(accept: Bool) -> ProactiveNegotiation.Element? {
         skipSpace()
-        guard let type = token(), expect(UInt8(ascii: "/")), let subtype = token() else { return nil }
+        guard let type = token() else { return nil }
+        let subtype: ProactiveNegotiation.Span
+        if expect(UInt8(ascii: "/")) {
+            guard let token = token() else { return nil }
+            subtype = token
+        } else if accept, Self.isStar(type, bytes) {
+            subtype = type  // a lone `*`, as Java sends it: `*/*`
+        } else {
+            return nil
+        }
         if Self.isStar(type, bytes), !Self.isStar(subtype, bytes) { return nil }
         var element = ProactiveNegotiation.Element(
             type: type, subtype: subtype, parameters: .init(start: index, end: index), parameterCount: 0, quality: 1000)
@@ -323,8 +358,9 @@ struct MediaTypeCursor {
             if atElementEnd || bytes[index] == UInt8(ascii: ";") { continue }
             guard let (name, value, quoted) = parameter() else { return nil }
             if inExtensions { continue }
-            if accept, Self.equalFolded(name, bytes, "q") {
-                guard !quoted, let quality = Self.quality(value, bytes) else { return nil }
+            if Self.equalFolded(name, bytes, "q") {
+                // In an offered type `q` is a mistake (the host's rule, not the grammar's).
+                guard accept, !quoted, let quality = Self.quality(value, bytes) else { return nil }
                 element.quality = quality
                 inExtensions = true
                 continue
@@ -356,21 +392,26 @@ struct MediaTypeCursor {
         return nil
     }
 
-    /// qvalue (RFC 9110 §12.4.2) in thousandths: `0[.ddd]` or `1[.000]`.
+    /// qvalue (RFC 9110 §12.4.2) in thousandths: `0[.ddd]` or `1[.000]`, and `.ddd` (a leniency).
     static func quality(_ span: ProactiveNegotiation.Span, _ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
-        let length = span.end - span.start
-        guard length >= 1, length <= 5 else { return nil }
-        let first = bytes[span.start]
-        guard first == UInt8(ascii: "0") || first == UInt8(ascii: "1") else { return nil }
-        var value = Int(first - UInt8(ascii: "0")) * 1000
-        guard length > 1 else { return value }
-        guard bytes[span.start + 1] == UInt8(ascii: ".") else { return nil }
+        var i = span.start
+        var value = 0
+        guard i < span.end else { return nil }
+        if bytes[i] == UInt8(ascii: "0") || bytes[i] == UInt8(ascii: "1") {
+            value = Int(bytes[i] - UInt8(ascii: "0")) * 1000
+            i += 1
+            if i == span.end { return value }  // "0", "1"
+        }
+        // The point, then at most three decimals ("1." and "0." included; a lone "." not).
+        guard bytes[i] == UInt8(ascii: "."), span.end - i <= 4, i > span.start || span.end - i > 1 else { return nil }
+        i += 1
         var scale = 100
-        for i in (span.start + 2)..<span.end {
+        while i < span.end {
             let digit = bytes[i]
             guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(digit) else { return nil }
             value += Int(digit - UInt8(ascii: "0")) * scale
             scale /= 10
+            i += 1
         }
         return value <= 1000 ? value : nil
     }

@@ -20,18 +20,13 @@ extension Request {
         try negotiate(Offers(offered.enumerated().map { (mediaType: $0.element, choice: $0.offset) }))
     }
 
-    /// `negotiate(_:)` that hands back the value paired with the chosen type:
-    ///
-    ///     let format = try req.negotiate(["application/json": Format.json, "application/xml": .xml])
-    public func negotiate<Choice: Sendable>(_ offered: KeyValuePairs<String, Choice>) throws(HTTPError) -> Choice {
-        try negotiate(Offers(offered.map { (mediaType: $0.key, choice: $0.value) }))
-    }
-
-    /// `negotiate(_:)` with offers prepared once (a global `let`), so a request passes them to
-    /// the host without copying: the form for a hot route.
+    /// `negotiate(_:)` that hands back the value paired with the chosen type. Made once (a global
+    /// `let`), the offers cost a request nothing to pass to the host; a literal works too, and is
+    /// prepared on each call:
     ///
     ///     let formats: Offers<Format> = ["application/json": .json, "text/html; charset=utf-8": .html]
     ///     let format = try req.negotiate(formats)
+    ///     let other = try req.negotiate(["application/json": Format.json, "application/xml": .xml])
     public func negotiate<Choice>(_ offers: Offers<Choice>) throws(HTTPError) -> Choice {
         var index = 0
         let status = api.request_negotiate(handle, offers.list, offers.choices.count, &index)

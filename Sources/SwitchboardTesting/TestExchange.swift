@@ -94,7 +94,7 @@ final class TestExchange: @unchecked Sendable {
     /// request_negotiate, by the host's rules (`ProactiveNegotiation`).
     func negotiate(offeredCount: Int, offered: (Int) -> UnsafeBufferPointer<UInt8>, into out: UnsafeMutablePointer<Int>) -> sb_status {
         let lines = headers.filter { $0.0.lowercased() == "accept" }.map(\.1)
-        var accept = lines.joined(separator: ", ")
+        var accept = lines.joined(separator: "\n")
         let outcome: Result<Int?, ProactiveNegotiation.OfferError> = accept.withUTF8 { header in
             Result { () throws(ProactiveNegotiation.OfferError) in
                 try ProactiveNegotiation.choose(accept: lines.isEmpty ? nil : header, offeredCount: offeredCount, offered: offered)

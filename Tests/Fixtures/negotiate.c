@@ -1,7 +1,10 @@
 /* negotiate: a C plugin that calls request_negotiate directly (ABI 1.5).
  *   GET /negotiate/pick       JSON, HTML or text by Accept; 406 through the kit's body
  *   GET /negotiate/misuse     offers the host must refuse; the body lists each call's status
- *   GET /negotiate/late       responds, then negotiates (SB_ERR_STATE), which /misuse reports */
+ *   GET /negotiate/late       responds, then negotiates (SB_ERR_STATE), which /misuse reports
+ *   GET /negotiate/table?o=T&o=U...   negotiates the types given: the chosen index, or 406
+ *   GET /negotiate/fail       negotiates, then fails: the host's 500 still varies by Accept
+ *   GET /negotiate/spaced     offers types with spaces and tabs around them; the 406 names them bare */
 #include <stdio.h>
 #include <switchboard_kit.h>
 
@@ -43,6 +46,39 @@ static sb_status misuse(void *data, sb_request *req) {
     return result;
 }
 
+static sb_status table(void *data, sb_request *req) {
+    sb_str types[64];
+    size_t count = 0, index = 0;
+    sbk_buf body = {0};
+    sb_status status, result;
+    (void)data;
+    while (count < 64 && host->request_query_param(req, (sb_str)S("o"), count, &types[count]) == SB_OK) count++;
+    status = host->request_negotiate(req, types, count, &index);
+    if (status == SB_ERR_NOT_FOUND) return sbk_respond_not_acceptable(host, req, types, count);
+    if (status != SB_OK) sbk_buf_printf(&body, "status %d", (int)status);
+    else sbk_buf_printf(&body, "%zu", index);
+    result = sbk_respond(host, req, status == SB_OK ? 200 : 400, "text/plain", &body);
+    sbk_buf_free(&body);
+    return result;
+}
+
+static sb_status fail(void *data, sb_request *req) {
+    size_t index;
+    (void)data;
+    host->request_negotiate(req, offered, 3, &index);
+    return SB_ERR_INTERNAL;
+}
+
+static sb_status spaced(void *data, sb_request *req) {
+    static const sb_str types[] = {S(" text/html ; level=1"), S("\ttext/plain\t")};
+    size_t index;
+    static const char ok[] = "ok";
+    sb_bytes b = {(const uint8_t *)ok, 2};
+    (void)data;
+    if (host->request_negotiate(req, types, 2, &index) == SB_ERR_NOT_FOUND) return sbk_respond_not_acceptable(host, req, types, 2);
+    return host->response_send(req, 200, b);
+}
+
 static sb_status late(void *data, sb_request *req) {
     size_t index;
     sb_status result;
@@ -59,6 +95,9 @@ static sb_status init(const sb_host_api *h, sb_plugin *p, void **s) {
     host = h;
     if (sbk_route(h, p, "GET", "/negotiate/pick", pick, NULL, "", NULL, NULL, 0, 0) != SB_OK) return SB_ERR_INTERNAL;
     if (sbk_route(h, p, "GET", "/negotiate/misuse", misuse, NULL, "", NULL, NULL, 0, 0) != SB_OK) return SB_ERR_INTERNAL;
+    if (sbk_route(h, p, "GET", "/negotiate/table", table, NULL, "", NULL, NULL, 0, 0) != SB_OK) return SB_ERR_INTERNAL;
+    if (sbk_route(h, p, "GET", "/negotiate/fail", fail, NULL, "", NULL, NULL, 0, 0) != SB_OK) return SB_ERR_INTERNAL;
+    if (sbk_route(h, p, "GET", "/negotiate/spaced", spaced, NULL, "", NULL, NULL, 0, 0) != SB_OK) return SB_ERR_INTERNAL;
     return sbk_route(h, p, "GET", "/negotiate/late", late, NULL, "", NULL, NULL, 0, 0);
 }
 

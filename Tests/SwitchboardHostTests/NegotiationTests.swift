@@ -57,6 +57,12 @@ import Testing
         ("app lication/json, text/plain", four, 2), ("application/json;q=1.001, text/plain", four, 2),
         ("application/json;q=1.000;, text/plain;q=0.999", four, 0), ("\u{7F}/\u{0}, text/xml, application/xml", four, 3),
         ("text/html;level=\"1, application/json", four, 0),  // unterminated: nothing usable, so the first
+        // Java's default header: a quality with a leading point, a lone `*` for */*.
+        ("text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2", ["application/json"], 0),
+        ("text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2", four, 1),
+        ("application/json;q=.5, text/plain;q=.4", four, 0), ("*", four, 0), ("*;q=0", four, nil),
+        ("text/plain;q=., application/xml", four, 3), ("text/plain;q=0., application/xml", four, 3),
+        ("text/plain;q=1., application/xml;q=.999", four, 2), ("*/plain", four, 0),
         // Spaces and tabs where the grammar allows them; empty list elements.
         ("  text/plain \t; q=0.5 ,\tapplication/xml ; q = 0.4", four, 2), (", ,text/html,,", four, 1),
     ]
@@ -68,20 +74,59 @@ import Testing
         #expect(try ProactiveNegotiation.choose(accept: accept, offered: offered) == expected, "Accept: \(accept ?? "(none)") of \(offered)")
     }
 
+    /// The same table through the real host's function table, from C, over the wire (rows whose
+    /// Accept holds control characters cannot be sent).
+    @Test func theTableThroughTheHost() throws {
+        let server = try ServerProcess(pluginDirectories: [Fixtures.pluginDirectory("negotiate-table", files: [Fixtures.built["negotiate"]!])])
+        defer { server.stop() }
+        for (accept, offered, expected) in Self.table where !(accept ?? "").unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            let query = offered.map { "o=" + $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }.joined(separator: "&")
+            let response = try server.get("/negotiate/table?" + query, headers: accept.map { [("Accept", $0)] } ?? [])
+            let got = response.status == 406 ? nil : Int(response.text)
+            #expect(got == expected && (response.status == 200 || response.status == 406), "Accept: \(accept ?? "(none)") of \(offered): \(response.status) \(response.text)")
+            #expect(response.varies(by: "accept"))
+        }
+    }
+
+    /// And through the SDK in the test host.
+    @Test func theTableThroughTheSDK() async throws {
+        let plugin = Plugin(name: "table", version: "1") { app in
+            app.get("/table") { req in
+                let index: Int = try req.negotiate(req.queryParameters("o"))
+                return .text(String(index))
+            }
+        }
+        let host = try TestHost(plugin)
+        defer { host.shutdown() }
+        for (accept, offered, expected) in Self.table {
+            let query = offered.map { "o=" + $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }.joined(separator: "&")
+            let response = try await host.get("/table?" + query, headers: accept.map { [("Accept", $0)] } ?? [])
+            #expect((response.status == 406 ? nil : Int(response.text)) == expected, "Accept: \(accept ?? "(none)") of \(offered)")
+        }
+    }
+
     @Test func aBoundedNumberOfElements() throws {
-        // Up to the limit every element counts; past it the field is disregarded (any type).
+        // The first 64 elements count; later ones are ignored.
         let within = (0..<63).map { "x/y\($0)" } + ["text/plain"]
         #expect(try ProactiveNegotiation.choose(accept: within.joined(separator: ", "), offered: Self.four) == 2)
         let five = (0..<500).map { "x/y\($0)" } + ["text/plain"]
-        #expect(try ProactiveNegotiation.choose(accept: five.joined(separator: ", "), offered: Self.four) == 0)
+        #expect(try ProactiveNegotiation.choose(accept: five.joined(separator: ", "), offered: Self.four) == nil)
+        // A refusal repeated 500 times is still a refusal.
         let excluded = Array(repeating: "application/json;q=0", count: 500).joined(separator: ",")
-        #expect(try ProactiveNegotiation.choose(accept: excluded, offered: Self.four) == 0)
+        #expect(try ProactiveNegotiation.choose(accept: excluded, offered: ["application/json"]) == nil)
+        // The first 8 KiB count: an element past them is ignored, one cut by them too.
+        let long = "text/plain;q=0.1, x/y;p=\"" + String(repeating: "a", count: 9000) + "\", application/xml"
+        #expect(try ProactiveNegotiation.choose(accept: long, offered: Self.four) == 2)
+        let cut = "text/plain;q=0.1, " + String(repeating: "x/y, ", count: 1700) + "application/xml"
+        #expect(try ProactiveNegotiation.choose(accept: cut, offered: Self.four) == 2)
         // Parameters are bounded too: an element with 17 is malformed.
         let heavy = "text/plain;" + (0..<17).map { "p\($0)=v" }.joined(separator: ";") + ", application/xml"
         #expect(try ProactiveNegotiation.choose(accept: heavy, offered: Self.four) == 3)
-        // A field of 64 KiB of garbage costs one pass.
+        // A field of 64 KiB of garbage: nothing usable, so the first.
         let junk = String(repeating: "a;b=\"\\\"", count: 8192)
         #expect(try ProactiveNegotiation.choose(accept: junk, offered: Self.four) == 0)
+        // Lines joined with LF: an unterminated quoted string ends with its line.
+        #expect(try ProactiveNegotiation.choose(accept: "text/html;a=\"x\ntext/plain", offered: Self.four) == 2)
     }
 
     @Test func offersThePluginGetsWrongAreRefused() throws {
@@ -89,7 +134,7 @@ import Testing
         #expect(throws: ProactiveNegotiation.OfferError.count(65)) {
             try ProactiveNegotiation.choose(accept: nil, offered: Array(repeating: "text/plain", count: 65))
         }
-        for bad in ["text/*", "*/*", "json", "text/html;", "text/html x", "text/html;q", ""] where bad != "text/html;" {
+        for bad in ["text/*", "*/*", "*", "json", "text/html x", "text/html;q", "text/html;q=0.5", "text/html, text/plain", ""] {
             #expect(throws: ProactiveNegotiation.OfferError.malformed(index: 1), "\(bad)") {
                 try ProactiveNegotiation.choose(accept: "text/html", offered: ["text/plain", bad])
             }
@@ -119,6 +164,16 @@ import Testing
         let body = try #require(try JSONSerialization.jsonObject(with: Data(refused.body)) as? [String: Any])
         #expect(body["detail"] as? String == "Acceptable formats: application/json, text/html, text/plain")
         #expect(body["available"] as? [String] == ["application/json", "text/html", "text/plain"])
+
+        // An unterminated quoted string ends with its line.
+        let quoted = try server.get("/negotiate/pick", headers: [("Accept", "text/html;a=\"x"), ("Accept", "text/plain")])
+        #expect(quoted.text == "2")
+        // A handler that fails after negotiating: the host's 500 varies by Accept too.
+        let failed = try server.get("/negotiate/fail")
+        #expect(failed.status == 500 && failed.varies(by: "accept"))
+        // The kit's 406 names the types bare, as the SDK does.
+        let spaced = try server.get("/negotiate/spaced", headers: [("Accept", "image/png")])
+        #expect(spaced.status == 406 && spaced.text.hasSuffix(#""available":["text/html","text/plain"]}"#), "\(spaced.text)")
 
         // Misuse is a status, never a crash; after the response call it is SB_ERR_STATE (-7).
         #expect(try server.get("/negotiate/late").status == 200)
@@ -150,7 +205,7 @@ import Testing
         #expect(refused.status == 406 && refused.header("vary") == "Accept")
         #expect(refused.text == #"{"detail":"Acceptable formats: application/json, text/csv","available":["application/json","text/csv"]}"#)
         let vary = try await host.get("/vary")
-        #expect(vary.headers.filter { $0.name.lowercased() == "vary" }.map(\.value) == ["accept"], "not named twice")
+        #expect(vary.headers.filter { $0.name.lowercased() == "vary" }.map { $0.value } == ["accept"], "not named twice")
     }
 
     // MARK: The negotiation plugin
@@ -218,6 +273,7 @@ import Testing
         #expect(csv.text.hasPrefix("ID,Name,Price,Category,In Stock\r\n1,Laptop,999.99,Electronics,True\r\n"))
         #expect(csv.text.hasSuffix("3,Desk,199.99,Furniture,False\r\n4,Chair,149.99,Furniture,True\r\n5,Monitor,399.99,Electronics,True\r\n"))
         #expect(try server.get("/products?category=garden").text == #"{"products":[],"total":0}"#)
+        #expect(try server.get("/products?category=").text == json.text, "an empty category filters nothing, as the chapter's `if category:`")
 
         for format in ["JSON", "xml", ""] {
             let bad = try server.get("/products?format=\(format)")

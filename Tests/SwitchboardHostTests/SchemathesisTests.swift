@@ -17,7 +17,7 @@ import Testing
     func everyOperationAnswersAsTheDocumentSays() async throws {
         guard let st = ExternalTool.schemathesis.require(for: "the schemathesis run against /openapi.json") else { return }
         let dir = Fixtures.pluginDirectory(
-            "schemathesis", files: ["HelloC", "HelloSwift", "Status", "Streaming", "Json", "Markup", "Media"].map(TestPaths.plugin))
+            "schemathesis", files: ["HelloC", "HelloSwift", "Status", "Streaming", "Json", "Markup", "Media", "Negotiation"].map(TestPaths.plugin))
         let server = try ServerProcess(
             pluginDirectories: [dir],
             environment: [

@@ -596,25 +596,27 @@ typedef struct sb_host_api {
     /* --- ABI 1.5 ----------------------------------------------------------------------------- */
 
     /* Proactive negotiation (RFC 9110 §12.5.1): of the `offered_count` media types in `offered`
-     * (each `type/subtype` with optional parameters, e.g. "text/html; charset=utf-8"; no wildcards,
-     * no q), in the plugin's order of preference, writes the index of the one the request's
-     * Accept field prefers to *out_index. Rules: q-values (q=0 excludes, on a wildcard range too);
-     * the most specific matching range decides a type's quality (`text/html` over `text/` plus a
+     * (each `type/subtype` with optional parameters, e.g. "text/html; charset=utf-8"; no wildcard,
+     * no q), in the plugin's order of preference, writes the index of the one the request's Accept
+     * field prefers to *out_index. Rules: q-values (q=0 excludes, on a wildcard range too); the
+     * most specific matching range decides a type's quality (`text/html` over `text/` plus a
      * wildcard, over the all-types wildcard; then the range with more parameters); among equal
      * qualities the type matched by the more specific range wins (Edge's `text/html`, ... and the
      * all-types wildcard get HTML, not a JSON offered first), then the plugin's order; types,
-     * subtypes and parameter names compare
-     * case-insensitively; a range's parameter must be carried by the type with an equal value,
-     * except charset, which an offered type without one satisfies for utf-8; elements that do
-     * not parse are ignored. No Accept field, one with no element that parses, or one with more
-     * than 64 elements accepts any type: *out_index is 0.
+     * subtypes and parameter names compare case-insensitively; a range's parameter must be
+     * carried by the type with an equal value, except charset, which a type without one satisfies
+     * for utf-8; elements that do not parse are ignored (a quality written `.5` and a lone `*`, as
+     * Java sends them, do parse); only the first 64 elements within the first 8 KiB count; the
+     * field's lines are one list. No Accept field, or none of its elements counted parses: any
+     * type is acceptable and *out_index is 0.
      * SB_ERR_NOT_FOUND when none of them is acceptable: answer 406 (the kit's
-     * sbk_respond_not_acceptable and the Swift SDK write the same JSON body), or send the first anyway
-     * (RFC 9110 §12.5.1 allows either). SB_ERR_INVALID_ARGUMENT for a NULL argument, a count of
-     * 0 or over 64, or a malformed type (logged with its index). SB_ERR_STATE after the response
-     * call. On SB_OK and SB_ERR_NOT_FOUND the host adds `Vary: Accept` to this request's response,
-     * whatever it is (a 304 or the plugin's 406 included), unless a Vary field already names
-     * Accept. `offered` and its strings are read during the call only. Any thread. */
+     * sbk_respond_not_acceptable and the Swift SDK write the same JSON body), or send the first
+     * anyway (RFC 9110 §12.5.1 allows either). SB_ERR_INVALID_ARGUMENT for a NULL argument, a
+     * count of 0 or over 64, or a malformed type (logged with its index). SB_ERR_STATE after the
+     * response call. On SB_OK and SB_ERR_NOT_FOUND the host adds `Vary: Accept` to this request's
+     * response, whatever it is (a 304, the plugin's 406, the host's 500 for a handler that then
+     * fails), unless a Vary field already names Accept. `offered` and its strings are read during
+     * the call only. Any thread. */
     sb_status (*request_negotiate)(sb_request *req, const sb_str *offered, size_t offered_count,
                                    size_t *out_index);
 } sb_host_api;

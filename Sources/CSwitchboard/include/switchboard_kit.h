@@ -661,27 +661,39 @@ static inline sb_status sbk_respond_detail(const sb_host_api *host, sb_request *
     return result;
 }
 
+/* An offered media type without its parameters or surrounding spaces and tabs: `text/html`
+ * of " text/html ; charset=utf-8". Writes where it starts and returns its length. */
+static inline size_t sbk_media_type_bare(sb_str type, const char **start) {
+    size_t from = 0, to;
+    while (from < type.len && (type.ptr[from] == ' ' || type.ptr[from] == '\t')) from++;
+    for (to = from; to < type.len && type.ptr[to] != ';'; to++) {}
+    while (to > from && (type.ptr[to - 1] == ' ' || type.ptr[to - 1] == '\t')) to--;
+    *start = type.len ? type.ptr + from : type.ptr;
+    return to - from;
+}
+
 /* 406 Not Acceptable after request_negotiate answered SB_ERR_NOT_FOUND, with the body the Swift
  * SDK's HTTPError.notAcceptable writes: {"detail":"Acceptable formats: a, b","available":["a","b"]},
- * each offered type without its parameters. `offered` is read during the call only. */
+ * each offered type bare (sbk_media_type_bare). `offered` is read during the call only. */
 static inline sb_status sbk_respond_not_acceptable(const sb_host_api *host, sb_request *req, const sb_str *offered,
                                                    size_t count) {
     sbk_buf b = {0}, list = {0};
     sb_status result;
+    const char *start;
     size_t i, n;
     sbk_buf_puts(&b, "{\"detail\":");
     sbk_buf_puts(&list, "Acceptable formats: ");
     for (i = 0; i < count; i++) {
-        for (n = 0; n < offered[i].len && offered[i].ptr[n] != ';' && offered[i].ptr[n] != ' '; n++) {}
+        n = sbk_media_type_bare(offered[i], &start);
         if (i > 0) sbk_buf_append(&list, ", ", 2);
-        sbk_buf_append(&list, offered[i].ptr, n);
+        sbk_buf_append(&list, start, n);
     }
     sbk_json_string(&b, list.failed ? "" : (const char *)list.data, list.failed ? 0 : list.len);
     sbk_buf_puts(&b, ",\"available\":[");
     for (i = 0; i < count; i++) {
-        for (n = 0; n < offered[i].len && offered[i].ptr[n] != ';' && offered[i].ptr[n] != ' '; n++) {}
+        n = sbk_media_type_bare(offered[i], &start);
         if (i > 0) sbk_buf_append(&b, ",", 1);
-        sbk_json_string(&b, offered[i].ptr, n);
+        sbk_json_string(&b, start, n);
     }
     sbk_buf_puts(&b, "]}");
     b.failed |= list.failed;

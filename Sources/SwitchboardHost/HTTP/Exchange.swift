@@ -143,16 +143,17 @@ final class Exchange: Drainable, @unchecked Sendable {
     /// the offered type to send, nil when none is acceptable. Either way the response will carry
     /// `Vary: Accept`. Fails with SB_ERR_STATE after the response call.
     func negotiate(offeredCount: Int, offered: (Int) -> UnsafeBufferPointer<UInt8>) -> Result<Int?, NegotiationFailure> {
+        // Refused before any work when the response call has been made.
+        guard !state.withLock({ $0.responded }) else { return .failure(.responded) }
         let lines = request.headers[values: .accept]
         let outcome: Result<Int?, ProactiveNegotiation.OfferError>
-        switch lines.count {
-        case 0:
+        if lines.isEmpty {
             outcome = Result { () throws(ProactiveNegotiation.OfferError) in
                 try ProactiveNegotiation.choose(accept: nil, offeredCount: offeredCount, offered: offered)
             }
-        default:
-            // Several lines are one list (RFC 9110 §5.3).
-            var accept = lines.count == 1 ? lines[0] : lines.joined(separator: ", ")
+        } else {
+            // Several lines are one list (RFC 9110 §5.3); LF ends an element wherever it falls.
+            var accept = lines.count == 1 ? lines[0] : lines.joined(separator: "\n")
             outcome = accept.withUTF8 { header in
                 Result { () throws(ProactiveNegotiation.OfferError) in
                     try ProactiveNegotiation.choose(accept: header, offeredCount: offeredCount, offered: offered)
@@ -171,6 +172,10 @@ final class Exchange: Drainable, @unchecked Sendable {
             return accepted ? .success(index) : .failure(.responded)
         }
     }
+
+    /// Whether the plugin negotiated: a response the host makes in its stead (a 500 for a
+    /// handler that failed after negotiating) also varies by Accept.
+    var negotiated: Bool { state.withLock { $0.negotiated } }
 
     enum NegotiationFailure: Error {
         case offer(ProactiveNegotiation.OfferError)
@@ -221,9 +226,10 @@ final class Exchange: Drainable, @unchecked Sendable {
     /// The drain deadline passed while the handler was still pending: the host answers 503 and the
     /// plugin's own late response is refused with SB_ERR_STATE.
     func endForDrain() {
-        let unavailable = JSONError.response(.serviceUnavailable, detail: "The plugin was unloaded before it answered; retry the request")
+        var unavailable = JSONError.response(.serviceUnavailable, detail: "The plugin was unloaded before it answered; retry the request")
         let (ended, waiter) = state.withLock { s -> (Bool, CheckedContinuation<Response, Never>?) in
             guard !s.responded, !s.sealed else { return (false, nil) }
+            if s.negotiated { unavailable.headers.addVary("Accept") }
             s.responded = true
             s.sealed = true
             // The plugin may still answer late (and is refused); the generation need not wait.

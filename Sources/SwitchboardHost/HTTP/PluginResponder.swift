@@ -186,7 +186,9 @@ public struct PluginResponder: HTTPResponder {
         logger.error(
             "handler \(why)",
             metadata: ["plugin": "\(plugin.name)", "route": "\(route.signature)", "generation": "\(plugin.generation)"])
-        return JSONError.response(.internalServerError, detail: "Internal Server Error")
+        var failed = JSONError.response(.internalServerError, detail: "Internal Server Error")
+        if exchange.negotiated { failed.headers.addVary("Accept") }
+        return failed
     }
 
     /// The GET response's status and headers without its body. A streamed body keeps no
