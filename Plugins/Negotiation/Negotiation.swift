@@ -95,10 +95,8 @@ let resourceOffers: Offers<Representation> = [jsonType: .json, htmlType: .html, 
 let catalogOffers: Offers<Representation> = [jsonType: .json, xmlType: .xml, htmlType: .html, csvType: .csv]
 
 let plugin = Plugin(name: "negotiation", version: "1.0.0", description: "Section 8.4's content negotiation, the multi-format products API, and exercise 4") { app in
-    let resourceDocs = [
-        ResponseDoc(200, jsonType, "The resource in the negotiated format (also text/html, text/plain, application/xml)"),
-        ResponseDoc(406, jsonType, "None of the four formats is acceptable"),
-    ]
+    let resourceDocs = [jsonType, htmlType, textType, xmlType].map { ResponseDoc(200, $0, "The resource in the negotiated format") }
+        + [ResponseDoc(406, jsonType, "None of the four formats is acceptable")]
     app.get(
         "/resource/{resource_id}", params: [resourceID], summary: "One resource as JSON, HTML, plain text or XML, by Accept",
         responses: resourceDocs
@@ -117,7 +115,7 @@ let plugin = Plugin(name: "negotiation", version: "1.0.0", description: "Section
 
     app.get(
         "/products", params: [category, listFormat], summary: "Products as JSON, HTML, text or CSV (?format=)",
-        responses: [ResponseDoc(200, jsonType, "Also text/html, text/plain and text/csv (an attachment, streamed)")]
+        responses: [jsonType, htmlType, textType, csvType].map { ResponseDoc(200, $0, "The products in the format asked for (CSV: an attachment, streamed)") }
     ) { req in
         // The chapter's `if category:`: an empty value filters nothing.
         let wanted = req[category].flatMap { $0.isEmpty ? nil : $0.lowercased() }
@@ -153,7 +151,7 @@ let plugin = Plugin(name: "negotiation", version: "1.0.0", description: "Section
 
     app.get(
         "/products/{product_id}", params: [productID, itemFormat], summary: "One product as JSON, HTML or text (?format=)",
-        responses: [ResponseDoc(200, jsonType, "Also text/html and text/plain"), ResponseDoc(404, jsonType, "Product not found")]
+        responses: [jsonType, htmlType, textType].map { ResponseDoc(200, $0, "The product in the format asked for") } + [ResponseDoc(404, jsonType, "Product not found")]
     ) { req in
         let id = try req[productID]
         guard let product = catalog.first(where: { $0.id == id }) else { throw HTTPError(404, detail: "Product not found") }
@@ -166,8 +164,7 @@ let plugin = Plugin(name: "negotiation", version: "1.0.0", description: "Section
 
     // MARK: Exercise 4
 
-    let catalogDocs = [
-        ResponseDoc(200, jsonType, "The catalog in the negotiated format (also application/xml, text/html, text/csv)"),
+    let catalogDocs = [jsonType, xmlType, htmlType, csvType].map { ResponseDoc(200, $0, "In the negotiated format, or the one ?format= names") } + [
         ResponseDoc(304, "", "The client's copy of this representation is current"),
         ResponseDoc(406, jsonType, "None of the four formats is acceptable"),
     ]

@@ -90,12 +90,20 @@ public enum OpenAPIDocument {
                 ])
             ))
         }
-        var responses: [(String, JSONValue)] = metadata.responses.map { doc in
+        // Several documented responses of one status are one response with several media types
+        // (a negotiated route's 200), described by the first.
+        var responses: [(String, JSONValue)] = []
+        var statuses: [Int] = []
+        for doc in metadata.responses where !statuses.contains(doc.status) {
+            statuses.append(doc.status)
+            let same = metadata.responses.filter { $0.status == doc.status }
             var response: [(String, JSONValue)] = [("description", .string(doc.description.isEmpty ? reason(doc.status) : doc.description))]
-            if !doc.mediaType.isEmpty {
-                response.append(("content", .object([(doc.mediaType, .object([("schema", .object([]))]))])))
+            var types: [String] = []
+            for type in same.map(\.mediaType) where !type.isEmpty && !types.contains(type) { types.append(type) }
+            if !types.isEmpty {
+                response.append(("content", .object(types.map { ($0, .object([("schema", .object([]))])) })))
             }
-            return (String(doc.status), .object(response))
+            responses.append((String(doc.status), .object(response)))
         }
         if responses.isEmpty { responses.append(("200", .object([("description", .string("Successful Response"))]))) }
         let validated = !metadata.parameters.isEmpty || metadata.requestBody != nil

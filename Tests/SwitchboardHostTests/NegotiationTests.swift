@@ -247,6 +247,12 @@ import Testing
             #expect(refused.status == 406 && refused.varies(by: "accept"), "\(accept)")
             #expect(refused.text.hasPrefix(#"{"detail":"Acceptable formats: application/json, text/html, text/plain, application/xml","#))
         }
+        // The document names every media type of the negotiated 200, under one status.
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(server.get("/openapi.json").body)) as? [String: Any])
+        let paths = try #require(document["paths"] as? [String: Any])
+        let get = try #require((paths["/resource/{resource_id}"] as? [String: Any])?["get"] as? [String: Any])
+        let ok = try #require((get["responses"] as? [String: Any])?["200"] as? [String: Any])
+        #expect((ok["content"] as? [String: Any]).map { Set($0.keys) } == Set(Self.four), "\(ok)")
         #expect(try server.get("/resource/abc").status == 422)
         #expect(try server.get("/resource/-3").text.contains(#""id":-3"#))
     }

@@ -95,7 +95,7 @@ import Testing
         #expect(try server.get("/users", method: "POST", headers: json, body: Array(#"{"id":1,"username":"ada"}"#.utf8)).status == 201)
         #expect(try server.get("/reports", method: "POST").status == 202)
         let values = [
-            "{item_id}": "1", "{user_id}": "1", "{report_id}": "1", "{filename}": "hello.txt", "{page_id}": "2", "{product_id}": "7",
+            "{item_id}": "1", "{user_id}": "1", "{report_id}": "1", "{filename}": "hello.txt", "{page_id}": "2", "{product_id}": "4", "{resource_id}": "1",
             "{log_id}": "3", "{name}": "app.log",
         ]
         let bodies = [

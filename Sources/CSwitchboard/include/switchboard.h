@@ -303,7 +303,9 @@ typedef struct sb_param_spec {
 /* The size of the first (1.0) sb_param_spec layout: the least struct_size a host reads. */
 #define SB_PARAM_SPEC_V1_SIZE (offsetof(sb_param_spec, enum_count) + sizeof(size_t))
 
-/* One documented response of a route. OWNERSHIP: filled by the plugin; copied by route_add. */
+/* One documented response of a route. Several with one status document the media types a
+ * negotiated response may take (the first one's description is used). OWNERSHIP: filled by the
+ * plugin; copied by route_add. */
 typedef struct sb_response_doc {
     uint32_t struct_size;       /* sizeof(sb_response_doc) */
     uint16_t status;            /* e.g. 200 */

@@ -109,15 +109,24 @@ extension ContentCoding {
 
     /// Rewrites the entity tags of If-None-Match, If-Match and If-Range from a coded
     /// representation's (`"abc-gzip"`) to the plugin's own (`"abc"`); whether any was. Only
-    /// while compression is on: otherwise no tag the host handed out has the suffix.
+    /// while compression is on: otherwise no tag the host handed out has the suffix. If-None-Match
+    /// only for a request that accepts gzip: one that does not is sent the identity
+    /// representation, which the coded tag does not name, so it must not get a 304 for it (nor a
+    /// cache refresh its gzip entry from one). If-Match and If-Range name the resource a client
+    /// changes or resumes, whichever coding it read it in.
     static func uncodeTags(in headers: inout HTTPFields, settings: CompressionSettings) -> Bool {
         guard settings.enabled else { return false }
         var found = false
+        var acceptsGzip: Bool? = nil
         for i in headers.indices {
             let name = headers[i].name
             guard name == .ifNoneMatch || name == .ifMatch || name == .ifRange else { continue }
             let value = headers[i].value
             guard value.contains(codedTagSuffix) else { continue }
+            if name == .ifNoneMatch {
+                if acceptsGzip == nil { acceptsGzip = negotiate(headers[.acceptEncoding]).gzip }
+                guard acceptsGzip == true else { continue }
+            }
             headers[i].value = value.replacing(codedTagSuffix, with: "\"")
             found = true
         }
