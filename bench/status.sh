@@ -5,7 +5,7 @@
 #   GET  /items?limit=10                a page of items and the total
 #   GET  /conditional + If-None-Match   the 304 path (the chapter's app runs with
 #                                       REF_FIX_SEED_BUGS=1, or every one of these is a 500)
-#   POST /items                         a creation; Switchboard's is durable (fdatasync before
+#   POST /items                         a creation; Switchboard's is durable (SQLite, synced before
 #                                       the 201), the chapter's is a Python dict
 #
 #   bench/status.sh [seconds-per-run] [rounds]      (defaults: 10 s, 3 rounds)

@@ -340,11 +340,17 @@ final class Store: Sendable {
         let state = app.state
         ready = Task {
             guard try await state.get(Keys.seeded) == nil else { return }
-            for item in [Item(id: 1, name: "Laptop", price: 999.99), Item(id: 2, name: "Mouse", price: 29.99)] {
-                try? await state.compareAndPut(Keys.item(item.id), expected: nil, item.json)
+            // One transaction: the chapter's items, its resource and the marker, all or none, so
+            // two generations (or two hosts) seeding at once cannot half-seed or seed twice.
+            let items: [StateStore.Step] = [Item(id: 1, name: "Laptop", price: 999.99), Item(id: 2, name: "Mouse", price: 29.99)].map {
+                .put(Keys.item($0.id), $0.json)
             }
-            try? await state.compareAndPut(Keys.conditional, expected: nil, Resource.initial.json)
-            try await state.put(Keys.seeded, Array("1".utf8))
+            do throws(StateStore.Failure) {
+                try await state.transaction(
+                    [.expectAbsent(Keys.seeded)] + items + [.put(Keys.conditional, Resource.initial.json), .put(Keys.seeded, Array("1".utf8))])
+            } catch .conflict {
+                // Seeded meanwhile.
+            }
         }
     }
 
@@ -420,10 +426,9 @@ final class Store: Sendable {
     func page(prefix: String, skip: Int, limit: Int) async throws(HTTPError) -> (entries: [[UInt8]], total: Int) {
         let state = try await self.state
         do {
-            // The store lists from the start: a page past `skip` costs `skip` more entries.
-            let page = try await state.page(prefix: prefix, limit: min(skip, Int(UInt32.max) - limit) + limit)
-            let entries = page.entries.dropFirst(skip).map(\.value)
-            return (entries, page.total ?? page.entries.count)
+            // The store skips: the plugin gets the page only.
+            let page = try await state.page(prefix: prefix, skip: skip, limit: limit)
+            return (page.entries.map(\.value), page.total)
         } catch {
             throw failed(error)
         }

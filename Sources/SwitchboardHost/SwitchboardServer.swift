@@ -33,12 +33,22 @@ public struct HostSettings: Sendable {
     public var docsEnabled = true
     /// gzip for plugins' responses (`compression.*`).
     public var compression = CompressionSettings()
-    /// Where plugin state (the `state_*` host functions) lives: `.file` keeps it in
-    /// `<stateDirectory>/state/state.log` across restarts; `.memory` only for the process's life.
-    public var stateBackend = StateBackend.file
+    /// Where plugin state (the `state_*` host functions) lives: `.sqlite` keeps it in
+    /// `<stateDirectory>/state/state.db` across restarts; `.memory` only for the process's life.
+    public var stateBackend = StateBackend.sqlite
 
     public enum StateBackend: String, Sendable {
-        case file, memory
+        case sqlite, memory
+
+        /// `sqlite` or `memory`, and `file`, the earlier name of `sqlite` (still durable, under
+        /// `state.directory`); nil for anything else.
+        public init?(setting: String) {
+            switch setting.lowercased() {
+            case "sqlite", "file": self = .sqlite
+            case "memory": self = .memory
+            default: return nil
+            }
+        }
     }
 
     public init() {}
@@ -67,18 +77,22 @@ public struct SwitchboardServer: Sendable {
         self.watchdog = Watchdog(options: settings.watchdog, logger: logger, onStall: { stalls.increment() })
     }
 
-    /// Claims the state directory for this process and opens the configured state store; call
-    /// before loading plugins, and keep the returned lock for as long as the server runs. A
-    /// directory another server holds (`StateDirectoryLock.Refusal`, naming its pid) or a store
-    /// that cannot be opened (unwritable directory, a file that is not a state log) is an error to
-    /// report and stop on: serving without the plugins' data would lose what they write next.
-    public func openStateStore() throws -> StateDirectoryLock {
-        let lock = try StateDirectoryLock(directory: settings.stateDirectory)
+    /// Opens the configured state store; call before loading plugins. A store that cannot be
+    /// opened (an unwritable directory, a file that is not a database, a `state.log` that cannot
+    /// be imported) is an error to report and stop on: serving without the plugins' data would
+    /// lose what they write next. Several servers may share one state directory (SQLite locks
+    /// it). Returns how many entries were imported from an earlier version's `state.log`.
+    @discardableResult
+    public func openStateStore() throws -> Int? {
         switch settings.stateBackend {
-        case .memory: HostAPI.services.store = StateStore()
-        case .file: HostAPI.services.store = try StateStore(directory: settings.stateDirectory + "/state")
+        case .memory:
+            HostAPI.services.store = StateStore()
+            return nil
+        case .sqlite:
+            let store = try StateStore(directory: settings.stateDirectory + "/state")
+            HostAPI.services.store = store
+            return (store.storage as? SQLiteStateStorage)?.imported
         }
-        return lock
     }
 
     /// Raises the soft limit on open descriptors to the hard one, and lowers `limits.maxConnections`

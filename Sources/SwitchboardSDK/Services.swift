@@ -169,7 +169,7 @@ extension App {
 // MARK: State store
 
 /// The host's key-value store for this plugin name: survives reloads, and restarts when the host
-/// keeps it on disk (`state.backend: file`, the default). Each change is durable before its call
+/// keeps it on disk (`state.backend: sqlite`, the default). Each change is durable before its call
 /// returns.
 public struct StateStore: Sendable {
     let app: App
@@ -254,6 +254,63 @@ public struct StateStore: Sendable {
         }
         let counts = app.hostABI.major > 1 || app.hostABI.minor >= 2
         return (limit <= 0 ? [] : outcome.entries, counts ? Int(outcome.number) : nil)
+    }
+
+    /// A page past the first `skip` entries with the prefix (after `after`), and how many keys
+    /// have the prefix in all: `?skip=5000&limit=10` costs the plugin ten entries (ABI 1.6).
+    public func page(prefix: String, after: String = "", skip: Int, limit: Int = 1000) async throws(Failure) -> (entries: [(key: String, value: [UInt8])], total: Int) {
+        let outcome = try await run { api, plugin, done, user in
+            withSBStr(prefix) { p in
+                withSBStr(after) { api.state_list_page(plugin, p, $0, UInt64(max(skip, 0)), UInt32(clamping: max(limit, 1)), done, user) }
+            }
+        }
+        return (limit <= 0 ? [] : outcome.entries, Int(outcome.number))
+    }
+
+    /// One step of a `transaction`.
+    public enum Step: Sendable {
+        /// Store the value at the key.
+        case put(String, [UInt8])
+        /// Remove the key (absent: nothing to do).
+        case delete(String)
+        /// The key must hold this value, or nothing applies.
+        case expect(String, [UInt8])
+        /// The key must be absent, or nothing applies.
+        case expectAbsent(String)
+    }
+
+    /// Applies `steps` (1 to 1024) in order as one transaction: all of them, or none when an
+    /// `expect` does not hold (`.conflict`). Durable when it returns (ABI 1.6).
+    public func transaction(_ steps: [Step]) async throws(Failure) {
+        var keys: [[UInt8]] = []
+        var values: [[UInt8]] = []
+        var kinds: [UInt32] = []
+        for step in steps {
+            switch step {
+            case .put(let key, let value): (kinds, keys, values) = (kinds + [UInt32(SB_STATE_OP_PUT)], keys + [Array(key.utf8)], values + [value])
+            case .delete(let key): (kinds, keys, values) = (kinds + [UInt32(SB_STATE_OP_DELETE)], keys + [Array(key.utf8)], values + [[]])
+            case .expect(let key, let value): (kinds, keys, values) = (kinds + [UInt32(SB_STATE_OP_EXPECT)], keys + [Array(key.utf8)], values + [value])
+            case .expectAbsent(let key): (kinds, keys, values) = (kinds + [UInt32(SB_STATE_OP_EXPECT_ABSENT)], keys + [Array(key.utf8)], values + [[]])
+            }
+        }
+        // One buffer for every key and value, borrowed for the call (the host copies them).
+        let bytes = zip(keys, values).reduce(into: [UInt8]()) { $0 += $1.0 + $1.1 }
+        _ = try await run { api, plugin, done, user in
+            bytes.withUnsafeBufferPointer { all in
+                var offset = 0
+                var ops: [sb_state_op] = []
+                for i in 0..<kinds.count {
+                    let key = all.baseAddress.map { UnsafeRawPointer($0 + offset).assumingMemoryBound(to: CChar.self) }
+                    offset += keys[i].count
+                    let value = all.baseAddress.map { $0 + offset }
+                    offset += values[i].count
+                    ops.append(sb_state_op(
+                        struct_size: UInt32(MemoryLayout<sb_state_op>.size), kind: kinds[i], key: sb_str(ptr: key, len: keys[i].count),
+                        value: sb_bytes(ptr: value, len: values[i].count)))
+                }
+                return ops.withUnsafeBufferPointer { api.state_transaction(plugin, $0.baseAddress, $0.count, done, user) }
+            }
+        }
     }
 
     private typealias Call = (sb_host_api, OpaquePointer, sb_state_done_fn, UnsafeMutableRawPointer) -> sb_status

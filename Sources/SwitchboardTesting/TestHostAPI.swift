@@ -218,12 +218,34 @@ enum TestHostAPI {
             }
         }
         api.state_list = { plugin, prefix, after, limit, done, user in
-            let (prefix, after) = (prefix.string, after.string)
-            return TestHostAPI.store(plugin, done, user) { state in
-                let matching = state.keys.filter { $0.hasPrefix(prefix) }
-                let keys = matching.filter { after.isEmpty || $0 > after }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-                    .prefix(limit == 0 ? Int.max : Int(limit))
-                return (SB_OK, .init(number: Int64(matching.count), entries: keys.map { ($0, state[$0]!) }))
+            TestHostAPI.list(plugin, prefix.string, after.string, 0, Int(limit), done, user)
+        }
+        api.state_list_page = { plugin, prefix, after, skip, limit, done, user in
+            TestHostAPI.list(plugin, prefix.string, after.string, Int(clamping: skip), Int(limit), done, user)
+        }
+        api.state_transaction = { plugin, ops, count, done, user in
+            guard let ops, (1...1024).contains(count), Int(ops.pointee.struct_size) >= MemoryLayout<sb_state_op>.size else { return SB_ERR_INVALID_ARGUMENT }
+            let stride = Int(ops.pointee.struct_size)
+            var steps: [(kind: UInt32, key: String, value: [UInt8])] = []
+            for i in 0..<count {
+                let op = UnsafeRawPointer(ops).advanced(by: i * stride).assumingMemoryBound(to: sb_state_op.self).pointee
+                guard (1...4).contains(op.kind) else { return SB_ERR_INVALID_ARGUMENT }
+                steps.append((op.kind, op.key.string, TestHostAPI.bytes(op.value)))
+            }
+            return TestHostAPI.store(plugin, done, user) { [steps] state in
+                // In order, on a copy: what fails leaves the state as it was.
+                var next = state
+                for (index, step) in steps.enumerated() {
+                    switch Int32(step.kind) {
+                    case SB_STATE_OP_PUT: next[step.key] = step.value
+                    case SB_STATE_OP_DELETE: next[step.key] = nil
+                    case SB_STATE_OP_EXPECT where next[step.key] != step.value, SB_STATE_OP_EXPECT_ABSENT where next[step.key] != nil:
+                        return (SB_ERR_CONFLICT, .init(number: Int64(index)))
+                    default: break
+                    }
+                }
+                state = next
+                return (SB_OK, .init())
             }
         }
 
@@ -255,6 +277,18 @@ enum TestHostAPI {
         guard let text = value(ex) else { return SB_ERR_NOT_FOUND }
         out.pointee = ex.lend(text)
         return SB_OK
+    }
+
+    static func list(
+        _ plugin: OpaquePointer?, _ prefix: String, _ after: String, _ skip: Int, _ limit: Int, _ done: sb_state_done_fn?,
+        _ user: UnsafeMutableRawPointer?
+    ) -> sb_status {
+        store(plugin, done, user) { state in
+            let matching = state.keys.filter { $0.utf8.starts(with: prefix.utf8) }
+            let keys = matching.filter { after.isEmpty || after.utf8.lexicographicallyPrecedes($0.utf8) }
+                .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.dropFirst(skip).prefix(limit == 0 ? Int.max : limit)
+            return (SB_OK, .init(number: Int64(matching.count), entries: keys.map { ($0, state[$0]!) }))
+        }
     }
 
     struct StoreResult {

@@ -44,7 +44,7 @@ struct Serve: AsyncParsableCommand {
             flags["plugins.watch"] = .init(.string(watch), isSecret: false)
         }
         let resolver = try await SettingsResolver(configFile: config, flags: flags)
-        let settings = resolver.hostSettings()
+        let settings = try resolver.hostSettings()
 
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -56,14 +56,14 @@ struct Serve: AsyncParsableCommand {
         let (fitted, descriptorNote) = SwitchboardServer.fitToDescriptorLimit(settings)
         if let descriptorNote { logger.notice("\(descriptorNote)") }
         let server = SwitchboardServer(settings: fitted, logger: logger)
-        let stateLock: StateDirectoryLock
         do {
-            stateLock = try server.openStateStore()
+            if let imported = try server.openStateStore() {
+                logger.notice("imported the state log of an earlier version into SQLite", metadata: ["entries": "\(imported)"])
+            }
         } catch {
             logger.critical("cannot open the state store", metadata: ["error": "\(error)"])
             throw ExitCode(3)
         }
-        defer { withExtendedLifetime(stateLock) {} }
         let (loaded, refused) = server.loadPlugins()
         logger.notice(
             "plugins scanned",

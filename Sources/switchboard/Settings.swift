@@ -1,3 +1,4 @@
+import ArgumentParser
 import Configuration
 import Logging
 import SwitchboardHost
@@ -20,7 +21,10 @@ struct SettingsResolver {
         ])
     }
 
-    func hostSettings() -> HostSettings {
+    /// - Throws: `ValidationError` for a value that names nothing (a `state.backend` other than
+    ///   sqlite, file or memory): serving on a backend the operator did not choose would put the
+    ///   plugins' data where they do not look for it.
+    func hostSettings() throws -> HostSettings {
         var settings = HostSettings()
         settings.host = reader.string(forKey: "server.host", default: settings.host)
         settings.port = reader.int(forKey: "server.port", default: settings.port)
@@ -28,7 +32,11 @@ struct SettingsResolver {
         settings.serverName = name.isEmpty ? nil : name
         settings.pluginDirectories = reader.stringArray(forKey: "plugins.directories", default: ["plugins"])
         settings.stateDirectory = reader.string(forKey: "state.directory", default: settings.stateDirectory)
-        settings.stateBackend = HostSettings.StateBackend(rawValue: reader.string(forKey: "state.backend", default: "file")) ?? .file
+        let backend = reader.string(forKey: "state.backend", default: "sqlite")
+        guard let stateBackend = HostSettings.StateBackend(setting: backend) else {
+            throw ValidationError("state.backend is \"\(backend)\": use sqlite (durable, under state.directory; file is its earlier name) or memory")
+        }
+        settings.stateBackend = stateBackend
         settings.maxBodyBytes = reader.int(forKey: "limits.max_body_bytes", default: settings.maxBodyBytes)
         var limits = settings.limits
         limits.headerTimeoutMs = reader.int(forKey: "limits.header_timeout_ms", default: limits.headerTimeoutMs)

@@ -1,84 +1,161 @@
 import CSwitchboard
 import Foundation
+import Synchronization
 import Testing
 @testable import SwitchboardHost
 
-/// The durable state store: what a plugin writes is there after a restart, a crash mid-append
-/// loses only that append, and the log does not grow without bound.
+/// The state store on SQLite (issue #18): what a plugin writes is there after a restart and after
+/// `kill -9`, a transaction applies all or nothing, a page skips without reading, two servers
+/// share a directory, and an earlier version's log is imported.
 @Suite struct StateStoreTests {
     static func text(_ store: StateStore, _ plugin: String, _ key: String) -> String? {
-        (try? store.get(plugin: plugin, key: key)).map { String(decoding: $0.value, as: UTF8.self) }
+        (try? store.apply(.get(key), plugin: plugin)).map { String(decoding: $0.value, as: UTF8.self) }
+    }
+
+    static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    @Test(arguments: ["sqlite", "memory"])
+    func everyOperationAsTheHeaderSays(backend: String) throws {
+        let store = backend == "memory" ? StateStore() : try StateStore(directory: TestPaths.temporaryDirectory("state-ops"))
+        _ = try store.apply(.put("items/1", Self.bytes("one")), plugin: "status")
+        _ = try store.apply(.put("items/1", Self.bytes("theirs")), plugin: "other")
+        #expect(Self.text(store, "status", "items/1") == "one" && Self.text(store, "other", "items/1") == "theirs")
+        #expect(throws: StateError.self) { try store.apply(.get("missing"), plugin: "status") }
+        #expect(try store.apply(.increment("n", 5), plugin: "status").number == 5)
+        #expect(try store.apply(.increment("n", -2), plugin: "status").number == 3)
+        _ = try store.apply(.put("text", Self.bytes("x")), plugin: "status")
+        #expect(Self.status { try store.apply(.increment("text", 1), plugin: "status") } == SB_ERR_INVALID_ARGUMENT)
+        #expect(Self.status { try store.apply(.compareAndPut("items/1", expected: Self.bytes("two"), Self.bytes("3")), plugin: "status") } == SB_ERR_CONFLICT)
+        #expect(Self.status { try store.apply(.compareAndPut("items/1", expected: nil, Self.bytes("3")), plugin: "status") } == SB_ERR_CONFLICT)
+        _ = try store.apply(.compareAndPut("items/1", expected: Self.bytes("one"), Self.bytes("1")), plugin: "status")
+        _ = try store.apply(.compareAndPut("items/9", expected: nil, Self.bytes("9")), plugin: "status")
+        #expect(Self.status { try store.apply(.compareAndDelete("items/9", expected: Self.bytes("8")), plugin: "status") } == SB_ERR_CONFLICT)
+        #expect(Self.status { try store.apply(.compareAndDelete("nope", expected: Self.bytes("8")), plugin: "status") } == SB_ERR_NOT_FOUND)
+        _ = try store.apply(.compareAndDelete("items/9", expected: Self.bytes("9")), plugin: "status")
+        #expect(Self.status { try store.apply(.delete("items/9"), plugin: "status") } == SB_ERR_NOT_FOUND)
+        #expect(Self.text(store, "status", "items/1") == "1")
+    }
+
+    static func status(_ body: () throws -> StateResult) -> sb_status {
+        do {
+            _ = try body()
+            return SB_OK
+        } catch let error as StateError {
+            return error.status
+        } catch {
+            return SB_ERR_INTERNAL
+        }
+    }
+
+    @Test(arguments: ["sqlite", "memory"])
+    func aPageIsARangeInByteOrderAtAnyOffset(backend: String) throws {
+        let store = backend == "memory" ? StateStore() : try StateStore(directory: TestPaths.temporaryDirectory("state-page"))
+        for i in 0..<300 { _ = try store.apply(.put(String(format: "item/%05d", i), Self.bytes("\(i)")), plugin: "p") }
+        // Neighbours of the prefix that a careless range would take in.
+        for key in ["item", "itema", "item0", "ite", "item/", "item/\u{10FFFF}", "item/é", "iten/1"] {
+            _ = try store.apply(.put(key, Self.bytes(key)), plugin: "p")
+        }
+        _ = try store.apply(.put("item/00001", Self.bytes("other plugin")), plugin: "q")
+        // "item/" itself comes first: skipping 251 starts at item/00250.
+        let page = try store.apply(.list(prefix: "item/", after: "", skip: 251, limit: 10), plugin: "p")
+        #expect(page.entries.map(\.key) == (250..<260).map { String(format: "item/%05d", $0) })
+        #expect(page.number == 303, "every key with the prefix: 300, item/, item/é, item/U+10FFFF")
+        let after = try store.apply(.list(prefix: "item/", after: "item/00297", skip: 1, limit: 0), plugin: "p")
+        #expect(after.entries.map(\.key) == ["item/00299", "item/é", "item/\u{10FFFF}"], "byte order: é (C3 A9) before U+10FFFF (F4)")
+        let all = try store.apply(.list(prefix: "", after: "", skip: 0, limit: 0), plugin: "p")
+        #expect(all.number == 308 && all.entries.count == 308)
+        #expect(all.entries.map(\.key) == all.entries.map(\.key).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+        let top = try store.apply(.list(prefix: "item/\u{10FFFF}", after: "", skip: 0, limit: 5), plugin: "p")
+        #expect(top.entries.map(\.key) == ["item/\u{10FFFF}"] && top.number == 1)
+    }
+
+    @Test(arguments: ["sqlite", "memory"])
+    func aTransactionAppliesAllOrNothing(backend: String) throws {
+        let store = backend == "memory" ? StateStore() : try StateStore(directory: TestPaths.temporaryDirectory("state-tx"))
+        _ = try store.apply(.put("counter", Self.bytes("1")), plugin: "p")
+        let failing: [StateStep] = [.put("a", Self.bytes("A")), .delete("counter"), .expect("counter", Self.bytes("1")), .put("b", Self.bytes("B"))]
+        do {
+            _ = try store.apply(.transaction(failing), plugin: "p")
+            Issue.record("an expectation that does not hold applied")
+        } catch {
+            #expect(error.status == SB_ERR_CONFLICT && error.result.number == 2, "the index of the step that failed")
+        }
+        #expect(Self.text(store, "p", "a") == nil && Self.text(store, "p", "counter") == "1", "nothing applied")
+        _ = try store.apply(
+            .transaction([.expect("counter", Self.bytes("1")), .put("counter", Self.bytes("2")), .expectAbsent("item/2"), .put("item/2", Self.bytes("two"))]),
+            plugin: "p")
+        #expect(Self.text(store, "p", "counter") == "2" && Self.text(store, "p", "item/2") == "two")
+        // In a group of calls, one that fails leaves the others standing.
+        let outcomes = store.apply([
+            (.put("x", Self.bytes("x")), "p"), (.transaction([.put("y", Self.bytes("y")), .expectAbsent("x")]), "p"), (.put("z", Self.bytes("z")), "p"),
+        ])
+        #expect(outcomes.map { (try? $0.get()) != nil } == [true, false, true])
+        #expect(Self.text(store, "p", "x") == "x" && Self.text(store, "p", "y") == nil && Self.text(store, "p", "z") == "z")
     }
 
     @Test func everyChangeSurvivesReopening() throws {
         let directory = TestPaths.temporaryDirectory("state") + "/nested/state"
         do {
             let store = try StateStore(directory: directory)
-            _ = try store.put(plugin: "status", key: "items/1", value: Array(#"{"name":"a"}"#.utf8))
-            _ = try store.put(plugin: "status", key: "items/2", value: Array("two".utf8))
-            _ = try store.put(plugin: "other", key: "items/1", value: Array("theirs".utf8))
-            #expect(try store.increment(plugin: "status", key: "next_id", by: 1).number == 1)
-            #expect(try store.increment(plugin: "status", key: "next_id", by: 1).number == 2)
-            _ = try store.delete(plugin: "status", key: "items/2")
-            _ = try store.compareAndPut(plugin: "status", key: "items/1", expected: Array(#"{"name":"a"}"#.utf8), value: Array(#"{"name":"b"}"#.utf8))
-            #expect(throws: StateError.self) { try store.compareAndPut(plugin: "status", key: "items/1", expected: Array("stale".utf8), value: []) }
-            #expect(throws: StateError.self) { try store.delete(plugin: "status", key: "missing") }
+            _ = try store.apply(.put("items/1", Self.bytes(#"{"name":"a"}"#)), plugin: "status")
+            _ = try store.apply(.put("items/2", Self.bytes("two")), plugin: "status")
+            _ = try store.apply(.delete("items/2"), plugin: "status")
+            #expect(try store.apply(.increment("next_id", 1), plugin: "status").number == 1)
         }
         let reopened = try StateStore(directory: directory)
-        #expect(Self.text(reopened, "status", "items/1") == #"{"name":"b"}"#)
+        #expect(Self.text(reopened, "status", "items/1") == #"{"name":"a"}"#)
         #expect(Self.text(reopened, "status", "items/2") == nil)
-        #expect(Self.text(reopened, "other", "items/1") == "theirs")
-        #expect(try reopened.increment(plugin: "status", key: "next_id", by: 1).number == 3, "ids keep counting after a restart")
-        #expect(try reopened.list(plugin: "status", prefix: "items/", after: "", limit: 0).entries.map(\.key) == ["items/1"])
+        #expect(try reopened.apply(.increment("next_id", 1), plugin: "status").number == 2)
+        // Operators read it with sqlite3, as the README's schema says.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+            process.arguments = [directory + "/state.db", "SELECT plugin, key, CAST(value AS TEXT) FROM state ORDER BY key"]
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            process.waitUntilExit()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(text == "status|items/1|{\"name\":\"a\"}\nstatus|next_id|2\n", "\(text)")
+        }
     }
 
-    @Test func aTornLastRecordIsDroppedAndTheLogStaysUsable() throws {
-        let directory = TestPaths.temporaryDirectory("state-torn")
+    @Test func aStateLogOfTheEarlierStoreIsImportedOnce() throws {
+        let directory = TestPaths.temporaryDirectory("state-import")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let log = directory + "/state.log"
+        // A log as the earlier store wrote it, ending in a torn record (a crash mid-append).
+        try StateLog.write(
+            [
+                .put("status", "item/1", Self.bytes("one")), .put("status", "item/2", Self.bytes("two")), .put("other", "k", Self.bytes("v")),
+                .delete("status", "item/2"), .put("status", "next", Self.bytes("7")),
+            ], to: log)
+        let torn = StateLog.encode(.put("status", "item/3", Self.bytes("three"))).dropLast(2)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(torn))
+        try handle.close()
         do {
             let store = try StateStore(directory: directory)
-            _ = try store.put(plugin: "p", key: "kept", value: Array("1".utf8))
+            #expect((store.storage as? SQLiteStateStorage)?.imported == 3)
+            #expect(Self.text(store, "status", "item/1") == "one" && Self.text(store, "status", "item/2") == nil)
+            #expect(Self.text(store, "status", "item/3") == nil && Self.text(store, "other", "k") == "v" && Self.text(store, "status", "next") == "7")
+            _ = try store.apply(.put("status", Self.bytes("after the import")), plugin: "status")
         }
-        // A crash in the middle of an append: half a record at the end of the file.
-        let record = StateStore.encode(.put("p", "lost", Array("2".utf8)))
-        let handle = try #require(FileHandle(forWritingAtPath: directory + "/state.log"))
-        handle.seekToEndOfFile()
-        handle.write(Data(record.prefix(record.count / 2)))
-        handle.closeFile()
-        do {
-            let store = try StateStore(directory: directory)
-            #expect(Self.text(store, "p", "kept") == "1")
-            #expect(Self.text(store, "p", "lost") == nil)
-            _ = try store.put(plugin: "p", key: "after", value: Array("3".utf8))
-        }
-        let store = try StateStore(directory: directory)
-        #expect(Self.text(store, "p", "after") == "3", "a record after the torn one is read back")
-
-        // A flipped bit fails the CRC: replay stops there rather than reading garbage.
-        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory + "/state.log")))
-        bytes[bytes.count - 1] ^= 0x01
-        try Data(bytes).write(to: URL(fileURLWithPath: directory + "/state.log"))
-        #expect(Self.text(try StateStore(directory: directory), "p", "after") == nil)
+        #expect(!FileManager.default.fileExists(atPath: log) && FileManager.default.fileExists(atPath: log + ".imported"), "kept beside as a backup")
+        // A log dropped back (a downgrade and upgrade) is not imported over newer data.
+        try FileManager.default.copyItem(atPath: log + ".imported", toPath: log)
+        let again = try StateStore(directory: directory)
+        #expect((again.storage as? SQLiteStateStorage)?.imported == 0)
+        #expect(Self.text(again, "status", "status") == "after the import" && Self.text(again, "status", "next") == "7")
+        #expect(FileManager.default.fileExists(atPath: log + ".imported.2"))
     }
 
-    @Test func aFileThatIsNotAStateLogIsRefusedWithAMessage() throws {
-        let directory = TestPaths.temporaryDirectory("state-foreign")
-        try Data("not a log".utf8).write(to: URL(fileURLWithPath: directory + "/state.log"))
-        #expect { try StateStore(directory: directory) } throws: { error in
-            "\(error)".contains("is not a Switchboard state log")
-        }
-    }
-
-    @Test func theLogIsCompactedAsItGrows() throws {
-        let directory = TestPaths.temporaryDirectory("state-compact")
-        let store = try StateStore(directory: directory, compactAt: 64 * 1024)
-        let value = [UInt8](repeating: 0x61, count: 1000)
-        for round in 0..<500 { _ = try store.put(plugin: "p", key: "key-\(round % 10)", value: value) }
-        // 500 puts of 1 KB would be ~500 KB; ten live keys stay ~10 KB, so compaction kept it small.
-        #expect(store.fileSize < 80 * 1024, "the log is \(store.fileSize) bytes")
-        #expect(try store.list(plugin: "p", prefix: "", after: "", limit: 0).entries.count == 10)
-        let reopened = try StateStore(directory: directory)
-        #expect(try reopened.list(plugin: "p", prefix: "key-", after: "", limit: 0).entries.map(\.value) == Array(repeating: value, count: 10))
-        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926, "the standard CRC-32 check value")
+    @Test func aFileThatIsNotADatabaseIsRefusedWithAMessage() throws {
+        let directory = TestPaths.temporaryDirectory("state-junk")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: directory + "/state.db"))
+        #expect { try StateStore(directory: directory) } throws: { "\($0)".contains("cannot open the state database \(directory)/state.db") }
     }
 
     @Test func theServerWillNotStartOnAStateLogItCannotRead() throws {
@@ -91,4 +168,55 @@ import Testing
             "\(error)".contains("cannot open the state store") && "\(error)".contains("is not a Switchboard state log")
         }
     }
+
+    @Test func anUnknownBackendIsRefused() throws {
+        #expect {
+            try ServerProcess(pluginDirectories: [], environment: ["SWITCHBOARD_STATE_BACKEND": "postgres"])
+        } throws: { error in
+            "\(error)".contains("state.backend is \"postgres\"")
+        }
+    }
+
+    /// `kill -9` in the middle of 200 concurrent creations: every one answered 201 is there after
+    /// a restart (each answered only once its commit is on disk).
+    @Test func noAnsweredCreationIsLostToKill9() async throws {
+        let state = TestPaths.temporaryDirectory("state-kill")
+        let plugins = Fixtures.pluginDirectory("state-kill", files: [TestPaths.plugin("Status")])
+        let server = try ServerProcess(pluginDirectories: [plugins], environment: ["SWITCHBOARD_STATE_DIRECTORY": state])
+        let port = server.port
+        let json = [("Content-Type", "application/json")]
+        let created = AnsweredCount()
+        let answered = await withTaskGroup(of: Int?.self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    guard let response = try? RawHTTP.request(
+                        port: port, method: "POST", path: "/items", headers: json, body: Array(#"{"name":"Pen \#(i)","price":1}"#.utf8), timeout: 10),
+                        response.status == 201
+                    else { return nil }
+                    created.value.add(1, ordering: .relaxed)
+                    return (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])?["id"] as? Int
+                }
+            }
+            // The kill lands in the middle: after some creations were answered, before all were.
+            group.addTask {
+                let deadline = Date().addingTimeInterval(30)
+                while created.value.load(ordering: .relaxed) < 40 && Date() < deadline { usleep(1000) }
+                kill(server.process.processIdentifier, SIGKILL)
+                return nil
+            }
+            return await group.reduce(into: [Int]()) { if let id = $1 { $0.append(id) } }
+        }
+        server.process.waitUntilExit()
+        let restarted = try ServerProcess(pluginDirectories: [plugins], environment: ["SWITCHBOARD_STATE_DIRECTORY": state])
+        defer { restarted.stop() }
+        for id in answered {
+            #expect(try restarted.get("/items/\(id)").status == 200, "item \(id) was answered 201 before the kill")
+        }
+        #expect(!answered.isEmpty, "some creations were answered before the kill")
+    }
+}
+
+/// How many creations were answered so far, shared by the tasks that make them.
+final class AnsweredCount: Sendable {
+    let value = Atomic<Int>(0)
 }

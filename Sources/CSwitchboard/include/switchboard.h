@@ -66,10 +66,10 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 5  /* 1.1: request_param, sb_param_value; 1.2: state_list counts (sb_state_result.number);
+#define SB_ABI_MINOR 6  /* 1.1: request_param, sb_param_value; 1.2: state_list counts (sb_state_result.number);
                         * 1.3: rule 8 (handles published before their callbacks run);
                         * 1.4: sb_route_spec.body_*, SB_ROUTE_PRECONDITIONS, state_compare_and_delete;
-                        * 1.5: request_negotiate */
+                        * 1.5: request_negotiate; 1.6: state_list_page, state_transaction, sb_state_op */
 
 /* "SWBD": the first bytes after struct_size in a descriptor, so a stray symbol is never trusted. */
 #define SB_PLUGIN_MAGIC 0x53574244u
@@ -407,6 +407,21 @@ typedef struct sb_state_result {
  * or the sum overflows) or SB_ERR_IO. */
 typedef void (*sb_state_done_fn)(void *user, sb_status status, const sb_state_result *result);
 
+/* One step of a state_transaction (ABI 1.6). OWNERSHIP: filled by the plugin; copied by
+ * state_transaction before it returns. */
+typedef struct sb_state_op {
+    uint32_t struct_size;       /* sizeof(sb_state_op) */
+    uint32_t kind;              /* SB_STATE_OP_* */
+    sb_str key;
+    sb_bytes value;             /* PUT: the value to store; EXPECT: the value the key must hold */
+} sb_state_op;
+
+/* Kinds of sb_state_op (ABI 1.6). */
+#define SB_STATE_OP_PUT 1           /* store `value` at `key` */
+#define SB_STATE_OP_DELETE 2        /* remove `key` (absent: nothing to do) */
+#define SB_STATE_OP_EXPECT 3        /* `key` must hold `value` now, or nothing applies */
+#define SB_STATE_OP_EXPECT_ABSENT 4 /* `key` must be absent now, or nothing applies */
+
 /* A declared parameter's validated value (request_param). The caller sets struct_size; the host
  * writes no further than it. OWNERSHIP: `text` is borrowed until the request handle becomes
  * invalid. */
@@ -556,6 +571,9 @@ typedef struct sb_host_api {
     sb_status (*subscription_cancel)(sb_subscription *sub);
 
     /* --- Key-value state store (per plugin name; survives reloads and restarts) ---------------- */
+    /* Kept in SQLite under state.directory (the host's README gives the schema). A change is
+     * durable before its `done` runs; calls made while the store commits are committed together
+     * in its next transaction (each still answered only once durable). */
     /* Each call copies its arguments, returns at once, and, when it returns SB_OK, completes
      * through `done` exactly once, possibly before the call has returned (rules 8 and 9, and
      * sb_state_done_fn). When it returns an error `done` is never called: SB_ERR_INVALID_ARGUMENT
@@ -621,6 +639,22 @@ typedef struct sb_host_api {
      * the call only. Any thread. */
     sb_status (*request_negotiate)(sb_request *req, const sb_str *offered, size_t offered_count,
                                    size_t *out_index);
+
+    /* --- ABI 1.6 ----------------------------------------------------------------------------- */
+
+    /* state_list, past the first `skip` of the entries it would list: a page at any offset
+     * (`?skip=5000&limit=10`) without the skipped entries reaching the plugin, and without the
+     * store reading their values. result->number counts every key with the prefix. */
+    sb_status (*state_list_page)(sb_plugin *plugin, sb_str prefix, sb_str after, uint64_t skip,
+                                 uint32_t limit, sb_state_done_fn done, void *user);
+    /* Applies `ops` (1 to 1024) in order as one transaction: all of them or none, and no other
+     * call comes between them. A compare-and-set over several keys: EXPECT the values read, then
+     * PUT and DELETE. Completes with SB_OK; SB_ERR_CONFLICT when an EXPECT or EXPECT_ABSENT did
+     * not hold, with result->number the index of the first that failed (nothing applied); or
+     * SB_ERR_IO. SB_ERR_INVALID_ARGUMENT (returned, `done` never called) for a count of 0 or over
+     * 1024, a NULL `ops`, or an op with an unknown kind or a struct_size under sizeof's 1.6 size. */
+    sb_status (*state_transaction)(sb_plugin *plugin, const sb_state_op *ops, size_t count,
+                                   sb_state_done_fn done, void *user);
 } sb_host_api;
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -243,38 +243,25 @@ enum HostAPI {
 
         // State store: arguments are copied here, before the call returns (rule 4).
         api.state_get = { plugin, key, done, user in
-            let key = key.string
-            return StateCall.run(plugin, done, user) { store, name in try store.get(plugin: name, key: key) }
+            StateCall.run(plugin, done, user, .get(key.string))
         }
         api.state_put = { plugin, key, value, done, user in
-            let (key, bytes) = (key.string, Array(value.buffer))
-            return StateCall.run(plugin, done, user) { store, name in try store.put(plugin: name, key: key, value: bytes) }
+            StateCall.run(plugin, done, user, .put(key.string, Array(value.buffer)))
         }
         api.state_compare_and_put = { plugin, key, hasExpected, expected, value, done, user in
-            let (key, bytes) = (key.string, Array(value.buffer))
-            let expectedBytes = hasExpected != 0 ? Array(expected.buffer) : nil
-            return StateCall.run(plugin, done, user) { store, name in
-                try store.compareAndPut(plugin: name, key: key, expected: expectedBytes, value: bytes)
-            }
+            StateCall.run(plugin, done, user, .compareAndPut(key.string, expected: hasExpected != 0 ? Array(expected.buffer) : nil, Array(value.buffer)))
         }
         api.state_delete = { plugin, key, done, user in
-            let key = key.string
-            return StateCall.run(plugin, done, user) { store, name in try store.delete(plugin: name, key: key) }
+            StateCall.run(plugin, done, user, .delete(key.string))
         }
         api.state_increment = { plugin, key, delta, done, user in
-            let key = key.string
-            return StateCall.run(plugin, done, user) { store, name in try store.increment(plugin: name, key: key, by: delta) }
+            StateCall.run(plugin, done, user, .increment(key.string, delta))
         }
         api.state_list = { plugin, prefix, after, limit, done, user in
-            let (prefix, after) = (prefix.string, after.string)
-            return StateCall.run(plugin, done, user) { store, name in
-                try store.list(plugin: name, prefix: prefix, after: after, limit: Int(limit))
-            }
+            StateCall.run(plugin, done, user, .list(prefix: prefix.string, after: after.string, skip: 0, limit: Int(limit)))
         }
-
         api.state_compare_and_delete = { plugin, key, expected, done, user in
-            let (key, expected) = (key.string, Array(expected.buffer))
-            return StateCall.run(plugin, done, user) { store, name in try store.compareAndDelete(plugin: name, key: key, expected: expected) }
+            StateCall.run(plugin, done, user, .compareAndDelete(key.string, expected: Array(expected.buffer)))
         }
 
         // ABI 1.1
@@ -305,6 +292,31 @@ enum HostAPI {
                 ex.route.plugin.logger.error("request_negotiate refused the offered types: \(error)", metadata: ["route": "\(ex.route.signature)"])
                 return SB_ERR_INVALID_ARGUMENT
             }
+        }
+
+        // ABI 1.6
+        api.state_list_page = { plugin, prefix, after, skip, limit, done, user in
+            StateCall.run(plugin, done, user, .list(prefix: prefix.string, after: after.string, skip: Int(clamping: skip), limit: Int(limit)))
+        }
+        api.state_transaction = { plugin, ops, count, done, user in
+            guard let ops, (1...1024).contains(count) else { return SB_ERR_INVALID_ARGUMENT }
+            // Read with the stride of the first op's size (sized structs, rule 1).
+            let stride = Int(ops.pointee.struct_size)
+            guard stride >= MemoryLayout<sb_state_op>.size else { return SB_ERR_INVALID_ARGUMENT }
+            var steps: [StateStep] = []
+            steps.reserveCapacity(count)
+            for i in 0..<count {
+                let op = UnsafeRawPointer(ops).advanced(by: i * stride).assumingMemoryBound(to: sb_state_op.self).pointee
+                let key = op.key.string
+                switch op.kind {
+                case UInt32(SB_STATE_OP_PUT): steps.append(.put(key, Array(op.value.buffer)))
+                case UInt32(SB_STATE_OP_DELETE): steps.append(.delete(key))
+                case UInt32(SB_STATE_OP_EXPECT): steps.append(.expect(key, Array(op.value.buffer)))
+                case UInt32(SB_STATE_OP_EXPECT_ABSENT): steps.append(.expectAbsent(key))
+                default: return SB_ERR_INVALID_ARGUMENT
+                }
+            }
+            return StateCall.run(plugin, done, user, .transaction(steps))
         }
         return api
     }

@@ -1,0 +1,84 @@
+import class SwitchboardSDK.Locked
+import CSwitchboard
+import Dispatch
+
+/// Runs plugins' state-store calls off the event loop, on one store thread, and completes each
+/// through its plugin's callback: in the order of the calls, one at a time (switchboard.h,
+/// sb_state_done_fn).
+///
+/// Group commit: the calls that arrived while the store was busy are applied together, in order,
+/// as one transaction (`StateStore.apply`), and answered once it has committed. Under load one
+/// sync answers many changes; alone, a call waits for nothing but its own commit. A batch holds
+/// at most `batchLimit` calls.
+enum StateCall {
+    private static let queue = DispatchQueue(label: "switchboard.state-store")
+    static let batchLimit = 512
+
+    private struct Pending: @unchecked Sendable {
+        let plugin: PluginInstance
+        let operation: StateOperation
+        let done: sb_state_done_fn
+        let user: UnsafeMutableRawPointer?
+    }
+
+    private struct Queue {
+        var calls: [Pending] = []
+        /// A drain is scheduled or running.
+        var draining = false
+    }
+    private static let pending = Locked(Queue())
+
+    static func run(_ pluginHandle: OpaquePointer?, _ done: sb_state_done_fn?, _ user: UnsafeMutableRawPointer?, _ operation: StateOperation) -> sb_status {
+        guard let plugin = PluginInstance.from(pluginHandle), let done else { return SB_ERR_INVALID_ARGUMENT }
+        // The callback runs plugin code: hold a lease so the generation stays loaded until then.
+        guard plugin.enter() else { return SB_ERR_STATE }
+        let schedule = pending.withLock { q -> Bool in
+            q.calls.append(Pending(plugin: plugin, operation: operation, done: done, user: user))
+            guard !q.draining else { return false }
+            q.draining = true
+            return true
+        }
+        if schedule { queue.async { drain() } }
+        return SB_OK
+    }
+
+    /// Applies what is queued, batch after batch, until the queue is empty.
+    private static func drain() {
+        while true {
+            let batch = pending.withLock { q -> [Pending] in
+                let batch = Array(q.calls.prefix(batchLimit))
+                q.calls.removeFirst(batch.count)
+                if batch.isEmpty { q.draining = false }
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            let outcomes = HostAPI.services.store.apply(batch.map { ($0.operation, $0.plugin.name) })
+            for (call, outcome) in zip(batch, outcomes) {
+                switch outcome {
+                case .success(let result): complete(call.done, call.user, SB_OK, result)
+                case .failure(let error): complete(call.done, call.user, error.status, error.result)
+                }
+                call.plugin.leave()
+            }
+        }
+    }
+
+    private static func complete(_ done: sb_state_done_fn, _ user: UnsafeMutableRawPointer?, _ status: sb_status, _ result: StateResult) {
+        let arena = BorrowArena()
+        let value = result.value.withUnsafeBytes { arena.copy($0) }
+        let entries = result.entries.map { entry in
+            let key = arena.copy(entry.key)
+            let value = entry.value.withUnsafeBytes { arena.copy($0) }
+            return sb_state_entry(key: key, value: sb_bytes(ptr: UnsafeRawPointer(value.ptr)?.assumingMemoryBound(to: UInt8.self), len: value.len))
+        }
+        entries.withUnsafeBufferPointer { list in
+            var out = sb_state_result()
+            out.struct_size = UInt32(MemoryLayout<sb_state_result>.size)
+            out.value = sb_bytes(ptr: UnsafeRawPointer(value.ptr)?.assumingMemoryBound(to: UInt8.self), len: value.len)
+            out.number = result.number
+            out.entries = list.baseAddress
+            out.entry_count = list.count
+            done(user, status, &out)
+        }
+    }
+}

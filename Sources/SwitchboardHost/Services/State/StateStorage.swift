@@ -1,0 +1,164 @@
+import CSwitchboard
+
+/// The backend boundary of the state store: one transaction's reads and writes. Every operation a
+/// plugin can ask for (`StateOperation`) is written once on top of it, so a backend (memory,
+/// SQLite, later PostgreSQL for several hosts) implements these five and nothing else.
+///
+/// Keys are compared as bytes (UTF-8), so a listing is in byte order whatever the backend.
+protocol StateTransaction {
+    /// The value at `key`; nil when absent.
+    func get(_ plugin: String, _ key: String) throws -> [UInt8]?
+    func put(_ plugin: String, _ key: String, _ value: [UInt8]) throws
+    /// Removes `key`; false when it was absent.
+    func delete(_ plugin: String, _ key: String) throws -> Bool
+    /// Up to `limit` entries (0: all) whose key starts with `prefix` and sorts after `after`,
+    /// past the first `skip` of them, in key order; and how many keys start with `prefix` in all.
+    func list(_ plugin: String, prefix: String, after: String, skip: Int, limit: Int) throws -> (entries: [(key: String, value: [UInt8])], count: Int)
+    /// Runs `body`; when it throws, whatever it changed is undone (a savepoint) and the error
+    /// propagates, while the enclosing transaction goes on.
+    func atomically<R>(_ body: () throws -> R) throws -> R
+}
+
+/// A place the state lives.
+protocol StateStorage: Sendable {
+    /// Runs `body` as one transaction and commits it before returning: for a durable backend, its
+    /// changes are on stable storage by then. `writes` false promises `body` only reads (a
+    /// backend may then take no write lock). Throws when the transaction cannot begin or commit:
+    /// nothing of it is kept then.
+    func transaction<R>(writes: Bool, _ body: (any StateTransaction) throws -> R) throws -> R
+}
+
+/// Why a state operation did not apply: a status for the plugin's completion, and the result it
+/// comes with (state_transaction's failing index in `number`).
+struct StateError: Error {
+    let status: sb_status
+    var result = StateResult()
+}
+
+struct StateResult: Sendable {
+    var value: [UInt8] = []
+    var number: Int64 = 0
+    var entries: [(key: String, value: [UInt8])] = []
+}
+
+/// One step of a state transaction (`sb_state_op`).
+enum StateStep: Sendable {
+    case put(String, [UInt8])
+    case delete(String)
+    case expect(String, [UInt8])
+    case expectAbsent(String)
+}
+
+/// What a plugin can ask the store for, each on one transaction. The compare-and-set forms read
+/// and write inside it, so no other call comes between.
+enum StateOperation: Sendable {
+    case get(String)
+    case put(String, [UInt8])
+    case compareAndPut(String, expected: [UInt8]?, [UInt8])
+    case delete(String)
+    case compareAndDelete(String, expected: [UInt8])
+    case increment(String, Int64)
+    case list(prefix: String, after: String, skip: Int, limit: Int)
+    case transaction([StateStep])
+
+    /// Whether it may change anything.
+    var writes: Bool {
+        switch self {
+        case .get, .list: false
+        default: true
+        }
+    }
+
+    /// Applies it for `plugin`. Throws `StateError` for an outcome the plugin is told
+    /// (SB_ERR_NOT_FOUND, SB_ERR_CONFLICT, SB_ERR_INVALID_ARGUMENT), anything else for a store
+    /// failure (SB_ERR_IO).
+    func apply(_ tx: any StateTransaction, plugin: String) throws -> StateResult {
+        switch self {
+        case .get(let key):
+            guard let value = try tx.get(plugin, key) else { throw StateError(status: SB_ERR_NOT_FOUND) }
+            return StateResult(value: value)
+        case .put(let key, let value):
+            try tx.put(plugin, key, value)
+        case .compareAndPut(let key, let expected, let value):
+            guard try tx.get(plugin, key) == expected else { throw StateError(status: SB_ERR_CONFLICT) }
+            try tx.put(plugin, key, value)
+        case .delete(let key):
+            guard try tx.delete(plugin, key) else { throw StateError(status: SB_ERR_NOT_FOUND) }
+        case .compareAndDelete(let key, let expected):
+            guard let current = try tx.get(plugin, key) else { throw StateError(status: SB_ERR_NOT_FOUND) }
+            guard current == expected else { throw StateError(status: SB_ERR_CONFLICT) }
+            _ = try tx.delete(plugin, key)
+        case .increment(let key, let delta):
+            var current: Int64 = 0
+            if let bytes = try tx.get(plugin, key) {
+                guard let parsed = Int64(String(decoding: bytes, as: UTF8.self)) else { throw StateError(status: SB_ERR_INVALID_ARGUMENT) }
+                current = parsed
+            }
+            let (next, overflow) = current.addingReportingOverflow(delta)
+            guard !overflow else { throw StateError(status: SB_ERR_INVALID_ARGUMENT) }
+            try tx.put(plugin, key, Array(String(next).utf8))
+            return StateResult(number: next)
+        case .list(let prefix, let after, let skip, let limit):
+            let (entries, count) = try tx.list(plugin, prefix: prefix, after: after, skip: skip, limit: limit)
+            return StateResult(number: Int64(count), entries: entries)
+        case .transaction(let steps):
+            for (index, step) in steps.enumerated() {
+                switch step {
+                case .put(let key, let value):
+                    try tx.put(plugin, key, value)
+                case .delete(let key):
+                    _ = try tx.delete(plugin, key)
+                case .expect(let key, let value):
+                    guard try tx.get(plugin, key) == value else { throw StateError(status: SB_ERR_CONFLICT, result: StateResult(number: Int64(index))) }
+                case .expectAbsent(let key):
+                    guard try tx.get(plugin, key) == nil else { throw StateError(status: SB_ERR_CONFLICT, result: StateResult(number: Int64(index))) }
+                }
+            }
+        }
+        return StateResult()
+    }
+}
+
+/// The host's state store: a backend, and the transactions calls are grouped into.
+final class StateStore: Sendable {
+    let storage: any StateStorage
+
+    /// A store kept in memory only (`state.backend: memory`, tests).
+    init() {
+        storage = MemoryStateStorage()
+    }
+
+    /// The SQLite store in `directory` (`state.backend: sqlite`), created on first use; a
+    /// `state.log` of earlier versions there is imported once (`SQLiteStateStorage`).
+    init(directory: String) throws {
+        storage = try SQLiteStateStorage(directory: directory)
+    }
+
+    /// Applies `operations` in order as one transaction, each all or nothing on its own: a step
+    /// that fails leaves the others standing. Every result is known only once the transaction has
+    /// committed (group commit: one sync for them all). When the commit fails, every operation
+    /// fails with SB_ERR_IO.
+    func apply(_ operations: [(operation: StateOperation, plugin: String)]) -> [Result<StateResult, StateError>] {
+        let writes = operations.contains { $0.operation.writes }
+        do {
+            return try storage.transaction(writes: writes) { tx in
+                operations.map { call in
+                    do {
+                        return .success(try tx.atomically { try call.operation.apply(tx, plugin: call.plugin) })
+                    } catch let error as StateError {
+                        return .failure(error)
+                    } catch {
+                        return .failure(StateError(status: SB_ERR_IO))
+                    }
+                }
+            }
+        } catch {
+            return operations.map { _ in .failure(StateError(status: SB_ERR_IO)) }
+        }
+    }
+
+    /// One operation on its own transaction (tests, and callers outside a plugin).
+    func apply(_ operation: StateOperation, plugin: String) throws(StateError) -> StateResult {
+        try apply([(operation, plugin)])[0].get()
+    }
+}
