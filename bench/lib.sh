@@ -38,3 +38,28 @@ start_reference() {
   # The port must be uvicorn's, not another server's that took it first.
   curl -sI "http://127.0.0.1:$1$3" | grep -qi '^server: uvicorn' || { echo "port $1 is not the chapter's app:" >&2; cat "$2" >&2; exit 1; }
 }
+
+# Runs every target of TARGETS ("name|port|path" or "name|port|path|Accept") once per round, in
+# turn, for ROUNDS rounds of DURATION seconds each (wrk -t1 -c$CONNECTIONS, default 64, on CPU 0),
+# collecting requests per second in RESULTS[name]; a non-2xx answer stops the run. Then prints
+# each target's median. `m NAME` is a target's median afterwards.
+declare -A RESULTS
+measure_targets() {
+  local round target name port path accept out
+  for round in $(seq "$ROUNDS"); do
+    for target in "${TARGETS[@]}"; do
+      IFS='|' read -r name port path accept <<<"$target"
+      local headers=()
+      [ -n "${accept:-}" ] && headers=(-H "Accept: $accept")
+      out=$(taskset -c 0 wrk -t1 -c"${CONNECTIONS:-64}" -d"${DURATION}s" "${headers[@]}" "http://127.0.0.1:$port$path")
+      if grep -q "Non-2xx" <<<"$out"; then echo "$name: non-2xx responses" >&2; exit 1; fi
+      RESULTS[$name]="${RESULTS[$name]:-} $(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+    done
+  done
+  printf '\n%-40s %10s   %s\n' "target" "req/s" "(median of $ROUNDS x ${DURATION}s, wrk -t1 -c${CONNECTIONS:-64})"
+  for target in "${TARGETS[@]}"; do
+    IFS='|' read -r name _ <<<"$target"
+    printf '%-40s %10.0f\n' "$name" "$(m "$name")"
+  done
+}
+m() { median "${RESULTS[$1]}"; }

@@ -39,23 +39,9 @@ TARGETS=(
   "uvicorn /html|$REF_PORT|/html"
   "uvicorn /rss|$REF_PORT|/rss"
 )
-declare -A RESULTS
-for round in $(seq "$ROUNDS"); do
-  for target in "${TARGETS[@]}"; do
-    IFS='|' read -r name port path <<<"$target"
-    out=$(taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$port$path")
-    if grep -q "Non-2xx" <<<"$out"; then echo "$name: non-2xx responses" >&2; exit 1; fi
-    RESULTS[$name]="${RESULTS[$name]:-} $(awk '/Requests\/sec/ {print $2}' <<<"$out")"
-  done
-done
-
-printf '\n%-22s %10s   %s\n' "target" "req/s" "(median of $ROUNDS x ${DURATION}s, wrk -t1 -c$CONNECTIONS)"
-for target in "${TARGETS[@]}"; do
-  IFS='|' read -r name _ _ <<<"$target"
-  printf '%-22s %10.0f\n' "$name" "$(median "${RESULTS[$name]}")"
-done
-html=$(median "${RESULTS[switchboard /html]}")
+measure_targets
+html=$(m "switchboard /html")
 echo
-echo "/html against uvicorn:   $(ratio "$html" "$(median "${RESULTS[uvicorn /html]}")")x (goal 10x)"
-echo "/rss against uvicorn:    $(ratio "$(median "${RESULTS[switchboard /rss]}")" "$(median "${RESULTS[uvicorn /rss]}")")x (goal 10x)"
-echo "/html against /hello-c:  $(ratio "$html" "$(median "${RESULTS[switchboard /hello-c]}")")x (goal 0.95x)"
+echo "/html against uvicorn:   $(ratio "$html" "$(m "uvicorn /html")")x (goal 10x)"
+echo "/rss against uvicorn:    $(ratio "$(m "switchboard /rss")" "$(m "uvicorn /rss")")x (goal 10x)"
+echo "/html against /hello-c:  $(ratio "$html" "$(m "switchboard /hello-c")")x (goal 0.95x)"

@@ -55,22 +55,7 @@ TARGETS=(
   "uvicorn /resource HTML|$REF_PORT|/resource/1|$BROWSER"
   "uvicorn /products csv|$REF_PORT|/products?format=csv|*/*"
 )
-declare -A RESULTS
-for round in $(seq "$ROUNDS"); do
-  for target in "${TARGETS[@]}"; do
-    IFS='|' read -r name port path accept <<<"$target"
-    out=$(taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -H "Accept: $accept" "http://127.0.0.1:$port$path")
-    if grep -q "Non-2xx" <<<"$out"; then echo "$name: non-2xx responses" >&2; exit 1; fi
-    RESULTS[$name]="${RESULTS[$name]:-} $(awk '/Requests\/sec/ {print $2}' <<<"$out")"
-  done
-done
-
-printf '\n%-28s %10s   %s\n' "target" "req/s" "(median of $ROUNDS x ${DURATION}s, wrk -t1 -c$CONNECTIONS)"
-for target in "${TARGETS[@]}"; do
-  IFS='|' read -r name _ _ _ <<<"$target"
-  printf '%-28s %10.0f\n' "$name" "$(median "${RESULTS[$name]}")"
-done
-m() { median "${RESULTS[$1]}"; }
+measure_targets
 echo
 echo "/resource JSON against uvicorn:   $(ratio "$(m "switchboard /resource JSON")" "$(m "uvicorn /resource JSON")")x (goal 10x)"
 echo "/resource HTML against uvicorn:   $(ratio "$(m "switchboard /resource HTML")" "$(m "uvicorn /resource HTML")")x (goal 10x)"

@@ -60,24 +60,11 @@ TARGETS=(
   "100,000: GET /items/1|$LARGE_PORT|/items/1"
   "100,000: GET /items?skip=5000&limit=10|$LARGE_PORT|/items?skip=5000&limit=10"
 )
-declare -A RESULTS
-for round in $(seq "$ROUNDS"); do
-  for target in "${TARGETS[@]}"; do
-    IFS='|' read -r name port path <<<"$target"
-    out=$(taskset -c 0 wrk -t1 -c64 -d"${DURATION}s" "http://127.0.0.1:$port$path")
-    if grep -q "Non-2xx" <<<"$out"; then echo "$name: non-2xx responses" >&2; exit 1; fi
-    RESULTS[$name]="${RESULTS[$name]:-} $(awk '/Requests\/sec/ {print $2}' <<<"$out")"
-  done
-done
-printf '\n%-40s %10s   %s\n' "target" "req/s" "(median of $ROUNDS x ${DURATION}s, wrk -t1 -c64)"
-for target in "${TARGETS[@]}"; do
-  IFS='|' read -r name _ _ <<<"$target"
-  printf '%-40s %10.0f\n' "$name" "$(median "${RESULTS[$name]}")"
-done
-base=$(median "${RESULTS[3 items: GET /items/1]}")
+measure_targets
+base=$(m "3 items: GET /items/1")
 echo
-echo "GET /items/1, 100,000 items, against 3:        $(ratio "$(median "${RESULTS[100,000: GET /items/1]}")" "$base")x (goal >= 1x)"
-echo "skip=5000&limit=10, 100,000 items, against 3:  $(ratio "$(median "${RESULTS[100,000: GET /items?skip=5000&limit=10]}")" "$base")x (goal >= 1x)"
+echo "GET /items/1, 100,000 items, against 3:        $(ratio "$(m "100,000: GET /items/1")" "$base")x (goal >= 1x)"
+echo "skip=5000&limit=10, 100,000 items, against 3:  $(ratio "$(m "100,000: GET /items?skip=5000&limit=10")" "$base")x (goal >= 1x)"
 
 # Resident memory with a million items: after serving pages from the whole range.
 kill "$HOST_PID" 2>/dev/null || true
