@@ -40,12 +40,12 @@ fill() {
   mkdir -p "$WORK/$1/state"
   sqlite3 "$WORK/$1/state/state.db" <<SQL
 PRAGMA journal_mode = WAL;
-CREATE TABLE IF NOT EXISTS state (plugin TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, UNIQUE (plugin, key));
+CREATE TABLE IF NOT EXISTS state (plugin TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, UNIQUE (plugin, key));
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
 INSERT INTO state (plugin, key, value)
-  SELECT 'status', 'items/' || printf('%019d', i), CAST('{"id":' || i || ',"name":"Item ' || i || '","price":' || (i % 1000) || '.5}' AS BLOB) FROM n;
-INSERT INTO state VALUES ('status', 'counters/items', CAST('$2' AS BLOB)), ('status', 'seeded', CAST('1' AS BLOB));
+  SELECT 'status', CAST('items/' || printf('%019d', i) AS BLOB), CAST('{"id":' || i || ',"name":"Item ' || i || '","price":' || (i % 1000) || '.5}' AS BLOB) FROM n;
+INSERT INTO state VALUES ('status', CAST('counters/items' AS BLOB), CAST('$2' AS BLOB)), ('status', CAST('seeded' AS BLOB), CAST('1' AS BLOB));
 SQL
 }
 

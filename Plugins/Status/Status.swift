@@ -346,10 +346,16 @@ final class Store: Sendable {
                 .put(Keys.item($0.id), $0.json)
             }
             do throws(StateStore.Failure) {
-                try await state.transaction(
-                    [.expectAbsent(Keys.seeded)] + items + [.put(Keys.conditional, Resource.initial.json), .put(Keys.seeded, Array("1".utf8))])
+                // Each key only if absent: a store seeded in part by an earlier version (before
+                // its marker) keeps what it holds, and is completed below.
+                let absent: [StateStore.Step] = [Keys.seeded, Keys.item(1), Keys.item(2), Keys.conditional].map { .expectAbsent($0) }
+                try await state.transaction(absent + items + [.put(Keys.conditional, Resource.initial.json), .put(Keys.seeded, Array("1".utf8))])
             } catch .conflict {
-                // Seeded meanwhile.
+                guard try await state.get(Keys.seeded) == nil else { return }  // seeded meanwhile
+                for case .put(let key, let value) in items + [.put(Keys.conditional, Resource.initial.json)] {
+                    try? await state.compareAndPut(key, expected: nil, value)
+                }
+                try await state.put(Keys.seeded, Array("1".utf8))
             }
         }
     }

@@ -77,21 +77,24 @@ public struct SwitchboardServer: Sendable {
         self.watchdog = Watchdog(options: settings.watchdog, logger: logger, onStall: { stalls.increment() })
     }
 
-    /// Opens the configured state store; call before loading plugins. A store that cannot be
-    /// opened (an unwritable directory, a file that is not a database, a `state.log` that cannot
-    /// be imported) is an error to report and stop on: serving without the plugins' data would
-    /// lose what they write next. Several servers may share one state directory (SQLite locks
-    /// it). Returns how many entries were imported from an earlier version's `state.log`.
-    @discardableResult
-    public func openStateStore() throws -> Int? {
+    /// Takes this process's share of the state directory and opens the configured state store;
+    /// call before loading plugins, and keep the returned lock while the server runs. A directory
+    /// a server of an earlier version holds (`StateDirectoryLock.Refusal`, naming its pid), or a
+    /// store that cannot be opened (an unwritable directory, a file that is not a database, a
+    /// `state.log` that cannot be imported) is an error to report and stop on: serving without
+    /// the plugins' data would lose what they write next. Servers of this version share a state
+    /// directory (SQLite locks the database). `imported`: entries taken from an earlier
+    /// version's `state.log` at this start.
+    public func openStateStore() throws -> (lock: StateDirectoryLock, imported: Int?) {
+        let lock = try StateDirectoryLock(directory: settings.stateDirectory)
         switch settings.stateBackend {
         case .memory:
             HostAPI.services.store = StateStore()
-            return nil
+            return (lock, nil)
         case .sqlite:
             let store = try StateStore(directory: settings.stateDirectory + "/state")
             HostAPI.services.store = store
-            return (store.storage as? SQLiteStateStorage)?.imported
+            return (lock, (store.storage as? SQLiteStateStorage)?.imported)
         }
     }
 

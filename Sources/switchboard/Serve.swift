@@ -56,14 +56,18 @@ struct Serve: AsyncParsableCommand {
         let (fitted, descriptorNote) = SwitchboardServer.fitToDescriptorLimit(settings)
         if let descriptorNote { logger.notice("\(descriptorNote)") }
         let server = SwitchboardServer(settings: fitted, logger: logger)
+        let stateLock: StateDirectoryLock
         do {
-            if let imported = try server.openStateStore() {
+            let (lock, imported) = try server.openStateStore()
+            stateLock = lock
+            if let imported {
                 logger.notice("imported the state log of an earlier version into SQLite", metadata: ["entries": "\(imported)"])
             }
         } catch {
             logger.critical("cannot open the state store", metadata: ["error": "\(error)"])
             throw ExitCode(3)
         }
+        defer { withExtendedLifetime(stateLock) {} }
         let (loaded, refused) = server.loadPlugins()
         logger.notice(
             "plugins scanned",

@@ -36,6 +36,21 @@ import Testing
         #expect(Self.text(store, "status", "items/1") == "1")
     }
 
+    /// Keys are bytes: one holding NUL stays whole, and canonically equivalent spellings stay two.
+    @Test(arguments: ["sqlite", "memory"])
+    func keysAreTheirBytes(backend: String) throws {
+        let store = backend == "memory" ? StateStore() : try StateStore(directory: TestPaths.temporaryDirectory("state-bytes"))
+        for key in ["users/alice", "users/alice\0x", "users/alice\0y", "caf\u{E9}", "cafe\u{301}"] {
+            _ = try store.apply(.put(key, Self.bytes(key)), plugin: "p")
+        }
+        for key in ["users/alice", "users/alice\0x", "users/alice\0y", "caf\u{E9}", "cafe\u{301}"] {
+            #expect(Self.text(store, "p", key) == key, "\(key.unicodeScalars.map { $0.value })")
+        }
+        let page = try store.apply(.list(prefix: "users/alice\0", after: "", skip: 0, limit: 0), plugin: "p")
+        #expect(page.entries.map(\.key) == ["users/alice\0x", "users/alice\0y"] && page.number == 2)
+        #expect(try store.apply(.list(prefix: "", after: "", skip: 0, limit: 0), plugin: "p").number == 5)
+    }
+
     static func status(_ body: () throws -> StateResult) -> sb_status {
         do {
             _ = try body()
@@ -110,7 +125,7 @@ import Testing
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-            process.arguments = [directory + "/state.db", "SELECT plugin, key, CAST(value AS TEXT) FROM state ORDER BY key"]
+            process.arguments = [directory + "/state.db", "SELECT plugin, CAST(key AS TEXT), CAST(value AS TEXT) FROM state ORDER BY key"]
             let out = Pipe()
             process.standardOutput = out
             try process.run()
@@ -120,7 +135,7 @@ import Testing
         }
     }
 
-    @Test func aStateLogOfTheEarlierStoreIsImportedOnce() throws {
+    @Test func aStateLogOfTheEarlierStoreIsImported() throws {
         let directory = TestPaths.temporaryDirectory("state-import")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let log = directory + "/state.log"
@@ -128,7 +143,8 @@ import Testing
         try StateLog.write(
             [
                 .put("status", "item/1", Self.bytes("one")), .put("status", "item/2", Self.bytes("two")), .put("other", "k", Self.bytes("v")),
-                .delete("status", "item/2"), .put("status", "next", Self.bytes("7")),
+                .delete("status", "item/2"), .put("status", "next", Self.bytes("7")), .put("status", "nul\0key", Self.bytes("z")),
+                .put("status", "nul", Self.bytes("y")),
             ], to: log)
         let torn = StateLog.encode(.put("status", "item/3", Self.bytes("three"))).dropLast(2)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
@@ -137,18 +153,57 @@ import Testing
         try handle.close()
         do {
             let store = try StateStore(directory: directory)
-            #expect((store.storage as? SQLiteStateStorage)?.imported == 3)
+            #expect((store.storage as? SQLiteStateStorage)?.imported == 5)
+            #expect(Self.text(store, "status", "nul\0key") == "z" && Self.text(store, "status", "nul") == "y", "a key with NUL stays whole")
             #expect(Self.text(store, "status", "item/1") == "one" && Self.text(store, "status", "item/2") == nil)
             #expect(Self.text(store, "status", "item/3") == nil && Self.text(store, "other", "k") == "v" && Self.text(store, "status", "next") == "7")
             _ = try store.apply(.put("status", Self.bytes("after the import")), plugin: "status")
         }
         #expect(!FileManager.default.fileExists(atPath: log) && FileManager.default.fileExists(atPath: log + ".imported"), "kept beside as a backup")
-        // A log dropped back (a downgrade and upgrade) is not imported over newer data.
-        try FileManager.default.copyItem(atPath: log + ".imported", toPath: log)
+    }
+
+    /// A log put back beside a store that holds newer data (a downgrade, then an upgrade) is
+    /// refused, not imported over it; a log the store has imported is only renamed.
+    @Test func aStaleLogIsRefusedAndAnImportedOneOnlyRenamed() throws {
+        let directory = TestPaths.temporaryDirectory("state-stale")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let log = directory + "/state.log"
+        try StateLog.write([.put("status", "item/1", Self.bytes("old"))], to: log)
+        // The import committed, then the server stopped before renaming the log.
+        do {
+            let store = try StateStore(directory: directory)
+            _ = try store.apply(.put("item/1", Self.bytes("new")), plugin: "status")
+        }
+        try FileManager.default.moveItem(atPath: log + ".imported", toPath: log)
         let again = try StateStore(directory: directory)
-        #expect((again.storage as? SQLiteStateStorage)?.imported == 0)
-        #expect(Self.text(again, "status", "status") == "after the import" && Self.text(again, "status", "next") == "7")
-        #expect(FileManager.default.fileExists(atPath: log + ".imported.2"))
+        #expect((again.storage as? SQLiteStateStorage)?.imported == nil, "nothing imported again")
+        #expect(Self.text(again, "status", "item/1") == "new" && !FileManager.default.fileExists(atPath: log))
+        // Another log beside the data: refused.
+        try StateLog.write([.put("status", "item/1", Self.bytes("stale"))], to: log)
+        #expect { try StateStore(directory: directory) } throws: { "\($0)".contains("already holds data") }
+        #expect(Self.text(again, "status", "item/1") == "new")
+    }
+
+    /// A server of the version before SQLite holds the directory exclusively; this one refuses
+    /// to start beside it (importing its log while it writes would lose those writes), and two
+    /// of this version share it.
+    @Test func aServerOfAnEarlierVersionKeepsItsDirectory() throws {
+        let state = TestPaths.temporaryDirectory("state-earlier")
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = ["-x", state + "/lock", "sleep", "60"]
+        try holder.run()
+        defer {
+            kill(holder.processIdentifier, SIGKILL)
+            holder.waitUntilExit()
+        }
+        usleep(200_000)
+        #expect {
+            try ServerProcess(pluginDirectories: [], environment: ["SWITCHBOARD_STATE_DIRECTORY": state])
+        } throws: { error in
+            "\(error)".contains("in use by a switchboard of an earlier version")
+        }
     }
 
     @Test func aFileThatIsNotADatabaseIsRefusedWithAMessage() throws {

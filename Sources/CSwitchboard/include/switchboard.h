@@ -652,7 +652,10 @@ typedef struct sb_host_api {
      * PUT and DELETE. Completes with SB_OK; SB_ERR_CONFLICT when an EXPECT or EXPECT_ABSENT did
      * not hold, with result->number the index of the first that failed (nothing applied); or
      * SB_ERR_IO. SB_ERR_INVALID_ARGUMENT (returned, `done` never called) for a count of 0 or over
-     * 1024, a NULL `ops`, or an op with an unknown kind or a struct_size under sizeof's 1.6 size. */
+     * 1024, a NULL `ops`, or an op with an unknown kind, or a struct_size other than the first
+     * op's (which must be at least the 1.6 size). The ops are read with the first op's size as
+     * their stride. A store failure (a full disk, say) while the host commits this call with
+     * others fails them all with SB_ERR_IO: nothing of any of them is kept. */
     sb_status (*state_transaction)(sb_plugin *plugin, const sb_state_op *ops, size_t count,
                                    sb_state_done_fn done, void *user);
 } sb_host_api;

@@ -300,13 +300,17 @@ enum HostAPI {
         }
         api.state_transaction = { plugin, ops, count, done, user in
             guard let ops, (1...1024).contains(count) else { return SB_ERR_INVALID_ARGUMENT }
-            // Read with the stride of the first op's size (sized structs, rule 1).
+            // Read with the stride of the first op's size (sized structs, rule 1): every op has
+            // that size, at least 1.6's, at most 4 KiB, and a multiple of the struct's alignment.
             let stride = Int(ops.pointee.struct_size)
-            guard stride >= MemoryLayout<sb_state_op>.size else { return SB_ERR_INVALID_ARGUMENT }
+            guard stride >= MemoryLayout<sb_state_op>.size, stride <= 4096, stride % MemoryLayout<sb_state_op>.alignment == 0 else {
+                return SB_ERR_INVALID_ARGUMENT
+            }
             var steps: [StateStep] = []
             steps.reserveCapacity(count)
             for i in 0..<count {
                 let op = UnsafeRawPointer(ops).advanced(by: i * stride).assumingMemoryBound(to: sb_state_op.self).pointee
+                guard Int(op.struct_size) == stride else { return SB_ERR_INVALID_ARGUMENT }
                 let key = op.key.string
                 switch op.kind {
                 case UInt32(SB_STATE_OP_PUT): steps.append(.put(key, Array(op.value.buffer)))

@@ -173,12 +173,15 @@ public struct PluginLoader: Sendable {
         return Array(bytes[..<done])
     }
 
-    /// Writes the bytes to `<imageDirectory>/<sha256>-<basename>` unless that copy exists, via a
-    /// temporary file and rename so a half-written copy is never visible.
+    /// Writes the bytes to `<imageDirectory>/<sha256>-<pid>-<basename>` unless that copy exists,
+    /// via a temporary file and rename so a half-written copy is never visible. The pid keeps two
+    /// servers sharing a state directory off each other's copies (each unlinks its own after
+    /// dlopen); within one process the name is still the content's, so the same content maps
+    /// the same image.
     private func privateCopy(of bytes: [UInt8], sha256: String, file: String) throws(SystemError) -> String {
         try makeDirectories(imageDirectory)
         let base = file.split(separator: "/").last.map(String.init) ?? "plugin.so"
-        let target = "\(imageDirectory)/\(sha256.prefix(16))-\(base)"
+        let target = "\(imageDirectory)/\(sha256.prefix(16))-\(getpid())-\(base)"
         let temporary = "\(target).\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o500)
         guard fd >= 0 else { throw SystemError(errno: errno) }

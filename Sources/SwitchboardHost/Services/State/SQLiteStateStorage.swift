@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import class SwitchboardSDK.Locked
 
 /// Plugin state in SQLite (`state.backend: sqlite`), through GRDB: `<directory>/state.db`.
 ///
@@ -13,17 +14,21 @@ import GRDB
 ///
 /// Schema (read it with `sqlite3 <state.directory>/state/state.db`):
 ///
-///     CREATE TABLE state (plugin TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+///     CREATE TABLE state (plugin TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
 ///                         UNIQUE (plugin, key));
 ///     CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ///
-/// Keys compare in byte order (TEXT with SQLite's BINARY collation is `memcmp` of UTF-8). The
-/// unique index on (plugin, key) serves lookups, prefix ranges and counts, which read no values.
+/// A key is its UTF-8 bytes as a BLOB: BLOBs compare with `memcmp`, so keys list in byte order,
+/// and a key holding NUL stays whole (a TEXT binding would end at it). Read them with
+/// `CAST(key AS TEXT)`. The unique index on (plugin, key) serves lookups, prefix ranges and
+/// counts, which read no values.
 ///
-/// Import: a `state.log` left by an earlier version in the same directory is read at the first
-/// start, its entries written in one transaction with a `meta` row that records the import, and
-/// the file renamed `state.log.imported` (kept as a backup). A process that finds the meta row
-/// only renames the log.
+/// Import: a `state.log` left by an earlier version in the same directory is read at start, its
+/// entries written in one transaction into an empty store with a `meta` row naming the log (size
+/// and modification time), and the file renamed `state.log.imported` (kept as a backup). A log
+/// the `meta` row names was imported already (by a server that stopped before renaming it, or by
+/// another server starting at the same moment): it is only renamed. Any other log beside a store
+/// that holds data stops the start: importing it would put old values over newer ones.
 final class SQLiteStateStorage: StateStorage {
     let queue: DatabaseQueue
     let path: String
@@ -55,7 +60,7 @@ final class SQLiteStateStorage: StateStorage {
             try queue.write { db in
                 try db.execute(
                     sql: """
-                        CREATE TABLE IF NOT EXISTS state (plugin TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, UNIQUE (plugin, key));
+                        CREATE TABLE IF NOT EXISTS state (plugin TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, UNIQUE (plugin, key));
                         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
                         """)
             }
@@ -65,40 +70,68 @@ final class SQLiteStateStorage: StateStorage {
         imported = try Self.importLog(directory: directory, into: queue)
     }
 
+    /// Counts of keys by prefix, kept between transactions: counting 100,000 keys through the
+    /// index takes milliseconds, a page a fraction of one. A plugin's counts are dropped when
+    /// this process writes for it, all of them when another process has committed (SQLite's
+    /// `data_version`) or a transaction did not commit.
+    private let counts = Locked(CountCache())
+
     func transaction<R>(writes: Bool, _ body: (any StateTransaction) throws -> R) throws -> R {
         try queue.writeWithoutTransaction { db in
             var result: R? = nil
-            try db.inTransaction(writes ? .immediate : .deferred) {
-                result = try body(SQLiteTransaction(db: db))
-                return .commit
+            do {
+                try db.inTransaction(writes ? .immediate : .deferred) {
+                    let version = try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0
+                    counts.withLock { $0.check(version: version) }
+                    result = try body(SQLiteTransaction(db: db, counts: counts))
+                    return .commit
+                }
+            } catch {
+                counts.withLock { $0.clear() }
+                throw error
             }
             return result!
         }
     }
 
-    /// Imports `<directory>/state.log` if there is one (see the type's comment).
+    /// Imports `<directory>/state.log` if there is one (see the type's comment); how many entries.
     private static func importLog(directory: String, into queue: DatabaseQueue) throws -> Int? {
         let log = directory + "/state.log"
-        guard FileManager.default.fileExists(atPath: log) else { return nil }
+        var info = stat()
+        // None, or renamed by another server a moment ago: nothing to import.
+        guard stat(log, &info) == 0 else { return nil }
+        let identity = "\(info.st_size) bytes, modified \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
         let data: [String: [String: [UInt8]]]
         do {
             data = try StateLog.read(log)
         } catch {
+            guard FileManager.default.fileExists(atPath: log) else { return nil }
             throw OpenError(description: "cannot import \(log) into \(directory)/state.db: \(error)")
         }
-        var count = 0
+        var count: Int? = 0
         do {
             try queue.write { db in
-                guard try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'imported_log'") == nil else { return }
-                let insert = try db.makeStatement(sql: "INSERT OR REPLACE INTO state (plugin, key, value) VALUES (?, ?, ?)")
+                let recorded = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'imported_log'")
+                if recorded == identity {
+                    count = nil  // imported before; only the rename is left
+                    return
+                }
+                guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM state)") != true else {
+                    throw OpenError(
+                        description: "\(log) is an earlier version's state, and \(directory)/state.db already holds data: importing it"
+                            + " would put old values over newer ones. Move \(log) away (or, to start again from it, move state.db away)")
+                }
+                let insert = try db.makeStatement(sql: "INSERT INTO state (plugin, key, value) VALUES (?, ?, ?)")
                 for (plugin, entries) in data {
                     for (key, value) in entries {
-                        try insert.execute(arguments: [plugin, key, Data(value)])
-                        count += 1
+                        try insert.execute(arguments: [plugin, Data(key.utf8), Data(value)])
+                        count! += 1
                     }
                 }
-                try db.execute(sql: "INSERT INTO meta (name, value) VALUES ('imported_log', ?)", arguments: ["\(count) entries from \(log)"])
+                try db.execute(sql: "INSERT OR REPLACE INTO meta (name, value) VALUES ('imported_log', ?)", arguments: [identity])
             }
+        } catch let error as OpenError {
+            throw error
         } catch {
             throw OpenError(description: "cannot import \(log) into \(directory)/state.db: \(error)")
         }
@@ -108,7 +141,8 @@ final class SQLiteStateStorage: StateStorage {
             n += 1
             backup = log + ".imported.\(n)"
         }
-        guard rename(log, backup) == 0 else {
+        // Another server may have renamed it first: then it is done.
+        guard rename(log, backup) == 0 || errno == ENOENT else {
             throw OpenError(description: "imported \(log), but cannot rename it to \(backup): \(String(cString: strerror(errno)))")
         }
         return count
@@ -119,40 +153,50 @@ final class SQLiteStateStorage: StateStorage {
 /// connection: each is compiled once.
 private struct SQLiteTransaction: StateTransaction {
     let db: Database
+    let counts: Locked<CountCache>
 
     func get(_ plugin: String, _ key: String) throws -> [UInt8]? {
         let statement = try db.cachedStatement(sql: "SELECT value FROM state WHERE plugin = ? AND key = ?")
-        return try Data.fetchOne(statement, arguments: [plugin, key]).map { [UInt8]($0) }
+        return try Data.fetchOne(statement, arguments: [plugin, Data(key.utf8)]).map { [UInt8]($0) }
     }
 
     func put(_ plugin: String, _ key: String, _ value: [UInt8]) throws {
         let statement = try db.cachedStatement(
             sql: "INSERT INTO state (plugin, key, value) VALUES (?, ?, ?) ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value")
-        try statement.execute(arguments: [plugin, key, Data(value)])
+        counts.withLock { $0.invalidate(plugin) }
+        try statement.execute(arguments: [plugin, Data(key.utf8), Data(value)])
     }
 
     func delete(_ plugin: String, _ key: String) throws -> Bool {
         let statement = try db.cachedStatement(sql: "DELETE FROM state WHERE plugin = ? AND key = ?")
-        try statement.execute(arguments: [plugin, key])
+        counts.withLock { $0.invalidate(plugin) }
+        try statement.execute(arguments: [plugin, Data(key.utf8)])
         return db.changesCount > 0
     }
 
     func list(_ plugin: String, prefix: String, after: String, skip: Int, limit: Int) throws -> (entries: [(key: String, value: [UInt8])], count: Int) {
         // The keys with the prefix are the range [prefix, upper): upper is the prefix with its
-        // last character stepped up one code point (UTF-8's byte order is code point order).
-        let upper = Self.upperBound(prefix)
+        // last byte below 0xFF stepped up (and what followed it dropped).
+        let lower = Data(prefix.utf8)
+        let upper = Self.upperBound(lower)
         var range = "plugin = ? AND key >= ?"
-        var arguments: StatementArguments = [plugin, prefix]
+        var arguments: StatementArguments = [plugin, lower]
         if let upper {
             range += " AND key < ?"
             arguments += [upper]
         }
-        let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM state WHERE \(range)"), arguments: arguments) ?? 0
+        let count: Int
+        if let cached = counts.withLock({ $0.count(plugin, prefix) }) {
+            count = cached
+        } else {
+            count = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM state WHERE \(range)"), arguments: arguments) ?? 0
+            counts.withLock { $0.store(plugin, prefix, count) }
+        }
         var page = range
         var pageArguments = arguments
         if !after.isEmpty {
             page += " AND key > ?"
-            pageArguments += [after]
+            pageArguments += [Data(after.utf8)]
         }
         // The page's rowids come from the index alone (what is skipped is never read); the
         // values only for the page.
@@ -163,8 +207,8 @@ private struct SQLiteTransaction: StateTransaction {
         pageArguments += [limit == 0 ? -1 : limit, skip]
         let rows = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: pageArguments)
         let entries = rows.map { row -> (key: String, value: [UInt8]) in
-            let value: Data = row[1]
-            return (key: row[0], value: [UInt8](value))
+            let (key, value): (Data, Data) = (row[0], row[1])
+            return (key: String(decoding: key, as: UTF8.self), value: [UInt8](value))
         }
         return (entries, count)
     }
@@ -178,19 +222,45 @@ private struct SQLiteTransaction: StateTransaction {
         return result!
     }
 
-    /// The least string above every string that starts with `prefix`; nil when there is none
-    /// (an empty prefix, or one of U+10FFFF only).
-    static func upperBound(_ prefix: String) -> String? {
-        var scalars = Array(prefix.unicodeScalars)
-        while let last = scalars.last {
-            scalars.removeLast()
-            guard last.value < 0x10FFFF else { continue }
-            let next = last.value == 0xD7FF ? 0xE000 : last.value + 1
-            scalars.append(Unicode.Scalar(next)!)
-            var text = ""
-            text.unicodeScalars.append(contentsOf: scalars)
-            return text
+    /// The least byte string above every one that starts with `prefix`; nil when there is none
+    /// (an empty prefix, or one of 0xFF bytes only, which UTF-8 never holds).
+    static func upperBound(_ prefix: Data) -> Data? {
+        var bytes = [UInt8](prefix)
+        while let last = bytes.last {
+            if last < 0xFF {
+                bytes[bytes.count - 1] = last + 1
+                return Data(bytes)
+            }
+            bytes.removeLast()
         }
         return nil
+    }
+}
+
+/// Key counts by plugin and prefix (`SQLiteStateStorage.counts`). Bounded: at most `limit`
+/// prefixes per plugin are kept, the rest are counted again.
+struct CountCache {
+    private var counts: [String: [String: Int]] = [:]
+    private var version: Int? = nil
+    static let limit = 64
+
+    /// Drops everything when another connection has committed since the last transaction.
+    mutating func check(version: Int) {
+        if self.version != version { counts.removeAll() }
+        self.version = version
+    }
+
+    func count(_ plugin: String, _ prefix: String) -> Int? { counts[plugin]?[prefix] }
+
+    mutating func store(_ plugin: String, _ prefix: String, _ count: Int) {
+        if counts[plugin, default: [:]].count >= Self.limit { counts[plugin] = [:] }
+        counts[plugin, default: [:]][prefix] = count
+    }
+
+    mutating func invalidate(_ plugin: String) { counts[plugin] = nil }
+
+    mutating func clear() {
+        counts.removeAll()
+        version = nil
     }
 }

@@ -2,14 +2,14 @@
 import Glibc
 #endif
 
-/// One process's claim on a state directory (`state.directory`): the plugin image copies and the
-/// state log under it are written by one server at a time. Two servers on one store each replay
-/// the log, then append to it blindly: both hand out the same ids and a restart keeps only some
-/// of what they wrote. So a second server refuses to start instead, naming the first.
-///
-/// The claim is an exclusive `flock(2)` on `<directory>/lock`, which holds the owner's pid; the
-/// kernel releases it when the process exits, however it exits, so a crash never leaves a stale
-/// lock behind. Held until this value is deinitialised.
+/// This process's share of a state directory (`state.directory`). Servers of this version share
+/// one (SQLite locks the database; each server's plugin image copies carry its pid), as a
+/// handover needs. Servers before the SQLite store kept the directory to themselves: their state
+/// log cannot be shared, and one still running must not have its log imported and renamed under
+/// it. So each server holds a shared `flock(2)` on `<directory>/lock` and an earlier one holds an
+/// exclusive lock: a server of this version refuses to start beside an earlier one (naming its
+/// pid), and an earlier one beside this version. The kernel releases the lock when the process
+/// exits, however it exits. Held until this value is deinitialised.
 public final class StateDirectoryLock: Sendable {
     public let directory: String
     private let fd: Int32
@@ -31,16 +31,17 @@ public final class StateDirectoryLock: Sendable {
         let path = directory + "/lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Refusal(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        guard flock(fd, LOCK_SH | LOCK_NB) == 0 else {
             let busy = errno == EWOULDBLOCK
             let holder = Self.readPID(fd)
             close(fd)
             guard busy else { throw Refusal(description: "cannot lock \(path): \(String(cString: strerror(errno)))") }
             throw Refusal(
-                description: "the state directory \(directory) is in use by another switchboard process"
+                description: "the state directory \(directory) is in use by a switchboard of an earlier version"
                     + (holder.map { " (pid \($0))" } ?? "")
-                    + ": two servers on one store would lose each other's writes. Stop that process, or give this one a"
-                    + " directory of its own (state.directory in the configuration, or SWITCHBOARD_STATE_DIRECTORY)")
+                    + ", which keeps its state log to itself: importing that log while it still writes would lose its writes."
+                    + " Stop that process, or give this one a directory of its own (state.directory in the configuration, or"
+                    + " SWITCHBOARD_STATE_DIRECTORY)")
         }
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
