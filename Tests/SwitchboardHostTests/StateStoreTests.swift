@@ -84,6 +84,22 @@ import Testing
         #expect(top.entries.map(\.key) == ["item/\u{10FFFF}"] && top.number == 1)
     }
 
+    /// Pages at every offset around the paging anchors agree with the memory store, also after a
+    /// write moves every key's position.
+    @Test func pagesAtAnyOffsetAgreeWithTheMemoryStore() throws {
+        let stores = [StateStore(), try StateStore(directory: TestPaths.temporaryDirectory("state-anchors"))]
+        func put(_ key: String) throws { for store in stores { _ = try store.apply(.put(key, Self.bytes(key)), plugin: "p") } }
+        for i in stride(from: 0, to: 600, by: 2) { try put(String(format: "k/%04d", i)) }
+        for round in 0..<2 {
+            for skip in [0, 1, 127, 128, 129, 255, 256, 257, 299, 300, 301, 450, 10_000] {
+                let pages = try stores.map { try $0.apply(.list(prefix: "k/", after: "", skip: skip, limit: 3), plugin: "p") }
+                #expect(pages[0].entries.map(\.key) == pages[1].entries.map(\.key), "round \(round), skip \(skip)")
+                #expect(pages[0].number == pages[1].number)
+            }
+            try put("k/0001")  // every later key moves one position
+        }
+    }
+
     @Test(arguments: ["sqlite", "memory"])
     func aTransactionAppliesAllOrNothing(backend: String) throws {
         let store = backend == "memory" ? StateStore() : try StateStore(directory: TestPaths.temporaryDirectory("state-tx"))

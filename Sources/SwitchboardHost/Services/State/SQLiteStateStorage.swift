@@ -194,9 +194,16 @@ private struct SQLiteTransaction: StateTransaction {
         }
         var page = range
         var pageArguments = arguments
+        var skip = skip
         if !after.isEmpty {
             page += " AND key > ?"
             pageArguments += [Data(after.utf8)]
+        } else if skip >= CountCache.anchorStride, let anchors = try anchors(plugin, prefix, range, arguments) {
+            // Start at the anchor at or before the offset: the index walks less than a stride.
+            let index = min(skip / CountCache.anchorStride, anchors.count - 1)
+            page += " AND key >= ?"
+            pageArguments += [anchors[index]]
+            skip -= index * CountCache.anchorStride
         }
         // The page's rowids come from the index alone (what is skipped is never read); the
         // values only for the page.
@@ -211,6 +218,22 @@ private struct SQLiteTransaction: StateTransaction {
             return (key: String(decoding: key, as: UTF8.self), value: [UInt8](value))
         }
         return (entries, count)
+    }
+
+    /// Every `anchorStride`-th key under the prefix, in order (the first is the first key): read
+    /// once through the index, then kept with the count until a write (`CountCache`). nil when
+    /// there are no keys.
+    private func anchors(_ plugin: String, _ prefix: String, _ range: String, _ arguments: StatementArguments) throws -> [Data]? {
+        if let kept = counts.withLock({ $0.anchors(plugin, prefix) }) { return kept.isEmpty ? nil : kept }
+        var anchors: [Data] = []
+        var position = 0
+        let keys = try Data.fetchCursor(db.cachedStatement(sql: "SELECT key FROM state WHERE \(range) ORDER BY key"), arguments: arguments)
+        while let key = try keys.next() {
+            if position % CountCache.anchorStride == 0 { anchors.append(key) }
+            position += 1
+        }
+        counts.withLock { $0.storeAnchors(plugin, prefix, anchors) }
+        return anchors.isEmpty ? nil : anchors
     }
 
     func atomically<R>(_ body: () throws -> R) throws -> R {
@@ -237,16 +260,23 @@ private struct SQLiteTransaction: StateTransaction {
     }
 }
 
-/// Key counts by plugin and prefix (`SQLiteStateStorage.counts`). Bounded: at most `limit`
-/// prefixes per plugin are kept, the rest are counted again.
+/// Key counts by plugin and prefix (`SQLiteStateStorage.counts`), and anchors for paging: every
+/// `anchorStride`-th key, so a page at offset n starts at anchor n / stride and walks at most a
+/// stride of the index (SQLite's OFFSET walks all n). Bounded: at most `limit` prefixes per plugin
+/// are kept, the rest are counted again; anchors cost one key per `anchorStride` keys.
 struct CountCache {
+    static let anchorStride = 128
     private var counts: [String: [String: Int]] = [:]
+    private var anchors: [String: [String: [Data]]] = [:]
     private var version: Int? = nil
     static let limit = 64
 
     /// Drops everything when another connection has committed since the last transaction.
     mutating func check(version: Int) {
-        if self.version != version { counts.removeAll() }
+        if self.version != version {
+            counts.removeAll()
+            anchors.removeAll()
+        }
         self.version = version
     }
 
@@ -257,10 +287,21 @@ struct CountCache {
         counts[plugin, default: [:]][prefix] = count
     }
 
-    mutating func invalidate(_ plugin: String) { counts[plugin] = nil }
+    func anchors(_ plugin: String, _ prefix: String) -> [Data]? { anchors[plugin]?[prefix] }
+
+    mutating func storeAnchors(_ plugin: String, _ prefix: String, _ keys: [Data]) {
+        if anchors[plugin, default: [:]].count >= Self.limit { anchors[plugin] = [:] }
+        anchors[plugin, default: [:]][prefix] = keys
+    }
+
+    mutating func invalidate(_ plugin: String) {
+        counts[plugin] = nil
+        anchors[plugin] = nil
+    }
 
     mutating func clear() {
         counts.removeAll()
+        anchors.removeAll()
         version = nil
     }
 }
