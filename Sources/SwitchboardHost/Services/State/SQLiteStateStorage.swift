@@ -192,18 +192,26 @@ private struct SQLiteTransaction: StateTransaction {
             count = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM state WHERE \(range)"), arguments: arguments) ?? 0
             counts.withLock { $0.store(plugin, prefix, count) }
         }
-        var page = range
-        var pageArguments = arguments
+        // One lower bound, so the index seeks to it (with two, SQLite seeks to one and filters
+        // by the other, walking from the prefix): the later of the prefix, `after` (exclusive)
+        // and the paging anchor.
         var skip = skip
-        if !after.isEmpty {
-            page += " AND key > ?"
-            pageArguments += [Data(after.utf8)]
-        } else if skip >= CountCache.anchorStride, let anchors = try anchors(plugin, prefix, range, arguments) {
+        var lowerTest = "key >= ?"
+        var lowerValue = lower
+        let afterBytes = Data(after.utf8)
+        if !after.isEmpty, !afterBytes.lexicographicallyPrecedes(lower) {
+            (lowerTest, lowerValue) = ("key > ?", afterBytes)
+        } else if after.isEmpty, skip >= CountCache.anchorStride, let anchors = try anchors(plugin, prefix, range, arguments) {
             // Start at the anchor at or before the offset: the index walks less than a stride.
             let index = min(skip / CountCache.anchorStride, anchors.count - 1)
-            page += " AND key >= ?"
-            pageArguments += [anchors[index]]
+            lowerValue = anchors[index]
             skip -= index * CountCache.anchorStride
+        }
+        var page = "plugin = ? AND \(lowerTest)"
+        var pageArguments: StatementArguments = [plugin, lowerValue]
+        if let upper {
+            page += " AND key < ?"
+            pageArguments += [upper]
         }
         // The page's rowids come from the index alone (what is skipped is never read); the
         // values only for the page.
