@@ -124,6 +124,32 @@ import Testing
         #expect(Self.text(store, "p", "x") == "x" && Self.text(store, "p", "y") == nil && Self.text(store, "p", "z") == "z")
     }
 
+    /// state_transaction and state_list_page from C (issue #18): all or nothing with the failing
+    /// index, every malformed call refused before `done` (rule 9), pages at an offset.
+    @Test func aCPluginUsesTransactionsAndPages() throws {
+        let server = try ServerProcess(
+            pluginDirectories: [Fixtures.pluginDirectory("state-ops", files: [Fixtures.built["state_ops"]!])],
+            environment: ["SWITCHBOARD_STATE_DIRECTORY": TestPaths.temporaryDirectory("state-ops-server")])
+        defer { server.stop() }
+        let response = try server.get("/state-ops/run")
+        #expect(response.status == 200, "\(response.text)")
+        var lines: [String: String] = [:]
+        for line in response.text.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            lines[String(parts[0])] = parts.count > 1 ? String(parts[1]).trimmingCharacters(in: .whitespaces) : ""
+        }
+        #expect(lines["seed"] == "0 0 0")
+        #expect(lines["conflict"] == "-11 2 0", "SB_ERR_CONFLICT at the EXPECT, index 2")
+        #expect(lines["k3-after-conflict"]?.hasPrefix("-2 ") == true, "nothing of it applied: k3 absent")
+        #expect(lines["k1-after-conflict"] == "0 0 0", "nor k1 deleted")
+        for refused in ["unknown-kind", "short-struct", "uneven-sizes", "no-ops", "null-ops"] {
+            #expect(lines[refused] == "refused -1", "\(refused): \(lines[refused] ?? "missing")")
+        }
+        #expect(lines["k1-unchanged"] == "0 0 0")
+        #expect(lines["page-skip-7"] == "0 10 2 p/07", "the 8th and 9th of 10, the count of all")
+        #expect(lines["page-after-03-skip-2"] == "0 10 4 p/06")
+    }
+
     @Test func everyChangeSurvivesReopening() throws {
         let directory = TestPaths.temporaryDirectory("state") + "/nested/state"
         do {

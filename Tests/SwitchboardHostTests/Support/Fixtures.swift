@@ -32,6 +32,7 @@ enum Fixtures {
             ("\(source)/legacy_preconditions.c", "legacy_preconditions", "legacy_preconditions", []),
             ("\(source)/wait_in_handler.c", "wait_in_handler", "wait_in_handler", []),
             ("\(source)/negotiate.c", "negotiate", "negotiate", []),
+            ("\(source)/state_ops.c", "state_ops", "state_ops", []),
         ]
         // Two versions of one plugin, for the hot-swap tests.
         for version in 1...2 {

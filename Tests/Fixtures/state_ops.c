@@ -1,0 +1,128 @@
+/* state_ops: a C plugin that calls state_transaction and state_list_page directly (ABI 1.6).
+ *   GET /state-ops/run     runs the cases below in order, one after the other's completion, and
+ *                          answers one line per case: "<name> <status> <number>"
+ * A case's status is what the call returned when it refused the call (done is never called
+ * then, rule 9), else what the completion reported. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <switchboard_kit.h>
+
+static const sb_host_api *host;
+static sb_plugin *self;
+
+#define S(text) {text, sizeof text - 1}
+#define B(text) {(const uint8_t *)text, sizeof text - 1}
+
+typedef struct waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t ready;
+    int done;
+    sb_status status;
+    int64_t number;
+    size_t entries;
+    char first_key[64];
+} waiter;
+
+static void completed(void *user, sb_status status, const sb_state_result *result) {
+    waiter *w = user;
+    pthread_mutex_lock(&w->lock);
+    w->status = status;
+    w->number = result ? result->number : -1;
+    w->entries = result ? result->entry_count : 0;
+    w->first_key[0] = 0;
+    if (result && result->entry_count > 0) {
+        size_t n = result->entries[0].key.len < 63 ? result->entries[0].key.len : 63;
+        memcpy(w->first_key, result->entries[0].key.ptr, n);
+        w->first_key[n] = 0;
+    }
+    w->done = 1;
+    pthread_cond_signal(&w->ready);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Waits for the completion of a call that returned SB_OK; a refused call is reported as is. */
+static void finish(waiter *w, sb_status returned, sbk_buf *out, const char *name) {
+    if (returned != SB_OK) {
+        sbk_buf_printf(out, "%s refused %d\n", name, (int)returned);
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    while (!w->done) pthread_cond_wait(&w->ready, &w->lock);
+    w->done = 0;
+    pthread_mutex_unlock(&w->lock);
+    sbk_buf_printf(out, "%s %d %lld %zu %s\n", name, (int)w->status, (long long)w->number, w->entries, w->first_key);
+}
+
+static sb_state_op op(uint32_t kind, sb_str key, sb_bytes value) {
+    sb_state_op o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.kind = kind;
+    o.key = key;
+    o.value = value;
+    return o;
+}
+
+static sb_status run(void *data, sb_request *req) {
+    waiter w;
+    sbk_buf out = {0};
+    sb_status result;
+    sb_state_op ops[4];
+    char key[16];
+    int i;
+    (void)data;
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.ready, NULL);
+    w.done = 0;
+
+    /* Seed: k1 = a, k2 = b, all or none. */
+    ops[0] = op(SB_STATE_OP_EXPECT_ABSENT, (sb_str)S("k1"), (sb_bytes){NULL, 0});
+    ops[1] = op(SB_STATE_OP_PUT, (sb_str)S("k1"), (sb_bytes)B("a"));
+    ops[2] = op(SB_STATE_OP_PUT, (sb_str)S("k2"), (sb_bytes)B("b"));
+    finish(&w, host->state_transaction(self, ops, 3, completed, &w), &out, "seed");
+    /* A failing EXPECT at index 2: nothing applies (k3 stays absent). */
+    ops[0] = op(SB_STATE_OP_PUT, (sb_str)S("k3"), (sb_bytes)B("c"));
+    ops[1] = op(SB_STATE_OP_DELETE, (sb_str)S("k1"), (sb_bytes){NULL, 0});
+    ops[2] = op(SB_STATE_OP_EXPECT, (sb_str)S("k2"), (sb_bytes)B("not b"));
+    finish(&w, host->state_transaction(self, ops, 3, completed, &w), &out, "conflict");
+    finish(&w, host->state_get(self, (sb_str)S("k3"), completed, &w), &out, "k3-after-conflict");
+    finish(&w, host->state_get(self, (sb_str)S("k1"), completed, &w), &out, "k1-after-conflict");
+    /* Refused before anything runs: an unknown kind, a short struct, a size that changes, none. */
+    ops[0] = op(99, (sb_str)S("k1"), (sb_bytes){NULL, 0});
+    finish(&w, host->state_transaction(self, ops, 1, completed, &w), &out, "unknown-kind");
+    ops[0] = op(SB_STATE_OP_PUT, (sb_str)S("k1"), (sb_bytes)B("x"));
+    ops[0].struct_size = 8;
+    finish(&w, host->state_transaction(self, ops, 1, completed, &w), &out, "short-struct");
+    ops[0] = op(SB_STATE_OP_PUT, (sb_str)S("k1"), (sb_bytes)B("x"));
+    ops[1] = op(SB_STATE_OP_PUT, (sb_str)S("k2"), (sb_bytes)B("y"));
+    ops[1].struct_size = sizeof ops[1] + 8;
+    finish(&w, host->state_transaction(self, ops, 2, completed, &w), &out, "uneven-sizes");
+    finish(&w, host->state_transaction(self, ops, 0, completed, &w), &out, "no-ops");
+    finish(&w, host->state_transaction(self, NULL, 1, completed, &w), &out, "null-ops");
+    finish(&w, host->state_get(self, (sb_str)S("k1"), completed, &w), &out, "k1-unchanged");
+    /* Pages: p/00 … p/09, then skip 7 of them. */
+    for (i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "p/%02d", i);
+        ops[0] = op(SB_STATE_OP_PUT, (sb_str){key, strlen(key)}, (sb_bytes)B("v"));
+        finish(&w, host->state_transaction(self, ops, 1, completed, &w), &out, "put");
+    }
+    finish(&w, host->state_list_page(self, (sb_str)S("p/"), (sb_str){NULL, 0}, 7, 2, completed, &w), &out, "page-skip-7");
+    finish(&w, host->state_list_page(self, (sb_str)S("p/"), (sb_str)S("p/03"), 2, 10, completed, &w), &out, "page-after-03-skip-2");
+    result = sbk_respond(host, req, 200, "text/plain", &out);
+    sbk_buf_free(&out);
+    pthread_cond_destroy(&w.ready);
+    pthread_mutex_destroy(&w.lock);
+    return result;
+}
+
+static sb_status init(const sb_host_api *h, sb_plugin *p, void **s) {
+    (void)s;
+    host = h;
+    self = p;
+    return sbk_route(h, p, "GET", "/state-ops/run", run, NULL, "", NULL, NULL, 0, SB_ROUTE_BLOCKING);
+}
+
+static const sb_plugin_descriptor d = {sizeof d, SB_PLUGIN_MAGIC, SB_ABI_MAJOR, SB_ABI_MINOR, 0, "state-ops", "1.0.0",
+                                       "calls state_transaction and state_list_page", init, NULL};
+const sb_plugin_descriptor *switchboard_plugin_v1(void) { return &d; }
