@@ -40,7 +40,8 @@ public final class TestHost: @unchecked Sendable {
         var typedCalls: [String: TypedHandlerCall] = [:]
         var routeErrors: [String] = []
         var logs: [(level: Int, message: String)] = []
-        var state: [String: [UInt8]] = [:]
+        /// Keys as bytes, as the real host keeps them.
+        var state: [[UInt8]: [UInt8]] = [:]
         var subscriptions: [String: [TestSubscription]] = [:]
         var deinitialised = false
     }
@@ -272,7 +273,7 @@ public final class TestHost: @unchecked Sendable {
 
     var isOnQueue: Bool { DispatchQueue.getSpecific(key: onQueue) == true }
 
-    func withState<R>(_ body: (inout [String: [UInt8]]) -> R) -> R { mutable.withLock { body(&$0.state) } }
+    func withState<R>(_ body: (inout [[UInt8]: [UInt8]]) -> R) -> R { mutable.withLock { body(&$0.state) } }
 
     func subscribers(_ topic: String) -> [TestSubscription] { mutable.withLock { $0.subscriptions[topic] ?? [] } }
 

@@ -172,21 +172,21 @@ enum TestHostAPI {
         }
 
         api.state_get = { plugin, key, done, user in
-            let key = key.string
+            let key = TestHostAPI.key(key)
             return TestHostAPI.store(plugin, done, user) { state in
                 guard let value = state[key] else { return (SB_ERR_NOT_FOUND, .init()) }
                 return (SB_OK, .init(value: value))
             }
         }
         api.state_put = { plugin, key, value, done, user in
-            let (key, value) = (key.string, TestHostAPI.bytes(value))
+            let (key, value) = (TestHostAPI.key(key), TestHostAPI.bytes(value))
             return TestHostAPI.store(plugin, done, user) { state in
                 state[key] = value
                 return (SB_OK, .init())
             }
         }
         api.state_compare_and_put = { plugin, key, hasExpected, expected, value, done, user in
-            let (key, expected, value) = (key.string, hasExpected != 0 ? TestHostAPI.bytes(expected) : nil, TestHostAPI.bytes(value))
+            let (key, expected, value) = (TestHostAPI.key(key), hasExpected != 0 ? TestHostAPI.bytes(expected) : nil, TestHostAPI.bytes(value))
             return TestHostAPI.store(plugin, done, user) { state in
                 guard state[key] == expected else { return (SB_ERR_CONFLICT, .init()) }
                 state[key] = value
@@ -194,13 +194,13 @@ enum TestHostAPI {
             }
         }
         api.state_delete = { plugin, key, done, user in
-            let key = key.string
+            let key = TestHostAPI.key(key)
             return TestHostAPI.store(plugin, done, user) { state in
                 state[key] == nil ? (SB_ERR_NOT_FOUND, .init()) : (state.removeValue(forKey: key), (SB_OK, .init())).1
             }
         }
         api.state_compare_and_delete = { plugin, key, expected, done, user in
-            let (key, expected) = (key.string, TestHostAPI.bytes(expected))
+            let (key, expected) = (TestHostAPI.key(key), TestHostAPI.bytes(expected))
             return TestHostAPI.store(plugin, done, user) { state in
                 guard let current = state[key] else { return (SB_ERR_NOT_FOUND, .init()) }
                 guard current == expected else { return (SB_ERR_CONFLICT, .init()) }
@@ -209,7 +209,7 @@ enum TestHostAPI {
             }
         }
         api.state_increment = { plugin, key, delta, done, user in
-            let key = key.string
+            let key = TestHostAPI.key(key)
             return TestHostAPI.store(plugin, done, user) { state in
                 let current = state[key].flatMap { Int64(String(decoding: $0, as: UTF8.self)) } ?? 0
                 let next = current &+ delta
@@ -226,11 +226,11 @@ enum TestHostAPI {
         api.state_transaction = { plugin, ops, count, done, user in
             guard let ops, (1...1024).contains(count), Int(ops.pointee.struct_size) >= MemoryLayout<sb_state_op>.size else { return SB_ERR_INVALID_ARGUMENT }
             let stride = Int(ops.pointee.struct_size)
-            var steps: [(kind: UInt32, key: String, value: [UInt8])] = []
+            var steps: [(kind: UInt32, key: [UInt8], value: [UInt8])] = []
             for i in 0..<count {
                 let op = UnsafeRawPointer(ops).advanced(by: i * stride).assumingMemoryBound(to: sb_state_op.self).pointee
                 guard (1...4).contains(op.kind) else { return SB_ERR_INVALID_ARGUMENT }
-                steps.append((op.kind, op.key.string, TestHostAPI.bytes(op.value)))
+                steps.append((op.kind, TestHostAPI.key(op.key), TestHostAPI.bytes(op.value)))
             }
             return TestHostAPI.store(plugin, done, user) { [steps] state in
                 // In order, on a copy: what fails leaves the state as it was.
@@ -267,6 +267,10 @@ enum TestHostAPI {
         return api
     }
 
+    /// A state key as the real host keeps it: its bytes (Swift's `String` equality would make
+    /// canonically equivalent keys one).
+    static func key(_ s: sb_str) -> [UInt8] { Array(s.string.utf8) }
+
     static func bytes(_ b: sb_bytes) -> [UInt8] {
         guard let ptr = b.ptr, b.len > 0 else { return [] }
         return Array(UnsafeBufferPointer(start: ptr, count: b.len))
@@ -283,11 +287,12 @@ enum TestHostAPI {
         _ plugin: OpaquePointer?, _ prefix: String, _ after: String, _ skip: Int, _ limit: Int, _ done: sb_state_done_fn?,
         _ user: UnsafeMutableRawPointer?
     ) -> sb_status {
-        store(plugin, done, user) { state in
-            let matching = state.keys.filter { $0.utf8.starts(with: prefix.utf8) }
-            let keys = matching.filter { after.isEmpty || after.utf8.lexicographicallyPrecedes($0.utf8) }
-                .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.dropFirst(skip).prefix(limit == 0 ? Int.max : limit)
-            return (SB_OK, .init(number: Int64(matching.count), entries: keys.map { ($0, state[$0]!) }))
+        let (prefix, after) = (Array(prefix.utf8), Array(after.utf8))
+        return store(plugin, done, user) { state in
+            let matching = state.keys.filter { $0.starts(with: prefix) }
+            let keys = matching.filter { after.isEmpty || after.lexicographicallyPrecedes($0) }
+                .sorted { $0.lexicographicallyPrecedes($1) }.dropFirst(skip).prefix(limit == 0 ? Int.max : limit)
+            return (SB_OK, .init(number: Int64(matching.count), entries: keys.map { (String(decoding: $0, as: UTF8.self), state[$0]!) }))
         }
     }
 
@@ -300,7 +305,7 @@ enum TestHostAPI {
     /// Runs a state operation on a global queue and completes through `done`, with borrowed results.
     static func store(
         _ plugin: OpaquePointer?, _ done: sb_state_done_fn?, _ user: UnsafeMutableRawPointer?,
-        _ operation: @escaping @Sendable (inout [String: [UInt8]]) -> (sb_status, StoreResult)
+        _ operation: @escaping @Sendable (inout [[UInt8]: [UInt8]]) -> (sb_status, StoreResult)
     ) -> sb_status {
         guard let host = TestHost.from(plugin), let done else { return SB_ERR_INVALID_ARGUMENT }
         let userBits = UInt(bitPattern: user)

@@ -194,6 +194,31 @@ import SwitchboardTesting
         #expect(host.logs.contains { $0.message.contains("not declared") })
     }
 
+    /// The test host keeps keys as the real host does, as bytes, and pages and transacts alike.
+    @Test func theTestHostKeepsKeysAsBytes() async throws {
+        let plugin = Plugin(name: "bytes", version: "1") { app in
+            app.get("/run") { _ in
+                let state = app.state
+                try await state.put("caf\u{E9}", Array("composed".utf8))
+                try await state.put("cafe\u{301}", Array("decomposed".utf8))
+                let composed = try await state.get("caf\u{E9}").map { String(decoding: $0, as: UTF8.self) } ?? "-"
+                let page = try await state.page(prefix: "caf", skip: 1, limit: 5)
+                var conflict = "none"
+                do {
+                    try await state.transaction([.put("x", [1]), .expectAbsent("caf\u{E9}")])
+                } catch {
+                    conflict = "\(error)"
+                }
+                let x = try await state.get("x") == nil ? "absent" : "present"
+                return .text("\(composed) \(page.total) \(page.entries.count) \(conflict) \(x)")
+            }
+        }
+        let host = try TestHost(plugin)
+        defer { host.shutdown() }
+        // A long limit: under the whole suite the cooperative pool is busy (as asyncHandlersAndTheStateStore).
+        #expect(try await host.get("/run", timeout: .seconds(60)).text == "composed 2 1 conflict absent")
+    }
+
     @Test func asyncHandlersAndTheStateStore() async throws {
         let host = try TestHost(Self.kit)
         let body = Array(#"{"name":"lamp","tags":["a","b"],"price":12.5}"#.utf8)

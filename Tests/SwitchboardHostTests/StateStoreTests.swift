@@ -283,26 +283,23 @@ import Testing
         let port = server.port
         let json = [("Content-Type", "application/json")]
         let created = AnsweredCount()
-        let answered = await withTaskGroup(of: Int?.self) { group in
-            for i in 0..<200 {
-                group.addTask {
-                    guard let response = try? RawHTTP.request(
-                        port: port, method: "POST", path: "/items", headers: json, body: Array(#"{"name":"Pen \#(i)","price":1}"#.utf8), timeout: 10),
-                        response.status == 201
-                    else { return nil }
-                    created.value.add(1, ordering: .relaxed)
-                    return (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])?["id"] as? Int
-                }
-            }
-            // The kill lands in the middle: after some creations were answered, before all were.
-            group.addTask {
+        // 200 creations and, among them, the kill: once 40 were answered, before all were.
+        // The killer first, so it holds a slot from the start.
+        let outcomes = await Blocking.concurrently(201) { i -> Int? in
+            if i == 0 {
                 let deadline = Date().addingTimeInterval(30)
                 while created.value.load(ordering: .relaxed) < 40 && Date() < deadline { usleep(1000) }
                 kill(server.process.processIdentifier, SIGKILL)
                 return nil
             }
-            return await group.reduce(into: [Int]()) { if let id = $1 { $0.append(id) } }
+            guard let response = try? RawHTTP.request(
+                port: port, method: "POST", path: "/items", headers: json, body: Array(#"{"name":"Pen \#(i)","price":1}"#.utf8), timeout: 10),
+                response.status == 201
+            else { return nil }
+            created.value.add(1, ordering: .relaxed)
+            return (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])?["id"] as? Int
         }
+        let answered = outcomes.compactMap { $0 }
         server.process.waitUntilExit()
         let restarted = try ServerProcess(pluginDirectories: [plugins], environment: ["SWITCHBOARD_STATE_DIRECTORY": state])
         defer { restarted.stop() }

@@ -116,3 +116,37 @@ enum RawHTTP {
         }
     }
 }
+
+/// Blocking work (raw sockets, waits) run on threads of their own: a task group would hold the
+/// cooperative pool's few threads (two on this machine) for the whole run, and every other test's
+/// async code would starve behind it.
+enum Blocking {
+    /// Runs `body(0..<count)` on a private queue's threads, at most `width` at a time (the other
+    /// tests share the machine); the results in order.
+    static func concurrently<T: Sendable>(_ count: Int, width: Int = 32, _ body: @escaping @Sendable (Int) -> T) async -> [T] {
+        let queue = DispatchQueue(label: "tests.blocking", attributes: .concurrent)
+        let slots = DispatchSemaphore(value: width)
+        let results = ResultSlots<T>(count)
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let group = DispatchGroup()
+            for i in 0..<count {
+                queue.async(group: group) {
+                    slots.wait()
+                    defer { slots.signal() }
+                    results.set(i, body(i))
+                }
+            }
+            group.notify(queue: .global()) { done.resume() }
+        }
+        return results.values
+    }
+}
+
+/// Results written by concurrent workers, each to its own slot.
+final class ResultSlots<T: Sendable>: @unchecked Sendable {
+    private var slots: [T?]
+    private let lock = NSLock()
+    init(_ count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: T) { lock.withLock { slots[i] = value } }
+    var values: [T] { lock.withLock { slots.map { $0! } } }
+}
