@@ -232,15 +232,11 @@ import Testing
     @Test func aServerOfAnEarlierVersionKeepsItsDirectory() throws {
         let state = TestPaths.temporaryDirectory("state-earlier")
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-        holder.arguments = ["-x", state + "/lock", "sleep", "60"]
-        try holder.run()
-        defer {
-            kill(holder.processIdentifier, SIGKILL)
-            holder.waitUntilExit()
-        }
-        usleep(200_000)
+        // The earlier version's claim, held by this process (a child holding it, `flock -x … sleep`,
+        // would outlive a kill of the flock command and keep the lock for its whole sleep).
+        let fd = open(state + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        #expect(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+        defer { close(fd) }
         #expect {
             try ServerProcess(pluginDirectories: [], environment: ["SWITCHBOARD_STATE_DIRECTORY": state])
         } throws: { error in
