@@ -92,6 +92,22 @@ public enum ProactiveNegotiation {
         return usable == 0 ? 0 : chosen
     }
 
+    /// `choose(accept:offeredCount:offered:)` for a request's `Accept` field lines (empty: the
+    /// request has none), joined with LF: the lines are one list (RFC 9110 §5.3), and LF ends an
+    /// element, so an unterminated quoted string cannot run into the next line. The host and the
+    /// test host both negotiate through this.
+    public static func choose(
+        acceptLines lines: [String], offeredCount: Int, offered: (Int) -> UnsafeBufferPointer<UInt8>
+    ) throws(OfferError) -> Int? {
+        guard !lines.isEmpty else { return try choose(accept: nil, offeredCount: offeredCount, offered: offered) }
+        var accept = lines.count == 1 ? lines[0] : lines.joined(separator: "\n")
+        // withUTF8 cannot rethrow a typed error: carry it out.
+        let outcome: Result<Int?, OfferError> = accept.withUTF8 { header in
+            Result { () throws(OfferError) in try choose(accept: header, offeredCount: offeredCount, offered: offered) }
+        }
+        return try outcome.get()
+    }
+
     /// `choose(accept:offeredCount:offered:)` for Swift strings (tests, the test host, the SDK).
     public static func choose(accept: String?, offered: [String]) throws(OfferError) -> Int? {
         var joined: [UInt8] = []

@@ -282,16 +282,20 @@ public struct StateStore: Sendable {
     /// Applies `steps` (1 to 1024) in order as one transaction: all of them, or none when an
     /// `expect` does not hold (`.conflict`). Durable when it returns (ABI 1.6).
     public func transaction(_ steps: [Step]) async throws(Failure) {
+        var kinds: [UInt32] = []
         var keys: [[UInt8]] = []
         var values: [[UInt8]] = []
-        var kinds: [UInt32] = []
         for step in steps {
-            switch step {
-            case .put(let key, let value): (kinds, keys, values) = (kinds + [UInt32(SB_STATE_OP_PUT)], keys + [Array(key.utf8)], values + [value])
-            case .delete(let key): (kinds, keys, values) = (kinds + [UInt32(SB_STATE_OP_DELETE)], keys + [Array(key.utf8)], values + [[]])
-            case .expect(let key, let value): (kinds, keys, values) = (kinds + [UInt32(SB_STATE_OP_EXPECT)], keys + [Array(key.utf8)], values + [value])
-            case .expectAbsent(let key): (kinds, keys, values) = (kinds + [UInt32(SB_STATE_OP_EXPECT_ABSENT)], keys + [Array(key.utf8)], values + [[]])
-            }
+            let (kind, key, value): (Int32, String, [UInt8]) =
+                switch step {
+                case .put(let key, let value): (SB_STATE_OP_PUT, key, value)
+                case .delete(let key): (SB_STATE_OP_DELETE, key, [])
+                case .expect(let key, let value): (SB_STATE_OP_EXPECT, key, value)
+                case .expectAbsent(let key): (SB_STATE_OP_EXPECT_ABSENT, key, [])
+                }
+            kinds.append(UInt32(kind))
+            keys.append(Array(key.utf8))
+            values.append(value)
         }
         // One buffer for every key and value, borrowed for the call (the host copies them).
         let bytes = zip(keys, values).reduce(into: [UInt8]()) { $0 += $1.0 + $1.1 }

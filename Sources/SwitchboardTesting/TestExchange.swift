@@ -94,11 +94,8 @@ final class TestExchange: @unchecked Sendable {
     /// request_negotiate, by the host's rules (`ProactiveNegotiation`).
     func negotiate(offeredCount: Int, offered: (Int) -> UnsafeBufferPointer<UInt8>, into out: UnsafeMutablePointer<Int>) -> sb_status {
         let lines = headers.filter { $0.0.lowercased() == "accept" }.map(\.1)
-        var accept = lines.joined(separator: "\n")
-        let outcome: Result<Int?, ProactiveNegotiation.OfferError> = accept.withUTF8 { header in
-            Result { () throws(ProactiveNegotiation.OfferError) in
-                try ProactiveNegotiation.choose(accept: lines.isEmpty ? nil : header, offeredCount: offeredCount, offered: offered)
-            }
+        let outcome = Result { () throws(ProactiveNegotiation.OfferError) in
+            try ProactiveNegotiation.choose(acceptLines: lines, offeredCount: offeredCount, offered: offered)
         }
         guard case .success(let index) = outcome else { return SB_ERR_INVALID_ARGUMENT }
         let open = state.withLock { s in

@@ -227,8 +227,8 @@ import Testing
     }
 
     /// A server of the version before SQLite holds the directory exclusively; this one refuses
-    /// to start beside it (importing its log while it writes would lose those writes), and two
-    /// of this version share it.
+    /// to start beside it (importing its log while it writes would lose those writes). Two of
+    /// this version sharing one: `WrongAnswerTests.twoServersOnOneStateDirectoryShareIt`.
     @Test func aServerOfAnEarlierVersionKeepsItsDirectory() throws {
         let state = TestPaths.temporaryDirectory("state-earlier")
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)

@@ -677,27 +677,27 @@ static inline size_t sbk_media_type_bare(sb_str type, const char **start) {
  * each offered type bare (sbk_media_type_bare). `offered` is read during the call only. */
 static inline sb_status sbk_respond_not_acceptable(const sb_host_api *host, sb_request *req, const sb_str *offered,
                                                    size_t count) {
-    sbk_buf b = {0}, list = {0};
+    sbk_buf b = {0}, list = {0}, available = {0};
     sb_status result;
     const char *start;
     size_t i, n;
-    sbk_buf_puts(&b, "{\"detail\":");
+    /* One pass: the detail's text and the JSON array side by side. */
     sbk_buf_puts(&list, "Acceptable formats: ");
     for (i = 0; i < count; i++) {
         n = sbk_media_type_bare(offered[i], &start);
-        if (i > 0) sbk_buf_append(&list, ", ", 2);
+        sbk_buf_append(&list, ", ", i > 0 ? 2 : 0);
         sbk_buf_append(&list, start, n);
+        sbk_buf_append(&available, ",", i > 0 ? 1 : 0);
+        sbk_json_string(&available, start, n);
     }
+    sbk_buf_puts(&b, "{\"detail\":");
     sbk_json_string(&b, list.failed ? "" : (const char *)list.data, list.failed ? 0 : list.len);
     sbk_buf_puts(&b, ",\"available\":[");
-    for (i = 0; i < count; i++) {
-        n = sbk_media_type_bare(offered[i], &start);
-        if (i > 0) sbk_buf_append(&b, ",", 1);
-        sbk_json_string(&b, start, n);
-    }
+    sbk_buf_append(&b, available.data, available.failed ? 0 : available.len);
     sbk_buf_puts(&b, "]}");
-    b.failed |= list.failed;
+    b.failed |= list.failed | available.failed;
     result = sbk_respond(host, req, 406, "application/json", &b);
+    sbk_buf_free(&available);
     sbk_buf_free(&list);
     sbk_buf_free(&b);
     return result;

@@ -145,20 +145,8 @@ final class Exchange: Drainable, @unchecked Sendable {
     func negotiate(offeredCount: Int, offered: (Int) -> UnsafeBufferPointer<UInt8>) -> Result<Int?, NegotiationFailure> {
         // Refused before any work when the response call has been made.
         guard !state.withLock({ $0.responded }) else { return .failure(.responded) }
-        let lines = request.headers[values: .accept]
-        let outcome: Result<Int?, ProactiveNegotiation.OfferError>
-        if lines.isEmpty {
-            outcome = Result { () throws(ProactiveNegotiation.OfferError) in
-                try ProactiveNegotiation.choose(accept: nil, offeredCount: offeredCount, offered: offered)
-            }
-        } else {
-            // Several lines are one list (RFC 9110 §5.3); LF ends an element wherever it falls.
-            var accept = lines.count == 1 ? lines[0] : lines.joined(separator: "\n")
-            outcome = accept.withUTF8 { header in
-                Result { () throws(ProactiveNegotiation.OfferError) in
-                    try ProactiveNegotiation.choose(accept: header, offeredCount: offeredCount, offered: offered)
-                }
-            }
+        let outcome = Result { () throws(ProactiveNegotiation.OfferError) in
+            try ProactiveNegotiation.choose(acceptLines: request.headers[values: .accept], offeredCount: offeredCount, offered: offered)
         }
         switch outcome {
         case .failure(let error):

@@ -101,7 +101,7 @@ final class SQLiteStateStorage: StateStorage {
         // None, or renamed by another server a moment ago: nothing to import.
         guard stat(log, &info) == 0 else { return nil }
         let identity = "\(info.st_size) bytes, modified \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
-        let data: [String: [String: [UInt8]]]
+        let data: [String: [[UInt8]: [UInt8]]]
         do {
             data = try StateLog.read(log)
         } catch {
@@ -124,7 +124,7 @@ final class SQLiteStateStorage: StateStorage {
                 let insert = try db.makeStatement(sql: "INSERT INTO state (plugin, key, value) VALUES (?, ?, ?)")
                 for (plugin, entries) in data {
                     for (key, value) in entries {
-                        try insert.execute(arguments: [plugin, Data(key.utf8), Data(value)])
+                        try insert.execute(arguments: [plugin, Data(key), Data(value)])
                         count! += 1
                     }
                 }

@@ -23,9 +23,10 @@ enum StateLog {
         case delete(String, String)
     }
 
-    /// The live entries of the log at `path` (plugin → key → value).
+    /// The live entries of the log at `path` (plugin → key's UTF-8 bytes → value): keys as bytes,
+    /// as the store keeps them (`String` equality would merge canonically equivalent keys).
     /// - Throws: `ReadError` when the file cannot be read or is not a state log.
-    static func read(_ path: String) throws(ReadError) -> [String: [String: [UInt8]]] {
+    static func read(_ path: String) throws(ReadError) -> [String: [[UInt8]: [UInt8]]] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ReadError(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -33,13 +34,13 @@ enum StateLog {
         guard contents.starts(with: magic) else {
             throw ReadError(description: "\(path) is not a Switchboard state log (or a newer format): move it away to start without it")
         }
-        var data: [String: [String: [UInt8]]] = [:]
+        var data: [String: [[UInt8]: [UInt8]]] = [:]
         var offset = magic.count
         while let (change, next) = record(in: contents, at: offset) {
             switch change {
-            case .put(let plugin, let key, let value): data[plugin, default: [:]][key] = value
+            case .put(let plugin, let key, let value): data[plugin, default: [:]][Array(key.utf8)] = value
             case .delete(let plugin, let key):
-                data[plugin]?[key] = nil
+                data[plugin]?[Array(key.utf8)] = nil
                 if data[plugin]?.isEmpty == true { data[plugin] = nil }
             }
             offset = next
