@@ -17,6 +17,7 @@
 typedef struct slot {
     _Atomic int64_t since;       /* 0: not in plugin code */
     _Atomic(const char *) label;
+    _Atomic(const char *) tag;   /* sbh_code_current() at the outermost enter */
     atomic_int taken;            /* owned by a live thread */
 } slot;
 
@@ -58,6 +59,7 @@ void sbh_enter_nonblocking_as(const char *label) {
     if (my_slot < 0) my_slot = take_slot();
     if (my_slot >= SLOTS) return;
     atomic_store_explicit(&slots[my_slot].label, label, memory_order_relaxed);
+    atomic_store_explicit(&slots[my_slot].tag, sbh_code_current(), memory_order_relaxed);
     atomic_store_explicit(&slots[my_slot].since, now_ns(), memory_order_release);
 }
 
@@ -68,13 +70,14 @@ void sbh_leave_nonblocking(void) {
 
 int sbh_in_nonblocking(void) { return nonblocking_depth > 0; }
 
-size_t sbh_busy_threads(int64_t older_than_ns, const char **labels, int64_t *ages_ns, size_t capacity) {
+size_t sbh_busy_threads(int64_t older_than_ns, const char **labels, const char **tags, int64_t *ages_ns, size_t capacity) {
     int64_t now = now_ns();
     size_t found = 0;
     for (int i = 0; i < SLOTS && found < capacity; i++) {
         int64_t since = atomic_load_explicit(&slots[i].since, memory_order_acquire);
         if (since == 0 || now - since < older_than_ns) continue;
-        labels[found] = atomic_load_explicit(&slots[i].label, memory_order_relaxed);
+        if (labels) labels[found] = atomic_load_explicit(&slots[i].label, memory_order_relaxed);
+        if (tags) tags[found] = atomic_load_explicit(&slots[i].tag, memory_order_relaxed);
         ages_ns[found] = now - since;
         found++;
     }

@@ -1,3 +1,4 @@
+import class SwitchboardSDK.Locked
 import CoreMetrics
 public import Hummingbird
 public import Logging
@@ -65,16 +66,43 @@ public struct SwitchboardServer: Sendable {
     /// Start it with the server; call `shutdownBegan()` when a shutdown signal arrives.
     public let watchdog: Watchdog
     public let logger: Logger
+    /// The link to this worker's supervisor; nil when the server runs as a single process.
+    public let worker: WorkerLink?
 
-    public init(settings: HostSettings, logger: Logger) {
+    /// `worker`: this process was started by a supervisor (`WorkerLink.fromEnvironment()`): stalls
+    /// and handover needs are reported to it, and the admin API shows it. Quarantined versions
+    /// (`<stateDirectory>/quarantine.json`) are refused either way, and each file's last good
+    /// versions are kept under `<stateDirectory>/last-good`.
+    public init(settings: HostSettings, logger: Logger, worker: WorkerLink? = nil) {
         self.settings = settings
         self.logger = logger
+        self.worker = worker
         HostAPI.services.defaultMaxBodyBytes = settings.maxBodyBytes
-        let loader = PluginLoader(imageDirectory: settings.stateDirectory + "/images", logger: logger)
-        self.registry = PluginRegistry(loader: loader, options: settings.registry, pluginConfig: settings.pluginConfig, logger: logger)
+        let loader = PluginLoader(
+            imageDirectory: settings.stateDirectory + "/images", quarantine: Quarantine(path: settings.stateDirectory + "/quarantine.json"),
+            logger: logger)
+        self.registry = PluginRegistry(
+            loader: loader, options: settings.registry, lastGood: LastGoodImages(directory: settings.stateDirectory + "/last-good"),
+            pluginConfig: settings.pluginConfig, logger: logger)
         self.watcher = PluginWatcher(registry: registry, directories: settings.pluginDirectories, options: settings.watch, logger: logger)
-        let stalls = registry.metrics.stalls
-        self.watchdog = Watchdog(options: settings.watchdog, logger: logger, onStall: { stalls.increment() })
+        let metrics = registry.metrics
+        self.watchdog = Watchdog(
+            options: settings.watchdog, logger: logger,
+            onStall: { heldBy in
+                metrics.stalls.increment()
+                worker?.send(.stall(heldBy.compactMap { WorkerMessage.CodeTag($0.split(separator: "\t", omittingEmptySubsequences: false)[...]) }))
+            },
+            onClear: { worker?.send(.clear) })
+        if let worker {
+            registry.onHandoverNeeded.withLock { $0 = { reason in worker.send(.handover(reason: reason)) } }
+            metrics.worker(worker.info)
+            for entry in worker.info.newlyQuarantined {
+                registry.events.publish(
+                    .quarantined, plugin: entry.plugin == "-" ? nil : entry.plugin, file: entry.file, reason: entry.reason,
+                    message: "sha256 \(entry.sha256.prefix(16))…: \(entry.detail)")
+            }
+            registry.events.publish(.workerStarted, reason: worker.info.reason, message: "worker \(worker.info.generation) (pid \(getpid()))\(worker.info.detail.isEmpty ? "" : ": " + worker.info.detail)")
+        }
     }
 
     /// Takes this process's share of the state directory and opens the configured state store;
@@ -138,10 +166,7 @@ public struct SwitchboardServer: Sendable {
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            responder: PluginResponder(
-                registry: registry, admin: AdminAPI(registry: registry, token: settings.adminToken),
-                docs: settings.docsEnabled ? DocsAPI(registry: registry, version: SwitchboardServer.version) : nil,
-                compression: settings.compression, logger: logger),
+            responder: makeResponder(),
             server: .switchboard(limits: settings.limits, counter: ConnectionCounter(metrics: registry.metrics.connections)),
             // A deep accept queue: a burst of connections waits there instead of having its SYNs
             // dropped (a client then retries only after a second). The kernel caps it at somaxconn.
@@ -149,5 +174,22 @@ public struct SwitchboardServer: Sendable {
             onServerRunning: onServerRunning,
             logger: logger
         )
+    }
+
+    /// The HTTP service `serve` runs, on `socket` (bound and listening: `HTTPService.bind`, or the
+    /// supervisor's). Stop the watcher and retire the plugins after it returns, as for `makeApplication`.
+    /// A worker tells its supervisor when it has stopped accepting (`WorkerMessage.released`).
+    public func makeHTTPService(socket: Int32, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> HTTPService {
+        let worker = self.worker
+        return HTTPService(
+            socket: socket, responder: makeResponder(), settings: settings, counter: ConnectionCounter(metrics: registry.metrics.connections),
+            onServerRunning: onServerRunning, onStoppedAccepting: { worker?.send(.released) }, logger: logger)
+    }
+
+    private func makeResponder() -> PluginResponder {
+        PluginResponder(
+            registry: registry, admin: AdminAPI(registry: registry, token: settings.adminToken, worker: worker),
+            docs: settings.docsEnabled ? DocsAPI(registry: registry, version: SwitchboardServer.version) : nil,
+            compression: settings.compression, logger: logger)
     }
 }

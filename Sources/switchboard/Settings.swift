@@ -69,6 +69,21 @@ struct SettingsResolver {
         return settings
     }
 
+    /// `worker.*`: how the supervisor runs workers. Throws `ValidationError` for a negative limit.
+    func supervisorSettings() throws -> Supervisor.Options {
+        var options = Supervisor.Options()
+        options.singleProcess = reader.bool(forKey: "worker.single_process", default: false)
+        let hang = reader.int(forKey: "worker.hang_ms", default: 5000)
+        let memory = reader.int(forKey: "worker.memory_limit_mb", default: 0)
+        guard hang > 0, memory >= 0 else {
+            throw ValidationError("worker.hang_ms must be positive and worker.memory_limit_mb 0 (no limit) or more")
+        }
+        options.hangTimeout = .milliseconds(hang)
+        options.memoryLimitBytes = memory == 0 ? nil : memory << 20
+        options.shutdownGrace = .milliseconds(reader.int(forKey: "server.shutdown_grace_ms", default: 20_000))
+        return options
+    }
+
     var logLevel: Logger.Level {
         Logger.Level(rawValue: reader.string(forKey: "log.level", default: "info")) ?? .info
     }

@@ -24,8 +24,23 @@ void sbh_enter_nonblocking_as(const char *label);
 void sbh_leave_nonblocking(void);
 int sbh_in_nonblocking(void);
 /* Threads that have been inside an outermost non-blocking call for at least `older_than_ns`:
- * writes up to `capacity` labels (NULL when none was given) and ages, returns how many. */
-size_t sbh_busy_threads(int64_t older_than_ns, const char **labels, int64_t *ages_ns, size_t capacity);
+ * writes up to `capacity` labels (NULL when none was given), code tags (NULL when the call ran
+ * outside sbh_code_enter; `tags` may be NULL) and ages, returns how many. */
+size_t sbh_busy_threads(int64_t older_than_ns, const char **labels, const char **tags, int64_t *ages_ns, size_t capacity);
+
+/* Which plugin code the calling thread runs. `tag` ("<sha256>\t<plugin>\t<file>", NUL-terminated)
+ * must stay valid for the life of the process; NULL means host code. Returns the previous tag,
+ * to be given back to sbh_code_leave (calls nest). */
+const char *sbh_code_enter(const char *tag);
+void sbh_code_leave(const char *previous);
+const char *sbh_code_current(void);
+/* Installs handlers for the fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP,
+ * SIGSYS) that write "crash\t<signal>\t<tag or ->\n" to `fd` with one write(2), then die of the
+ * signal as before. Returns 0, or -1 with errno set. Call once, in a worker process. */
+int sbh_crash_report_install(int fd);
+/* prctl(PR_SET_PDEATHSIG): the kernel sends `signal_number` to this process when the thread that
+ * started it exits. Returns 0, or -1 with errno set. */
+int sbh_set_parent_death_signal(int signal_number);
 
 /* inotify, for the plugin directory watcher. Masks name what the watcher asks for. */
 enum {

@@ -7,3 +7,21 @@ func withNonBlockingContext<R>(_ label: UnsafePointer<CChar>? = nil, _ body: () 
     defer { sbh_leave_nonblocking() }
     return try body()
 }
+
+/// Runs `body` with the calling thread marked as running the plugin code `tag` names
+/// (`PluginInstance.codeTag`): if the process dies of a fatal signal inside it, the supervisor
+/// learns which plugin version to quarantine. Nests: the previous mark is restored after.
+@inline(__always)
+func withPluginCode<R>(_ tag: UnsafePointer<CChar>, _ body: () throws -> R) rethrows -> R {
+    let previous = sbh_code_enter(tag)
+    defer { sbh_code_leave(previous) }
+    return try body()
+}
+
+/// The tag `withPluginCode` records for a plugin image: "<sha256>\t<plugin>\t<file>", interned
+/// for the life of the process (bounded by the versions ever loaded). `plugin` is "-" while the
+/// descriptor is not read yet.
+func pluginCodeTag(sha256: String, plugin: String?, file: String) -> UnsafePointer<CChar> {
+    let clean = { (text: String) in String(text.map { $0 == "\t" || $0 == "\n" ? " " : $0 }) }
+    return ActivityLabel.intern("\(sha256)\t\(clean(plugin ?? "-"))\t\(clean(file))")
+}

@@ -11,6 +11,9 @@ import NIOCore
 import ServiceLifecycle
 import SwitchboardRouting
 import SwitchboardSDK
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The host's own endpoints: `/_switchboard/…` (plugins, routes, reload, lifecycle events) and
 /// `/metrics` (Prometheus text).
@@ -27,11 +30,14 @@ public struct AdminAPI: Sendable {
     let registry: PluginRegistry
     let token: String?
     let heartbeat: Duration
+    /// This process's link to its supervisor; nil with `--single-process`.
+    let worker: WorkerLink?
 
-    public init(registry: PluginRegistry, token: String?, heartbeat: Duration = .seconds(15)) {
+    public init(registry: PluginRegistry, token: String?, heartbeat: Duration = .seconds(15), worker: WorkerLink? = nil) {
         self.registry = registry
         self.token = token.flatMap { $0.isEmpty ? nil : $0 }
         self.heartbeat = heartbeat
+        self.worker = worker
     }
 
     func respond(to request: Request, context: SwitchboardRequestContext) async throws -> Response {
@@ -58,6 +64,20 @@ public struct AdminAPI: Sendable {
             return reload(String(parts[1]))
         case (.get, 1, "routes"), (.head, 1, "routes"):
             return Self.json(RoutesView(routes: registry.routeTable.routes.map(RouteView.init)))
+        case (.get, 1, "workers"), (.head, 1, "workers"):
+            return Self.json(WorkersView(worker: worker, quarantine: registry.loader.quarantine))
+        case (.post, 2, "workers") where parts[1] == "restart":
+            return restartWorker()
+        case (.get, 1, "quarantine"), (.head, 1, "quarantine"):
+            return Self.json(QuarantineView(quarantined: registry.loader.quarantine.all))
+        case (.delete, 2, "quarantine"):
+            return lift(String(parts[1]))
+        case (_, 1, "workers"), (_, 1, "quarantine"):
+            return Self.notAllowed(["GET", "HEAD"])
+        case (_, 2, "workers") where parts[1] == "restart":
+            return Self.notAllowed(["POST"])
+        case (_, 2, "quarantine"):
+            return Self.notAllowed(["DELETE"])
         case (.get, 1, "events"):
             return events(lastEventID: request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int($0) } ?? Self.queryInt(request, "after"))
         case (_, 1, "plugins"), (_, 2, "plugins"), (_, 1, "routes"):
@@ -167,6 +187,45 @@ public struct AdminAPI: Sendable {
         }
     }
 
+    /// Asks the supervisor for a handover: a new worker starts, and once it serves this one stops
+    /// accepting and drains. 202: asked; 409 with `--single-process`, where there is no supervisor.
+    private func restartWorker() -> Response {
+        guard let worker else {
+            return JSONError.response(.conflict, detail: "This server runs as a single process (--single-process): there is no worker to hand over; restart the server instead")
+        }
+        worker.send(.handover(reason: "POST /_switchboard/workers/restart"))
+        var response = Self.json(RestartAccepted(detail: "a new worker is starting; this one stops accepting and drains once it serves", worker: worker.info.generation))
+        response.status = .accepted
+        return response
+    }
+
+    /// Lifts a quarantine and loads the file that held the version again, if it still does.
+    private func lift(_ sha256: String) -> Response {
+        let quarantine = registry.loader.quarantine
+        let lifted: QuarantineEntry?
+        do {
+            lifted = try quarantine.lift(sha256.lowercased())
+        } catch {
+            return JSONError.response(.internalServerError, detail: "Cannot change the quarantine list \(quarantine.path ?? ""): \(error)")
+        }
+        guard let lifted else {
+            return JSONError.response(.notFound, detail: "No version with sha256 \(sha256) is quarantined")
+        }
+        registry.events.publish(.quarantineLifted, plugin: lifted.plugin == "-" ? nil : lifted.plugin, file: lifted.file, reason: lifted.reason, message: "sha256 \(lifted.sha256.prefix(16))… may load again")
+        var reloaded: PluginView? = nil
+        var refused: RefusalView? = nil
+        if let bytes = try? PluginLoader.readFile(lifted.file) {
+            let contents = PluginFileContents(bytes: bytes)
+            if contents.sha256 == lifted.sha256 {
+                switch registry.load(file: lifted.file, contents: contents) {
+                case .success(let instance): reloaded = PluginView(instance, registry: registry)
+                case .failure(let refusal): refused = RefusalView(refusal)
+                }
+            }
+        }
+        return Self.json(Lifted(lifted: lifted, reloaded: reloaded, refused: refused))
+    }
+
     /// Server-Sent Events: one event per lifecycle change, `id` = event number, so a client that
     /// reconnects with `Last-Event-ID` gets what it missed (while still in the history). A comment
     /// line every `heartbeat` keeps proxies from closing an idle stream.
@@ -239,6 +298,10 @@ struct Index: Encodable {
         "POST /_switchboard/plugins/{name}/reload": "load the plugin's file again as a new generation",
         "GET /_switchboard/routes": "every served route",
         "GET /_switchboard/events": "lifecycle events (Server-Sent Events; Last-Event-ID resumes)",
+        "GET /_switchboard/workers": "the worker process, its supervisor's counts, quarantined versions",
+        "POST /_switchboard/workers/restart": "hand over to a new worker without dropping a request",
+        "GET /_switchboard/quarantine": "plugin versions set aside because the server died in their code",
+        "DELETE /_switchboard/quarantine/{sha256}": "lift a quarantine (the file loads again)",
         "GET /metrics": "Prometheus metrics",
     ]
 }
@@ -333,4 +396,50 @@ struct ReloadRefused: Encodable {
     let detail: String
     let reason: String
     let file: String
+}
+
+struct WorkersView: Encodable {
+    struct Worker: Encodable {
+        let pid: Int32
+        let supervisor: Int32
+        let started: Int64
+        let generation: Int
+        let reason: String
+        let detail: String
+        let crashes: Int
+        let restarts: Int
+        let quarantines: Int
+        let handovers: Int
+    }
+    /// `supervised` or `single-process`.
+    let mode: String
+    let worker: Worker
+    let quarantined: [QuarantineEntry]
+
+    init(worker link: WorkerLink?, quarantine: Quarantine) {
+        mode = link == nil ? "single-process" : "supervised"
+        let info = link?.info
+        worker = Worker(
+            pid: getpid(), supervisor: info?.supervisor ?? 0, started: link?.started ?? Self.processStart, generation: info?.generation ?? 1,
+            reason: info?.reason ?? "start", detail: info?.detail ?? "", crashes: info?.crashes ?? 0, restarts: info?.restarts ?? 0,
+            quarantines: info?.quarantines ?? 0, handovers: info?.handovers ?? 0)
+        quarantined = quarantine.all
+    }
+
+    static let processStart = wallClockNanoseconds() / 1_000_000_000
+}
+
+struct QuarantineView: Encodable {
+    let quarantined: [QuarantineEntry]
+}
+
+struct RestartAccepted: Encodable {
+    let detail: String
+    let worker: Int
+}
+
+struct Lifted: Encodable {
+    let lifted: QuarantineEntry
+    let reloaded: PluginView?
+    let refused: RefusalView?
 }

@@ -80,6 +80,15 @@ public final class HostMetrics: Sendable {
     }
 
     /// The Prometheus text exposition of every series.
+    /// The supervisor's counts as this worker started: they only change when a worker starts.
+    func worker(_ info: WorkerInfo) {
+        CoreMetrics.Counter(label: "switchboard_worker_crashes_total", factory: factory).increment(by: info.crashes)
+        CoreMetrics.Counter(label: "switchboard_worker_restarts_total", factory: factory).increment(by: info.restarts)
+        CoreMetrics.Counter(label: "switchboard_worker_handovers_total", factory: factory).increment(by: info.handovers)
+        CoreMetrics.Counter(label: "switchboard_quarantines_total", factory: factory).increment(by: info.quarantines)
+        CoreMetrics.Gauge(label: "switchboard_worker_generation", factory: factory).record(info.generation)
+    }
+
     public func render() -> [UInt8] { prometheus.emitToBuffer() }
 }
 

@@ -15,6 +15,15 @@ public struct LifecycleEvent: Sendable, Codable, Equatable {
         case drained
         /// A plugin's file was deleted: its routes are gone.
         case unloaded
+        /// A plugin version was set aside: the process died in its code (`reason` crash) or it held
+        /// a thread that must not block until the worker was replaced (`hang`).
+        case quarantined
+        /// An operator lifted a quarantine (`DELETE /_switchboard/quarantine/{sha256}`).
+        case quarantineLifted = "quarantine-lifted"
+        /// The file's version is quarantined; its last good version serves in its place.
+        case lastGood = "last-good"
+        /// This worker process started (`reason`: start, crash, hang, handover, memory).
+        case workerStarted = "worker-started"
     }
 
     public var id: Int

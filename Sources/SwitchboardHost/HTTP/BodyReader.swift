@@ -35,7 +35,9 @@ enum BodyReader {
         _ bytes: UnsafeRawBufferPointer?, _ flags: UInt32
     ) {
         let chunk = sb_bytes(ptr: bytes?.baseAddress?.assumingMemoryBound(to: UInt8.self), len: bytes?.count ?? 0)
-        withNonBlockingContext(exchange.route.activityLabel) { fn(user, exchange.handle, status, chunk, flags) }
+        withPluginCode(exchange.route.plugin.codeTag) {
+            withNonBlockingContext(exchange.route.activityLabel) { fn(user, exchange.handle, status, chunk, flags) }
+        }
     }
 }
 

@@ -167,10 +167,13 @@ public struct PluginResponder: HTTPResponder {
         plugin.requestsServed.add(1, ordering: .relaxed)
         exchange.lendHandle()
         let status: sb_status
+        // Marked as this generation's code (outermost, so the watchdog's record of a non-blocking
+        // call names the version too): a crash or a hang in it quarantines that version.
+        let tag = plugin.codeTag
         if route.isBlocking {
-            status = try await threadPool.runIfActive { Self.call(route, exchange) }
+            status = try await threadPool.runIfActive { withPluginCode(route.plugin.codeTag) { Self.call(route, exchange) } }
         } else {
-            status = withNonBlockingContext(route.activityLabel) { Self.call(route, exchange) }
+            status = withPluginCode(tag) { withNonBlockingContext(route.activityLabel) { Self.call(route, exchange) } }
         }
         if let response = await exchange.response(afterHandlerReturned: status) {
             if status != SB_OK && status != SB_PENDING {

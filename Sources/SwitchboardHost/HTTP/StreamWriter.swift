@@ -314,9 +314,11 @@ final class StreamWriter: Drainable, @unchecked Sendable {
         let plugin = exchange.route.plugin
         guard plugin.enter() else { return }
         defer { plugin.leave() }
-        sbh_enter_nonblocking_as(exchange.route.activityLabel)
-        callback.fn(callback.user, OpaquePointer(Unmanaged.passUnretained(self).toOpaque()))
-        sbh_leave_nonblocking()
+        withPluginCode(plugin.codeTag) {
+            withNonBlockingContext(exchange.route.activityLabel) {
+                callback.fn(callback.user, OpaquePointer(Unmanaged.passUnretained(self).toOpaque()))
+            }
+        }
     }
 }
 

@@ -24,6 +24,9 @@ public struct LoadRefusal: Error, Sendable, CustomStringConvertible {
         public static let invalidRoute = Kind(name: "invalid-route")
         public static let routeConflict = Kind(name: "route-conflict")
         public static let retainedImageCap = Kind(name: "retained-image-cap")
+        /// The process died in this version's code (or it hung a thread that must not block):
+        /// refused until its file changes or an operator lifts the quarantine.
+        public static let quarantined = Kind(name: "quarantined")
     }
 
     public let kind: Kind

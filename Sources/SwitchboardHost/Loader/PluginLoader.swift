@@ -19,12 +19,30 @@ public struct PluginLoader: Sendable {
     public let imageDirectory: String
     /// The host's Swift compiler version (major*10000 + minor*100 + patch).
     public let hostSwiftVersion: UInt32
+    /// Versions refused because the process died in their code.
+    public let quarantine: Quarantine
     public let logger: Logger
 
-    public init(imageDirectory: String, hostSwiftVersion: UInt32 = SwiftToolchain.compilerVersion, logger: Logger) {
+    public init(
+        imageDirectory: String, hostSwiftVersion: UInt32 = SwiftToolchain.compilerVersion,
+        quarantine: Quarantine = Quarantine(path: nil), logger: Logger
+    ) {
         self.imageDirectory = imageDirectory
         self.hostSwiftVersion = hostSwiftVersion
+        self.quarantine = quarantine
         self.logger = logger
+    }
+
+    /// Where the private copy of `sha256` loaded from `file` lives until `discardCopy`.
+    func privateCopyPath(sha256: String, file: String) -> String {
+        let base = file.split(separator: "/").last.map(String.init) ?? "plugin.so"
+        return "\(imageDirectory)/\(sha256.prefix(16))-\(getpid())-\(base)"
+    }
+
+    /// Removes the private copy of a loaded instance (the registry calls it once it has kept
+    /// what it wants of it). The mapping outlives the name.
+    func discardCopy(of instance: PluginInstance) {
+        unlink(privateCopyPath(sha256: instance.sha256, file: instance.file))
     }
 
     /// Loads `file` (from `contents` when the caller has read it already). `nameOwner(name)`
@@ -58,6 +76,12 @@ public struct PluginLoader: Sendable {
             }
         }
         let sha256 = read.sha256
+        if let entry = quarantine.entry(sha256) {
+            throw refuse(
+                .quarantined,
+                "quarantined: this version (sha256 \(sha256.prefix(16))…) \(entry.reason == "hang" ? "held a thread that must not block" : "crashed the server") (\(entry.detail)); it loads again when the file changes, or lift it with DELETE /_switchboard/quarantine/\(sha256)",
+                name: entry.plugin == "-" ? nil : entry.plugin)
+        }
         let privatePath: String
         do {
             privatePath = try privateCopy(of: bytes, sha256: sha256, file: file)
@@ -67,14 +91,24 @@ public struct PluginLoader: Sendable {
         if elf.registersWithSwiftRuntime && !retained.admits(sha256) {
             throw refuse(.retainedImageCap, "\(retained.count) Swift images are already mapped and can never be unmapped (plugins.max_retained_images is \(retained.limit)): restart the host to release them, or raise the limit")
         }
+        // The copy is removed when this load fails, or by the registry once the version went live
+        // (it keeps a link as the file's last good version): the image directory never grows.
+        var keepCopy = false
+        defer { if !keepCopy { unlink(privatePath) } }
+        // From dlopen (its constructors) to on_init, this version's code may run: a crash in it
+        // quarantines it.
+        let loadTag = pluginCodeTag(sha256: sha256, plugin: nil, file: file)
+        let opened = withPluginCode(loadTag) { () -> Result<PluginImage, DynamicLinkError> in
+            do throws(DynamicLinkError) {
+                return .success(try PluginImage(privatePath: privatePath, sha256: sha256, neverUnload: elf.registersWithSwiftRuntime))
+            } catch {
+                return .failure(error)
+            }
+        }
         let image: PluginImage
-        do {
-            // The mapping outlives the name: the copy is removed at once, so the image directory
-            // never grows, however many versions come and go.
-            defer { unlink(privatePath) }
-            image = try PluginImage(privatePath: privatePath, sha256: sha256, neverUnload: elf.registersWithSwiftRuntime)
-        } catch {
-            throw refuse(.dlopenFailed, "dlopen failed: \(error.message)")
+        switch opened {
+        case .success(let opened): image = opened
+        case .failure(let error): throw refuse(.dlopenFailed, "dlopen failed: \(error.message)")
         }
         if image.neverUnload { retained.record(sha256, logger: logger) }
         var keepImage = false
@@ -84,7 +118,7 @@ public struct PluginLoader: Sendable {
             throw refuse(.noEntrySymbol, "no exported symbol `\(SB_ENTRY_SYMBOL)`: export it from C with `const sb_plugin_descriptor *\(SB_ENTRY_SYMBOL)(void)`, or from Swift with `@_cdecl(\"\(SB_ENTRY_SYMBOL)\")`")
         }
         let entryFunction = unsafeBitCast(entry, to: sb_entry_fn.self)
-        guard let descriptorPointer = entryFunction() else {
+        guard let descriptorPointer = withPluginCode(loadTag, { entryFunction() }) else {
             throw refuse(.nullDescriptor, "`\(SB_ENTRY_SYMBOL)` returned NULL; it must return a pointer to a static sb_plugin_descriptor")
         }
         let declaredSize = UnsafeRawPointer(descriptorPointer).load(as: UInt32.self)
@@ -124,7 +158,7 @@ public struct PluginLoader: Sendable {
             descriptor: descriptor, name: name, file: file, image: image, generation: generation(name),
             config: { key in config(name, key) }, logger: logger)
         var state: UnsafeMutableRawPointer? = nil
-        let status = descriptor.on_init(HostAPI.table, instance.handle, &state)
+        let status = withPluginCode(instance.codeTag) { descriptor.on_init(HostAPI.table, instance.handle, &state) }
         let (reason, routeErrors) = instance.mutable.withLock { m in
             m.state = state
             return (m.refuseReason, m.routeErrors)
@@ -141,6 +175,7 @@ public struct PluginLoader: Sendable {
             instance.retire()
             throw refuse(.invalidRoute, routeErrors.joined(separator: "; "), name: name)
         }
+        keepCopy = true
         return instance
     }
 
@@ -173,15 +208,13 @@ public struct PluginLoader: Sendable {
         return Array(bytes[..<done])
     }
 
-    /// Writes the bytes to `<imageDirectory>/<sha256>-<pid>-<basename>` unless that copy exists,
+    /// Writes the bytes to `<imageDirectory>/<sha256>-<pid>-<basename>`,
     /// via a temporary file and rename so a half-written copy is never visible. The pid keeps two
-    /// servers sharing a state directory off each other's copies (each unlinks its own after
-    /// dlopen); within one process the name is still the content's, so the same content maps
+    /// servers sharing a state directory off each other's copies (each unlinks its own); within one process the name is still the content's, so the same content maps
     /// the same image.
     private func privateCopy(of bytes: [UInt8], sha256: String, file: String) throws(SystemError) -> String {
         try makeDirectories(imageDirectory)
-        let base = file.split(separator: "/").last.map(String.init) ?? "plugin.so"
-        let target = "\(imageDirectory)/\(sha256.prefix(16))-\(getpid())-\(base)"
+        let target = privateCopyPath(sha256: sha256, file: file)
         let temporary = "\(target).\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o500)
         guard fd >= 0 else { throw SystemError(errno: errno) }
@@ -230,9 +263,11 @@ public final class RetainedImages: Sendable {
 }
 
 /// An errno with its text.
-struct SystemError: Error, CustomStringConvertible {
-    let errno: Int32
-    var description: String { String(cString: strerror(errno)) }
+/// A failed system call's `errno`.
+public struct SystemError: Error, CustomStringConvertible, Sendable {
+    public let errno: Int32
+    public init(errno: Int32) { self.errno = errno }
+    public var description: String { String(cString: strerror(errno)) }
 }
 
 /// `mkdir -p`.

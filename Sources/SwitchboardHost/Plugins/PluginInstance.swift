@@ -40,6 +40,8 @@ public final class PluginInstance: @unchecked Sendable {
     /// What the watchdog calls this plugin's timer and topic callbacks (interned once).
     let timerLabel: UnsafePointer<CChar>
     let topicLabel: UnsafePointer<CChar>
+    /// What a thread running this generation's code is marked with (`withPluginCode`).
+    let codeTag: UnsafePointer<CChar>
     private let config: @Sendable (String) -> String?
 
     struct Mutable {
@@ -84,6 +86,7 @@ public final class PluginInstance: @unchecked Sendable {
         self.onDeinit = descriptor.on_deinit
         self.timerLabel = ActivityLabel.intern("\(name) timer callback")
         self.topicLabel = ActivityLabel.intern("\(name) topic delivery")
+        self.codeTag = pluginCodeTag(sha256: image.sha256, plugin: name, file: file)
         self.config = config
         var logger = logger
         logger[metadataKey: "plugin"] = "\(name)"
@@ -201,7 +204,7 @@ public final class PluginInstance: @unchecked Sendable {
         // so the plugin may still cancel them there.
         for timer in timers { timer.cancel() }
         for subscription in subscriptions { HostAPI.services.topics.cancel(subscription) }
-        onDeinit?(state)
+        if let onDeinit { withPluginCode(codeTag) { onDeinit(state) } }
         let (leftTimers, leftSubscriptions) = mutable.withLock { m in
             defer { m.timers = [:]; m.subscriptions = [:] }
             return (m.timers.count, m.subscriptions.count)

@@ -45,16 +45,22 @@ public final class PluginRegistry: Sendable {
     public let events = LifecycleEvents()
     public let metrics = HostMetrics()
     public let retainedImages: RetainedImages
+    /// Each file's last good versions, served in place of a quarantined one (nil: none kept).
+    public let lastGood: LastGoodImages?
+    /// Called (with the reason) when only a new worker can help: the retained-image cap refused a
+    /// version. The supervisor's link sets it; a single process only logs.
+    public let onHandoverNeeded = Locked<(@Sendable (String) -> Void)?>(nil)
     private let pluginConfig: @Sendable (_ plugin: String, _ key: String) -> String?
     private let logger: Logger
     /// Where drained generations are retired: on_deinit may be slow, and never runs on an event loop.
     private let retireQueue = DispatchQueue(label: "switchboard.retire")
 
     public init(
-        loader: PluginLoader, options: Options = .init(),
+        loader: PluginLoader, options: Options = .init(), lastGood: LastGoodImages? = nil,
         pluginConfig: @escaping @Sendable (_ plugin: String, _ key: String) -> String? = { _, _ in nil }, logger: Logger
     ) {
         self.loader = loader
+        self.lastGood = lastGood
         self.options = options
         self.retainedImages = RetainedImages(limit: options.maxRetainedImages)
         self.pluginConfig = pluginConfig
@@ -96,15 +102,46 @@ public final class PluginRegistry: Sendable {
     @discardableResult
     public func load(file: String, contents: PluginFileContents? = nil, quiet: Bool = false) -> Result<PluginInstance, LoadRefusal> {
         loadLock.withLock { _ in
-            let result = stageAndSwap(file: file, contents: contents)
-            if case .failure(let refusal) = result, !quiet { record(refusal) }
+            var result = stageAndSwap(file: file, contents: contents)
+            if case .failure(let refusal) = result, refusal.kind == .quarantined, let fallback = serveLastGood(of: file, refusal: refusal) {
+                result = .success(fallback)
+            } else if case .failure(let refusal) = result, !quiet {
+                record(refusal)
+            }
             return result
         }
+    }
+
+    /// The file's version is quarantined: serve its newest kept version that is not (if the
+    /// plugin serves it already, it stays). Records the refusal either way, since the file's own
+    /// version is refused; returns the serving instance, or nil when no good version is kept.
+    private func serveLastGood(of file: String, refusal: LoadRefusal) -> PluginInstance? {
+        let quarantine = loader.quarantine
+        guard let lastGood, let good = lastGood.newest(of: file, where: { quarantine.entry($0) == nil }) else { return nil }
+        let serving = state.withLock { s in s.plugins.values.first { $0.file == file && $0.sha256 == good.sha256 } }
+        let instance: PluginInstance
+        if let serving {
+            instance = serving
+        } else {
+            guard case .success(let loaded) = stageAndSwap(file: file, contents: good.contents) else { return nil }
+            instance = loaded
+        }
+        record(refusal)
+        logger.notice(
+            "serving the last good version of a quarantined plugin",
+            metadata: ["plugin": "\(instance.name)", "file": "\(file)", "sha256": "\(good.sha256.prefix(16))", "generation": "\(instance.generation)"])
+        events.publish(
+            .lastGood, plugin: instance.name, generation: instance.generation, file: file, version: instance.version,
+            reason: LoadRefusal.Kind.quarantined.description, message: "serving sha256 \(good.sha256.prefix(16))… in place of the quarantined version")
+        return instance
     }
 
     /// Records and announces a refusal (the previous generation, if any, keeps serving).
     public func record(_ refusal: LoadRefusal) {
         state.withLock { $0.refusals[refusal.file] = refusal }
+        if refusal.kind == .retainedImageCap, let handover = onHandoverNeeded.withLock({ $0 }) {
+            handover("the retained Swift images reached plugins.max_retained_images (\(retainedImages.limit))")
+        }
         metrics.refused(reason: refusal.kind.description)
         logger.error(
             "refused plugin: \(refusal.message)",
@@ -156,9 +193,14 @@ public final class PluginRegistry: Sendable {
         // file served under another name before.
         let others = state.withLock { s in s.plugins.values.filter { $0.name != instance.name && $0.file != file } }
         if let refusal = Self.conflict(of: instance, with: others) {
+            loader.discardCopy(of: instance)
             instance.retire()
             return .failure(refusal)
         }
+        if let lastGood, let error = lastGood.keep(file: file, sha256: instance.sha256, image: loader.privateCopyPath(sha256: instance.sha256, file: file)) {
+            logger.warning("cannot keep a copy of this version as the file's last good one: \(error)", metadata: ["plugin": "\(instance.name)", "file": "\(file)"])
+        }
+        loader.discardCopy(of: instance)
         let replaced = state.withLock { s -> [PluginInstance] in
             let old = s.plugins.values.filter { $0.name == instance.name || $0.file == file }
             for p in old { s.plugins[p.name] = nil }
@@ -266,6 +308,15 @@ public final class PluginRegistry: Sendable {
         let next = RouteTable(routes: routes)
         table.withLock { $0 = next }
         updateGauges()
+    }
+
+    /// At shutdown, when the drain deadline passes: ends every open stream and answers every
+    /// pending exchange of every generation, serving or draining, so the server can stop and an
+    /// event-stream client sees a clean end (and reconnects, to the next worker). Returns how many.
+    @discardableResult
+    public func endOpenStreams() -> Int {
+        let all = state.withLock { s in Array(s.plugins.values) + Array(s.draining.values) }
+        return all.reduce(0) { $0 + $1.endDrainables() }
     }
 
     /// Retires every plugin, serving or draining (at shutdown, after the server stopped serving).

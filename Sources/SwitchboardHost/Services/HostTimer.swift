@@ -63,9 +63,7 @@ final class HostTimer: @unchecked Sendable {
                 return true
             }
             guard go else { return }
-            sbh_enter_nonblocking_as(label)
-            callback(user, handle)
-            sbh_leave_nonblocking()
+            withPluginCode(plugin.codeTag) { withNonBlockingContext(label) { callback(user, handle) } }
             state.withLock { $0.runningOn = nil }
         }
     }

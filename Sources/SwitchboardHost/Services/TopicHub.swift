@@ -130,7 +130,9 @@ final class Subscription: @unchecked Sendable {
         callbackLock.withLock { _ in
             guard status == SB_ERR_OVERFLOW || !state.withLock({ $0.cancelled }) else { return }
             let message = sb_bytes(ptr: bytes?.baseAddress?.assumingMemoryBound(to: UInt8.self), len: bytes?.count ?? 0)
-            withNonBlockingContext(label) { callback(user, OpaquePointer(Unmanaged.passUnretained(self).toOpaque()), status, message) }
+            withPluginCode(plugin.codeTag) {
+                withNonBlockingContext(label) { callback(user, OpaquePointer(Unmanaged.passUnretained(self).toOpaque()), status, message) }
+            }
         }
     }
 

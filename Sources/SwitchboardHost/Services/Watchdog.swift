@@ -43,7 +43,8 @@ public final class Watchdog: Sendable {
     private let options: Options
     private let logger: Logger
     private let loops: [any EventLoop]
-    private let stalls: (@Sendable () -> Void)?
+    private let stalls: (@Sendable (_ heldBy: [String]) -> Void)?
+    private let cleared: (@Sendable () -> Void)?
     /// One probe per event loop, then one for the concurrency pool.
     private let probes: Locked<[Probe]>
     private let shutdownDeadline = Atomic<Int64>(0)
@@ -57,11 +58,18 @@ public final class Watchdog: Sendable {
     private let longCalls = Locked<Set<LongCall>>([])
     private let running = Atomic<Bool>(false)
 
-    public init(options: Options, logger: Logger, group: MultiThreadedEventLoopGroup = .singleton, onStall: (@Sendable () -> Void)? = nil) {
+    /// `onStall` runs on the watchdog's thread each time a stall is found, with the code tags
+    /// (`sbh_code_enter`) of the plugin calls that have held their thread at least as long;
+    /// `onClear` when no event loop or pool is stalled any more.
+    public init(
+        options: Options, logger: Logger, group: MultiThreadedEventLoopGroup = .singleton,
+        onStall: (@Sendable (_ heldBy: [String]) -> Void)? = nil, onClear: (@Sendable () -> Void)? = nil
+    ) {
         self.options = options
         self.logger = logger
         self.loops = Array(group.makeIterator())
         self.stalls = onStall
+        self.cleared = onClear
         self.probes = Locked(Array(repeating: Probe(), count: loops.count + 1))
     }
 
@@ -128,7 +136,7 @@ public final class Watchdog: Sendable {
         }
         for i in toSend { send(i) }
         for (i, age) in found {
-            stalls?()
+            stalls?(Self.busyTags(olderThan: threshold))
             logger.error(
                 "\(name(i)) has not run for \(age / 1_000_000) ms; plugin calls running at least that long are listed in held_by",
                 metadata: ["held_by": "\(Self.busy(olderThan: threshold))"])
@@ -136,6 +144,7 @@ public final class Watchdog: Sendable {
         for (i, age) in cleared {
             logger.warning("\(name(i)) runs again after a stall of at least \(age / 1_000_000) ms")
         }
+        if !cleared.isEmpty, probes.withLock({ $0.allSatisfy { $0.stalledSince == nil } }) { self.cleared?() }
     }
 
     /// One call that holds a thread which must not block, even while the others keep the loop or
@@ -146,7 +155,7 @@ public final class Watchdog: Sendable {
         var labels = [UnsafePointer<CChar>?](repeating: nil, count: 64)
         var ages = [Int64](repeating: 0, count: 64)
         let count = labels.withUnsafeMutableBufferPointer { l in
-            ages.withUnsafeMutableBufferPointer { a in sbh_busy_threads(threshold, l.baseAddress, a.baseAddress, 64) }
+            ages.withUnsafeMutableBufferPointer { a in sbh_busy_threads(threshold, l.baseAddress, nil, a.baseAddress, 64) }
         }
         let now = Int64(monotonicNanoseconds())
         let current = (0..<count).map { i in LongCall(label: Int(bitPattern: labels[i]), start: (now - ages[i]) / tick) }
@@ -179,12 +188,22 @@ public final class Watchdog: Sendable {
         var labels = [UnsafePointer<CChar>?](repeating: nil, count: 64)
         var ages = [Int64](repeating: 0, count: 64)
         let count = labels.withUnsafeMutableBufferPointer { l in
-            ages.withUnsafeMutableBufferPointer { a in sbh_busy_threads(nanoseconds, l.baseAddress, a.baseAddress, 64) }
+            ages.withUnsafeMutableBufferPointer { a in sbh_busy_threads(nanoseconds, l.baseAddress, nil, a.baseAddress, 64) }
         }
         guard count > 0 else { return "no plugin call (host code)" }
         return (0..<count).map { i in
             "\(labels[i].map { String(cString: $0) } ?? "a plugin callback") (\(ages[i] / 1_000_000) ms)"
         }.joined(separator: "; ")
+    }
+
+    /// The code tags of the plugin calls that have held their thread for at least `nanoseconds`.
+    static func busyTags(olderThan nanoseconds: Int64) -> [String] {
+        var tags = [UnsafePointer<CChar>?](repeating: nil, count: 64)
+        var ages = [Int64](repeating: 0, count: 64)
+        let count = tags.withUnsafeMutableBufferPointer { t in
+            ages.withUnsafeMutableBufferPointer { a in sbh_busy_threads(nanoseconds, nil, t.baseAddress, a.baseAddress, 64) }
+        }
+        return Array(Set((0..<count).compactMap { tags[$0].map { String(cString: $0) } })).sorted()
     }
 
     private func forceExit() {

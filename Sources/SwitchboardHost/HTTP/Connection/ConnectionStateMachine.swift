@@ -275,10 +275,14 @@ struct ConnectionStateMachine {
         blockedSince = writable ? nil : (blockedSince ?? now)
     }
 
-    /// Graceful shutdown: an idle connection closes now, a busy one after its current response.
+    /// Graceful shutdown: an idle keep-alive connection closes now, a busy one after its current
+    /// response. A connection that has not sent its first request yet is kept for it (within the
+    /// header timeout), answered with `Connection: close`: it was accepted, so its client has sent
+    /// or is sending a request, and closing a socket with unread bytes resets it (the client would
+    /// see an error it cannot tell from a crash; a worker handover must lose no request).
     mutating func quiesce() -> Bool {
         quiescing = true
-        if case .waiting(_, let started, _) = phase, !started { phase = .closed; return true }
+        if case .waiting(_, false, true) = phase { phase = .closed; return true }
         return false
     }
 

@@ -54,9 +54,11 @@ enum StateCall {
             guard !batch.isEmpty else { return }
             let outcomes = HostAPI.services.store.apply(batch.map { ($0.operation, $0.plugin.name) })
             for (call, outcome) in zip(batch, outcomes) {
-                switch outcome {
-                case .success(let result): complete(call.done, call.user, SB_OK, result)
-                case .failure(let error): complete(call.done, call.user, error.status, error.result)
+                withPluginCode(call.plugin.codeTag) {
+                    switch outcome {
+                    case .success(let result): complete(call.done, call.user, SB_OK, result)
+                    case .failure(let error): complete(call.done, call.user, error.status, error.result)
+                    }
                 }
                 call.plugin.leave()
             }

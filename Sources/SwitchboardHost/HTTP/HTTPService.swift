@@ -1,0 +1,194 @@
+import class SwitchboardSDK.Locked
+import enum SwitchboardSDK.HTTPDate
+public import Hummingbird
+import HummingbirdCore
+public import Logging
+public import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+public import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The host's HTTP server as a `Service`: Hummingbird's HTTP/1.1 connection handling
+/// (`HTTP1Connection`) on a listening socket that is already bound.
+///
+/// Hummingbird's `Server` binds its own socket; a worker must serve on the one its supervisor
+/// bound and handed down (so connections wait in the kernel's accept queue while workers come
+/// and go), which NIO's `ServerBootstrap.bind(_ socket:)` adopts. Graceful shutdown is
+/// Hummingbird's: `ServerQuiescingHelper` stops accepting (closing this process's descriptor
+/// only: the socket stays open in the supervisor and the next worker), closes idle connections,
+/// and lets every request in flight finish before `run()` returns.
+public struct HTTPService: Service {
+    /// A listening stream socket: `bind(host:port:)` makes one in this process, or it came from the
+    /// supervisor. Ownership passes to the service, which closes it when it stops.
+    public let socket: Int32
+    let connection: HTTP1Connection
+    let onServerRunning: @Sendable (any Channel) async -> Void
+    let onStoppedAccepting: @Sendable () -> Void
+    let logger: Logger
+
+    init(
+        socket: Int32, responder: PluginResponder, settings: HostSettings, counter: ConnectionCounter,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void, onStoppedAccepting: @escaping @Sendable () -> Void,
+        logger: Logger
+    ) {
+        self.socket = socket
+        self.onServerRunning = onServerRunning
+        self.onStoppedAccepting = onStoppedAccepting
+        self.logger = logger
+        let dates = DateCache()
+        let serverName = settings.serverName
+        self.connection = HTTP1Connection(
+            responder: { request, responseWriter, channel in
+                let context = SwitchboardRequestContext(source: .init(channel: channel, logger: logger))
+                var response: Response
+                do {
+                    response = try await responder.respond(to: request, context: context)
+                } catch let error as HTTPParserError {
+                    throw error
+                } catch {
+                    logger.debug("unrecognised error", metadata: ["error": "\(error)"])
+                    response = Response(status: .internalServerError, body: .init())
+                }
+                response.headers[.date] = dates.current
+                if let serverName { response.headers[.server] = serverName }
+                do {
+                    try await responseWriter.write(response: response.head, body: response.body)
+                } catch is HTTPParserError {
+                    // Another response must not follow: the connection closes.
+                    throw ParseErrorWhileWritingResponse()
+                }
+            }, limits: settings.limits, counter: counter)
+    }
+
+    public func run() async throws {
+        let quiescing = ServerQuiescingHelper(group: MultiThreadedEventLoopGroup.singleton)
+        let connection = self.connection
+        let logger = self.logger
+        let accepted = AcceptedConnections()
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptedConnections.Counter(accepted))
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .bind(socket) { channel in
+                connection.setup(channel: channel, logger: logger).always { result in
+                    if case .failure = result { accepted.delivered(channel) }  // never will be
+                }
+            }
+        await withGracefulShutdownHandler {
+            await onServerRunning(server.channel)
+            await withDiscardingTaskGroup { group in
+                do {
+                    try await server.executeThenClose { inbound in
+                        for try await child in inbound {
+                            accepted.delivered(child.channel)
+                            group.addTask { await connection.handle(value: child, logger: logger) }
+                        }
+                    }
+                } catch {
+                    logger.error("accepting connections failed: \(error)")
+                }
+                onStoppedAccepting()
+            }
+        } onGracefulShutdown: {
+            // Stop accepting first, and close the listener only once every connection it accepted
+            // has reached the loop above: NIO drops one still being set up when its listener closes
+            // (it is never registered, never read, and the kernel resets it at exit).
+            server.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in
+                Task {
+                    await accepted.allDelivered(within: .seconds(1))
+                    quiescing.initiateShutdown(promise: nil)
+                }
+            }
+        }
+    }
+
+    /// A TCP socket bound to `host:port` (`port` 0: any free port) and listening with a backlog of
+    /// `backlog` connections (the kernel caps it at `net.core.somaxconn`), close-on-exec unless
+    /// `inheritable`. `host` is an IPv4 or IPv6 literal or a name (its first address is used).
+    /// Throws `SystemError` (EADDRINUSE, EACCES, …) or `AddressError` for a name that resolves to nothing.
+    public static func bind(host: String, port: Int, backlog: Int32 = 4096) throws -> Int32 {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        var found: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &found)
+        guard status == 0, let first = found else {
+            throw AddressError(host: host, reason: status == 0 ? "no address" : String(cString: gai_strerror(status)))
+        }
+        defer { freeaddrinfo(found) }
+        let fd = Glibc.socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError(errno: errno) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard Glibc.bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0, listen(fd, backlog) == 0 else {
+            let code = errno
+            close(fd)
+            throw SystemError(errno: code)
+        }
+        return fd
+    }
+
+    public struct AddressError: Error, CustomStringConvertible {
+        public let host: String
+        public let reason: String
+        public var description: String { "cannot listen on \(host): \(reason)" }
+    }
+}
+
+/// Connections the listener accepted that have not reached the accept loop yet: the listener
+/// closes only once there are none (see `HTTPService.run`).
+final class AcceptedConnections: Sendable {
+    private let pending = Locked<Set<ObjectIdentifier>>([])
+
+    /// Sees every accepted connection on the listener's pipeline, before its setup is scheduled.
+    final class Counter: ChannelInboundHandler, Sendable {
+        typealias InboundIn = any Channel
+        let accepted: AcceptedConnections
+        init(_ accepted: AcceptedConnections) { self.accepted = accepted }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let child = unwrapInboundIn(data)
+            _ = accepted.pending.withLock { $0.insert(ObjectIdentifier(child)) }
+            context.fireChannelRead(data)
+        }
+    }
+
+    /// The accept loop has it (or its setup failed).
+    func delivered(_ channel: any Channel) {
+        _ = pending.withLock { $0.remove(ObjectIdentifier(channel)) }
+    }
+
+    /// Waits until every accepted connection has been delivered, at most `limit`.
+    func allDelivered(within limit: Duration) async {
+        let deadline = ContinuousClock.now + limit
+        while pending.withLock({ !$0.isEmpty }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
+}
+
+/// A request's framing broke while its response was being written: the connection closes
+/// without a second response (Hummingbird answers a parse error with 400 only before one began).
+struct ParseErrorWhileWritingResponse: Error {}
+
+/// The `Date` field's value (RFC 9110 §6.6.1), formatted at most once a second.
+final class DateCache: Sendable {
+    private let cached = Locked<(second: Int, text: String)>((0, ""))
+
+    var current: String {
+        let now = HTTPDate.now
+        return cached.withLock { c in
+            if c.second != now { c = (now, HTTPDate.format(now)) }
+            return c.text
+        }
+    }
+}

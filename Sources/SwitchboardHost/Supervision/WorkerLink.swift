@@ -1,0 +1,165 @@
+import Foundation
+import CSwitchboardHostSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a worker tells its supervisor, one line per message on the report pipe (each written with
+/// one `write(2)` of at most `PIPE_BUF` bytes, so lines from different threads never interleave).
+/// Fields are separated by tabs; a code tag is `<sha256>\t<plugin>\t<file>` (`sbh_code_enter`).
+public enum WorkerMessage: Equatable, Sendable {
+    /// Plugins are loaded; the worker accepts connections once the supervisor says so (SIGUSR1),
+    /// after every older worker has stopped accepting: two processes never wait on the socket at
+    /// once (the loser of each accept race would find nothing, which NIO's debug builds trap).
+    case ready
+    /// This worker has stopped accepting (it drains): the next one may start.
+    case released
+    /// A fatal signal arrived while the thread ran `tag`'s code (nil: host code). Written by the
+    /// signal handler in C: `crash\t<signal>\t<tag or ->`.
+    case crash(signal: Int32, tag: CodeTag?)
+    /// The watchdog found an event loop or the request pool stalled, held by these plugin calls.
+    case stall([CodeTag])
+    /// No stall any more.
+    case clear
+    /// Please start a new worker and retire this one (`POST /_switchboard/workers/restart`,
+    /// `SIGUSR2` sent to the worker, the retained-image cap).
+    case handover(reason: String)
+
+    /// A plugin version, as `sbh_code_enter` names it.
+    public struct CodeTag: Equatable, Sendable, Hashable {
+        public var sha256: String
+        public var plugin: String
+        public var file: String
+
+        /// Parses `<sha256>\t<plugin>\t<file>`; nil for "-" or anything without a 64-digit hash.
+        public init?(_ fields: ArraySlice<Substring>) {
+            guard let sha = fields.first, sha.count == 64, sha.allSatisfy(\.isHexDigit) else { return nil }
+            sha256 = String(sha)
+            plugin = fields.dropFirst().first.map(String.init) ?? "-"
+            file = fields.dropFirst(2).joined(separator: "\t")
+        }
+
+        var line: String { "\(sha256)\t\(plugin)\t\(file)" }
+    }
+
+    /// Parses one line (without its newline); nil for a line this version does not know.
+    public init?(line: Substring) {
+        let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+        switch fields.first {
+        case "ready": self = .ready
+        case "released": self = .released
+        case "clear": self = .clear
+        case "crash":
+            guard fields.count >= 3, let signal = Int32(fields[1]) else { return nil }
+            self = .crash(signal: signal, tag: CodeTag(fields[2...]))
+        case "stall":
+            // One tag per line: "stall\t<tag>"; an empty stall (host code) is just "stall".
+            self = .stall(CodeTag(fields[1...]).map { [$0] } ?? [])
+        case "handover":
+            self = .handover(reason: fields.dropFirst().joined(separator: " "))
+        default: return nil
+        }
+    }
+
+    var lines: [String] {
+        switch self {
+        case .ready: return ["ready"]
+        case .released: return ["released"]
+        case .clear: return ["clear"]
+        case .crash(let signal, let tag): return ["crash\t\(signal)\t\(tag?.line ?? "-")"]
+        case .stall(let tags): return tags.isEmpty ? ["stall"] : tags.map { "stall\t\($0.line)" }
+        case .handover(let reason): return ["handover\t\(reason)"]
+        }
+    }
+}
+
+/// What the supervisor tells a worker when it starts it (the environment variable
+/// `SWITCHBOARD_INTERNAL_WORKER`, JSON), and what the admin API shows of it.
+public struct WorkerInfo: Codable, Sendable, Equatable {
+    /// 1 for the first worker of this supervisor, then one more for each worker started.
+    public var generation: Int
+    /// The supervisor's process id.
+    public var supervisor: Int32
+    /// Why this worker was started: `start`, `crash`, `hang`, `handover`, `memory`.
+    public var reason: String
+    /// For people: what the previous worker died of, or who asked for the handover.
+    public var detail: String
+    /// Workers that died of a signal (or were killed for a hang) so far, under this supervisor.
+    public var crashes: Int
+    /// Workers started after the first, for any reason.
+    public var restarts: Int
+    /// Versions quarantined so far by this supervisor.
+    public var quarantines: Int
+    /// Handovers so far (on request, for memory, for the retained-image cap).
+    public var handovers: Int
+    /// Versions quarantined just before this worker started, for its event log.
+    public var newlyQuarantined: [QuarantineEntry]
+
+    public init(
+        generation: Int, supervisor: Int32, reason: String, detail: String, crashes: Int, restarts: Int, quarantines: Int,
+        handovers: Int, newlyQuarantined: [QuarantineEntry]
+    ) {
+        self.generation = generation
+        self.supervisor = supervisor
+        self.reason = reason
+        self.detail = detail
+        self.crashes = crashes
+        self.restarts = restarts
+        self.quarantines = quarantines
+        self.handovers = handovers
+        self.newlyQuarantined = newlyQuarantined
+    }
+}
+
+/// A worker's side of its link to the supervisor: the listening socket it inherited, the report
+/// pipe, and what it was told at start.
+public final class WorkerLink: Sendable {
+    /// The environment variables a worker is started with; removed from the worker's environment
+    /// once read, so processes a plugin starts do not inherit them.
+    public static let listenVariable = "SWITCHBOARD_INTERNAL_LISTEN_FD"
+    public static let reportVariable = "SWITCHBOARD_INTERNAL_REPORT_FD"
+    public static let infoVariable = "SWITCHBOARD_INTERNAL_WORKER"
+
+    public let info: WorkerInfo
+    /// The supervisor's listening socket; the HTTP service takes it over.
+    public let listenSocket: Int32
+    let reportFD: Int32
+    /// When this worker started, in seconds since the Unix epoch.
+    public let started: Int64
+
+    init(info: WorkerInfo, listenSocket: Int32, reportFD: Int32) {
+        self.info = info
+        self.listenSocket = listenSocket
+        self.reportFD = reportFD
+        self.started = wallClockNanoseconds() / 1_000_000_000
+    }
+
+    /// The link when this process was started as a worker, else nil. Marks the inherited
+    /// descriptors close-on-exec, asks the kernel to kill this process if the supervisor dies
+    /// (`PR_SET_PDEATHSIG`), and exits at once if it has died already.
+    public static func fromEnvironment() -> WorkerLink? {
+        let environment = ProcessInfo.processInfo.environment
+        guard let listen = environment[listenVariable].flatMap(Int32.init), let report = environment[reportVariable].flatMap(Int32.init),
+            let infoText = environment[infoVariable], let info = try? JSONDecoder().decode(WorkerInfo.self, from: Data(infoText.utf8))
+        else { return nil }
+        for name in [listenVariable, reportVariable, infoVariable] { unsetenv(name) }
+        for fd in [listen, report] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        _ = sbh_set_parent_death_signal(SIGKILL)
+        if getppid() != info.supervisor { _exit(70) }  // the supervisor died before the line above
+        return WorkerLink(info: info, listenSocket: listen, reportFD: report)
+    }
+
+    /// Installs the fatal-signal handlers that report the crashing thread's plugin version.
+    public func installCrashReport() {
+        _ = sbh_crash_report_install(reportFD)
+    }
+
+    /// Sends a message; a supervisor that is gone is not an error (the kernel kills this process).
+    public func send(_ message: WorkerMessage) {
+        for line in message.lines {
+            var bytes = Array(line.utf8.prefix(Int(PIPE_BUF) - 1))
+            bytes.append(0x0A)
+            _ = bytes.withUnsafeBytes { write(reportFD, $0.baseAddress, $0.count) }
+        }
+    }
+}
