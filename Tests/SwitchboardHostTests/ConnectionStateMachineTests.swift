@@ -190,8 +190,22 @@ import Testing
 
     @Test func shutdownClosesAnIdleConnectionAtOnceAndABusyOneAfterItsResponse() {
         var idle = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        _ = idle.head(Self.head(), now: Self.t0)
+        idle.requestEnded(now: Self.t0)
+        _ = idle.responseHead(Self.ok())
+        let kept = idle.responseEnded(now: Self.t0)
+        #expect(kept == .keepOpen)
         let closedAtOnce = idle.quiesce()
         #expect(closedAtOnce)
+        // A new connection's first request may be on its way: it is answered, then the connection closes.
+        var fresh = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        let freshClosedAtOnce = fresh.quiesce()
+        #expect(!freshClosedAtOnce)
+        _ = fresh.head(Self.head(), now: Self.t0)
+        fresh.requestEnded(now: Self.t0)
+        #expect(Self.written(fresh.responseHead(Self.ok())).headers["connection"].first == "close")
+        let freshEnd = fresh.responseEnded(now: Self.t0)
+        #expect(freshEnd == .close(linger: false))
         var busy = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
         _ = busy.head(Self.head(), now: Self.t0)
         busy.requestEnded(now: Self.t0)

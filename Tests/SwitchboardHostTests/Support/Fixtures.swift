@@ -34,6 +34,12 @@ enum Fixtures {
             ("\(source)/negotiate.c", "negotiate", "negotiate", []),
             ("\(source)/state_ops.c", "state_ops", "state_ops", []),
         ]
+        // The supervisor's fault plugins, one fault each.
+        sources += [
+            ("\(source)/faults/spin.c", "spin", "spin", []), ("\(source)/faults/leak.c", "leak", "leak", []),
+            ("\(source)/faults/crash_handler.c", "crashy_v1", "crashy_v1", ["-DFAULT_VERSION=1"]),
+            ("\(source)/faults/crash_handler.c", "crashy_v2", "crashy_v2", ["-DFAULT_VERSION=2"]),
+        ]
         // Two versions of one plugin, for the hot-swap tests.
         for version in 1...2 {
             sources.append(("\(source)/swap.c", "swap_v\(version)", "swap_v\(version)", ["-DSWAP_VERSION=\(version)"]))

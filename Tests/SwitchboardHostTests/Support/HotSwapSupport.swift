@@ -57,9 +57,12 @@ final class EventStreamClient: @unchecked Sendable {
     private var text = ""
     private let fd: Int32
 
-    init(port: Int, headers: [(String, String)] = []) throws {
+    private var ended = false
+
+    /// Opens `path` (the admin API's lifecycle events by default; any event stream will do).
+    init(port: Int, path: String = "/_switchboard/events?after=0", headers: [(String, String)] = []) throws {
         fd = try RawHTTP.connect(port: port, timeout: 0)
-        var head = "GET /_switchboard/events?after=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+        var head = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         _ = head.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
@@ -67,14 +70,35 @@ final class EventStreamClient: @unchecked Sendable {
             var buffer = [UInt8](repeating: 0, count: 16384)
             while true {
                 let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-                guard n > 0 else { return }
                 lock.lock()
-                text += String(decoding: buffer[0..<n], as: UTF8.self)
+                if n > 0 { text += String(decoding: buffer[0..<n], as: UTF8.self) } else { ended = true }
                 lock.unlock()
+                guard n > 0 else { return }
             }
         }
         thread.start()
     }
+
+    /// Every event's `id`, in order of arrival.
+    var ids: [Int] {
+        // ("\r\n" is one Character: the chunk framing's lines are split first.)
+        raw.split(separator: "\r\n").flatMap { $0.split(separator: "\n") }.compactMap { line in
+            line.hasPrefix("id: ") ? Int(line.dropFirst(4).trimmingCharacters(in: .whitespaces)) : nil
+        }
+    }
+
+    /// Waits until the server ends the response (or `timeout` seconds pass).
+    func waitForEnd(timeout: Double = 10) -> Bool {
+        waitUntil(timeout: timeout) {
+            lock.lock()
+            defer { lock.unlock() }
+            return ended
+        }
+    }
+
+    /// The response ended with the chunked body's last chunk (`0\r\n\r\n`): a clean end, after
+    /// which EventSource reconnects, not a cut.
+    var endedCleanly: Bool { raw.hasSuffix("\r\n0\r\n\r\n") }
 
     /// The events received so far (chunk framing is skipped: only `event:`/`data:` lines count).
     var events: [Event] {
