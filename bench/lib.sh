@@ -12,6 +12,11 @@ wait_port() {  # port path log
   for _ in $(seq 150); do curl -s -o /dev/null "http://127.0.0.1:$1$2" && return 0; sleep 0.1; done
   echo "the server on port $1 did not start:" >&2; cat "$3" >&2; exit 1
 }
+# The pid of the process that serves on port $1: the worker, under the supervisor `serve` runs by
+# default (whose own pid holds no plugin, request or stream), or the server with --single-process.
+serving_pid() {
+  curl -s "http://127.0.0.1:$1/_switchboard/workers" | python3 -c 'import json, sys; print(json.load(sys.stdin)["worker"]["pid"])'
+}
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 

@@ -36,7 +36,7 @@ start_host() {  # port cache_bytes
 COLD_PORT=$(pick_port); start_host "$COLD_PORT" 0
 COLD_PID=${PIDS[-1]}
 WARM_PORT=$(pick_port "$COLD_PORT"); start_host "$WARM_PORT" 16777216
-WARM_PID=${PIDS[-1]}
+WARM_PID=$(serving_pid "$WARM_PORT")  # the worker: its memory is the one that counts
 REF_PORT=$(pick_port "$COLD_PORT" "$WARM_PORT")
 start_reference "$REF_PORT" "$WORK/ref.log" /image/dynamic
 

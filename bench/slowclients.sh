@@ -38,8 +38,9 @@ SWITCHBOARD_LOG_LEVEL=warning SWITCHBOARD_STATE_DIRECTORY="$WORK/state" \
 HOST=$!
 PIDS+=($HOST)
 wait_port "$PORT" /hello-c "$WORK/host.log"
+WORKER=$(serving_pid "$PORT")  # the worker holds the connections; the supervisor none
 
-rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$HOST/status"; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$WORKER/status"; }
 
 # The normal client: one request every 100 ms for the attack's length, each on a new connection.
 probe() {  # seconds output-file

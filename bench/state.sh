@@ -69,9 +69,10 @@ echo "skip=5000&limit=10, 100,000 items, against 3:  $(ratio "$(m "100,000: GET 
 # Resident memory with a million items: after serving pages from the whole range.
 kill "$HOST_PID" 2>/dev/null || true
 HUGE_PORT=$(pick_port "$SMALL_PORT" "$LARGE_PORT"); start_host huge "$HUGE_PORT"
-before=$(awk '/VmRSS/ {print $2}' "/proc/$HOST_PID/status")
+WORKER_PID=$(serving_pid "$HUGE_PORT")
+before=$(awk '/VmRSS/ {print $2}' "/proc/$WORKER_PID/status")
 for skip in 0 250000 500000 750000 999990; do curl -s -o /dev/null "http://127.0.0.1:$HUGE_PORT/items?skip=$skip&limit=10"; done
 taskset -c 0 wrk -t1 -c16 -d"${DURATION}s" "http://127.0.0.1:$HUGE_PORT/items?skip=999990&limit=10" >/dev/null
-after=$(awk '/VmRSS/ {print $2}' "/proc/$HOST_PID/status")
+after=$(awk '/VmRSS/ {print $2}' "/proc/$WORKER_PID/status")
 db=$(du -k "$WORK/huge/state/state.db" | cut -f1)
 echo "1,000,000 items ($((db / 1024)) MiB on disk): resident $((before / 1024)) MiB at start, $((after / 1024)) MiB after paging through them"

@@ -86,6 +86,7 @@ EOF
 taskset -c 1 nginx -c "$WORK/nginx.conf" &
 PIDS+=($!)
 wait_port "$SB_PORT" /download/hello.txt "$WORK/switchboard.log"
+SB_WORKER=$(serving_pid "$SB_PORT")  # memory is measured on the worker (the supervisor holds none)
 wait_port "$NGINX_PORT" /download/hello.txt "$WORK/nginx.log"
 NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
 
@@ -107,11 +108,11 @@ echo "switchboard $("$BIN/switchboard" --version 2>/dev/null || true), nginx $(n
 
 # 1. The 256 MiB download.
 declare -A BYTES PEAK
-SB_BASE=$(rss_kib "$SB_PID")
+SB_BASE=$(rss_kib "$SB_WORKER")
 NGINX_BASE=$(rss_kib "$NGINX_WORKER")
 for round in $(seq "$ROUNDS"); do
   for side in nginx switchboard; do
-    if [ $side = nginx ]; then port=$NGINX_PORT; pid=$NGINX_WORKER; else port=$SB_PORT; pid=$SB_PID; fi
+    if [ $side = nginx ]; then port=$NGINX_PORT; pid=$NGINX_WORKER; else port=$SB_PORT; pid=$SB_WORKER; fi
     out=$(with_peak_rss "$pid" taskset -c 0 wrk -t1 -c2 -d"${DURATION}s" "http://127.0.0.1:$port/download/big.bin")
     if grep -q "Non-2xx\|Socket errors" <<<"$out"; then echo "$side: errors in the download run:" >&2; echo "$out" >&2; exit 1; fi
     BYTES[$side]="${BYTES[$side]:-} $(transfer "$out")"
@@ -154,6 +155,6 @@ fanout() {  # name port pid ready-marker
   grep -v '^peak-rss-kib' <<<"$out" | sed 's/^/  /'
   printf '  resident memory: %d MiB before subscribing, %d MiB at the peak\n' $((base / 1024)) $(( $(awk '/^peak-rss-kib/ {print $2}' <<<"$out") / 1024 ))
 }
-fanout "switchboard (goal: p99 ≤ 100 ms, resident memory ≤ 256 MiB)" "$SB_PORT" "$SB_PID" ": connected"
+fanout "switchboard (goal: p99 ≤ 100 ms, resident memory ≤ 256 MiB)" "$SB_PORT" "$SB_WORKER" ": connected"
 sleep 1
 if [ -n "$UVICORN_PORT" ]; then fanout "FastAPI + uvicorn (the chapter)" "$UVICORN_PORT" "$UVICORN_PID" $'\r\n\r\n'; fi

@@ -95,14 +95,22 @@ class Host:
         shutil.copyfile(source, tmp)
         os.rename(tmp, f"{self.plugins}/{name}")
 
+    def pid(self):
+        """The worker's pid (the supervisor that `serve` runs holds no plugin image)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c.request("GET", "/_switchboard/workers")
+        pid = json.loads(c.getresponse().read())["worker"]["pid"]
+        c.close()
+        return pid
+
     def rss_kib(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
+        with open(f"/proc/{self.pid()}/status") as f:
             return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
     def image_rss_kib(self):
         """Resident KiB of the mappings of plugin images (the private copies under images/)."""
         total, current = 0, None
-        with open(f"/proc/{self.proc.pid}/smaps") as f:
+        with open(f"/proc/{self.pid()}/smaps") as f:
             for line in f:
                 if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
                     current = "/images/" in line
@@ -235,7 +243,7 @@ def rss_c(c_versions):
         swaps += 1
     time.sleep(0.5)
     after = host.rss_kib()
-    maps = sum(1 for _ in open(f"/proc/{host.proc.pid}/maps"))
+    maps = sum(1 for _ in open(f"/proc/{host.pid()}/maps"))
     host.stop()
     c_size = os.path.getsize(c_versions[0]) / 1024
     print(f"\nresident memory per swap, C plugin ({swaps} swaps through distinct versions after {warm} warm-up swaps):")
