@@ -182,25 +182,41 @@ import Testing
         _ = machine.head(Self.head(), now: Self.t0)
         machine.requestEnded(now: Self.t0)
         #expect(Self.written(machine.responseHead(Self.ok())).headers["connection"].isEmpty)
-        let closedAtOnce = machine.quiesce()
-        #expect(!closedAtOnce)
+        machine.quiesce(now: Self.t0)
         let end = machine.responseEnded(now: Self.t0)
         #expect(end == .close(linger: false))
     }
 
-    @Test func shutdownClosesAnIdleConnectionAtOnceAndABusyOneAfterItsResponse() {
-        var idle = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+    @Test func shutdownClosesAnIdleConnectionAfterAGraceAndABusyOneAfterItsResponse() {
+        // An idle kept-alive connection: its client may have sent a request already. It is kept
+        // for quiesceGrace; a request in that time is answered, with Connection: close.
+        var patient = Self.limits()
+        patient.idleTimeoutMs = 60_000
+        var idle = ConnectionStateMachine(limits: patient, now: Self.t0)
         _ = idle.head(Self.head(), now: Self.t0)
         idle.requestEnded(now: Self.t0)
         _ = idle.responseHead(Self.ok())
         let kept = idle.responseEnded(now: Self.t0)
         #expect(kept == .keepOpen)
-        let closedAtOnce = idle.quiesce()
-        #expect(closedAtOnce)
+        let quiescedAt = Self.t0 + .milliseconds(100)
+        idle.quiesce(now: quiescedAt)
+        #expect(idle.deadline == quiescedAt + ConnectionStateMachine.quiesceGrace)
+        let early = idle.timeout(now: quiescedAt + .milliseconds(500))
+        #expect(early == .none)
+        let late = idle.timeout(now: quiescedAt + ConnectionStateMachine.quiesceGrace)
+        #expect(late == .close(nil))
+        var reused = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
+        _ = reused.head(Self.head(), now: Self.t0)
+        reused.requestEnded(now: Self.t0)
+        _ = reused.responseHead(Self.ok())
+        _ = reused.responseEnded(now: Self.t0)
+        reused.quiesce(now: quiescedAt)
+        _ = reused.head(Self.head(), now: quiescedAt + .milliseconds(10))
+        reused.requestEnded(now: quiescedAt + .milliseconds(10))
+        #expect(Self.written(reused.responseHead(Self.ok())).headers["connection"].first == "close")
         // A new connection's first request may be on its way: it is answered, then the connection closes.
         var fresh = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
-        let freshClosedAtOnce = fresh.quiesce()
-        #expect(!freshClosedAtOnce)
+        fresh.quiesce(now: Self.t0)
         _ = fresh.head(Self.head(), now: Self.t0)
         fresh.requestEnded(now: Self.t0)
         #expect(Self.written(fresh.responseHead(Self.ok())).headers["connection"].first == "close")
@@ -209,8 +225,7 @@ import Testing
         var busy = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
         _ = busy.head(Self.head(), now: Self.t0)
         busy.requestEnded(now: Self.t0)
-        let busyClosedAtOnce = busy.quiesce()
-        #expect(!busyClosedAtOnce)
+        busy.quiesce(now: Self.t0)
         #expect(Self.written(busy.responseHead(Self.ok())).headers["connection"].first == "close")
     }
 }

@@ -129,7 +129,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
-            if machine.quiesce() { context.close(promise: nil) }
+            machine.quiesce(now: .now())
+            rearm(context: context)  // an idle connection now waits only quiesceGrace
             return
         }
         if case ChannelEvent.inputClosed = event, case .lingering = machine.phase {

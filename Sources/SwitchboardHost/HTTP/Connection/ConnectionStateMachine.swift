@@ -93,11 +93,16 @@ struct ConnectionStateMachine {
 
     let limits: ConnectionLimits
     static let linger = TimeAmount.seconds(2)
+    /// At shutdown, how long an idle keep-alive connection stays open for a request its client
+    /// may have sent already (it is answered, with `Connection: close`).
+    static let quiesceGrace = TimeAmount.seconds(1)
 
     private(set) var phase: Phase
     private(set) var exchanges = Deque<Exchange>()
     private var held: Rejection? = nil
-    private var quiescing = false
+    /// When graceful shutdown began for this connection.
+    private var quiescedAt: NIODeadline? = nil
+    private var quiescing: Bool { quiescedAt != nil }
     /// The server asked for more input and none has come since (the body timeout runs only then).
     private var readPending = false
     private var lastRead: NIODeadline
@@ -275,15 +280,13 @@ struct ConnectionStateMachine {
         blockedSince = writable ? nil : (blockedSince ?? now)
     }
 
-    /// Graceful shutdown: an idle keep-alive connection closes now, a busy one after its current
-    /// response. A connection that has not sent its first request yet is kept for it (within the
-    /// header timeout), answered with `Connection: close`: it was accepted, so its client has sent
-    /// or is sending a request, and closing a socket with unread bytes resets it (the client would
-    /// see an error it cannot tell from a crash; a worker handover must lose no request).
-    mutating func quiesce() -> Bool {
-        quiescing = true
-        if case .waiting(_, false, true) = phase { phase = .closed; return true }
-        return false
+    /// Graceful shutdown: a busy connection closes after its current response, an idle one after
+    /// its next (answered with `Connection: close`), or `quiesceGrace` from now if none comes. A
+    /// client may already have sent that request: it was accepted (a new connection) or it is
+    /// reusing a kept-alive one, and closing a socket with unread bytes resets it (the client
+    /// would see an error it cannot tell from a crash; a worker handover must lose no request).
+    mutating func quiesce(now: NIODeadline) {
+        if quiescedAt == nil { quiescedAt = now }
     }
 
     // MARK: Time
@@ -294,6 +297,7 @@ struct ConnectionStateMachine {
         switch phase {
         case .waiting(let since, let headStarted, let keepAlive):
             phaseDeadline = since + .milliseconds(Int64(keepAlive && !headStarted ? limits.idleTimeoutMs : limits.headerTimeoutMs))
+            if keepAlive && !headStarted, let quiescedAt, let idle = phaseDeadline { phaseDeadline = min(idle, quiescedAt + Self.quiesceGrace) }
         case .open:
             if readingFirstBody { phaseDeadline = lastRead + .milliseconds(Int64(limits.bodyTimeoutMs)) }
         case .lingering(let since, let until):
@@ -314,6 +318,10 @@ struct ConnectionStateMachine {
         switch phase {
         case .waiting(let since, let headStarted, let keepAlive):
             if keepAlive && !headStarted {
+                if let quiescedAt, now >= quiescedAt + Self.quiesceGrace {
+                    phase = .closed
+                    return .close(nil)  // shutdown, not a timeout
+                }
                 guard now >= since + .milliseconds(Int64(limits.idleTimeoutMs)) else { return .none }
                 phase = .closed
                 return .close(.idle)
