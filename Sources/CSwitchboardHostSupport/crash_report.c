@@ -9,12 +9,17 @@
  *
  * The handler runs on an alternate signal stack, which each thread gets the first time it runs
  * plugin code, so a stack overflow in a plugin is reported too. */
+#define _GNU_SOURCE
 #include "sb_host_support.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <ucontext.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <link.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -75,8 +80,29 @@ static size_t append(char *buffer, size_t used, size_t capacity, const char *tex
     return used;
 }
 
+static size_t append_hex(char *buffer, size_t used, size_t capacity, uintptr_t value) {
+    char digits[2 * sizeof value + 1];
+    int i = (int)sizeof digits - 1;
+    digits[i] = '\0';
+    do { digits[--i] = "0123456789abcdef"[value & 0xF]; value >>= 4; } while (value && i > 0);
+    return append(buffer, used, capacity, digits + i);
+}
+
+/* The faulting instruction's address, from the signal's context (0 where unknown). */
+static uintptr_t program_counter(void *context) {
+    ucontext_t *uc = context;
+    if (!uc) return 0;
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.pc;
+#else
+    return 0;
+#endif
+}
+
 static void on_fatal_signal(int signal_number, siginfo_t *info, void *context) {
-    (void)info, (void)context;
+    (void)info;
     if (report_fd >= 0) {
         char line[1024];
         char number[12];
@@ -85,6 +111,8 @@ static void on_fatal_signal(int signal_number, siginfo_t *info, void *context) {
         do { number[--i] = (char)('0' + n % 10); n /= 10; } while (n > 0 && i > 0);
         size_t used = append(line, 0, sizeof line - 1, "crash\t");
         used = append(line, used, sizeof line - 1, number + i);
+        used = append(line, used, sizeof line - 1, "\t");
+        used = append_hex(line, used, sizeof line - 1, program_counter(context));
         used = append(line, used, sizeof line - 1, "\t");
         const char *tag = current_tag;
         used = append(line, used, sizeof line - 1, tag ? tag : "-");
@@ -114,6 +142,41 @@ int sbh_crash_report_install(int fd) {
         if (sigaction(fatal_signals[i], &action, NULL) != 0) return -1;
     }
     install_altstack();
+    return 0;
+}
+
+typedef struct range_search {
+    uintptr_t base;
+    uintptr_t start, end;
+    int found;
+} range_search;
+
+static int find_range(struct dl_phdr_info *info, size_t size, void *data) {
+    range_search *search = data;
+    (void)size;
+    if (info->dlpi_addr != search->base) return 0;
+    uintptr_t low = UINTPTR_MAX, high = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        if (ph->p_vaddr < low) low = ph->p_vaddr;
+        if (ph->p_vaddr + ph->p_memsz > high) high = ph->p_vaddr + ph->p_memsz;
+    }
+    if (high == 0) return 0;
+    search->start = info->dlpi_addr + low;
+    search->end = info->dlpi_addr + high;
+    search->found = 1;
+    return 1;
+}
+
+int sbh_image_range(void *handle, uintptr_t *start, uintptr_t *end) {
+    struct link_map *map = NULL;
+    if (dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || !map) return -1;
+    range_search search = {.base = map->l_addr};
+    dl_iterate_phdr(find_range, &search);
+    if (!search.found) return -1;
+    *start = search.start;
+    *end = search.end;
     return 0;
 }
 

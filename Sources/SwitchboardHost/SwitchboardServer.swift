@@ -78,9 +78,14 @@ public struct SwitchboardServer: Sendable {
         self.logger = logger
         self.worker = worker
         HostAPI.services.defaultMaxBodyBytes = settings.maxBodyBytes
+        let quarantine = Quarantine(path: settings.stateDirectory + "/quarantine.json")
+        if let problem = quarantine.reload() { logger.error("the quarantine list is damaged: \(problem)") }
+        if let worker { quarantine.merge(worker.info.quarantined) }
+        var report: (@Sendable (WorkerMessage) -> Void)? = nil
+        if let worker { report = { message in worker.send(message) } }
         let loader = PluginLoader(
-            imageDirectory: settings.stateDirectory + "/images", quarantine: Quarantine(path: settings.stateDirectory + "/quarantine.json"),
-            logger: logger)
+            imageDirectory: settings.stateDirectory + "/images", quarantine: quarantine, report: report, logger: logger)
+        loader.removeStaleCopies()
         self.registry = PluginRegistry(
             loader: loader, options: settings.registry, lastGood: LastGoodImages(directory: settings.stateDirectory + "/last-good"),
             pluginConfig: settings.pluginConfig, logger: logger)
@@ -92,7 +97,8 @@ public struct SwitchboardServer: Sendable {
                 metrics.stalls.increment()
                 worker?.send(.stall(heldBy.compactMap { WorkerMessage.CodeTag($0.split(separator: "\t", omittingEmptySubsequences: false)[...]) }))
             },
-            onClear: { worker?.send(.clear) })
+            onClear: { worker?.send(.clear) },
+            onTick: { worker?.send(.alive) })
         if let worker {
             registry.onHandoverNeeded.withLock { $0 = { reason in worker.send(.handover(reason: reason)) } }
             metrics.worker(worker.info)

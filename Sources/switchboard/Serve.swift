@@ -100,6 +100,14 @@ struct Serve: AsyncParsableCommand {
             }
         }
         defer { shutdownSignals.forEach { $0.cancel() } }
+        // SIGHUP: look at every plugin directory again (once the watcher runs), retrying refused
+        // files. SIGUSR2 sent to a worker asks its supervisor for a handover.
+        let hangupSignals = await UnixSignalsSequence(trapping: .sighup, .sigusr2)
+        // Every signal a worker handles is trapped: the ones the supervisor blocked until now
+        // (and that arrived meanwhile) are delivered from here on.
+        worker?.acceptSignals()
+        // From here on a shutdown ends within the grace period, even while plugins load.
+        server.watchdog.start()
         let stateLock: StateDirectoryLock
         do {
             let (lock, imported) = try server.openStateStore()
@@ -137,12 +145,7 @@ struct Serve: AsyncParsableCommand {
                 logger.notice("serving", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "mode": "single-process"])
             }
         }
-        // SIGHUP: look at every plugin directory again now, retrying refused files. SIGUSR2 sent to
-        // a worker asks its supervisor for a handover. Trapped before the server says it is
-        // serving, so an early signal never kills it.
-        let hangupSignals = await UnixSignalsSequence(trapping: .sighup, .sigusr2)
         server.watcher.start()
-        server.watchdog.start()
         let hangups = Task {
             for await signal in hangupSignals {
                 if signal == .sigusr2 {

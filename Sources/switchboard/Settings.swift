@@ -74,11 +74,14 @@ struct SettingsResolver {
         var options = Supervisor.Options()
         options.singleProcess = reader.bool(forKey: "worker.single_process", default: false)
         let hang = reader.int(forKey: "worker.hang_ms", default: 5000)
+        let start = reader.int(forKey: "worker.start_timeout_ms", default: 60_000)
         let memory = reader.int(forKey: "worker.memory_limit_mb", default: 0)
-        guard hang > 0, memory >= 0 else {
-            throw ValidationError("worker.hang_ms must be positive and worker.memory_limit_mb 0 (no limit) or more")
+        guard hang > 0, start > 0, memory >= 0 else {
+            throw ValidationError("worker.hang_ms and worker.start_timeout_ms must be positive, worker.memory_limit_mb 0 (no limit) or more")
         }
         options.hangTimeout = .milliseconds(hang)
+        options.startTimeout = .milliseconds(start)
+        options.stallThreshold = .milliseconds(reader.int(forKey: "watchdog.stall_ms", default: 2000))
         options.memoryLimitBytes = memory == 0 ? nil : memory << 20
         options.shutdownGrace = .milliseconds(reader.int(forKey: "server.shutdown_grace_ms", default: 20_000))
         return options

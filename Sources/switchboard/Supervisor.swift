@@ -40,6 +40,12 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         /// How long a stall reported by a worker's watchdog may last before the worker is replaced
         /// (`worker.hang_ms`; counted from the report, which comes `watchdog.stall_ms` into it).
         var hangTimeout: Duration = .seconds(5)
+        /// `watchdog.stall_ms`: a serving worker silent (no heartbeat) for this plus `hangTimeout`
+        /// is replaced too (stopped, or stuck where its watchdog cannot report).
+        var stallThreshold: Duration = .seconds(2)
+        /// How long a worker may take from its start to ready (`worker.start_timeout_ms`): past it,
+        /// it is killed and the version it was loading quarantined.
+        var startTimeout: Duration = .seconds(60)
         /// Resident memory past which a serving worker is handed over (`worker.memory_limit_mb`).
         var memoryLimitBytes: Int? = nil
         /// `server.shutdown_grace_ms`: a worker still alive this long (plus 5 s) after SIGTERM is killed.
@@ -52,19 +58,29 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
     private struct Worker {
         let pid: pid_t
         let generation: Int
+        let startedAt: UInt64
         /// The read end of its report pipe; -1 once it reached end of file.
         var reportFD: Int32
         var phase: Phase = .starting
         var pending: [UInt8] = []
-        var crashReports: [(signal: Int32, tag: WorkerMessage.CodeTag?)] = []
+        var crashReports: [(signal: Int32, address: UInt64, tag: WorkerMessage.CodeTag?)] = []
+        /// Where its plugin images lie, for a crash on a thread no plugin call marked.
+        var images: [(start: UInt64, end: UInt64, tag: WorkerMessage.CodeTag)] = []
+        /// The version it said it was loading last (until ready).
+        var loading: WorkerMessage.CodeTag? = nil
+        /// When it last said anything (monotonic nanoseconds).
+        var heardAt: UInt64
         /// Since when (monotonic nanoseconds) its watchdog reports a stall, and who holds it.
         var stall: (since: UInt64, heldBy: Set<WorkerMessage.CodeTag>)? = nil
-        /// Why the supervisor killed it, if it did.
+        /// Why the supervisor killed it, if it did: hang, silent, start-timeout, stop, superseded.
         var killedFor: String? = nil
         /// When it was told to stop (monotonic nanoseconds).
         var stopSentAt: UInt64? = nil
         /// It has stopped accepting (it said so, or it was told to stop before it began).
         var released = false
+
+        /// A worker that will serve if all goes well: started or ready, and not being killed.
+        var isComing: Bool { (phase == .starting || phase == .ready) && killedFor == nil }
     }
 
     private let settings: HostSettings
@@ -79,10 +95,12 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
     private var counts = (crashes: 0, restarts: 0, quarantines: 0, handovers: 0)
     private var stopping = false
     private var announced = false
+    /// Workers that died in a row before serving, in no plugin's code: the backoff's exponent.
     private var startupFailures = 0
     /// A start that waits for its backoff: when (monotonic nanoseconds), why, what was quarantined.
     private var delayedStart: (at: UInt64, reason: String, detail: String, quarantined: [QuarantineEntry])? = nil
     private var lastMemoryCheck: UInt64 = 0
+    private var lastMemoryHandover: UInt64? = nil
     private var exitStatus: Int32 = 0
 
     init(settings: HostSettings, options: Options, logger: Logger) {
@@ -92,8 +110,10 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         self.quarantine = Quarantine(path: settings.stateDirectory + "/quarantine.json")
     }
 
-    /// Binds the socket, runs workers until a stop signal or a fatal start, and returns the exit status.
+    /// Binds the socket, runs workers until a stop signal or a start that cannot succeed, and
+    /// returns the exit status.
     func run() throws -> Int32 {
+        if let problem = quarantine.reload() { logger.error("the quarantine list is damaged: \(problem)") }
         do {
             listenFD = try Self.moveUp(HTTPService.bind(host: settings.host, port: settings.port))
         } catch {
@@ -156,9 +176,10 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         for signalNumber in bytes.prefix(n).map(Int32.init) {
             switch signalNumber {
             case SIGTERM, SIGINT:
-                stop(signalNumber == SIGTERM ? "SIGTERM" : "SIGINT")
+                stop(Self.signalName(signalNumber))
             case SIGHUP:
-                for worker in workers where worker.phase == .serving { kill(worker.pid, SIGHUP) }
+                // (A starting worker scans its directories anyway.)
+                for worker in workers where worker.phase == .serving { Glibc.kill(worker.pid, SIGHUP) }
             case SIGUSR2:
                 handover(reason: "handover", detail: "SIGUSR2")
             default:
@@ -186,6 +207,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
     /// Handles every complete line received from `pid`.
     private func handleLines(of pid: pid_t) {
         guard let index = workers.firstIndex(where: { $0.pid == pid }) else { return }
+        workers[index].heardAt = Self.now()
         while let newline = workers[index].pending.firstIndex(of: 0x0A) {
             let line = String(decoding: workers[index].pending[..<newline], as: UTF8.self)
             workers[index].pending.removeSubrange(...newline)
@@ -212,7 +234,9 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         guard let index = workers.firstIndex(where: { $0.pid == pid }) else { return }
         switch message {
         case .ready:
+            guard workers[index].phase == .starting, workers[index].killedFor == nil else { return }
             workers[index].phase = .ready
+            workers[index].loading = nil
             startupFailures = 0
             if stopping {
                 sendStop(to: index)
@@ -226,8 +250,15 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         case .released:
             workers[index].released = true
             letReadyWorkerAccept()
-        case .crash(let signal, let tag):
-            workers[index].crashReports.append((signal, tag))
+        case .crash(let signal, let address, let tag):
+            workers[index].crashReports.append((signal, address, tag))
+        case .image(let start, let end, let tag):
+            workers[index].images.removeAll { $0.start < end && start < $0.end }  // an unmapped one's place
+            workers[index].images.append((start, end, tag))
+        case .loading(let tag):
+            if workers[index].phase == .starting { workers[index].loading = tag }
+        case .alive:
+            break
         case .stall(let tags):
             if workers[index].stall == nil { workers[index].stall = (Self.now(), []) }
             workers[index].stall?.heldBy.formUnion(tags)
@@ -235,6 +266,8 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
             workers[index].stall = nil
         case .handover(let reason):
             handover(reason: "handover", detail: reason)
+        case .lifted(let sha256):
+            _ = quarantine.lift(sha256)  // (the worker wrote the file; this clears what only memory held)
         }
     }
 
@@ -242,29 +275,34 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         reap(waitUpTo: 0)
         letReadyWorkerAccept()
         let now = Self.now()
-        for index in workers.indices {
+        for index in workers.indices where workers[index].killedFor == nil {
             let worker = workers[index]
-            if let stall = worker.stall, worker.killedFor == nil, now - stall.since >= Self.nanoseconds(options.hangTimeout)
-            {
+            if let stall = worker.stall, now - stall.since >= Self.nanoseconds(options.hangTimeout) {
                 let held = stall.heldBy.map { "\($0.plugin) (\($0.sha256.prefix(16))…)" }.sorted().joined(separator: ", ")
-                logger.error(
-                    "worker hung: replacing it",
-                    metadata: ["worker": "\(worker.generation)", "pid": "\(worker.pid)", "held_by": "\(held.isEmpty ? "host code" : held)",
-                               "stalled_ms": "\((now - stall.since) / 1_000_000)"])
-                workers[index].killedFor = "hang"
-                kill(worker.pid, SIGKILL)
-            }
-            if let sent = worker.stopSentAt, worker.killedFor == nil, now - sent >= Self.nanoseconds(options.shutdownGrace + .seconds(5)) {
-                logger.error("worker did not stop within the shutdown grace: killing it", metadata: ["worker": "\(worker.generation)", "pid": "\(worker.pid)"])
-                workers[index].killedFor = "stop"
-                kill(worker.pid, SIGKILL)
+                kill(worker, at: index, for: "hang", "worker hung: replacing it", [
+                    "held_by": "\(held.isEmpty ? "host code" : held)", "stalled_ms": "\((now - stall.since) / 1_000_000)",
+                ])
+            } else if worker.phase == .serving, now - worker.heardAt >= Self.nanoseconds(options.stallThreshold + options.hangTimeout) {
+                kill(worker, at: index, for: "silent", "worker silent (no heartbeat from its watchdog): replacing it", [
+                    "silent_ms": "\((now - worker.heardAt) / 1_000_000)",
+                ])
+            } else if worker.phase == .starting, now - worker.startedAt >= Self.nanoseconds(options.startTimeout) {
+                kill(worker, at: index, for: "start-timeout", "worker not ready within worker.start_timeout_ms: replacing it", [
+                    "loading": "\(worker.loading.map { "\($0.plugin) \($0.file) (\($0.sha256.prefix(16))…)" } ?? "host code")",
+                ])
+            } else if let sent = worker.stopSentAt, now - sent >= Self.nanoseconds(options.shutdownGrace + .seconds(5)) {
+                kill(worker, at: index, for: "stop", "worker did not stop within the shutdown grace: killing it", [:])
             }
         }
         if let limit = options.memoryLimitBytes, !stopping, now - lastMemoryCheck >= 250_000_000 {
             lastMemoryCheck = now
-            if !workers.contains(where: { $0.phase == .starting || $0.phase == .ready }), let serving = workers.first(where: { $0.phase == .serving }),
+            // At most one memory handover every 10 s: a limit below a fresh worker's own size must
+            // not start workers in a loop.
+            let settled = lastMemoryHandover.map { now - $0 >= 10_000_000_000 } ?? true
+            if settled, !workers.contains(where: \.isComing), let serving = workers.first(where: { $0.phase == .serving }),
                 let resident = Self.residentBytes(serving.pid), resident > limit
             {
+                lastMemoryHandover = now
                 handover(reason: "memory", detail: "worker \(serving.generation) holds \(resident >> 20) MiB resident, over worker.memory_limit_mb (\(limit >> 20))")
             }
         }
@@ -272,6 +310,15 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
             delayedStart = nil
             start(reason: delayed.reason, detail: delayed.detail, quarantined: delayed.quarantined)
         }
+    }
+
+    private func kill(_ worker: Worker, at index: Int, for reason: String, _ message: Logger.Message, _ metadata: Logger.Metadata) {
+        var metadata = metadata
+        metadata["worker"] = "\(worker.generation)"
+        metadata["pid"] = "\(worker.pid)"
+        logger.error(message, metadata: metadata)
+        workers[index].killedFor = reason
+        Glibc.kill(worker.pid, SIGKILL)
     }
 
     // MARK: Transitions
@@ -303,15 +350,24 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         // The versions it died in are set aside whatever the worker was doing (a draining one too).
         quarantine(death.culprits)
         if death.reason != "exit" { counts.crashes += 1 }
+        if worker.killedFor == "superseded" { return }
+        if !death.culprits.isEmpty {
+            // A worker started before these were written would load them again: start afresh.
+            for other in workers.indices where workers[other].isComing {
+                logger.notice("restarting a starting worker: it read the quarantine list before this", metadata: ["worker": "\(workers[other].generation)"])
+                workers[other].killedFor = "superseded"
+                Glibc.kill(workers[other].pid, SIGKILL)
+            }
+        }
         if stopping || worker.phase == .draining {
-            if stopping && (signalled != nil || code != 0) { exitStatus = 1 }
+            if stopping && (death.reason != "exit" || (code ?? 0) != 0) { exitStatus = 1 }
             let level: Logger.Level = death.reason == "exit" ? .notice : .error
             logger.log(level: level, "worker exited", metadata: ["worker": "\(worker.generation)", "pid": "\(pid)", "how": "\(how)", "quarantined": "\(death.culprits.count)"])
             return
         }
-        // It should have been serving (or starting to). An error exit before serving, with none
-        // serving, is a configuration the next worker would fail on too.
-        if signalled == nil, let code, code != 0, worker.phase == .starting || worker.phase == .ready, death.reason == "exit",
+        // It should have been serving (or starting to). An error exit before the first worker
+        // ever served is a configuration the next worker would fail on too.
+        if death.reason == "exit", let code, code != 0, !announced, worker.phase != .serving,
             !workers.contains(where: { $0.phase == .serving })
         {
             logger.critical("worker could not start; stopping", metadata: ["worker": "\(worker.generation)", "how": "\(how)"])
@@ -320,25 +376,31 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
             for other in workers.indices { sendStop(to: other) }
             return
         }
-        logger.error(
-            "worker \(death.reason == "hang" ? "hung" : death.reason == "crash" ? "crashed" : "exited"); starting another",
-            metadata: ["worker": "\(worker.generation)", "pid": "\(pid)", "how": "\(how)", "quarantined": "\(death.culprits.count)"])
-        if workers.contains(where: { $0.phase == .starting || $0.phase == .ready }) { return }
+        let what = death.reason == "hang" ? "hung" : death.reason == "crash" ? "crashed" : "exited"
+        var metadata: Logger.Metadata = ["worker": "\(worker.generation)", "pid": "\(pid)", "how": "\(how)", "quarantined": "\(death.culprits.count)"]
+        if workers.contains(where: \.isComing) {
+            logger.error("worker \(what); the one starting takes over", metadata: metadata)
+            return
+        }
         // A worker that died before serving, in no plugin's code, is retried with a backoff.
-        if (worker.phase == .starting || worker.phase == .ready) && death.culprits.isEmpty {
+        if worker.phase != .serving && death.culprits.isEmpty {
             startupFailures += 1
             let delay = min(UInt64(100_000_000) << UInt64(min(startupFailures - 1, 6)), 5_000_000_000)
-            logger.warning("worker died before serving, in host code: retrying in \(delay / 1_000_000) ms")
+            metadata["retry_in_ms"] = "\(delay / 1_000_000)"
+            logger.error("worker \(what) before serving, in host code; starting another after a pause", metadata: metadata)
             delayedStart = (Self.now() + delay, death.reason, death.detail, death.culprits)
             return
         }
+        logger.error("worker \(what); starting another", metadata: metadata)
         start(reason: death.reason, detail: death.detail, quarantined: death.culprits)
     }
 
-    /// Why a worker died: `hang` (killed for a stall), `crash` (a fatal signal, reported or not)
-    /// or `exit` (it exited by itself), for people, and the plugin versions to quarantine.
+    /// Why a worker died: `hang` (killed for a stall, silence or a start that never finished),
+    /// `crash` (a fatal signal) or `exit` (it exited by itself, or was stopped), for people, and
+    /// the plugin versions to quarantine.
     private func diagnose(_ worker: Worker, pid: pid_t, signalled: Int32?, how: String) -> (reason: String, detail: String, culprits: [QuarantineEntry]) {
-        if worker.killedFor == "hang" {
+        switch worker.killedFor {
+        case "hang":
             let stalledFor = worker.stall.map { (Self.now() - $0.since) / 1_000_000 } ?? 0
             let culprits = (worker.stall?.heldBy ?? []).sorted { $0.sha256 < $1.sha256 }.map { tag in
                 QuarantineEntry(
@@ -346,27 +408,43 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
                     detail: "a stall of \(stalledFor) ms; worker \(worker.generation) was replaced")
             }
             return ("hang", "worker \(worker.generation) was replaced after its watchdog reported a stall for \(stalledFor) ms", culprits)
+        case "start-timeout":
+            let culprits = worker.loading.map { tag in
+                [QuarantineEntry(
+                    sha256: tag.sha256, plugin: tag.plugin, file: tag.file, reason: "hang",
+                    detail: "loading it did not finish within worker.start_timeout_ms; worker \(worker.generation) was replaced")]
+            } ?? []
+            return ("hang", "worker \(worker.generation) was not ready within worker.start_timeout_ms", culprits)
+        case "silent":
+            return ("hang", "worker \(worker.generation) stopped answering its supervisor", [])
+        case "stop", "superseded":
+            return ("exit", "worker \(worker.generation) was killed (\(worker.killedFor ?? ""))", [])
+        default:
+            break
         }
-        guard signalled != nil || !worker.crashReports.isEmpty, worker.killedFor == nil else {
+        // SIGTERM after it was told to stop is a stop that came before its traps.
+        if signalled == nil || (signalled == SIGTERM && worker.stopSentAt != nil), worker.crashReports.isEmpty {
             return ("exit", "worker \(worker.generation) (pid \(pid)) exited with \(how)", [])
         }
         let signalText = worker.crashReports.first.map { Self.signalName($0.signal) } ?? how
-        let culprits = worker.crashReports.compactMap { report in
-            report.tag.map { tag in
-                QuarantineEntry(
-                    sha256: tag.sha256, plugin: tag.plugin, file: tag.file, reason: "crash",
-                    detail: "\(Self.signalName(report.signal)); worker \(worker.generation) died")
-            }
+        var culprits: [QuarantineEntry] = []
+        for report in worker.crashReports {
+            // The marked plugin call, else the image the faulting instruction lies in (a thread
+            // the plugin started).
+            let tag = report.tag ?? worker.images.first { $0.start <= report.address && report.address < $0.end }?.tag
+            guard let tag, !culprits.contains(where: { $0.sha256 == tag.sha256 }) else { continue }
+            let where_ = report.tag == nil ? " on a thread it started" : ""
+            culprits.append(QuarantineEntry(
+                sha256: tag.sha256, plugin: tag.plugin, file: tag.file, reason: "crash",
+                detail: "\(Self.signalName(report.signal))\(where_); worker \(worker.generation) died"))
         }
         return ("crash", "worker \(worker.generation) (pid \(pid)) died of \(signalText)", culprits)
     }
 
     private func quarantine(_ entries: [QuarantineEntry]) {
         for entry in entries {
-            do {
-                try quarantine.add(entry)
-            } catch {
-                logger.error("cannot write the quarantine list; it holds for this run only", metadata: ["error": "\(error)"])
+            if let error = quarantine.add(entry) {
+                logger.error("cannot write the quarantine list; the entry holds until the supervisor stops", metadata: ["error": "\(error)"])
             }
             counts.quarantines += 1
             logger.error(
@@ -379,7 +457,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
     /// it stopped, exited, or was told to stop at least a second ago (it may be stuck; the accept
     /// race it could then lose is harmless in release builds).
     private func letReadyWorkerAccept() {
-        guard let index = workers.firstIndex(where: { $0.phase == .ready }) else { return }
+        guard let index = workers.firstIndex(where: { $0.phase == .ready && $0.killedFor == nil }) else { return }
         let now = Self.now()
         let blocked = workers.contains { other in
             other.pid != workers[index].pid && !other.released
@@ -387,7 +465,8 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         }
         guard !blocked else { return }
         workers[index].phase = .serving
-        kill(workers[index].pid, SIGUSR1)
+        workers[index].heardAt = now
+        Glibc.kill(workers[index].pid, SIGUSR1)
         if !announced {
             announced = true
             logger.notice("serving", metadata: ["address": "\(Self.localAddress(listenFD))", "mode": "supervised", "worker": "\(workers[index].pid)"])
@@ -398,7 +477,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
 
     private func handover(reason: String, detail: String) {
         guard !stopping else { return }
-        guard !workers.contains(where: { $0.phase == .starting || $0.phase == .ready }), delayedStart == nil else {
+        guard !workers.contains(where: \.isComing), delayedStart == nil else {
             logger.info("handover already under way", metadata: ["asked": "\(detail)"])
             return
         }
@@ -410,7 +489,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
     private func stop(_ why: String) {
         guard !stopping else {
             // A second signal: stop now.
-            for worker in workers { kill(worker.pid, SIGKILL) }
+            for worker in workers { Glibc.kill(worker.pid, SIGKILL) }
             return
         }
         stopping = true
@@ -424,34 +503,53 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         if workers[index].phase != .serving { workers[index].released = true }  // it never accepted
         workers[index].phase = .draining
         workers[index].stopSentAt = Self.now()
-        kill(workers[index].pid, SIGTERM)
+        Glibc.kill(workers[index].pid, SIGTERM)
     }
 
     // MARK: Spawning
 
     private func start(reason: String, detail: String, quarantined: [QuarantineEntry]) {
+        delayedStart = nil
         generation += 1
         if generation > 1 { counts.restarts += 1 }
+        // What another process wrote (a worker's lift) and what only this one holds.
+        if let problem = quarantine.reload() { logger.error("the quarantine list is damaged: \(problem)") }
         let info = WorkerInfo(
             generation: generation, supervisor: getpid(), reason: reason, detail: detail, crashes: counts.crashes,
-            restarts: counts.restarts, quarantines: counts.quarantines, handovers: counts.handovers, newlyQuarantined: quarantined)
+            restarts: counts.restarts, quarantines: counts.quarantines, handovers: counts.handovers, newlyQuarantined: quarantined,
+            quarantined: quarantine.all)
         do {
             let (pid, reportFD) = try spawn(info)
-            workers.append(Worker(pid: pid, generation: generation, reportFD: reportFD))
+            let now = Self.now()
+            workers.append(Worker(pid: pid, generation: generation, startedAt: now, reportFD: reportFD, heardAt: now))
             logger.info("worker started", metadata: ["worker": "\(generation)", "pid": "\(pid)", "reason": "\(reason)"])
         } catch {
-            logger.critical("cannot start a worker; stopping", metadata: ["error": "\(error)"])
-            exitStatus = 71
-            stopping = true
-            for index in workers.indices { sendStop(to: index) }
+            // Serving goes on if a worker serves; otherwise try again, with the backoff.
+            startupFailures += 1
+            let delay = min(UInt64(100_000_000) << UInt64(min(startupFailures - 1, 6)), 5_000_000_000)
+            if workers.contains(where: { $0.phase == .serving }) {
+                logger.error("cannot start a worker; the serving one goes on", metadata: ["error": "\(error)"])
+            } else {
+                logger.critical("cannot start a worker; trying again", metadata: ["error": "\(error)", "retry_in_ms": "\(delay / 1_000_000)"])
+                delayedStart = (Self.now() + delay, reason, detail, quarantined)
+            }
         }
     }
 
     /// Starts this executable again as a worker: the socket as descriptor 3, the report pipe's write
-    /// end as 4, every signal at its default and none blocked.
+    /// end as 4, every signal at its default, and the ones the worker traps blocked until it does
+    /// (`WorkerLink.deferredSignals`). The worker gets this supervisor's state directory, so both
+    /// read and write the same quarantine list whatever the configuration says by then.
     private func spawn(_ info: WorkerInfo) throws -> (pid_t, Int32) {
         let (readEnd, pipeWriteEnd) = try Self.makePipe()
-        let writeEnd = try Self.moveUp(pipeWriteEnd)
+        let writeEnd: Int32
+        do {
+            writeEnd = try Self.moveUp(pipeWriteEnd)
+        } catch {
+            close(readEnd)
+            close(pipeWriteEnd)
+            throw error
+        }
         defer { close(writeEnd) }
         _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
         var actions = posix_spawn_file_actions_t()
@@ -464,15 +562,22 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         defer { posix_spawnattr_destroy(&attributes) }
         var all = sigset_t()
         sigfillset(&all)
-        var none = sigset_t()
-        sigemptyset(&none)
+        var deferred = sigset_t()
+        sigemptyset(&deferred)
+        for signal in WorkerLink.deferredSignals { sigaddset(&deferred, signal) }
         posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigmask(&attributes, &deferred)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var environment = ProcessInfo.processInfo.environment
         environment[WorkerLink.listenVariable] = "3"
         environment[WorkerLink.reportVariable] = "4"
-        environment[WorkerLink.infoVariable] = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
+        environment["SWITCHBOARD_STATE_DIRECTORY"] = settings.stateDirectory
+        do {
+            environment[WorkerLink.infoVariable] = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
+        } catch {
+            close(readEnd)
+            throw error
+        }
         let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
         let variables = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -566,6 +671,11 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         case SIGSYS: return "SIGSYS"
         case SIGKILL: return "SIGKILL"
         case SIGTERM: return "SIGTERM"
+        case SIGINT: return "SIGINT"
+        case SIGHUP: return "SIGHUP"
+        case SIGUSR1: return "SIGUSR1"
+        case SIGUSR2: return "SIGUSR2"
+        case SIGPIPE: return "SIGPIPE"
         default: return "signal \(signal)"
         }
     }

@@ -262,6 +262,126 @@ import Testing
         #expect(waitUntil { kill(worker, 0) != 0 }, "the worker stopped with its supervisor")
     }
 
+    /// Three crashing versions in a row never push the good one out of the last good versions.
+    @Test func crashingVersionsNeverEvictTheGoodOne() throws {
+        let dir = Fixtures.pluginDirectory("sv-evict", files: [TestPaths.plugin("HelloC")])
+        let target = dir + "/crashy.so"
+        try Drop.rename(Fixtures.built["crashy_v1"]!, to: target)
+        let server = try ServerProcess(pluginDirectories: [dir])
+        defer { server.stop() }
+        #expect(try server.get("/crashy/version").text == "v1")
+        for version in 2...4 {
+            try Drop.rename(Fixtures.built["crashy_v\(version)"]!, to: target)
+            #expect(waitUntil { (try? server.get("/crashy/version").text) == "v\(version)" }, "v\(version) goes live")
+            _ = try? server.get("/crashy/boom")
+            #expect(waitUntil { (try? server.get("/crashy/version").text) == "v1" }, "after v\(version) crashed, v1 serves")
+        }
+        let quarantined = try server.adminJSON("/_switchboard/quarantine")["quarantined"] as? [[String: Any]] ?? []
+        #expect(quarantined.count == 3)
+    }
+
+    /// A crash on a thread the plugin started (no plugin call is marked there) is attributed by
+    /// the faulting instruction's address.
+    @Test func aCrashOnAPluginsOwnThreadIsAttributed() throws {
+        let dir = Fixtures.pluginDirectory("sv-thread", files: [Fixtures.built["thread_crash"]!, TestPaths.plugin("HelloC")])
+        let server = try ServerProcess(pluginDirectories: [dir])
+        defer { server.stop() }
+        let first = try server.workerPID()
+        #expect(try server.get("/thread-crash/go").text == "started")
+        #expect(waitUntil { (try? server.workerPID()).map { $0 != first } ?? false })
+        let quarantined = try server.adminJSON("/_switchboard/quarantine")["quarantined"] as? [[String: Any]] ?? []
+        #expect(quarantined.map { $0["plugin"] as? String } == ["thread-crash"])
+        #expect((quarantined.first?["detail"] as? String)?.contains("on a thread it started") == true)
+        #expect(try server.get("/hello-c").status == 200)
+    }
+
+    /// An on_init that never returns, present at start: the worker is replaced after
+    /// worker.start_timeout_ms and the version quarantined; the server then serves.
+    @Test func anOnInitThatNeverReturnsIsQuarantined() throws {
+        let dir = Fixtures.pluginDirectory("sv-hang-init", files: [Fixtures.built["hang_init"]!, TestPaths.plugin("HelloC")])
+        let server = try ServerProcess(pluginDirectories: [dir], environment: ["SWITCHBOARD_WORKER_START_TIMEOUT_MS": "1000"])
+        defer { server.stop() }
+        #expect(try server.get("/hello-c").status == 200)
+        let quarantined = try server.adminJSON("/_switchboard/quarantine")["quarantined"] as? [[String: Any]] ?? []
+        #expect(quarantined.map { $0["reason"] as? String } == ["hang"])
+        #expect(quarantined.first?["file"] as? String == dir + "/hang_init.so")
+    }
+
+    /// A quarantine list that cannot be written still holds: the supervisor hands it to each
+    /// worker, so a plugin that aborts in on_init costs one worker, not a loop of them.
+    @Test func anUnwritableQuarantineListStillHolds() throws {
+        let state = TestPaths.temporaryDirectory("state-sv-unwritable")
+        try FileManager.default.createDirectory(atPath: state + "/quarantine.json.lock", withIntermediateDirectories: true)
+        let dir = Fixtures.pluginDirectory("sv-unwritable", files: [TestPaths.plugin("HelloC")])
+        let server = try ServerProcess(pluginDirectories: [dir], environment: ["SWITCHBOARD_STATE_DIRECTORY": state])
+        defer { server.stop() }
+        try Drop.rename(Fixtures.built["abort_init"]!, to: dir + "/abort_init.so")
+        #expect(waitUntil {
+            let refused = (try? server.adminJSON("/_switchboard/plugins"))?["refused_files"] as? [[String: Any]] ?? []
+            return refused.contains { $0["reason"] as? String == "quarantined" }
+        })
+        usleep(500_000)
+        let worker = try server.adminJSON("/_switchboard/workers")["worker"] as? [String: Any] ?? [:]
+        #expect(worker["crashes"] as? Int == 1)
+        #expect(worker["generation"] as? Int == 2)
+        #expect(server.log.contains("cannot write the quarantine list"))
+    }
+
+    /// Clients that keep their connections alive across handovers lose no request either: an
+    /// idle kept-alive connection is answered once more, with Connection: close.
+    @Test func keptAliveConnectionsSurviveHandovers() throws {
+        let dir = Fixtures.pluginDirectory("sv-keepalive", files: [TestPaths.plugin("HelloC")])
+        let server = try ServerProcess(pluginDirectories: [dir])
+        defer { server.stop() }
+        let port = server.port
+        let stop = Atomic<Bool>(false)
+        let served = Atomic<Int>(0)
+        let reconnects = Atomic<Int>(0)
+        let failures = Mutex<[String]>([])
+        let clients = (0..<4).map { _ in
+            Thread {
+                var client: KeepAliveClient? = nil
+                while !stop.load(ordering: .relaxed) {
+                    do {
+                        if client == nil { client = try KeepAliveClient(port: port) }
+                        let (status, close) = try client!.get("/hello-c")
+                        if status == 200 { served.add(1, ordering: .relaxed) } else { failures.withLock { $0.append("status \(status)") } }
+                        if close {
+                            client = nil
+                            reconnects.add(1, ordering: .relaxed)
+                        }
+                    } catch {
+                        failures.withLock { $0.append("\(error)") }
+                        client = nil
+                    }
+                }
+            }
+        }
+        clients.forEach { $0.start() }
+        defer { stop.store(true, ordering: .relaxed) }
+        for _ in 1...5 {
+            let before = try server.workerPID()
+            kill(server.process.processIdentifier, SIGUSR2)
+            #expect(waitUntil { (try? server.workerPID()).map { $0 != before } ?? false })
+            usleep(200_000)
+        }
+        stop.store(true, ordering: .relaxed)
+        while clients.contains(where: { !$0.isFinished }) { usleep(10_000) }
+        #expect(failures.withLock { $0 } == [])
+        #expect(reconnects.load(ordering: .relaxed) >= 5, "each handover closed the kept-alive connections after a response")
+        #expect(served.load(ordering: .relaxed) > 100)
+    }
+
+    /// A stop that arrives while a worker starts is a stop, not a crash: exit 0.
+    @Test func aStopDuringAHandoverIsClean() throws {
+        let dir = Fixtures.pluginDirectory("sv-stop-early", files: [TestPaths.plugin("HelloC")])
+        let server = try ServerProcess(pluginDirectories: [dir])
+        kill(server.process.processIdentifier, SIGUSR2)
+        usleep(20_000)
+        #expect(server.stop() == 0)
+        #expect(!server.log.contains("crashed"))
+    }
+
     private func sha256(of path: String) -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -281,5 +401,42 @@ extension ServerProcess {
         let worker = try adminJSON("/_switchboard/workers")["worker"] as? [String: Any]
         guard let pid = worker?["pid"] as? Int else { throw RawHTTP.Failure(description: "no worker pid") }
         return Int32(pid)
+    }
+}
+
+/// An HTTP/1.1 client on one kept-alive connection, as a browser or a pooled client keeps it.
+final class KeepAliveClient {
+    private let fd: Int32
+    private var buffered: [UInt8] = []
+
+    init(port: Int) throws { fd = try RawHTTP.connect(port: port, timeout: 10) }
+    deinit { close(fd) }
+
+    /// One GET: its status, and whether the server said it closes the connection after it.
+    func get(_ path: String) throws -> (status: Int, close: Bool) {
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
+            throw RawHTTP.Failure(description: "send failed: errno \(errno)")
+        }
+        func fill() throws {
+            var chunk = [UInt8](repeating: 0, count: 16384)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw RawHTTP.Failure(description: n == 0 ? "closed before the response ended" : "recv failed: errno \(errno)") }
+            buffered += chunk[..<n]
+        }
+        let end = Array("\r\n\r\n".utf8)
+        var headEnd: Int? = nil
+        while headEnd == nil {
+            try fill()
+            headEnd = buffered.indices.dropLast(3).first { Array(buffered[$0..<$0 + 4]) == end }
+        }
+        let head = String(decoding: buffered[..<headEnd!], as: UTF8.self).lowercased()
+        let lines = head.split(separator: "\r\n")
+        let status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
+        let length = lines.compactMap { line -> Int? in line.hasPrefix("content-length:") ? Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces)) : nil }.first ?? 0
+        let close = lines.contains { $0.hasPrefix("connection:") && $0.contains("close") }
+        while buffered.count < headEnd! + 4 + length { try fill() }
+        buffered.removeFirst(headEnd! + 4 + length)
+        return (status, close)
     }
 }

@@ -35,12 +35,15 @@ const char *sbh_code_enter(const char *tag);
 void sbh_code_leave(const char *previous);
 const char *sbh_code_current(void);
 /* Installs handlers for the fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP,
- * SIGSYS) that write "crash\t<signal>\t<tag or ->\n" to `fd` with one write(2), then die of the
- * signal as before. Returns 0, or -1 with errno set. Call once, in a worker process. */
+ * SIGSYS) that write "crash\t<signal>\t<faulting instruction's address, hex>\t<tag or ->\n" to
+ * `fd` with one write(2), then die of the signal as before. Returns 0, or -1 with errno set. Call
+ * once, in a worker process. */
 int sbh_crash_report_install(int fd);
 /* prctl(PR_SET_PDEATHSIG): the kernel sends `signal_number` to this process when the thread that
  * started it exits. Returns 0, or -1 with errno set. */
 int sbh_set_parent_death_signal(int signal_number);
+/* The address range [start, end) that a dlopen handle's loaded segments occupy. Returns 0, or -1. */
+int sbh_image_range(void *handle, uintptr_t *start, uintptr_t *end);
 
 /* inotify, for the plugin directory watcher. Masks name what the watcher asks for. */
 enum {

@@ -202,15 +202,11 @@ public struct AdminAPI: Sendable {
     /// Lifts a quarantine and loads the file that held the version again, if it still does.
     private func lift(_ sha256: String) -> Response {
         let quarantine = registry.loader.quarantine
-        let lifted: QuarantineEntry?
-        do {
-            lifted = try quarantine.lift(sha256.lowercased())
-        } catch {
-            return JSONError.response(.internalServerError, detail: "Cannot change the quarantine list \(quarantine.path ?? ""): \(error)")
-        }
+        let (lifted, notSaved) = quarantine.lift(sha256.lowercased())
         guard let lifted else {
             return JSONError.response(.notFound, detail: "No version with sha256 \(sha256) is quarantined")
         }
+        worker?.send(.lifted(sha256: lifted.sha256))
         registry.events.publish(.quarantineLifted, plugin: lifted.plugin == "-" ? nil : lifted.plugin, file: lifted.file, reason: lifted.reason, message: "sha256 \(lifted.sha256.prefix(16))… may load again")
         var reloaded: PluginView? = nil
         var refused: RefusalView? = nil
@@ -223,7 +219,10 @@ public struct AdminAPI: Sendable {
                 }
             }
         }
-        return Self.json(Lifted(lifted: lifted, reloaded: reloaded, refused: refused))
+        return Self.json(
+            Lifted(
+                lifted: lifted, reloaded: reloaded, refused: refused,
+                warning: notSaved.map { "the quarantine list \(quarantine.path ?? "") could not be written (\($0)): the lift holds until the server stops" }))
     }
 
     /// Server-Sent Events: one event per lifecycle change, `id` = event number, so a client that
@@ -442,4 +441,5 @@ struct Lifted: Encodable {
     let lifted: QuarantineEntry
     let reloaded: PluginView?
     let refused: RefusalView?
+    let warning: String?
 }

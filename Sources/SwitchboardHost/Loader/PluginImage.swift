@@ -1,4 +1,5 @@
 import CSwitchboard
+import CSwitchboardHostSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,6 +27,14 @@ final class PluginImage: @unchecked Sendable {
         self.privatePath = privatePath
         self.sha256 = sha256
         self.neverUnload = neverUnload
+    }
+
+    /// The addresses its loaded segments occupy, [start, end); nil if the dynamic linker will not say.
+    var addressRange: (start: UInt64, end: UInt64)? {
+        var start: UInt = 0
+        var end: UInt = 0
+        guard sbh_image_range(handle, &start, &end) == 0 else { return nil }
+        return (UInt64(start), UInt64(end))
     }
 
     func symbol(_ name: String) -> UnsafeMutableRawPointer? {

@@ -21,16 +21,37 @@ public struct PluginLoader: Sendable {
     public let hostSwiftVersion: UInt32
     /// Versions refused because the process died in their code.
     public let quarantine: Quarantine
+    /// Tells a worker's supervisor which version is about to run (`loading`) and where each image
+    /// lies (`image`), so a crash or a hang while loading, or on a thread the plugin started, is
+    /// attributed to its version.
+    let report: (@Sendable (WorkerMessage) -> Void)?
     public let logger: Logger
 
     public init(
         imageDirectory: String, hostSwiftVersion: UInt32 = SwiftToolchain.compilerVersion,
-        quarantine: Quarantine = Quarantine(path: nil), logger: Logger
+        quarantine: Quarantine = Quarantine(path: nil), report: (@Sendable (WorkerMessage) -> Void)? = nil, logger: Logger
     ) {
         self.imageDirectory = imageDirectory
         self.hostSwiftVersion = hostSwiftVersion
         self.quarantine = quarantine
+        self.report = report
         self.logger = logger
+    }
+
+    /// Removes private copies left by processes that died before removing them (a crash in a
+    /// constructor or on_init): `<sha>-<pid>-<name>` whose pid no longer runs, and their
+    /// temporary files. Call at start.
+    public func removeStaleCopies() {
+        guard let dir = opendir(imageDirectory) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            let parts = name.split(separator: "-", maxSplits: 2)
+            guard parts.count == 3, parts[0].count == 16, let pid = Int32(parts[1]), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink("\(imageDirectory)/\(name)") }
+        }
     }
 
     /// Where the private copy of `sha256` loaded from `file` lives until `discardCopy`.
@@ -98,6 +119,7 @@ public struct PluginLoader: Sendable {
         // From dlopen (its constructors) to on_init, this version's code may run: a crash in it
         // quarantines it.
         let loadTag = pluginCodeTag(sha256: sha256, plugin: nil, file: file)
+        report?(.loading(WorkerMessage.CodeTag(sha256: sha256, plugin: "-", file: file)))
         let opened = withPluginCode(loadTag) { () -> Result<PluginImage, DynamicLinkError> in
             do throws(DynamicLinkError) {
                 return .success(try PluginImage(privatePath: privatePath, sha256: sha256, neverUnload: elf.registersWithSwiftRuntime))
@@ -109,6 +131,9 @@ public struct PluginLoader: Sendable {
         switch opened {
         case .success(let opened): image = opened
         case .failure(let error): throw refuse(.dlopenFailed, "dlopen failed: \(error.message)")
+        }
+        if let report, let range = image.addressRange {
+            report(.image(start: range.start, end: range.end, tag: WorkerMessage.CodeTag(sha256: sha256, plugin: "-", file: file)))
         }
         if image.neverUnload { retained.record(sha256, logger: logger) }
         var keepImage = false
@@ -157,6 +182,9 @@ public struct PluginLoader: Sendable {
         let instance = PluginInstance(
             descriptor: descriptor, name: name, file: file, image: image, generation: generation(name),
             config: { key in config(name, key) }, logger: logger)
+        if let report, let range = image.addressRange {  // now with its name
+            report(.image(start: range.start, end: range.end, tag: WorkerMessage.CodeTag(sha256: sha256, plugin: name, file: file)))
+        }
         var state: UnsafeMutableRawPointer? = nil
         let status = withPluginCode(instance.codeTag) { descriptor.on_init(HostAPI.table, instance.handle, &state) }
         let (reason, routeErrors) = instance.mutable.withLock { m in

@@ -112,12 +112,12 @@ public final class PluginRegistry: Sendable {
         }
     }
 
-    /// The file's version is quarantined: serve its newest kept version that is not (if the
-    /// plugin serves it already, it stays). Records the refusal either way, since the file's own
+    /// The file's version is quarantined: serve the plugin's newest kept version that is not (if
+    /// the plugin serves it already, it stays). Records the refusal either way, since the file's own
     /// version is refused; returns the serving instance, or nil when no good version is kept.
     private func serveLastGood(of file: String, refusal: LoadRefusal) -> PluginInstance? {
         let quarantine = loader.quarantine
-        guard let lastGood, let good = lastGood.newest(of: file, where: { quarantine.entry($0) == nil }) else { return nil }
+        guard let lastGood, let good = lastGood.newest(plugin: refusal.pluginName, file: file, where: { quarantine.entry($0) == nil }) else { return nil }
         let serving = state.withLock { s in s.plugins.values.first { $0.file == file && $0.sha256 == good.sha256 } }
         let instance: PluginInstance
         if let serving {
@@ -197,7 +197,11 @@ public final class PluginRegistry: Sendable {
             instance.retire()
             return .failure(refusal)
         }
-        if let lastGood, let error = lastGood.keep(file: file, sha256: instance.sha256, image: loader.privateCopyPath(sha256: instance.sha256, file: file)) {
+        let quarantine = loader.quarantine
+        if let lastGood, let error = lastGood.keep(
+            plugin: instance.name, file: file, sha256: instance.sha256, image: loader.privateCopyPath(sha256: instance.sha256, file: file),
+            isQuarantined: { quarantine.entry($0) != nil })
+        {
             logger.warning("cannot keep a copy of this version as the file's last good one: \(error)", metadata: ["plugin": "\(instance.name)", "file": "\(file)"])
         }
         loader.discardCopy(of: instance)

@@ -45,6 +45,7 @@ public final class Watchdog: Sendable {
     private let loops: [any EventLoop]
     private let stalls: (@Sendable (_ heldBy: [String]) -> Void)?
     private let cleared: (@Sendable () -> Void)?
+    private let ticked: (@Sendable () -> Void)?
     /// One probe per event loop, then one for the concurrency pool.
     private let probes: Locked<[Probe]>
     private let shutdownDeadline = Atomic<Int64>(0)
@@ -60,16 +61,19 @@ public final class Watchdog: Sendable {
 
     /// `onStall` runs on the watchdog's thread each time a stall is found, with the code tags
     /// (`sbh_code_enter`) of the plugin calls that have held their thread at least as long;
-    /// `onClear` when no event loop or pool is stalled any more.
+    /// `onClear` when no event loop or pool is stalled any more; `onTick` at every check (every
+    /// `stallThreshold / 4`, at least 10 ms: a heartbeat).
     public init(
         options: Options, logger: Logger, group: MultiThreadedEventLoopGroup = .singleton,
-        onStall: (@Sendable (_ heldBy: [String]) -> Void)? = nil, onClear: (@Sendable () -> Void)? = nil
+        onStall: (@Sendable (_ heldBy: [String]) -> Void)? = nil, onClear: (@Sendable () -> Void)? = nil,
+        onTick: (@Sendable () -> Void)? = nil
     ) {
         self.options = options
         self.logger = logger
         self.loops = Array(group.makeIterator())
         self.stalls = onStall
         self.cleared = onClear
+        self.ticked = onTick
         self.probes = Locked(Array(repeating: Probe(), count: loops.count + 1))
     }
 
@@ -104,6 +108,7 @@ public final class Watchdog: Sendable {
         while running.load(ordering: .relaxed) {
             usleep(UInt32(clamping: tick / 1000))
             let now = Int64(monotonicNanoseconds())
+            ticked?()
             check(now: now)
             reportLongCalls(tick: tick)
             let deadline = shutdownDeadline.load(ordering: .relaxed)

@@ -36,57 +36,97 @@ public struct QuarantineEntry: Codable, Sendable, Equatable {
 /// The supervisor adds entries (after a worker died), a worker lifts them (admin API); every
 /// change is a read-modify-write under an exclusive `flock` on `quarantine.json.lock`, written to
 /// a temporary file and renamed, so a reader never sees half a list and no change is lost. A
+/// change holds in memory first: when the file cannot be written the entry still holds for this
+/// process (`unsaved`), and the supervisor hands its whole list to each worker it starts. A
 /// version stays quarantined until its file changes (another SHA is not quarantined) or an
 /// operator lifts it. Bounded: at most `limit` entries; the oldest go first.
 public final class Quarantine: Sendable {
     /// nil: kept in memory only.
     public let path: String?
     public let limit: Int
-    private let entries = Locked<[String: QuarantineEntry]>([:])
+    private struct State {
+        var entries: [String: QuarantineEntry] = [:]
+        /// Entries this process holds that are not in the file (its write failed, or a
+        /// supervisor handed them over).
+        var unsaved: [String: QuarantineEntry] = [:]
+    }
+    private let state = Locked(State())
 
-    /// Reads `path` if it exists. A file that cannot be parsed counts as empty (and is replaced
-    /// at the next change): a damaged list must not stop the server.
+    /// Reads `path` if it exists (see `reload`).
     public init(path: String?, limit: Int = 1024) {
         self.path = path
         self.limit = limit
         reload()
     }
 
-    /// Reads the file again (another process changed it).
-    public func reload() {
-        guard let path else { return }
-        let read = Self.read(path)
-        entries.withLock { $0 = read }
+    /// Reads the file again (another process changed it), keeping the unsaved entries. A file
+    /// that cannot be parsed is copied aside to `quarantine.json.corrupt` and its readable entries
+    /// kept (a damaged list must not stop the server); returns what was wrong, for the log.
+    @discardableResult
+    public func reload() -> String? {
+        guard let path else { return nil }
+        let (read, problem) = Self.read(path)
+        state.withLock { s in s.entries = read.merging(s.unsaved) { _, unsaved in unsaved } }
+        return problem
     }
 
-    public func entry(_ sha256: String) -> QuarantineEntry? { entries.withLock { $0[sha256] } }
-
-    public var all: [QuarantineEntry] { entries.withLock { Array($0.values) }.sorted { ($0.time, $0.sha256) < ($1.time, $1.sha256) } }
-
-    /// Adds (or refreshes) an entry. Throws `SystemError` when the file cannot be written (the
-    /// entry still holds in memory).
-    public func add(_ entry: QuarantineEntry) throws(SystemError) {
-        try change { list in
-            list[entry.sha256] = entry
-            if list.count > limit {
-                for old in list.values.sorted(by: { $0.time < $1.time }).prefix(list.count - limit) { list[old.sha256] = nil }
+    /// Holds `entries` too, in memory only (what a supervisor handed this worker).
+    public func merge(_ entries: [QuarantineEntry]) {
+        state.withLock { s in
+            for entry in entries where s.entries[entry.sha256] == nil {
+                s.entries[entry.sha256] = entry
+                s.unsaved[entry.sha256] = entry
             }
         }
     }
 
-    /// Lifts the quarantine of `sha256`; returns the entry, or nil when it was not quarantined.
+    public func entry(_ sha256: String) -> QuarantineEntry? { state.withLock { $0.entries[sha256] } }
+
+    public var all: [QuarantineEntry] { state.withLock { Array($0.entries.values) }.sorted { ($0.time, $0.sha256) < ($1.time, $1.sha256) } }
+
+    /// Adds (or refreshes) an entry; it holds in memory at once. Returns why the file could not
+    /// be written, if it could not (the entry then holds for this process only).
     @discardableResult
-    public func lift(_ sha256: String) throws(SystemError) -> QuarantineEntry? {
-        var lifted: QuarantineEntry?
-        try change { list in lifted = list.removeValue(forKey: sha256) }
-        return lifted
+    public func add(_ entry: QuarantineEntry) -> SystemError? {
+        state.withLock { s in
+            s.entries[entry.sha256] = entry
+            s.unsaved[entry.sha256] = entry
+        }
+        do {
+            try change { list in
+                list[entry.sha256] = entry
+                if list.count > limit {
+                    for old in list.values.sorted(by: { $0.time < $1.time }).prefix(list.count - limit) { list[old.sha256] = nil }
+                }
+            }
+        } catch {
+            return error
+        }
+        _ = state.withLock { $0.unsaved.removeValue(forKey: entry.sha256) }
+        return nil
     }
 
-    private func change(_ body: (inout [String: QuarantineEntry]) -> Void) throws(SystemError) {
-        guard let path else {
-            entries.withLock { body(&$0) }
-            return
+    /// Lifts the quarantine of `sha256` (in memory at once): the entry, nil when it was not
+    /// quarantined, and why the file could not be written, if it could not.
+    public func lift(_ sha256: String) -> (lifted: QuarantineEntry?, notSaved: SystemError?) {
+        var lifted = state.withLock { s in
+            s.unsaved[sha256] = nil
+            return s.entries.removeValue(forKey: sha256)
         }
+        do {
+            try change { list in
+                if let fromFile = list.removeValue(forKey: sha256) { lifted = lifted ?? fromFile }
+            }
+        } catch {
+            return (lifted, error)
+        }
+        return (lifted, nil)
+    }
+
+    /// Read-modify-write of the file under its lock; the memory then holds the file's list plus
+    /// the unsaved entries.
+    private func change(_ body: (inout [String: QuarantineEntry]) -> Void) throws(SystemError) {
+        guard let path else { return }
         let directory = (path as NSString).deletingLastPathComponent
         try makeDirectories(directory)
         let lockFD = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -95,9 +135,8 @@ public final class Quarantine: Sendable {
         while flock(lockFD, LOCK_EX) != 0 {
             guard errno == EINTR else { throw SystemError(errno: errno) }
         }
-        var list = Self.read(path)
+        var (list, _) = Self.read(path)
         body(&list)
-        entries.withLock { $0 = list }
         let bytes = (try? JSONEncoder.sorted.encode(list.values.sorted { $0.time < $1.time })) ?? Data("[]".utf8)
         let temporary = "\(path).\(getpid()).tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: bytes + Data("\n".utf8)) else { throw SystemError(errno: EIO) }
@@ -106,13 +145,31 @@ public final class Quarantine: Sendable {
             unlink(temporary)
             throw SystemError(errno: code)
         }
+        state.withLock { s in s.entries = list.merging(s.unsaved) { _, unsaved in unsaved } }
     }
 
-    private static func read(_ path: String) -> [String: QuarantineEntry] {
-        guard let data = FileManager.default.contents(atPath: path),
-            let list = try? JSONDecoder().decode([QuarantineEntry].self, from: data)
-        else { return [:] }
-        return Dictionary(list.map { ($0.sha256, $0) }, uniquingKeysWith: { _, last in last })
+    /// The file's entries (none when it does not exist), read one by one so that one damaged
+    /// entry costs only itself, and what was wrong, if anything.
+    private static func read(_ path: String) -> ([String: QuarantineEntry], String?) {
+        guard let data = FileManager.default.contents(atPath: path) else { return ([:], nil) }
+        guard let list = try? JSONSerialization.jsonObject(with: data) as? [Any] else {
+            let aside = path + ".corrupt"
+            unlink(aside)
+            _ = link(path, aside)
+            return ([:], "\(path) is not a JSON array of entries; kept as \(aside), and read as empty")
+        }
+        var entries: [String: QuarantineEntry] = [:]
+        var damaged = 0
+        for item in list {
+            guard let itemData = try? JSONSerialization.data(withJSONObject: item),
+                let entry = try? JSONDecoder().decode(QuarantineEntry.self, from: itemData)
+            else {
+                damaged += 1
+                continue
+            }
+            entries[entry.sha256] = entry
+        }
+        return (entries, damaged == 0 ? nil : "\(path) has \(damaged) entries that are not quarantine entries; they were skipped")
     }
 }
 
@@ -125,33 +182,40 @@ extension JSONEncoder {
     }
 }
 
-/// Each plugin file's last good versions: private copies of the images that went live from it
-/// (on_init succeeded and their routes served), so that when the file's current version is
+/// Each plugin's last good versions: private copies of the images that went live (loaded,
+/// on_init succeeded, their routes entered the served table), so that when a version is
 /// quarantined the host can serve the one before it.
 ///
-/// Kept under `<directory>/<key>/<sha256>.so`, where the key is the first 16 hex digits of the
-/// SHA-256 of the file's path; a copy's modification time is when it last went live. At most
-/// `perFile` versions per file are kept (the newest), so the directory is bounded by the plugin
-/// files ever served. Copies are hard links of the loader's private copy (same file system),
-/// made once per version.
+/// Kept under `<directory>/plugins/<plugin name>/<sha256>.so` (names are `[a-z0-9_-]`), a copy's
+/// modification time being when it last went live, with `<directory>/files/<key>` naming the
+/// plugin each dropped file last served (the key: the first 16 hex digits of the SHA-256 of the
+/// file's path), for a version quarantined before its name was read (a crash in a constructor).
+/// At most `perPlugin` versions that are not quarantined are kept per plugin, the newest, and
+/// quarantined ones are removed at the next keep: bounded by the plugins ever served. Copies are
+/// hard links of the loader's private copy (same file system), made once per version.
 public struct LastGoodImages: Sendable {
     public let directory: String
-    public let perFile: Int
+    public let perPlugin: Int
 
-    public init(directory: String, perFile: Int = 3) {
+    public init(directory: String, perPlugin: Int = 3) {
         self.directory = directory
-        self.perFile = perFile
+        self.perPlugin = perPlugin
     }
 
-    func folder(for file: String) -> String {
-        "\(directory)/\(SHA256.hex(Array(file.utf8)).prefix(16))"
-    }
+    private func folder(plugin: String) -> String { "\(directory)/plugins/\(plugin)" }
+    private func index(file: String) -> String { "\(directory)/files/\(SHA256.hex(Array(file.utf8)).prefix(16))" }
 
-    /// Records that `sha256` went live from `file`, linking (or, across file systems, copying)
-    /// `image` into the store. Failures are returned for the log; serving goes on regardless.
-    func keep(file: String, sha256: String, image: String) -> SystemError? {
-        let folder = folder(for: file)
-        do { try makeDirectories(folder) } catch { return error }
+    /// Records that `sha256` of `plugin` went live from `file`, linking (or, across file systems,
+    /// copying) `image` into the store, and drops versions `isQuarantined` names and the oldest
+    /// past `perPlugin`. Failures are returned for the log; serving goes on regardless.
+    func keep(plugin: String, file: String, sha256: String, image: String, isQuarantined: (String) -> Bool) -> SystemError? {
+        let folder = folder(plugin: plugin)
+        do {
+            try makeDirectories(folder)
+            try makeDirectories(directory + "/files")
+        } catch {
+            return error
+        }
         let target = "\(folder)/\(sha256).so"
         if access(target, F_OK) != 0 {
             let temporary = "\(target).\(getpid()).tmp"
@@ -168,13 +232,22 @@ public struct LastGoodImages: Sendable {
             }
         }
         utimensat(AT_FDCWD, target, nil, 0)  // now: the newest good version
-        for old in versions(in: folder).dropFirst(perFile) { unlink(old.path) }
+        let indexPath = index(file: file)
+        let temporary = "\(indexPath).\(getpid()).tmp"
+        if FileManager.default.createFile(atPath: temporary, contents: Data(plugin.utf8)), rename(temporary, indexPath) != 0 { unlink(temporary) }
+        let versions = versions(in: folder)
+        for version in versions where isQuarantined(version.sha256) { unlink(version.path) }
+        for old in versions.filter({ !isQuarantined($0.sha256) }).dropFirst(perPlugin) { unlink(old.path) }
         return nil
     }
 
-    /// The newest kept version of `file` that `usable` accepts, with its bytes.
-    func newest(of file: String, where usable: (String) -> Bool) -> (sha256: String, contents: PluginFileContents)? {
-        for version in versions(in: folder(for: file)) where usable(version.sha256) {
+    /// The newest kept version that `usable` accepts, with its bytes: of `plugin`, or when that
+    /// is unknown of the plugin `file` last served.
+    func newest(plugin: String?, file: String, where usable: (String) -> Bool) -> (sha256: String, contents: PluginFileContents)? {
+        guard let name = plugin ?? (FileManager.default.contents(atPath: index(file: file)).map { String(decoding: $0, as: UTF8.self) }),
+            PluginLoader.isValidName(name)
+        else { return nil }
+        for version in versions(in: folder(plugin: name)) where usable(version.sha256) {
             guard let bytes = try? PluginLoader.readFile(version.path) else { continue }
             let contents = PluginFileContents(bytes: bytes)
             // A damaged copy is no good version: its name must be its content's hash.

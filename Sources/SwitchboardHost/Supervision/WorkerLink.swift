@@ -14,9 +14,18 @@ public enum WorkerMessage: Equatable, Sendable {
     case ready
     /// This worker has stopped accepting (it drains): the next one may start.
     case released
-    /// A fatal signal arrived while the thread ran `tag`'s code (nil: host code). Written by the
-    /// signal handler in C: `crash\t<signal>\t<tag or ->`.
-    case crash(signal: Int32, tag: CodeTag?)
+    /// A fatal signal arrived while the thread ran `tag`'s code (nil: no plugin call was marked on
+    /// that thread), at the instruction `address` (0: unknown). Written by the signal handler in
+    /// C: `crash\t<signal>\t<address, hex>\t<tag or ->`.
+    case crash(signal: Int32, address: UInt64, tag: CodeTag?)
+    /// A plugin image occupies [start, end): a crash there on an unmarked thread (one the plugin
+    /// started) is that version's.
+    case image(start: UInt64, end: UInt64, tag: CodeTag)
+    /// The worker is about to run this version's code to load it (constructors, on_init): if it
+    /// never becomes ready, this is the version that held it.
+    case loading(CodeTag)
+    /// The watchdog's thread runs (a heartbeat, every `watchdog.stall_ms / 4`).
+    case alive
     /// The watchdog found an event loop or the request pool stalled, held by these plugin calls.
     case stall([CodeTag])
     /// No stall any more.
@@ -24,12 +33,20 @@ public enum WorkerMessage: Equatable, Sendable {
     /// Please start a new worker and retire this one (`POST /_switchboard/workers/restart`,
     /// `SIGUSR2` sent to the worker, the retained-image cap).
     case handover(reason: String)
+    /// An operator lifted the quarantine of this SHA-256 (the supervisor forgets it too).
+    case lifted(sha256: String)
 
     /// A plugin version, as `sbh_code_enter` names it.
     public struct CodeTag: Equatable, Sendable, Hashable {
         public var sha256: String
         public var plugin: String
         public var file: String
+
+        public init(sha256: String, plugin: String, file: String) {
+            self.sha256 = sha256
+            self.plugin = plugin
+            self.file = file
+        }
 
         /// Parses `<sha256>\t<plugin>\t<file>`; nil for "-" or anything without a 64-digit hash.
         public init?(_ fields: ArraySlice<Substring>) {
@@ -39,7 +56,10 @@ public enum WorkerMessage: Equatable, Sendable {
             file = fields.dropFirst(2).joined(separator: "\t")
         }
 
-        var line: String { "\(sha256)\t\(plugin)\t\(file)" }
+        var line: String {
+            let clean = { (text: String) in String(text.map { $0 == "\t" || $0 == "\n" ? " " : $0 }) }
+            return "\(sha256)\t\(clean(plugin))\t\(clean(file))"
+        }
     }
 
     /// Parses one line (without its newline); nil for a line this version does not know.
@@ -49,14 +69,26 @@ public enum WorkerMessage: Equatable, Sendable {
         case "ready": self = .ready
         case "released": self = .released
         case "clear": self = .clear
+        case "alive": self = .alive
         case "crash":
-            guard fields.count >= 3, let signal = Int32(fields[1]) else { return nil }
-            self = .crash(signal: signal, tag: CodeTag(fields[2...]))
+            guard fields.count >= 4, let signal = Int32(fields[1]), let address = UInt64(fields[2], radix: 16) else { return nil }
+            self = .crash(signal: signal, address: address, tag: CodeTag(fields[3...]))
+        case "image":
+            guard fields.count >= 4, let start = UInt64(fields[1], radix: 16), let end = UInt64(fields[2], radix: 16),
+                let tag = CodeTag(fields[3...])
+            else { return nil }
+            self = .image(start: start, end: end, tag: tag)
+        case "loading":
+            guard let tag = CodeTag(fields[1...]) else { return nil }
+            self = .loading(tag)
         case "stall":
             // One tag per line: "stall\t<tag>"; an empty stall (host code) is just "stall".
             self = .stall(CodeTag(fields[1...]).map { [$0] } ?? [])
         case "handover":
             self = .handover(reason: fields.dropFirst().joined(separator: " "))
+        case "lifted":
+            guard fields.count == 2 else { return nil }
+            self = .lifted(sha256: String(fields[1]))
         default: return nil
         }
     }
@@ -66,9 +98,13 @@ public enum WorkerMessage: Equatable, Sendable {
         case .ready: return ["ready"]
         case .released: return ["released"]
         case .clear: return ["clear"]
-        case .crash(let signal, let tag): return ["crash\t\(signal)\t\(tag?.line ?? "-")"]
+        case .alive: return ["alive"]
+        case .crash(let signal, let address, let tag): return ["crash\t\(signal)\t\(String(address, radix: 16))\t\(tag?.line ?? "-")"]
+        case .image(let start, let end, let tag): return ["image\t\(String(start, radix: 16))\t\(String(end, radix: 16))\t\(tag.line)"]
+        case .loading(let tag): return ["loading\t\(tag.line)"]
         case .stall(let tags): return tags.isEmpty ? ["stall"] : tags.map { "stall\t\($0.line)" }
         case .handover(let reason): return ["handover\t\(reason)"]
+        case .lifted(let sha256): return ["lifted\t\(sha256)"]
         }
     }
 }
@@ -94,10 +130,13 @@ public struct WorkerInfo: Codable, Sendable, Equatable {
     public var handovers: Int
     /// Versions quarantined just before this worker started, for its event log.
     public var newlyQuarantined: [QuarantineEntry]
+    /// Every version the supervisor holds quarantined, including any it could not write to
+    /// `quarantine.json`: the worker refuses these too.
+    public var quarantined: [QuarantineEntry]
 
     public init(
         generation: Int, supervisor: Int32, reason: String, detail: String, crashes: Int, restarts: Int, quarantines: Int,
-        handovers: Int, newlyQuarantined: [QuarantineEntry]
+        handovers: Int, newlyQuarantined: [QuarantineEntry], quarantined: [QuarantineEntry]
     ) {
         self.generation = generation
         self.supervisor = supervisor
@@ -108,6 +147,7 @@ public struct WorkerInfo: Codable, Sendable, Equatable {
         self.quarantines = quarantines
         self.handovers = handovers
         self.newlyQuarantined = newlyQuarantined
+        self.quarantined = quarantined
     }
 }
 
@@ -147,6 +187,19 @@ public final class WorkerLink: Sendable {
         _ = sbh_set_parent_death_signal(SIGKILL)
         if getppid() != info.supervisor { _exit(70) }  // the supervisor died before the line above
         return WorkerLink(info: info, listenSocket: listen, reportFD: report)
+    }
+
+    /// The signals the supervisor starts a worker with blocked, so that none arriving before the
+    /// worker traps it kills it (it stays pending): SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2.
+    public static let deferredSignals: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2]
+
+    /// Unblocks `deferredSignals` on the calling thread, once the worker traps them all: pending
+    /// ones are delivered now.
+    public func acceptSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in Self.deferredSignals { sigaddset(&set, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     /// Installs the fatal-signal handlers that report the crashing thread's plugin version.

@@ -37,9 +37,13 @@ enum Fixtures {
         // The supervisor's fault plugins, one fault each.
         sources += [
             ("\(source)/faults/spin.c", "spin", "spin", []), ("\(source)/faults/leak.c", "leak", "leak", []),
-            ("\(source)/faults/crash_handler.c", "crashy_v1", "crashy_v1", ["-DFAULT_VERSION=1"]),
-            ("\(source)/faults/crash_handler.c", "crashy_v2", "crashy_v2", ["-DFAULT_VERSION=2"]),
+            ("\(source)/faults/hang_init.c", "hang_init", "hang_init", []),
+            ("\(source)/faults/thread_crash.c", "thread_crash", "thread_crash", []),
         ]
+        // A good version of "crashy", then three that crash (each its own SHA-256).
+        for version in 1...4 {
+            sources.append(("\(source)/faults/crash_handler.c", "crashy_v\(version)", "crashy_v\(version)", ["-DFAULT_VERSION=\(version)"]))
+        }
         // Two versions of one plugin, for the hot-swap tests.
         for version in 1...2 {
             sources.append(("\(source)/swap.c", "swap_v\(version)", "swap_v\(version)", ["-DSWAP_VERSION=\(version)"]))
