@@ -102,7 +102,8 @@ static uintptr_t program_counter(void *context) {
 }
 
 static void on_fatal_signal(int signal_number, siginfo_t *info, void *context) {
-    (void)info;
+    /* Sent by another process (kill -ABRT for a core dump, say): not this thread's code's fault. */
+    int from_outside = info && info->si_code <= 0 && info->si_pid != getpid();
     if (report_fd >= 0) {
         char line[1024];
         char number[12];
@@ -112,9 +113,9 @@ static void on_fatal_signal(int signal_number, siginfo_t *info, void *context) {
         size_t used = append(line, 0, sizeof line - 1, "crash\t");
         used = append(line, used, sizeof line - 1, number + i);
         used = append(line, used, sizeof line - 1, "\t");
-        used = append_hex(line, used, sizeof line - 1, program_counter(context));
+        used = append_hex(line, used, sizeof line - 1, from_outside ? 0 : program_counter(context));
         used = append(line, used, sizeof line - 1, "\t");
-        const char *tag = current_tag;
+        const char *tag = from_outside ? NULL : current_tag;
         used = append(line, used, sizeof line - 1, tag ? tag : "-");
         line[used++] = '\n';
         /* One write of at most PIPE_BUF bytes: atomic, never interleaved with another line. */

@@ -80,7 +80,7 @@ public struct SwitchboardServer: Sendable {
         HostAPI.services.defaultMaxBodyBytes = settings.maxBodyBytes
         let quarantine = Quarantine(path: settings.stateDirectory + "/quarantine.json")
         if let problem = quarantine.reload() { logger.error("the quarantine list is damaged: \(problem)") }
-        if let worker { quarantine.merge(worker.info.quarantined) }
+        if let worker { quarantine.merge(worker.info.quarantined, lifted: worker.info.lifted) }
         var report: (@Sendable (WorkerMessage) -> Void)? = nil
         if let worker { report = { message in worker.send(message) } }
         let loader = PluginLoader(
@@ -185,11 +185,15 @@ public struct SwitchboardServer: Sendable {
     /// The HTTP service `serve` runs, on `socket` (bound and listening: `HTTPService.bind`, or the
     /// supervisor's). Stop the watcher and retire the plugins after it returns, as for `makeApplication`.
     /// A worker tells its supervisor when it has stopped accepting (`WorkerMessage.released`).
-    public func makeHTTPService(socket: Int32, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> HTTPService {
+    /// `startWhen`, when given, is awaited before the service accepts: false ends it at once.
+    public func makeHTTPService(
+        socket: Int32, startWhen: (@Sendable () async -> Bool)? = nil,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> HTTPService {
         let worker = self.worker
         return HTTPService(
             socket: socket, responder: makeResponder(), settings: settings, counter: ConnectionCounter(metrics: registry.metrics.connections),
-            onServerRunning: onServerRunning, onStoppedAccepting: { worker?.send(.released) }, logger: logger)
+            startWhen: startWhen, onServerRunning: onServerRunning, onStoppedAccepting: { worker?.send(.released) }, logger: logger)
     }
 
     private func makeResponder() -> PluginResponder {

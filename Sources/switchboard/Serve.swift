@@ -138,7 +138,19 @@ struct Serve: AsyncParsableCommand {
                 "loaded": "\(loaded.map(\.name).sorted().joined(separator: ","))", "refused": "\(refused.count)",
                 "directories": "\(settings.pluginDirectories.joined(separator: ","))",
             ])
-        let http = server.makeHTTPService(socket: socket) { channel in
+        // A worker accepts once its supervisor says so (SIGUSR1), when no older worker does; told
+        // to stop first (SIGTERM), it never serves. It says it is ready from inside the running
+        // service group, whose own SIGTERM trap is then in place for the stop that follows.
+        var startGate: (@Sendable () async -> Bool)? = nil
+        if let worker {
+            startGate = {
+                worker.send(.ready)
+                logger.notice("worker ready", metadata: ["worker": "\(worker.info.generation)", "pid": "\(getpid())"])
+                var iterator = goAhead.makeAsyncIterator()
+                return await iterator.next() == true
+            }
+        }
+        let http = server.makeHTTPService(socket: socket, startWhen: startGate) { channel in
             if let worker {
                 logger.notice("worker accepting", metadata: ["worker": "\(worker.info.generation)", "pid": "\(getpid())"])
             } else {
@@ -154,22 +166,6 @@ struct Serve: AsyncParsableCommand {
                 } else {
                     server.watcher.rescan()
                 }
-            }
-        }
-        // A worker accepts once its supervisor says so (SIGUSR1), when no older worker does; told
-        // to stop first, it never serves.
-        if let worker {
-            worker.send(.ready)
-            logger.notice("worker ready", metadata: ["worker": "\(worker.info.generation)", "pid": "\(getpid())"])
-            var iterator = goAhead.makeAsyncIterator()
-            guard await iterator.next() == true else {
-                hangups.cancel()
-                server.watcher.stop()
-                server.watchdog.retirementBegan()
-                server.registry.retireAll()
-                server.watchdog.stop()
-                logger.notice("stopped before serving")
-                return
             }
         }
         // SIGTERM and SIGINT stop accepting, let in-flight requests finish, then return.

@@ -22,17 +22,17 @@ import Glibc
 /// - **Crash**: a worker that dies of a signal, or exits while it should serve, is replaced at
 ///   once. The versions its crash report names (the plugin code the crashing thread ran) are
 ///   quarantined first, so the new worker refuses them and serves their last good versions. A
-///   worker that dies before it is ready without naming plugin code is restarted with a backoff
-///   (100 ms doubling to 5 s), so a host bug cannot spin; one that exits with an error before it
-///   is ready, with no other worker serving, stops the supervisor with that status (the
-///   configuration is wrong).
+///   worker that dies within 10 s of serving (or before) without naming plugin code is restarted
+///   with a backoff (100 ms doubling to 5 s), so a host bug cannot spin; one that exits with an
+///   error before the first worker ever served stops the supervisor with that status (the
+///   configuration is wrong). Something always serves or is on its way (`tick` restores that).
 /// - **Hang**: a worker whose watchdog reports a stall for `hangTimeout` is killed (SIGKILL: it
 ///   cannot drain) and replaced; the plugin versions holding the stalled threads are quarantined.
 /// - **Memory**: a serving worker whose resident memory passes `memoryLimitBytes` is handed over.
 /// - **Handover**: on `SIGUSR2`, a worker's request (`POST /_switchboard/workers/restart`, the
 ///   retained-image cap) or the memory limit, a new worker starts unless one is starting already.
 /// - **Stop**: SIGTERM or SIGINT tells every worker to stop gracefully and exits 0 once they have
-///   (1 if one had to be killed); SIGHUP is passed to the serving worker (rescan).
+///   (1 if one did not stop cleanly); SIGHUP is passed to the workers (rescan).
 final class Supervisor: @unchecked Sendable {  // all mutable state is confined to `run()`'s thread
     struct Options: Sendable {
         /// `--single-process` / `worker.single_process`: no supervisor at all.
@@ -78,9 +78,14 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         var stopSentAt: UInt64? = nil
         /// It has stopped accepting (it said so, or it was told to stop before it began).
         var released = false
+        /// When it began to accept (monotonic nanoseconds).
+        var servingSince: UInt64? = nil
 
         /// A worker that will serve if all goes well: started or ready, and not being killed.
         var isComing: Bool { (phase == .starting || phase == .ready) && killedFor == nil }
+        /// Serves, or will, or its exit will start the next one: anything but a draining worker
+        /// or one killed as superseded (whose replacement nobody else starts).
+        var holdsTheService: Bool { phase != .draining && killedFor != "superseded" }
     }
 
     private let settings: HostSettings
@@ -95,8 +100,10 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
     private var counts = (crashes: 0, restarts: 0, quarantines: 0, handovers: 0)
     private var stopping = false
     private var announced = false
-    /// Workers that died in a row before serving, in no plugin's code: the backoff's exponent.
+    /// Workers that died in a row before serving 10 s, in no plugin's code: the backoff's exponent.
     private var startupFailures = 0
+    /// Why the workers killed as superseded were starting: their replacement starts for that.
+    private var superseded: (reason: String, detail: String)? = nil
     /// A start that waits for its backoff: when (monotonic nanoseconds), why, what was quarantined.
     private var delayedStart: (at: UInt64, reason: String, detail: String, quarantined: [QuarantineEntry])? = nil
     private var lastMemoryCheck: UInt64 = 0
@@ -178,8 +185,8 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
             case SIGTERM, SIGINT:
                 stop(Self.signalName(signalNumber))
             case SIGHUP:
-                // (A starting worker scans its directories anyway.)
-                for worker in workers where worker.phase == .serving { Glibc.kill(worker.pid, SIGHUP) }
+                // (A worker that has not trapped it yet holds it until it does.)
+                for worker in workers where worker.phase != .draining && worker.killedFor == nil { Glibc.kill(worker.pid, SIGHUP) }
             case SIGUSR2:
                 handover(reason: "handover", detail: "SIGUSR2")
             default:
@@ -237,7 +244,6 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
             guard workers[index].phase == .starting, workers[index].killedFor == nil else { return }
             workers[index].phase = .ready
             workers[index].loading = nil
-            startupFailures = 0
             if stopping {
                 sendStop(to: index)
                 return
@@ -249,6 +255,12 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
             letReadyWorkerAccept()
         case .released:
             workers[index].released = true
+            if workers[index].phase == .serving && workers[index].stopSentAt == nil {
+                // It stopped accepting on its own (someone sent it SIGTERM): it drains; another serves.
+                workers[index].phase = .draining
+                workers[index].stopSentAt = Self.now()
+                handover(reason: "handover", detail: "worker \(workers[index].generation) stopped accepting on its own (a signal sent to it)")
+            }
             letReadyWorkerAccept()
         case .crash(let signal, let address, let tag):
             workers[index].crashReports.append((signal, address, tag))
@@ -257,6 +269,8 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
             workers[index].images.append((start, end, tag))
         case .loading(let tag):
             if workers[index].phase == .starting { workers[index].loading = tag }
+        case .loaded:
+            workers[index].loading = nil
         case .alive:
             break
         case .stall(let tags):
@@ -265,9 +279,12 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         case .clear:
             workers[index].stall = nil
         case .handover(let reason):
-            handover(reason: "handover", detail: reason)
+            // Only the serving worker speaks for the service (a draining one may still answer a
+            // request for a handover the new one has already done).
+            if workers[index].phase == .serving && workers[index].stopSentAt == nil { handover(reason: "handover", detail: reason) }
         case .lifted(let sha256):
             _ = quarantine.lift(sha256)  // (the worker wrote the file; this clears what only memory held)
+            supersedeComingWorkers(because: "a quarantine was lifted after it read the list")
         }
     }
 
@@ -277,7 +294,9 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         let now = Self.now()
         for index in workers.indices where workers[index].killedFor == nil {
             let worker = workers[index]
-            if let stall = worker.stall, now - stall.since >= Self.nanoseconds(options.hangTimeout) {
+            if let since = worker.servingSince, now - since >= 10_000_000_000, startupFailures > 0 { startupFailures = 0 }
+            // Stalls count while it serves: a start has its own timeout, a stop its grace.
+            if worker.phase == .serving, let stall = worker.stall, now - stall.since >= Self.nanoseconds(options.hangTimeout) {
                 let held = stall.heldBy.map { "\($0.plugin) (\($0.sha256.prefix(16))…)" }.sorted().joined(separator: ", ")
                 kill(worker, at: index, for: "hang", "worker hung: replacing it", [
                     "held_by": "\(held.isEmpty ? "host code" : held)", "stalled_ms": "\((now - stall.since) / 1_000_000)",
@@ -309,6 +328,28 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         if let delayed = delayedStart, now >= delayed.at, !stopping {
             delayedStart = nil
             start(reason: delayed.reason, detail: delayed.detail, quarantined: delayed.quarantined)
+        }
+        guard !stopping, delayedStart == nil else { return }
+        // Superseded workers are replaced once they are gone (a handover they were part of goes on).
+        if let why = superseded, !workers.contains(where: { $0.isComing || $0.killedFor == "superseded" }) {
+            superseded = nil
+            start(reason: why.reason, detail: why.detail, quarantined: [])
+        }
+        // The invariant: something serves, or something is on its way.
+        if superseded == nil, !workers.contains(where: \.holdsTheService) {
+            logger.error("no worker serves or starts: starting one")
+            start(reason: "restart", detail: "no worker was serving or starting", quarantined: [])
+        }
+    }
+
+    /// Kills the workers that are starting or ready (they read the quarantine list before a
+    /// change); their replacement starts when they have exited (see `tick`'s invariant).
+    private func supersedeComingWorkers(because why: String) {
+        for index in workers.indices where workers[index].isComing {
+            logger.notice("restarting a starting worker: \(why)", metadata: ["worker": "\(workers[index].generation)"])
+            workers[index].killedFor = "superseded"
+            superseded = superseded ?? ("handover", "worker \(workers[index].generation) was restarted: \(why)")
+            Glibc.kill(workers[index].pid, SIGKILL)
         }
     }
 
@@ -350,17 +391,11 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         // The versions it died in are set aside whatever the worker was doing (a draining one too).
         quarantine(death.culprits)
         if death.reason != "exit" { counts.crashes += 1 }
-        if worker.killedFor == "superseded" { return }
-        if !death.culprits.isEmpty {
-            // A worker started before these were written would load them again: start afresh.
-            for other in workers.indices where workers[other].isComing {
-                logger.notice("restarting a starting worker: it read the quarantine list before this", metadata: ["worker": "\(workers[other].generation)"])
-                workers[other].killedFor = "superseded"
-                Glibc.kill(workers[other].pid, SIGKILL)
-            }
-        }
+        if worker.killedFor == "superseded" { return }  // (its replacement: tick's invariant)
+        // A worker started before these were written would load them again: start afresh.
+        if !death.culprits.isEmpty { supersedeComingWorkers(because: "it read the quarantine list before a new entry") }
         if stopping || worker.phase == .draining {
-            if stopping && (death.reason != "exit" || (code ?? 0) != 0) { exitStatus = 1 }
+            if stopping && (death.reason != "exit" || worker.killedFor == "stop" || (code ?? 0) != 0) { exitStatus = 1 }
             let level: Logger.Level = death.reason == "exit" ? .notice : .error
             logger.log(level: level, "worker exited", metadata: ["worker": "\(worker.generation)", "pid": "\(pid)", "how": "\(how)", "quarantined": "\(death.culprits.count)"])
             return
@@ -382,12 +417,13 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
             logger.error("worker \(what); the one starting takes over", metadata: metadata)
             return
         }
-        // A worker that died before serving, in no plugin's code, is retried with a backoff.
-        if worker.phase != .serving && death.culprits.isEmpty {
+        // A worker that died before serving 10 s, in no plugin's code, is retried with a backoff.
+        let servedLong = worker.servingSince.map { Self.now() - $0 >= 10_000_000_000 } ?? false
+        if !servedLong && death.culprits.isEmpty {
             startupFailures += 1
             let delay = min(UInt64(100_000_000) << UInt64(min(startupFailures - 1, 6)), 5_000_000_000)
             metadata["retry_in_ms"] = "\(delay / 1_000_000)"
-            logger.error("worker \(what) before serving, in host code; starting another after a pause", metadata: metadata)
+            logger.error("worker \(what) soon after it started, in no plugin's code; starting another after a pause", metadata: metadata)
             delayedStart = (Self.now() + delay, death.reason, death.detail, death.culprits)
             return
         }
@@ -423,7 +459,15 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
             break
         }
         // SIGTERM after it was told to stop is a stop that came before its traps.
-        if signalled == nil || (signalled == SIGTERM && worker.stopSentAt != nil), worker.crashReports.isEmpty {
+        let stopped = signalled == SIGTERM && worker.stopSentAt != nil
+        // Dying while a version's constructors or on_init ran (exit() among them) is that version's doing.
+        if let tag = worker.loading, !stopped, worker.crashReports.allSatisfy({ $0.tag == nil }) {
+            let culprit = QuarantineEntry(
+                sha256: tag.sha256, plugin: tag.plugin, file: tag.file, reason: "crash",
+                detail: "the worker \(signalled == nil ? "exited" : "died") (\(how)) while loading it; worker \(worker.generation)")
+            return ("crash", "worker \(worker.generation) (pid \(pid)) \(signalled == nil ? "exited" : "died") with \(how) while loading a plugin", [culprit])
+        }
+        if signalled == nil || stopped, worker.crashReports.isEmpty {
             return ("exit", "worker \(worker.generation) (pid \(pid)) exited with \(how)", [])
         }
         let signalText = worker.crashReports.first.map { Self.signalName($0.signal) } ?? how
@@ -466,6 +510,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         guard !blocked else { return }
         workers[index].phase = .serving
         workers[index].heardAt = now
+        workers[index].servingSince = now
         Glibc.kill(workers[index].pid, SIGUSR1)
         if !announced {
             announced = true
@@ -489,7 +534,10 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
     private func stop(_ why: String) {
         guard !stopping else {
             // A second signal: stop now.
-            for worker in workers { Glibc.kill(worker.pid, SIGKILL) }
+            for index in workers.indices {
+                workers[index].killedFor = workers[index].killedFor ?? "stop"
+                Glibc.kill(workers[index].pid, SIGKILL)
+            }
             return
         }
         stopping = true
@@ -517,7 +565,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         let info = WorkerInfo(
             generation: generation, supervisor: getpid(), reason: reason, detail: detail, crashes: counts.crashes,
             restarts: counts.restarts, quarantines: counts.quarantines, handovers: counts.handovers, newlyQuarantined: quarantined,
-            quarantined: quarantine.all)
+            quarantined: quarantine.all, lifted: quarantine.unsavedLifts)
         do {
             let (pid, reportFD) = try spawn(info)
             let now = Self.now()
@@ -538,8 +586,9 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
 
     /// Starts this executable again as a worker: the socket as descriptor 3, the report pipe's write
     /// end as 4, every signal at its default, and the ones the worker traps blocked until it does
-    /// (`WorkerLink.deferredSignals`). The worker gets this supervisor's state directory, so both
-    /// read and write the same quarantine list whatever the configuration says by then.
+    /// (`WorkerLink.deferredSignals`). The worker gets this supervisor's state directory and stall
+    /// threshold, so both use the same quarantine list and heartbeat whatever the configuration
+    /// file says by then.
     private func spawn(_ info: WorkerInfo) throws -> (pid_t, Int32) {
         let (readEnd, pipeWriteEnd) = try Self.makePipe()
         let writeEnd: Int32
@@ -572,6 +621,8 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         environment[WorkerLink.listenVariable] = "3"
         environment[WorkerLink.reportVariable] = "4"
         environment["SWITCHBOARD_STATE_DIRECTORY"] = settings.stateDirectory
+        // Its heartbeat is what this supervisor expects (the file may have changed since).
+        environment["SWITCHBOARD_WATCHDOG_STALL_MS"] = "\(Self.nanoseconds(options.stallThreshold) / 1_000_000)"
         do {
             environment[WorkerLink.infoVariable] = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
         } catch {

@@ -372,6 +372,19 @@ import Testing
         #expect(served.load(ordering: .relaxed) > 100)
     }
 
+    /// exit() in on_init, at start and dropped in later: the version being loaded is quarantined,
+    /// and the server serves (no signal, no crash line: the worker just exits while loading it).
+    @Test func exitInOnInitIsQuarantined() throws {
+        let dir = Fixtures.pluginDirectory("sv-exit-init", files: [Fixtures.built["exit_init"]!, TestPaths.plugin("HelloC")])
+        let server = try ServerProcess(pluginDirectories: [dir])
+        defer { server.stop() }
+        #expect(try server.get("/hello-c").status == 200)
+        let quarantined = try server.adminJSON("/_switchboard/quarantine")["quarantined"] as? [[String: Any]] ?? []
+        #expect(quarantined.map { $0["plugin"] as? String } == ["exit-init"])
+        #expect(quarantined.first?["file"] as? String == dir + "/exit_init.so")
+        #expect((quarantined.first?["detail"] as? String)?.contains("while loading it") == true)
+    }
+
     /// A stop that arrives while a worker starts is a stop, not a crash: exit 0.
     @Test func aStopDuringAHandoverIsClean() throws {
         let dir = Fixtures.pluginDirectory("sv-stop-early", files: [TestPaths.plugin("HelloC")])

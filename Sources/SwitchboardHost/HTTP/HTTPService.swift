@@ -26,16 +26,20 @@ public struct HTTPService: Service {
     /// supervisor. Ownership passes to the service, which closes it when it stops.
     public let socket: Int32
     let connection: HTTP1Connection
+    /// Awaited before accepting; false: the service ends without accepting (a worker told to
+    /// stop before its supervisor let it accept).
+    let startWhen: (@Sendable () async -> Bool)?
     let onServerRunning: @Sendable (any Channel) async -> Void
     let onStoppedAccepting: @Sendable () -> Void
     let logger: Logger
 
     init(
         socket: Int32, responder: PluginResponder, settings: HostSettings, counter: ConnectionCounter,
-        onServerRunning: @escaping @Sendable (any Channel) async -> Void, onStoppedAccepting: @escaping @Sendable () -> Void,
+        startWhen: (@Sendable () async -> Bool)? = nil, onServerRunning: @escaping @Sendable (any Channel) async -> Void, onStoppedAccepting: @escaping @Sendable () -> Void,
         logger: Logger
     ) {
         self.socket = socket
+        self.startWhen = startWhen
         self.onServerRunning = onServerRunning
         self.onStoppedAccepting = onStoppedAccepting
         self.logger = logger
@@ -65,6 +69,7 @@ public struct HTTPService: Service {
     }
 
     public func run() async throws {
+        if let startWhen, await !startWhen() { return }
         let quiescing = ServerQuiescingHelper(group: MultiThreadedEventLoopGroup.singleton)
         let connection = self.connection
         let logger = self.logger

@@ -120,6 +120,7 @@ public struct PluginLoader: Sendable {
         // quarantines it.
         let loadTag = pluginCodeTag(sha256: sha256, plugin: nil, file: file)
         report?(.loading(WorkerMessage.CodeTag(sha256: sha256, plugin: "-", file: file)))
+        defer { report?(.loaded) }
         let opened = withPluginCode(loadTag) { () -> Result<PluginImage, DynamicLinkError> in
             do throws(DynamicLinkError) {
                 return .success(try PluginImage(privatePath: privatePath, sha256: sha256, neverUnload: elf.registersWithSwiftRuntime))
@@ -182,8 +183,10 @@ public struct PluginLoader: Sendable {
         let instance = PluginInstance(
             descriptor: descriptor, name: name, file: file, image: image, generation: generation(name),
             config: { key in config(name, key) }, logger: logger)
-        if let report, let range = image.addressRange {  // now with its name
-            report(.image(start: range.start, end: range.end, tag: WorkerMessage.CodeTag(sha256: sha256, plugin: name, file: file)))
+        if let report {  // now with its name
+            let named = WorkerMessage.CodeTag(sha256: sha256, plugin: name, file: file)
+            report(.loading(named))
+            if let range = image.addressRange { report(.image(start: range.start, end: range.end, tag: named)) }
         }
         var state: UnsafeMutableRawPointer? = nil
         let status = withPluginCode(instance.codeTag) { descriptor.on_init(HostAPI.table, instance.handle, &state) }

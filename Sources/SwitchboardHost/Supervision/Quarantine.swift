@@ -49,6 +49,15 @@ public final class Quarantine: Sendable {
         /// Entries this process holds that are not in the file (its write failed, or a
         /// supervisor handed them over).
         var unsaved: [String: QuarantineEntry] = [:]
+        /// Lifts this process made that the file may not show yet (its write failed, or a
+        /// supervisor handed them over).
+        var unsavedLifts: Set<String> = []
+
+        /// The file's entries with this process's unsaved changes on top.
+        mutating func adopt(_ file: [String: QuarantineEntry]) {
+            entries = file.merging(unsaved) { _, unsaved in unsaved }
+            for sha in unsavedLifts { entries[sha] = nil }
+        }
     }
     private let state = Locked(State())
 
@@ -59,26 +68,38 @@ public final class Quarantine: Sendable {
         reload()
     }
 
-    /// Reads the file again (another process changed it), keeping the unsaved entries. A file
-    /// that cannot be parsed is copied aside to `quarantine.json.corrupt` and its readable entries
-    /// kept (a damaged list must not stop the server); returns what was wrong, for the log.
+    /// Reads the file again (another process changed it), keeping the unsaved changes. A file
+    /// that is not a JSON array is copied aside to `quarantine.json.corrupt` and read as empty; an
+    /// array's entries are read one by one, skipping damaged ones (a damaged list must not stop
+    /// the server). Returns what was wrong, for the log.
     @discardableResult
     public func reload() -> String? {
         guard let path else { return nil }
-        let (read, problem) = Self.read(path)
-        state.withLock { s in s.entries = read.merging(s.unsaved) { _, unsaved in unsaved } }
-        return problem
+        switch Self.read(path) {
+        case .entries(let read, let problem):
+            state.withLock { $0.adopt(read) }
+            return problem
+        case .unreadable(let error):
+            return "\(path) cannot be read (\(error)); the list in memory stands"
+        }
     }
 
-    /// Holds `entries` too, in memory only (what a supervisor handed this worker).
-    public func merge(_ entries: [QuarantineEntry]) {
+    /// Holds a supervisor's list too, in memory only: its entries, and its lifts.
+    public func merge(_ entries: [QuarantineEntry], lifted: [String]) {
         state.withLock { s in
-            for entry in entries where s.entries[entry.sha256] == nil {
+            for entry in entries where s.entries[entry.sha256] == nil && !lifted.contains(entry.sha256) {
                 s.entries[entry.sha256] = entry
                 s.unsaved[entry.sha256] = entry
             }
+            for sha in lifted {
+                s.entries[sha] = nil
+                s.unsavedLifts.insert(sha)
+            }
         }
     }
+
+    /// Lifts not yet in the file, for a supervisor to hand to its workers.
+    public var unsavedLifts: [String] { state.withLock { Array($0.unsavedLifts) }.sorted() }
 
     public func entry(_ sha256: String) -> QuarantineEntry? { state.withLock { $0.entries[sha256] } }
 
@@ -91,6 +112,7 @@ public final class Quarantine: Sendable {
         state.withLock { s in
             s.entries[entry.sha256] = entry
             s.unsaved[entry.sha256] = entry
+            s.unsavedLifts.remove(entry.sha256)
         }
         do {
             try change { list in
@@ -111,6 +133,7 @@ public final class Quarantine: Sendable {
     public func lift(_ sha256: String) -> (lifted: QuarantineEntry?, notSaved: SystemError?) {
         var lifted = state.withLock { s in
             s.unsaved[sha256] = nil
+            s.unsavedLifts.insert(sha256)
             return s.entries.removeValue(forKey: sha256)
         }
         do {
@@ -120,6 +143,7 @@ public final class Quarantine: Sendable {
         } catch {
             return (lifted, error)
         }
+        _ = state.withLock { $0.unsavedLifts.remove(sha256) }
         return (lifted, nil)
     }
 
@@ -135,7 +159,15 @@ public final class Quarantine: Sendable {
         while flock(lockFD, LOCK_EX) != 0 {
             guard errno == EINTR else { throw SystemError(errno: errno) }
         }
-        var (list, _) = Self.read(path)
+        var list: [String: QuarantineEntry]
+        switch Self.read(path) {
+        case .entries(let read, _): list = read  // (a damaged file was copied aside first)
+        case .unreadable(let error): throw error  // never overwrite what could not be read
+        }
+        // Every change this process could not write before goes in with this one.
+        let (pendingAdds, pendingLifts) = state.withLock { ($0.unsaved, $0.unsavedLifts) }
+        list.merge(pendingAdds) { _, pending in pending }
+        for sha in pendingLifts { list[sha] = nil }
         body(&list)
         let bytes = (try? JSONEncoder.sorted.encode(list.values.sorted { $0.time < $1.time })) ?? Data("[]".utf8)
         let temporary = "\(path).\(getpid()).tmp"
@@ -145,18 +177,31 @@ public final class Quarantine: Sendable {
             unlink(temporary)
             throw SystemError(errno: code)
         }
-        state.withLock { s in s.entries = list.merging(s.unsaved) { _, unsaved in unsaved } }
+        state.withLock { s in
+            for (sha, _) in pendingAdds { s.unsaved[sha] = nil }
+            s.unsavedLifts.subtract(pendingLifts)
+            s.adopt(list)
+        }
     }
 
-    /// The file's entries (none when it does not exist), read one by one so that one damaged
-    /// entry costs only itself, and what was wrong, if anything.
-    private static func read(_ path: String) -> ([String: QuarantineEntry], String?) {
-        guard let data = FileManager.default.contents(atPath: path) else { return ([:], nil) }
+    private enum ReadResult {
+        /// The file's entries (none when it does not exist), and what was wrong, if anything.
+        case entries([String: QuarantineEntry], problem: String?)
+        /// It exists but could not be read (EACCES, EIO, EMFILE…).
+        case unreadable(SystemError)
+    }
+
+    /// Reads the file, one entry at a time so that one damaged entry costs only itself.
+    private static func read(_ path: String) -> ReadResult {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let missing = access(path, F_OK) != 0 && errno == ENOENT
+            return missing ? .entries([:], problem: nil) : .unreadable(SystemError(errno: errno == 0 ? EIO : errno))
+        }
         guard let list = try? JSONSerialization.jsonObject(with: data) as? [Any] else {
             let aside = path + ".corrupt"
             unlink(aside)
             _ = link(path, aside)
-            return ([:], "\(path) is not a JSON array of entries; kept as \(aside), and read as empty")
+            return .entries([:], problem: "\(path) is not a JSON array of entries; kept as \(aside), and read as empty")
         }
         var entries: [String: QuarantineEntry] = [:]
         var damaged = 0
@@ -169,7 +214,7 @@ public final class Quarantine: Sendable {
             }
             entries[entry.sha256] = entry
         }
-        return (entries, damaged == 0 ? nil : "\(path) has \(damaged) entries that are not quarantine entries; they were skipped")
+        return .entries(entries, problem: damaged == 0 ? nil : "\(path) has \(damaged) entries that are not quarantine entries; they were skipped")
     }
 }
 

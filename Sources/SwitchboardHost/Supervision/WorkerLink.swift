@@ -24,6 +24,8 @@ public enum WorkerMessage: Equatable, Sendable {
     /// The worker is about to run this version's code to load it (constructors, on_init): if it
     /// never becomes ready, this is the version that held it.
     case loading(CodeTag)
+    /// That load is over (loaded or refused): the worker runs host code again.
+    case loaded
     /// The watchdog's thread runs (a heartbeat, every `watchdog.stall_ms / 4`).
     case alive
     /// The watchdog found an event loop or the request pool stalled, held by these plugin calls.
@@ -70,6 +72,7 @@ public enum WorkerMessage: Equatable, Sendable {
         case "released": self = .released
         case "clear": self = .clear
         case "alive": self = .alive
+        case "loaded": self = .loaded
         case "crash":
             guard fields.count >= 4, let signal = Int32(fields[1]), let address = UInt64(fields[2], radix: 16) else { return nil }
             self = .crash(signal: signal, address: address, tag: CodeTag(fields[3...]))
@@ -99,6 +102,7 @@ public enum WorkerMessage: Equatable, Sendable {
         case .released: return ["released"]
         case .clear: return ["clear"]
         case .alive: return ["alive"]
+        case .loaded: return ["loaded"]
         case .crash(let signal, let address, let tag): return ["crash\t\(signal)\t\(String(address, radix: 16))\t\(tag?.line ?? "-")"]
         case .image(let start, let end, let tag): return ["image\t\(String(start, radix: 16))\t\(String(end, radix: 16))\t\(tag.line)"]
         case .loading(let tag): return ["loading\t\(tag.line)"]
@@ -133,10 +137,13 @@ public struct WorkerInfo: Codable, Sendable, Equatable {
     /// Every version the supervisor holds quarantined, including any it could not write to
     /// `quarantine.json`: the worker refuses these too.
     public var quarantined: [QuarantineEntry]
+    /// Versions lifted while `quarantine.json` could not be written: the worker lets them load
+    /// even if the file still names them.
+    public var lifted: [String]
 
     public init(
         generation: Int, supervisor: Int32, reason: String, detail: String, crashes: Int, restarts: Int, quarantines: Int,
-        handovers: Int, newlyQuarantined: [QuarantineEntry], quarantined: [QuarantineEntry]
+        handovers: Int, newlyQuarantined: [QuarantineEntry], quarantined: [QuarantineEntry], lifted: [String]
     ) {
         self.generation = generation
         self.supervisor = supervisor
@@ -148,6 +155,7 @@ public struct WorkerInfo: Codable, Sendable, Equatable {
         self.handovers = handovers
         self.newlyQuarantined = newlyQuarantined
         self.quarantined = quarantined
+        self.lifted = lifted
     }
 }
 

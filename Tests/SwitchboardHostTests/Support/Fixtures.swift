@@ -38,6 +38,7 @@ enum Fixtures {
         sources += [
             ("\(source)/faults/spin.c", "spin", "spin", []), ("\(source)/faults/leak.c", "leak", "leak", []),
             ("\(source)/faults/hang_init.c", "hang_init", "hang_init", []),
+            ("\(source)/faults/exit_init.c", "exit_init", "exit_init", []),
             ("\(source)/faults/thread_crash.c", "thread_crash", "thread_crash", []),
         ]
         // A good version of "crashy", then three that crash (each its own SHA-256).
