@@ -182,3 +182,12 @@ int sbh_image_range(void *handle, uintptr_t *start, uintptr_t *end) {
 }
 
 int sbh_set_parent_death_signal(int signal_number) { return prctl(PR_SET_PDEATHSIG, (unsigned long)signal_number, 0, 0, 0); }
+
+/* A worker (started by a supervisor, which names its listening socket in the environment)
+ * ignores the signals it will trap from before main until it traps them: one that arrives while
+ * it starts cannot kill it. Runs before any thread exists, so nothing is left blocked anywhere. */
+__attribute__((constructor)) static void ignore_trapped_signals_in_a_new_worker(void) {
+    static const int trapped[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
+    if (!getenv("SWITCHBOARD_INTERNAL_LISTEN_FD")) return;
+    for (size_t i = 0; i < sizeof trapped / sizeof trapped[0]; i++) signal(trapped[i], SIG_IGN);
+}

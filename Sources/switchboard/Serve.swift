@@ -103,9 +103,6 @@ struct Serve: AsyncParsableCommand {
         // SIGHUP: look at every plugin directory again (once the watcher runs), retrying refused
         // files. SIGUSR2 sent to a worker asks its supervisor for a handover.
         let hangupSignals = await UnixSignalsSequence(trapping: .sighup, .sigusr2)
-        // Every signal a worker handles is trapped: the ones the supervisor blocked until now
-        // (and that arrived meanwhile) are delivered from here on.
-        worker?.acceptSignals()
         // From here on a shutdown ends within the grace period, even while plugins load.
         server.watchdog.start()
         let stateLock: StateDirectoryLock

@@ -241,6 +241,12 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         guard let index = workers.firstIndex(where: { $0.pid == pid }) else { return }
         switch message {
         case .ready:
+            if workers[index].stopSentAt != nil {
+                // Told to stop while it started, it may have ignored that (its traps were not yet
+                // in place): again, now that they are.
+                Glibc.kill(workers[index].pid, SIGTERM)
+                return
+            }
             guard workers[index].phase == .starting, workers[index].killedFor == nil else { return }
             workers[index].phase = .ready
             workers[index].loading = nil
@@ -585,8 +591,11 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
     }
 
     /// Starts this executable again as a worker: the socket as descriptor 3, the report pipe's write
-    /// end as 4, every signal at its default, and the ones the worker traps blocked until it does
-    /// (`WorkerLink.deferredSignals`). The worker gets this supervisor's state directory and stall
+    /// end as 4, every signal at its default and none blocked. The worker ignores the ones it traps
+    /// from before main until it traps them (a constructor in crash_report.c), so
+    /// one that arrives earlier cannot kill it (a stop is sent again once it is ready). Blocking
+    /// them instead would leave them blocked in every thread the runtime starts early, and in the
+    /// processes plugins start from those threads. The worker gets this supervisor's state directory and stall
     /// threshold, so both use the same quarantine list and heartbeat whatever the configuration
     /// file says by then.
     private func spawn(_ info: WorkerInfo) throws -> (pid_t, Int32) {
@@ -609,13 +618,12 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t()
-        sigfillset(&all)
-        var deferred = sigset_t()
-        sigemptyset(&deferred)
-        for signal in WorkerLink.deferredSignals { sigaddset(&deferred, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &deferred)
+        var toDefault = sigset_t()
+        sigfillset(&toDefault)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &toDefault)
+        posix_spawnattr_setsigmask(&attributes, &none)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var environment = ProcessInfo.processInfo.environment
         environment[WorkerLink.listenVariable] = "3"

@@ -216,7 +216,7 @@ import SwitchboardTesting
         let host = try TestHost(plugin)
         defer { host.shutdown() }
         // A long limit: under the whole suite the cooperative pool is busy (as asyncHandlersAndTheStateStore).
-        #expect(try await host.get("/run", timeout: .seconds(60)).text == "composed 2 1 conflict absent")
+        #expect(try await host.get("/run", timeout: .seconds(60 * testTimeScale)).text == "composed 2 1 conflict absent")
     }
 
     @Test func asyncHandlersAndTheStateStore() async throws {

@@ -9,7 +9,7 @@ import Testing
     /// A NULL dereference in a handler: other routes answer again within 1 s, a client that
     /// retries is served, the version is quarantined (log, admin API, event stream, metrics) and
     /// the previous version serves; lifting the quarantine loads it again.
-    @Test func aNullDereferenceCostsOneWorkerAndTheLastGoodVersionServes() throws {
+    @Test func aNullDereferenceCostsOneWorkerAndTheLastGoodVersionServes() async throws {
         let dir = Fixtures.pluginDirectory("sv-null", files: [TestPaths.plugin("HelloC")])
         let target = dir + "/crashy.so"
         try Drop.rename(Fixtures.built["crashy_v1"]!, to: target)
@@ -17,7 +17,7 @@ import Testing
         defer { server.stop() }
         #expect(try server.get("/crashy/version").text == "v1")
         try Drop.rename(Fixtures.built["crashy_v2"]!, to: target)
-        #expect(waitUntil { (try? server.get("/crashy/version").text) == "v2" })
+        #expect(await eventually { (try? server.get("/crashy/version").text) == "v2" })
         let first = try server.workerPID()
         let events = try EventStreamClient(port: server.port)
         defer { events.close() }
@@ -26,11 +26,11 @@ import Testing
         #expect(throws: (any Error).self, "the crashing request's connection closes without a response") {
             try server.get("/crashy/boom")
         }
-        #expect(waitUntil(timeout: 1) { (try? server.get("/hello-c").status) == 200 }, "other routes answer again within 1 s")
+        #expect(await eventually(timeout: 1) { (try? server.get("/hello-c").status) == 200 }, "other routes answer again within 1 s")
         let back = Date().timeIntervalSince(crashed)
         // A client that retries its request is served, by the previous version.
         var retried: RawResponse? = nil
-        #expect(waitUntil(timeout: 2) {
+        #expect(await eventually(timeout: 2) {
             retried = try? server.get("/crashy/boom")
             return retried?.status == 200
         })
@@ -74,13 +74,13 @@ import Testing
 
     /// `abort()` in on_init, dropped into a running server: it keeps serving, then refuses the
     /// file as quarantined; a restart of the whole server does not crash.
-    @Test func abortInOnInitNeverCrashLoops() throws {
+    @Test func abortInOnInitNeverCrashLoops() async throws {
         let state = TestPaths.temporaryDirectory("state-sv-abort")
         let dir = Fixtures.pluginDirectory("sv-abort", files: [TestPaths.plugin("HelloC")])
         let server = try ServerProcess(pluginDirectories: [dir], environment: ["SWITCHBOARD_STATE_DIRECTORY": state])
         try Drop.rename(Fixtures.built["abort_init"]!, to: dir + "/abort_init.so")
         var refused: [[String: Any]] = []
-        #expect(waitUntil {
+        #expect(await eventually {
             refused = (try? server.adminJSON("/_switchboard/plugins"))?["refused_files"] as? [[String: Any]] ?? []
             return refused.contains { $0["reason"] as? String == "quarantined" }
         })
@@ -101,16 +101,16 @@ import Testing
 
     /// Two requests spinning forever in a non-blocking handler hold both threads of the request
     /// pool: the service is back within the watchdog's time (stall plus hang) plus 1 s.
-    @Test func twoSpinningHandlersCostOneWorker() throws {
+    @Test func twoSpinningHandlersCostOneWorker() async throws {
         let dir = Fixtures.pluginDirectory("sv-spin", files: [Fixtures.built["spin"]!, TestPaths.plugin("HelloC")])
         let server = try ServerProcess(
             pluginDirectories: [dir], environment: ["SWITCHBOARD_WATCHDOG_STALL_MS": "300", "SWITCHBOARD_WORKER_HANG_MS": "700"])
         defer { server.stop() }
         let first = try server.workerPID()
         let spinning = (0..<2).map { _ in BackgroundRequest(port: server.port, path: "/spin/forever", timeout: 10) }
-        usleep(100_000)
+        try await Task.sleep(for: .microseconds(100_000))
         let stuck = Date()
-        #expect(waitUntil(timeout: 0.3 + 0.7 + 1) { (try? RawHTTP.request(port: server.port, path: "/hello-c", timeout: 0.25))?.status == 200 })
+        #expect(await eventually(timeout: 0.3 + 0.7 + 1) { (try? RawHTTP.request(port: server.port, path: "/hello-c", timeout: 0.25))?.status == 200 })
         #expect(Date().timeIntervalSince(stuck) < (0.3 + 0.7 + 1) * testTimeScale)
         for request in spinning { _ = try? request.wait(timeout: 10) }
         #expect(try server.workerPID() != first)
@@ -147,7 +147,7 @@ import Testing
         }
         let answered = outcomes.compactMap { $0 }
         #expect(!answered.isEmpty)
-        #expect(waitUntil { (try? server.workerPID()).map { $0 != worker } ?? false })
+        #expect(await eventually { (try? server.workerPID()).map { $0 != worker } ?? false })
         for id in answered {
             #expect(try server.get("/items/\(id)").status == 200, "item \(id) was answered 201 before the kill")
         }
@@ -172,6 +172,7 @@ import Testing
                     do {
                         let response = try RawHTTP.request(port: port, path: "/hello-c", timeout: 10)
                         if response.status == 200 { served.add(1, ordering: .relaxed) } else { failures.withLock { $0.append("status \(response.status)") } }
+                        usleep(1000)  // continuous, but leaving the machine to the other suites running now
                     } catch {
                         failures.withLock { $0.append("\(error)") }
                     }
@@ -187,14 +188,14 @@ import Testing
             // An event stream open across the handover.
             let stream = try EventStreamClient(port: port, path: "/sse", headers: [("Last-Event-ID", "\(lastEventID)")])
             defer { stream.close() }
-            #expect(waitUntil { (stream.ids.last ?? 0) > lastEventID }, "handover \(handover): the stream serves")
+            #expect(await eventually { (stream.ids.last ?? 0) > lastEventID }, "handover \(handover): the stream serves")
             let before = try server.workerPID()
             if handover % 2 == 0 {
                 kill(server.process.processIdentifier, SIGUSR2)
             } else {
                 #expect(try server.get("/_switchboard/workers/restart", method: "POST").status == 202)
             }
-            #expect(waitUntil { (try? server.workerPID()).map { $0 != before } ?? false }, "handover \(handover): a new worker serves")
+            #expect(await eventually { (try? server.workerPID()).map { $0 != before } ?? false }, "handover \(handover): a new worker serves")
             #expect(stream.waitForEnd(), "handover \(handover): the event stream ends")
             #expect(stream.endedCleanly, "handover \(handover): with its last chunk, so EventSource reconnects")
             let seen = stream.ids.last ?? 0
@@ -204,13 +205,13 @@ import Testing
         }
         // Resumes after the last event it saw, on the new worker.
         let resumedStream = try EventStreamClient(port: port, path: "/sse", headers: [("Last-Event-ID", "\(lastEventID)")])
-        #expect(waitUntil { !resumedStream.ids.isEmpty })
+        #expect(await eventually { !resumedStream.ids.isEmpty })
         #expect(resumedStream.ids.first == lastEventID + 1)
         resumedStream.close()
         stop.store(true, ordering: .relaxed)
-        while clients.contains(where: { !$0.isFinished }) { usleep(10_000) }
+        while clients.contains(where: { !$0.isFinished }) { try await Task.sleep(for: .milliseconds(10)) }
         #expect(failures.withLock { $0 } == [])
-        #expect(served.load(ordering: .relaxed) > 100)
+        #expect(served.load(ordering: .relaxed) > 40)
         #expect(resumed == 10)
         let worker = try server.adminJSON("/_switchboard/workers")["worker"] as? [String: Any] ?? [:]
         #expect(worker["handovers"] as? Int == 10)
@@ -218,24 +219,24 @@ import Testing
     }
 
     /// Past `worker.memory_limit_mb` of resident memory, the worker is handed over.
-    @Test func aWorkerOverItsMemoryLimitIsHandedOver() throws {
+    @Test func aWorkerOverItsMemoryLimitIsHandedOver() async throws {
         let dir = Fixtures.pluginDirectory("sv-memory", files: [Fixtures.built["leak"]!])
         let server = try ServerProcess(pluginDirectories: [dir], environment: ["SWITCHBOARD_WORKER_MEMORY_LIMIT_MB": "400"])
         defer { server.stop() }
         let first = try server.workerPID()
         #expect(try server.get("/leak/grow?mb=512").text == "leaked 512 MiB")
         var worker: [String: Any] = [:]
-        #expect(waitUntil {
+        #expect(await eventually {
             worker = (try? server.adminJSON("/_switchboard/workers"))?["worker"] as? [String: Any] ?? [:]
             return worker["pid"] as? Int32 != first && worker["reason"] as? String == "memory"
         })
         #expect((worker["detail"] as? String)?.contains("worker.memory_limit_mb") == true)
-        #expect(waitUntil { kill(first, 0) != 0 }, "the old worker drains and exits")
+        #expect(await eventually { kill(first, 0) != 0 }, "the old worker drains and exits")
         #expect(try server.get("/leak/grow?mb=1").status == 200)
     }
 
     /// `--single-process` keeps everything in one process: no supervisor, no handover.
-    @Test func singleProcessKeepsOneProcess() throws {
+    @Test func singleProcessKeepsOneProcess() async throws {
         let dir = Fixtures.pluginDirectory("sv-single", files: [TestPaths.plugin("HelloC")])
         let server = try ServerProcess(pluginDirectories: [dir], extraArguments: ["--single-process"])
         defer { server.stop() }
@@ -250,20 +251,20 @@ import Testing
 
     /// Signals keep their meaning: SIGHUP rescans through the supervisor, SIGTERM stops every
     /// process and exits 0.
-    @Test func signalsReachTheWorker() throws {
+    @Test func signalsReachTheWorker() async throws {
         let dir = Fixtures.pluginDirectory("sv-signals", files: [])
         let server = try ServerProcess(pluginDirectories: [dir], extraArguments: ["--watch", "off"])
         let worker = try server.workerPID()
         try Drop.rename(TestPaths.plugin("HelloC"), to: dir + "/hello_c.so")
         #expect(try server.get("/hello-c").status == 404)
         kill(server.process.processIdentifier, SIGHUP)
-        #expect(waitUntil { (try? server.get("/hello-c").status) == 200 })
+        #expect(await eventually { (try? server.get("/hello-c").status) == 200 })
         #expect(server.stop() == 0)
-        #expect(waitUntil { kill(worker, 0) != 0 }, "the worker stopped with its supervisor")
+        #expect(await eventually { kill(worker, 0) != 0 }, "the worker stopped with its supervisor")
     }
 
     /// Three crashing versions in a row never push the good one out of the last good versions.
-    @Test func crashingVersionsNeverEvictTheGoodOne() throws {
+    @Test func crashingVersionsNeverEvictTheGoodOne() async throws {
         let dir = Fixtures.pluginDirectory("sv-evict", files: [TestPaths.plugin("HelloC")])
         let target = dir + "/crashy.so"
         try Drop.rename(Fixtures.built["crashy_v1"]!, to: target)
@@ -272,9 +273,9 @@ import Testing
         #expect(try server.get("/crashy/version").text == "v1")
         for version in 2...4 {
             try Drop.rename(Fixtures.built["crashy_v\(version)"]!, to: target)
-            #expect(waitUntil { (try? server.get("/crashy/version").text) == "v\(version)" }, "v\(version) goes live")
+            #expect(await eventually { (try? server.get("/crashy/version").text) == "v\(version)" }, "v\(version) goes live")
             _ = try? server.get("/crashy/boom")
-            #expect(waitUntil { (try? server.get("/crashy/version").text) == "v1" }, "after v\(version) crashed, v1 serves")
+            #expect(await eventually { (try? server.get("/crashy/version").text) == "v1" }, "after v\(version) crashed, v1 serves")
         }
         let quarantined = try server.adminJSON("/_switchboard/quarantine")["quarantined"] as? [[String: Any]] ?? []
         #expect(quarantined.count == 3)
@@ -282,13 +283,13 @@ import Testing
 
     /// A crash on a thread the plugin started (no plugin call is marked there) is attributed by
     /// the faulting instruction's address.
-    @Test func aCrashOnAPluginsOwnThreadIsAttributed() throws {
+    @Test func aCrashOnAPluginsOwnThreadIsAttributed() async throws {
         let dir = Fixtures.pluginDirectory("sv-thread", files: [Fixtures.built["thread_crash"]!, TestPaths.plugin("HelloC")])
         let server = try ServerProcess(pluginDirectories: [dir])
         defer { server.stop() }
         let first = try server.workerPID()
         #expect(try server.get("/thread-crash/go").text == "started")
-        #expect(waitUntil { (try? server.workerPID()).map { $0 != first } ?? false })
+        #expect(await eventually { (try? server.workerPID()).map { $0 != first } ?? false })
         let quarantined = try server.adminJSON("/_switchboard/quarantine")["quarantined"] as? [[String: Any]] ?? []
         #expect(quarantined.map { $0["plugin"] as? String } == ["thread-crash"])
         #expect((quarantined.first?["detail"] as? String)?.contains("on a thread it started") == true)
@@ -297,7 +298,7 @@ import Testing
 
     /// An on_init that never returns, present at start: the worker is replaced after
     /// worker.start_timeout_ms and the version quarantined; the server then serves.
-    @Test func anOnInitThatNeverReturnsIsQuarantined() throws {
+    @Test func anOnInitThatNeverReturnsIsQuarantined() async throws {
         let dir = Fixtures.pluginDirectory("sv-hang-init", files: [Fixtures.built["hang_init"]!, TestPaths.plugin("HelloC")])
         let server = try ServerProcess(pluginDirectories: [dir], environment: ["SWITCHBOARD_WORKER_START_TIMEOUT_MS": "1000"])
         defer { server.stop() }
@@ -309,18 +310,18 @@ import Testing
 
     /// A quarantine list that cannot be written still holds: the supervisor hands it to each
     /// worker, so a plugin that aborts in on_init costs one worker, not a loop of them.
-    @Test func anUnwritableQuarantineListStillHolds() throws {
+    @Test func anUnwritableQuarantineListStillHolds() async throws {
         let state = TestPaths.temporaryDirectory("state-sv-unwritable")
         try FileManager.default.createDirectory(atPath: state + "/quarantine.json.lock", withIntermediateDirectories: true)
         let dir = Fixtures.pluginDirectory("sv-unwritable", files: [TestPaths.plugin("HelloC")])
         let server = try ServerProcess(pluginDirectories: [dir], environment: ["SWITCHBOARD_STATE_DIRECTORY": state])
         defer { server.stop() }
         try Drop.rename(Fixtures.built["abort_init"]!, to: dir + "/abort_init.so")
-        #expect(waitUntil {
+        #expect(await eventually {
             let refused = (try? server.adminJSON("/_switchboard/plugins"))?["refused_files"] as? [[String: Any]] ?? []
             return refused.contains { $0["reason"] as? String == "quarantined" }
         })
-        usleep(500_000)
+        try await Task.sleep(for: .microseconds(500_000))
         let worker = try server.adminJSON("/_switchboard/workers")["worker"] as? [String: Any] ?? [:]
         #expect(worker["crashes"] as? Int == 1)
         #expect(worker["generation"] as? Int == 2)
@@ -329,7 +330,7 @@ import Testing
 
     /// Clients that keep their connections alive across handovers lose no request either: an
     /// idle kept-alive connection is answered once more, with Connection: close.
-    @Test func keptAliveConnectionsSurviveHandovers() throws {
+    @Test func keptAliveConnectionsSurviveHandovers() async throws {
         let dir = Fixtures.pluginDirectory("sv-keepalive", files: [TestPaths.plugin("HelloC")])
         let server = try ServerProcess(pluginDirectories: [dir])
         defer { server.stop() }
@@ -345,6 +346,7 @@ import Testing
                     do {
                         if client == nil { client = try KeepAliveClient(port: port) }
                         let (status, close) = try client!.get("/hello-c")
+                        usleep(1000)
                         if status == 200 { served.add(1, ordering: .relaxed) } else { failures.withLock { $0.append("status \(status)") } }
                         if close {
                             client = nil
@@ -362,19 +364,19 @@ import Testing
         for _ in 1...5 {
             let before = try server.workerPID()
             kill(server.process.processIdentifier, SIGUSR2)
-            #expect(waitUntil { (try? server.workerPID()).map { $0 != before } ?? false })
-            usleep(200_000)
+            #expect(await eventually { (try? server.workerPID()).map { $0 != before } ?? false })
+            try await Task.sleep(for: .microseconds(200_000))
         }
         stop.store(true, ordering: .relaxed)
-        while clients.contains(where: { !$0.isFinished }) { usleep(10_000) }
+        while clients.contains(where: { !$0.isFinished }) { try await Task.sleep(for: .milliseconds(10)) }
         #expect(failures.withLock { $0 } == [])
         #expect(reconnects.load(ordering: .relaxed) >= 5, "each handover closed the kept-alive connections after a response")
-        #expect(served.load(ordering: .relaxed) > 100)
+        #expect(served.load(ordering: .relaxed) > 40)
     }
 
     /// exit() in on_init, at start and dropped in later: the version being loaded is quarantined,
     /// and the server serves (no signal, no crash line: the worker just exits while loading it).
-    @Test func exitInOnInitIsQuarantined() throws {
+    @Test func exitInOnInitIsQuarantined() async throws {
         let dir = Fixtures.pluginDirectory("sv-exit-init", files: [Fixtures.built["exit_init"]!, TestPaths.plugin("HelloC")])
         let server = try ServerProcess(pluginDirectories: [dir])
         defer { server.stop() }
@@ -386,11 +388,11 @@ import Testing
     }
 
     /// A stop that arrives while a worker starts is a stop, not a crash: exit 0.
-    @Test func aStopDuringAHandoverIsClean() throws {
+    @Test func aStopDuringAHandoverIsClean() async throws {
         let dir = Fixtures.pluginDirectory("sv-stop-early", files: [TestPaths.plugin("HelloC")])
         let server = try ServerProcess(pluginDirectories: [dir])
         kill(server.process.processIdentifier, SIGUSR2)
-        usleep(20_000)
+        try await Task.sleep(for: .microseconds(20_000))
         #expect(server.stop() == 0)
         #expect(!server.log.contains("crashed"))
     }

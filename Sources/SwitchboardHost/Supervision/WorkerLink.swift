@@ -164,6 +164,8 @@ public struct WorkerInfo: Codable, Sendable, Equatable {
 public final class WorkerLink: Sendable {
     /// The environment variables a worker is started with; removed from the worker's environment
     /// once read, so processes a plugin starts do not inherit them.
+    /// (crash_report.c reads `listenVariable` before main: a worker ignores the signals it traps
+    /// until it traps them.)
     public static let listenVariable = "SWITCHBOARD_INTERNAL_LISTEN_FD"
     public static let reportVariable = "SWITCHBOARD_INTERNAL_REPORT_FD"
     public static let infoVariable = "SWITCHBOARD_INTERNAL_WORKER"
@@ -195,19 +197,6 @@ public final class WorkerLink: Sendable {
         _ = sbh_set_parent_death_signal(SIGKILL)
         if getppid() != info.supervisor { _exit(70) }  // the supervisor died before the line above
         return WorkerLink(info: info, listenSocket: listen, reportFD: report)
-    }
-
-    /// The signals the supervisor starts a worker with blocked, so that none arriving before the
-    /// worker traps it kills it (it stays pending): SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2.
-    public static let deferredSignals: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2]
-
-    /// Unblocks `deferredSignals` on the calling thread, once the worker traps them all: pending
-    /// ones are delivered now.
-    public func acceptSignals() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for signal in Self.deferredSignals { sigaddset(&set, signal) }
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     /// Installs the fatal-signal handlers that report the crashing thread's plugin version.

@@ -42,6 +42,17 @@ func waitUntil(timeout: Double = 10, _ condition: () throws -> Bool) rethrows ->
     return try condition()
 }
 
+/// `waitUntil` for async tests: sleeps between polls without holding a thread of the
+/// cooperative pool (the in-process test host's async tests need them while a live test waits).
+func eventually(timeout: Double = 10, _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout * testTimeScale)
+    while Date() < deadline {
+        if try condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try condition()
+}
+
 /// A client of `/_switchboard/events` on its own thread: collects every Server-Sent Event.
 final class EventStreamClient: @unchecked Sendable {
     struct Event {
