@@ -3,7 +3,9 @@ import Testing
 
 /// schemathesis against /openapi.json of every bundled plugin: requests generated from the
 /// document (valid and invalid ones) must get the answers it promises. Bounded to about a minute:
-/// 10 examples per operation, deterministic generation, two workers.
+/// 10 examples per operation, deterministic generation, one worker (with two, CPython 3.11's
+/// ast.parse inside hypothesis failed now and then with "AST constructor recursion depth
+/// mismatch": a failure of the tool, not of the server).
 @Suite struct SchemathesisTests {
     /// Endless or deliberately slow routes: /sse and /logs/stream never end, and /hello-*/count
     /// writes a line every 10 ms up to n = 1000 (10 s a request). The streaming plugin runs 100×
@@ -32,7 +34,7 @@ import Testing
             [
                 "--no-color", "--config-file", TestPaths.repositoryRoot + "/Tests/Fixtures/schemathesis.toml",
                 "run", "http://127.0.0.1:\(server.port)/openapi.json",
-                "--max-examples", "10", "--workers", "2", "--request-timeout", "5", "--generation-deterministic",
+                "--max-examples", "10", "--workers", "1", "--request-timeout", "5", "--generation-deterministic",
                 "--phases", "examples,coverage,fuzzing", "--exclude-path-regex", Self.excluded,
             ],
             in: TestPaths.temporaryDirectory("schemathesis-run"))
