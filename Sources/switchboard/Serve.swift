@@ -154,7 +154,6 @@ struct Serve: AsyncParsableCommand {
                 logger.notice("serving", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "mode": "single-process"])
             }
         }
-        server.watcher.start()
         let hangups = Task {
             for await signal in hangupSignals {
                 if signal == .sigusr2 {
@@ -165,15 +164,24 @@ struct Serve: AsyncParsableCommand {
                 }
             }
         }
-        // SIGTERM and SIGINT stop accepting, let in-flight requests finish, then return.
-        let group = ServiceGroup(
-            configuration: .init(services: [http], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // SIGTERM and SIGINT stop accepting, let in-flight requests finish, then retire every
+        // plugin (the group stops its services in reverse order); the plugins retire however the
+        // group ends.
+        // The HTTP service returns by itself only when a worker is stopped before it may accept:
+        // then the group shuts down as for a signal (not as a failure).
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: PluginLifecycleService(server: server)),
+                .init(service: http, successTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            logger: logger)
+        configuration.gracefulShutdownSignals = [.sigterm, .sigint]
+        let group = ServiceGroup(configuration: configuration)
+        defer {
+            hangups.cancel()
+            server.watchdog.stop()
+        }
         try await group.run()
-        hangups.cancel()
-        server.watcher.stop()
-        server.watchdog.retirementBegan()  // retiring plugins (on_deinit) is bounded too
-        server.registry.retireAll()
-        server.watchdog.stop()
         logger.notice("stopped")
     }
 
