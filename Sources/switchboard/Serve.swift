@@ -91,9 +91,7 @@ struct Serve: AsyncParsableCommand {
             Self.trap(signal) {
                 goAheadSink.yield(false)
                 server.watchdog.shutdownBegan()
-                DispatchQueue(label: "switchboard.stream-deadline").asyncAfter(
-                    deadline: .now() + .milliseconds(Int(streamDeadline.components.seconds * 1000 + streamDeadline.components.attoseconds / 1_000_000_000_000_000))
-                ) {
+                DispatchQueue(label: "switchboard.stream-deadline").asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: streamDeadline.nanoseconds))) {
                     let ended = server.registry.endOpenStreams()
                     if ended > 0 { logger.notice("drain deadline at shutdown: ended \(ended) open stream(s)") }
                 }

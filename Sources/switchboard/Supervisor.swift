@@ -129,16 +129,12 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         }
         (wakeRead, wakeWrite) = try Self.makePipe()
         for fd in [wakeRead, wakeWrite] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        let wake = wakeWrite
         let sources = [SIGTERM, SIGINT, SIGHUP, SIGUSR2].map { signalNumber in
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: DispatchQueue(label: "switchboard.supervisor-signal"))
-            let write = wakeWrite
-            source.setEventHandler {
+            Serve.trap(signalNumber) {
                 var byte = UInt8(truncatingIfNeeded: signalNumber)
-                _ = Glibc.write(write, &byte, 1)
+                _ = Glibc.write(wake, &byte, 1)
             }
-            source.resume()
-            return source
         }
         defer { sources.forEach { $0.cancel() } }
         // The loop runs on a thread of its own that lives as long as the workers: the kernel kills
@@ -214,7 +210,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
     /// Handles every complete line received from `pid`.
     private func handleLines(of pid: pid_t) {
         guard let index = workers.firstIndex(where: { $0.pid == pid }) else { return }
-        workers[index].heardAt = Self.now()
+        workers[index].heardAt = monotonicNanoseconds()
         while let newline = workers[index].pending.firstIndex(of: 0x0A) {
             let line = String(decoding: workers[index].pending[..<newline], as: UTF8.self)
             workers[index].pending.removeSubrange(...newline)
@@ -264,7 +260,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
             if workers[index].phase == .serving && workers[index].stopSentAt == nil {
                 // It stopped accepting on its own (someone sent it SIGTERM): it drains; another serves.
                 workers[index].phase = .draining
-                workers[index].stopSentAt = Self.now()
+                workers[index].stopSentAt = monotonicNanoseconds()
                 handover(reason: "handover", detail: "worker \(workers[index].generation) stopped accepting on its own (a signal sent to it)")
             }
             letReadyWorkerAccept()
@@ -280,7 +276,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         case .alive:
             break
         case .stall(let tags):
-            if workers[index].stall == nil { workers[index].stall = (Self.now(), []) }
+            if workers[index].stall == nil { workers[index].stall = (monotonicNanoseconds(), []) }
             workers[index].stall?.heldBy.formUnion(tags)
         case .clear:
             workers[index].stall = nil
@@ -297,26 +293,26 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
     private func tick() {
         reap(waitUpTo: 0)
         letReadyWorkerAccept()
-        let now = Self.now()
+        let now = monotonicNanoseconds()
         for index in workers.indices where workers[index].killedFor == nil {
             let worker = workers[index]
             if let since = worker.servingSince, now - since >= 10_000_000_000, startupFailures > 0 { startupFailures = 0 }
             // Stalls count while it serves: a start has its own timeout, a stop its grace.
-            if worker.phase == .serving, let stall = worker.stall, now - stall.since >= Self.nanoseconds(options.hangTimeout) {
+            if worker.phase == .serving, let stall = worker.stall, now - stall.since >= options.hangTimeout.nanoseconds {
                 let held = stall.heldBy.map { "\($0.plugin) (\($0.sha256.prefix(16))…)" }.sorted().joined(separator: ", ")
-                kill(worker, at: index, for: "hang", "worker hung: replacing it", [
+                killWorker(worker, at: index, for: "hang", "worker hung: replacing it", [
                     "held_by": "\(held.isEmpty ? "host code" : held)", "stalled_ms": "\((now - stall.since) / 1_000_000)",
                 ])
-            } else if worker.phase == .serving, now - worker.heardAt >= Self.nanoseconds(options.stallThreshold + options.hangTimeout) {
-                kill(worker, at: index, for: "silent", "worker silent (no heartbeat from its watchdog): replacing it", [
+            } else if worker.phase == .serving, now - worker.heardAt >= (options.stallThreshold + options.hangTimeout).nanoseconds {
+                killWorker(worker, at: index, for: "silent", "worker silent (no heartbeat from its watchdog): replacing it", [
                     "silent_ms": "\((now - worker.heardAt) / 1_000_000)",
                 ])
-            } else if worker.phase == .starting, now - worker.startedAt >= Self.nanoseconds(options.startTimeout) {
-                kill(worker, at: index, for: "start-timeout", "worker not ready within worker.start_timeout_ms: replacing it", [
+            } else if worker.phase == .starting, now - worker.startedAt >= options.startTimeout.nanoseconds {
+                killWorker(worker, at: index, for: "start-timeout", "worker not ready within worker.start_timeout_ms: replacing it", [
                     "loading": "\(worker.loading.map { "\($0.plugin) \($0.file) (\($0.sha256.prefix(16))…)" } ?? "host code")",
                 ])
-            } else if let sent = worker.stopSentAt, now - sent >= Self.nanoseconds(options.shutdownGrace + .seconds(5)) {
-                kill(worker, at: index, for: "stop", "worker did not stop within the shutdown grace: killing it", [:])
+            } else if let sent = worker.stopSentAt, now - sent >= (options.shutdownGrace + .seconds(5)).nanoseconds {
+                killWorker(worker, at: index, for: "stop", "worker did not stop within the shutdown grace: killing it", [:])
             }
         }
         if let limit = options.memoryLimitBytes, !stopping, now - lastMemoryCheck >= 250_000_000 {
@@ -359,7 +355,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         }
     }
 
-    private func kill(_ worker: Worker, at index: Int, for reason: String, _ message: Logger.Message, _ metadata: Logger.Metadata) {
+    private func killWorker(_ worker: Worker, at index: Int, for reason: String, _ message: Logger.Message, _ metadata: Logger.Metadata) {
         var metadata = metadata
         metadata["worker"] = "\(worker.generation)"
         metadata["pid"] = "\(worker.pid)"
@@ -424,13 +420,13 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
             return
         }
         // A worker that died before serving 10 s, in no plugin's code, is retried with a backoff.
-        let servedLong = worker.servingSince.map { Self.now() - $0 >= 10_000_000_000 } ?? false
+        let servedLong = worker.servingSince.map { monotonicNanoseconds() - $0 >= 10_000_000_000 } ?? false
         if !servedLong && death.culprits.isEmpty {
             startupFailures += 1
             let delay = min(UInt64(100_000_000) << UInt64(min(startupFailures - 1, 6)), 5_000_000_000)
             metadata["retry_in_ms"] = "\(delay / 1_000_000)"
             logger.error("worker \(what) soon after it started, in no plugin's code; starting another after a pause", metadata: metadata)
-            delayedStart = (Self.now() + delay, death.reason, death.detail, death.culprits)
+            delayedStart = (monotonicNanoseconds() + delay, death.reason, death.detail, death.culprits)
             return
         }
         logger.error("worker \(what); starting another", metadata: metadata)
@@ -443,7 +439,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
     private func diagnose(_ worker: Worker, pid: pid_t, signalled: Int32?, how: String) -> (reason: String, detail: String, culprits: [QuarantineEntry]) {
         switch worker.killedFor {
         case "hang":
-            let stalledFor = worker.stall.map { (Self.now() - $0.since) / 1_000_000 } ?? 0
+            let stalledFor = worker.stall.map { (monotonicNanoseconds() - $0.since) / 1_000_000 } ?? 0
             let culprits = (worker.stall?.heldBy ?? []).sorted { $0.sha256 < $1.sha256 }.map { tag in
                 QuarantineEntry(
                     sha256: tag.sha256, plugin: tag.plugin, file: tag.file, reason: "hang",
@@ -508,7 +504,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
     /// race it could then lose is harmless in release builds).
     private func letReadyWorkerAccept() {
         guard let index = workers.firstIndex(where: { $0.phase == .ready && $0.killedFor == nil }) else { return }
-        let now = Self.now()
+        let now = monotonicNanoseconds()
         let blocked = workers.contains { other in
             other.pid != workers[index].pid && !other.released
                 && (other.phase == .serving || (other.phase == .draining && now - (other.stopSentAt ?? now) < 1_000_000_000))
@@ -556,7 +552,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         guard workers[index].stopSentAt == nil else { return }
         if workers[index].phase != .serving { workers[index].released = true }  // it never accepted
         workers[index].phase = .draining
-        workers[index].stopSentAt = Self.now()
+        workers[index].stopSentAt = monotonicNanoseconds()
         Glibc.kill(workers[index].pid, SIGTERM)
     }
 
@@ -574,7 +570,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
             quarantined: quarantine.all, lifted: quarantine.unsavedLifts)
         do {
             let (pid, reportFD) = try spawn(info)
-            let now = Self.now()
+            let now = monotonicNanoseconds()
             workers.append(Worker(pid: pid, generation: generation, startedAt: now, reportFD: reportFD, heardAt: now))
             logger.info("worker started", metadata: ["worker": "\(generation)", "pid": "\(pid)", "reason": "\(reason)"])
         } catch {
@@ -585,7 +581,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
                 logger.error("cannot start a worker; the serving one goes on", metadata: ["error": "\(error)"])
             } else {
                 logger.critical("cannot start a worker; trying again", metadata: ["error": "\(error)", "retry_in_ms": "\(delay / 1_000_000)"])
-                delayedStart = (Self.now() + delay, reason, detail, quarantined)
+                delayedStart = (monotonicNanoseconds() + delay, reason, detail, quarantined)
             }
         }
     }
@@ -630,7 +626,7 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         environment[WorkerLink.reportVariable] = "4"
         environment["SWITCHBOARD_STATE_DIRECTORY"] = settings.stateDirectory
         // Its heartbeat is what this supervisor expects (the file may have changed since).
-        environment["SWITCHBOARD_WATCHDOG_STALL_MS"] = "\(Self.nanoseconds(options.stallThreshold) / 1_000_000)"
+        environment["SWITCHBOARD_WATCHDOG_STALL_MS"] = "\(options.stallThreshold.nanoseconds / 1_000_000)"
         do {
             environment[WorkerLink.infoVariable] = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
         } catch {
@@ -670,17 +666,6 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
         guard moved >= 0 else { throw SystemError(errno: errno) }
         close(fd)
         return moved
-    }
-
-    private static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-
-    private static func nanoseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        return UInt64(max(seconds, 0)) * 1_000_000_000 + UInt64(max(attoseconds, 0) / 1_000_000_000)
     }
 
     /// Resident set size from `/proc/<pid>/statm` (pages), in bytes.

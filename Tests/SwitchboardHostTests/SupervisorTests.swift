@@ -1,4 +1,5 @@
 import Foundation
+@testable import SwitchboardHost
 import Synchronization
 import Testing
 
@@ -399,14 +400,7 @@ import Testing
     }
 
     private func sha256(of path: String) -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["sha256sum", path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try? process.run()
-        process.waitUntilExit()
-        return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
+        SHA256.hex([UInt8](FileManager.default.contents(atPath: path) ?? Data()))
     }
 }
 

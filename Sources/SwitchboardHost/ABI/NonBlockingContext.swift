@@ -18,10 +18,9 @@ func withPluginCode<R>(_ tag: UnsafePointer<CChar>, _ body: () throws -> R) reth
     return try body()
 }
 
-/// The tag `withPluginCode` records for a plugin image: "<sha256>\t<plugin>\t<file>", interned
+/// The tag `withPluginCode` records for a plugin image (`WorkerMessage.CodeTag.line`), interned
 /// for the life of the process (bounded by the versions ever loaded). `plugin` is "-" while the
 /// descriptor is not read yet.
 func pluginCodeTag(sha256: String, plugin: String?, file: String) -> UnsafePointer<CChar> {
-    let clean = { (text: String) in String(text.map { $0 == "\t" || $0 == "\n" ? " " : $0 }) }
-    return ActivityLabel.intern("\(sha256)\t\(clean(plugin ?? "-"))\t\(clean(file))")
+    ActivityLabel.intern(WorkerMessage.CodeTag(sha256: sha256, plugin: plugin ?? "-", file: file).line)
 }

@@ -116,9 +116,10 @@ public struct HTTPService: Service {
     }
 
     /// A TCP socket bound to `host:port` (`port` 0: any free port) and listening with a backlog of
-    /// `backlog` connections (the kernel caps it at `net.core.somaxconn`), close-on-exec unless
-    /// `inheritable`. `host` is an IPv4 or IPv6 literal or a name (its first address is used).
-    /// Throws `SystemError` (EADDRINUSE, EACCES, …) or `AddressError` for a name that resolves to nothing.
+    /// `backlog` connections (the kernel caps it at `net.core.somaxconn`), close-on-exec (a
+    /// supervisor hands it to a worker with `dup2`, which clears that). `host` is an IPv4 or IPv6
+    /// literal or a name (its first address is used). The caller owns the descriptor. Throws
+    /// `SystemError` (EADDRINUSE, EACCES, …) or `AddressError` for a name that resolves to nothing.
     public static func bind(host: String, port: Int, backlog: Int32 = 4096) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC

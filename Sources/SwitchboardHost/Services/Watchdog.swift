@@ -156,22 +156,17 @@ public final class Watchdog: Sendable {
     /// pool running (one spinning handler among idle threads): logged once, at the first check
     /// that finds it past the threshold (a call is known by its label and start, to the tick).
     private func reportLongCalls(tick: Int64) {
-        let threshold = Int64(clamping: options.stallThreshold.nanoseconds)
-        var labels = [UnsafePointer<CChar>?](repeating: nil, count: 64)
-        var ages = [Int64](repeating: 0, count: 64)
-        let count = labels.withUnsafeMutableBufferPointer { l in
-            ages.withUnsafeMutableBufferPointer { a in sbh_busy_threads(threshold, l.baseAddress, nil, a.baseAddress, 64) }
-        }
+        let calls = Self.busyCalls(olderThan: Int64(clamping: options.stallThreshold.nanoseconds))
         let now = Int64(monotonicNanoseconds())
-        let current = (0..<count).map { i in LongCall(label: Int(bitPattern: labels[i]), start: (now - ages[i]) / tick) }
+        let current = calls.map { LongCall(label: Int(bitPattern: $0.label), start: (now - $0.age) / tick) }
         let fresh = longCalls.withLock { known in
             defer { known = Set(current) }
-            return (0..<count).filter { i in [0, -1, 1].allSatisfy { !known.contains(current[i].shifted($0)) } }
+            return calls.indices.filter { i in [0, -1, 1].allSatisfy { !known.contains(current[i].shifted($0)) } }
         }
         for i in fresh {
             logger.warning(
-                "a plugin call has held a thread that must not block for \(ages[i] / 1_000_000) ms",
-                metadata: ["call": "\(labels[i].map { String(cString: $0) } ?? "a plugin callback")"])
+                "a plugin call has held a thread that must not block for \(calls[i].age / 1_000_000) ms",
+                metadata: ["call": "\(calls[i].label.map { String(cString: $0) } ?? "a plugin callback")"])
         }
     }
 
@@ -188,27 +183,31 @@ public final class Watchdog: Sendable {
         }
     }
 
-    /// Plugin calls that have held their thread for at least `nanoseconds`, as "label (N ms)".
-    static func busy(olderThan nanoseconds: Int64) -> String {
+    /// The outermost plugin calls that have held a thread that must not block for at least
+    /// `nanoseconds` (at most 64): each one's label and code tag (interned for the life of the
+    /// process; nil when the call gave none) and age, in nanoseconds.
+    static func busyCalls(olderThan nanoseconds: Int64) -> [(label: UnsafePointer<CChar>?, tag: UnsafePointer<CChar>?, age: Int64)] {
         var labels = [UnsafePointer<CChar>?](repeating: nil, count: 64)
+        var tags = [UnsafePointer<CChar>?](repeating: nil, count: 64)
         var ages = [Int64](repeating: 0, count: 64)
         let count = labels.withUnsafeMutableBufferPointer { l in
-            ages.withUnsafeMutableBufferPointer { a in sbh_busy_threads(nanoseconds, l.baseAddress, nil, a.baseAddress, 64) }
+            tags.withUnsafeMutableBufferPointer { t in
+                ages.withUnsafeMutableBufferPointer { a in sbh_busy_threads(nanoseconds, l.baseAddress, t.baseAddress, a.baseAddress, 64) }
+            }
         }
-        guard count > 0 else { return "no plugin call (host code)" }
-        return (0..<count).map { i in
-            "\(labels[i].map { String(cString: $0) } ?? "a plugin callback") (\(ages[i] / 1_000_000) ms)"
-        }.joined(separator: "; ")
+        return (0..<count).map { (labels[$0], tags[$0], ages[$0]) }
+    }
+
+    /// Plugin calls that have held their thread for at least `nanoseconds`, as "label (N ms)".
+    static func busy(olderThan nanoseconds: Int64) -> String {
+        let calls = busyCalls(olderThan: nanoseconds)
+        guard !calls.isEmpty else { return "no plugin call (host code)" }
+        return calls.map { "\($0.label.map { String(cString: $0) } ?? "a plugin callback") (\($0.age / 1_000_000) ms)" }.joined(separator: "; ")
     }
 
     /// The code tags of the plugin calls that have held their thread for at least `nanoseconds`.
     static func busyTags(olderThan nanoseconds: Int64) -> [String] {
-        var tags = [UnsafePointer<CChar>?](repeating: nil, count: 64)
-        var ages = [Int64](repeating: 0, count: 64)
-        let count = tags.withUnsafeMutableBufferPointer { t in
-            ages.withUnsafeMutableBufferPointer { a in sbh_busy_threads(nanoseconds, nil, t.baseAddress, a.baseAddress, 64) }
-        }
-        return Array(Set((0..<count).compactMap { tags[$0].map { String(cString: $0) } })).sorted()
+        Array(Set(busyCalls(olderThan: nanoseconds).compactMap { $0.tag.map { String(cString: $0) } })).sorted()
     }
 
     private func forceExit() {

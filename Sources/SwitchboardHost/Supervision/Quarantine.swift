@@ -20,7 +20,7 @@ public struct QuarantineEntry: Codable, Sendable, Equatable {
     /// Seconds since the Unix epoch.
     public var time: Int64
 
-    public init(sha256: String, plugin: String, file: String, reason: String, detail: String, time: Int64 = Int64(Glibc.time(nil))) {
+    public init(sha256: String, plugin: String, file: String, reason: String, detail: String, time: Int64 = wallClockNanoseconds() / 1_000_000_000) {
         self.sha256 = sha256
         self.plugin = plugin
         self.file = file
@@ -170,13 +170,7 @@ public final class Quarantine: Sendable {
         for sha in pendingLifts { list[sha] = nil }
         body(&list)
         let bytes = (try? JSONEncoder.sorted.encode(list.values.sorted { $0.time < $1.time })) ?? Data("[]".utf8)
-        let temporary = "\(path).\(getpid()).tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: bytes + Data("\n".utf8)) else { throw SystemError(errno: EIO) }
-        guard rename(temporary, path) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw SystemError(errno: code)
-        }
+        try writeAtomically(bytes + Data("\n".utf8), to: path)
         state.withLock { s in
             for (sha, _) in pendingAdds { s.unsaved[sha] = nil }
             s.unsavedLifts.subtract(pendingLifts)
@@ -215,6 +209,19 @@ public final class Quarantine: Sendable {
             entries[entry.sha256] = entry
         }
         return .entries(entries, problem: damaged == 0 ? nil : "\(path) has \(damaged) entries that are not quarantine entries; they were skipped")
+    }
+}
+
+/// Writes `data` to `path` through a temporary file (`<path>.<pid>.tmp`) renamed over it, so a
+/// reader sees the old content or the new, never half of it. Throws `SystemError` when either
+/// step fails (the temporary file is removed).
+func writeAtomically(_ data: Data, to path: String) throws(SystemError) {
+    let temporary = "\(path).\(getpid()).tmp"
+    guard FileManager.default.createFile(atPath: temporary, contents: data) else { throw SystemError(errno: errno == 0 ? EIO : errno) }
+    guard rename(temporary, path) == 0 else {
+        let code = errno
+        unlink(temporary)
+        throw SystemError(errno: code)
     }
 }
 
@@ -277,9 +284,7 @@ public struct LastGoodImages: Sendable {
             }
         }
         utimensat(AT_FDCWD, target, nil, 0)  // now: the newest good version
-        let indexPath = index(file: file)
-        let temporary = "\(indexPath).\(getpid()).tmp"
-        if FileManager.default.createFile(atPath: temporary, contents: Data(plugin.utf8)), rename(temporary, indexPath) != 0 { unlink(temporary) }
+        try? writeAtomically(Data(plugin.utf8), to: index(file: file))
         let versions = versions(in: folder)
         for version in versions where isQuarantined(version.sha256) { unlink(version.path) }
         for old in versions.filter({ !isQuarantined($0.sha256) }).dropFirst(perPlugin) { unlink(old.path) }
