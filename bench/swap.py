@@ -43,20 +43,27 @@ def build_c_versions(count):
 
 
 def build_swift_versions(count):
-    """The Swift example, each copy with its own version string: a distinct image each time."""
+    """The Swift example, each copy with its own version string: a distinct image each time.
+    Compiled with swiftc against the release build's SDK modules, linking the SDK's objects (and
+    those of the modules below it) into each image, as SwiftPM links them into libHelloSwift.so."""
     source = open(f"{ROOT}/Plugins/HelloSwift/HelloSwift.swift").read()
     modulemap_dir = f"{WORK}/swift/module"
     os.makedirs(modulemap_dir, exist_ok=True)
     with open(f"{modulemap_dir}/module.modulemap", "w") as f:
         f.write(f'module CSwitchboard {{\n  header "{INCLUDE}/switchboard.h"\n  export *\n}}\n')
+    objects = []
+    for module in ("SwitchboardSDK", "SwitchboardCore"):
+        directory = f"{BIN}/{module}.build"
+        if os.path.isdir(directory):
+            objects += sorted(f"{directory}/{name}" for name in os.listdir(directory) if name.endswith(".o"))
     out = []
     for v in range(1, count + 1):
         src = f"{WORK}/swift/v{v}.swift"
         with open(src, "w") as f:
-            f.write(source.replace('cString("1.0.0")', f'cString("1.0.{v}")'))
+            f.write(source.replace('version: "2.0.0"', f'version: "2.0.{v}"'))
         path = f"{WORK}/swift/libHelloSwift_v{v}.so"
         sh("swiftc", "-emit-library", "-parse-as-library", "-O", "-module-name", f"HelloSwiftV{v}",
-           "-I", modulemap_dir, "-o", path, src, stdout=subprocess.DEVNULL)
+           "-I", modulemap_dir, "-I", f"{BIN}/Modules", "-o", path, src, *objects, stdout=subprocess.DEVNULL)
         out.append(path)
     return out
 
@@ -259,7 +266,7 @@ def rss_swift(swift_versions):
     def swap_to(v):
         host.drop(swift_versions[v - 1], "hello.so")
         deadline = time.monotonic() + 20
-        while host.admin("/_switchboard/plugins/hello-swift").get("version") != f"1.0.{v}":
+        while host.admin("/_switchboard/plugins/hello-swift").get("version") != f"2.0.{v}":
             if time.monotonic() > deadline:
                 raise SystemExit(f"Swift version {v} never loaded")
             time.sleep(0.01)
