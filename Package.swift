@@ -41,6 +41,8 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         // Plugin state in SQLite (the system's libsqlite3-dev).
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // Content digests: SHA-256 names plugin versions; MD5 is the chapter's ETag.
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // The C ABI: one header, standard includes only. Plugins depend on this and nothing else.
@@ -50,27 +52,32 @@ let package = Package(
         // Typed handlers are called through libffi (the system package libffi-dev).
         .target(name: "CSwitchboardFFI", linkerSettings: [.linkedLibrary("ffi")]),
         // Routes as plugins declare them: path templates, typed parameters and their FastAPI-shaped
-        // validation, the OpenAPI document. Pure Swift on the C ABI and the SDK; shared by the host
+        // validation, the OpenAPI document. Pure Swift on the C ABI and SwitchboardCore; shared by the host
         // and the SDK's test host.
-        .target(name: "SwitchboardRouting", dependencies: ["CSwitchboard", "CSwitchboardFFI", "SwitchboardSDK"], swiftSettings: swiftSettings),
+        .target(name: "SwitchboardRouting", dependencies: ["CSwitchboard", "CSwitchboardFFI", "SwitchboardCore"], swiftSettings: swiftSettings),
         // An in-process host for plugin authors' unit tests (no sockets).
         // (Without MemberImportVisibility: in release builds it attributes Glibc's `struct stat` to
         // Dispatch's C module.)
         .target(
-            name: "SwitchboardTesting", dependencies: ["CSwitchboard", "SwitchboardRouting", "SwitchboardSDK"],
+            name: "SwitchboardTesting", dependencies: ["CSwitchboard", "SwitchboardCore", "SwitchboardRouting", "SwitchboardSDK"],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]),
+        // What the host and the SDK both build on: locks and lease gates, JSON values and their
+        // writer, body validation, validators and HTTP dates. Below both, so the host never
+        // imports the plugin SDK. The standard library, Glibc and FoundationEssentials only.
+        .target(name: "SwitchboardCore", swiftSettings: swiftSettings),
         // The Swift SDK for plugin authors: on the C ABI alone (never NIO or Hummingbird).
-        .target(name: "SwitchboardSDK", dependencies: ["CSwitchboard"], swiftSettings: swiftSettings),
+        .target(name: "SwitchboardSDK", dependencies: ["CSwitchboard", "SwitchboardCore"], swiftSettings: swiftSettings),
         .target(
             name: "SwitchboardHost",
             dependencies: [
                 "CSwitchboard",
                 "CSwitchboardHostSupport",
+                "SwitchboardCore",
                 "SwitchboardRouting",
-                "SwitchboardSDK",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -105,7 +112,9 @@ let package = Package(
         .target(name: "HelloC", dependencies: ["CSwitchboard"], path: "Plugins/HelloC"),
         .target(name: "HelloSwift", dependencies: ["SwitchboardSDK"], path: "Plugins/HelloSwift", swiftSettings: swiftSettings),
         .target(name: "Streaming", dependencies: ["SwitchboardSDK"], path: "Plugins/Streaming", swiftSettings: swiftSettings),
-        .target(name: "Status", dependencies: ["SwitchboardSDK"], path: "Plugins/Status", swiftSettings: swiftSettings),
+        .target(
+            name: "Status", dependencies: ["SwitchboardSDK", .product(name: "Crypto", package: "swift-crypto")], path: "Plugins/Status",
+            swiftSettings: swiftSettings),
         .target(name: "Json", dependencies: ["SwitchboardSDK"], path: "Plugins/Json", swiftSettings: swiftSettings),
         .target(name: "Negotiation", dependencies: ["SwitchboardSDK"], path: "Plugins/Negotiation", swiftSettings: swiftSettings),
         // -nostartfiles: swiftc links no swiftrt.o into this C image, so nothing in it registers
@@ -132,6 +141,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardHostTests",
             dependencies: [
+                "SwitchboardCore",
                 "SwitchboardHost",
                 "SwitchboardRouting",
                 "SwitchboardSDK",
@@ -139,6 +149,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]

@@ -22,6 +22,7 @@
 // (weakly for If-None-Match, with lists and *), a 304 has no body, PATCH validates what it stores.
 // plugins.config.status.report_delay_ms (default 1000) is how long a report takes.
 
+import Crypto
 import SwitchboardSDK
 
 #if canImport(Glibc)
@@ -136,7 +137,7 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
     app.put("/conditional", params: [content], summary: "Conditional PUT: If-Match that does not match gives 412", responses: [ResponseDoc(200, "application/json"), ResponseDoc(412, "application/json")], evaluatesPreconditions: true) { req in
         let text = try req[content]
         let stored = try await store.update(Keys.conditional, request: req, validators: { Resource(json: $0)?.validators ?? Validators() }, notFound: HTTPError(500, detail: "The resource is missing")) { _ in
-            .replace(Resource(content: text, etag: MD5.hex(Array(text.utf8)), lastModified: HTTPDate.now).json)
+            .replace(Resource(content: text, etag: Insecure.MD5.hex(Array(text.utf8)), lastModified: HTTPDate.now).json)
         }
         guard let stored, let resource = Resource(json: stored) else { throw HTTPError(500, detail: "Internal Server Error") }
         return Response(status: 200, headers: [("content-type", "application/json")] + resource.validators.headers, body: stored)
@@ -545,53 +546,10 @@ let statusDemo = JSONValue.object([
 
 // MARK: MD5
 
-/// MD5 (RFC 1321), for the chapter's `/conditional` tags (`hashlib.md5(content).hexdigest()`):
-/// an identifier here, not a security measure.
-enum MD5 {
-    private static let shifts: [UInt32] = [7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
-                                           5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
-                                           4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-                                           6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21]
-    private static let constants: [UInt32] = (0..<64).map { i in
-        UInt32(truncatingIfNeeded: Int64((abs(sin(Double(i + 1))) * 4_294_967_296).rounded(.down)))
-    }
-
-    static func hex(_ message: [UInt8]) -> String {
-        var bytes = message
-        bytes.append(0x80)
-        while bytes.count % 64 != 56 { bytes.append(0) }
-        let bits = UInt64(message.count) &* 8
-        for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: bits >> (8 * UInt64(i)))) }
-        var (a0, b0, c0, d0): (UInt32, UInt32, UInt32, UInt32) = (0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476)
-        var words = [UInt32](repeating: 0, count: 16)
-        for chunk in stride(from: 0, to: bytes.count, by: 64) {
-            for i in 0..<16 {
-                let at = chunk + 4 * i
-                words[i] = UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
-            }
-            var (a, b, c, d) = (a0, b0, c0, d0)
-            for i in 0..<64 {
-                var f: UInt32
-                let g: Int
-                switch i {
-                case 0..<16: (f, g) = ((b & c) | (~b & d), i)
-                case 16..<32: (f, g) = ((d & b) | (~d & c), (5 * i + 1) % 16)
-                case 32..<48: (f, g) = (b ^ c ^ d, (3 * i + 5) % 16)
-                default: (f, g) = (c ^ (b | ~d), (7 * i) % 16)
-                }
-                f = f &+ a &+ constants[i] &+ words[g]
-                (a, d, c) = (d, c, b)
-                b = b &+ (f << shifts[i] | f >> (32 - shifts[i]))
-            }
-            (a0, b0, c0, d0) = (a0 &+ a, b0 &+ b, c0 &+ c, d0 &+ d)
-        }
-        var out = ""
-        for word in [a0, b0, c0, d0] {
-            for i in 0..<4 {
-                let byte = UInt8(truncatingIfNeeded: word >> (8 * UInt32(i)))
-                out += byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
-            }
-        }
-        return out
+extension Insecure.MD5 {
+    /// MD5 (RFC 1321, by swift-crypto) as 32 lowercase hex digits, for the chapter's `/conditional`
+    /// tags (`hashlib.md5(content).hexdigest()`): an identifier here, not a security measure.
+    static func hex(_ bytes: [UInt8]) -> String {
+        hash(data: bytes).map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 }

@@ -9,7 +9,7 @@ import Glibc
 /// reported as a data race (measured with Swift 6.3.1), and a sanitizer run that must be clean
 /// would drown in them. The closure runs with the lock held: keep it short, and never call back
 /// into the host from it.
-public final class Locked<Value>: @unchecked Sendable {
+public final class Locked<Value>: @unchecked Sendable {  // every access to `value` holds `mutex`
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
     @usableFromInline var value: Value
 

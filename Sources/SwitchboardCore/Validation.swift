@@ -255,14 +255,3 @@ public struct BodySchema: Sendable {
         }
     }
 }
-
-extension Request {
-    /// The body checked against `schema`: a 422 in FastAPI's shape, listing every issue, unless
-    /// it passes. `asDictionary`: the body stands for a `dict` (PATCH), not a model.
-    public func validate(_ schema: BodySchema, asDictionary: Bool = false) throws(HTTPError) -> BodySchema.Body {
-        switch schema.validate(body, contentType: header("content-type"), asDictionary: asDictionary) {
-        case .success(let body): return body
-        case .failure(let failure): throw HTTPError(422, json: failure.body)
-        }
-    }
-}

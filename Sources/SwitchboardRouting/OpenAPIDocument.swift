@@ -1,4 +1,4 @@
-import SwitchboardSDK
+import SwitchboardCore
 
 /// The OpenAPI 3.1 document of every route the host serves, built from the plugins' declarations.
 ///

@@ -1,4 +1,4 @@
-import SwitchboardSDK
+import SwitchboardCore
 
 /// A declared path, query or header parameter (a checked copy of `sb_param_spec`).
 public struct ParameterSpec: Sendable {
@@ -57,7 +57,7 @@ public struct ParameterSpec: Sendable {
 
     /// A compiled regular expression. Like pydantic's `pattern`, it may match anywhere in the
     /// value; anchor it with `^…$` to constrain the whole value.
-    public final class Pattern: @unchecked Sendable {
+    public final class Pattern: @unchecked Sendable {  // Regex is immutable; matching from several threads at once is safe
         public let source: String
         // Regex is immutable; matching from several threads at once is safe.
         private let regex: Regex<AnyRegexOutput>

@@ -1,11 +1,11 @@
 import CSwitchboard
-import SwitchboardSDK
+import SwitchboardCore
 
 /// A route as a plugin declared it: a checked copy of its `sb_route_spec`.
 ///
 /// The C pointers (handler, handler data, typed handler) belong to the plugin image and are valid
 /// only while it is loaded; everything else is copied.
-public struct RouteDeclaration: @unchecked Sendable {
+public struct RouteDeclaration: @unchecked Sendable {  // its C pointers are immutable and valid while the image is loaded; the rest are values
     public var method: String
     public var template: PathTemplate
     public var flags: UInt32

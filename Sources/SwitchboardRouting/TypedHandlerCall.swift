@@ -3,7 +3,7 @@ import CSwitchboardFFI
 
 /// A typed handler's libffi call interface, prepared once per route:
 /// `fn(handler_data, req, p0, p1, …)` with one native argument per declared parameter.
-public final class TypedHandlerCall: @unchecked Sendable {
+public final class TypedHandlerCall: @unchecked Sendable {  // the prepared libffi interface is immutable and only read
     private let call: OpaquePointer
     private let kinds: [ParameterSpec.Kind]
 

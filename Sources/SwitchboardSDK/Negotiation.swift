@@ -46,7 +46,7 @@ extension Request {
 ///
 /// Immutable after `init`; its buffers are freed when the last reference goes, which a route
 /// holding it outlives.
-public final class Offers<Choice: Sendable>: @unchecked Sendable, ExpressibleByDictionaryLiteral {
+public final class Offers<Choice: Sendable>: @unchecked Sendable, ExpressibleByDictionaryLiteral {  // immutable after init; its C buffers are only read
     public let mediaTypes: [String]
     public let choices: [Choice]
     /// 406 with the types (`HTTPError.notAcceptable`).

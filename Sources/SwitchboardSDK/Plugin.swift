@@ -17,7 +17,7 @@ import Glibc
 /// `setup` runs once per loaded generation (at each hot swap, for the new one), on a host loader
 /// thread, with a fresh `App`. Everything a generation needs lives in what `setup` creates and
 /// captures, never in globals: a reload with the same content may share them.
-public final class Plugin: @unchecked Sendable {
+public final class Plugin: @unchecked Sendable {  // `descriptor` is written once in init, then only read
     public let name: String
     public let version: String
     let setup: @Sendable (App) throws -> Void
@@ -88,7 +88,7 @@ private func pluginDeinit(_ state: UnsafeMutableRawPointer?) {
 ///
 /// Valid from `setup` until the generation is retired; routes, timers, subscriptions and hooks
 /// registered on it belong to this generation only.
-public final class App: @unchecked Sendable {
+public final class App: @unchecked Sendable {  // `host` and `handle` are C pointers the ABI lets any thread use until retirement; the rest is locked or atomic
     let host: UnsafePointer<sb_host_api>
     let handle: OpaquePointer
     public let name: String
@@ -117,32 +117,27 @@ public final class App: @unchecked Sendable {
         deinitHooks.withLock { $0.append(hook) }
     }
 
-    /// 2 × the calls into the host in progress through `withLiveHandle`, plus 1 once retired.
-    private let gate = Atomic<Int>(0)
+    /// Leases on the handle: one per call into the host in progress through `withLiveHandle`;
+    /// closed at retirement.
+    private let gate = LeaseGate()
 
     /// Runs `body` with this generation's handle unless the generation has been retired (nil
     /// then): a timer callback or a task that outlives its generation gets a refusal, never a
     /// call on a handle the host has freed. Retirement waits for calls in progress.
     func withLiveHandle<T>(_ body: (OpaquePointer) -> T) -> T? {
-        var current = gate.load(ordering: .relaxed)
-        while current & 1 == 0 {
-            let (exchanged, original) = gate.compareExchange(expected: current, desired: current + 2, ordering: .acquiringAndReleasing)
-            if exchanged {
-                defer { gate.subtract(2, ordering: .releasing) }
-                return body(handle)
-            }
-            current = original
-        }
-        return nil
+        guard gate.enter() else { return nil }
+        defer { gate.leave() }
+        return body(handle)
     }
 
     /// Whether the host has retired this generation (its services then refuse every call).
-    public var isRetired: Bool { gate.load(ordering: .relaxed) & 1 != 0 }
+    public var isRetired: Bool { gate.state.phase == .closed }
 
     func shutdown() {
         for hook in deinitHooks.withLock({ $0 }).reversed() { hook() }
-        gate.bitwiseOr(1, ordering: .acquiringAndReleasing)
-        while gate.load(ordering: .acquiring) > 1 { sched_yield() }
+        gate.close()
+        // Calls in progress are calls into the host, which answer promptly; wait as long as they take.
+        while !gate.waitUntilReleased(timeout: .seconds(1)) {}
         let boxes = routes.withLock { r in defer { r.removeAll() }; return r }
         for box in boxes { Unmanaged.passUnretained(box).release() }
     }
@@ -298,7 +293,7 @@ struct RouteOptions {
 }
 
 /// One route's handler, the `handler_data` the host passes back.
-final class RouteBox: @unchecked Sendable {
+final class RouteBox: Sendable {
     enum Handler {
         case sync(@Sendable (Request) throws -> Response)
         case async(@Sendable (Request) async throws -> Response)

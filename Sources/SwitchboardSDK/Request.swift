@@ -10,7 +10,7 @@ import Foundation
 ///
 /// Strings read from it are copies; the host validated every declared parameter before the
 /// handler runs, so `request[param]` never fails for a `Param`.
-public struct Request: @unchecked Sendable {
+public struct Request: @unchecked Sendable {  // the request handle is a C pointer the ABI lets any thread use until the response call
     public let app: App
     let handle: OpaquePointer
 

@@ -5,7 +5,7 @@ import Synchronization
 /// was cancelled. The handle is stored here after the call that starts it returns (the host
 /// writes it to the SDK's local before any callback runs, switchboard.h rule 8), and the callback
 /// may cancel before that: whoever comes second completes the cancel.
-final class CancellableHandle: @unchecked Sendable {
+final class CancellableHandle: Sendable {
     private let state = Locked<(handle: UInt, cancelled: Bool)>((0, false))
 
     /// Marks cancelled; the handle to cancel if it had arrived and this is the first cancel.
@@ -32,7 +32,7 @@ final class CancellableHandle: @unchecked Sendable {
 // MARK: Timers
 
 /// A host timer. Cancel it when done; a one-shot timer cancels itself after firing.
-public final class Timer: @unchecked Sendable {
+public final class Timer: Sendable {
     let app: App
     private let callback: @Sendable (Timer) -> Void
     private let repeating: Bool
@@ -104,7 +104,7 @@ extension Duration {
 // MARK: Publish/subscribe
 
 /// A subscription to a topic. Cancel it when done (a stream's `onClose` is the usual place).
-public final class Subscription: @unchecked Sendable {
+public final class Subscription: Sendable {
     let app: App
     fileprivate let callback: @Sendable (Result<[UInt8], SubscriptionDropped>) -> Void
     let registration = CancellableHandle()
@@ -331,7 +331,7 @@ public struct StateStore: Sendable {
     }
 }
 
-private final class StateWaiter: @unchecked Sendable {
+private final class StateWaiter: Sendable {
     let continuation: CheckedContinuation<Result<StateStore.Outcome, StateStore.Failure>, Never>
     init(_ continuation: CheckedContinuation<Result<StateStore.Outcome, StateStore.Failure>, Never>) { self.continuation = continuation }
 }

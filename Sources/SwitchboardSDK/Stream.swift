@@ -3,7 +3,7 @@ import Synchronization
 
 /// The body writer of a streamed response. Call `finish()` exactly once, also after the client
 /// went away (`onClose`); the stream and its request are invalid afterwards.
-public final class ResponseStream: @unchecked Sendable {
+public final class ResponseStream: @unchecked Sendable {  // the stream handle is a C pointer the ABI lets any thread use until stream_finish
     public let app: App
     let handle: OpaquePointer
     private let finished = Atomic<Bool>(false)
@@ -121,7 +121,7 @@ extension ResponseStream {
 }
 
 /// The state of one `produce`: the chunk the connection had no room for, held for the next try.
-private final class StreamProducer: @unchecked Sendable {
+private final class StreamProducer: @unchecked Sendable {  // `held` and `last` are touched only by its stream's callbacks, which never overlap
     let stream: ResponseStream
     let next: @Sendable () -> (chunk: [UInt8], isLast: Bool)?
     private var held: [UInt8]? = nil
@@ -158,7 +158,7 @@ private final class StreamProducer: @unchecked Sendable {
 }
 
 /// A one-shot callback handed to the host; released once, whether it fired or was dropped.
-final class CallbackBox: @unchecked Sendable {
+final class CallbackBox: Sendable {
     private let callback: @Sendable () -> Void
     private let done = Atomic<Bool>(false)
 

@@ -1,4 +1,4 @@
-import class SwitchboardSDK.Locked
+import class SwitchboardCore.Locked
 import CSwitchboard
 import Dispatch
 import SwitchboardRouting
@@ -11,7 +11,7 @@ import Glibc
 
 /// One request in the test host: the `sb_request` handle, and its `sb_stream` once streaming.
 /// Strings lent to the plugin live until the exchange is freed (after the test read the response).
-final class TestExchange: @unchecked Sendable {
+final class TestExchange: @unchecked Sendable {  // mutable state is Locked; the rest is immutable
     let host: TestHost
     let route: RouteDeclaration
     let method: String
@@ -23,7 +23,7 @@ final class TestExchange: @unchecked Sendable {
     let body: [UInt8]
     let values: [ParameterValue?]
 
-    private struct State: @unchecked Sendable {
+    private struct State: @unchecked Sendable {  // only accessed under its Locked
         var lent: [UnsafeMutablePointer<CChar>] = []
         var responseHeaders: [(name: String, value: String)] = []
         var status: Int? = nil

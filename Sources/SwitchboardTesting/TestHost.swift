@@ -1,4 +1,4 @@
-import class SwitchboardSDK.Locked
+import class SwitchboardCore.Locked
 import CSwitchboard
 import Dispatch
 public import SwitchboardRouting
@@ -22,7 +22,7 @@ import Glibc
 ///
 /// Timers and deliveries run on one background queue; `request` waits for the response (also a
 /// pending one, or a stream until it finishes) up to `timeout`.
-public final class TestHost: @unchecked Sendable {
+public final class TestHost: @unchecked Sendable {  // the plugin handle and state pointer are immutable C values; the rest is Locked
     public let name: String
     public let version: String
     let descriptor: sb_plugin_descriptor

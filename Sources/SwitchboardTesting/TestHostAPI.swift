@@ -338,13 +338,13 @@ enum TestHostAPI {
 
 /// C values (callbacks, user pointers, borrowed buffers) moved to the host's queue: the ABI lets
 /// them cross threads (switchboard.h rule 6).
-struct Unchecked<T>: @unchecked Sendable {
+struct Unchecked<T>: @unchecked Sendable {  // a plugin's `user` pointer, which the ABI lets the host pass to any thread
     let value: T
     init(_ value: T) { self.value = value }
 }
 
 /// A timer on the test host's queue.
-final class TestTimer: @unchecked Sendable {
+final class TestTimer: @unchecked Sendable {  // mutable state is Locked; the callback and user pointer are immutable C values
     let host: TestHost
     let interval: UInt64
     let callback: sb_timer_fn
@@ -382,7 +382,7 @@ final class TestTimer: @unchecked Sendable {
 }
 
 /// A subscriber in the test host: deliveries run on the host's queue, in order.
-final class TestSubscription: @unchecked Sendable {
+final class TestSubscription: @unchecked Sendable {  // mutable state is Locked; the callback and user pointer are immutable C values
     let host: TestHost
     let topic: String
     let callback: sb_message_fn

@@ -75,7 +75,7 @@ struct New: ParsableCommand {
             try write(text, to: project + "/" + path)
         }
         if lang == .swift {
-            for module in ["CSwitchboard", "CSwitchboardFFI", "SwitchboardSDK", "SwitchboardRouting", "SwitchboardTesting"] {
+            for module in ["CSwitchboard", "CSwitchboardFFI", "SwitchboardCore", "SwitchboardSDK", "SwitchboardRouting", "SwitchboardTesting"] {
                 try copyTree(source + "/Sources/" + module, to: project + "/Vendor/switchboard/" + module)
             }
         } else {

@@ -37,9 +37,10 @@ enum Templates {
                         // The host's ABI and SDK, vendored.
                         .target(name: "CSwitchboard", path: vendor + "CSwitchboard"),
                         .target(name: "CSwitchboardFFI", path: vendor + "CSwitchboardFFI", linkerSettings: [.linkedLibrary("ffi")]),
-                        .target(name: "SwitchboardSDK", dependencies: ["CSwitchboard"], path: vendor + "SwitchboardSDK"),
-                        .target(name: "SwitchboardRouting", dependencies: ["CSwitchboard", "CSwitchboardFFI", "SwitchboardSDK"], path: vendor + "SwitchboardRouting"),
-                        .target(name: "SwitchboardTesting", dependencies: ["CSwitchboard", "SwitchboardRouting", "SwitchboardSDK"], path: vendor + "SwitchboardTesting"),
+                        .target(name: "SwitchboardCore", path: vendor + "SwitchboardCore"),
+                        .target(name: "SwitchboardSDK", dependencies: ["CSwitchboard", "SwitchboardCore"], path: vendor + "SwitchboardSDK"),
+                        .target(name: "SwitchboardRouting", dependencies: ["CSwitchboard", "CSwitchboardFFI", "SwitchboardCore"], path: vendor + "SwitchboardRouting"),
+                        .target(name: "SwitchboardTesting", dependencies: ["CSwitchboard", "SwitchboardCore", "SwitchboardRouting", "SwitchboardSDK"], path: vendor + "SwitchboardTesting"),
                     ]
                 )
 

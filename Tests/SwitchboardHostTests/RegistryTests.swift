@@ -1,3 +1,4 @@
+import Crypto
 import Hummingbird
 import HummingbirdTesting
 import Logging

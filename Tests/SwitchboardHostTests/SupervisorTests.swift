@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 @testable import SwitchboardHost
 import Synchronization

@@ -5,18 +5,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* SHA-256 (FIPS 180-4), streaming. */
-typedef struct sbh_sha256 {
-    uint32_t state[8];
-    uint64_t length;      /* bytes hashed so far */
-    uint8_t block[64];
-    size_t used;          /* bytes in block */
-} sbh_sha256;
-
-void sbh_sha256_init(sbh_sha256 *ctx);
-void sbh_sha256_update(sbh_sha256 *ctx, const void *data, size_t len);
-void sbh_sha256_final(sbh_sha256 *ctx, uint8_t out[32]);
-
 /* Whether the calling thread must not block (it runs a non-blocking handler or host callback).
  * `label` (which plugin code runs, NUL-terminated) must stay valid for the life of the process;
  * it is what the watchdog reports when the call holds its thread too long. */

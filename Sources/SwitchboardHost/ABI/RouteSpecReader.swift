@@ -1,4 +1,4 @@
-import class SwitchboardSDK.Locked
+import class SwitchboardCore.Locked
 import CSwitchboard
 import Logging
 import SwitchboardRouting

@@ -10,7 +10,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import SwitchboardRouting
-import SwitchboardSDK
+import SwitchboardCore
 #if canImport(Glibc)
 import Glibc
 #endif

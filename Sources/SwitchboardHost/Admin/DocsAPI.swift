@@ -2,7 +2,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import SwitchboardRouting
-import enum SwitchboardSDK.JSONValue
+import enum SwitchboardCore.JSONValue
 
 /// `/openapi.json` and `/docs`: the OpenAPI 3.1 document of every route served right now, and a
 /// page that reads it. Built from the route table on each request, so it changes with every swap.

@@ -1,4 +1,4 @@
-import class SwitchboardSDK.Locked
+import class SwitchboardCore.Locked
 
 /// A plugin lifecycle event, as the admin API streams it.
 public struct LifecycleEvent: Sendable, Codable, Equatable {

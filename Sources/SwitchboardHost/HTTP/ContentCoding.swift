@@ -2,7 +2,7 @@ import CompressNIO
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import SwitchboardSDK
+import SwitchboardCore
 
 /// Response compression: the gzip content coding (RFC 9110 §8.4.1.3) for plugins' responses, when
 /// the client's `Accept-Encoding` allows it (§12.5.3), through zlib (compress-nio, the binding

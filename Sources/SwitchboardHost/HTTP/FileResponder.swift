@@ -4,7 +4,7 @@ import Hummingbird
 import NIOCore
 import NIOPosix
 import SwitchboardRouting
-import SwitchboardSDK
+import SwitchboardCore
 
 #if canImport(Glibc)
 import Glibc
@@ -160,7 +160,7 @@ extension String {
 
 /// An open file, closed when the last response body that reads it is gone (also when a HEAD or
 /// 304 never reads it).
-final class OpenFile: @unchecked Sendable {
+final class OpenFile: Sendable {
     let fd: Int32
     init(fd: Int32) { self.fd = fd }
     deinit { close(fd) }

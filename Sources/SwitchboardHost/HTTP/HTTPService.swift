@@ -1,5 +1,5 @@
-import class SwitchboardSDK.Locked
-import enum SwitchboardSDK.HTTPDate
+import class SwitchboardCore.Locked
+import enum SwitchboardCore.HTTPDate
 public import Hummingbird
 import HummingbirdCore
 public import Logging

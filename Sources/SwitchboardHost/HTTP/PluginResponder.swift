@@ -8,7 +8,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import SwitchboardRouting
-import enum SwitchboardSDK.JSON
+import enum SwitchboardCore.JSON
 
 /// The host's one responder: dispatches every request through the current route table.
 ///

@@ -1,5 +1,5 @@
 import HTTPTypes
-import SwitchboardSDK
+import SwitchboardCore
 
 extension HTTPFields {
     /// Adds `name` to the response's `Vary` (RFC 9110 §12.5.5) unless a Vary field already lists

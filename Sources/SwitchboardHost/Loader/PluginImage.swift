@@ -9,7 +9,7 @@ import Glibc
 /// Invariant: an image that needs the Swift runtime is opened with `RTLD_NODELETE` and never
 /// closed — its type metadata stays registered with the process-wide Swift runtime, so unmapping
 /// it would crash the process later. C images are closed once their instance has drained.
-final class PluginImage: @unchecked Sendable {
+final class PluginImage: @unchecked Sendable {  // the dlopen handle is immutable; close() is called once, by the retiring thread
     let privatePath: String
     let sha256: String
     /// The image registers with the Swift runtime, so it is never unmapped.

@@ -1,8 +1,9 @@
 import CSwitchboard
 import CSwitchboardHostSupport
+import Crypto
 import Logging
 import SwitchboardRouting
-import SwitchboardSDK
+import SwitchboardCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -70,7 +71,7 @@ public struct PluginLoader: Sendable {
     /// returns the file that already serves a plugin of that name, if it is another file.
     func load(
         file: String, contents: PluginFileContents? = nil, generation: (String) -> Int, config: @escaping @Sendable (_ plugin: String, _ key: String) -> String?,
-        nameOwner: (String) -> String?, retained: RetainedImages
+        nameOwner: (String) -> String?, retained: RetainedImages, services: HostServices
     ) throws(LoadRefusal) -> PluginInstance {
         func refuse(_ kind: LoadRefusal.Kind, _ message: String, name: String? = nil) -> LoadRefusal {
             LoadRefusal(kind: kind, file: file, pluginName: name, message: message)
@@ -182,7 +183,7 @@ public struct PluginLoader: Sendable {
 
         let instance = PluginInstance(
             descriptor: descriptor, name: name, file: file, image: image, generation: generation(name),
-            config: { key in config(name, key) }, logger: logger)
+            config: { key in config(name, key) }, services: services, logger: logger)
         if let report {  // now with its name
             let named = WorkerMessage.CodeTag(sha256: sha256, plugin: name, file: file)
             report(.loading(named))
@@ -321,13 +322,10 @@ public struct PluginFileContents: Sendable {
     }
 }
 
-enum SHA256 {
+extension SHA256 {
+    /// The SHA-256 digest of `bytes` (FIPS 180-4, by swift-crypto) as 64 lowercase hex digits: how
+    /// the host names a version of a plugin file.
     static func hex(_ bytes: [UInt8]) -> String {
-        var ctx = sbh_sha256()
-        var digest = [UInt8](repeating: 0, count: 32)
-        sbh_sha256_init(&ctx)
-        bytes.withUnsafeBytes { sbh_sha256_update(&ctx, $0.baseAddress, $0.count) }
-        sbh_sha256_final(&ctx, &digest)
-        return digest.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        hash(data: bytes).map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 }

@@ -1,4 +1,4 @@
-import class SwitchboardSDK.Locked
+import SwitchboardCore
 import CSwitchboard
 public import Logging
 import Synchronization
@@ -17,7 +17,7 @@ import Synchronization
 /// then looks again in the current route table, which by then no longer holds this instance.
 /// The host passes `Unmanaged.passUnretained(self)` as the handle; the registry keeps the instance
 /// alive until it is retired.
-public final class PluginInstance: @unchecked Sendable {
+public final class PluginInstance: @unchecked Sendable {  // mutable state is Locked or atomic; its C pointers (labels, on_deinit, image) are immutable
     public enum Phase: String, Sendable { case initializing, active, draining, retired }
 
     public let name: String
@@ -43,6 +43,8 @@ public final class PluginInstance: @unchecked Sendable {
     /// What a thread running this generation's code is marked with (`withPluginCode`).
     let codeTag: UnsafePointer<CChar>
     private let config: @Sendable (String) -> String?
+    /// The server's services this generation's calls reach (topics, state, limits).
+    let services: HostServices
 
     struct Mutable {
         var phase: Phase = .initializing
@@ -62,16 +64,16 @@ public final class PluginInstance: @unchecked Sendable {
     public let requestsServed = Atomic<Int>(0)
     public let failures = Atomic<Int>(0)
 
-    /// `2 × leases + draining bit`; `Self.drained` once the last lease of a draining instance left.
-    private let gate = Atomic<Int>(0)
-    private static let drained = -1
+    /// Leases on this generation's code: drained by `beginDrain()`, closed by `retire()`.
+    private let gate = LeaseGate()
     /// Runs once, on the thread that returned the last lease after `beginDrain()`.
     let onDrained = Locked<(@Sendable (PluginInstance) -> Void)?>(nil)
 
     init(
         descriptor: sb_plugin_descriptor, name: String, file: String, image: PluginImage, generation: Int,
-        config: @escaping @Sendable (String) -> String?, logger: Logger
+        config: @escaping @Sendable (String) -> String?, services: HostServices, logger: Logger
     ) {
+        self.services = services
         self.name = name
         self.version = stringFromC(descriptor.version) ?? ""
         self.summary = stringFromC(descriptor.description) ?? ""
@@ -118,29 +120,16 @@ public final class PluginInstance: @unchecked Sendable {
     // MARK: Leases
 
     /// Takes a lease: the caller may call into this generation's code until `leave()`. Fails once
-    /// the instance has drained.
-    func enter() -> Bool {
-        var current = gate.load(ordering: .relaxed)
-        while current != Self.drained {
-            let (exchanged, original) = gate.compareExchange(
-                expected: current, desired: current + 2, ordering: .acquiringAndReleasing)
-            if exchanged { return true }
-            current = original
-        }
-        return false
-    }
+    /// the instance has drained or been retired.
+    func enter() -> Bool { gate.enter() }
 
     /// Returns a lease taken with `enter()`.
     func leave() {
-        let now = gate.subtract(2, ordering: .acquiringAndReleasing).newValue
-        if now == 1 { finishDrain() }
+        if gate.leave() == .drained { finishDrain() }
     }
 
     /// Leases held now: requests in handlers, open streams, pending exchanges and state calls.
-    public var leases: Int {
-        let value = gate.load(ordering: .relaxed)
-        return value == Self.drained ? 0 : value >> 1
-    }
+    public var leases: Int { gate.state.leases }
 
     /// Stops counting new work as a reason to stay: once the leases reach zero, `onDrained` runs.
     /// Call after the instance has left the served route table.
@@ -148,24 +137,12 @@ public final class PluginInstance: @unchecked Sendable {
         mutable.withLock { m in
             if m.phase == .active || m.phase == .initializing { m.phase = .draining }
         }
-        let before = gate.bitwiseOr(1, ordering: .acquiringAndReleasing).oldValue
-        if before == 0 { finishDrain() }
+        if gate.drain() == .drained { finishDrain() }
     }
 
     private func finishDrain() {
-        guard gate.compareExchange(expected: 1, desired: Self.drained, ordering: .acquiringAndReleasing).exchanged else { return }
         let callback = onDrained.withLock { c in defer { c = nil }; return c }
         callback?(self)
-    }
-
-    /// Waits until no lease is out (true), or `limit` passed (false).
-    private func waitForLeases(upTo limit: Duration) -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while leases > 0 {
-            guard ContinuousClock.now < deadline else { return false }
-            usleep(1000)
-        }
-        return true
     }
 
     /// Registers an open stream or a pending exchange, so the drain deadline can end it.
@@ -194,6 +171,9 @@ public final class PluginInstance: @unchecked Sendable {
             let result = (m.state, Array(m.timers.values), Array(m.subscriptions.values), m.phase == .retired)
             m.phase = .retired
             m.state = nil
+            // Under the lock, with the phase: a subscribe or timer that saw the phase before this
+            // is in the lists just taken; one after it is refused.
+            gate.close()
             return result
         }
         guard !wasRetired else { return }
@@ -203,7 +183,7 @@ public final class PluginInstance: @unchecked Sendable {
         // Their handles stay valid until on_deinit has returned (both cancels are idempotent),
         // so the plugin may still cancel them there.
         for timer in timers { timer.cancel() }
-        for subscription in subscriptions { HostAPI.services.topics.cancel(subscription) }
+        for subscription in subscriptions { services.topics.cancel(subscription) }
         if let onDeinit { withPluginCode(codeTag) { onDeinit(state) } }
         let (leftTimers, leftSubscriptions) = mutable.withLock { m in
             defer { m.timers = [:]; m.subscriptions = [:] }
@@ -215,7 +195,7 @@ public final class PluginInstance: @unchecked Sendable {
         // A generation retired without draining (refused at init, or at shutdown) may still have
         // state calls out, each holding a lease, whose completions run plugin code: the image
         // stays mapped until they have returned (a bounded wait; past it, it stays mapped).
-        if unmap, waitForLeases(upTo: .seconds(5)) {
+        if unmap, gate.waitUntilReleased(timeout: .seconds(5)) {
             image.close()
         } else if unmap {
             logger.warning("\(leases) call(s) into the plugin still running 5 s after deinit: its image stays mapped")

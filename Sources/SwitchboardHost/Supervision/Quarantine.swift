@@ -1,4 +1,5 @@
-import class SwitchboardSDK.Locked
+import class SwitchboardCore.Locked
+import Crypto
 import Foundation
 #if canImport(Glibc)
 import Glibc

@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypesHTTP1
-import enum SwitchboardSDK.JSON
+import enum SwitchboardCore.JSON
 
 /// Applies `ConnectionStateMachine` to one connection: between NIO's HTTP/1 codec and the
 /// conversion to HTTP types, where the request's version and every header line are still seen.

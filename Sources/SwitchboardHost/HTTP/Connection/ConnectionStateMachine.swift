@@ -2,7 +2,7 @@ import DequeModule
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
-import SwitchboardSDK
+import SwitchboardCore
 
 /// The life of one HTTP/1.x connection, as a value that takes events and returns actions
 /// (`ConnectionGuard` applies them to the channel; tests drive it with no socket).

@@ -1,11 +1,11 @@
 import Foundation
 import GRDB
-import class SwitchboardSDK.Locked
+import class SwitchboardCore.Locked
 
 /// Plugin state in SQLite (`state.backend: sqlite`), through GRDB: `<directory>/state.db`.
 ///
 /// Durability: WAL journal with `synchronous = FULL`, so a transaction is on stable storage when
-/// its commit returns, and the store thread answers a call only after that (`StateCall`). Calls
+/// its commit returns, and the store thread answers a call only after that (`StateCalls`). Calls
 /// that arrive while a commit is in flight go into the next transaction together (group commit):
 /// one sync answers them all.
 ///
