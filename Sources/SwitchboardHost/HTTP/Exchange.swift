@@ -1,4 +1,4 @@
-import class SwitchboardSDK.Locked
+import class SwitchboardCore.Locked
 import CSwitchboard
 import HTTPTypes
 import Hummingbird
@@ -8,15 +8,14 @@ import Synchronization
 
 /// One HTTP exchange as a plugin sees it: the `sb_request` handle.
 ///
-/// Invariants:
-/// - Exactly one response call succeeds (`respond` or `beginStream`); later ones get SB_ERR_STATE.
-/// - Strings lent to the plugin live in `arena` and stay put until the exchange is deallocated,
-///   which happens only after the response is complete: the responder holds the exchange while it
-///   waits, and a stream holds it until `stream_finish`.
-/// - `continuation` is set only while the responder waits for a pending (SB_PENDING) handler.
-/// - The exchange holds a lease on its plugin instance (taken by the responder before creating it,
-///   returned in `deinit`): the generation it started on stays loaded until it is gone.
-final class Exchange: Drainable, @unchecked Sendable {
+/// Its rules (one response call succeeds; who is resumed; when the handle's reference and the
+/// generation's lease go back) are `ExchangeStateMachine`'s; this class holds it under a lock and
+/// does what it returns. Strings lent to the plugin live in `arena` and stay put until the exchange
+/// is deallocated, which happens only after the response is complete: the responder holds the
+/// exchange while it waits, and a stream holds it until `stream_finish`. The lease on the plugin
+/// generation (taken by the responder before creating the exchange) goes back when the exchange is
+/// deallocated, or earlier at a drain deadline.
+final class Exchange: Drainable, Sendable {
     let request: Request
     let route: RouteEntry
     /// Percent-encoded path parameter values, in template order.
@@ -30,27 +29,14 @@ final class Exchange: Drainable, @unchecked Sendable {
     /// Completes when the connection has closed (nil without a channel).
     let connectionClosed: EventLoopFuture<Void>?
 
-    private struct State: @unchecked Sendable {
+    typealias StateMachine = ExchangeStateMachine<Response, CheckedContinuation<Response, Never>>
+    private struct State {
+        var machine = StateMachine()
         /// Allocated on the first string lent: most handlers borrow nothing.
         var arena: BorrowArena? = nil
-        var headers = HTTPFields()
-        var outcome: Response? = nil
-        var responded = false
-        /// The handler has returned and the responder no longer accepts a response.
-        var sealed = false
-        var continuation: CheckedContinuation<Response, Never>? = nil
-        /// The plugin's `sb_request` handle keeps the exchange alive until its one response call
-        /// (accepted, or refused after a drain deadline) or until its handler failed without one,
-        /// so a late call never reaches freed memory.
-        var handleHeld = true
-        /// The lease was returned early, at a drain deadline.
-        var leaseReturned = false
         var queryItems: [(name: Substring, value: Substring)]? = nil
-        /// The plugin negotiated the response's media type (request_negotiate): the response
-        /// varies by Accept, whatever it turns out to be.
-        var negotiated = false
     }
-    private let state = Locked(State())
+    private let state: Locked<State>
     private let bodyClaimed = Atomic<Bool>(false)
 
     init(
@@ -65,11 +51,11 @@ final class Exchange: Drainable, @unchecked Sendable {
         self.rawParameters = rawParameters
         self.body = body
         self.parameterValues = parameterValues
-        if let queryItems { state.withLock { $0.queryItems = queryItems } }
+        self.state = Locked(State(queryItems: queryItems))
     }
 
     deinit {
-        if !state.withLock({ $0.leaseReturned }) { route.plugin.leave() }
+        if state.withLock({ $0.machine.leaseOutstanding }) { route.plugin.leave() }
     }
 
     /// Called once by the responder before the handler runs: the handle's own reference.
@@ -77,7 +63,7 @@ final class Exchange: Drainable, @unchecked Sendable {
         _ = Unmanaged.passRetained(self)
     }
 
-    /// Drops the handle's reference, once; the caller decided under the lock that it is time.
+    /// Drops the handle's reference, once: when the state machine says so.
     private func releaseHandle() {
         Unmanaged.passUnretained(self).release()
     }
@@ -144,7 +130,7 @@ final class Exchange: Drainable, @unchecked Sendable {
     /// `Vary: Accept`. Fails with SB_ERR_STATE after the response call.
     func negotiate(offeredCount: Int, offered: (Int) -> UnsafeBufferPointer<UInt8>) -> Result<Int?, NegotiationFailure> {
         // Refused before any work when the response call has been made.
-        guard !state.withLock({ $0.responded }) else { return .failure(.responded) }
+        guard state.withLock({ $0.machine.mayRespond }) else { return .failure(.responded) }
         let outcome = Result { () throws(ProactiveNegotiation.OfferError) in
             try ProactiveNegotiation.choose(acceptLines: request.headers[values: .accept], offeredCount: offeredCount, offered: offered)
         }
@@ -152,18 +138,13 @@ final class Exchange: Drainable, @unchecked Sendable {
         case .failure(let error):
             return .failure(.offer(error))
         case .success(let index):
-            let accepted = state.withLock { s in
-                guard !s.responded else { return false }
-                s.negotiated = true
-                return true
-            }
-            return accepted ? .success(index) : .failure(.responded)
+            return state.withLock { $0.machine.negotiate() } ? .success(index) : .failure(.responded)
         }
     }
 
     /// Whether the plugin negotiated: a response the host makes in its stead (a 500 for a
     /// handler that failed after negotiating) also varies by Accept.
-    var negotiated: Bool { state.withLock { $0.negotiated } }
+    var negotiated: Bool { state.withLock { $0.machine.negotiated } }
 
     enum NegotiationFailure: Error {
         case offer(ProactiveNegotiation.OfferError)
@@ -176,92 +157,58 @@ final class Exchange: Drainable, @unchecked Sendable {
         guard let fieldName = HTTPField.Name(name), HTTPField.isValidValue(value) else {
             return SB_ERR_INVALID_ARGUMENT
         }
-        return state.withLock { s in
-            guard !s.responded else { return SB_ERR_STATE }
-            s.headers.append(HTTPField(name: fieldName, value: value))
-            return SB_OK
-        }
+        return state.withLock { $0.machine.addHeader(HTTPField(name: fieldName, value: value)) } ? SB_OK : SB_ERR_STATE
     }
 
     /// Records the one response. `body` runs (with the response's headers, which it may add to)
     /// only if this is the first response call.
     func respond(status: UInt16, body: (inout HTTPFields) -> ResponseBody) -> sb_status {
         guard (100...999).contains(status) else { return SB_ERR_INVALID_ARGUMENT }
-        let (result, waiter, response, release) = state.withLock { s -> (sb_status, CheckedContinuation<Response, Never>?, Response?, Bool) in
-            let release = s.handleHeld
-            s.handleHeld = false
-            guard !s.responded, !s.sealed else { return (SB_ERR_STATE, nil, nil, release) }
-            s.responded = true
-            var headers = s.headers
-            if s.negotiated { headers.addVary("Accept") }
-            let responseBody = body(&headers)
-            if headers[.contentType] == nil, responseBody.contentLength != 0 {
-                headers[.contentType] = "application/octet-stream"
+        let action = state.withLock { s in
+            s.machine.respond { headers, negotiated in
+                var headers = headers
+                if negotiated { headers.addVary("Accept") }
+                let responseBody = body(&headers)
+                if headers[.contentType] == nil, responseBody.contentLength != 0 {
+                    headers[.contentType] = "application/octet-stream"
+                }
+                return Response(status: .init(code: Int(status)), headers: headers, body: responseBody)
             }
-            let response = Response(status: .init(code: Int(status)), headers: headers, body: responseBody)
-            if let waiter = s.continuation {
-                s.continuation = nil
-                return (SB_OK, waiter, response, release)
-            }
-            s.outcome = response
-            return (SB_OK, nil, nil, release)
         }
-        if let waiter, let response { waiter.resume(returning: response) }
-        if release { releaseHandle() }
-        return result
+        if let (waiter, response) = action.resume { waiter.resume(returning: response) }
+        if action.releaseHandle { releaseHandle() }
+        return action.accepted ? SB_OK : SB_ERR_STATE
     }
 
     /// The drain deadline passed while the handler was still pending: the host answers 503 and the
     /// plugin's own late response is refused with SB_ERR_STATE.
     func endForDrain() {
-        var unavailable = JSONError.response(.serviceUnavailable, detail: "The plugin was unloaded before it answered; retry the request")
-        let (ended, waiter) = state.withLock { s -> (Bool, CheckedContinuation<Response, Never>?) in
-            guard !s.responded, !s.sealed else { return (false, nil) }
-            if s.negotiated { unavailable.headers.addVary("Accept") }
-            s.responded = true
-            s.sealed = true
-            // The plugin may still answer late (and is refused); the generation need not wait.
-            s.leaseReturned = true
-            guard let waiter = s.continuation else {
-                s.outcome = unavailable
-                return (true, nil)
+        let action = state.withLock { s in
+            s.machine.endForDrain { negotiated in
+                var unavailable = JSONError.response(.serviceUnavailable, detail: "The plugin was unloaded before it answered; retry the request")
+                if negotiated { unavailable.headers.addVary("Accept") }
+                return unavailable
             }
-            s.continuation = nil
-            return (true, waiter)
         }
-        guard ended else { return }
-        waiter?.resume(returning: unavailable)
-        route.plugin.leave()
+        if let (waiter, response) = action.resume { waiter.resume(returning: response) }
+        // The plugin may still answer late (and is refused); the generation need not wait.
+        if action.returnLease { route.plugin.leave() }
     }
 
     /// After the handler returned `status`: the response, waiting for it when the handler is pending.
-    /// `nil` means the handler failed without a response; the exchange is then sealed.
+    /// `nil` means the handler failed without a response; the handle is invalid from then on.
     func response(afterHandlerReturned status: sb_status) async -> Response? {
         if status == SB_PENDING {
             route.plugin.track(self)
             defer { route.plugin.untrack(self) }
             return await withCheckedContinuation { (waiter: CheckedContinuation<Response, Never>) in
-                let ready = state.withLock { s -> Response? in
-                    // Taken out, not copied: a stream's body refers back to this exchange.
-                    if let outcome = s.outcome { s.outcome = nil; return outcome }
-                    s.continuation = waiter
-                    return nil
-                }
-                if let ready { waiter.resume(returning: ready) }
+                // Taken out, not copied: a stream's body refers back to this exchange.
+                if let ready = state.withLock({ $0.machine.awaitResponse(waiter) }) { waiter.resume(returning: ready) }
             }
         }
-        let (outcome, release) = state.withLock { s -> (Response?, Bool) in
-            // Taken out, not copied: a stream's body refers back to this exchange.
-            defer { s.outcome = nil }
-            guard s.outcome == nil else { return (s.outcome, false) }
-            // Failed without responding: the handle is invalid from here.
-            s.sealed = true
-            let release = s.handleHeld
-            s.handleHeld = false
-            return (nil, release)
-        }
-        if release { releaseHandle() }
-        return outcome
+        let action = state.withLock { $0.machine.handlerReturned() }
+        if action.releaseHandle { releaseHandle() }
+        return action.response
     }
 }
 
