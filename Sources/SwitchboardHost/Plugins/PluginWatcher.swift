@@ -1,5 +1,5 @@
 import CSwitchboard
-import class SwitchboardSDK.Locked
+import SwitchboardCore
 import CSwitchboardHostSupport
 import Logging
 import Synchronization
@@ -44,40 +44,10 @@ public final class PluginWatcher: Sendable {
         public init() {}
     }
 
-    struct Fingerprint: Equatable {
-        var device: UInt64, inode: UInt64, size: Int64
-        var mtime: Int64, ctime: Int64
-
-        init?(path: String) {
-            var st = stat()
-            guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
-            device = UInt64(st.st_dev)
-            inode = UInt64(st.st_ino)
-            size = Int64(st.st_size)
-            mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-            ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
-        }
-    }
-
-    struct Seen {
-        var fingerprint: Fingerprint
-        var sha256: String
-        var refused: Bool
-    }
-
-    enum WatchTarget {
-        case directory(String)
-        case parent(of: String, name: String)
-        case linkTargets(String)
-    }
-
     private struct State {
-        var seen: [String: Seen] = [:]
         /// Dirty directories and when they may be reconciled (monotonic ns).
         var due: [String: UInt64] = [:]
-        var watches: [Int32: WatchTarget] = [:]
-        var watchedPaths: Set<String> = []
-        var resolvedDirectories: [String: String] = [:]
+        var watches = WatchTable()
         var inotify: Int32 = -1
         var nextPoll: UInt64 = 0
         var activeMode: Mode = .off
@@ -88,12 +58,15 @@ public final class PluginWatcher: Sendable {
     public let options: Options
     private let logger: Logger
     private let state = Locked(State())
+    /// What was seen of each file; held for a whole reconcile, which it serialises (the start-up
+    /// scan on the caller's thread, then the watching thread).
+    private let ledger = Locked(PluginFileLedger())
     private let wake: (read: Int32, write: Int32)
     private let stopRequested = Atomic<Bool>(false)
     private let rescanRequested = Atomic<Bool>(false)
     private let running = Atomic<Bool>(false)
-    private let exited = ConditionSignal()
-    private let threadDone = Atomic<Bool>(false)
+    /// Set when the watching thread has returned.
+    private let exited = ConditionLock(false)
 
     public init(registry: PluginRegistry, directories: [String], options: Options = .init(), logger: Logger) {
         self.registry = registry
@@ -157,8 +130,7 @@ public final class PluginWatcher: Sendable {
         }
         OSThread.spawn { [self] in
             run()
-            threadDone.store(true, ordering: .releasing)
-            exited.broadcast()
+            exited.withLock { $0 = true }
         }
         logger.info("watching plugin directories", metadata: ["mode": "\(mode)", "directories": "\(directories.joined(separator: ","))", "debounce": "\(options.debounce)"])
     }
@@ -168,13 +140,13 @@ public final class PluginWatcher: Sendable {
         guard running.load(ordering: .acquiring) else { return }
         stopRequested.store(true, ordering: .releasing)
         poke()
-        exited.wait { threadDone.load(ordering: .acquiring) }
+        exited.wait(until: { $0 }) { _ in }
     }
 
     /// Looks at every directory again at once, retrying refused files too (SIGHUP). Without a
     /// running thread, rescans on the caller's thread.
     public func rescan() {
-        if running.load(ordering: .acquiring) && !threadDone.load(ordering: .acquiring) {
+        if running.load(ordering: .acquiring) && !exited.withLock({ $0 }) {
             rescanRequested.store(true, ordering: .releasing)
             poke()
         } else {
@@ -225,40 +197,17 @@ public final class PluginWatcher: Sendable {
     }
 
     private func readEvents(_ fd: Int32, _ buffer: inout [UInt8]) {
-        let now = monotonicNanoseconds()
-        let settle = options.debounce.nanoseconds
+        let due = monotonicNanoseconds() + options.debounce.nanoseconds
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             guard n > 0 else { return }
-            var offset = 0
-            buffer.withUnsafeBytes { raw in
-                while offset + 16 <= n {
-                    let wd = raw.loadUnaligned(fromByteOffset: offset, as: Int32.self)
-                    let mask = raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
-                    let length = Int(raw.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
-                    let nameBytes = raw[(offset + 16)..<min(offset + 16 + length, n)].prefix { $0 != 0 }
-                    let name = String(decoding: nameBytes, as: UTF8.self)
-                    offset += 16 + length
-                    state.withLock { s in
-                        if sbh_inotify_overflowed(mask) != 0 {
-                            for directory in directories { s.due[directory] = now + settle }
-                            return
-                        }
-                        guard let target = s.watches[wd] else { return }
-                        if sbh_inotify_lost(mask) != 0 {
-                            s.watches[wd] = nil
-                            if case .directory(let d) = target { s.watchedPaths.remove(d); s.resolvedDirectories[d] = nil }
-                            if case .linkTargets(let d) = target { s.watchedPaths.remove(d) }
-                        }
-                        switch target {
-                        case .directory(let directory):
-                            s.due[directory] = now + settle
-                        case .parent(of: let directory, name: let base):
-                            if name == base { s.due[directory] = now + settle; s.resolvedDirectories[directory] = nil }
-                        case .linkTargets:
-                            for directory in directories { s.due[directory] = now + settle }
-                        }
-                    }
+            let events = buffer.withUnsafeBytes { WatchTable.events(in: UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            state.withLock { s in
+                for event in events {
+                    let dirty = s.watches.apply(
+                        event, overflowed: sbh_inotify_overflowed(event.mask) != 0, lost: sbh_inotify_lost(event.mask) != 0,
+                        directories: directories)
+                    for directory in dirty { s.due[directory] = due }
                 }
             }
         }
@@ -267,116 +216,110 @@ public final class PluginWatcher: Sendable {
     /// Adds watches on a plugin directory and its parent. A directory that does not exist yet is
     /// still caught by its parent's watch, or by the poll.
     private func watch(_ directory: String) {
-        let fd = state.withLock { $0.inotify }
-        guard fd >= 0 else { return }
         let parent = Self.parent(of: directory)
         let base = String(directory.split(separator: "/").last ?? "")
+        let real = Self.realPath(directory)
         state.withLock { s in
-            if !s.watchedPaths.contains("parent:" + directory) {
-                let wd = sbh_inotify_watch(fd, parent, Int32(SBH_WATCH_PARENT_EVENTS))
-                if wd >= 0 { s.watches[wd] = .parent(of: directory, name: base); s.watchedPaths.insert("parent:" + directory) }
+            guard s.inotify >= 0 else { return }
+            if !s.watches.isWatched(parentOf: directory) {
+                let wd = sbh_inotify_watch(s.inotify, parent, Int32(SBH_WATCH_PARENT_EVENTS))
+                if wd >= 0 { s.watches.added(wd, .parent(of: directory, name: base)) }
             }
-            let real = Self.realPath(directory)
-            if !s.watchedPaths.contains(directory) || s.resolvedDirectories[directory] != real {
-                let wd = sbh_inotify_watch(fd, directory, Int32(SBH_WATCH_DIRECTORY_EVENTS))
-                if wd >= 0 {
-                    s.watches[wd] = .directory(directory)
-                    s.watchedPaths.insert(directory)
-                    s.resolvedDirectories[directory] = real
-                }
+            if s.watches.needsWatch(directory, realPath: real) {
+                let wd = sbh_inotify_watch(s.inotify, directory, Int32(SBH_WATCH_DIRECTORY_EVENTS))
+                if wd >= 0 { s.watches.added(wd, .directory(directory), realPath: real) }
             }
         }
     }
 
     /// Re-watches directories whose real path changed (a symlink swapped, a directory recreated).
     private func rewatchMoved() {
-        guard state.withLock({ $0.inotify >= 0 }) else { return }
         for directory in directories {
-            let changed = state.withLock { s in s.resolvedDirectories[directory] != Self.realPath(directory) }
-            if changed {
-                watch(directory)
-                state.withLock { $0.due[directory] = 0 }
-            }
+            let real = Self.realPath(directory)
+            guard state.withLock({ $0.inotify >= 0 && $0.watches.moved(directory, realPath: real) }) else { continue }
+            watch(directory)
+            state.withLock { $0.due[directory] = 0 }
         }
     }
 
     private func watchLinkTarget(of file: String) {
-        let fd = state.withLock { $0.inotify }
-        guard fd >= 0, let real = Self.realPath(file) else { return }
+        guard let real = Self.realPath(file) else { return }
         let directory = Self.parent(of: real)
         state.withLock { s in
-            guard !s.watchedPaths.contains(directory) else { return }
-            let wd = sbh_inotify_watch(fd, directory, Int32(SBH_WATCH_DIRECTORY_EVENTS))
-            if wd >= 0 { s.watches[wd] = .linkTargets(directory); s.watchedPaths.insert(directory) }
+            guard s.inotify >= 0, !s.watches.isWatched(linkTargets: directory) else { return }
+            let wd = sbh_inotify_watch(s.inotify, directory, Int32(SBH_WATCH_DIRECTORY_EVENTS))
+            if wd >= 0 { s.watches.added(wd, .linkTargets(directory)) }
         }
     }
 
     // MARK: Reconciling
 
+    /// Looks at every plugin file in `directory` and does what the ledger says each observation
+    /// means: load what changed, record refusals, unload what is gone. A file caught mid-write
+    /// makes the directory due again after the debounce.
     @discardableResult
     private func reconcile(_ directory: String, retryRefused: Bool, now: UInt64) -> (loaded: [PluginInstance], refused: [LoadRefusal]) {
-        var loaded: [PluginInstance] = []
-        var refused: [LoadRefusal] = []
+        let (inotify, polling) = state.withLock { ($0.inotify >= 0, $0.activeMode == .poll) }
         // The directory was swapped (a symlink retargeted) or created since it was watched: watch
         // what it is now, so later changes inside it are seen too.
-        if state.withLock({ $0.inotify >= 0 && $0.resolvedDirectories[directory] != Self.realPath(directory) }) {
-            watch(directory)
-        }
+        if inotify, state.withLock({ $0.watches.moved(directory, realPath: Self.realPath(directory)) }) { watch(directory) }
         let files = PluginRegistry.pluginFiles(in: directory)
-        let present = Set(files)
         let settle = options.debounce.nanoseconds
+        var loaded: [PluginInstance] = []
+        var refused: [LoadRefusal] = []
         var unsettled = false
-        for file in files {
-            guard let before = Fingerprint(path: file) else { continue }
-            if state.withLock({ $0.inotify >= 0 }), Self.isSymlink(file) { watchLinkTarget(of: file) }
-            let previous = state.withLock { $0.seen[file] }
-            if let previous, previous.fingerprint == before, !(retryRefused && previous.refused) { continue }
-            // Polling sees no write events: a file written within the last debounce window may
-            // still be being written.
-            if state.withLock({ $0.activeMode == .poll }), wallClockNanoseconds() - before.mtime < Int64(settle), !retryRefused {
-                unsettled = true
-                continue
-            }
-            // Unreadable: the loader reads it again and refuses it with the reason.
-            let contents = (try? PluginLoader.readFile(file)).map(PluginFileContents.init)
-            let sha = contents?.sha256 ?? ""
-            if let previous, contents != nil, previous.sha256 == sha, !(retryRefused && previous.refused) {
-                state.withLock { $0.seen[file]?.fingerprint = before }
-                continue
-            }
-            let result = registry.load(file: file, contents: contents, quiet: true)
-            let after = Fingerprint(path: file)
-            if after != before {
-                // Changed under us: look again once it settles. `seen` must describe what now
-                // serves, so that the next look compares the file against that.
-                unsettled = true
-                state.withLock { s in
-                    if case .success(let instance) = result {
-                        s.seen[file] = Seen(fingerprint: before, sha256: instance.sha256, refused: false)
-                    }
+        ledger.withLock { ledger in
+            for file in files {
+                guard let before = Self.fingerprint(file) else { continue }
+                if inotify, Self.isSymlink(file) { watchLinkTarget(of: file) }
+                switch ledger.look(at: file, fingerprint: before, retryRefused: retryRefused, polling: polling, now: wallClockNanoseconds(), settle: Int64(settle)) {
+                case .unchanged: continue
+                case .unsettled:
+                    unsettled = true
+                    continue
+                case .read: break
                 }
-                if case .success(let instance) = result { loaded.append(instance) }
-                continue
+                // Unreadable: the loader reads it again and refuses it with the reason.
+                let contents = (try? PluginLoader.readFile(file)).map(PluginFileContents.init)
+                guard ledger.read(file, fingerprint: before, sha256: contents?.sha256, retryRefused: retryRefused) == .load else { continue }
+                let result = registry.load(file: file, contents: contents, quiet: true)
+                let outcome: PluginFileLedger.LoadOutcome
+                switch result {
+                case .success(let instance): outcome = .serving(sha256: instance.sha256)
+                case .failure: outcome = .refused(sha256: contents?.sha256 ?? "")
+                }
+                switch ledger.loaded(file, before: before, after: Self.fingerprint(file), outcome: outcome) {
+                case .loaded:
+                    if case .success(let instance) = result { loaded.append(instance) }
+                case .refused:
+                    if case .failure(let refusal) = result {
+                        registry.record(refusal)
+                        refused.append(refusal)
+                    }
+                case .changedUnderUs:
+                    unsettled = true
+                    if case .success(let instance) = result { loaded.append(instance) }
+                }
             }
-            switch result {
-            case .success(let instance):
-                loaded.append(instance)
-                state.withLock { $0.seen[file] = Seen(fingerprint: before, sha256: instance.sha256, refused: false) }
-            case .failure(let refusal):
-                registry.record(refusal)
-                refused.append(refusal)
-                state.withLock { $0.seen[file] = Seen(fingerprint: before, sha256: sha, refused: true) }
+            for file in ledger.missing(in: directory, listed: Set(files)) {
+                // A dangling symlink or a vanished file: unload what it served.
+                if Self.fingerprint(file) != nil { continue }
+                ledger.forget(file)
+                registry.unload(file: file)
             }
-        }
-        let gone = state.withLock { s in s.seen.keys.filter { Self.parent(of: $0) == directory && !present.contains($0) } }
-        for file in gone {
-            // A dangling symlink or a vanished file: unload what it served.
-            if Fingerprint(path: file) != nil { continue }
-            state.withLock { _ = $0.seen.removeValue(forKey: file) }
-            registry.unload(file: file)
         }
         if unsettled { state.withLock { $0.due[directory] = now + settle } }
         return (loaded, refused)
+    }
+
+    /// `stat(2)` of a regular file (following symlinks); nil for anything else or nothing.
+    static func fingerprint(_ path: String) -> Fingerprint? {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Fingerprint(
+            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
+            mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+            ctime: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec))
     }
 
     // MARK: Paths

@@ -1,0 +1,116 @@
+import Testing
+@testable import SwitchboardHost
+
+/// The watcher's decisions without files or inotify (issue #20): `PluginFileLedger` and
+/// `WatchTable` fed with made-up fingerprints and events.
+@Suite struct PluginWatcherRulesTests {
+    static func print(inode: UInt64 = 1, size: Int64 = 100, mtime: Int64 = 1_000) -> Fingerprint {
+        Fingerprint(device: 1, inode: inode, size: size, mtime: mtime, ctime: mtime)
+    }
+    static let settle: Int64 = 50_000_000
+
+    @Test func aNewFileIsReadAndLoaded() {
+        var ledger = PluginFileLedger()
+        let f = Self.print()
+        #expect(ledger.look(at: "/p/a.so", fingerprint: f, retryRefused: false, polling: false, now: 10_000_000_000, settle: Self.settle) == .read)
+        #expect(ledger.read("/p/a.so", fingerprint: f, sha256: "aa", retryRefused: false) == .load)
+        #expect(ledger.loaded("/p/a.so", before: f, after: f, outcome: .serving(sha256: "aa")) == .loaded)
+        #expect(ledger.look(at: "/p/a.so", fingerprint: f, retryRefused: false, polling: false, now: 0, settle: Self.settle) == .unchanged)
+    }
+
+    @Test func aTouchOrACopyOfTheSameBytesIsNotLoadedAgain() {
+        var ledger = PluginFileLedger()
+        let f = Self.print()
+        _ = ledger.loaded("/p/a.so", before: f, after: f, outcome: .serving(sha256: "aa"))
+        let touched = Self.print(mtime: 2_000)
+        #expect(ledger.look(at: "/p/a.so", fingerprint: touched, retryRefused: false, polling: false, now: 0, settle: 0) == .read)
+        #expect(ledger.read("/p/a.so", fingerprint: touched, sha256: "aa", retryRefused: false) == .sameContent)
+        #expect(ledger.seen["/p/a.so"]?.fingerprint == touched, "recorded under its new fingerprint")
+        #expect(ledger.read("/p/a.so", fingerprint: touched, sha256: "bb", retryRefused: false) == .load, "new content loads")
+    }
+
+    @Test func pollingWaitsForAFreshlyWrittenFileToSettle() {
+        let ledger = PluginFileLedger()
+        let f = Self.print(mtime: 1_000_000_000)
+        #expect(ledger.look(at: "/p/a.so", fingerprint: f, retryRefused: false, polling: true, now: 1_010_000_000, settle: Self.settle) == .unsettled)
+        #expect(ledger.look(at: "/p/a.so", fingerprint: f, retryRefused: false, polling: true, now: 1_060_000_000, settle: Self.settle) == .read)
+        #expect(ledger.look(at: "/p/a.so", fingerprint: f, retryRefused: false, polling: false, now: 1_010_000_000, settle: Self.settle) == .read, "inotify reports the close")
+    }
+
+    @Test func aRefusedFileIsRetriedOnlyByARescanOrAChange() {
+        var ledger = PluginFileLedger()
+        let f = Self.print()
+        #expect(ledger.loaded("/p/bad.so", before: f, after: f, outcome: .refused(sha256: "bad")) == .refused)
+        #expect(ledger.look(at: "/p/bad.so", fingerprint: f, retryRefused: false, polling: false, now: 0, settle: 0) == .unchanged)
+        #expect(ledger.look(at: "/p/bad.so", fingerprint: f, retryRefused: true, polling: false, now: 0, settle: 0) == .read)
+        #expect(ledger.read("/p/bad.so", fingerprint: f, sha256: "bad", retryRefused: true) == .load, "a rescan loads the same bytes again")
+    }
+
+    @Test func aFileChangedWhileLoadingIsLookedAtAgain() {
+        var ledger = PluginFileLedger()
+        let before = Self.print(size: 100), after = Self.print(size: 200)
+        // What loaded serves and is recorded; the refusal of a half-written file is not.
+        #expect(ledger.loaded("/p/a.so", before: before, after: after, outcome: .serving(sha256: "v1")) == .changedUnderUs)
+        #expect(ledger.seen["/p/a.so"] == .init(fingerprint: before, sha256: "v1", refused: false))
+        #expect(ledger.loaded("/p/a.so", before: after, after: Self.print(size: 300), outcome: .refused(sha256: "half")) == .changedUnderUs)
+        #expect(ledger.seen["/p/a.so"]?.sha256 == "v1")
+        #expect(ledger.look(at: "/p/a.so", fingerprint: Self.print(size: 300), retryRefused: false, polling: false, now: 0, settle: 0) == .read)
+    }
+
+    @Test func filesGoneFromTheirDirectoryAreUnloadCandidates() {
+        var ledger = PluginFileLedger()
+        for file in ["/p/a.so", "/p/b.so", "/q/c.so"] {
+            _ = ledger.loaded(file, before: Self.print(), after: Self.print(), outcome: .serving(sha256: file))
+        }
+        #expect(ledger.missing(in: "/p", listed: ["/p/a.so"]) == ["/p/b.so"])
+        ledger.forget("/p/b.so")
+        #expect(ledger.missing(in: "/p", listed: ["/p/a.so"]).isEmpty)
+    }
+
+    // MARK: WatchTable
+
+    static func event(_ watch: Int32, _ name: String = "") -> WatchTable.Event { .init(watch: watch, mask: 0, name: name) }
+
+    @Test func eventsMakeTheirDirectoriesDirty() {
+        var table = WatchTable()
+        table.added(1, .directory("/p"), realPath: "/real/p")
+        table.added(2, .parent(of: "/p", name: "p"))
+        table.added(3, .linkTargets("/store"))
+        let all = ["/p", "/q"]
+        #expect(table.apply(Self.event(1, "a.so"), overflowed: false, lost: false, directories: all) == ["/p"])
+        #expect(table.apply(Self.event(2, "other"), overflowed: false, lost: false, directories: all).isEmpty, "a sibling of the directory")
+        #expect(table.apply(Self.event(2, "p"), overflowed: false, lost: false, directories: all) == ["/p"])
+        #expect(table.moved("/p", realPath: "/real/p"), "the parent saw the entry change: look up its real path again")
+        #expect(table.apply(Self.event(3, "x.so"), overflowed: false, lost: false, directories: all) == all)
+        #expect(table.apply(Self.event(99), overflowed: false, lost: false, directories: all).isEmpty, "an unknown watch")
+        #expect(table.apply(Self.event(99), overflowed: true, lost: false, directories: all) == all, "an overflow dirties everything")
+    }
+
+    @Test func aLostWatchIsForgottenSoItIsWatchedAgain() {
+        var table = WatchTable()
+        table.added(1, .directory("/p"), realPath: "/real/p")
+        #expect(!table.needsWatch("/p", realPath: "/real/p"))
+        #expect(table.needsWatch("/p", realPath: "/real/p2"), "swapped: watch what it is now")
+        #expect(table.apply(Self.event(1), overflowed: false, lost: true, directories: ["/p"]) == ["/p"])
+        #expect(table.needsWatch("/p", realPath: "/real/p"))
+        #expect(table.targets[1] == nil)
+    }
+
+    @Test func parsingWhatTheKernelWrote() {
+        var bytes: [UInt8] = []
+        func record(_ watch: Int32, _ mask: UInt32, _ name: String, padded: Int) {
+            withUnsafeBytes(of: watch) { bytes += $0 }
+            withUnsafeBytes(of: mask) { bytes += $0 }
+            withUnsafeBytes(of: UInt32(0)) { bytes += $0 }
+            withUnsafeBytes(of: UInt32(padded)) { bytes += $0 }
+            bytes += Array(name.utf8) + Array(repeating: 0, count: padded - name.utf8.count)
+        }
+        record(4, 0x8, "a.so", padded: 16)
+        record(5, 0x200, "", padded: 0)
+        record(6, 0x100, "cut.so", padded: 16)
+        let whole = bytes.withUnsafeBytes { WatchTable.events(in: $0) }
+        #expect(whole == [.init(watch: 4, mask: 0x8, name: "a.so"), .init(watch: 5, mask: 0x200, name: ""), .init(watch: 6, mask: 0x100, name: "cut.so")])
+        let truncated = bytes.dropLast(4).withUnsafeBytes { WatchTable.events(in: $0) }
+        #expect(truncated.count == 2, "a record cut off at the end is dropped")
+    }
+}
