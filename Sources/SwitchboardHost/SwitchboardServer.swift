@@ -1,4 +1,4 @@
-import class SwitchboardSDK.Locked
+import class SwitchboardCore.Locked
 import CoreMetrics
 public import Hummingbird
 public import Logging
@@ -77,7 +77,6 @@ public struct SwitchboardServer: Sendable {
         self.settings = settings
         self.logger = logger
         self.worker = worker
-        HostAPI.services.defaultMaxBodyBytes = settings.maxBodyBytes
         let quarantine = Quarantine(path: settings.stateDirectory + "/quarantine.json")
         if let problem = quarantine.reload() { logger.error("the quarantine list is damaged: \(problem)") }
         if let worker { quarantine.merge(worker.info.quarantined, lifted: worker.info.lifted) }
@@ -88,7 +87,7 @@ public struct SwitchboardServer: Sendable {
         loader.removeStaleCopies()
         self.registry = PluginRegistry(
             loader: loader, options: settings.registry, lastGood: LastGoodImages(directory: settings.stateDirectory + "/last-good"),
-            pluginConfig: settings.pluginConfig, logger: logger)
+            pluginConfig: settings.pluginConfig, defaultMaxBodyBytes: settings.maxBodyBytes, logger: logger)
         self.watcher = PluginWatcher(registry: registry, directories: settings.pluginDirectories, options: settings.watch, logger: logger)
         let metrics = registry.metrics
         self.watchdog = Watchdog(
@@ -123,11 +122,11 @@ public struct SwitchboardServer: Sendable {
         let lock = try StateDirectoryLock(directory: settings.stateDirectory)
         switch settings.stateBackend {
         case .memory:
-            HostAPI.services.store = StateStore()
+            registry.services.state.store.withLock { $0 = StateStore() }
             return (lock, nil)
         case .sqlite:
             let store = try StateStore(directory: settings.stateDirectory + "/state")
-            HostAPI.services.store = store
+            registry.services.state.store.withLock { $0 = store }
             return (lock, (store.storage as? SQLiteStateStorage)?.imported)
         }
     }

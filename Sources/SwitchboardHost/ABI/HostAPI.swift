@@ -1,4 +1,4 @@
-import class SwitchboardSDK.Locked
+import class SwitchboardCore.Locked
 import CSwitchboard
 import CSwitchboardHostSupport
 import HTTPTypes
@@ -19,9 +19,6 @@ enum HostAPI {
         table.initialize(to: make())
         return UnsafePointer(table)
     }()
-
-    /// The services a plugin reaches through its instance; set by the registry at start.
-    nonisolated(unsafe) static var services: HostServices = HostServices()
 
     private static func make() -> sb_host_api {
         var api = sb_host_api()
@@ -53,7 +50,7 @@ enum HostAPI {
         // Routes
         api.route_add = { plugin, spec in
             guard let plugin = PluginInstance.from(plugin), let spec else { return SB_ERR_INVALID_ARGUMENT }
-            return RouteSpecReader.add(spec, to: plugin, defaultMaxBody: HostAPI.services.defaultMaxBodyBytes)
+            return RouteSpecReader.add(spec, to: plugin, defaultMaxBody: plugin.services.defaultMaxBodyBytes)
         }
 
         // Request access
@@ -173,11 +170,11 @@ enum HostAPI {
         }
         api.stream_on_writable = { stream, cb, user in
             guard let stream = StreamWriter.from(stream), let cb else { return SB_ERR_INVALID_ARGUMENT }
-            return stream.onWritable((cb, user))
+            return stream.register((cb, user), for: .writable)
         }
         api.stream_on_close = { stream, cb, user in
             guard let stream = StreamWriter.from(stream), let cb else { return SB_ERR_INVALID_ARGUMENT }
-            return stream.onClose((cb, user))
+            return stream.register((cb, user), for: .close)
         }
         api.stream_finish = { stream in
             guard let stream = StreamWriter.from(stream) else { return SB_ERR_INVALID_ARGUMENT }
@@ -215,7 +212,7 @@ enum HostAPI {
         // Publish/subscribe
         api.topic_publish = { plugin, topic, message, delivered in
             guard let plugin = PluginInstance.from(plugin) else { return SB_ERR_INVALID_ARGUMENT }
-            let count = HostAPI.services.topics.publish(plugin: plugin.name, topic: topic.string, message: message.buffer)
+            let count = plugin.services.topics.publish(plugin: plugin.name, topic: topic.string, message: message.buffer)
             delivered?.pointee = count
             return SB_OK
         }
@@ -231,37 +228,37 @@ enum HostAPI {
             guard accepted else { return SB_ERR_STATE }
             // Published before the first message can reach it (switchboard.h rule 8).
             out.pointee = sub.retainedHandle()
-            HostAPI.services.topics.register(sub)
+            plugin.services.topics.register(sub)
             return SB_OK
         }
         api.subscription_cancel = { handle in
             guard let sub = Subscription.from(handle) else { return SB_ERR_INVALID_ARGUMENT }
             _ = sub.plugin?.mutable.withLock { $0.subscriptions.removeValue(forKey: ObjectIdentifier(sub)) }
-            HostAPI.services.topics.cancel(sub)
+            sub.hub.cancel(sub)
             return SB_OK
         }
 
         // State store: arguments are copied here, before the call returns (rule 4).
         api.state_get = { plugin, key, done, user in
-            StateCall.run(plugin, done, user, .get(key.string))
+            StateCalls.run(plugin, done, user, .get(key.string))
         }
         api.state_put = { plugin, key, value, done, user in
-            StateCall.run(plugin, done, user, .put(key.string, Array(value.buffer)))
+            StateCalls.run(plugin, done, user, .put(key.string, Array(value.buffer)))
         }
         api.state_compare_and_put = { plugin, key, hasExpected, expected, value, done, user in
-            StateCall.run(plugin, done, user, .compareAndPut(key.string, expected: hasExpected != 0 ? Array(expected.buffer) : nil, Array(value.buffer)))
+            StateCalls.run(plugin, done, user, .compareAndPut(key.string, expected: hasExpected != 0 ? Array(expected.buffer) : nil, Array(value.buffer)))
         }
         api.state_delete = { plugin, key, done, user in
-            StateCall.run(plugin, done, user, .delete(key.string))
+            StateCalls.run(plugin, done, user, .delete(key.string))
         }
         api.state_increment = { plugin, key, delta, done, user in
-            StateCall.run(plugin, done, user, .increment(key.string, delta))
+            StateCalls.run(plugin, done, user, .increment(key.string, delta))
         }
         api.state_list = { plugin, prefix, after, limit, done, user in
-            StateCall.run(plugin, done, user, .list(prefix: prefix.string, after: after.string, skip: 0, limit: Int(limit)))
+            StateCalls.run(plugin, done, user, .list(prefix: prefix.string, after: after.string, skip: 0, limit: Int(limit)))
         }
         api.state_compare_and_delete = { plugin, key, expected, done, user in
-            StateCall.run(plugin, done, user, .compareAndDelete(key.string, expected: Array(expected.buffer)))
+            StateCalls.run(plugin, done, user, .compareAndDelete(key.string, expected: Array(expected.buffer)))
         }
 
         // ABI 1.1
@@ -296,7 +293,7 @@ enum HostAPI {
 
         // ABI 1.6
         api.state_list_page = { plugin, prefix, after, skip, limit, done, user in
-            StateCall.run(plugin, done, user, .list(prefix: prefix.string, after: after.string, skip: Int(clamping: skip), limit: Int(limit)))
+            StateCalls.run(plugin, done, user, .list(prefix: prefix.string, after: after.string, skip: Int(clamping: skip), limit: Int(limit)))
         }
         api.state_transaction = { plugin, ops, count, done, user in
             guard let ops, (1...1024).contains(count) else { return SB_ERR_INVALID_ARGUMENT }
@@ -320,7 +317,7 @@ enum HostAPI {
                 default: return SB_ERR_INVALID_ARGUMENT
                 }
             }
-            return StateCall.run(plugin, done, user, .transaction(steps))
+            return StateCalls.run(plugin, done, user, .transaction(steps))
         }
         return api
     }

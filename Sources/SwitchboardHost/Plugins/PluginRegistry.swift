@@ -1,4 +1,4 @@
-import class SwitchboardSDK.Locked
+import class SwitchboardCore.Locked
 import CoreMetrics
 import Dispatch
 import Logging
@@ -50,6 +50,8 @@ public final class PluginRegistry: Sendable {
     /// Called (with the reason) when only a new worker can help: the retained-image cap refused a
     /// version. The supervisor's link sets it; a single process only logs.
     public let onHandoverNeeded = Locked<(@Sendable (String) -> Void)?>(nil)
+    /// What this server's plugins reach through their handles: topics, the state store, limits.
+    let services: HostServices
     private let pluginConfig: @Sendable (_ plugin: String, _ key: String) -> String?
     private let logger: Logger
     /// Where drained generations are retired: on_deinit may be slow, and never runs on an event loop.
@@ -57,8 +59,10 @@ public final class PluginRegistry: Sendable {
 
     public init(
         loader: PluginLoader, options: Options = .init(), lastGood: LastGoodImages? = nil,
-        pluginConfig: @escaping @Sendable (_ plugin: String, _ key: String) -> String? = { _, _ in nil }, logger: Logger
+        pluginConfig: @escaping @Sendable (_ plugin: String, _ key: String) -> String? = { _, _ in nil },
+        defaultMaxBodyBytes: Int = 1 << 20, logger: Logger
     ) {
+        self.services = HostServices(defaultMaxBodyBytes: defaultMaxBodyBytes)
         self.loader = loader
         self.lastGood = lastGood
         self.options = options
@@ -185,7 +189,7 @@ public final class PluginRegistry: Sendable {
                 generation: { name in state.withLock { s in s.generations[name, default: 0] += 1; return s.generations[name]! } },
                 config: pluginConfig,
                 nameOwner: { name in state.withLock { s in s.plugins[name].flatMap { $0.file == file ? nil : $0.file } } },
-                retained: retainedImages)
+                retained: retainedImages, services: services)
         } catch {
             return .failure(error)
         }

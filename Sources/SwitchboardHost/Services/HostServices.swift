@@ -1,7 +1,16 @@
-/// The process-wide services behind the host function table.
-struct HostServices: Sendable {
-    /// The request body limit for routes that do not set `max_body_bytes`.
-    var defaultMaxBodyBytes = 1 << 20
-    var topics = TopicHub()
-    var store = StateStore()
+/// What one server's plugins reach through their `sb_plugin` handle: topics, the state store and
+/// the default body limit. Each `PluginRegistry` owns one and hands it to every generation it
+/// loads, so two servers in one process share nothing (there is no process-wide host state).
+final class HostServices: Sendable {
+    /// The request body limit for routes that do not set `max_body_bytes`, in bytes.
+    let defaultMaxBodyBytes: Int
+    let topics = TopicHub()
+    /// State-store calls, applied on this server's own store thread.
+    let state: StateCalls
+
+    /// `store`: where plugins' state lives until `openStateStore` replaces it (memory by default).
+    init(defaultMaxBodyBytes: Int = 1 << 20, store: StateStore = StateStore()) {
+        self.defaultMaxBodyBytes = defaultMaxBodyBytes
+        self.state = StateCalls(store: store)
+    }
 }

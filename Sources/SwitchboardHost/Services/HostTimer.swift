@@ -1,4 +1,4 @@
-import class SwitchboardSDK.Locked
+import class SwitchboardCore.Locked
 import CSwitchboard
 import CSwitchboardHostSupport
 import NIOCore
@@ -9,7 +9,7 @@ import NIOPosix
 /// Invariant: after `cancel()` returns the callback is not running and will not start. A cancel
 /// from the callback's own thread only marks the timer; a cancel from elsewhere waits for a
 /// running callback to return (it holds `callbackLock` while the callback runs).
-final class HostTimer: @unchecked Sendable {
+final class HostTimer: @unchecked Sendable {  // mutable state is Locked; the callback and user pointer are immutable C values any thread may call
     private struct State {
         var cancelled = false
         var runningOn: pthread_t? = nil

@@ -1,4 +1,4 @@
-import class SwitchboardSDK.Locked
+import class SwitchboardCore.Locked
 import CSwitchboard
 import DequeModule
 import NIOCore
@@ -45,9 +45,11 @@ final class TopicHub: Sendable {
 }
 
 /// One subscriber (`sb_subscription`). The handle holds a retain until subscription_cancel.
-final class Subscription: @unchecked Sendable {
+final class Subscription: @unchecked Sendable {  // mutable state is Locked; the callback and user pointer are immutable C values any thread may call
     let key: String
     weak var plugin: PluginInstance?
+    /// The hub this subscription is registered with (its server's).
+    let hub: TopicHub
     private let queueLimit: Int
     private let callback: sb_message_fn
     private let user: UnsafeMutableRawPointer?
@@ -69,6 +71,7 @@ final class Subscription: @unchecked Sendable {
 
     init(plugin: PluginInstance, topic: String, queueLimit: Int, callback: sb_message_fn, user: UnsafeMutableRawPointer?) {
         self.plugin = plugin
+        self.hub = plugin.services.topics
         self.label = plugin.topicLabel
         self.key = plugin.name + "\u{0}" + topic
         self.queueLimit = queueLimit

@@ -10,8 +10,9 @@ struct InProcessHost {
     let loaded: [PluginInstance]
     let refused: [LoadRefusal]
 
-    init(_ label: String, files: [String]) {
+    init(_ label: String, files: [String], configure: (inout HostSettings) -> Void = { _ in }) {
         var settings = HostSettings()
+        configure(&settings)
         settings.pluginDirectories = [Fixtures.pluginDirectory(label, files: files)]
         settings.stateDirectory = TestPaths.temporaryDirectory("state-\(label)")
         var logger = Logger(label: "test.\(label)")

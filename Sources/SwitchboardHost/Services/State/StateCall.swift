@@ -1,4 +1,4 @@
-import class SwitchboardSDK.Locked
+import class SwitchboardCore.Locked
 import CSwitchboard
 import Dispatch
 
@@ -9,12 +9,16 @@ import Dispatch
 /// Group commit: the calls that arrived while the store was busy are applied together, in order,
 /// as one transaction (`StateStore.apply`), and answered once it has committed. Under load one
 /// sync answers many changes; alone, a call waits for nothing but its own commit. A batch holds
-/// at most `batchLimit` calls.
-enum StateCall {
-    private static let queue = DispatchQueue(label: "switchboard.state-store")
+/// at most `batchLimit` calls. One per server (`HostServices`).
+final class StateCalls: Sendable {
+    private let queue = DispatchQueue(label: "switchboard.state-store")
     static let batchLimit = 512
+    /// The backend calls are applied to; replaced once, at start, by the configured store.
+    let store: Locked<StateStore>
 
-    private struct Pending: @unchecked Sendable {
+    init(store: StateStore) { self.store = Locked(store) }
+
+    private struct Pending: @unchecked Sendable {  // the plugin's done function and user pointer go to the store thread, as the ABI allows
         let plugin: PluginInstance
         let operation: StateOperation
         let done: sb_state_done_fn
@@ -26,38 +30,43 @@ enum StateCall {
         /// A drain is scheduled or running.
         var draining = false
     }
-    private static let pending = Locked(Queue())
+    private let pending = Locked(Queue())
 
     static func run(_ pluginHandle: OpaquePointer?, _ done: sb_state_done_fn?, _ user: UnsafeMutableRawPointer?, _ operation: StateOperation) -> sb_status {
         guard let plugin = PluginInstance.from(pluginHandle), let done else { return SB_ERR_INVALID_ARGUMENT }
         // The callback runs plugin code: hold a lease so the generation stays loaded until then.
         guard plugin.enter() else { return SB_ERR_STATE }
+        return plugin.services.state.enqueue(Pending(plugin: plugin, operation: operation, done: done, user: user))
+    }
+
+    private func enqueue(_ call: Pending) -> sb_status {
         let schedule = pending.withLock { q -> Bool in
-            q.calls.append(Pending(plugin: plugin, operation: operation, done: done, user: user))
+            q.calls.append(call)
             guard !q.draining else { return false }
             q.draining = true
             return true
         }
-        if schedule { queue.async { drain() } }
+        if schedule { queue.async { self.drain() } }
         return SB_OK
     }
 
     /// Applies what is queued, batch after batch, until the queue is empty.
-    private static func drain() {
+    private func drain() {
         while true {
             let batch = pending.withLock { q -> [Pending] in
-                let batch = Array(q.calls.prefix(batchLimit))
+                let batch = Array(q.calls.prefix(Self.batchLimit))
                 q.calls.removeFirst(batch.count)
                 if batch.isEmpty { q.draining = false }
                 return batch
             }
             guard !batch.isEmpty else { return }
-            let outcomes = HostAPI.services.store.apply(batch.map { ($0.operation, $0.plugin.name) })
+            let store = self.store.withLock { $0 }
+            let outcomes = store.apply(batch.map { ($0.operation, $0.plugin.name) })
             for (call, outcome) in zip(batch, outcomes) {
                 withPluginCode(call.plugin.codeTag) {
                     switch outcome {
-                    case .success(let result): complete(call.done, call.user, SB_OK, result)
-                    case .failure(let error): complete(call.done, call.user, error.status, error.result)
+                    case .success(let result): Self.complete(call.done, call.user, SB_OK, result)
+                    case .failure(let error): Self.complete(call.done, call.user, error.status, error.result)
                     }
                 }
                 call.plugin.leave()
