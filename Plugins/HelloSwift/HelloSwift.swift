@@ -83,7 +83,7 @@ let plugin = Plugin(name: "hello-swift", version: "2.0.0", description: "The exa
 }
 
 /// A counter touched only by one timer's callbacks (which never overlap).
-final class Counter: @unchecked Sendable {
+final class Counter: @unchecked Sendable {  // touched only by one timer's callbacks, which never overlap
     private var value = 0
     func advance() -> Int {
         value += 1

@@ -354,7 +354,7 @@ enum CatalogRepresentation {
 }
 
 /// A value a stream's producer updates between calls (they never overlap).
-final class Box<Value>: @unchecked Sendable {
+final class Box<Value>: @unchecked Sendable {  // updated by a stream's producer between calls, which never overlap
     var value: Value
     init(_ value: Value) { self.value = value }
 }

@@ -286,7 +286,7 @@ func resumeID(_ req: Request) -> Int {
 let maxEventID = 1 << 40
 
 /// Per-stream state touched by one writer at a time (one timer, or one producer chain).
-final class Box<T>: @unchecked Sendable {
+final class Box<T>: @unchecked Sendable {  // touched by one writer at a time (one timer, or one producer chain)
     var value: T
     init(_ value: T) { self.value = value }
 }
@@ -294,7 +294,7 @@ final class Box<T>: @unchecked Sendable {
 /// Sends events from `next`, the first at once and then one per `every`, until it returns nil;
 /// stops at once when the client goes away. An event the connection has no room for is held and
 /// sent at the next tick: a slow client gets every event, later, and never more than one held.
-final class EventPump: @unchecked Sendable {
+final class EventPump: @unchecked Sendable {  // `timer` and `held` are touched only by its timer's callbacks and the start, in turn
     let app: App
     let events: EventStream
     let every: Duration
@@ -336,7 +336,7 @@ final class EventPump: @unchecked Sendable {
 /// Writes happen under the lock (they only queue, and keep lines in order between the delivery
 /// thread and the writable callback); `onWritable` is registered after it, since the host may
 /// call it at once, on this thread.
-final class LogSubscriber: @unchecked Sendable {
+final class LogSubscriber: @unchecked Sendable {  // `subscription` is set once before any callback; the rest is Locked
     let app: App
     let events: EventStream
     private var subscription: Subscription? = nil

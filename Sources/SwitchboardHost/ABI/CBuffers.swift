@@ -25,7 +25,7 @@ import Glibc
 
 /// Memory for strings the host lends to a plugin: each copy stays put until the arena is freed.
 /// Not thread-safe: its owner locks around every use.
-final class BorrowArena: @unchecked Sendable {
+final class BorrowArena: @unchecked Sendable {  // not thread-safe: every use holds its owner's lock
     private var blocks: [UnsafeMutableRawPointer] = []
     private var cursor: UnsafeMutableRawPointer? = nil
     private var remaining = 0
@@ -62,5 +62,5 @@ final class BorrowArena: @unchecked Sendable {
 
 // (pointer, length) values: whether the memory they point at may cross threads is the business of
 // whoever lends it, and each lending site documents that (see switchboard.h, rule 4).
-extension sb_str: @retroactive @unchecked Sendable {}
-extension sb_bytes: @retroactive @unchecked Sendable {}
+extension sb_str: @retroactive @unchecked Sendable {}  // a view whose memory's lifetime the ABI defines; moving the view is safe
+extension sb_bytes: @retroactive @unchecked Sendable {}  // as sb_str

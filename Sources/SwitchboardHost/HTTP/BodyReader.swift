@@ -42,7 +42,7 @@ enum BodyReader {
 }
 
 /// A value the host passes between threads on the plugin's behalf (a plugin's `user` pointer).
-struct UnsafeSendable<T>: @unchecked Sendable {
+struct UnsafeSendable<T>: @unchecked Sendable {  // a plugin's `user` pointer, which the ABI lets the host pass to any thread
     let value: T
     init(_ value: T) { self.value = value }
 }

@@ -7,7 +7,7 @@ import Synchronization
 /// ByteBuffer when the response is recorded; the caller then runs the plugin's release callback
 /// (`releaseNow`), exactly once, outside every host lock, whether the response call succeeded or
 /// failed.
-final class BorrowedBody: @unchecked Sendable {
+final class BorrowedBody: @unchecked Sendable {  // the plugin's body and release function are immutable C values; `released` is atomic
     private let body: sb_bytes
     private let release: sb_release_fn?
     private let releaseData: UnsafeMutableRawPointer?

@@ -7,7 +7,7 @@ public import SwitchboardRouting
 /// calls them only while holding a lease on `plugin` (`PluginInstance.enter()`), and the image is
 /// unmapped only after the last lease is returned. The entry holds its instance strongly; the
 /// instance drops its routes when it retires, which breaks the cycle.
-public final class RouteEntry: @unchecked Sendable {
+public final class RouteEntry: @unchecked Sendable {  // `instruments` is written once, before the entry is published in a table; the rest is immutable
     public let declaration: RouteDeclaration
     public let plugin: PluginInstance
     public let maxBodyBytes: Int
