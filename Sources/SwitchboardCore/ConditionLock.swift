@@ -17,9 +17,7 @@ public final class ConditionLock<Value>: @unchecked Sendable {  // every access 
     private var waiters = 0
 
     public init(_ value: Value) {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
+        mutex = makeMutex()
         condition = .allocate(capacity: 1)
         condition.initialize(to: pthread_cond_t())
         var attributes = pthread_condattr_t()
@@ -40,7 +38,7 @@ public final class ConditionLock<Value>: @unchecked Sendable {  // every access 
 
     /// Runs `body` with exclusive access to the value, then wakes every waiter to look again.
     public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        pthread_mutex_lock(mutex)
+        lock()
         defer {
             if waiters > 0 { pthread_cond_broadcast(condition) }
             pthread_mutex_unlock(mutex)
@@ -51,7 +49,7 @@ public final class ConditionLock<Value>: @unchecked Sendable {  // every access 
     /// Blocks until `ready(value)` is true, then runs `body` with the lock still held (so what was
     /// waited for still holds inside it) and returns what it returns.
     public func wait<R>(until ready: (Value) -> Bool, then body: (inout Value) throws -> R) rethrows -> R {
-        pthread_mutex_lock(mutex)
+        lock()
         defer {
             if waiters > 0 { pthread_cond_broadcast(condition) }
             pthread_mutex_unlock(mutex)
@@ -62,21 +60,29 @@ public final class ConditionLock<Value>: @unchecked Sendable {  // every access 
         return try body(&value)
     }
 
-    /// Blocks until `ready(value)` is true (true), or until `timeout` has passed (false).
+    /// Blocks until `ready(value)` is true (true), or until `timeout` has passed (false). A
+    /// timeout of zero or less only looks; one beyond a day waits a day.
     public func wait(until ready: (Value) -> Bool, timeout: Duration) -> Bool {
+        let limit = min(max(timeout, .zero), .seconds(86_400))
+        let (seconds, attoseconds) = limit.components
         var deadline = timespec()
         clock_gettime(CLOCK_MONOTONIC, &deadline)
-        let (seconds, attoseconds) = timeout.components
         let nanoseconds = Int(deadline.tv_nsec) + Int(attoseconds / 1_000_000_000)
         deadline.tv_sec += Int(seconds) + nanoseconds / 1_000_000_000
         deadline.tv_nsec = nanoseconds % 1_000_000_000
-        pthread_mutex_lock(mutex)
+        lock()
         defer { pthread_mutex_unlock(mutex) }
         waiters += 1
         defer { waiters -= 1 }
         while !ready(value) {
-            if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { return ready(value) }
+            // Anything but a wake-up (ETIMEDOUT, or an error) ends the wait with one last look.
+            if pthread_cond_timedwait(condition, mutex, &deadline) != 0 { return ready(value) }
         }
         return true
+    }
+
+    private func lock() {
+        let locked = pthread_mutex_lock(mutex)
+        precondition(locked == 0, "ConditionLock: the lock is already held by this thread (it is not re-entrant)")
     }
 }

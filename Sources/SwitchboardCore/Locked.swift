@@ -14,18 +14,7 @@ public final class Locked<Value>: @unchecked Sendable {  // every access to `val
     @usableFromInline var value: Value
 
     public init(_ value: Value) {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        #if DEBUG
-        // Debug builds trap on a re-entrant withLock (it would deadlock) instead of hanging.
-        var attributes = pthread_mutexattr_t()
-        pthread_mutexattr_init(&attributes)
-        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
-        pthread_mutex_init(mutex, &attributes)
-        pthread_mutexattr_destroy(&attributes)
-        #else
-        pthread_mutex_init(mutex, nil)
-        #endif
+        mutex = makeMutex()
         self.value = value
     }
 
@@ -42,4 +31,21 @@ public final class Locked<Value>: @unchecked Sendable {  // every access to `val
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value)
     }
+}
+
+/// A new mutex. Debug builds make it error-checking, so a re-entrant lock (which would deadlock)
+/// traps instead of hanging. Destroy and deallocate it when done.
+func makeMutex() -> UnsafeMutablePointer<pthread_mutex_t> {
+    let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    mutex.initialize(to: pthread_mutex_t())
+    #if DEBUG
+    var attributes = pthread_mutexattr_t()
+    pthread_mutexattr_init(&attributes)
+    pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
+    pthread_mutex_init(mutex, &attributes)
+    pthread_mutexattr_destroy(&attributes)
+    #else
+    pthread_mutex_init(mutex, nil)
+    #endif
+    return mutex
 }

@@ -108,6 +108,7 @@ import Testing
         #expect(!m.finishMayComplete(thread: "plugin"))
         #expect(m.register("late", for: .close, thread: "x") == .ignored)
         guard case .refused(.finished) = m.write(Self.bytes(1), wait: false, onBeganThread: false) else { Issue.record("write accepted"); return }
+        guard case .end = m.next() else { Issue.record("closed by the host: the body ends without waiting for the finish"); return }
         // A second finish, from the callback the first one waits for, is refused at once: waiting
         // in turn would deadlock the two.
         guard case .alreadyFinished = m.finish(thread: "host") else { Issue.record("second finish waited"); return }

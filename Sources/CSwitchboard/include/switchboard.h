@@ -543,7 +543,9 @@ typedef struct sb_host_api {
      * it to return. */
     sb_status (*stream_on_close)(sb_stream *stream, sb_stream_event_fn cb, void *user);
     /* Ends the response after the queued data. The handle and the request are invalid afterwards,
-     * and no on_writable or on_close callback of this stream runs any more. */
+     * and no on_writable or on_close callback of this stream runs any more. SB_ERR_STATE when the
+     * stream is finished already, or another thread's stream_finish is under way (it waits for a
+     * callback running elsewhere, and this call may be that callback's: it returns at once). */
     sb_status (*stream_finish)(sb_stream *stream);
 
     /* --- Timers --------------------------------------------------------------------------------- */

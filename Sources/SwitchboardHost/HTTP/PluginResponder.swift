@@ -171,7 +171,14 @@ public struct PluginResponder: HTTPResponder {
         // call names the version too): a crash or a hang in it quarantines that version.
         let tag = plugin.codeTag
         if route.isBlocking {
-            status = try await threadPool.runIfActive { withPluginCode(route.plugin.codeTag) { Self.call(route, exchange) } }
+            do {
+                status = try await threadPool.runIfActive { withPluginCode(route.plugin.codeTag) { Self.call(route, exchange) } }
+            } catch {
+                // The pool stopped (shutdown) before the handler ran: give back the handle's
+                // reference, so the exchange (and its lease) goes.
+                _ = await exchange.response(afterHandlerReturned: SB_ERR_INTERNAL)
+                throw error
+            }
         } else {
             status = withPluginCode(tag) { withNonBlockingContext(route.activityLabel) { Self.call(route, exchange) } }
         }

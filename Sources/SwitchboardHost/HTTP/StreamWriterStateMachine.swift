@@ -31,6 +31,9 @@ struct StreamWriterStateMachine<Waiter, Callback, Thread: Equatable> {
     /// Closed by the host with what was queued still sent (the drain deadline): the body then ends
     /// without its last chunk, unless it is an event stream.
     private(set) var cutShort = false
+    /// The host closed the stream (before any finish): the body ends once the queue is sent, even
+    /// while a finish waits for another thread's callbacks.
+    private(set) var closedByHost = false
     private(set) var queue = Deque<ByteBuffer>()
     /// Bytes written and not yet taken by the consumer's sends (`drained`).
     private(set) var queuedBytes = 0
@@ -198,6 +201,7 @@ struct StreamWriterStateMachine<Waiter, Callback, Thread: Equatable> {
     mutating func close(discardQueued: Bool, thread: Thread) -> CloseAction {
         guard phase == .streaming else { return CloseAction() }
         phase = .closed
+        closedByHost = true
         cutShort = !discardQueued
         if discardQueued {
             queue.removeAll()
@@ -228,13 +232,16 @@ struct StreamWriterStateMachine<Waiter, Callback, Thread: Equatable> {
             defer { queue.removeAll(keepingCapacity: true) }
             return .send(Array(queue))
         }
-        return phase == .streaming || phase == .finishing ? .wait : .end
+        return mayWait ? .wait : .end
     }
+
+    /// Whether more may still be written: the consumer waits for it.
+    private var mayWait: Bool { phase == .streaming || (phase == .finishing && !closedByHost) }
 
     /// Parks the consumer; returns it back when there is already something to look at (resume it
     /// at once).
     mutating func park(_ waiter: Waiter) -> Waiter? {
-        guard phase == .streaming || phase == .finishing, queue.isEmpty else { return waiter }
+        guard mayWait, queue.isEmpty else { return waiter }
         consumer = waiter
         return nil
     }

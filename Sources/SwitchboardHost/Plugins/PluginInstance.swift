@@ -171,9 +171,6 @@ public final class PluginInstance: @unchecked Sendable {  // mutable state is Lo
             let result = (m.state, Array(m.timers.values), Array(m.subscriptions.values), m.phase == .retired)
             m.phase = .retired
             m.state = nil
-            // Under the lock, with the phase: a subscribe or timer that saw the phase before this
-            // is in the lists just taken; one after it is refused.
-            gate.close()
             return result
         }
         guard !wasRetired else { return }
@@ -185,6 +182,10 @@ public final class PluginInstance: @unchecked Sendable {  // mutable state is Lo
         for timer in timers { timer.cancel() }
         for subscription in subscriptions { services.topics.cancel(subscription) }
         if let onDeinit { withPluginCode(codeTag) { onDeinit(state) } }
+        // No lease from here on: no callback (a stream's, say) runs after on_deinit has returned.
+        // Not before it: on_deinit may still save state (a generation drained after a swap has
+        // refused leases since its last one returned).
+        gate.close()
         let (leftTimers, leftSubscriptions) = mutable.withLock { m in
             defer { m.timers = [:]; m.subscriptions = [:] }
             return (m.timers.count, m.subscriptions.count)
