@@ -351,7 +351,8 @@ final class Store: Sendable {
                 // its marker) keeps what it holds, and is completed below.
                 let absent: [StateStore.Step] = [Keys.seeded, Keys.item(1), Keys.item(2), Keys.conditional].map { .expectAbsent($0) }
                 try await state.transaction(absent + items + [.put(Keys.conditional, Resource.initial.json), .put(Keys.seeded, Array("1".utf8))])
-            } catch .conflict {
+            } catch {
+                guard error == .conflict else { throw error }
                 guard try await state.get(Keys.seeded) == nil else { return }  // seeded meanwhile
                 for case .put(let key, let value) in items + [.put(Keys.conditional, Resource.initial.json)] {
                     try? await state.compareAndPut(key, expected: nil, value)
@@ -412,9 +413,8 @@ final class Store: Sendable {
         do {
             try await state.compareAndPut(key, expected: nil, value)
             return true
-        } catch .conflict where orConflict {
-            return false
         } catch {
+            if error == .conflict && orConflict { return false }
             throw failed(error)
         }
     }

@@ -40,15 +40,22 @@ public enum ProactiveNegotiation {
     public static let parameterLimit = 16
 
     /// Why an offered list was refused: the plugin's mistake, never the client's.
-    public enum OfferError: Error, Equatable, Sendable, CustomStringConvertible {
-        /// No media types were offered, or more than `offerLimit`.
-        case count(Int)
-        /// The offered type at this index is not a `type/subtype` media type with parameters
+    /// A struct over a private code, so reasons can be added without breaking callers.
+    public struct OfferError: Error, Hashable, Sendable, CustomStringConvertible {
+        private enum Code: Hashable, Sendable {
+            case count(Int)
+            case malformed(index: Int)
+        }
+        private let code: Code
+
+        /// No media types were offered, or more than `offerLimit` (`n` of them).
+        public static func count(_ n: Int) -> OfferError { OfferError(code: .count(n)) }
+        /// The offered type at `index` is not a `type/subtype` media type with parameters
         /// (wildcards and `q` are for requests, not for representations).
-        case malformed(index: Int)
+        public static func malformed(index: Int) -> OfferError { OfferError(code: .malformed(index: index)) }
 
         public var description: String {
-            switch self {
+            switch code {
             case .count(let n): "\(n) media types offered; offer 1 to \(ProactiveNegotiation.offerLimit)"
             case .malformed(let i): "offered type \(i) is not a media type (type/subtype, then ;name=value parameters; no wildcard, no q)"
             }

@@ -174,14 +174,29 @@ extension App {
 public struct StateStore: Sendable {
     let app: App
 
-    public enum Failure: Error, Sendable, Equatable {
-        case notFound, conflict, io, other(sb_status)
-        init(_ status: sb_status) {
+    /// Why a store call failed: a struct over the host's status, so new reasons can come without
+    /// breaking a `switch` (compare with the constants: `catch .conflict`, `== .notFound`).
+    public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
+        /// The host's `sb_status` (`SB_ERR_*`).
+        public let status: sb_status
+
+        init(_ status: sb_status) { self.status = status }
+
+        /// The key is absent (SB_ERR_NOT_FOUND).
+        public static let notFound = Failure(SB_ERR_NOT_FOUND)
+        /// An expectation did not hold: another value, or a key present (SB_ERR_CONFLICT).
+        public static let conflict = Failure(SB_ERR_CONFLICT)
+        /// The store could not read or write durably (SB_ERR_IO).
+        public static let io = Failure(SB_ERR_IO)
+        /// Any other status, such as SB_ERR_STATE from a retired generation.
+        public static func other(_ status: sb_status) -> Failure { Failure(status) }
+
+        public var description: String {
             switch status {
-            case SB_ERR_NOT_FOUND: self = .notFound
-            case SB_ERR_CONFLICT: self = .conflict
-            case SB_ERR_IO: self = .io
-            default: self = .other(status)
+            case SB_ERR_NOT_FOUND: "not found"
+            case SB_ERR_CONFLICT: "conflict"
+            case SB_ERR_IO: "I/O error"
+            default: "status \(status)"
             }
         }
     }
