@@ -20,6 +20,9 @@
 // there by the first /large-file request (8 MiB of numbered lines), so every route has real
 // content out of the box (and loading the plugin, as `switchboard check` does, writes nothing).
 // plugins.config.streaming.interval_scale (default 1) scales every pause (tests use 0.01).
+//
+// Every stream is an async body (`try await writer.write(…)` waits while the client is behind;
+// the task is cancelled when the client leaves), so each endpoint reads like the chapter's generator.
 
 import SwitchboardSDK
 import Synchronization
@@ -40,18 +43,14 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
     // MARK: 8.3 basic streaming
 
     app.get("/stream-basic", summary: "Basic streaming: 10 text chunks", responses: [ResponseDoc(200, "text/plain")]) { _ in
-        .stream(contentType: "text/plain; charset=utf-8") { stream in
-            for i in 0..<10 { stream.write("Chunk \(i)\n") }
-            stream.finish()
+        .stream(contentType: "text/plain; charset=utf-8") { writer in
+            for i in 0..<10 { try await writer.write("Chunk \(i)\n") }
         }
     }
 
     app.get("/stream-json", summary: "Newline-delimited JSON, 100 lines", responses: [ResponseDoc(200, "application/x-ndjson")]) { _ in
-        .stream(contentType: "application/x-ndjson") { stream in
-            var text = ""
-            for i in 0..<100 { text += #"{"id": \#(i), "name": "Item \#(i)", "value": \#(i * 10)}"# + "\n" }
-            stream.write(text)
-            stream.finish()
+        .stream(contentType: "application/x-ndjson") { writer in
+            for i in 0..<100 { try await writer.write(#"{"id": \#(i), "name": "Item \#(i)", "value": \#(i * 10)}"# + "\n") }
         }
     }
 
@@ -88,18 +87,12 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
         // A client resumed after the last event: 204 tells EventSource to stop reconnecting.
         if start >= 11 { return .empty(status: 204) }
         return .eventStream(keepalive: pause(15)) { events in
-            let next = Box(start + 1)
-            EventPump(app: app, events: events, every: pause(1)) {
-                let id = next.value
-                next.value += 1
-                switch id {
-                case 1...10:
-                    let data = #"{"id": \#(id), "timestamp": "\#(Clock.isoUTC())", "message": "Event \#(id)"}"#
-                    return ServerSentEvent(data: data, id: String(id), retry: id == start + 1 ? 3000 : nil)
-                case 11: return ServerSentEvent(data: #"{"message": "Stream complete"}"#, id: "11")
-                default: return nil
-                }
-            }.start()
+            for id in (start + 1)..<11 {
+                let data = #"{"id": \#(id), "timestamp": "\#(Clock.isoUTC())", "message": "Event \#(id)"}"#
+                try await events.send(ServerSentEvent(data: data, id: String(id), retry: id == start + 1 ? 3000 : nil))
+                try await Task.sleep(for: pause(1))
+            }
+            try await events.send(ServerSentEvent(data: #"{"message": "Stream complete"}"#, id: "11"))
         }
     }
 
@@ -111,24 +104,21 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
         let start = resumeID(req)
         if start >= named.count { return .empty(status: 204) }
         return .eventStream(keepalive: pause(15)) { events in
-            let next = Box(start + 1)
-            EventPump(app: app, events: events, every: pause(0.5)) {
-                let id = next.value
-                guard (1...named.count).contains(id) else { return nil }
-                next.value += 1
-                return ServerSentEvent(data: named[id - 1].1, event: named[id - 1].0, id: String(id))
-            }.start()
+            for id in (start + 1)...named.count {
+                if id > start + 1 { try await Task.sleep(for: pause(0.5)) }
+                try await events.send(ServerSentEvent(data: named[id - 1].1, event: named[id - 1].0, id: String(id)))
+            }
         }
     }
 
     app.get("/sse", summary: "The README's endless event stream, one tick a second", responses: [ResponseDoc(200, "text/event-stream")]) { req in
         let start = resumeID(req)
         return .eventStream(keepalive: pause(15)) { events in
-            let tick = Box(start)
-            EventPump(app: app, events: events, every: pause(1)) {
-                tick.value &+= 1
-                return ServerSentEvent(data: #"{"tick": \#(tick.value), "timestamp": "\#(Clock.isoUTC())"}"#, id: String(tick.value))
-            }.start()
+            // Endless: it ends when the client leaves (the task is cancelled).
+            for tick in (start + 1)... {
+                try await events.send(ServerSentEvent(data: #"{"tick": \#(tick), "timestamp": "\#(Clock.isoUTC())"}"#, id: String(tick)))
+                try await Task.sleep(for: pause(1))
+            }
         }
     }
 
@@ -139,7 +129,20 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
     // MARK: Log broadcast
 
     app.get("/logs/stream", summary: "Live log lines as Server-Sent Events", responses: [ResponseDoc(200, "text/event-stream")]) { _ in
-        .eventStream(keepalive: pause(15)) { events in LogSubscriber(app: app, events: events).start() }
+        .eventStream(keepalive: pause(15)) { events in
+            let feed = LogFeed(app: app)
+            defer { feed.cancel() }
+            // After subscribing: a client that has read this gets every line posted from now on.
+            try await events.comment("connected")
+            for await line in feed.lines {
+                // Dropped: what was held for this client is not sent; only why.
+                guard feed.droppedReason == nil else { break }
+                try await events.send(ServerSentEvent(data: line))
+            }
+            if let reason = feed.droppedReason {
+                try await events.send(ServerSentEvent(data: JSON.quote(reason), event: "dropped"))
+            }
+        }
     }
 
     app.post("/logs/add", params: [message], summary: "Broadcast a log line to every /logs/stream subscriber") { req in
@@ -152,63 +155,46 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
 
     app.get("/export/csv", params: [rows], summary: "A CSV export of generated users", responses: [ResponseDoc(200, "text/csv")]) { req in
         let total = try req[rows]
-        return .stream(contentType: "text/csv; charset=utf-8") { stream in
-            let done = Box(-1)  // rows written; -1: not even the header
-            stream.produce {
-                guard done.value < total else { return nil }
-                var csv = CSVWriter(capacity: 2000 * 64)
-                if done.value < 0 {
-                    for name in ["ID", "Name", "Email", "Created At", "Status"] { csv.nextField(); csv.text(name) }
-                    csv.endRow()
-                    done.value = 0
+        return .stream(contentType: "text/csv; charset=utf-8") { writer in
+            var csv = CSVWriter(capacity: 2000 * 64)
+            for name in ["ID", "Name", "Email", "Created At", "Status"] { csv.nextField(); csv.text(name) }
+            csv.endRow()
+            for i in stride(from: 1, through: total, by: 1) {
+                csv.nextField(); csv.decimal(i)
+                csv.nextField(); csv.text("User "); csv.decimal(i)
+                csv.nextField(); csv.text("user"); csv.decimal(i); csv.text("@example.com")
+                csv.nextField(); csv.text("2024-"); csv.decimal(i % 12 + 1, width: 2); csv.text("-"); csv.decimal(i % 28 + 1, width: 2)
+                csv.nextField(); csv.text(i % 2 == 0 ? "active" : "inactive")
+                csv.endRow()
+                // 2000 rows a write: the writer waits here while the client is behind.
+                if i % 2000 == 0 {
+                    try await writer.write(csv.bytes)
+                    csv = CSVWriter(capacity: 2000 * 64)
                 }
-                let end = min(total, done.value + 2000)
-                while done.value < end {
-                    done.value += 1
-                    let i = done.value
-                    csv.nextField(); csv.decimal(i)
-                    csv.nextField(); csv.text("User "); csv.decimal(i)
-                    csv.nextField(); csv.text("user"); csv.decimal(i); csv.text("@example.com")
-                    csv.nextField(); csv.text("2024-"); csv.decimal(i % 12 + 1, width: 2); csv.text("-"); csv.decimal(i % 28 + 1, width: 2)
-                    csv.nextField(); csv.text(i % 2 == 0 ? "active" : "inactive")
-                    csv.endRow()
-                }
-                return (csv.bytes, done.value >= total)
             }
+            try await writer.write(csv.bytes)
         }.header("content-disposition", "attachment; filename=users_export.csv")
     }
 
     app.get("/export", summary: "The README's database export: 1000 rows", responses: [ResponseDoc(200, "text/csv")]) { _ in
-        .stream(contentType: "text/csv; charset=utf-8") { stream in
-            var text = ""
+        .stream(contentType: "text/csv; charset=utf-8") { writer in
             // The README yields f"{row}\n" (a Python tuple's repr) as text/csv; here a row is CSV.
-            for i in 1...1000 { text += "\(i),row-\(i),\(Double(i) * 1.5)\r\n" }
-            stream.write(text)
-            stream.finish()
+            for i in 1...1000 { try await writer.write("\(i),row-\(i),\(Double(i) * 1.5)\r\n") }
         }
     }
 
     app.get("/stream", summary: "The README's stream: 10 lines, 0.5 s apart", responses: [ResponseDoc(200, "text/plain")]) { _ in
-        .stream(contentType: "text/plain; charset=utf-8") { stream in
-            let i = Box(0)
-            let timer = app.timer(after: .zero, every: pause(0.5)) { timer in
-                // A line the connection had no room for is written again at the next tick.
-                switch i.value < 10 ? stream.write("Event \(i.value)\n") : .closed {
-                case .ok: i.value += 1
-                case .wouldBlock: break
-                case .closed, .failed: timer.cancel(); stream.finish()
-                }
+        .stream(contentType: "text/plain; charset=utf-8") { writer in
+            for i in 0..<10 {
+                try await writer.write("Event \(i)\n")
+                try await Task.sleep(for: pause(0.5))
             }
-            stream.onClose { stream.finish(cancelling: timer) }
         }
     }
 
     app.get("/download", summary: "The README's streamed download: 1000 lines as output.txt", responses: [ResponseDoc(200, "text/plain")]) { _ in
-        .stream(contentType: "text/plain; charset=utf-8") { stream in
-            var text = ""
-            for i in 0..<1000 { text += "Line \(i): streamed content\n" }
-            stream.write(text)
-            stream.finish()
+        .stream(contentType: "text/plain; charset=utf-8") { writer in
+            for i in 0..<1000 { try await writer.write("Line \(i): streamed content\n") }
         }.header("content-disposition", "attachment; filename=output.txt")
     }
 }
@@ -285,154 +271,57 @@ func resumeID(_ req: Request) -> Int {
 /// The largest id a stream resumes after: ticks counted from it never overflow.
 let maxEventID = 1 << 40
 
-/// Per-stream state touched by one writer at a time (one timer, or one producer chain).
-final class Box<T>: @unchecked Sendable {  // touched by one writer at a time (one timer, or one producer chain)
-    var value: T
-    init(_ value: T) { self.value = value }
-}
-
-/// Sends events from `next`, the first at once and then one per `every`, until it returns nil;
-/// stops at once when the client goes away. An event the connection has no room for is held and
-/// sent at the next tick: a slow client gets every event, later, and never more than one held.
-final class EventPump: @unchecked Sendable {  // `timer` and `held` are touched only by its timer's callbacks and the start, in turn
-    let app: App
-    let events: EventStream
-    let every: Duration
-    let next: () -> ServerSentEvent?
-    private var timer: Timer? = nil
-    private var held: ServerSentEvent? = nil
-
-    init(app: App, events: EventStream, every: Duration, next: @escaping () -> ServerSentEvent?) {
-        self.app = app
-        self.events = events
-        self.every = every
-        self.next = next
-    }
-
-    func start() {
-        // One timer is the only writer: its callbacks never overlap.
-        timer = app.timer(after: .zero, every: max(every, .milliseconds(1))) { [self] timer in
-            guard let event = held ?? next() else { return end(timer) }
-            switch events.send(event) {
-            case .ok: held = nil
-            case .wouldBlock: held = event
-            case .closed, .failed: end(timer)
-            }
-        }
-        // Whichever ends the stream first cancels the timer; the other returns at once (a tick
-        // that cancelled the timer while onClose waited for it would wait for onClose in turn).
-        events.onClose { [self] in events.finish(cancelling: timer) }
-    }
-
-    private func end(_ timer: Timer) {
-        timer.cancel()
-        events.finish()
-    }
-}
-
-/// One `/logs/stream` client: a subscription with a bounded queue and a slow reader dropped (and
-/// told so) instead of growing memory. (The SDK's keepalive pings do not end the stream.)
-///
-/// Writes happen under the lock (they only queue, and keep lines in order between the delivery
-/// thread and the writable callback); `onWritable` is registered after it, since the host may
-/// call it at once, on this thread.
-final class LogSubscriber: @unchecked Sendable {  // `subscription` is set once before any callback; the rest is Locked
-    let app: App
-    let events: EventStream
-    private var subscription: Subscription? = nil
-    private struct State {
-        /// Lines held while the connection is full.
-        var pending: [String] = []
-        var waiting = false
-        var dropping = false
-        var ended = false
-    }
-    private let state = Locked(State())
+/// One `/logs/stream` client's subscription, as a sequence of lines. A client that reads slowly
+/// has up to `pendingLimit` lines held for it; past that (or past the host's own queue for the
+/// subscription) it is unsubscribed at once, what was held is discarded, and `droppedReason` says
+/// why, instead of memory growing.
+final class LogFeed: Sendable {
+    let lines: AsyncStream<String>
+    private let feed: AsyncStream<String>.Continuation
+    private let state: Locked<(subscription: Subscription?, dropped: String?)>
     /// Lines held while the connection is full; past this the subscriber is dropped.
     static let pendingLimit = 256
 
-    init(app: App, events: EventStream) {
-        self.app = app
-        self.events = events
-    }
-
-    func start() {
-        subscription = app.subscribe("logs", queueLimit: 1024) { [self] result in
+    init(app: App) {
+        let (lines, feed) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(Self.pendingLimit))
+        let state = Locked<(subscription: Subscription?, dropped: String?)>((nil, nil))
+        self.lines = lines
+        self.feed = feed
+        self.state = state
+        let subscription = app.subscribe("logs", queueLimit: 1024) { result in
             switch result {
-            case .success(let bytes): deliver(String(decoding: bytes, as: UTF8.self))
-            case .failure: drop(reason: "the server's queue for this subscriber overflowed")
-            }
-        }
-        // After subscribing: a client that has read this gets every line posted from now on.
-        events.comment("connected")
-        events.onClose { [self] in end() }
-    }
-
-    private enum Next { case nothing, waitForRoom, drop }
-
-    private func deliver(_ line: String) {
-        let next = state.withLock { s -> Next in
-            guard !s.ended, !s.dropping else { return .nothing }
-            if s.waiting {
-                s.pending.append(line)
-                return s.pending.count > Self.pendingLimit ? .drop : .nothing
-            }
-            guard events.send(ServerSentEvent(data: line)) == .wouldBlock else { return .nothing }
-            s.pending.append(line)
-            s.waiting = true
-            return .waitForRoom
-        }
-        act(next)
-    }
-
-    private func flush() {
-        let next = state.withLock { s -> Next in
-            guard !s.ended, !s.dropping else { return .nothing }
-            while let line = s.pending.first {
-                switch events.send(ServerSentEvent(data: line)) {
-                case .ok: s.pending.removeFirst()
-                case .wouldBlock: return .waitForRoom
-                case .closed, .failed: return .nothing
+            case .success(let bytes):
+                if case .dropped = feed.yield(String(decoding: bytes, as: UTF8.self)) {
+                    Self.drop(state, feed, "this client read too slowly; \(Self.pendingLimit) lines were waiting")
                 }
+            case .failure: Self.drop(state, feed, "the server's queue for this subscriber overflowed")
             }
-            s.waiting = false
-            return .nothing
         }
-        act(next)
+        let dropped = state.withLock { s in
+            s.subscription = subscription
+            return s.dropped != nil
+        }
+        if subscription == nil || dropped { cancel() }
     }
 
-    private func act(_ next: Next) {
-        switch next {
-        case .nothing: break
-        case .waitForRoom: events.onWritable { [self] in flush() }
-        case .drop: drop(reason: "this client read too slowly; \(Self.pendingLimit) lines were waiting")
-        }
+    /// Why the feed ended early, if it did.
+    var droppedReason: String? { state.withLock { $0.dropped } }
+
+    func cancel() {
+        state.withLock { s in defer { s.subscription = nil }; return s.subscription }?.cancel()
+        feed.finish()
     }
 
-    /// Unsubscribes, tells the client why once the connection has room, and ends the stream.
-    private func drop(reason: String) {
+    private static func drop(_ state: Locked<(subscription: Subscription?, dropped: String?)>, _ feed: AsyncStream<String>.Continuation, _ reason: String) {
+        let subscription = state.withLock { s -> Subscription? in
+            guard s.dropped == nil else { return nil }
+            s.dropped = reason
+            defer { s.subscription = nil }
+            return s.subscription
+        }
+        // From the subscription's own callback: the host only marks it cancelled.
         subscription?.cancel()
-        let first = state.withLock { s -> Bool in
-            guard !s.ended, !s.dropping else { return false }
-            s.dropping = true
-            s.pending.removeAll()
-            return true
-        }
-        guard first else { return }
-        events.onWritable { [self] in
-            _ = events.send(ServerSentEvent(data: JSON.quote(reason), event: "dropped"))
-            end()
-        }
-    }
-
-    private func end() {
-        let already = state.withLock { s -> Bool in
-            defer { s.ended = true }
-            return s.ended
-        }
-        guard !already else { return }
-        subscription?.cancel()
-        events.finish()
+        feed.finish()
     }
 }
 

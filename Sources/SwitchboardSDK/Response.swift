@@ -117,6 +117,36 @@ public struct Response: Sendable {
             })
     }
 
+    /// A chunked response written by an async `body`, in its own task once the handler has
+    /// returned: `try await writer.write(…)` waits while the connection's queue is full. The
+    /// response ends when `body` returns (or throws: logged, and the body ends there). When the
+    /// client leaves, the task is cancelled and writes throw `ResponseStream.WriteError.closed`.
+    public static func stream(
+        status: Int = 200, contentType: String = "application/octet-stream",
+        _ body: @escaping @Sendable (ResponseBodyWriter) async throws -> Void
+    ) -> Response {
+        .stream(status: status, contentType: contentType) { (stream: ResponseStream) in AsyncStreamDriver(stream: stream).start(body) }
+    }
+
+    /// A Server-Sent Events stream (as `eventStream(keepalive:_:)`) written by an async `body`:
+    /// `try await events.send(…)` waits for room; the task is cancelled when the client leaves.
+    public static func eventStream(
+        keepalive: Duration? = .seconds(15), _ body: @escaping @Sendable (EventStreamWriter) async throws -> Void
+    ) -> Response {
+        .eventStream(keepalive: keepalive) { (events: EventStream) in
+            AsyncStreamDriver(stream: events.stream).start { writer in try await body(EventStreamWriter(writer: writer)) }
+        }
+    }
+
+    /// A Server-Sent Events stream of `events`, each sent as the connection takes it; the response
+    /// ends when the sequence does (or throws).
+    public static func eventStream<Events: AsyncSequence & Sendable>(keepalive: Duration? = .seconds(15), events: Events) -> Response
+    where Events.Element == ServerSentEvent {
+        .eventStream(keepalive: keepalive) { (writer: EventStreamWriter) in
+            for try await event in events { try await writer.send(event) }
+        }
+    }
+
     /// Answers later, from any thread: `start` gets a responder to call exactly once.
     public static func later(_ start: @escaping @Sendable (Responder) -> Void) -> Response {
         Response(status: 0, headers: [], .later(start))

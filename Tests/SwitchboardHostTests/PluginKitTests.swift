@@ -267,6 +267,41 @@ import SwitchboardTesting
         #expect(try await host.get("/kit/fanout").text == "one\ntwo\n")
     }
 
+    /// The SDK's async streams (issue #20): a body that writes and returns, one that throws, and
+    /// an event stream made from an async sequence.
+    static let asyncStreams = Plugin(name: "async-streams", version: "1.0.0") { app in
+        app.get("/async/lines") { _ in
+            .stream(contentType: "text/plain") { writer in
+                for i in 1...3 { try await writer.write("line \(i)\n") }
+            }
+        }
+        app.get("/async/fails") { _ in
+            .stream(contentType: "text/plain") { writer in
+                try await writer.write("before\n")
+                struct Broken: Error {}
+                throw Broken()
+            }
+        }
+        app.get("/async/events") { _ in
+            let (events, feed) = AsyncStream.makeStream(of: ServerSentEvent.self)
+            for i in 1...2 { feed.yield(ServerSentEvent(data: "n\(i)", id: String(i))) }
+            feed.finish()
+            return .eventStream(keepalive: nil, events: events)
+        }
+    }
+
+    @Test func asyncStreamBodies() async throws {
+        let host = try TestHost(Self.asyncStreams)
+        defer { host.shutdown() }
+        #expect(try await host.get("/async/lines", timeout: .seconds(60 * testTimeScale)).text == "line 1\nline 2\nline 3\n")
+        // A body that throws ends the stream there, and the plugin logs why.
+        #expect(try await host.get("/async/fails", timeout: .seconds(60 * testTimeScale)).text == "before\n")
+        #expect(host.logs.contains { $0.message.contains("stream body failed") })
+        let events = try await host.get("/async/events", timeout: .seconds(60 * testTimeScale))
+        #expect(events.header("content-type") == "text/event-stream")
+        #expect(events.text == "id: 1\ndata: n1\n\nid: 2\ndata: n2\n\n")
+    }
+
     static let other = Plugin(name: "other", version: "1.0.0") { app in
         app.get("/other") { _ in .text("other") }
     }

@@ -1,0 +1,143 @@
+/// Async writing of a streamed response, in the shape of Hummingbird's `ResponseBody { writer in }`:
+///
+///     .stream(contentType: "text/plain") { writer in
+///         for i in 0..<10 {
+///             try await writer.write("Chunk \(i)\n")
+///             try await Task.sleep(for: .milliseconds(500))
+///         }
+///     }
+///
+/// The body runs in a task of its own once the handler has returned. A write waits while the
+/// host's queue for the connection is full (until its `on_writable`), so a client that reads
+/// slowly holds the writer back instead of growing memory. When the client goes away (or the host
+/// ends the stream: shutdown, a swap's drain deadline) the task is cancelled and every write
+/// throws `ResponseStream.WriteError.closed`. The stream finishes when the body returns or throws.
+public struct ResponseBodyWriter: Sendable {
+    let driver: AsyncStreamDriver
+
+    /// Queues a copy of `bytes`, waiting for room first when the connection's queue is full.
+    /// - Throws: `ResponseStream.WriteError.closed` once the client has gone or the host ended the
+    ///   stream; `.failed` when the host refused the write for another reason.
+    public func write(_ bytes: some Collection<UInt8>) async throws(ResponseStream.WriteError) {
+        try await driver.write(Array(bytes))
+    }
+
+    /// Queues `text` as UTF-8.
+    public func write(_ text: String) async throws(ResponseStream.WriteError) {
+        try await driver.write(Array(text.utf8))
+    }
+
+    /// Whether the client has gone or the host ended the stream.
+    public var isClosed: Bool { driver.isClosed }
+}
+
+/// An event stream written from async code: `send` waits for room as `ResponseBodyWriter.write`.
+public struct EventStreamWriter: Sendable {
+    let writer: ResponseBodyWriter
+
+    public func send(_ event: ServerSentEvent) async throws(ResponseStream.WriteError) {
+        try await writer.write(event.encoded)
+    }
+
+    /// A comment line (`: text`), which clients ignore.
+    public func comment(_ text: String) async throws(ResponseStream.WriteError) {
+        try await writer.write(": \(ServerSentEvent.oneLine(text))\n\n")
+    }
+}
+
+extension ResponseStream {
+    /// Why a write did not queue: a struct over a private code, so cases can be added without
+    /// breaking callers that compare with the constants.
+    public struct WriteError: Error, Hashable, Sendable, CustomStringConvertible {
+        private enum Code: Hashable, Sendable {
+            case closed
+            case failed(Int32)
+        }
+        private let code: Code
+
+        /// The client went away, or the host ended the stream.
+        public static let closed = WriteError(code: .closed)
+        /// The host refused the write with `status` (an `sb_status`, a bug in the caller).
+        public static func failed(_ status: Int32) -> WriteError { WriteError(code: .failed(status)) }
+
+        public var description: String {
+            switch code {
+            case .closed: "the stream is closed"
+            case .failed(let status): "the host refused the write (sb_status \(status))"
+            }
+        }
+    }
+}
+
+/// Runs one async body over a callback stream: wakes the writer at `on_writable`, and at
+/// `on_close` wakes it, marks the stream closed and cancels the body's task.
+final class AsyncStreamDriver: Sendable {
+    let stream: ResponseStream
+    private struct State {
+        var closed = false
+        /// The writer waiting for room.
+        var waiter: CheckedContinuation<Void, Never>? = nil
+        var task: Task<Void, Never>? = nil
+    }
+    private let state = Locked(State())
+
+    init(stream: ResponseStream) { self.stream = stream }
+
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Starts `body` in a task; the stream finishes when it returns or throws.
+    func start(_ body: @escaping @Sendable (ResponseBodyWriter) async throws -> Void) {
+        // Registered before the task starts: a close at any point reaches the body.
+        stream.onClose { [self] in closed() }
+        let task = Task { [self] in
+            do {
+                try await body(ResponseBodyWriter(driver: self))
+            } catch let error where error is CancellationError || (error as? ResponseStream.WriteError) == .closed {
+                // The client left: nothing to report.
+            } catch {
+                stream.app.log(.error, "stream body failed: \(error)")
+            }
+            stream.finish()
+        }
+        let cancelNow = state.withLock { s -> Bool in
+            s.task = task
+            return s.closed
+        }
+        if cancelNow { task.cancel() }
+    }
+
+    func write(_ bytes: [UInt8]) async throws(ResponseStream.WriteError) {
+        while true {
+            switch stream.write(bytes) {
+            case .ok: return
+            case .closed: throw .closed
+            case .failed(let status): throw .failed(status)
+            case .wouldBlock:
+                await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                    let stored = state.withLock { s -> Bool in
+                        guard !s.closed else { return false }
+                        s.waiter = waiter
+                        return true
+                    }
+                    guard stored else { return waiter.resume() }
+                    // May run at once, on this thread (the queue drained meanwhile).
+                    stream.onWritable { [self] in wake() }
+                }
+            }
+        }
+    }
+
+    private func wake() {
+        state.withLock { s in defer { s.waiter = nil }; return s.waiter }?.resume()
+    }
+
+    private func closed() {
+        let (waiter, task) = state.withLock { s in
+            s.closed = true
+            defer { s.waiter = nil }
+            return (s.waiter, s.task)
+        }
+        waiter?.resume()
+        task?.cancel()
+    }
+}
