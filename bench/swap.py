@@ -69,6 +69,8 @@ def build_swift_versions(count):
 
 
 class Host:
+    started = []  # every host started, stopped at exit even when a measurement fails
+
     def __init__(self, name, env=None):
         self.plugins = f"{WORK}/{name}/plugins"
         os.makedirs(self.plugins, exist_ok=True)
@@ -85,6 +87,7 @@ class Host:
         self.proc = subprocess.Popen(
             ["taskset", "-c", "1", f"{BIN}/switchboard", "serve", "--port", "0", "--plugins", self.plugins],
             env=self.env, stderr=subprocess.PIPE, text=True)
+        Host.started.append(self)
         for line in self.proc.stderr:
             self.log.write(line)
             m = re.search(r"address=\S*:(\d+) .*serving", line)
@@ -282,22 +285,39 @@ def rss_swift(swift_versions):
     time.sleep(0.5)
     after, images_after = host.rss_kib(), host.image_rss_kib()
     swift_size = os.path.getsize(swift_versions[0]) / 1024
-    # One past the cap: refused, the previous version keeps serving.
+    # One past the cap: the worker is handed over to a new one, which maps only what serves.
+    generation = host.admin("/_switchboard/workers")["worker"]["generation"]
     host.drop(swift_versions[cap], "hello.so")
-    time.sleep(1.0)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if host.admin("/_switchboard/plugins/hello-swift").get("version") == f"2.0.{cap + 1}":
+                break
+        except (OSError, ValueError):
+            pass  # between workers
+        time.sleep(0.05)
     listing = host.admin("/_switchboard/plugins")
     plugin = next(p for p in listing["plugins"] if p["name"] == "hello-swift")
+    worker = host.admin("/_switchboard/workers")["worker"]
     host.stop()
     print(f"\nresident memory per swap, Swift plugin ({served} swaps through distinct versions after {warm} warm-up swaps; never unmapped):")
     print(f"  VmRSS {before} KiB -> {after} KiB: {(after - before) / served:+.1f} KiB per swap (image file {swift_size:.0f} KiB; goal: <= image size)")
     print(f"  of which the image mappings: {(images_after - images_before) / served:+.1f} KiB per swap; "
           f"the rest (heap, Swift runtime metadata): {((after - before) - (images_after - images_before)) / served:+.1f} KiB per swap")
-    last = plugin.get("last_load_error") or {}
-    print(f"  retained images {listing['retained_images']} of {listing['max_retained_images']}; version {cap + 1} past the cap: "
-          f"{last.get('reason', 'NOT refused')}; still serving {plugin['version']}")
+    handed_over = worker["generation"] > generation
+    print(f"  version {cap + 1}, past the cap of {listing['max_retained_images']} retained images: "
+          f"{'handed over to worker ' + str(worker['generation']) if handed_over else 'NOT handed over'}, "
+          f"serving {plugin['version']} with {listing['retained_images']} retained image(s)")
+
+
+def stop_all():
+    for host in Host.started:
+        host.stop()
 
 
 if __name__ == "__main__":
+    import atexit
+    atexit.register(stop_all)
     try:
         main()
     finally:
