@@ -68,8 +68,14 @@ public struct HTTPService: Service {
             }, limits: settings.limits, counter: counter)
     }
 
+    /// Serves on `socket` until the service group shuts down gracefully, then stops accepting and
+    /// returns once every request in flight has finished. Returns at once, without accepting, when
+    /// `startWhen` answers false. Throws when NIO cannot adopt the socket.
     public func run() async throws {
-        if let startWhen, await !startWhen() { return }
+        if let startWhen, await !startWhen() {
+            _ = Glibc.close(socket)  // never adopted by NIO, which would have closed it
+            return
+        }
         let quiescing = ServerQuiescingHelper(group: MultiThreadedEventLoopGroup.singleton)
         let connection = self.connection
         let logger = self.logger
@@ -143,9 +149,13 @@ public struct HTTPService: Service {
         return fd
     }
 
+    /// `bind(host:port:backlog:)` could not resolve `host` (`getaddrinfo(3)` failed or found nothing).
     public struct AddressError: Error, CustomStringConvertible {
+        /// The host that did not resolve.
         public let host: String
+        /// `gai_strerror(3)`'s text, or "no address".
         public let reason: String
+        /// `cannot listen on <host>: <reason>`.
         public var description: String { "cannot listen on \(host): \(reason)" }
     }
 }

@@ -26,8 +26,11 @@ public struct PluginLoader: Sendable {
     /// lies (`image`), so a crash or a hang while loading, or on a thread the plugin started, is
     /// attributed to its version.
     let report: (@Sendable (WorkerMessage) -> Void)?
+    /// Where the loader logs (the retained-image warning); each instance logs through a copy of it.
     public let logger: Logger
 
+    /// `quarantine` defaults to an empty list kept in memory only; `report` is nil outside a worker.
+    /// Touches nothing on disk: the image directory is made at the first load.
     public init(
         imageDirectory: String, hostSwiftVersion: UInt32 = SwiftToolchain.compilerVersion,
         quarantine: Quarantine = Quarantine(path: nil), report: (@Sendable (WorkerMessage) -> Void)? = nil, logger: Logger
@@ -110,13 +113,13 @@ public struct PluginLoader: Sendable {
         } catch {
             throw refuse(.unreadable, "cannot make a private copy in \(imageDirectory): \(error)")
         }
-        if elf.registersWithSwiftRuntime && !retained.admits(sha256) {
-            throw refuse(.retainedImageCap, "\(retained.count) Swift images are already mapped and can never be unmapped (plugins.max_retained_images is \(retained.limit)): restart the host to release them, or raise the limit")
-        }
         // The copy is removed when this load fails, or by the registry once the version went live
         // (it keeps a link as the file's last good version): the image directory never grows.
         var keepCopy = false
         defer { if !keepCopy { unlink(privatePath) } }
+        if elf.registersWithSwiftRuntime && !retained.admits(sha256) {
+            throw refuse(.retainedImageCap, "\(retained.count) Swift images are already mapped and can never be unmapped (plugins.max_retained_images is \(retained.limit)): restart the host to release them, or raise the limit")
+        }
         // From dlopen (its constructors) to on_init, this version's code may run: a crash in it
         // quarantines it.
         let loadTag = pluginCodeTag(sha256: sha256, plugin: nil, file: file)
@@ -240,7 +243,7 @@ public struct PluginLoader: Sendable {
         return Array(bytes[..<done])
     }
 
-    /// Writes the bytes to `<imageDirectory>/<sha256>-<pid>-<basename>`,
+    /// Writes the bytes to `<imageDirectory>/<first 16 hex digits of the sha256>-<pid>-<basename>`,
     /// via a temporary file and rename so a half-written copy is never visible. The pid keeps two
     /// servers sharing a state directory off each other's copies (each unlinks its own); within one process the name is still the content's, so the same content maps
     /// the same image.
@@ -275,11 +278,15 @@ public struct PluginLoader: Sendable {
 /// The images mapped for good (Swift images are never unmapped, see `PluginImage`), by content
 /// hash, and their cap. Loading the same content again maps nothing new and counts once.
 public final class RetainedImages: Sendable {
+    /// Most distinct Swift images that may be mapped (`plugins.max_retained_images`); a new one past
+    /// it is refused with `LoadRefusal.Kind.retainedImageCap`.
     public let limit: Int
     private let hashes = Locked<Set<String>>([])
 
+    /// An empty set, capped at `limit` images.
     public init(limit: Int) { self.limit = limit }
 
+    /// Distinct Swift images mapped so far.
     public var count: Int { hashes.withLock { $0.count } }
 
     func admits(_ sha256: String) -> Bool {
@@ -294,11 +301,13 @@ public final class RetainedImages: Sendable {
     }
 }
 
-/// An errno with its text.
-/// A failed system call's `errno`.
+/// A failed system call's `errno`, with its text.
 public struct SystemError: Error, CustomStringConvertible, Sendable {
+    /// The `errno` value the call left (`ENOENT`, `EACCES`, …).
     public let errno: Int32
+    /// Wraps `errno`; read it right after the failing call, before anything else can change it.
     public init(errno: Int32) { self.errno = errno }
+    /// `strerror(3)`'s text for `errno`.
     public var description: String { String(cString: strerror(errno)) }
 }
 
@@ -313,9 +322,13 @@ func makeDirectories(_ path: String) throws(SystemError) {
 
 /// A plugin file's bytes and their SHA-256, read and hashed once.
 public struct PluginFileContents: Sendable {
+    /// The whole file.
     public let bytes: [UInt8]
+    /// The SHA-256 of `bytes`, 64 lower-case hex digits: the version's name in the quarantine and
+    /// the private copies.
     public let sha256: String
 
+    /// Hashes `bytes` at once.
     public init(bytes: [UInt8]) {
         self.bytes = bytes
         self.sha256 = SHA256.hex(bytes)

@@ -21,6 +21,7 @@ public struct QuarantineEntry: Codable, Sendable, Equatable {
     /// Seconds since the Unix epoch.
     public var time: Int64
 
+    /// `time` defaults to now, in seconds since the Unix epoch.
     public init(sha256: String, plugin: String, file: String, reason: String, detail: String, time: Int64 = wallClockNanoseconds() / 1_000_000_000) {
         self.sha256 = sha256
         self.plugin = plugin
@@ -44,6 +45,8 @@ public struct QuarantineEntry: Codable, Sendable, Equatable {
 public final class Quarantine: Sendable {
     /// nil: kept in memory only.
     public let path: String?
+    /// Most entries kept in the file: an `add` past it drops the oldest (by `time`). A list kept in
+    /// memory only is not trimmed.
     public let limit: Int
     private struct State {
         var entries: [String: QuarantineEntry] = [:]
@@ -99,11 +102,20 @@ public final class Quarantine: Sendable {
         }
     }
 
+    /// Drops the oldest entries (by `time`) past `limit`.
+    private static func trim(_ entries: inout [String: QuarantineEntry], to limit: Int) {
+        guard entries.count > limit else { return }
+        for old in entries.values.sorted(by: { $0.time < $1.time }).prefix(entries.count - limit) { entries[old.sha256] = nil }
+    }
+
     /// Lifts not yet in the file, for a supervisor to hand to its workers.
     public var unsavedLifts: [String] { state.withLock { Array($0.unsavedLifts) }.sorted() }
 
+    /// The entry that quarantines `sha256` (64 lower-case hex digits); nil when that version may load.
+    /// Reads memory only: `reload()` picks up other processes' changes.
     public func entry(_ sha256: String) -> QuarantineEntry? { state.withLock { $0.entries[sha256] } }
 
+    /// Every entry held now, oldest first (by `time`, then `sha256`).
     public var all: [QuarantineEntry] { state.withLock { Array($0.entries.values) }.sorted { ($0.time, $0.sha256) < ($1.time, $1.sha256) } }
 
     /// Adds (or refreshes) an entry; it holds in memory at once. Returns why the file could not
@@ -114,13 +126,14 @@ public final class Quarantine: Sendable {
             s.entries[entry.sha256] = entry
             s.unsaved[entry.sha256] = entry
             s.unsavedLifts.remove(entry.sha256)
+            // Bounded in memory too (no file, or one that cannot be written): the oldest go.
+            Self.trim(&s.entries, to: limit)
+            Self.trim(&s.unsaved, to: limit)
         }
         do {
             try change { list in
                 list[entry.sha256] = entry
-                if list.count > limit {
-                    for old in list.values.sorted(by: { $0.time < $1.time }).prefix(list.count - limit) { list[old.sha256] = nil }
-                }
+                Self.trim(&list, to: limit)
             }
         } catch {
             return error
@@ -247,9 +260,12 @@ extension JSONEncoder {
 /// quarantined ones are removed at the next keep: bounded by the plugins ever served. Copies are
 /// hard links of the loader's private copy (same file system), made once per version.
 public struct LastGoodImages: Sendable {
+    /// Root of the store (`<stateDirectory>/last-good`).
     public let directory: String
+    /// How many versions that are not quarantined are kept per plugin (the newest).
     public let perPlugin: Int
 
+    /// Touches nothing on disk; the folders are made at the first keep.
     public init(directory: String, perPlugin: Int = 3) {
         self.directory = directory
         self.perPlugin = perPlugin

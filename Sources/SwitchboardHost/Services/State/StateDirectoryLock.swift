@@ -11,11 +11,13 @@ import Glibc
 /// pid), and an earlier one beside this version. The kernel releases the lock when the process
 /// exits, however it exits. Held until this value is deinitialised.
 public final class StateDirectoryLock: Sendable {
+    /// The claimed directory, as given.
     public let directory: String
     private let fd: Int32
 
     /// Why the directory cannot be claimed, in words that say what to do.
     public struct Refusal: Error, CustomStringConvertible {
+        /// What is wrong, naming the other process's pid when known, and what to do.
         public let description: String
     }
 
@@ -32,10 +34,10 @@ public final class StateDirectoryLock: Sendable {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Refusal(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_SH | LOCK_NB) == 0 else {
-            let busy = errno == EWOULDBLOCK
+            let failure = errno
             let holder = Self.readPID(fd)
             close(fd)
-            guard busy else { throw Refusal(description: "cannot lock \(path): \(String(cString: strerror(errno)))") }
+            guard failure == EWOULDBLOCK else { throw Refusal(description: "cannot lock \(path): \(String(cString: strerror(failure)))") }
             throw Refusal(
                 description: "the state directory \(directory) is in use by a switchboard of an earlier version"
                     + (holder.map { " (pid \($0))" } ?? "")
