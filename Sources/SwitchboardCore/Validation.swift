@@ -1,13 +1,20 @@
 /// One entry of a 422 `detail` array, in pydantic v2's shape. The host reports parameter errors
 /// with it and `BodySchema` reports body errors with it, so a client sees one shape.
 public struct ValidationIssue: Error, Sendable, Equatable {
+    /// pydantic's error type: `missing`, `int_parsing`, `greater_than_equal`, `json_invalid`…
     public var type: String
     /// Where: `["query", "limit"]`, `["body", "price"]`, `["body", 12]` (a JSON syntax error's offset).
     public var loc: [JSONValue]
+    /// The message in pydantic's words, e.g. `Field required`.
     public var msg: String
+    /// The value that failed, as received: the string sent for a parameter, the member for a body
+    /// field; for `missing`, the enclosing object (null for a parameter or an empty body).
     public var input: JSONValue
+    /// Details, for the error types pydantic gives them to (`{"ge": 1}`,
+    /// `{"error": "Expecting value"}`), in order; nil for the others.
     public var ctx: [(String, JSONValue)]?
 
+    /// An issue with these fields, as pydantic v2 names them.
     public init(type: String, loc: [JSONValue], msg: String, input: JSONValue, ctx: [(String, JSONValue)]? = nil) {
         self.type = type
         self.loc = loc
@@ -16,11 +23,13 @@ public struct ValidationIssue: Error, Sendable, Equatable {
         self.ctx = ctx
     }
 
+    /// Every field equal, `ctx` in order; a nil `ctx` equals an empty one.
     public static func == (a: ValidationIssue, b: ValidationIssue) -> Bool {
         a.type == b.type && a.loc == b.loc && a.msg == b.msg && a.input == b.input
             && JSONValue.object(a.ctx ?? []) == JSONValue.object(b.ctx ?? [])
     }
 
+    /// One element of `detail`: `type`, `loc`, `msg`, `input`, then `ctx` when there is one.
     public var json: JSONValue {
         var members: [(String, JSONValue)] = [("type", .string(type)), ("loc", .array(loc)), ("msg", .string(msg)), ("input", input)]
         if let ctx { members.append(("ctx", .object(ctx))) }
@@ -35,7 +44,9 @@ public struct ValidationIssue: Error, Sendable, Equatable {
 
 /// Every issue a validation found (a 422's `detail`).
 public struct ValidationFailure: Error, Sendable {
+    /// The issues, in the order they are reported.
     public var issues: [ValidationIssue]
+    /// A failure reporting `issues`.
     public init(_ issues: [ValidationIssue]) { self.issues = issues }
     /// `{"detail":[…]}`
     public var body: String { ValidationIssue.body(issues) }
@@ -52,23 +63,37 @@ public struct ValidationFailure: Error, Sendable {
 /// Unlike pydantic, a number must be finite: `1e400` or `"nan"` is refused (`finite_number`)
 /// rather than stored as something JSON cannot carry.
 public struct BodySchema: Sendable {
+    /// A field's type: `number` is a finite Double, `integer` an Int64; `validate` converts as
+    /// pydantic's lax mode does.
     public enum Kind: Sendable {
         case string, number, integer, boolean
     }
 
+    /// One member the body's object may or must have.
     public struct Field: Sendable {
+        /// The member's name in the JSON object, matched exactly (case-sensitive).
         public var name: String
+        /// The type its value is converted to.
         public var kind: Kind
+        /// Whether an absent member is a `missing` issue; an absent optional one is left out of
+        /// `Body`.
         public var required: Bool
 
+        /// A string member; no other JSON type converts to it (`string_type`).
         public static func string(_ name: String, required: Bool = true) -> Field { Field(name: name, kind: .string, required: required) }
+        /// A number member: a finite Double, also read from a numeric string or a boolean.
         public static func number(_ name: String, required: Bool = true) -> Field { Field(name: name, kind: .number, required: required) }
+        /// An Int64 member, also read from an integral float, a numeric string or a boolean.
         public static func integer(_ name: String, required: Bool = true) -> Field { Field(name: name, kind: .integer, required: required) }
+        /// A boolean member, also read from 0 or 1 and from the strings pydantic accepts
+        /// (`true`/`false`, `yes`/`no`, `on`/`off`, `t`/`f`, `y`/`n`, `1`/`0`, any case).
         public static func boolean(_ name: String, required: Bool = true) -> Field { Field(name: name, kind: .boolean, required: required) }
     }
 
+    /// The members, in the order `validate` checks them and `jsonSchema` lists them.
     public var fields: [Field]
 
+    /// A schema of `fields`, in order.
     public init(_ fields: Field...) { self.fields = fields }
 
     /// The JSON Schema (2020-12) of the bodies this schema accepts, as OpenAPI 3.1's
@@ -183,7 +208,7 @@ public struct BodySchema: Sendable {
             case .double(let d): number = d
             case .bool(let b): number = b ? 1 : 0
             case .string(let text):
-                guard let parsed = Double(text.trimmedHTTPSpace), !text.trimmedHTTPSpace.isEmpty else {
+                guard Self.isNumberSpelling(text.trimmedHTTPSpace, allowingWords: true), let parsed = Double(text.trimmedHTTPSpace) else {
                     return fail("float_parsing", "Input should be a valid number, unable to parse string as a number")
                 }
                 number = parsed
@@ -209,7 +234,7 @@ public struct BodySchema: Sendable {
             case .string(let text):
                 let trimmed = text.trimmedHTTPSpace
                 if let exact = Int64(trimmed) { return .success(.integer(exact)) }
-                if let d = Double(trimmed), abs(d) < 9.223372036854775808e18, d.rounded() == d, let exact = Int64(exactly: d) { return .success(.integer(exact)) }
+                if Self.isNumberSpelling(trimmed, allowingWords: false), let d = Double(trimmed), abs(d) < 9.223372036854775808e18, d.rounded() == d, let exact = Int64(exactly: d) { return .success(.integer(exact)) }
                 return fail("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
             default: return fail("int_type", "Input should be a valid integer")
             }
@@ -229,26 +254,43 @@ public struct BodySchema: Sendable {
     }
 
     /// A body that passed: the fields present, converted, in schema order.
+    /// Whether `text` is a number as pydantic reads one from a string: decimal digits with an
+    /// optional sign, point and exponent (and, for floats, `inf`/`infinity`/`nan`). Swift's
+    /// `Double(String)` alone also takes hexadecimal (`0x10`, `0x1p3`), which pydantic refuses.
+    static func isNumberSpelling(_ text: String, allowingWords: Bool) -> Bool {
+        if allowingWords, ["inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"].contains(text.lowercased()) {
+            return true
+        }
+        return text.utf8.contains(where: { (0x30...0x39).contains($0) })
+            && text.utf8.allSatisfy { (0x30...0x39).contains($0) || "+-.eE".utf8.contains($0) }
+    }
+
     public struct Body: Sendable {
+        /// The members present and their converted values, in schema order.
         public let values: [(String, Value)]
 
+        /// The converted value of field `name`; nil when it was absent.
         public subscript(name: String) -> Value? { values.first { $0.0 == name }?.1 }
 
+        /// The value of the `.string` field `name`; nil when absent or of another kind.
         public func string(_ name: String) -> String? {
             if case .string(let s) = self[name] { return s }
             return nil
         }
 
+        /// The value of the `.number` field `name`; nil when absent or of another kind.
         public func double(_ name: String) -> Double? {
             if case .number(let d) = self[name] { return d }
             return nil
         }
 
+        /// The value of the `.integer` field `name`; nil when absent or of another kind.
         public func int(_ name: String) -> Int64? {
             if case .integer(let i) = self[name] { return i }
             return nil
         }
 
+        /// The value of the `.boolean` field `name`; nil when absent or of another kind.
         public func bool(_ name: String) -> Bool? {
             if case .boolean(let b) = self[name] { return b }
             return nil

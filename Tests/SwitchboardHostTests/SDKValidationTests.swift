@@ -64,6 +64,8 @@ import SwitchboardSDK
         #expect(issues(#"{"n":"nan","i":"x","b":[]}"#) == [
             "missing@\"body\".\"s\"", "finite_number@\"body\".\"n\"", "int_parsing@\"body\".\"i\"", "bool_type@\"body\".\"b\"",
         ])
+        // Hexadecimal is not a number to pydantic (Swift's Double(String) would take it).
+        #expect(issues(#"{"s":"","n":"0x10","i":"0x1p3","b":true}"#) == ["float_parsing@\"body\".\"n\"", "int_parsing@\"body\".\"i\""])
         #expect(issues(#"{}"#, schema.partial) == [])
         #expect(issues(#"{"n":{}}"#, schema.partial) == ["float_type@\"body\".\"n\""])
     }
