@@ -16,6 +16,8 @@ public final class ConditionLock<Value>: @unchecked Sendable {  // every access 
     /// Threads in `wait` now: a change wakes them only when there are any.
     private var waiters = 0
 
+    /// A lock guarding `value`, with a condition variable whose timed waits use the monotonic
+    /// clock.
     public init(_ value: Value) {
         mutex = makeMutex()
         condition = .allocate(capacity: 1)

@@ -19,12 +19,16 @@ public struct Validators: Sendable {
     /// Whether the resource exists (`If-Match: *` needs a current representation).
     public var exists: Bool
 
+    /// Validators for one resource: `etag` as the ETag field carries it (`ETagList.strong`),
+    /// `lastModified` in seconds since the Unix epoch, `exists` false for an absent resource (then
+    /// `If-Match: *` fails and `If-None-Match: *` holds).
     public init(etag: String? = nil, lastModified: Int? = nil, exists: Bool = true) {
         self.etag = etag
         self.lastModified = lastModified
         self.exists = exists
     }
 
+    /// What `evaluate` tells the caller to do with the request.
     public enum Outcome: Sendable, Equatable {
         /// Go on: answer as if the request had no preconditions.
         case proceed

@@ -8,11 +8,13 @@ public enum JSON {
     }
 }
 
+/// Escaping for HTML element content and attribute values.
 public enum HTML {
     /// Text safe in HTML element content and in quoted attribute values.
     public static func escape(_ text: String) -> String { markupEscape(text, apostrophe: "&#39;", xmlOnly: false) }
 }
 
+/// Escaping for XML 1.0 character data and attribute values.
 public enum XML {
     /// Text safe in XML character data and quoted attributes. Characters XML 1.0 forbids
     /// (most C0 controls, U+FFFE, U+FFFF) are dropped, since no escape can carry them.

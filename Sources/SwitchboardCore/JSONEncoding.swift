@@ -46,8 +46,10 @@ public enum JSONEncoding {
     /// one it had not begun: a bug in the conformance, answered 500 rather than sent as broken
     /// JSON.
     public struct MalformedDocument: Error, CustomStringConvertible {
+        /// The name of the type whose `write(to:)` misbehaved, as `type(of:)` prints it.
         public let type: String
         @usableFromInline init(type: String) { self.type = type }
+        /// The type and what it did wrong, for the log.
         public var description: String { "\(type).write(to:) did not write exactly one complete JSON value" }
     }
 
@@ -87,9 +89,13 @@ public enum JSONEncoding {
 /// A date written as orjson writes a naive datetime: ISO 8601 in UTC, microseconds (unless
 /// zero), no offset (`2024-01-15T12:00:00.123456`), what `datetime.utcnow()` gives.
 public struct NaiveUTC: Encodable, Sendable {
+    /// The instant to write; its UTC date and time are written, without an offset.
     public var date: Date
+    /// Wraps `date` for the naive form.
     public init(_ date: Date) { self.date = date }
 
+    /// Encodes the date as one string, `ISO8601.format(date, offset: false)`.
+    /// - Throws: `ISO8601.OutOfRange` for a date outside years 1 to 9999, or the encoder's error.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(try ISO8601.format(date, offset: false))
@@ -165,8 +171,10 @@ public enum ISO8601 {
 
     /// A date JSON's ISO 8601 form cannot carry (seconds since 1970).
     public struct OutOfRange: Error, CustomStringConvertible {
+        /// The refused date, in seconds since the Unix epoch (NaN or infinite for such a `Date`).
         public let seconds: Double
         @usableFromInline init(seconds: Double) { self.seconds = seconds }
+        /// The refused date and the range it left, for the log.
         public var description: String { "a date \(seconds) s from 1970 is outside years 1 to 9999" }
     }
 

@@ -5,12 +5,18 @@
 public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
+    /// An integer that fits in Int64, kept exact.
     case int(Int64)
+    /// A number held as a Double: `parse` gives one for a fraction, an exponent, or an integer
+    /// past Int64.
     case double(Double)
     case string(String)
     case array([JSONValue])
+    /// An object's members, in order; `parse` keeps a repeated key once, at its first position.
     case object([(String, JSONValue)])
 
+    /// Structural equality: objects compare member by member in order, `.int(1)` differs from
+    /// `.double(1)`, and a NaN `.double` equals nothing, itself included.
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): true
@@ -59,7 +65,9 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
+    /// `.string(value)`: a string literal stands for a JSON string.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// `.int(value)`: an integer literal stands for a JSON integer.
     public init(integerLiteral value: Int64) { self = .int(value) }
 }
 
@@ -69,10 +77,14 @@ extension JSONValue {
     /// Why a text is not JSON, as Python's `json` module words it (FastAPI reports that wording),
     /// with the offset in characters where it was found.
     public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// The reason in Python's words, e.g. `Expecting ',' delimiter`.
         public var message: String
+        /// Where the error is, in characters (Unicode code points, as Python counts) from the start.
         public var offset: Int
+        /// `message: char offset`, for the log.
         public var description: String { "\(message): char \(offset)" }
 
+        /// An error with `message` at `offset` characters.
         public init(message: String, offset: Int) {
             self.message = message
             self.offset = offset

@@ -32,42 +32,55 @@ public protocol JSONWritable {
 }
 
 extension String: JSONWritable {
+    /// Writes the string quoted, with the escapes RFC 8259 requires (`JSONWriter.string`).
     @inlinable public func write(to writer: inout JSONWriter) { writer.string(self) }
 }
 
 extension Int: JSONWritable {
+    /// Writes the integer in decimal.
     @inlinable public func write(to writer: inout JSONWriter) { writer.int(self) }
 }
 
 extension Int64: JSONWritable {
+    /// Writes the integer in decimal.
     @inlinable public func write(to writer: inout JSONWriter) { writer.int(self) }
 }
 
 extension Int32: JSONWritable {
+    /// Writes the integer in decimal.
     @inlinable public func write(to writer: inout JSONWriter) { writer.int(self) }
 }
 
 extension UInt64: JSONWritable {
+    /// Writes the integer in decimal, exact past `Int64.max`.
     @inlinable public func write(to writer: inout JSONWriter) { writer.int(self) }
 }
 
 extension Bool: JSONWritable {
+    /// Writes `true` or `false`.
     @inlinable public func write(to writer: inout JSONWriter) { writer.bool(self) }
 }
 
 extension Double: JSONWritable {
+    /// Writes the double as Python's `repr` spells it (`1.0`, `1e-07`).
+    /// - Throws: `JSONWriter.NonFiniteNumber` for NaN or infinity (nothing is written).
     @inlinable public func write(to writer: inout JSONWriter) throws { try writer.double(self) }
 }
 
 extension UUID: JSONWritable {
+    /// Writes the UUID as its quoted lower-case string, as Python's `str(uuid)`.
     @inlinable public func write(to writer: inout JSONWriter) { writer.uuid(uuid) }
 }
 
 extension Date: JSONWritable {
+    /// Writes the date as `ISO8601.format` does, quoted, with `+00:00`.
+    /// - Throws: `ISO8601.OutOfRange` for a date outside years 1 to 9999 (nothing is written).
     @inlinable public func write(to writer: inout JSONWriter) throws { try writer.date(self) }
 }
 
 extension NaiveUTC: JSONWritable {
+    /// Writes the date as `ISO8601.format` does, quoted, without an offset.
+    /// - Throws: `ISO8601.OutOfRange` for a date outside years 1 to 9999 (nothing is written).
     @inlinable public func write(to writer: inout JSONWriter) throws { try writer.date(date, offset: false) }
 }
 
@@ -80,16 +93,21 @@ extension Decimal: JSONWritable {
 }
 
 extension JSONValue: JSONWritable {
+    /// Writes the whole tree (`JSONWriter.value`).
+    /// - Throws: `JSONWriter.NonFiniteNumber` for a NaN or infinite `.double` anywhere in it.
     public func write(to writer: inout JSONWriter) throws { try writer.value(self) }
 }
 
 extension Optional: JSONWritable where Wrapped: JSONWritable {
+    /// Writes the wrapped value, or `null` for nil.
     @inlinable public func write(to writer: inout JSONWriter) throws {
         if let self { try self.write(to: &writer) } else { writer.null() }
     }
 }
 
 extension Array: JSONWritable where Element: JSONWritable {
+    /// Writes a JSON array of the elements, in order.
+    /// - Throws: the first error an element's `write(to:)` throws (the array is left unfinished).
     @inlinable public func write(to writer: inout JSONWriter) throws {
         writer.beginArray()
         // Through the buffer: each element is borrowed, not copied (no retain per element).

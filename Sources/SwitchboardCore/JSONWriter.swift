@@ -18,10 +18,13 @@ public struct JSONOptions: Sendable, Equatable {
 
     /// Two-space indentation and `": "` after keys, as orjson's OPT_INDENT_2 writes.
     public var pretty: Bool
+    /// How object keys are written: as given, or converted to camelCase.
     public var keys: KeyStrategy
     /// Object members in byte order of their (written) keys, as `json.dumps(sort_keys=True)`.
     public var sortedKeys: Bool
 
+    /// `pretty` indents, `keys` converts member names, `sortedKeys` sorts members; the defaults
+    /// give `compact`.
     public init(pretty: Bool = false, keys: KeyStrategy = .asIs, sortedKeys: Bool = false) {
         self.pretty = pretty
         self.keys = keys
@@ -73,6 +76,7 @@ public struct JSONWriter {
     /// An end without its begin or a second top-level value was written: never complete again
     /// (until `reset`).
     @usableFromInline var misused = false
+    /// The layout and key strategy this writer was made with.
     public let options: JSONOptions
     @usableFromInline let pretty: Bool
 
@@ -86,12 +90,17 @@ public struct JSONWriter {
 
     /// Thrown for NaN and infinity, which JSON cannot carry.
     public struct NonFiniteNumber: Error, CustomStringConvertible {
+        /// The refused value: NaN, +infinity or -infinity.
         public let value: Double
+        /// The keys leading to the value, joined with `.` (`items.0.price`); empty when unknown,
+        /// as for a `JSONWritable`'s own `write(to:)`.
         public var codingPath: String = ""
+        /// An error for `value`, found at `codingPath` (empty: unknown).
         public init(value: Double, codingPath: String = "") {
             self.value = value
             self.codingPath = codingPath
         }
+        /// The coding path, when known, and the value, for the log.
         public var description: String {
             (codingPath.isEmpty ? "" : codingPath + ": ") + "JSON cannot carry \(value) (NaN or infinity)"
         }
@@ -678,11 +687,17 @@ public struct JSONWriter {
 /// A coding key that is just its text: keys known only at run time (a dictionary's, a
 /// metadata map's) for `KeyedEncodingContainer`. Has no integer value.
 public struct JSONKey: CodingKey, Sendable, ExpressibleByStringLiteral {
+    /// The member name, as given.
     public let stringValue: String
+    /// Always nil: a `JSONKey` names an object member, never an array position.
     public var intValue: Int? { nil }
+    /// A key for the member named `text`.
     public init(_ text: String) { stringValue = text }
+    /// A key for the member named `stringValue`; never fails.
     public init(stringValue: String) { self.stringValue = stringValue }
+    /// A key from a literal: `let id: JSONKey = "id"`.
     public init(stringLiteral value: String) { stringValue = value }
+    /// Always nil: integer keys are not supported.
     public init?(intValue: Int) { nil }
 }
 

@@ -12,6 +12,7 @@ import Synchronization
 public final class LeaseGate: Sendable {
     /// What the gate is: its phase and how many leases are out. Packed in one word (`rawValue`).
     public struct State: Equatable, Sendable, CustomStringConvertible {
+        /// Whether the gate gives leases, and until when.
         public enum Phase: Int, Sendable {
             /// Leases are given.
             case open = 0
@@ -30,9 +31,12 @@ public final class LeaseGate: Sendable {
             case released
         }
 
+        /// Whether new leases are given: open, draining or closed.
         public private(set) var phase: Phase
+        /// How many leases are out: taken with `enter`, not yet returned with `leave`.
         public private(set) var leases: Int
 
+        /// A state as given; the defaults are a new gate's: open, no lease out.
         public init(phase: Phase = .open, leases: Int = 0) {
             self.phase = phase
             self.leases = leases
@@ -87,6 +91,7 @@ public final class LeaseGate: Sendable {
             return leases == 0 ? .released : .none
         }
 
+        /// `open with 2 lease(s)`, for logs and test failures.
         public var description: String { "\(phase) with \(leases) lease(s)" }
     }
 
@@ -94,6 +99,7 @@ public final class LeaseGate: Sendable {
     /// Set once the gate is closed with no lease out; `waitUntilReleased` waits on it.
     private let released = ConditionLock(false)
 
+    /// An open gate with no lease out.
     public init() {}
 
     /// The state now (a snapshot: other threads may change it at once).

@@ -13,6 +13,7 @@ public final class Locked<Value>: @unchecked Sendable {  // every access to `val
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
     @usableFromInline var value: Value
 
+    /// A lock guarding `value`; the mutex is destroyed with the object.
     public init(_ value: Value) {
         mutex = makeMutex()
         self.value = value

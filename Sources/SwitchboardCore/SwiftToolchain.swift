@@ -6,6 +6,8 @@
 /// later ones. The one copy of this ladder: a plugin built on the SDK reports its compiler with it
 /// (`sb_plugin_descriptor.swift_version`), and the host compares that with its own.
 public enum SwiftToolchain {
+    /// This code's compiler, e.g. 60301 for Swift 6.3.1: 60400 for 6.4 and any later release, 60000
+    /// for one before 6.1.
     public static let compilerVersion: UInt32 = {
         #if compiler(>=6.4)
         return 60400

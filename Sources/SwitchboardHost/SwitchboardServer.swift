@@ -10,16 +10,23 @@ import Glibc
 
 /// Everything the host needs to know, resolved from file, environment and flags by the CLI.
 public struct HostSettings: Sendable {
+    /// Address to listen on (`server.host`): an IPv4 or IPv6 literal, or a name whose first
+    /// address is used.
     public var host = "127.0.0.1"
+    /// TCP port to listen on (`server.port`); 0 takes any free port.
     public var port = 8000
+    /// Directories whose `*.so` files are loaded and watched (`plugins.directories`).
     public var pluginDirectories: [String] = []
     /// Private plugin copies live under `<stateDirectory>/images`.
     public var stateDirectory = "var/switchboard"
+    /// Request-body limit in bytes for routes that declare none (`limits.max_body_bytes`,
+    /// default 1 MiB); a larger body gets 413 Content Too Large (RFC 9110 §15.5.14).
     public var maxBodyBytes = 1 << 20
     /// When a thread that must not block counts as stuck, and how long shutdown may take.
     public var watchdog = Watchdog.Options()
     /// Timeouts and sizes of each connection, and how many there may be (`limits.*`).
     public var limits = ConnectionLimits()
+    /// The `Server` response field's value (`server.name`; RFC 9110 §10.2.4); nil sends none.
     public var serverName: String? = "switchboard"
     /// A plugin's configuration value: `plugins.config.<name>.<key>`.
     public var pluginConfig: @Sendable (_ plugin: String, _ key: String) -> String? = { _, _ in nil }
@@ -38,6 +45,7 @@ public struct HostSettings: Sendable {
     /// `<stateDirectory>/state/state.db` across restarts; `.memory` only for the process's life.
     public var stateBackend = StateBackend.sqlite
 
+    /// Where plugin state is kept; see `stateBackend`.
     public enum StateBackend: String, Sendable {
         case sqlite, memory
 
@@ -52,6 +60,7 @@ public struct HostSettings: Sendable {
         }
     }
 
+    /// The defaults: 127.0.0.1:8000, no plugin directories, SQLite state under `var/switchboard`.
     public init() {}
 }
 
@@ -60,11 +69,16 @@ public struct SwitchboardServer: Sendable {
     /// The host's version, shown in `/openapi.json` and `--version`.
     public static let version = "0.6.0"
 
+    /// The settings passed to `init`; fixed for the server's life.
     public let settings: HostSettings
+    /// The loaded plugins, their refusals and the route table requests are dispatched through.
     public let registry: PluginRegistry
+    /// Follows `settings.pluginDirectories`. `loadPlugins()` runs its first scan; its `start()`
+    /// starts the watching thread.
     public let watcher: PluginWatcher
     /// Start it with the server; call `shutdownBegan()` when a shutdown signal arrives.
     public let watchdog: Watchdog
+    /// The host's logger; each plugin logs through a copy with `plugin` metadata.
     public let logger: Logger
     /// The link to this worker's supervisor; nil when the server runs as a single process.
     public let worker: WorkerLink?

@@ -8,12 +8,19 @@ import SwitchboardCore
 public enum OpenAPIDocument {
     /// One loaded plugin as the document describes it.
     public struct Plugin: Sendable {
+        /// The plugin's name as it registered it (`[a-z0-9][a-z0-9_-]{0,63}`): its operations'
+        /// tag, and the start of their `operationId`s.
         public var name: String
+        /// Its free-form version text, shown in its tag's description.
         public var version: String
+        /// Its description, shown before the version in its tag's; empty for none.
         public var description: String
+        /// The loaded generation's number, shown in its tag's description.
         public var generation: UInt64
+        /// Its routes; one whose method OpenAPI has no operation for is left out.
         public var routes: [RouteDeclaration]
 
+        /// A plugin as described; nothing is checked.
         public init(name: String, version: String, description: String, generation: UInt64, routes: [RouteDeclaration]) {
             self.name = name
             self.version = version
@@ -25,6 +32,9 @@ public enum OpenAPIDocument {
 
     static let operationMethods: Set<String> = ["GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"]
 
+    /// The document as a JSON tree: OpenAPI 3.1.0, `info` from `title` and `version`, paths
+    /// sorted by template, plugins (tags) sorted by name, and FastAPI's validation schemas under
+    /// `components` only when some operation validates parameters or documents a body.
     public static func build(title: String, version: String, plugins: [Plugin]) -> JSONValue {
         var paths: [(String, [(String, JSONValue)])] = []
         var pathIndex: [String: Int] = [:]

@@ -2,6 +2,7 @@ import SwitchboardCore
 
 /// A declared path, query or header parameter (a checked copy of `sb_param_spec`).
 public struct ParameterSpec: Sendable {
+    /// Where the value is read (`sb_param_location`).
     public enum Location: UInt8, Sendable {
         case path = 0, query = 1, header = 2
         /// The name FastAPI uses in `loc` and OpenAPI uses in `in`.
@@ -14,25 +15,45 @@ public struct ParameterSpec: Sendable {
         }
     }
 
+    /// The value's type (`sb_param_type`): `int` is an Int64, `float` a Double, `enumeration`
+    /// one of `enumValues`.
     public enum Kind: UInt8, Sendable {
         case string = 0, int = 1, float = 2, bool = 3, enumeration = 4
     }
 
+    /// The template's `{name}`, the query parameter's name, or the header field's name (matched
+    /// case-insensitively).
     public var name: String
+    /// Where the value is read.
     public var location: Location
+    /// The type the value is converted to, and its OpenAPI schema.
     public var kind: Kind
+    /// Whether an absent value is a 422 `missing`; always true for a path parameter.
     public var required: Bool
+    /// Free text for the OpenAPI document; empty for none.
     public var description: String
+    /// Inclusive lower bound (`>=`) of an int or float; nil for none.
     public var ge: Double?
+    /// Exclusive lower bound (`>`) of an int or float; nil for none.
     public var gt: Double?
+    /// Inclusive upper bound (`<=`) of an int or float; nil for none.
     public var le: Double?
+    /// Exclusive upper bound (`<`) of an int or float; nil for none.
     public var lt: Double?
+    /// Least length of a string, in Unicode scalars; nil for none.
     public var minLength: UInt64?
+    /// Greatest length of a string, in Unicode scalars; nil for none.
     public var maxLength: UInt64?
+    /// An expression a string must match somewhere in it; nil for none.
     public var pattern: Pattern?
+    /// The value, as text, used when the client sends none (converted like a sent value, with
+    /// `present` false); nil for none.
     public var defaultValue: String?
+    /// The values an `enumeration` allows, compared exactly; empty for other kinds.
     public var enumValues: [String]
 
+    /// A declaration as given, except that a path parameter is always `required`; `problem()` says
+    /// whether it is usable.
     public init(
         name: String, location: Location, kind: Kind, required: Bool = false, description: String = "",
         ge: Double? = nil, gt: Double? = nil, le: Double? = nil, lt: Double? = nil,
@@ -58,15 +79,19 @@ public struct ParameterSpec: Sendable {
     /// A compiled regular expression. Like pydantic's `pattern`, it may match anywhere in the
     /// value; anchor it with `^…$` to constrain the whole value.
     public final class Pattern: @unchecked Sendable {  // Regex is immutable; matching from several threads at once is safe
+        /// The expression as declared (Swift `Regex` syntax).
         public let source: String
         // Regex is immutable; matching from several threads at once is safe.
         private let regex: Regex<AnyRegexOutput>
 
+        /// Compiles `source`.
+        /// - Throws: the `Regex` parser's error when `source` is not a valid expression.
         public init(_ source: String) throws {
             self.source = source
             self.regex = try Regex(source)
         }
 
+        /// Whether the expression matches anywhere in `value` (not necessarily all of it).
         public func matches(_ value: String) -> Bool { (try? regex.firstMatch(in: value)) != nil }
     }
 
@@ -128,6 +153,7 @@ public struct ParameterSpec: Sendable {
 
 /// A validated parameter value as a handler receives it.
 public struct ParameterValue: Sendable, Equatable {
+    /// The declaration's type, which says which of the fields below hold the value.
     public var kind: ParameterSpec.Kind
     /// True when the client sent it; false when it is the declared default.
     public var present: Bool
@@ -138,6 +164,7 @@ public struct ParameterValue: Sendable, Equatable {
     /// Float, and int converted.
     public var number: Double
 
+    /// A bool parameter's value (`integer != 0`).
     public var bool: Bool { integer != 0 }
 }
 
@@ -147,10 +174,15 @@ public enum ParameterValidation {
     /// Where the raw values of a request come from. Each closure returns the percent-decoded value
     /// the declaration names, or nil when absent.
     public struct Source {
+        /// The percent-decoded value of the template parameter `name`, or nil.
         public var path: (String) -> String?
+        /// The percent-decoded value of the query parameter `name` (`+` as a space; the last of
+        /// repeated ones, as FastAPI reads them), or nil.
         public var query: (String) -> String?
+        /// The value of the header field `name`, matched case-insensitively, or nil.
         public var header: (String) -> String?
 
+        /// A source reading from these three closures; they are called during `validate` only.
         public init(path: @escaping (String) -> String?, query: @escaping (String) -> String?, header: @escaping (String) -> String?) {
             self.path = path
             self.query = query

@@ -5,19 +5,27 @@
 /// request path. Two templates are *equivalent* when they differ only in parameter names; the
 /// registry refuses equivalent templates for the same method in two plugins.
 public struct PathTemplate: Hashable, Sendable, CustomStringConvertible {
+    /// One `/`-separated segment of a template.
     public enum Segment: Hashable, Sendable {
+        /// Text a request's segment must equal, decoded or percent-encoded.
         case literal(String)
+        /// `{name}`, holding the name without braces: matches any one non-empty segment.
         case parameter(String)
     }
 
     /// Why a template was refused; the message says what to write instead.
     public struct Invalid: Error, Equatable, Sendable, CustomStringConvertible {
+        /// The template as given.
         public let template: String
+        /// What is wrong with it, and what to write instead.
         public let reason: String
+        /// `invalid path template "…": reason`, for the log and the plugin's refusal.
         public var description: String { "invalid path template \"\(template)\": \(reason)" }
     }
 
+    /// The template as declared, e.g. `/items/{item_id}`.
     public let text: String
+    /// Its segments, in order; empty for `/`.
     public let segments: [Segment]
 
     /// The parameter names, in order of appearance.
@@ -30,8 +38,12 @@ public struct PathTemplate: Hashable, Sendable, CustomStringConvertible {
         "/" + segments.map { if case .literal(let s) = $0 { s } else { "{}" } }.joined(separator: "/")
     }
 
+    /// The template as declared (`text`).
     public var description: String { text }
 
+    /// Parses and checks `text`.
+    /// - Throws: `Invalid` when it does not start with `/`, exceeds 2048 bytes, or has an empty
+    ///   segment, a malformed or repeated parameter, or a `?`, `#`, `%`, space or control character.
     public init(_ text: String) throws(Invalid) {
         func fail(_ reason: String) -> Invalid { Invalid(template: text, reason: reason) }
         guard text.hasPrefix("/") else { throw fail("it must start with \"/\"") }

@@ -54,6 +54,8 @@ private func hexValue(_ c: UInt8) -> UInt8? {
 
 /// A query string split into its `name=value` pairs, still percent-encoded, in order.
 public enum QueryString {
+    /// The pairs of `query` (without `?`), split at `&` and at each pair's first `=`, still
+    /// percent-encoded; a pair without `=` has an empty value, and empty pairs are dropped.
     public static func items(_ query: Substring) -> [(name: Substring, value: Substring)] {
         query.split(separator: "&").map { pair in
             guard let eq = pair.firstIndex(of: "=") else { return (pair, "") }

@@ -54,6 +54,7 @@ public enum ProactiveNegotiation {
         /// (wildcards and `q` are for requests, not for representations).
         public static func malformed(index: Int) -> OfferError { OfferError(code: .malformed(index: index)) }
 
+        /// The mistake and the limit to respect, for the host's log.
         public var description: String {
             switch code {
             case .count(let n): "\(n) media types offered; offer 1 to \(ProactiveNegotiation.offerLimit)"

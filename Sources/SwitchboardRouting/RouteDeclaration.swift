@@ -6,14 +6,23 @@ import SwitchboardCore
 /// The C pointers (handler, handler data, typed handler) belong to the plugin image and are valid
 /// only while it is loaded; everything else is copied.
 public struct RouteDeclaration: @unchecked Sendable {  // its C pointers are immutable and valid while the image is loaded; the rest are values
+    /// The method: 1 to 32 bytes of `A`–`Z` and `-` (`GET`, `PURGE`).
     public var method: String
+    /// The path template, already checked (`PathTemplate.init`).
     public var template: PathTemplate
+    /// `SB_ROUTE_*` bits as the plugin set them (blocking, streamed body, preconditions).
     public var flags: UInt32
     /// 0: the host's default limit.
     public var maxBodyBytes: UInt64
+    /// What the route documents, its declared (and validated) parameters included.
     public var metadata: RouteMetadata
+    /// The handler; nil when only `typedHandler` is set.
     public var handler: sb_handler_fn?
+    /// The plugin's `handler_data`, passed back to the handler unchanged; the plugin's, valid until
+    /// its `on_deinit`.
     public var handlerData: UnsafeMutableRawPointer?
+    /// The native typed handler, called through libffi (`TypedHandlerCall`) instead of `handler`;
+    /// nil for none.
     public var typedHandler: sb_typed_handler_fn?
 
     /// "GET /items/{item_id}"
@@ -21,7 +30,9 @@ public struct RouteDeclaration: @unchecked Sendable {  // its C pointers are imm
 
     /// Why a spec was refused, in words that say what to change.
     public struct Invalid: Error, Sendable, CustomStringConvertible {
+        /// The route and what to change, e.g. `GET /items has no handler`.
         public let description: String
+        /// A refusal saying `description`.
         public init(description: String) { self.description = description }
     }
 
@@ -184,9 +195,13 @@ public struct RouteDeclaration: @unchecked Sendable {  // its C pointers are imm
 
 /// Paths a host answers itself, before its plugins' routes; no plugin may declare them.
 public enum HostPaths {
+    /// The admin API's prefix; every path under it is the host's.
     public static let adminPrefix = "/_switchboard/"
+    /// The Prometheus metrics (text exposition format 0.0.4).
     public static let metrics = "/metrics"
+    /// The generated OpenAPI 3.1 document (`OpenAPIDocument`).
     public static let openAPI = "/openapi.json"
+    /// The documentation page, which reads `/openapi.json`.
     public static let docs = "/docs"
     /// A plugin path may not start with these segments...
     public static let reservedFirstSegments: Set<String> = ["_switchboard", "metrics"]
@@ -196,13 +211,19 @@ public enum HostPaths {
 
 /// Documentation of a route, for generated docs and the admin API.
 public struct RouteMetadata: Sendable {
+    /// One line for the operation; empty: the OpenAPI document shows the route's signature.
     public var summary: String
+    /// Longer free text; empty for none.
     public var description: String
+    /// The declared parameters, in declaration order (the order a typed handler receives them in).
     public var parameters: [ParameterSpec]
+    /// The documented responses, in declaration order; several with one status list its media
+    /// types.
     public var responses: [ResponseDoc]
     /// The documented request body (ABI 1.4), or nil.
     public var requestBody: RequestBodyDoc?
 
+    /// Metadata as given; every part may be left empty.
     public init(
         summary: String = "", description: String = "", parameters: [ParameterSpec] = [], responses: [ResponseDoc] = [],
         requestBody: RequestBodyDoc? = nil
@@ -221,8 +242,10 @@ public struct RequestBodyDoc: Sendable {
     public var mediaType: String
     /// A JSON Schema object, as the plugin gave it.
     public var schema: JSONValue
+    /// Whether the body must be sent (false with `SB_BODY_OPTIONAL`); documented, not enforced.
     public var required: Bool
 
+    /// A documented body as given.
     public init(mediaType: String, schema: JSONValue, required: Bool) {
         self.mediaType = mediaType
         self.schema = schema
@@ -232,8 +255,11 @@ public struct RequestBodyDoc: Sendable {
 
 /// A documented response (a copy of `sb_response_doc`).
 public struct ResponseDoc: Sendable, Equatable {
+    /// The HTTP status code, e.g. 200.
     public var status: Int
+    /// The body's media type, e.g. `application/json`; empty for none.
     public var mediaType: String
+    /// Free text; empty: the OpenAPI document uses a standard phrase for the status.
     public var description: String
 }
 
@@ -244,6 +270,7 @@ extension sb_str {
         return String(decoding: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)
     }
 
+    /// Whether it holds no bytes (`len` is 0, whatever `ptr` is).
     public var isEmpty: Bool { len == 0 }
 }
 
@@ -261,5 +288,6 @@ public enum RoutePreconditions {
         }
     }
 
+    /// The `detail` of the 412 JSON body the host answers when `failWithoutValidators` is true.
     public static let failedDetail = "Precondition Failed: this route keeps no validators (ETag), so an If-Match naming a tag, or If-None-Match: *, cannot hold"
 }

@@ -35,6 +35,9 @@ public struct ResponseBodyWriter: Sendable {
 public struct EventStreamWriter: Sendable {
     let writer: ResponseBodyWriter
 
+    /// Sends `event` (its `encoded` form), waiting for room when the connection's queue is full.
+    /// - Throws: `ResponseStream.WriteError.closed` once the client has gone or the host ended the
+    ///   stream; `.failed` when the host refused the write for another reason.
     public func send(_ event: ServerSentEvent) async throws(ResponseStream.WriteError) {
         try await writer.write(event.encoded)
     }
@@ -60,6 +63,7 @@ extension ResponseStream {
         /// The host refused the write with `status` (an `sb_status`, a bug in the caller).
         public static func failed(_ status: Int32) -> WriteError { WriteError(code: .failed(status)) }
 
+        /// The reason, with the host's `sb_status` for `.failed`, for the log.
         public var description: String {
             switch code {
             case .closed: "the stream is closed"

@@ -47,7 +47,9 @@ extension Request {
 /// Immutable after `init`; its buffers are freed when the last reference goes, which a route
 /// holding it outlives.
 public final class Offers<Choice: Sendable>: @unchecked Sendable, ExpressibleByDictionaryLiteral {  // immutable after init; its C buffers are only read
+    /// The offered media types, in order of preference, as given.
     public let mediaTypes: [String]
+    /// The value handed back for each type, at the same index.
     public let choices: [Choice]
     /// 406 with the types (`HTTPError.notAcceptable`).
     public let notAcceptable: HTTPError
@@ -55,6 +57,8 @@ public final class Offers<Choice: Sendable>: @unchecked Sendable, ExpressibleByD
     let list: UnsafeMutablePointer<sb_str>
     private let bytes: UnsafeMutablePointer<UInt8>
 
+    /// Offers in order of preference. The types are copied once into C buffers; the host checks
+    /// them at each negotiation (1 to 64 of them, no wildcard, no `q`; otherwise a 500).
     public init(_ pairs: [(mediaType: String, choice: Choice)]) {
         mediaTypes = pairs.map(\.mediaType)
         choices = pairs.map(\.choice)
@@ -73,6 +77,7 @@ public final class Offers<Choice: Sendable>: @unchecked Sendable, ExpressibleByD
         }
     }
 
+    /// Offers from a dictionary literal, in the literal's order (the first is preferred).
     public convenience init(dictionaryLiteral elements: (String, Choice)...) {
         self.init(elements.map { (mediaType: $0.0, choice: $0.1) })
     }

@@ -18,12 +18,18 @@ import Glibc
 /// thread, with a fresh `App`. Everything a generation needs lives in what `setup` creates and
 /// captures, never in globals: a reload with the same content may share them.
 public final class Plugin: @unchecked Sendable {  // `descriptor` is written once in init, then only read
+    /// The name the host knows the plugin by: `[a-z0-9][a-z0-9_-]{0,63}`, unique among loaded
+    /// plugins (the host refuses others).
     public let name: String
+    /// Free-form version text, e.g. "1.2.0".
     public let version: String
     let setup: @Sendable (App) throws -> Void
     // Written once in init, then only read (by the host).
     private let descriptor: UnsafeMutablePointer<sb_plugin_descriptor>
 
+    /// A plugin whose `setup` runs for each loaded generation. The strings are copied into a
+    /// descriptor that lives as long as the library; `description` (nil for none) is shown in
+    /// /openapi.json.
     public init(name: String, version: String, description: String? = nil, setup: @escaping @Sendable (App) throws -> Void) {
         self.name = name
         self.version = version
@@ -91,6 +97,7 @@ private func pluginDeinit(_ state: UnsafeMutableRawPointer?) {
 public final class App: @unchecked Sendable {  // `host` and `handle` are C pointers the ABI lets any thread use until retirement; the rest is locked or atomic
     let host: UnsafePointer<sb_host_api>
     let handle: OpaquePointer
+    /// The plugin's name, as in its descriptor.
     public let name: String
     /// Route closures, kept alive (and at fixed addresses) until on_deinit.
     private let routes = Locked<[RouteBox]>([])
@@ -152,13 +159,15 @@ public final class App: @unchecked Sendable {  // `host` and `handle` are C poin
 
     // MARK: Configuration and logging
 
-    /// `plugins.config.<name>.<key>` from the host's configuration (environment and flags override it).
+    /// `plugins.config.<name>.<key>` from the host's configuration (an environment variable overrides
+    /// the file; no flag sets it); nil when unset or once the generation is retired.
     public func config(_ key: String) -> String? {
         var value = sb_str()
         guard withLiveHandle({ handle in withSBStr(key) { api.config_get(handle, $0, &value) } }) == SB_OK else { return nil }
         return value.text
     }
 
+    /// A log line's severity (`sb_log_level`), from `trace` to `critical`.
     public enum LogLevel: Int32, Sendable { case trace = 0, debug, info, notice, warning, error, critical }
 
     /// A log line tagged with the plugin's name.
@@ -199,42 +208,55 @@ public final class App: @unchecked Sendable {  // `host` and `handle` are C poin
                 evaluatesPreconditions: evaluatesPreconditions, blocking: false, maxBodyBytes: maxBodyBytes), .async(handler))
     }
 
+    /// Declares a GET route (HEAD requests reach it too) whose handler runs on an event loop, or on
+    /// the thread pool with `blocking`; see `route`.
     public func get(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], blocking: Bool = false, _ handler: @escaping @Sendable (Request) throws -> Response) {
         route("GET", path, params: params, summary: summary, description: description, responses: responses, blocking: blocking, handler)
     }
 
+    /// Declares a GET route (HEAD requests reach it too) whose handler runs as a Swift task.
     public func get(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], _ handler: @escaping @Sendable (Request) async throws -> Response) {
         route("GET", path, params: params, summary: summary, description: description, responses: responses, handler)
     }
 
+    /// Declares a POST route whose handler runs on an event loop, or on the thread pool with
+    /// `blocking`.
     public func post(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, blocking: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) throws -> Response) {
         route("POST", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, blocking: blocking, maxBodyBytes: maxBodyBytes, handler)
     }
 
+    /// Declares a POST route whose handler runs as a Swift task.
     public func post(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
         route("POST", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
 
+    /// Declares a PUT route whose handler runs on an event loop (for the thread pool: `route`).
     public func put(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) throws -> Response) {
         route("PUT", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
 
+    /// Declares a PUT route whose handler runs as a Swift task.
     public func put(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
         route("PUT", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
 
+    /// Declares a PATCH route whose handler runs on an event loop (for the thread pool: `route`).
     public func patch(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) throws -> Response) {
         route("PATCH", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
 
+    /// Declares a PATCH route whose handler runs as a Swift task.
     public func patch(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
         route("PATCH", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
 
+    /// Declares a DELETE route whose handler runs on an event loop (for the thread pool, a body
+    /// schema or a body limit: `route`).
     public func delete(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], evaluatesPreconditions: Bool = false, _ handler: @escaping @Sendable (Request) throws -> Response) {
         route("DELETE", path, params: params, summary: summary, description: description, responses: responses, evaluatesPreconditions: evaluatesPreconditions, handler)
     }
 
+    /// Declares a DELETE route whose handler runs as a Swift task (for a body schema: `route`).
     public func delete(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], evaluatesPreconditions: Bool = false, _ handler: @escaping @Sendable (Request) async throws -> Response) {
         route("DELETE", path, params: params, summary: summary, description: description, responses: responses, evaluatesPreconditions: evaluatesPreconditions, handler)
     }
@@ -340,10 +362,14 @@ private func routeTrampoline(_ data: UnsafeMutableRawPointer?, _ req: OpaquePoin
 
 /// A documented response of a route, for /openapi.json.
 public struct ResponseDoc: Sendable {
+    /// The HTTP status code, e.g. 200.
     public var status: Int
+    /// The body's media type, e.g. "application/json"; empty for none.
     public var mediaType: String
+    /// Free text; empty: a standard phrase for the status.
     public var description: String
 
+    /// A documented response: `ResponseDoc(200, "application/json", "The item")`.
     public init(_ status: Int, _ mediaType: String = "", _ description: String = "") {
         self.status = status
         self.mediaType = mediaType

@@ -11,6 +11,7 @@ import Foundation
 /// Strings read from it are copies; the host validated every declared parameter before the
 /// handler runs, so `request[param]` never fails for a `Param`.
 public struct Request: @unchecked Sendable {  // the request handle is a C pointer the ABI lets any thread use until the response call
+    /// The generation serving the request: its configuration, log and services.
     public let app: App
     let handle: OpaquePointer
 
@@ -50,7 +51,7 @@ public struct Request: @unchecked Sendable {  // the request handle is a C point
         return values
     }
 
-    /// The first value of header `name` (case-insensitive).
+    /// The `index`-th line (from 0) of header `name` (case-insensitive); nil when there are fewer.
     public func header(_ name: String, index: Int = 0) -> String? {
         read { out in withSBStr(name) { api.request_header(handle, $0, index, out) } }
     }

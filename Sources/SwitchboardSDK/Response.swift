@@ -2,7 +2,10 @@ import CSwitchboard
 
 /// What a handler answers: a status, headers and a body, sent by the SDK through the host.
 public struct Response: Sendable {
+    /// The HTTP status code; the host refuses one outside 100…999 (the send fails).
     public var status: Int
+    /// Header fields, sent in order; a name that is not a token, or a value with CR, LF or NUL,
+    /// fails the send (logged).
     public var headers: [(name: String, value: String)]
     var body: Body
 
@@ -13,6 +16,8 @@ public struct Response: Sendable {
         case later(@Sendable (Responder) -> Void)
     }
 
+    /// A response whose `body` the host copies when it is sent; without a `content-type` header the
+    /// host sends `application/octet-stream` (none for an empty body).
     public init(status: Int = 200, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         self.status = status
         self.headers = headers
@@ -34,10 +39,12 @@ public struct Response: Sendable {
 
     // MARK: Bodies
 
+    /// `text` as UTF-8, `text/plain; charset=utf-8`.
     public static func text(_ text: String, status: Int = 200) -> Response {
         Response(status: status, headers: [("content-type", "text/plain; charset=utf-8")], body: Array(text.utf8))
     }
 
+    /// `html` as UTF-8, `text/html; charset=utf-8`.
     public static func html(_ html: String, status: Int = 200) -> Response {
         Response(status: status, headers: [("content-type", "text/html; charset=utf-8")], body: Array(html.utf8))
     }
@@ -81,6 +88,7 @@ public struct Response: Sendable {
         jsonBytes(Array(raw.utf8), status: status)
     }
 
+    /// `bytes` as given, labelled `contentType`.
     public static func bytes(_ bytes: [UInt8], contentType: String = "application/octet-stream", status: Int = 200) -> Response {
         Response(status: status, headers: [("content-type", contentType)], body: bytes)
     }
@@ -217,6 +225,8 @@ public struct Responder: Sendable {
     /// The request being answered (valid until `send`).
     public var req: Request { request }
 
+    /// Sends `response`; true when the host took it. Call it once: the request is invalid after
+    /// its response call.
     @discardableResult
     public func send(_ response: Response) -> Bool {
         let status = response.send(request)
@@ -228,11 +238,14 @@ public struct Responder: Sendable {
 ///
 ///     throw HTTPError(404, detail: "Item not found")
 public struct HTTPError: Error, Sendable, CustomStringConvertible {
+    /// The HTTP status code, e.g. 404.
     public var status: Int
+    /// Header fields sent after `content-type: application/json`.
     public var headers: [(name: String, value: String)]
     /// The JSON body, serialised.
     public var body: String
 
+    /// An error whose body is `{"detail": detail}`, `detail` escaped as a JSON string.
     public init(_ status: Int, detail: String, headers: [(name: String, value: String)] = []) {
         self.status = status
         self.headers = headers
@@ -246,9 +259,12 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         self.body = body
     }
 
+    /// The error as a response: `status`, `content-type: application/json`, then `headers`, and
+    /// `body` as UTF-8.
     public var response: Response {
         Response(status: status, headers: [("content-type", "application/json")] + headers, body: Array(body.utf8))
     }
 
+    /// `HTTP 404: {"detail":…}`, for logs.
     public var description: String { "HTTP \(status): \(body)" }
 }

@@ -114,6 +114,8 @@ public final class Subscription: Sendable {
         self.callback = callback
     }
 
+    /// Stops delivery: once it returns the callback does not start again (a call from another
+    /// thread waits for a running one). Safe to call more than once.
     public func cancel() {
         guard let handle = registration.claimCancel() else { return }
         _ = app.withLiveHandle { _ in app.api.subscription_cancel(handle) }
@@ -140,6 +142,7 @@ extension App {
         return delivered
     }
 
+    /// Publishes `text` as UTF-8; how many subscribers got it.
     @discardableResult
     public func publish(_ topic: String, _ text: String) -> Int { publish(topic, Array(text.utf8)) }
 
@@ -191,6 +194,7 @@ public struct StateStore: Sendable {
         /// Any other status, such as SB_ERR_STATE from a retired generation.
         public static func other(_ status: sb_status) -> Failure { Failure(status) }
 
+        /// `not found`, `conflict`, `I/O error`, or `status N` for another status.
         public var description: String {
             switch status {
             case SB_ERR_NOT_FOUND: "not found"
@@ -203,8 +207,11 @@ public struct StateStore: Sendable {
 
     /// What a completed operation returns (copied out of the host's borrowed result).
     public struct Outcome: Sendable {
+        /// `get`: the value.
         public var value: [UInt8] = []
+        /// `increment`: the new value; `list`: how many keys have the prefix in all.
         public var number: Int64 = 0
+        /// `list`: the entries, in byte order of their keys.
         public var entries: [(key: String, value: [UInt8])] = []
     }
 
@@ -217,6 +224,8 @@ public struct StateStore: Sendable {
         }
     }
 
+    /// Stores `value` at `key`, replacing any; durable when it returns.
+    /// - Throws: `.io` when the store fails; `.other(SB_ERR_STATE)` once the generation is retired.
     public func put(_ key: String, _ value: [UInt8]) async throws(Failure) {
         _ = try await run { api, plugin, done, user in withSBStr(key) { k in withSBBytes(value) { api.state_put(plugin, k, $0, done, user) } } }
     }

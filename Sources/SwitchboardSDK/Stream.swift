@@ -4,6 +4,7 @@ import Synchronization
 /// The body writer of a streamed response. Call `finish()` exactly once, also after the client
 /// went away (`onClose`); the stream and its request are invalid afterwards.
 public final class ResponseStream: @unchecked Sendable {  // the stream handle is a C pointer the ABI lets any thread use until stream_finish
+    /// The generation that began the stream.
     public let app: App
     let handle: OpaquePointer
     private let finished = Atomic<Bool>(false)
@@ -13,6 +14,7 @@ public final class ResponseStream: @unchecked Sendable {  // the stream handle i
         self.handle = handle
     }
 
+    /// What `write` did with the data.
     public enum WriteResult: Sendable, Equatable {
         /// Queued.
         case ok
@@ -20,6 +22,7 @@ public final class ResponseStream: @unchecked Sendable {  // the stream handle i
         case wouldBlock
         /// The client went away, or the host ended the stream (shutdown, drain deadline).
         case closed
+        /// Refused with another status, e.g. `SB_ERR_STATE` for a `wait` that would deadlock.
         case failed(sb_status)
     }
 
@@ -39,6 +42,7 @@ public final class ResponseStream: @unchecked Sendable {  // the stream handle i
         }
     }
 
+    /// Queues a copy of `text`'s UTF-8 bytes; `wait` and the result as for the bytes form.
     @discardableResult
     public func write(_ text: String, wait: Bool = false) -> WriteResult {
         write(Array(text.utf8), wait: wait)
@@ -106,6 +110,7 @@ public final class ResponseStream: @unchecked Sendable {  // the stream handle i
         for box in heldBoxes.withLock({ b in defer { b.removeAll() }; return b }) { box.dropIfUnfired() }
     }
 
+    /// Whether `finish` has been called; writes then answer `.closed`.
     public var isFinished: Bool { finished.load(ordering: .relaxed) }
 }
 
@@ -183,12 +188,16 @@ private func streamEvent(_ user: UnsafeMutableRawPointer?, _ stream: OpaquePoint
 
 /// One Server-Sent Event (the WHATWG `text/event-stream` format).
 public struct ServerSentEvent: Sendable {
+    /// The payload; each of its lines is sent as a `data:` line, which the client joins with LF.
     public var data: String
+    /// The event type (`event:`) the client dispatches by; nil: the client's default, `message`.
     public var event: String?
+    /// The event ID (`id:`); a client that reconnects sends the last one as `Last-Event-ID`.
     public var id: String?
     /// Reconnection delay the client should use, in milliseconds.
     public var retry: Int?
 
+    /// An event; nil fields are left out of `encoded`.
     public init(data: String, event: String? = nil, id: String? = nil, retry: Int? = nil) {
         self.data = data
         self.event = event
@@ -229,11 +238,13 @@ public struct ServerSentEvent: Sendable {
 
 /// A Server-Sent Events writer over a response stream.
 public struct EventStream: Sendable {
+    /// The response stream the events are written to.
     public let stream: ResponseStream
 
     init(_ stream: ResponseStream) { self.stream = stream }
 
-    /// The client's `Last-Event-ID` is read from the request; this writes one event.
+    /// Writes one event (its wire form, `ServerSentEvent.encoded`). A client that reconnects sends
+    /// the last `id` it saw as `Last-Event-ID`: read it from the request to resume after it.
     @discardableResult
     public func send(_ event: ServerSentEvent, wait: Bool = false) -> ResponseStream.WriteResult {
         stream.write(event.encoded, wait: wait)
@@ -245,8 +256,11 @@ public struct EventStream: Sendable {
         stream.write(": \(ServerSentEvent.oneLine(text))\n\n", wait: wait)
     }
 
+    /// Calls `callback` once when the client goes away or the host ends the stream.
     public func onClose(_ callback: @escaping @Sendable () -> Void) { stream.onClose(callback) }
+    /// Calls `callback` once when the queue has drained (at once if it already has, or is closed).
     public func onWritable(_ callback: @escaping @Sendable () -> Void) { stream.onWritable(callback) }
+    /// Ends the stream after what is queued; later calls do nothing.
     public func finish() { stream.finish() }
     /// See `ResponseStream.finish(cancelling:)`.
     public func finish(cancelling timer: Timer?) { stream.finish(cancelling: timer) }

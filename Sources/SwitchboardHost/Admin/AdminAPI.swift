@@ -33,6 +33,9 @@ public struct AdminAPI: Sendable {
     /// This process's link to its supervisor; nil with `--single-process`.
     let worker: WorkerLink?
 
+    /// `token`: the bearer token every request must carry; nil or empty admits loopback clients
+    /// only. `heartbeat`: how often the event stream sends a keep-alive comment. `worker`: nil in a
+    /// single process.
     public init(registry: PluginRegistry, token: String?, heartbeat: Duration = .seconds(15), worker: WorkerLink? = nil) {
         self.registry = registry
         self.token = token.flatMap { $0.isEmpty ? nil : $0 }

@@ -9,6 +9,7 @@ public import Prometheus
 /// Series are labelled by plugin and route (`GET /items/{item_id}`), never by generation, so a
 /// swap continues the same series and their number is bounded by the routes ever served.
 public final class HostMetrics: Sendable {
+    /// The registry every series of this host is recorded in; `render()` emits it.
     public let prometheus: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
 
@@ -35,6 +36,8 @@ public final class HostMetrics: Sendable {
     /// Stalls of an event loop or the request pool found by the watchdog.
     let stalls: CoreMetrics.Counter
 
+    /// A registry of its own, so no two hosts share a series; handler-latency histogram buckets run
+    /// from 50 µs to 10 s.
     public init() {
         prometheus = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: prometheus)
@@ -79,7 +82,6 @@ public final class HostMetrics: Sendable {
         CoreMetrics.Counter(label: "switchboard_plugin_unloads_total", dimensions: [("plugin", plugin)], factory: factory).increment()
     }
 
-    /// The Prometheus text exposition of every series.
     /// The supervisor's counts as this worker started: they only change when a worker starts.
     func worker(_ info: WorkerInfo) {
         CoreMetrics.Counter(label: "switchboard_worker_crashes_total", factory: factory).increment(by: info.crashes)
@@ -89,6 +91,8 @@ public final class HostMetrics: Sendable {
         CoreMetrics.Gauge(label: "switchboard_worker_generation", factory: factory).record(info.generation)
     }
 
+    /// Every series in the Prometheus text exposition format (0.0.4), UTF-8, as `GET /metrics`
+    /// serves it.
     public func render() -> [UInt8] { prometheus.emitToBuffer() }
 }
 

@@ -2,6 +2,7 @@ import class SwitchboardCore.Locked
 
 /// A plugin lifecycle event, as the admin API streams it.
 public struct LifecycleEvent: Sendable, Codable, Equatable {
+    /// What happened; the raw value is the SSE `event` field and the JSON `type`.
     public enum Kind: String, Sendable, Codable {
         /// A plugin name was loaded for the first time (or again after being unloaded).
         case loaded
@@ -26,15 +27,26 @@ public struct LifecycleEvent: Sendable, Codable, Equatable {
         case workerStarted = "worker-started"
     }
 
+    /// The event's number in this process: 1, then one more per event. The SSE `id`, which a client
+    /// sends back as `Last-Event-ID`.
     public var id: Int
+    /// What happened.
     public var type: Kind
     /// Seconds since the Unix epoch, with milliseconds.
     public var time: Double
+    /// The plugin's name; nil when unknown (a file refused before its descriptor was read) or for a
+    /// worker event.
     public var plugin: String?
+    /// The generation concerned; nil for events about a file or a worker.
     public var generation: Int?
+    /// The plugin file's path in its plugin directory.
     public var file: String?
+    /// The plugin's own version string (its descriptor's `version`).
     public var version: String?
+    /// A short machine-readable cause: a `LoadRefusal.Kind` name (`refused`, `last-good`), `crash`
+    /// or `hang` (quarantine events), or the worker's start reason (`worker-started`).
     public var reason: String?
+    /// Details for people.
     public var message: String?
 }
 
@@ -50,14 +62,18 @@ public final class LifecycleEvents: Sendable {
     }
 
     private let state = Locked(State())
+    /// How many of the newest events are kept for `history(after:)` and `Last-Event-ID` replay.
     public let historyLimit: Int
     let subscriberBuffer: Int
 
+    /// `subscriberBuffer`: how many events a subscriber may fall behind before it loses the oldest.
     public init(historyLimit: Int = 512, subscriberBuffer: Int = 1024) {
         self.historyLimit = historyLimit
         self.subscriberBuffer = subscriberBuffer
     }
 
+    /// Records an event with the next `id` and the current time, drops the oldest past `historyLimit`,
+    /// and hands it to every subscriber without blocking. Thread-safe.
     @discardableResult
     public func publish(
         _ type: LifecycleEvent.Kind, plugin: String? = nil, generation: Int? = nil, file: String? = nil,

@@ -21,6 +21,8 @@ public struct CompressionSettings: Sendable {
     /// (`text/`), one starting with `+` a structured-syntax suffix (`+json`), others exact.
     public var types = ["text/", "application/json", "application/javascript", "application/xml", "application/x-ndjson", "image/svg+xml", "+json", "+xml"]
 
+    /// On, level 1, a 1024-byte minimum, and `text/*`, JSON, JavaScript, XML, NDJSON, SVG and
+    /// `+json`/`+xml` types.
     public init() {}
 }
 

@@ -23,6 +23,7 @@ import enum SwitchboardCore.JSON
 /// If that generation finished draining between the table read and the lease, the table has
 /// already moved on, and the request is matched again.
 public struct PluginResponder: HTTPResponder {
+    /// Hummingbird's request context: its core storage plus the connection's channel.
     public typealias Context = SwitchboardRequestContext
 
     let registry: PluginRegistry
@@ -45,6 +46,9 @@ public struct PluginResponder: HTTPResponder {
         self.logger = logger
     }
 
+    /// Answers one request: host paths first (admin API, `/metrics`, docs), then the plugin route
+    /// table; errors become JSON responses, and 503 when the matched generation drained eight times in
+    /// a row. Throws only when the thread pool stopped (shutdown) before a blocking handler ran.
     public func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
         if let problem = RequestPath.problem(path[...]) {

@@ -18,21 +18,32 @@ import Synchronization
 /// The host passes `Unmanaged.passUnretained(self)` as the handle; the registry keeps the instance
 /// alive until it is retired.
 public final class PluginInstance: @unchecked Sendable {  // mutable state is Locked or atomic; its C pointers (labels, on_deinit, image) are immutable
+    /// Where the generation is in the lifecycle above.
     public enum Phase: String, Sendable { case initializing, active, draining, retired }
 
+    /// The plugin's name from its descriptor, `[a-z0-9][a-z0-9_-]{0,63}`, unique among loaded plugins.
     public let name: String
+    /// The descriptor's free-form `version` (empty when NULL).
     public let version: String
+    /// The descriptor's `description` (empty when NULL).
     public let summary: String
     /// The Swift compiler version the plugin reports, as `major*10000 + minor*100 + patch`; 0 for C.
     public let swiftVersion: UInt32
+    /// The plugin ABI major version the plugin was built against (equal to the host's).
     public let abiMajor: UInt16
+    /// The plugin ABI minor version the plugin was built against (at most the host's).
     public let abiMinor: UInt16
     /// The file that was dropped into a plugin directory (never mapped itself).
     public let file: String
+    /// The SHA-256 of the loaded image, 64 lower-case hex digits.
     public let sha256: String
+    /// This load's number among the loads of this plugin name in this process, from 1. A load
+    /// refused at `on_init`, for its routes or for a conflict uses a number too, so numbers may skip.
     public let generation: Int
     /// When this generation was loaded, in seconds since the Unix epoch.
     public let loadedAt: Int64
+    /// The host's logger with `plugin` metadata: the plugin's `log` calls, and the host's lines
+    /// about this generation.
     public let logger: Logger
 
     let image: PluginImage
@@ -61,7 +72,11 @@ public final class PluginInstance: @unchecked Sendable {  // mutable state is Lo
     }
     let mutable = Locked(Mutable())
 
+    /// Requests handed to this generation's handlers (past the parameter, precondition and body
+    /// checks), failed ones included.
     public let requestsServed = Atomic<Int>(0)
+    /// Requests whose handler finished without a response (an error status, or `SB_OK` without
+    /// responding); each was answered 500.
     public let failures = Atomic<Int>(0)
 
     /// Leases on this generation's code: drained by `beginDrain()`, closed by `retire()`.
@@ -103,7 +118,9 @@ public final class PluginInstance: @unchecked Sendable {  // mutable state is Lo
         return Unmanaged<PluginInstance>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
     }
 
+    /// The current phase. Thread-safe; may change right after it is read.
     public var phase: Phase { mutable.withLock { $0.phase } }
+    /// The routes added during `on_init`, in order; empty once retired.
     public var routes: [RouteEntry] { mutable.withLock { $0.routes } }
 
     /// A configuration value, copied once into memory that stays put until retirement.

@@ -10,8 +10,12 @@ public import ServiceLifecycle
 public struct PluginLifecycleService: Service {
     let server: SwitchboardServer
 
+    /// Drives `server`'s watcher, watchdog and registry.
     public init(server: SwitchboardServer) { self.server = server }
 
+    /// Starts the watcher, waits for graceful shutdown or cancellation, then stops the watcher,
+    /// gives the plugins a fresh shutdown grace (`Watchdog.retirementBegan()`) and retires every
+    /// one. Never throws.
     public func run() async throws {
         server.watcher.start()
         // Until the group shuts down gracefully, or is cancelled (a failed service): either way,

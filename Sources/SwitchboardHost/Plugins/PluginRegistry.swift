@@ -19,12 +19,15 @@ import Glibc
 /// lease returns its on_deinit runs (and a C image is unmapped). A drain deadline ends streams that
 /// never finish and answers handlers that never answer.
 public final class PluginRegistry: Sendable {
+    /// The drain deadline and the retained-image cap (`plugins.drain_deadline_ms`,
+    /// `plugins.max_retained_images`).
     public struct Options: Sendable {
         /// How long a replaced generation may take to finish its streams and pending requests.
         public var drainDeadline: Duration = .seconds(30)
         /// How many Swift images (never unmapped) may be mapped before new ones are refused.
         public var maxRetainedImages = 128
 
+        /// A 30 s drain deadline and at most 128 retained images.
         public init() {}
     }
 
@@ -40,10 +43,15 @@ public final class PluginRegistry: Sendable {
     private let state = Locked(State())
     private let table = Locked(RouteTable.empty)
     private let loadLock = Locked(0)  // (a value with storage: TSan misreads accesses to an empty one)
+    /// Reads, checks and `dlopen`s plugin files; holds the quarantine list.
     public let loader: PluginLoader
+    /// The options passed to `init`.
     public let options: Options
+    /// Load, swap, refusal, drain and quarantine events, as the admin API streams them.
     public let events = LifecycleEvents()
+    /// The host's Prometheus series (plugins, routes, connections, stalls), served on `/metrics`.
     public let metrics = HostMetrics()
+    /// The Swift images mapped for the life of the process, capped at `options.maxRetainedImages`.
     public let retainedImages: RetainedImages
     /// Each file's last good versions, served in place of a quarantined one (nil: none kept).
     public let lastGood: LastGoodImages?
@@ -57,6 +65,8 @@ public final class PluginRegistry: Sendable {
     /// Where drained generations are retired: on_deinit may be slow, and never runs on an event loop.
     private let retireQueue = DispatchQueue(label: "switchboard.retire")
 
+    /// `pluginConfig(plugin, key)` answers a plugin's configuration lookups (nil: not set);
+    /// `defaultMaxBodyBytes` is the request-body limit, in bytes, of routes that declare none.
     public init(
         loader: PluginLoader, options: Options = .init(), lastGood: LastGoodImages? = nil,
         pluginConfig: @escaping @Sendable (_ plugin: String, _ key: String) -> String? = { _, _ in nil },
@@ -82,11 +92,13 @@ public final class PluginRegistry: Sendable {
         state.withLock { Array($0.draining.values) }.sorted { ($0.name, $0.generation) < ($1.name, $1.generation) }
     }
 
+    /// The serving generation of the plugin called `name`; nil when none is loaded.
     public func plugin(named name: String) -> PluginInstance? { state.withLock { $0.plugins[name] } }
 
     /// The latest refusal of each file whose latest load failed.
     public var refusals: [LoadRefusal] { state.withLock { Array($0.refusals.values) }.sorted { $0.file < $1.file } }
 
+    /// The refusal last recorded for `file`; nil once it loads or is unloaded, or when none was.
     public func refusal(file: String) -> LoadRefusal? { state.withLock { $0.refusals[file] } }
 
     func warnIfUnsafe(directory: String) {

@@ -26,21 +26,30 @@ import Glibc
 /// loaded, or it was modified within the last `debounce`, the attempt is dropped silently and the
 /// directory is looked at again after another `debounce`.
 public final class PluginWatcher: Sendable {
+    /// How the watcher learns of changes (`plugins.watch`).
     public enum Mode: String, Sendable, CaseIterable {
         /// inotify, or polling where inotify is unavailable.
         case auto
+        /// inotify(7); like `auto`, falls back to polling, with a warning, when it cannot be opened.
         case inotify
+        /// A look at every directory each `pollInterval`.
         case poll
         /// Only the start-up scan and manual rescans (SIGHUP, the admin API).
         case off
     }
 
+    /// How and how often the plugin directories are watched (`plugins.watch`, `plugins.*_ms`).
     public struct Options: Sendable {
+        /// The mechanism asked for; `activeMode` is the one in use.
         public var mode: Mode = .auto
+        /// How long a directory must be quiet before it is reconciled, and, when polling, how long
+        /// after its last modification a file is left alone (`plugins.debounce_ms`).
         public var debounce: Duration = .milliseconds(50)
+        /// How often `.poll` mode looks at every directory (`plugins.poll_interval_ms`).
         public var pollInterval: Duration = .seconds(1)
         /// How often inotify mode still polls, to catch what no event reports.
         public var safetyPollInterval: Duration = .seconds(5)
+        /// `.auto`, a 50 ms debounce, a 1 s poll and a 5 s safety poll.
         public init() {}
     }
 
@@ -53,8 +62,11 @@ public final class PluginWatcher: Sendable {
         var activeMode: Mode = .off
     }
 
+    /// The registry files are loaded into and unloaded from.
     public let registry: PluginRegistry
+    /// The watched directories, as given less a trailing `/`.
     public let directories: [String]
+    /// The options passed to `init`.
     public let options: Options
     private let logger: Logger
     private let state = Locked(State())
@@ -68,6 +80,7 @@ public final class PluginWatcher: Sendable {
     /// Set when the watching thread has returned.
     private let exited = ConditionLock(false)
 
+    /// Makes the wake-up pipe only; nothing is read or watched until `scanNow()` or `start()`.
     public init(registry: PluginRegistry, directories: [String], options: Options = .init(), logger: Logger) {
         self.registry = registry
         self.directories = directories.map { $0.count > 1 && $0.hasSuffix("/") ? String($0.dropLast()) : $0 }

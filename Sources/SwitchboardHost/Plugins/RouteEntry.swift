@@ -8,8 +8,12 @@ public import SwitchboardRouting
 /// unmapped only after the last lease is returned. The entry holds its instance strongly; the
 /// instance drops its routes when it retires, which breaks the cycle.
 public final class RouteEntry: @unchecked Sendable {  // `instruments` is written once, before the entry is published in a table; the rest is immutable
+    /// The route as the plugin declared it in its `sb_route_spec`, checked.
     public let declaration: RouteDeclaration
+    /// The generation whose handler serves the route; the entry keeps it alive.
     public let plugin: PluginInstance
+    /// Request-body limit in bytes: the spec's `max_body_bytes`, or the host's `limits.max_body_bytes`
+    /// when it is 0. A larger body gets 413 (RFC 9110 §15.5.14).
     public let maxBodyBytes: Int
     /// The libffi call interface of a typed handler, prepared once.
     let typedCall: TypedHandlerCall?
@@ -26,11 +30,18 @@ public final class RouteEntry: @unchecked Sendable {  // `instruments` is writte
         self.activityLabel = ActivityLabel.intern("\(plugin.name) \(declaration.signature)")
     }
 
+    /// The request method, an upper-case token such as `GET`.
     public var method: String { declaration.method }
+    /// The path template, such as `/items/{item_id}`.
     public var template: PathTemplate { declaration.template }
+    /// Summary, description, parameters, responses and request body, for validation, the OpenAPI
+    /// document and the admin API.
     public var metadata: RouteMetadata { declaration.metadata }
+    /// The declared path, query and header parameters, validated before the handler runs.
     public var parameters: [ParameterSpec] { declaration.metadata.parameters }
+    /// `SB_ROUTE_BLOCKING`: the handler runs on the host's thread pool instead of an event loop.
     public var isBlocking: Bool { declaration.flags & SB_ROUTE_BLOCKING != 0 }
+    /// `SB_ROUTE_STREAM_BODY`: the body is not buffered; the handler reads it with `request_body_read`.
     public var streamsBody: Bool { declaration.flags & SB_ROUTE_STREAM_BODY != 0 }
     /// The host evaluates the request's preconditions for this route (as for a resource without
     /// validators): a plugin of ABI 1.4 or later that did not set SB_ROUTE_PRECONDITIONS. A plugin

@@ -7,6 +7,9 @@ import SwitchboardRouting
 /// the literal wins, for the methods it has. HEAD falls back to GET. A path that exists with other
 /// methods answers 405.
 public final class RouteTable: Sendable {
+    /// The outcome of `match(method:path:)`: the route with its parameter values (still
+    /// percent-encoded, in template order); the methods for `Allow` when the path exists with other
+    /// methods only (405); or nothing at that path (404).
     public enum Match {
         case found(RouteEntry, parameters: [Substring])
         case methodNotAllowed(allow: [String])
@@ -26,8 +29,10 @@ public final class RouteTable: Sendable {
     }
 
     let root: Node
+    /// Every route, in the order given to `init` (the registry's: by plugin name, then as declared).
     public let routes: [RouteEntry]
 
+    /// A table without routes: every lookup is `.notFound`.
     public static let empty = RouteTable(routes: [])
 
     /// Builds the trie. The caller guarantees no two routes share a method and template shape.

@@ -24,6 +24,7 @@ import Glibc
 /// call that passes `stallThreshold` is logged as well, once, even when the other threads keep
 /// things running.
 public final class Watchdog: Sendable {
+    /// The stall threshold and the shutdown grace period.
     public struct Options: Sendable {
         /// How long an event loop or the request pool may go without running before it counts as
         /// stuck (`watchdog.stall_ms`).
@@ -31,6 +32,7 @@ public final class Watchdog: Sendable {
         /// From the first SIGTERM or SIGINT to a forced exit when the graceful shutdown has not
         /// finished (`server.shutdown_grace_ms`).
         public var shutdownGrace: Duration = .seconds(20)
+        /// A 2 s stall threshold and a 20 s shutdown grace.
         public init() {}
     }
 
@@ -84,6 +86,7 @@ public final class Watchdog: Sendable {
         thread.start()
     }
 
+    /// Ends the watchdog's thread at its next check (within one tick) and cancels a pending forced exit.
     public func stop() {
         running.store(false, ordering: .relaxed)
         shutdownDeadline.store(0, ordering: .relaxed)

@@ -40,10 +40,14 @@ public enum WorkerMessage: Equatable, Sendable {
 
     /// A plugin version, as `sbh_code_enter` names it.
     public struct CodeTag: Equatable, Sendable, Hashable {
+        /// The image's SHA-256, 64 lower-case hex digits.
         public var sha256: String
+        /// The plugin's name, or "-" before its descriptor was read.
         public var plugin: String
+        /// The dropped file's path.
         public var file: String
 
+        /// Tabs and newlines in `plugin` and `file` become spaces when the tag is written.
         public init(sha256: String, plugin: String, file: String) {
             self.sha256 = sha256
             self.plugin = plugin
@@ -141,6 +145,7 @@ public struct WorkerInfo: Codable, Sendable, Equatable {
     /// even if the file still names them.
     public var lifted: [String]
 
+    /// Memberwise; the supervisor fills it in for each worker it starts.
     public init(
         generation: Int, supervisor: Int32, reason: String, detail: String, crashes: Int, restarts: Int, quarantines: Int,
         handovers: Int, newlyQuarantined: [QuarantineEntry], quarantined: [QuarantineEntry], lifted: [String]
@@ -167,9 +172,12 @@ public final class WorkerLink: Sendable {
     /// (crash_report.c reads `listenVariable` before main: a worker ignores the signals it traps
     /// until it traps them.)
     public static let listenVariable = "SWITCHBOARD_INTERNAL_LISTEN_FD"
+    /// The write end of the report pipe, as a descriptor number: where `send` writes.
     public static let reportVariable = "SWITCHBOARD_INTERNAL_REPORT_FD"
+    /// The `WorkerInfo`, as JSON.
     public static let infoVariable = "SWITCHBOARD_INTERNAL_WORKER"
 
+    /// What the supervisor said at start: generation, reason, counts and quarantine list.
     public let info: WorkerInfo
     /// The supervisor's listening socket; the HTTP service takes it over.
     public let listenSocket: Int32

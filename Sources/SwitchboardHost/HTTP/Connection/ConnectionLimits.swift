@@ -25,5 +25,7 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// (the channel's write-buffer high watermark); half of it is the low watermark.
     public var writeBufferBytes = 32 * 1024
 
+    /// The defaults: 10 s header, 60 s idle, 30 s body and 60 s send timeouts, 10,000 connections,
+    /// 64 KiB of request head, a 32 KiB write buffer.
     public init() {}
 }
