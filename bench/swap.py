@@ -55,7 +55,10 @@ def build_swift_versions(count):
     for module in ("SwitchboardSDK", "SwitchboardCore"):
         directory = f"{BIN}/{module}.build"
         if os.path.isdir(directory):
-            objects += sorted(f"{directory}/{name}" for name in os.listdir(directory) if name.endswith(".o"))
+            # Only the objects of the module's sources now (a build folder keeps those of files
+            # that have since moved to another module).
+            objects += sorted(f"{directory}/{name}" for name in os.listdir(directory)
+                              if name.endswith(".swift.o") and os.path.exists(f"{ROOT}/Sources/{module}/{name[:-2]}"))
     out = []
     for v in range(1, count + 1):
         src = f"{WORK}/swift/v{v}.swift"
