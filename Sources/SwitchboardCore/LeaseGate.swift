@@ -58,8 +58,8 @@ public final class LeaseGate: Sendable {
 
         /// Returns a lease taken with `enter`.
         public mutating func leave() -> Action {
-            // A lease returned twice is a bug of the caller: caught in debug builds, ignored in
-            // release (the count never goes below zero, so no one else's lease is lost).
+            // A lease returned twice is a bug of the caller: caught in debug builds; in release
+            // the count only never goes below zero (while others are out, one of theirs is lost).
             assert(leases > 0, "LeaseGate: a lease returned that was never taken")
             guard leases > 0 else { return .none }
             leases -= 1

@@ -79,10 +79,15 @@ final class AsyncStreamDriver: Sendable {
     let stream: ResponseStream
     private struct State {
         var closed = false
-        /// The writer waiting for room.
-        var waiter: CheckedContinuation<Void, Never>? = nil
+        /// Writers waiting for room (a body may write from several child tasks).
+        var waiters: [CheckedContinuation<Void, Never>] = []
         var task: Task<Void, Never>? = nil
+        /// Bytes written since the body last gave up its thread.
+        var unyielded = 0
     }
+    /// After this many bytes written without waiting, a writer yields its thread: a fast client
+    /// must not keep one body on one of the few cooperative threads for a whole export.
+    static let yieldInterval = 256 * 1024
     private let state = Locked(State())
 
     init(stream: ResponseStream) { self.stream = stream }
@@ -113,35 +118,50 @@ final class AsyncStreamDriver: Sendable {
     func write(_ bytes: [UInt8]) async throws(ResponseStream.WriteError) {
         while true {
             switch stream.write(bytes) {
-            case .ok: return
+            case .ok:
+                let yieldNow = state.withLock { s -> Bool in
+                    s.unyielded += bytes.count
+                    guard s.unyielded >= Self.yieldInterval else { return false }
+                    s.unyielded = 0
+                    return true
+                }
+                if yieldNow { await Task.yield() }
+                return
             case .closed: throw .closed
             case .failed(let status): throw .failed(status)
             case .wouldBlock:
-                await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-                    let stored = state.withLock { s -> Bool in
-                        guard !s.closed else { return false }
-                        s.waiter = waiter
-                        return true
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                        let stored = state.withLock { s -> Bool in
+                            guard !s.closed, !Task.isCancelled else { return false }
+                            s.waiters.append(waiter)
+                            s.unyielded = 0
+                            return true
+                        }
+                        guard stored else { return waiter.resume() }
+                        // May run at once, on this thread (the queue drained meanwhile).
+                        stream.onWritable { [self] in wakeAll() }
                     }
-                    guard stored else { return waiter.resume() }
-                    // May run at once, on this thread (the queue drained meanwhile).
-                    stream.onWritable { [self] in wake() }
+                } onCancel: {
+                    wakeAll()
                 }
+                // A body that cancelled this writer itself (a timeout, say) stops waiting here.
+                if Task.isCancelled { throw .closed }
             }
         }
     }
 
-    private func wake() {
-        state.withLock { s in defer { s.waiter = nil }; return s.waiter }?.resume()
+    /// Resumes every waiting writer; each writes again (and waits again if there is still no room).
+    private func wakeAll() {
+        for waiter in state.withLock({ s in defer { s.waiters = [] }; return s.waiters }) { waiter.resume() }
     }
 
     private func closed() {
-        let (waiter, task) = state.withLock { s in
+        let task = state.withLock { s in
             s.closed = true
-            defer { s.waiter = nil }
-            return (s.waiter, s.task)
+            return s.task
         }
-        waiter?.resume()
+        wakeAll()
         task?.cancel()
     }
 }

@@ -147,7 +147,9 @@ public struct Response: Sendable {
     }
 
     /// A Server-Sent Events stream of `events`, each sent as the connection takes it; the response
-    /// ends when the sequence does (or throws).
+    /// ends when the sequence does (or throws). Make one sequence per response: an `AsyncStream`
+    /// has one consumer, and iterating it from two responses at once is a fatal error. Its
+    /// iterator should end when its task is cancelled (the client left), as `AsyncStream`'s does.
     public static func eventStream<Events: AsyncSequence & Sendable>(keepalive: Duration? = .seconds(15), events: Events) -> Response
     where Events.Element == ServerSentEvent {
         .eventStream(keepalive: keepalive) { (writer: EventStreamWriter) in
