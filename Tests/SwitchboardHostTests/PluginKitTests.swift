@@ -229,9 +229,9 @@ import SwitchboardTesting
         #expect(first.text == #"{"id":1,"name":"lamp","tags":["a","b"],"price":12.5}"#)
         let second = try await host.post("/kit/items", body: Array(#"{"name":"desk","tags":[]}"#.utf8), timeout: .seconds(60 * testTimeScale))
         #expect(second.text == #"{"id":2,"name":"desk","tags":[]}"#)
-        #expect(try await host.get("/kit/items/1").text == first.text)
-        #expect(try await host.get("/kit/items/9").status == 404)
-        let invalid = try await host.post("/kit/items", body: Array(#"{"name":5}"#.utf8))
+        #expect(try await host.get("/kit/items/1", timeout: .seconds(60 * testTimeScale)).text == first.text)
+        #expect(try await host.get("/kit/items/9", timeout: .seconds(60 * testTimeScale)).status == 404)
+        let invalid = try await host.post("/kit/items", body: Array(#"{"name":5}"#.utf8), timeout: .seconds(60 * testTimeScale))
         #expect(invalid.status == 422)
     }
 

@@ -15,7 +15,8 @@ import Testing
     /// sanitizers; JsonTests covers both.
     static let excluded = #"^/(sse|logs/stream|hello-c/count|hello-swift/count|exercises/compare|exercises/large-dataset)$"#
 
-    @Test(.timeLimit(.minutes(5)))
+    /// Five minutes; under the sanitizers, as many times more as their time scale (at most 20).
+    @Test(.timeLimit(.minutes(Int(min(20, 5 * testTimeScale)))))
     func everyOperationAnswersAsTheDocumentSays() async throws {
         guard let st = ExternalTool.schemathesis.require(for: "the schemathesis run against /openapi.json") else { return }
         let dir = Fixtures.pluginDirectory(
