@@ -550,6 +550,6 @@ extension Insecure.MD5 {
     /// MD5 (RFC 1321, by swift-crypto) as 32 lowercase hex digits, for the chapter's `/conditional`
     /// tags (`hashlib.md5(content).hexdigest()`): an identifier here, not a security measure.
     static func hex(_ bytes: [UInt8]) -> String {
-        hash(data: bytes).map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        hash(data: bytes).lowercaseHex
     }
 }

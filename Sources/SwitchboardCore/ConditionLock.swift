@@ -41,10 +41,7 @@ public final class ConditionLock<Value>: @unchecked Sendable {  // every access 
     /// Runs `body` with exclusive access to the value, then wakes every waiter to look again.
     public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         lock()
-        defer {
-            if waiters > 0 { pthread_cond_broadcast(condition) }
-            pthread_mutex_unlock(mutex)
-        }
+        defer { unlockWakingWaiters() }
         return try body(&value)
     }
 
@@ -52,10 +49,7 @@ public final class ConditionLock<Value>: @unchecked Sendable {  // every access 
     /// waited for still holds inside it) and returns what it returns.
     public func wait<R>(until ready: (Value) -> Bool, then body: (inout Value) throws -> R) rethrows -> R {
         lock()
-        defer {
-            if waiters > 0 { pthread_cond_broadcast(condition) }
-            pthread_mutex_unlock(mutex)
-        }
+        defer { unlockWakingWaiters() }
         waiters += 1
         while !ready(value) { pthread_cond_wait(condition, mutex) }
         waiters -= 1
@@ -81,6 +75,12 @@ public final class ConditionLock<Value>: @unchecked Sendable {  // every access 
             if pthread_cond_timedwait(condition, mutex, &deadline) != 0 { return ready(value) }
         }
         return true
+    }
+
+    /// Unlocks; a change may have been made, so every waiter looks again.
+    private func unlockWakingWaiters() {
+        if waiters > 0 { pthread_cond_broadcast(condition) }
+        pthread_mutex_unlock(mutex)
     }
 
     private func lock() {

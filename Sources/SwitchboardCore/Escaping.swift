@@ -38,3 +38,18 @@ private func markupEscape(_ text: String, apostrophe: String, xmlOnly: Bool) -> 
     }
     return out
 }
+
+extension Sequence<UInt8> {
+    /// The bytes as lowercase hexadecimal, two digits each (`[0x0f, 0xa0]` → `"0fa0"`): how digests
+    /// are written (the host's SHA-256 version names, the chapter's MD5 ETags).
+    public var lowercaseHex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(underestimatedCount * 2)
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -22,7 +22,7 @@ import Testing
         #expect(!second.accepted && !second.releaseHandle, "one response call; the handle went back once")
         let returned = m.handlerReturned()
         #expect(returned.response == "200 Cache-Control=no-cache vary" && !returned.failed && !returned.releaseHandle)
-        #expect(m.leaseOutstanding, "the lease goes back when the exchange is gone")
+        #expect(m.leaseHeld, "the lease goes back when the exchange is gone")
     }
 
     @Test func aPendingHandlerAnsweredLater() {
@@ -55,7 +55,7 @@ import Testing
         #expect(m.awaitResponse(3) == nil)
         let drain = m.endForDrain { negotiated in negotiated ? "503 vary" : "503" }
         #expect(drain.resume?.0 == 3 && drain.resume?.1 == "503 vary" && drain.returnLease)
-        #expect(!m.leaseOutstanding, "returned early: the generation need not wait for the plugin")
+        #expect(!m.leaseHeld, "returned early: the generation need not wait for the plugin")
         // The plugin answers late: refused, and its handle's reference goes back then.
         let late = m.respond(Self.ok)
         #expect(!late.accepted && late.releaseHandle)
@@ -75,7 +75,7 @@ import Testing
         var m = Machine()
         _ = m.respond(Self.ok)
         let drain = m.endForDrain { _ in "503" }
-        #expect(drain.resume == nil && !drain.returnLease && m.leaseOutstanding)
+        #expect(drain.resume == nil && !drain.returnLease && m.leaseHeld)
         #expect(m.handlerReturned().response == "200 ")
     }
 }

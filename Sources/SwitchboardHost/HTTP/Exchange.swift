@@ -55,7 +55,7 @@ final class Exchange: Drainable, Sendable {
     }
 
     deinit {
-        if state.withLock({ $0.machine.leaseOutstanding }) { route.plugin.leave() }
+        if state.withLock({ $0.machine.leaseHeld }) { route.plugin.leave() }
     }
 
     /// Called once by the responder before the handler runs: the handle's own reference.

@@ -142,7 +142,4 @@ struct ExchangeStateMachine<Response, Waiter> {
         leaseHeld = false
         return DrainAction(returnLease: true)
     }
-
-    /// The exchange is gone: whether its lease is still to be given back.
-    var leaseOutstanding: Bool { leaseHeld }
 }

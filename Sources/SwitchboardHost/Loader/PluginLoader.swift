@@ -339,6 +339,6 @@ extension SHA256 {
     /// The SHA-256 digest of `bytes` (FIPS 180-4, by swift-crypto) as 64 lowercase hex digits: how
     /// the host names a version of a plugin file.
     static func hex(_ bytes: [UInt8]) -> String {
-        hash(data: bytes).map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        hash(data: bytes).lowercaseHex
     }
 }
