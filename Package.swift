@@ -43,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         // Content digests: SHA-256 names plugin versions; MD5 is the chapter's ETag.
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // The C ABI: one header, standard includes only. Plugins depend on this and nothing else.
@@ -55,12 +56,18 @@ let package = Package(
         // validation, the OpenAPI document. Pure Swift on the C ABI and SwitchboardCore; shared by the host
         // and the SDK's test host.
         .target(name: "SwitchboardRouting", dependencies: ["CSwitchboard", "CSwitchboardFFI", "SwitchboardCore"], swiftSettings: swiftSettings),
-        // An in-process host for plugin authors' unit tests (no sockets).
-        // (Without MemberImportVisibility: in release builds it attributes Glibc's `struct stat` to
-        // Dispatch's C module.)
+        // An in-process host for plugin authors' unit tests: the real server (loader, registry,
+        // host function table, responder) with an in-memory transport instead of sockets.
         .target(
-            name: "SwitchboardTesting", dependencies: ["CSwitchboard", "SwitchboardCore", "SwitchboardRouting", "SwitchboardSDK"],
-            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]),
+            name: "SwitchboardTesting",
+            dependencies: [
+                "CSwitchboard", "SwitchboardCore", "SwitchboardHost", "SwitchboardRouting", "SwitchboardSDK",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
         // What the host and the SDK both build on: locks and lease gates, JSON values and their
         // writer, body validation, validators and HTTP dates. Below both, so the host never
         // imports the plugin SDK. The standard library, Glibc and FoundationEssentials only.

@@ -6,9 +6,11 @@ import SwitchboardSDK
 /// `switchboard new NAME --lang swift|c`: a plugin project outside this repository that builds
 /// to a `.so` with one command.
 ///
-/// A Swift project carries a copy of the SDK (the C ABI header, the SDK, and the test host with
-/// what it shares with the real host), taken from this host's own sources: a plugin must be built
-/// by the host's toolchain against the host's ABI, and a vendored copy resolves and builds offline.
+/// A Swift project depends on this host's own checkout by path: a plugin must be built by the
+/// host's toolchain against the host's ABI and SDK, and its tests run on the host itself
+/// (`SwitchboardTesting`). The packages that checkout needs are already in SwiftPM's cache, from
+/// building the host, so a project resolves without fetching anything new. A C project carries a
+/// copy of the two headers.
 struct New: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create a plugin project (Swift on the SDK, or C on switchboard.h) that builds to a .so.")
@@ -24,7 +26,7 @@ struct New: ParsableCommand {
     @Option(help: "Where to create the project directory.")
     var output: String = "."
 
-    @Option(help: "The Switchboard checkout to take the ABI, the SDK and the drop directory from (default: $SWITCHBOARD_SDK, else the checkout this binary runs from).")
+    @Option(help: "The Switchboard checkout to build against and take the drop directory from (default: $SWITCHBOARD_SDK, else the checkout this binary runs from).")
     var sdk: String? = nil
 
     /// This binary's absolute path (what a project's Makefile and README call `switchboard`).
@@ -69,16 +71,13 @@ struct New: ParsableCommand {
         guard !FileManager.default.fileExists(atPath: project) else {
             throw ValidationError("\(project) already exists; choose another name or --output")
         }
-        let host = Templates.Host(executable: Self.executable, plugins: (source as NSString).standardizingPath + "/plugins")
+        let checkout = URL(fileURLWithPath: source).standardizedFileURL.path
+        let host = Templates.Host(executable: Self.executable, plugins: checkout + "/plugins", checkout: checkout)
         let files = lang == .swift ? Templates.swift(name: name, host: host) : Templates.c(name: name, host: host)
         for (path, text) in files {
             try write(text, to: project + "/" + path)
         }
-        if lang == .swift {
-            for module in ["CSwitchboard", "CSwitchboardFFI", "SwitchboardCore", "SwitchboardSDK", "SwitchboardRouting", "SwitchboardTesting"] {
-                try copyTree(source + "/Sources/" + module, to: project + "/Vendor/switchboard/" + module)
-            }
-        } else {
+        if lang == .c {
             try FileManager.default.copyItem(atPath: header, toPath: project + "/switchboard.h")
             let kit = (header as NSString).deletingLastPathComponent + "/switchboard_kit.h"
             try FileManager.default.copyItem(atPath: kit, toPath: project + "/switchboard_kit.h")
@@ -98,10 +97,5 @@ struct New: ParsableCommand {
     private func write(_ text: String, to path: String) throws {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try text.write(toFile: path, atomically: true, encoding: .utf8)
-    }
-
-    private func copyTree(_ from: String, to: String) throws {
-        try FileManager.default.createDirectory(atPath: (to as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: from, toPath: to)
     }
 }

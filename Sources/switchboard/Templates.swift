@@ -12,6 +12,13 @@ enum Templates {
     struct Host {
         var executable: String
         var plugins: String
+        /// The Switchboard checkout a Swift project depends on by path.
+        var checkout: String = ""
+
+        /// How SwiftPM names a package found by path: its directory's name, lower-cased.
+        var checkoutIdentity: String {
+            (checkout.split(separator: "/").last.map(String.init) ?? "switchboard").lowercased()
+        }
     }
 
     static func swift(name: String, host: Host) -> [(String, String)] {
@@ -20,27 +27,24 @@ enum Templates {
             ("Package.swift", """
                 // swift-tools-version: 6.2
                 // The \(name) Switchboard plugin. `swift build -c release` makes .build/release/lib\(module).so.
-                // Vendor/switchboard is a copy of the host's ABI header and Swift SDK: build with the host's
-                // Swift toolchain, and refresh the copy (`switchboard new` again) when the host's ABI changes.
+                // It builds against the Switchboard checkout that made it: the plugin against its ABI header and
+                // SDK, the tests against the host itself (SwitchboardTesting runs the real server in process).
+                // Build with the host's Swift toolchain; if the checkout moves, change the path below.
                 import PackageDescription
-
-                let vendor = "Vendor/switchboard/"
 
                 let package = Package(
                     name: "\(name)",
                     products: [
                         .library(name: "\(module)", type: .dynamic, targets: ["\(module)"]),
                     ],
+                    dependencies: [
+                        .package(path: "\(host.checkout)"),
+                    ],
                     targets: [
-                        .target(name: "\(module)", dependencies: ["SwitchboardSDK"]),
-                        .testTarget(name: "\(module)Tests", dependencies: ["\(module)", "SwitchboardTesting"]),
-                        // The host's ABI and SDK, vendored.
-                        .target(name: "CSwitchboard", path: vendor + "CSwitchboard"),
-                        .target(name: "CSwitchboardFFI", path: vendor + "CSwitchboardFFI", linkerSettings: [.linkedLibrary("ffi")]),
-                        .target(name: "SwitchboardCore", path: vendor + "SwitchboardCore"),
-                        .target(name: "SwitchboardSDK", dependencies: ["CSwitchboard", "SwitchboardCore"], path: vendor + "SwitchboardSDK"),
-                        .target(name: "SwitchboardRouting", dependencies: ["CSwitchboard", "CSwitchboardFFI", "SwitchboardCore"], path: vendor + "SwitchboardRouting"),
-                        .target(name: "SwitchboardTesting", dependencies: ["CSwitchboard", "SwitchboardCore", "SwitchboardRouting", "SwitchboardSDK"], path: vendor + "SwitchboardTesting"),
+                        .target(name: "\(module)", dependencies: [.product(name: "SwitchboardSDK", package: "\(host.checkoutIdentity)")]),
+                        .testTarget(
+                            name: "\(module)Tests",
+                            dependencies: ["\(module)", .product(name: "SwitchboardTesting", package: "\(host.checkoutIdentity)")]),
                     ]
                 )
 
@@ -105,7 +109,7 @@ enum Templates {
                 A Switchboard plugin written in Swift on the SDK.
 
                     swift build -c release                       # → .build/release/lib\(module).so
-                    swift test                                   # unit tests, no sockets (SwitchboardTesting)
+                    swift test                                   # unit tests on the real host, in process (SwitchboardTesting)
                     \(host.executable) check .build/release/lib\(module).so
                     cp .build/release/lib\(module).so \(host.plugins)/   # live within milliseconds
 

@@ -1,9 +1,9 @@
 import class SwitchboardCore.Locked
 import enum SwitchboardCore.HTTPDate
-public import Hummingbird
+import Hummingbird
 import HummingbirdCore
-public import Logging
-public import NIOCore
+import Logging
+import NIOCore
 import NIOExtras
 import NIOHTTP1
 import NIOPosix

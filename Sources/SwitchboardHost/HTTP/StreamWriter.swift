@@ -127,8 +127,9 @@ final class StreamWriter: Drainable, Sendable {
         // left: the host watches the connection's inbound side instead, so no further request
         // can be read from it: the response says the connection closes after it (RFC 9112 §9.6).
         // Other streams learn it at their next write. A route that reads its request body as a
-        // stream is not watched (the plugin consumes that side).
-        let watchInbound = eventStream && !exchange.route.streamsBody
+        // stream is not watched (the plugin consumes that side), nor is a request that came
+        // through no connection (the in-process test host): there is no inbound side.
+        let watchInbound = eventStream && !exchange.route.streamsBody && exchange.connectionClosed != nil
         if watchInbound { headers[.connection] = "close" }
         let request = exchange.request
         // Hummingbird's inbound watch reads the request's parts from where the body ended; when

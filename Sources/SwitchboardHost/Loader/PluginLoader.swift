@@ -151,6 +151,68 @@ public struct PluginLoader: Sendable {
         guard let descriptorPointer = withPluginCode(loadTag, { entryFunction() }) else {
             throw refuse(.nullDescriptor, "`\(SB_ENTRY_SYMBOL)` returned NULL; it must return a pointer to a static sb_plugin_descriptor")
         }
+        keepImage = true  // from here instantiate owns it
+        let instance = try instantiate(
+            descriptorPointer, image: image, file: file, containsSwiftCode: elf.containsSwiftCode, initialize: nil,
+            generation: generation, config: config, nameOwner: nameOwner, services: services)
+        keepCopy = true
+        return instance
+    }
+
+    /// A plugin linked into this process instead of loaded from a file (the in-process test
+    /// host): what `switchboard_plugin_v1` returns, and what initialises it.
+    public struct LinkedPlugin {
+        /// The plugin's `sb_plugin_descriptor`. Borrowed: it must stay valid while any generation
+        /// made from it is loaded.
+        public var descriptor: UnsafeRawPointer
+        /// Called in place of the descriptor's `on_init`, with the same arguments and contract;
+        /// nil calls `on_init`. (The SDK's descriptor finds its plugin through a process-wide
+        /// value; several plugins in one test binary each pass their own initialiser.)
+        public var initialize: ((UnsafePointer<sb_host_api>, OpaquePointer, UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> sb_status)?
+        /// Shown where a loaded plugin's file would be (the admin API, refusals, logs).
+        public var origin: String
+
+        /// `origin` defaults to `linked:` and the descriptor's address.
+        public init(
+            descriptor: UnsafeRawPointer, origin: String? = nil,
+            initialize: ((UnsafePointer<sb_host_api>, OpaquePointer, UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> sb_status)? = nil
+        ) {
+            self.descriptor = descriptor
+            self.initialize = initialize
+            self.origin = origin ?? "linked:0x" + String(UInt(bitPattern: descriptor), radix: 16)
+        }
+    }
+
+    /// Initialises a plugin linked into this process, with the same descriptor and route checks
+    /// as a file's; there is no file, ELF image or private copy. Its version is named by the
+    /// SHA-256 of its origin.
+    func load(
+        linked plugin: LinkedPlugin, generation: (String) -> Int, config: @escaping @Sendable (_ plugin: String, _ key: String) -> String?,
+        nameOwner: (String) -> String?, services: HostServices
+    ) throws(LoadRefusal) -> PluginInstance {
+        let image = PluginImage(linkedWithSHA256: SHA256.hex(Array(plugin.origin.utf8)))
+        let descriptor = plugin.descriptor.assumingMemoryBound(to: sb_plugin_descriptor.self)
+        return try instantiate(
+            descriptor, image: image, file: plugin.origin, containsSwiftCode: false, initialize: plugin.initialize,
+            generation: generation, config: config, nameOwner: nameOwner, services: services)
+    }
+
+    /// The stages both kinds of load share: check the descriptor (size, magic, ABI, Swift
+    /// toolchain, name), run `on_init` (or `initialize`), check the routes it added. A refusal
+    /// after `on_init` has run retires the instance. Takes `image` over: a refusal closes it
+    /// (before the instance exists, here; after, through the instance's retirement).
+    private func instantiate(
+        _ descriptorPointer: UnsafePointer<sb_plugin_descriptor>, image: PluginImage, file: String, containsSwiftCode: Bool,
+        initialize: ((UnsafePointer<sb_host_api>, OpaquePointer, UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> sb_status)?,
+        generation: (String) -> Int, config: @escaping @Sendable (_ plugin: String, _ key: String) -> String?,
+        nameOwner: (String) -> String?, services: HostServices
+    ) throws(LoadRefusal) -> PluginInstance {
+        func refuse(_ kind: LoadRefusal.Kind, _ message: String, name: String? = nil) -> LoadRefusal {
+            LoadRefusal(kind: kind, file: file, pluginName: name, message: message)
+        }
+        let sha256 = image.sha256
+        var ownedByInstance = false
+        defer { if !ownedByInstance { image.close() } }
         let declaredSize = UnsafeRawPointer(descriptorPointer).load(as: UInt32.self)
         let minimum = MemoryLayout<sb_plugin_descriptor>.offset(of: \sb_plugin_descriptor.on_deinit)! + MemoryLayout<sb_on_deinit_fn?>.size
         guard declaredSize >= minimum else {
@@ -168,7 +230,7 @@ public struct PluginLoader: Sendable {
         guard descriptor.abi_minor <= SB_ABI_MINOR else {
             throw refuse(.abiMinorTooNew, "built for plugin ABI \(descriptor.abi_major).\(descriptor.abi_minor), newer than this host's \(SB_ABI_MAJOR).\(SB_ABI_MINOR): upgrade the host or rebuild the plugin against its switchboard.h", name: label)
         }
-        if elf.containsSwiftCode || descriptor.swift_version != 0 {
+        if containsSwiftCode || descriptor.swift_version != 0 {
             guard descriptor.swift_version == hostSwiftVersion else {
                 let theirs = descriptor.swift_version == 0 ? "an unreported Swift version (swift_version is 0, but the image contains Swift code)" : "Swift \(SwiftToolchain.format(descriptor.swift_version))"
                 throw refuse(.swiftVersionMismatch, "built with \(theirs); this host runs Swift \(SwiftToolchain.format(hostSwiftVersion)): a Swift plugin shares the host's Swift runtime, so rebuild it with the host's toolchain", name: label)
@@ -187,18 +249,20 @@ public struct PluginLoader: Sendable {
         let instance = PluginInstance(
             descriptor: descriptor, name: name, file: file, image: image, generation: generation(name),
             config: { key in config(name, key) }, services: services, logger: logger)
+        ownedByInstance = true
         if let report {  // now with its name
             let named = WorkerMessage.CodeTag(sha256: sha256, plugin: name, file: file)
             report(.loading(named))
             if let range = image.addressRange { report(.image(start: range.start, end: range.end, tag: named)) }
         }
         var state: UnsafeMutableRawPointer? = nil
-        let status = withPluginCode(instance.codeTag) { descriptor.on_init(HostAPI.table, instance.handle, &state) }
+        let status = withPluginCode(instance.codeTag) {
+            initialize?(HostAPI.table, instance.handle, &state) ?? descriptor.on_init(HostAPI.table, instance.handle, &state)
+        }
         let (reason, routeErrors) = instance.mutable.withLock { m in
             m.state = state
             return (m.refuseReason, m.routeErrors)
         }
-        keepImage = true
         guard status == SB_OK else {
             instance.retire()
             var why = reason.map { ": \($0)" } ?? " without giving a reason (call plugin_refuse before returning an error)"
@@ -210,7 +274,6 @@ public struct PluginLoader: Sendable {
             instance.retire()
             throw refuse(.invalidRoute, routeErrors.joined(separator: "; "), name: name)
         }
-        keepCopy = true
         return instance
     }
 

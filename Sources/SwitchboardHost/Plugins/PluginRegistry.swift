@@ -193,34 +193,59 @@ public final class PluginRegistry: Sendable {
         }
     }
 
+    /// Initialises a plugin linked into this process (the in-process test host) and serves it as
+    /// `load(file:)` serves a file's: the same descriptor, route and conflict checks, the same
+    /// swap. Loading the same `plugin.origin` again replaces the generation it serves.
+    @discardableResult
+    public func load(linked plugin: PluginLoader.LinkedPlugin) -> Result<PluginInstance, LoadRefusal> {
+        loadLock.withLock { _ in
+            let result = stageAndSwap(file: plugin.origin) { generation, nameOwner throws(LoadRefusal) in
+                try loader.load(linked: plugin, generation: generation, config: pluginConfig, nameOwner: nameOwner, services: services)
+            }
+            if case .failure(let refusal) = result { record(refusal) }
+            return result
+        }
+    }
+
     private func stageAndSwap(file: String, contents: PluginFileContents?) -> Result<PluginInstance, LoadRefusal> {
+        stageAndSwap(file: file) { generation, nameOwner throws(LoadRefusal) in
+            try loader.load(
+                file: file, contents: contents, generation: generation, config: pluginConfig, nameOwner: nameOwner,
+                retained: retainedImages, services: services)
+        }
+    }
+
+    /// `initialise(generation, nameOwner)` makes the instance (see `PluginLoader.load`); the rest
+    /// is the same for every kind of load.
+    private func stageAndSwap(
+        file: String, initialise: (_ generation: (String) -> Int, _ nameOwner: (String) -> String?) throws(LoadRefusal) -> PluginInstance
+    ) -> Result<PluginInstance, LoadRefusal> {
         let instance: PluginInstance
         do {
-            instance = try loader.load(
-                file: file, contents: contents,
-                generation: { name in state.withLock { s in s.generations[name, default: 0] += 1; return s.generations[name]! } },
-                config: pluginConfig,
-                nameOwner: { name in state.withLock { s in s.plugins[name].flatMap { $0.file == file ? nil : $0.file } } },
-                retained: retainedImages, services: services)
+            instance = try initialise(
+                { name in state.withLock { s in s.generations[name, default: 0] += 1; return s.generations[name]! } },
+                { name in state.withLock { s in s.plugins[name].flatMap { $0.file == file ? nil : $0.file } } })
         } catch {
             return .failure(error)
         }
+        let fromFile: Bool
+        if case .opened = instance.image.mapping { fromFile = true } else { fromFile = false }
         // Everything this load replaces: the plugin's serving generation, and any plugin this same
         // file served under another name before.
         let others = state.withLock { s in s.plugins.values.filter { $0.name != instance.name && $0.file != file } }
         if let refusal = Self.conflict(of: instance, with: others) {
-            loader.discardCopy(of: instance)
+            if fromFile { loader.discardCopy(of: instance) }
             instance.retire()
             return .failure(refusal)
         }
         let quarantine = loader.quarantine
-        if let lastGood, let error = lastGood.keep(
+        if fromFile, let lastGood, let error = lastGood.keep(
             plugin: instance.name, file: file, sha256: instance.sha256, image: loader.privateCopyPath(sha256: instance.sha256, file: file),
             isQuarantined: { quarantine.entry($0) != nil })
         {
             logger.warning("cannot keep a copy of this version as the file's last good one: \(error)", metadata: ["plugin": "\(instance.name)", "file": "\(file)"])
         }
-        loader.discardCopy(of: instance)
+        if fromFile { loader.discardCopy(of: instance) }
         let replaced = state.withLock { s -> [PluginInstance] in
             let old = s.plugins.values.filter { $0.name == instance.name || $0.file == file }
             for p in old { s.plugins[p.name] = nil }
