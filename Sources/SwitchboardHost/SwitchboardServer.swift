@@ -209,10 +209,14 @@ public struct SwitchboardServer: Sendable {
             startWhen: startWhen, onServerRunning: onServerRunning, onStoppedAccepting: { worker?.send(.released) }, logger: logger)
     }
 
-    /// The responder every connection's requests reach (plugin routes, the admin API, the
-    /// documents). A request can be answered through it without a socket, with a
-    /// `SwitchboardRequestContext(logger:)` (the in-process test host does).
-    public func makeResponder() -> PluginResponder {
+    /// The responder every connection's requests reach, with what the connection adds (`Date`,
+    /// `Server`, a 500 for a thrown error). A request can be answered through it without a
+    /// socket, with a `SwitchboardRequestContext(logger:)`: the in-process test host does.
+    public func makeConnectionResponder() -> ConnectionResponder {
+        ConnectionResponder(responder: makeResponder(), serverName: settings.serverName, logger: logger)
+    }
+
+    private func makeResponder() -> PluginResponder {
         PluginResponder(
             registry: registry, admin: AdminAPI(registry: registry, token: settings.adminToken, worker: worker),
             docs: settings.docsEnabled ? DocsAPI(registry: registry, version: SwitchboardServer.version) : nil,

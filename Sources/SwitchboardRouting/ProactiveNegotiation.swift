@@ -102,8 +102,8 @@ public enum ProactiveNegotiation {
 
     /// `choose(accept:offeredCount:offered:)` for a request's `Accept` field lines (empty: the
     /// request has none), joined with LF: the lines are one list (RFC 9110 §5.3), and LF ends an
-    /// element, so an unterminated quoted string cannot run into the next line. The host and the
-    /// test host both negotiate through this.
+    /// element, so an unterminated quoted string cannot run into the next line. The host's
+    /// `request_negotiate` negotiates through this.
     public static func choose(
         acceptLines lines: [String], offeredCount: Int, offered: (Int) -> UnsafeBufferPointer<UInt8>
     ) throws(OfferError) -> Int? {
@@ -116,7 +116,7 @@ public enum ProactiveNegotiation {
         return try outcome.get()
     }
 
-    /// `choose(accept:offeredCount:offered:)` for Swift strings (tests, the test host, the SDK).
+    /// `choose(accept:offeredCount:offered:)` for Swift strings (tests, the SDK).
     public static func choose(accept: String?, offered: [String]) throws(OfferError) -> Int? {
         var joined: [UInt8] = []
         var bounds: [Range<Int>] = []

@@ -1,4 +1,5 @@
 import class SwitchboardCore.Locked
+import class SwitchboardCore.ConditionLock
 import CSwitchboard
 import HTTPTypes
 import Hummingbird
@@ -21,10 +22,12 @@ import Glibc
 ///
 /// It is the real host with an in-memory transport: the plugin is loaded by the server's own
 /// loader and registry (the same descriptor and route checks, the same host function table), and
-/// each request goes to the same responder a connection's requests reach — routing (404, 405 with
-/// `Allow`), parameter validation with FastAPI's 422 body, preconditions, body limits, content
-/// coding, streams, timers, publish/subscribe and the state store (in memory). Only the socket
-/// and the HTTP/1.1 codec are left out.
+/// each request goes to the same responder a connection's requests reach, with the fields a
+/// connection adds (`Date`, `Server`) — routing (404, 405 with `Allow`), parameter validation
+/// with FastAPI's 422 body, preconditions, body limits, content coding, streams, timers,
+/// publish/subscribe and the state store (in memory). What belongs to a connection is left out:
+/// the HTTP/1.1 codec and its limits (RFC 9112 rejections, timeouts), `100 Continue`, and a
+/// peer address, so the admin API (loopback only) answers 403.
 ///
 ///     let host = try TestHost(plugin)            // the SDK's Plugin, or any descriptor pointer
 ///     let response = try await host.get("/hello")
@@ -43,12 +46,16 @@ public final class TestHost: Sendable {
     /// The server underneath: its registry (`server.registry.plugins`, events, metrics) and
     /// settings. No socket is bound and no directory watched.
     public let server: SwitchboardServer
-    private let responder: PluginResponder
+    private let responder: ConnectionResponder
     private let captured: LogCapture
+    /// Where the plugin came from: its file, or the origin of a linked plugin.
+    private let origin: String
     /// A private directory for the server's state (the private copies of a loaded library);
     /// removed at shutdown.
     private let directory: String
     private let isShutDown = Locked(false)
+    /// Requests whose task has not finished, by number, and the next number.
+    private let inFlight = ConditionLock<(tasks: [Int: Task<Void, Never>], next: Int)>(([:], 0))
 
     /// Why a plugin did not load in the test host: the refusal the real host would log.
     public struct Refused: Error, CustomStringConvertible {
@@ -56,10 +63,14 @@ public final class TestHost: Sendable {
         public let description: String
     }
 
-    /// The response did not complete within the timeout.
+    /// The response did not complete within the timeout. The request was cancelled then, as a
+    /// client that leaves (a stream's `on_close` runs).
     public struct TimedOut: Error, CustomStringConvertible {
         /// Which request, and the timeout.
         public let description: String
+        /// What had arrived by then: the status and fields, and the body so far (the first
+        /// events of an endless stream, say); nil when no response head had arrived.
+        public let partial: TestResponse?
     }
 
     /// The request cannot be sent: its method or a header name is not an HTTP token.
@@ -73,13 +84,14 @@ public final class TestHost: Sendable {
     /// `plugins.config.<name>` section of the real host's configuration). Throws `Refused` for
     /// anything the real host refuses.
     public convenience init(entry: UnsafeRawPointer, config: [String: String] = [:]) throws {
-        try self.init(config: config) { registry in registry.load(linked: .init(descriptor: entry)) }
+        let plugin = PluginLoader.LinkedPlugin(descriptor: entry)
+        try self.init(config: config, origin: plugin.origin) { registry in registry.load(linked: plugin) }
     }
 
     /// Loads an SDK plugin defined in the test binary (several may live in one binary: each is
     /// set up by its own `initialize`, whichever `entry` was read last).
     public convenience init(_ plugin: Plugin, config: [String: String] = [:]) throws {
-        try self.init(config: config) { registry in
+        try self.init(config: config, origin: "linked:\(plugin.name)") { registry in
             registry.load(linked: .init(descriptor: plugin.entry, origin: "linked:\(plugin.name)") { plugin.initialize(host: $0, handle: $1, state: $2) })
         }
     }
@@ -87,24 +99,24 @@ public final class TestHost: Sendable {
     /// Loads a built plugin library (a C or Swift `.so`) as the server loads a dropped file: from
     /// a private copy, after the same ELF, ABI and toolchain checks.
     public convenience init(library path: String, config: [String: String] = [:]) throws {
-        try self.init(config: config) { registry in registry.load(file: path) }
+        try self.init(config: config, origin: path) { registry in registry.load(file: path) }
     }
 
-    private init(config: [String: String], load: (PluginRegistry) -> Result<PluginInstance, LoadRefusal>) throws {
-        var template = "\(Self.temporaryRoot)/switchboard-test-host-XXXXXX".utf8CString
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard made != nil else { throw Refused(description: "cannot make a state directory under \(Self.temporaryRoot): errno \(errno)") }
-        directory = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+    private init(config: [String: String], origin: String, load: (PluginRegistry) -> Result<PluginInstance, LoadRefusal>) throws {
+        var template = Array("\(Self.temporaryRoot)/switchboard-test-host-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer in mkdtemp(buffer.baseAddress!).map { String(cString: $0) } }
+        guard let made else { throw Refused(description: "cannot make a state directory under \(Self.temporaryRoot): errno \(errno)") }
+        directory = made
+        self.origin = origin
         var settings = HostSettings()
-        settings.stateDirectory = directory
-        settings.stateBackend = .memory
+        settings.stateDirectory = directory  // the state store stays the default, in memory
         settings.pluginConfig = { _, key in config[key] }
         let captured = LogCapture()
         self.captured = captured
         var logger = Logger(label: "switchboard.test-host") { _ in LogCapture.Handler(capture: captured) }
         logger.logLevel = .trace
         server = SwitchboardServer(settings: settings, logger: logger)
-        responder = server.makeResponder()
+        responder = server.makeConnectionResponder()
         switch load(server.registry) {
         case .success(let instance):
             name = instance.name
@@ -125,12 +137,18 @@ public final class TestHost: Sendable {
         getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
     }
 
-    /// Ends open streams and pending requests, runs the plugin's `on_deinit` and removes the
-    /// state directory. Idempotent; also run when the host is released.
+    /// Shuts down as the server does: the plugin leaves the route table (a later request is
+    /// 404), open streams and pending requests are ended and requests still running cancelled,
+    /// and once they have returned (at most 10 s) the plugin's `on_deinit` runs. Then the state
+    /// directory is removed. Idempotent; also run when the host is released. Blocks the calling
+    /// thread while requests finish.
     public func shutdown() {
         let first = isShutDown.withLock { done in defer { done = true }; return !done }
         guard first else { return }
+        server.registry.unload(file: origin, reason: "the test host shut down")
         server.registry.endOpenStreams()
+        for task in inFlight.withLock({ Array($0.tasks.values) }) { task.cancel() }
+        _ = inFlight.wait(until: { $0.tasks.isEmpty }, timeout: .seconds(10))
         server.registry.retireAll()
         try? FileManager.default.removeItem(atPath: directory)
     }
@@ -161,8 +179,10 @@ public final class TestHost: Sendable {
 
     /// Sends one request (`target`: path and query, as on a request line) to the server's
     /// responder and collects its whole response. Throws `InvalidRequest` for a method or header
-    /// name that is not a token, and `TimedOut` when the response is not complete within
-    /// `timeout` (the request goes on until shutdown ends it).
+    /// name that is not a token, `TimedOut` when the response is not complete within `timeout`,
+    /// and `CancellationError` when the calling task is cancelled; either way the request is
+    /// cancelled then, as when a client leaves. A body gets `Content-Length` unless the headers
+    /// give it or `Transfer-Encoding`.
     public func request(
         _ method: String, _ target: String, headers: [(String, String)] = [], body: [UInt8] = [], timeout: Duration = .seconds(5)
     ) async throws -> TestResponse {
@@ -172,7 +192,7 @@ public final class TestHost: Sendable {
             guard let fieldName = HTTPField.Name(name) else { throw InvalidRequest(description: "\"\(name)\" is not a header field name") }
             fields.append(HTTPField(name: fieldName, value: value))
         }
-        if fields[.contentLength] == nil, !body.isEmpty || [.post, .put, .patch].contains(method) {
+        if fields[.contentLength] == nil, fields[.transferEncoding] == nil, !body.isEmpty || [.post, .put, .patch].contains(method) {
             fields[.contentLength] = String(body.count)
         }
         let request = Request(
@@ -180,35 +200,95 @@ public final class TestHost: Sendable {
             body: RequestBody(buffer: ByteBuffer(bytes: body)))
         let context = SwitchboardRequestContext(logger: server.logger)
         let responder = self.responder
-        let exchange: @Sendable () async throws -> TestResponse = {
-            let response = try await responder.respond(to: request, context: context)
-            let collector = BodyCollector()
-            try await response.body.write(collector)
-            return TestResponse(
-                status: response.status.code, headers: response.headers.map { ($0.name.canonicalName, $0.value) },
-                body: collector.bytes.withLock { $0 })
-        }
+        let inFlight = self.inFlight  // not self: a request that never ends must not keep the host alive
+        let received = Received()
         let description = "\(method) \(target): no complete response within \(timeout)"
-        // Unstructured, so a handler that never answers cannot hold this call past the timeout.
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<TestResponse, any Error>) in
-            let waiter = Locked<CheckedContinuation<TestResponse, any Error>?>(continuation)
-            let timer = Task {
-                try? await Task.sleep(for: timeout)
-                guard !Task.isCancelled else { return }
-                waiter.withLock { w in defer { w = nil }; return w }?.resume(throwing: TimedOut(description: description))
+        let outcome = Outcome()
+        // The request runs in its own task, so a handler that never answers cannot hold this
+        // call past the timeout; shutdown() cancels and waits for it. Registered under the lock
+        // before it can finish (it removes itself under the same lock).
+        let work = inFlight.withLock { state -> Task<Void, Never> in
+            let number = state.next
+            state.next += 1
+            let task = Task {
+                do {
+                    let response = try await responder.respond(to: request, context: context)
+                    received.head.withLock {
+                        $0 = (response.status.code, response.headers.map { ($0.name.rawName, $0.value) })
+                    }
+                    try await response.body.write(received)
+                    outcome.finish(.success(received.response ?? TestResponse(status: 0, headers: [], body: [])))
+                } catch {
+                    outcome.finish(.failure(error))
+                }
+                inFlight.withLock { _ = $0.tasks.removeValue(forKey: number) }
             }
-            Task {
-                let result: Result<TestResponse, any Error>
-                do { result = .success(try await exchange()) } catch { result = .failure(error) }
-                timer.cancel()
-                waiter.withLock { w in defer { w = nil }; return w }?.resume(with: result)
-            }
+            state.tasks[number] = task
+            return task
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            guard !Task.isCancelled else { return }
+            outcome.finish(.failure(TimedOut(description: description, partial: received.response)))
+            work.cancel()
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { outcome.wait($0) }
+        } onCancel: {
+            outcome.finish(.failure(CancellationError()))
+            work.cancel()
         }
     }
 }
 
-/// Collects a response body as the connection would write it.
-private final class BodyCollector: ResponseBodyWriter, Sendable {
+/// One request's result, delivered once: to the waiting continuation, or kept until it waits.
+private final class Outcome: Sendable {
+    private enum State {
+        case pending
+        case waiting(CheckedContinuation<TestResponse, any Error>)
+        case finished(Result<TestResponse, any Error>)
+        case delivered
+    }
+    private let state = Locked<State>(.pending)
+
+    /// The first result wins; later ones are dropped.
+    func finish(_ result: Result<TestResponse, any Error>) {
+        let waiter = state.withLock { s -> CheckedContinuation<TestResponse, any Error>? in
+            switch s {
+            case .pending:
+                s = .finished(result)
+                return nil
+            case .waiting(let continuation):
+                s = .delivered
+                return continuation
+            case .finished, .delivered:
+                return nil
+            }
+        }
+        waiter?.resume(with: result)
+    }
+
+    func wait(_ continuation: CheckedContinuation<TestResponse, any Error>) {
+        let ready = state.withLock { s -> Result<TestResponse, any Error>? in
+            switch s {
+            case .pending:
+                s = .waiting(continuation)
+                return nil
+            case .finished(let result):
+                s = .delivered
+                return result
+            case .waiting, .delivered:
+                preconditionFailure("one wait per request")
+            }
+        }
+        if let ready { continuation.resume(with: ready) }
+    }
+}
+
+/// What has arrived of one response: its head, then its body as the connection would write it.
+private final class Received: ResponseBodyWriter, Sendable {
+    let head = Locked<(status: Int, headers: [(name: String, value: String)])?>(nil)
     let bytes = Locked<[UInt8]>([])
 
     func write(_ buffer: ByteBuffer) async throws {
@@ -216,6 +296,12 @@ private final class BodyCollector: ResponseBodyWriter, Sendable {
     }
 
     func finish(_ trailingHeaders: HTTPFields?) async throws {}
+
+    /// The head and the body so far; nil before the head.
+    var response: TestResponse? {
+        guard let head = head.withLock({ $0 }) else { return nil }
+        return TestResponse(status: head.status, headers: head.headers, body: bytes.withLock { $0 })
+    }
 }
 
 /// The lines logged with `plugin` metadata: by the plugin, and by the host about it.
@@ -254,7 +340,8 @@ private final class LogCapture: Sendable {
 public struct TestResponse: Sendable {
     /// The status code, such as 200.
     public var status: Int
-    /// The header fields in order, names as the responder wrote them.
+    /// The header fields in order, names as the responder wrote them (compare them
+    /// case-insensitively, or use `header(_:)`).
     public var headers: [(name: String, value: String)]
     /// The whole body (empty for HEAD).
     public var body: [UInt8]

@@ -8,9 +8,9 @@ import SwitchboardSDK
 ///
 /// A Swift project depends on this host's own checkout by path: a plugin must be built by the
 /// host's toolchain against the host's ABI and SDK, and its tests run on the host itself
-/// (`SwitchboardTesting`). The packages that checkout needs are already in SwiftPM's cache, from
-/// building the host, so a project resolves without fetching anything new. A C project carries a
-/// copy of the two headers.
+/// (`SwitchboardTesting`). The project starts with the checkout's `Package.resolved`, so its
+/// tests build the host with the versions the host was built with, from SwiftPM's cache. A C
+/// project carries a copy of the two headers.
 struct New: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create a plugin project (Swift on the SDK, or C on switchboard.h) that builds to a .so.")
@@ -38,8 +38,9 @@ struct New: ParsableCommand {
     }()
 
     /// The checkout this binary runs from (the first directory above it that holds the ABI
-    /// header: `<checkout>/.build/debug/switchboard`), else the one it was built from. Its
-    /// header and SDK are copied, and its `plugins/` is the drop directory the project names.
+    /// header: `<checkout>/.build/debug/switchboard`), else the one it was built from. A Swift
+    /// project depends on it by path, a C project copies its headers, and its `plugins/` is the
+    /// drop directory the project names.
     static let builtFrom: String = {
         var url = URL(fileURLWithPath: executable).deletingLastPathComponent()
         while url.path != "/" {
@@ -57,15 +58,27 @@ struct New: ParsableCommand {
         guard ok else {
             throw ValidationError("\"\(name)\" is not a plugin name: use [a-z0-9][a-z0-9_-]{0,63}, e.g. my-plugin")
         }
+        if lang == .swift, Self.checkoutModules.contains(Templates.module(name).lowercased()) {
+            throw ValidationError("a Swift plugin named \"\(name)\" would have the module \(Templates.module(name)), which the Switchboard package it builds against already has; choose another name, e.g. my-\(name)")
+        }
     }
+
+    /// Modules of the Switchboard package a project depends on: a plugin's module (and product)
+    /// of the same name would clash with it in the project's package graph.
+    static let checkoutModules: Set<String> = [
+        "cswitchboard", "cswitchboardhostsupport", "cswitchboardffi", "switchboardcore", "switchboardsdk",
+        "switchboardrouting", "switchboardtesting", "switchboardhost", "switchboard", "helloc", "helloswift",
+        "streaming", "status", "json", "negotiation", "markup", "media", "jsonbench", "nativebaseline",
+        "niobaseline", "switchboardhosttests",
+    ]
 
     static func isLowerAlnum(_ c: UInt8) -> Bool { (0x61...0x7A).contains(c) || (0x30...0x39).contains(c) }
 
     func run() throws {
         let source = sdk ?? ProcessInfo.processInfo.environment["SWITCHBOARD_SDK"] ?? Self.builtFrom
         let header = source + "/Sources/CSwitchboard/include/switchboard.h"
-        guard FileManager.default.fileExists(atPath: header) else {
-            throw ValidationError("no Switchboard sources at \(source) (looked for \(header)); pass --sdk <switchboard checkout>")
+        guard FileManager.default.fileExists(atPath: header), FileManager.default.fileExists(atPath: source + "/Package.swift") else {
+            throw ValidationError("no Switchboard checkout at \(source) (looked for Package.swift and \(header)); pass --sdk <switchboard checkout>")
         }
         let project = (output as NSString).appendingPathComponent(name)
         guard !FileManager.default.fileExists(atPath: project) else {
@@ -76,6 +89,10 @@ struct New: ParsableCommand {
         let files = lang == .swift ? Templates.swift(name: name, host: host) : Templates.c(name: name, host: host)
         for (path, text) in files {
             try write(text, to: project + "/" + path)
+        }
+        if lang == .swift, let pins = FileManager.default.contents(atPath: checkout + "/Package.resolved") {
+            // The versions the host was built with: the plugin's tests build the host with them too.
+            _ = FileManager.default.createFile(atPath: project + "/Package.resolved", contents: pins)
         }
         if lang == .c {
             try FileManager.default.copyItem(atPath: header, toPath: project + "/switchboard.h")
@@ -88,7 +105,7 @@ struct New: ParsableCommand {
 
               cd \(project)
               \(lang == .swift ? "swift build -c release" : "make")          # → \(built)
-              \(lang == .swift ? "swift test                      # unit tests on the in-process test host\n  " : "")\(lang == .swift ? "\(Self.executable) check \(built)" : "make check")
+              \(lang == .swift ? "swift test                      # unit tests on the host, in process\n  " : "")\(lang == .swift ? "\(Self.executable) check \(built)" : "make check")
               \(lang == .swift ? "cp \(built) \(host.plugins)/" : "make install                    # cp to \(host.plugins)/")
               curl http://127.0.0.1:8000/\(name)
             """)

@@ -15,9 +15,19 @@ enum Templates {
         /// The Switchboard checkout a Swift project depends on by path.
         var checkout: String = ""
 
-        /// How SwiftPM names a package found by path: its directory's name, lower-cased.
+        /// How SwiftPM names a package found by path: its directory's name without `.git`,
+        /// lower-cased.
         var checkoutIdentity: String {
-            (checkout.split(separator: "/").last.map(String.init) ?? "switchboard").lowercased()
+            var name = (checkout.split(separator: "/").last.map(String.init) ?? "switchboard").lowercased()
+            if name.hasSuffix(".git") { name.removeLast(4) }
+            return name
+        }
+
+        /// The checkout's path as a Swift raw string literal (a quote or backslash in it stays literal).
+        var checkoutLiteral: String {
+            var hashes = "#"
+            while checkout.contains("\"" + hashes) { hashes += "#" }
+            return hashes + "\"" + checkout + "\"" + hashes
         }
     }
 
@@ -38,7 +48,7 @@ enum Templates {
                         .library(name: "\(module)", type: .dynamic, targets: ["\(module)"]),
                     ],
                     dependencies: [
-                        .package(path: "\(host.checkout)"),
+                        .package(path: \(host.checkoutLiteral)),
                     ],
                     targets: [
                         .target(name: "\(module)", dependencies: [.product(name: "SwitchboardSDK", package: "\(host.checkoutIdentity)")]),

@@ -331,6 +331,41 @@ import SwitchboardTesting
         await #expect(throws: TestHost.InvalidRequest.self) { try await host.request("GE T", "/served/page") }
     }
 
+    /// A request past its timeout is cancelled as when a client leaves (the stream's body ends),
+    /// and what had arrived is kept; shutdown waits for a handler still running before the
+    /// plugin's on_deinit (which the old test host ran at once).
+    @Test func aTimedOutRequestIsCancelledAndShutdownWaitsForIt() async throws {
+        let order = Locked<[String]>([])
+        let plugin = Plugin(name: "endless", version: "1.0.0") { app in
+            app.get("/endless/events") { _ in
+                .eventStream(keepalive: nil) { (events: EventStreamWriter) async throws in
+                    defer { order.withLock { $0.append("stream ended") } }
+                    try await events.send(ServerSentEvent(data: "first"))
+                    while true { try await Task.sleep(for: .milliseconds(10)) }
+                }
+            }
+            app.get("/endless/slow", blocking: true) { _ in
+                usleep(400_000)
+                order.withLock { $0.append("handler returned") }
+                return .text("late")
+            }
+            app.onShutdown { order.withLock { $0.append("on_deinit") } }
+        }
+        let host = try TestHost(plugin)
+        do {
+            _ = try await host.get("/endless/events", timeout: .seconds(5 * testTimeScale))
+            Issue.record("an endless stream ended")
+        } catch let timedOut as TestHost.TimedOut {
+            #expect(timedOut.partial?.status == 200)
+            #expect(timedOut.partial?.text == "data: first\n\n", "\(timedOut.partial?.text ?? "nil")")
+        }
+        #expect(await eventually { order.withLock { $0 } == ["stream ended"] })
+        await #expect(throws: TestHost.TimedOut.self) { try await host.get("/endless/slow", timeout: .milliseconds(50)) }
+        host.shutdown()
+        #expect(order.withLock { $0 } == ["stream ended", "handler returned", "on_deinit"])
+        #expect(try await host.get("/endless/slow").status == 404)
+    }
+
     static let other = Plugin(name: "other", version: "1.0.0") { app in
         app.get("/other") { _ in .text("other") }
     }
@@ -515,6 +550,9 @@ enum OpenAPIValidator {
                 let check = try await Self.run(TestPaths.hostExecutable, ["check", library], in: project)
                 #expect(check.status == 0 && check.output.contains("/\(name)/items/{item_id}"), "\(check.output)")
                 try FileManager.default.copyItem(atPath: library, toPath: plugins + "/lib\(name).so")
+                // Its own tests, on the host it depends on (SwitchboardTesting, by path).
+                let tests = try await Self.run("/usr/bin/env", ["swift", "test"], in: project)
+                #expect(tests.status == 0 && tests.output.contains("2 tests"), "\(tests.output.suffix(3000))")
             }
             let live = try waitUntil { try server.get("/\(name)").status == 200 }
             #expect(live, "\(name) never went live")
@@ -526,5 +564,8 @@ enum OpenAPIValidator {
         // The same name twice is refused, as is a name that is not a plugin name.
         #expect(try await Self.run(TestPaths.hostExecutable, ["new", "made-in-c", "--lang", "c", "--output", outside], in: outside).status != 0)
         #expect(try await Self.run(TestPaths.hostExecutable, ["new", "Bad Name", "--output", outside], in: outside).status != 0)
+        // A Swift plugin whose module the Switchboard package already has would not resolve.
+        let clash = try await Self.run(TestPaths.hostExecutable, ["new", "status", "--output", outside], in: outside)
+        #expect(clash.status != 0 && clash.output.contains("module Status"), "\(clash.output)")
     }
 }

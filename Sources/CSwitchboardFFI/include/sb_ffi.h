@@ -1,4 +1,4 @@
-/* Calling typed handlers through libffi (used by the Switchboard host and its test host). */
+/* Calling typed handlers through libffi (used by the Switchboard host). */
 #ifndef SB_FFI_H
 #define SB_FFI_H
 

@@ -1,7 +1,7 @@
 import class SwitchboardCore.Locked
 import enum SwitchboardCore.HTTPDate
 import Hummingbird
-import HummingbirdCore
+public import HummingbirdCore
 import Logging
 import NIOCore
 import NIOExtras
@@ -43,22 +43,11 @@ public struct HTTPService: Service {
         self.onServerRunning = onServerRunning
         self.onStoppedAccepting = onStoppedAccepting
         self.logger = logger
-        let dates = DateCache()
-        let serverName = settings.serverName
+        let responder = ConnectionResponder(responder: responder, serverName: settings.serverName, logger: logger)
         self.connection = HTTP1Connection(
             responder: { request, responseWriter, channel in
                 let context = SwitchboardRequestContext(source: .init(channel: channel, logger: logger))
-                var response: Response
-                do {
-                    response = try await responder.respond(to: request, context: context)
-                } catch let error as HTTPParserError {
-                    throw error
-                } catch {
-                    logger.debug("unrecognised error", metadata: ["error": "\(error)"])
-                    response = Response(status: .internalServerError, body: .init())
-                }
-                response.headers[.date] = dates.current
-                if let serverName { response.headers[.server] = serverName }
+                let response = try await responder.respond(to: request, context: context)
                 do {
                     try await responseWriter.write(response: response.head, body: response.body)
                 } catch is HTTPParserError {
@@ -197,6 +186,33 @@ final class AcceptedConnections: Sendable {
 struct ParseErrorWhileWritingResponse: Error {}
 
 /// The `Date` field's value (RFC 9110 §6.6.1), formatted at most once a second.
+/// What a connection does around the responder for each request: an error the responder throws
+/// becomes a 500 without a body (a parse error is rethrown: the connection closes), and every
+/// response gets `Date` (RFC 9110 §6.6.1) and `Server` (§10.2.4). The in-process test host answers
+/// through it too, so its responses carry the same fields.
+public struct ConnectionResponder: Sendable {
+    let responder: PluginResponder
+    let serverName: String?
+    let logger: Logger
+    private let dates = DateCache()
+
+    /// Answers one request; throws only Hummingbird's `HTTPParserError`, which ends the connection.
+    public func respond(to request: Request, context: SwitchboardRequestContext) async throws -> Response {
+        var response: Response
+        do {
+            response = try await responder.respond(to: request, context: context)
+        } catch let error as HTTPParserError {
+            throw error
+        } catch {
+            logger.debug("unrecognised error", metadata: ["error": "\(error)"])
+            response = Response(status: .internalServerError, body: .init())
+        }
+        response.headers[.date] = dates.current
+        if let serverName { response.headers[.server] = serverName }
+        return response
+    }
+}
+
 final class DateCache: Sendable {
     private let cached = Locked<(second: Int, text: String)>((0, ""))
 

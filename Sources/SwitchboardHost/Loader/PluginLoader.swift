@@ -190,6 +190,7 @@ public struct PluginLoader: Sendable {
         linked plugin: LinkedPlugin, generation: (String) -> Int, config: @escaping @Sendable (_ plugin: String, _ key: String) -> String?,
         nameOwner: (String) -> String?, services: HostServices
     ) throws(LoadRefusal) -> PluginInstance {
+        defer { report?(.loaded) }  // instantiate reports .loading
         let image = PluginImage(linkedWithSHA256: SHA256.hex(Array(plugin.origin.utf8)))
         let descriptor = plugin.descriptor.assumingMemoryBound(to: sb_plugin_descriptor.self)
         return try instantiate(

@@ -166,14 +166,20 @@ public final class PluginRegistry: Sendable {
     }
 
     /// Loads the file that serves `name` again, as a new generation, even if it did not change.
+    /// Nil when no plugin of that name is loaded; a plugin linked into the process (the test
+    /// host's) has no file to read again, and is refused without recording a refusal.
     public func reload(name: String) -> Result<PluginInstance, LoadRefusal>? {
-        guard let file = state.withLock({ $0.plugins[name]?.file }) else { return nil }
-        return load(file: file)
+        guard let serving = state.withLock({ $0.plugins[name] }) else { return nil }
+        guard case .opened = serving.image.mapping else {
+            return .failure(LoadRefusal(kind: .unreadable, file: serving.file, pluginName: name, message: "a plugin linked into the process has no file to load again"))
+        }
+        return load(file: serving.file)
     }
 
-    /// The file is gone: its plugin leaves the table and drains. Returns the unloaded generations.
+    /// The file is gone (or `reason`, for the log): its plugin leaves the table and drains.
+    /// Returns the unloaded generations.
     @discardableResult
-    public func unload(file: String) -> [PluginInstance] {
+    public func unload(file: String, reason: String = "its file is gone") -> [PluginInstance] {
         loadLock.withLock { _ in
             let removed = state.withLock { s -> [PluginInstance] in
                 s.refusals[file] = nil
@@ -185,7 +191,7 @@ public final class PluginRegistry: Sendable {
             rebuildTable()
             for instance in removed {
                 metrics.unloaded(plugin: instance.name)
-                logger.notice("unloaded plugin: its file is gone", metadata: ["plugin": "\(instance.name)", "file": "\(file)", "generation": "\(instance.generation)"])
+                logger.notice("unloaded plugin: \(reason)", metadata: ["plugin": "\(instance.name)", "file": "\(file)", "generation": "\(instance.generation)"])
                 events.publish(.unloaded, plugin: instance.name, generation: instance.generation, file: file, version: instance.version)
                 startDraining(instance)
             }
