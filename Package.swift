@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-native-baseline", targets: ["NativeBaseline"]),
+        .executable(name: "switchboard-nio-baseline", targets: ["NIOBaseline"]),
         .executable(name: "switchboard-json-bench", targets: ["JSONBench"]),
         .library(name: "SwitchboardHost", targets: ["SwitchboardHost"]),
         .library(name: "CSwitchboard", targets: ["CSwitchboard"]),
@@ -53,8 +54,8 @@ let package = Package(
         // Typed handlers are called through libffi (the system package libffi-dev).
         .target(name: "CSwitchboardFFI", linkerSettings: [.linkedLibrary("ffi")]),
         // Routes as plugins declare them: path templates, typed parameters and their FastAPI-shaped
-        // validation, the OpenAPI document. Pure Swift on the C ABI and SwitchboardCore; shared by the host
-        // and the SDK's test host.
+        // validation, the OpenAPI document. Pure Swift on the C ABI and SwitchboardCore; the host's, and
+        // the test host's through it.
         .target(name: "SwitchboardRouting", dependencies: ["CSwitchboard", "CSwitchboardFFI", "SwitchboardCore"], swiftSettings: swiftSettings),
         // An in-process host for plugin authors' unit tests: the real server (loader, registry,
         // host function table, responder) with an in-memory transport instead of sockets.
@@ -142,6 +143,16 @@ let package = Package(
             dependencies: ["SwitchboardSDK"],
             path: "bench/JSONBench",
             swiftSettings: swiftSettings
+        ),
+        // The floor: a bare SwiftNIO HTTP/1.1 server answering the tiny text route (bench/run.sh).
+        .executableTarget(
+            name: "NIOBaseline",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "bench/NIOBaseline"
         ),
         .executableTarget(
             name: "NativeBaseline",

@@ -11,6 +11,7 @@
 # at or above orjson.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 ITERATIONS=${1:-2000}
 ROUNDS=${2:-3}
 VENV=.build/bench-venv
@@ -51,4 +52,8 @@ orjson=$(awk '{print $3}' "$WORK/python.best")
 echo "payload: $(wc -c < "$WORK/python.json") bytes, $same; $ITERATIONS encodings per run, best of 5 runs in each of $ROUNDS alternating rounds"
 cat "$WORK/python.best" "$WORK/swift.best" | while read -r name size rate; do
   printf '%-12s %10s MB/s   %5.2fx orjson\n' "$name" "$rate" "$(echo "$rate / $orjson" | bc -l)"
+  case "$name" in
+    sdk-writable) goal_row "JSON encoding, SDK (JSONWritable)" "$rate" "MB/s" "orjson" "$orjson" ">=1" ;;
+    sdk-codable) goal_row "JSON encoding, SDK (Encodable)" "$rate" "MB/s" "orjson" "$orjson" "" ;;
+  esac
 done

@@ -58,3 +58,7 @@ if [ "$reference" != "-" ]; then
   echo "identity / uvicorn: $(echo "$plain / $reference" | bc -l | cut -c1-6)x   gzip / uvicorn: $(echo "$coded / $reference" | bc -l | cut -c1-6)x"
 fi
 echo "gzip: $(echo "$plain_bytes / $gzip_bytes" | bc -l | cut -c1-5)x fewer bytes, $(echo "$coded / $plain" | bc -l | cut -c1-5)x the requests per second"
+if [ "$reference" != "-" ]; then
+  goal_row "json /orjson-large-data, identity" "$plain" "req/s" "chapter app (uvicorn)" "$reference" ">=50"
+  goal_row "json /orjson-large-data, gzip level 6" "$coded" "req/s" "chapter app (uvicorn)" "$reference" ""
+fi

@@ -68,3 +68,12 @@ measure_targets() {
   done
 }
 m() { median "${RESULTS[$1]}"; }
+
+# One figure for bench/all.sh's table, appended to the file BENCH_TABLE names (nothing when it is
+# unset): what was measured, its value and unit, the baseline's name and value (empty for a figure
+# judged on its own), and the goal, for value/baseline when there is a baseline, else for the
+# value: ">=0.95", "<=100".
+goal_row() {  # figure value unit baseline baseline-value goal
+  [ -n "${BENCH_TABLE:-}" ] || return 0
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" >>"$BENCH_TABLE"
+}

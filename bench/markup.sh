@@ -45,3 +45,6 @@ echo
 echo "/html against uvicorn:   $(ratio "$html" "$(m "uvicorn /html")")x (goal 10x)"
 echo "/rss against uvicorn:    $(ratio "$(m "switchboard /rss")" "$(m "uvicorn /rss")")x (goal 10x)"
 echo "/html against /hello-c:  $(ratio "$html" "$(m "switchboard /hello-c")")x (goal 0.95x)"
+goal_row "markup /html" "$html" "req/s" "chapter app /html (uvicorn)" "$(m "uvicorn /html")" ">=10"
+goal_row "markup /rss" "$(m "switchboard /rss")" "req/s" "chapter app /rss (uvicorn)" "$(m "uvicorn /rss")" ">=10"
+goal_row "markup /html" "$html" "req/s" "hello-c text, same host" "$(m "switchboard /hello-c")" ">=0.95"

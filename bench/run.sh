@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The plugin boundary's cost: requests per second of the example plugin routes (C and Swift,
 # loaded by the host with dlopen) against the same handlers as native Hummingbird routes, side by
-# side in one run, with wrk on loopback. Prints each figure and the ratio plugin/native, and the
-# cost of typed parameters (validation, libffi) against an untyped route of the same plugin.
+# side in one run, with wrk on loopback. Prints each figure and the ratio plugin/native, the
+# tiny text route against a bare SwiftNIO server (the floor), and the cost of typed parameters
+# (validation, libffi) against an untyped route of the same plugin.
 #
 #   bench/run.sh [seconds-per-run] [rounds]      (defaults: 10 s, 3 rounds)
 #
@@ -10,6 +11,7 @@
 # the median over rounds is reported. The servers are pinned to CPU 1 and wrk to CPU 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 DURATION=${1:-10}
 ROUNDS=${2:-3}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -26,21 +28,23 @@ PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-pick_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1$2" >/dev/null && return 0; sleep 0.1; done; echo "server on $1 did not start" >&2; exit 1; }
-
 HOST_PORT=$(pick_port)
-NATIVE_PORT=$(pick_port)
+NATIVE_PORT=$(pick_port "$HOST_PORT")
+NIO_PORT=$(pick_port "$HOST_PORT" "$NATIVE_PORT")
 SWITCHBOARD_LOG_LEVEL=warning SWITCHBOARD_STATE_DIRECTORY="$WORK/state" \
   taskset -c 1 "$BIN/switchboard" serve --port "$HOST_PORT" --plugins "$WORK/plugins" 2>"$WORK/host.log" &
 PIDS+=($!)
 taskset -c 1 "$BIN/switchboard-native-baseline" "$NATIVE_PORT" 2>"$WORK/native.log" &
 PIDS+=($!)
-wait_port "$HOST_PORT" /hello-c
-wait_port "$NATIVE_PORT" /hello-c
+taskset -c 1 "$BIN/switchboard-nio-baseline" "$NIO_PORT" 2>"$WORK/nio.log" &
+PIDS+=($!)
+wait_port "$HOST_PORT" /hello-c "$WORK/host.log"
+wait_port "$NATIVE_PORT" /hello-c "$WORK/native.log"
+wait_port "$NIO_PORT" /hello-c "$WORK/nio.log"
 
 # name|port|path
 TARGETS=(
+  "bare NIO text|$NIO_PORT|/hello-c"
   "native text|$NATIVE_PORT|/hello-c"
   "plugin C text|$HOST_PORT|/hello-c"
   "plugin Swift text|$HOST_PORT|/hello-swift"
@@ -54,7 +58,6 @@ TARGETS=(
   "plugin Swift typed|$HOST_PORT|/hello-swift/lookup/42?q=abc&limit=3&verbose=yes"
 )
 
-declare -A RESULTS
 for target in "${TARGETS[@]}"; do  # warm-up
   IFS='|' read -r name port path <<<"$target"
   taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port$path" >/dev/null
@@ -69,8 +72,6 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-
 printf '\n%-26s %12s   %s\n' "target" "req/s" "(median of $ROUNDS × ${DURATION}s, wrk -t1 -c$CONNECTIONS)"
 for kind in "text" "JSON" "path param"; do
   native=$(median "${RESULTS[native $kind]}")
@@ -79,7 +80,17 @@ for kind in "text" "JSON" "path param"; do
     value=$(median "${RESULTS[plugin $lang $kind]}")
     ratio=$(awk -v a="$value" -v b="$native" 'BEGIN {printf "%.3f", a/b}')
     printf '%-26s %12.0f   ratio %s\n' "plugin $lang $kind" "$value" "$ratio"
+    goal_row "plugin $lang $kind" "$value" "req/s" "native $kind" "$native" ">=0.95"
   done
+done
+
+# The floor: a bare SwiftNIO server (NIOHTTP1 and one handler) answering the same bytes.
+nio=$(median "${RESULTS[bare NIO text]}")
+printf '%-26s %12.0f\n' "bare NIO text" "$nio"
+for lang in C Swift; do
+  value=$(median "${RESULTS[plugin $lang text]}")
+  printf '%-26s %12.0f   ratio %s to bare NIO\n' "plugin $lang text" "$value" "$(awk -v a="$value" -v b="$nio" 'BEGIN {printf "%.3f", a/b}')"
+  goal_row "plugin $lang text" "$value" "req/s" "bare SwiftNIO text" "$nio" ">=0.9"
 done
 
 # Typed parameters: five declared parameters validated by the host (and, for C, a libffi call),
@@ -89,4 +100,5 @@ for lang in C Swift; do
   value=$(median "${RESULTS[plugin $lang typed]}")
   ratio=$(awk -v a="$value" -v b="$plain" 'BEGIN {printf "%.3f", a/b}')
   printf '%-26s %12.0f   ratio %s to its path-param route\n' "plugin $lang typed (5 params)" "$value" "$ratio"
+  goal_row "plugin $lang typed (5 params)" "$value" "req/s" "its path-param route" "$plain" ">=0.9"
 done

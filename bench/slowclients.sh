@@ -85,6 +85,8 @@ attack() {  # name slowhttptest-arguments...
   read -r ok failed p50 p99 worst <"$WORK/$name.probe"
   printf '%-12s normal client: %s ok, %s failed; latency ms median %s, p99 %s, max %s\n' "$name" "$ok" "$failed" "$p50" "$p99" "$worst"
   printf '%-12s resident memory: %d MiB before, peak %d MiB (+%d MiB)\n' "$name" $((before / 1024)) $((peak / 1024)) $(((peak - before) / 1024))
+  goal_row "slow clients ($name): normal client p99" "$p99" "ms" "" "" ""
+  goal_row "slow clients ($name): normal client failures" "$failed" "requests" "" "" "<=0"
   # slowhttptest's own probe, once a second: how often it found the service unavailable.
   local plain samples down
   plain=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/$name.out")

@@ -3,6 +3,7 @@
 # CPU 1, wrk on CPU 0):
 #
 #   GET /items/1 with the chapter's 3 items          the baseline
+#   GET /hello-c/items/1 on the same host              goal (issue #21): /items/1 at 0.9 of it
 #   GET /items/1 with 100,000 items stored           goal: no slower than the baseline
 #   GET /items?skip=5000&limit=10, 100,000 items      goal: no slower than the baseline
 #   resident memory with 1,000,000 items stored       goal: not all of them in memory
@@ -22,7 +23,7 @@ swift build -c release >/dev/null
 BIN=$(swift build -c release --show-bin-path)
 WORK=$(mktemp -d)
 mkdir -p "$WORK/plugins"
-cp "$BIN/libStatus.so" "$WORK/plugins/"
+cp "$BIN/libStatus.so" "$BIN/libHelloC.so" "$WORK/plugins/"
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -56,6 +57,7 @@ LARGE_PORT=$(pick_port "$SMALL_PORT"); start_host large "$LARGE_PORT"
 
 # name|port|path
 TARGETS=(
+  "3 items: GET /hello-c/items/1|$SMALL_PORT|/hello-c/items/1"
   "3 items: GET /items/1|$SMALL_PORT|/items/1"
   "100,000: GET /items/1|$LARGE_PORT|/items/1"
   "100,000: GET /items?skip=5000&limit=10|$LARGE_PORT|/items?skip=5000&limit=10"
@@ -65,6 +67,10 @@ base=$(m "3 items: GET /items/1")
 echo
 echo "GET /items/1, 100,000 items, against 3:        $(ratio "$(m "100,000: GET /items/1")" "$base")x (goal >= 1x)"
 echo "skip=5000&limit=10, 100,000 items, against 3:  $(ratio "$(m "100,000: GET /items?skip=5000&limit=10")" "$base")x (goal >= 1x)"
+echo "GET /items/1 against /hello-c/items/1:          $(ratio "$base" "$(m "3 items: GET /hello-c/items/1")")x (goal >= 0.9x)"
+goal_row "state GET /items/1, 100,000 items" "$(m "100,000: GET /items/1")" "req/s" "GET /items/1, 3 items" "$base" ">=1"
+goal_row "state GET /items?skip=5000&limit=10" "$(m "100,000: GET /items?skip=5000&limit=10")" "req/s" "GET /items/1, 3 items" "$base" ">=1"
+goal_row "state GET /items/1" "$base" "req/s" "hello-c path param, same host" "$(m "3 items: GET /hello-c/items/1")" ">=0.9"
 
 # Resident memory with a million items: after serving pages from the whole range.
 kill "$HOST_PID" 2>/dev/null || true
@@ -76,3 +82,4 @@ taskset -c 0 wrk -t1 -c16 -d"${DURATION}s" "http://127.0.0.1:$HUGE_PORT/items?sk
 after=$(awk '/VmRSS/ {print $2}' "/proc/$WORKER_PID/status")
 db=$(du -k "$WORK/huge/state/state.db" | cut -f1)
 echo "1,000,000 items ($((db / 1024)) MiB on disk): resident $((before / 1024)) MiB at start, $((after / 1024)) MiB after paging through them"
+goal_row "state resident memory, 1,000,000 items" "$((after / 1024))" "MiB" "" "" "<=$((db / 1024))"

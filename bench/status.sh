@@ -80,6 +80,7 @@ run() {  # label expected-status wrk-args...
   uv=$(median "${RPS[uvicorn]}")
   sb=$(median "${RPS[switchboard]}")
   printf '%-40s %12.0f %12.0f %8s\n' "$label" "$uv" "$sb" "$(ratio "$sb" "$uv")"
+  goal_row "status $label" "$sb" "req/s" "chapter app (uvicorn)" "$uv" "${GOAL:-}"
 }
 run "GET /items/1" 2xx "{base}/items/1"
 run "GET /items?limit=10" 2xx "{base}/items?limit=10"

@@ -58,8 +58,10 @@ with_peak_rss() {
 
 ulimit -n "$(ulimit -Hn)"
 SB_PORT=$(pick_port)
+# limits.max_connections (10,000 by default) must leave room for the subscribers and the poster.
 SWITCHBOARD_LOG_LEVEL=warning SWITCHBOARD_STATE_DIRECTORY="$WORK/state" \
 SWITCHBOARD_PLUGINS_CONFIG_STREAMING_FILES_DIRECTORY="$WORK/files" \
+SWITCHBOARD_LIMITS_MAX_CONNECTIONS=$((SUBSCRIBERS + 1024)) \
   taskset -c 1 "$BIN/switchboard" serve --port "$SB_PORT" --plugins "$WORK/plugins" 2>"$WORK/switchboard.log" &
 SB_PID=$!
 PIDS+=("$SB_PID")
@@ -127,6 +129,8 @@ printf '\n256 MiB download (wrk -t1 -c2)      %10s   %s\n' "MB/s" "resident memo
 printf '  nginx sendfile                    %10.0f   %d MiB\n' "$(awk -v b="$nginx_bps" 'BEGIN {print b/1e6}')" "$nginx_growth"
 printf '  switchboard /download/{f}         %10.0f   %d MiB   ratio %s (goal ≥ 0.90, growth ≤ 16 MiB)\n' \
   "$(awk -v b="$sb_bps" 'BEGIN {print b/1e6}')" "$sb_growth" "$(ratio "$sb_bps" "$nginx_bps")"
+goal_row "streaming 256 MiB download" "$(awk -v b="$sb_bps" 'BEGIN {printf "%.0f", b/1e6}')" "MB/s" "nginx sendfile" "$(awk -v b="$nginx_bps" 'BEGIN {printf "%.0f", b/1e6}')" ">=0.9"
+goal_row "streaming download, resident growth" "$sb_growth" "MiB" "" "" "<=16"
 
 # 2. /export/csv, 10,000 rows.
 if [ -n "$UVICORN_PORT" ]; then
@@ -144,6 +148,7 @@ if [ -n "$UVICORN_PORT" ]; then
   printf '\n/export/csv, 10,000 rows (wrk -t1 -c4)   req/s\n'
   printf '  FastAPI + uvicorn (the chapter) %10.2f\n' "$uv"
   printf '  switchboard                     %10.2f   ratio %s (goal ≥ 100)\n' "$sb" "$(ratio "$sb" "$uv")"
+  goal_row "streaming /export/csv, 10,000 rows" "$sb" "req/s" "chapter app (uvicorn)" "$uv" ">=100"
 fi
 
 # 3. Fan-out: one message to every subscriber (a fresh set of connections per side).
@@ -154,7 +159,11 @@ fanout() {  # name port pid ready-marker
   printf '\nfan-out to %d /logs/stream subscribers: %s\n' "$SUBSCRIBERS" "$1"
   grep -v '^peak-rss-kib' <<<"$out" | sed 's/^/  /'
   printf '  resident memory: %d MiB before subscribing, %d MiB at the peak\n' $((base / 1024)) $(( $(awk '/^peak-rss-kib/ {print $2}' <<<"$out") / 1024 ))
+  FANOUT_P99=$(awk '/^round/ {for (i = 1; i <= NF; i++) if ($i == "p99") print $(i + 1)}' <<<"$out" | sort -n | tail -1)
+  FANOUT_PEAK=$(( $(awk '/^peak-rss-kib/ {print $2}' <<<"$out") / 1024 ))
 }
 fanout "switchboard (goal: p99 ≤ 100 ms, resident memory ≤ 256 MiB)" "$SB_PORT" "$SB_WORKER" ": connected"
+goal_row "streaming fan-out to $SUBSCRIBERS subscribers, worst p99" "${FANOUT_P99:-none}" "ms" "" "" "<=100"
+goal_row "streaming fan-out, peak resident memory" "$FANOUT_PEAK" "MiB" "" "" "<=256"
 sleep 1
 if [ -n "$UVICORN_PORT" ]; then fanout "FastAPI + uvicorn (the chapter)" "$UVICORN_PORT" "$UVICORN_PID" $'\r\n\r\n'; fi

@@ -25,6 +25,14 @@ SWIFT_VERSIONS = int(os.environ.get("SWIFT_VERSIONS", "16"))
 PARTS = set(os.environ.get("PARTS", "latency,storm,rss-c,rss-swift").split(","))
 DEBOUNCE_MS = 50
 WORK = tempfile.mkdtemp(prefix="switchboard-swap-bench-")
+
+
+def goal_row(figure, value, unit, baseline="", baseline_value="", goal=""):
+    """One figure for bench/all.sh's table (see goal_row in bench/lib.sh)."""
+    table = os.environ.get("BENCH_TABLE")
+    if table:
+        with open(table, "a") as f:
+            f.write("\t".join(str(x) for x in (figure, value, unit, baseline, baseline_value, goal)) + "\n")
 INCLUDE = os.path.join(ROOT, "Sources/CSwitchboard/include")
 
 
@@ -208,6 +216,7 @@ def latency(c_versions):
     print(f"\nswap latency over {LATENCY_SWAPS} swaps (debounce {DEBOUNCE_MS} ms):")
     print(f"  p50 {p50:.1f} ms   p99 {p99:.1f} ms   max {max(latencies):.1f} ms")
     print(f"  beyond the debounce: p50 {p50 - DEBOUNCE_MS:.1f} ms   p99 {p99 - DEBOUNCE_MS:.1f} ms   (goal: p99 <= 50 ms)")
+    goal_row("swap latency beyond the debounce, p99", f"{p99 - DEBOUNCE_MS:.1f}", "ms", goal="<=50")
 
 
 def storm(c_versions):
@@ -238,6 +247,7 @@ print(i)
     host.stop()
     print(f"\nthroughput during a swap storm (a swap every 100 ms; final generation {generation}):")
     print(f"  median ratio storm/quiet {statistics.median(ratios):.3f}   (goal: >= 0.90)")
+    goal_row("swap storm throughput / quiet", f"{statistics.median(ratios):.3f}", "ratio", goal=">=0.9")
 
 
 def rss_c(c_versions):
@@ -261,6 +271,7 @@ def rss_c(c_versions):
     c_size = os.path.getsize(c_versions[0]) / 1024
     print(f"\nresident memory per swap, C plugin ({swaps} swaps through distinct versions after {warm} warm-up swaps):")
     print(f"  VmRSS {before} KiB -> {after} KiB: {(after - before) / swaps:+.1f} KiB per swap (image {c_size:.0f} KiB; goal: flat); {maps} mappings")
+    goal_row("swap resident growth per C swap", f"{(after - before) / swaps:.1f}", "KiB", goal="")
 
 
 def rss_swift(swift_versions):
@@ -304,7 +315,11 @@ def rss_swift(swift_versions):
     worker = host.admin("/_switchboard/workers")["worker"]
     host.stop()
     print(f"\nresident memory per swap, Swift plugin ({served} swaps through distinct versions after {warm} warm-up swaps; never unmapped):")
+    if served == 0:
+        print("  no version was measured past the warm-up: raise SWIFT_VERSIONS")
+        return
     print(f"  VmRSS {before} KiB -> {after} KiB: {(after - before) / served:+.1f} KiB per swap (image file {swift_size:.0f} KiB; goal: <= image size)")
+    goal_row("swap resident growth per Swift swap", f"{(after - before) / served:.1f}", "KiB", goal=f"<={swift_size:.0f}")
     print(f"  of which the image mappings: {(images_after - images_before) / served:+.1f} KiB per swap; "
           f"the rest (heap, Swift runtime metadata): {((after - before) - (images_after - images_before)) / served:+.1f} KiB per swap")
     handed_over = worker["generation"] > generation
