@@ -145,6 +145,37 @@ public enum HTTPDate {
     }
 }
 
+extension Collection<UInt8> {
+    /// Without leading and trailing spaces and tabs (HTTP's optional whitespace, RFC 9110 §5.6.3);
+    /// a slice of the same bytes, nothing copied.
+    @inlinable public var trimmingHTTPSpace: SubSequence {
+        guard let start = firstIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return self[endIndex...] }
+        var end = start
+        var i = start
+        while i != endIndex {
+            if self[i] != 0x20 && self[i] != 0x09 { end = i }
+            formIndex(after: &i)
+        }
+        return self[start...end]
+    }
+
+    /// Equal to `lowercase` (ASCII lower case) when ASCII letters are compared without case, as
+    /// HTTP compares tokens (RFC 9110 §5.1, §8.3.1); nothing copied.
+    @inlinable public func equalsIgnoringASCIICase(_ lowercase: some Collection<UInt8>) -> Bool {
+        count == lowercase.count && zip(self, lowercase).allSatisfy { a, b in (a >= 0x41 && a <= 0x5A ? a | 0x20 : a) == b }
+    }
+
+    /// Starts with `lowercase` (ASCII lower case), comparing ASCII letters without case.
+    @inlinable public func hasPrefixIgnoringASCIICase(_ lowercase: some Collection<UInt8>) -> Bool {
+        count >= lowercase.count && prefix(lowercase.count).equalsIgnoringASCIICase(lowercase)
+    }
+
+    /// Ends with `lowercase` (ASCII lower case), comparing ASCII letters without case.
+    @inlinable public func hasSuffixIgnoringASCIICase(_ lowercase: some Collection<UInt8>) -> Bool {
+        count >= lowercase.count && dropFirst(count - lowercase.count).equalsIgnoringASCIICase(lowercase)
+    }
+}
+
 extension StringProtocol {
     /// Without leading and trailing spaces and tabs (HTTP's optional whitespace, RFC 9110 §5.6.3).
     public var trimmedHTTPSpace: String {

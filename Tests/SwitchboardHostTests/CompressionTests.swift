@@ -1,5 +1,6 @@
 import CompressNIO
 import Foundation
+import HTTPTypes
 import NIOCore
 @testable import SwitchboardHost
 import Testing
@@ -19,6 +20,36 @@ import Testing
 
     @Test func withoutTheFieldNothingIsCoded() {
         #expect(ContentCoding.negotiate(nil) == (false, false))
+    }
+
+    /// The media type is compared without parameters, surrounding space or case, in place (issue
+    /// #21 made it allocation-free: it runs for every response).
+    @Test(arguments: [
+        ("application/json", true), ("Application/JSON; charset=utf-8", true), ("  text/html ;q=1", true), ("TEXT/plain", true),
+        ("application/problem+json", true), ("image/svg+XML", true), ("application/jsonx", false), ("application/js", false),
+        ("text/event-stream", false), ("Text/Event-Stream; charset=utf-8", false), ("image/png", false), ("", false), (" ; x", false),
+        ("text", false), ("+json", true),
+    ])
+    func compressibleMediaTypes(contentType: String, expected: Bool) {
+        #expect(ContentCoding.compressible(contentType, CompressionSettings()) == expected, "\(contentType)")
+    }
+
+    @Test func varyListsEachFieldOnce() {
+        var fields = HTTPFields()
+        fields.addVary("Accept-Encoding")
+        fields.addVary("accept-encoding")
+        #expect(fields[values: .vary] == ["Accept-Encoding"])
+        var listed: HTTPFields = [.vary: " accept ,  ACCEPT-ENCODING "]
+        listed.addVary("Accept-Encoding")
+        #expect(listed[values: .vary] == ["accept ,  ACCEPT-ENCODING"])
+        listed.addVary("Accept")
+        #expect(listed[values: .vary] == ["accept ,  ACCEPT-ENCODING"])
+        var star: HTTPFields = [.vary: "*"]
+        star.addVary("Accept")
+        #expect(star[values: .vary] == ["*"])
+        var other: HTTPFields = [.vary: "Origin"]
+        other.addVary("Accept")
+        #expect(other[values: .vary] == ["Origin, Accept"])
     }
 
     static func server(environment: [String: String] = [:]) throws -> ServerProcess {

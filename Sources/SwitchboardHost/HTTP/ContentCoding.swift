@@ -53,13 +53,17 @@ enum ContentCoding {
         return (gzipQ > 0, identityQ == 0)
     }
 
+    /// Whether `contentType`'s media type (parameters and case aside) is one of `settings.types`;
+    /// never an event stream. Compares bytes in place: it runs for every response.
     static func compressible(_ contentType: String, _ settings: CompressionSettings) -> Bool {
-        let type = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmedHTTPSpace.lowercased() } ?? ""
-        guard !type.isEmpty, type != "text/event-stream" else { return false }
+        let utf8 = contentType.utf8
+        let type = utf8[..<(utf8.firstIndex(of: UInt8(ascii: ";")) ?? utf8.endIndex)].trimmingHTTPSpace
+        guard !type.isEmpty, !type.equalsIgnoringASCIICase("text/event-stream".utf8) else { return false }
         return settings.types.contains { entry in
-            if entry.hasSuffix("/") { return type.hasPrefix(entry) }
-            if entry.hasPrefix("+") { return type.hasSuffix(entry) }
-            return type == entry
+            let entry = entry.utf8
+            if entry.last == UInt8(ascii: "/") { return type.hasPrefixIgnoringASCIICase(entry) }
+            if entry.first == UInt8(ascii: "+") { return type.hasSuffixIgnoringASCIICase(entry) }
+            return type.equalsIgnoringASCIICase(entry)
         }
     }
 
@@ -75,10 +79,17 @@ enum ContentCoding {
     static func apply(_ response: Response, request: Request, settings: CompressionSettings) -> Response {
         guard settings.enabled else { return response }
         let status = response.status.code
-        guard (200..<300).contains(status), status != 204, status != 206,
-            response.headers[.contentEncoding] == nil, response.headers[.acceptRanges] == nil,
-            let type = response.headers[.contentType], compressible(type, settings)
-        else { return response }
+        guard (200..<300).contains(status), status != 204, status != 206 else { return response }
+        // One pass over the fields instead of a lookup for each.
+        var type: String? = nil
+        for field in response.headers {
+            switch field.name {
+            case .contentEncoding, .acceptRanges: return response
+            case .contentType: type = type ?? field.value
+            default: continue
+            }
+        }
+        guard let type, compressible(type, settings) else { return response }
         var response = response
         response.headers.addVary("Accept-Encoding")
         let (gzip, identityRefused) = negotiate(request.headers[.acceptEncoding])

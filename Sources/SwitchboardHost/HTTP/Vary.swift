@@ -6,12 +6,12 @@ extension HTTPFields {
     /// it (compared case-insensitively, element by element) or is `*`: appended to the last Vary
     /// line as one more list element, or as the first Vary line.
     mutating func addVary(_ name: String) {
-        let wanted = name.lowercased()
         var last: Index? = nil
         for i in indices where self[i].name == .vary {
-            for element in self[i].value.split(separator: ",") {
-                let field = element.trimmedHTTPSpace.lowercased()
-                if field == "*" || field == wanted { return }
+            let wanted = Array(name.lowercased().utf8)
+            for element in self[i].value.utf8.split(separator: UInt8(ascii: ",")) {
+                let field = element.trimmingHTTPSpace
+                if field.elementsEqual("*".utf8) || field.equalsIgnoringASCIICase(wanted) { return }
             }
             last = i
         }
