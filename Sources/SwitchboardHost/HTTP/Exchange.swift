@@ -169,7 +169,7 @@ final class Exchange: Drainable, Sendable {
                 var headers = headers
                 if negotiated { headers.addVary("Accept") }
                 let responseBody = body(&headers)
-                if headers[.contentType] == nil, responseBody.contentLength != 0 {
+                if responseBody.contentLength != 0, !headers.has(.contentType) {
                     headers[.contentType] = "application/octet-stream"
                 }
                 return Response(status: .init(code: Int(status)), headers: headers, body: responseBody)

@@ -207,8 +207,8 @@ public struct ConnectionResponder: Sendable {
             logger.debug("unrecognised error", metadata: ["error": "\(error)"])
             response = Response(status: .internalServerError, body: .init())
         }
-        response.headers[.date] = dates.current
-        if let serverName { response.headers[.server] = serverName }
+        response.headers.setSingle(.date, dates.current)
+        if let serverName { response.headers.setSingle(.server, serverName) }
         return response
     }
 }

@@ -137,7 +137,7 @@ final class StreamWriter: Drainable, Sendable {
         // then leaves ends that read without finishing its stream, which traps the process. Such
         // a connection is watched through its close instead (the host reads no more requests from
         // it: the response closes it).
-        let bodyWasRead = request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil
+        let bodyWasRead = request.headers.contains { $0.name == .contentLength || $0.name == .transferEncoding }
         if watchInbound && bodyWasRead {
             exchange.connectionClosed?.whenComplete { _ in self.close() }
         }

@@ -23,3 +23,17 @@ extension HTTPFields {
         }
     }
 }
+
+extension HTTPFields {
+    /// Whether a field named `name` is present: one pass, nothing joined or copied (the name
+    /// subscript joins every value into a new string).
+    func has(_ name: HTTPField.Name) -> Bool {
+        contains { $0.name == name }
+    }
+
+    /// Sets the one field `name` to `value`: appended when absent (the common case, and a cheap
+    /// one), otherwise through the subscript, which replaces every line of it.
+    mutating func setSingle(_ name: HTTPField.Name, _ value: String) {
+        if has(name) { self[name] = value } else { append(HTTPField(name: name, value: value)) }
+    }
+}

@@ -17,14 +17,35 @@ public final class RouteTable: Sendable {
     }
 
     final class Node: Sendable {
-        let literals: [Substring: Node]
+        /// The literal children by segment, compared byte for byte (a path is bytes: RFC 3986
+        /// §6.2.1 compares without any Unicode normalization).
+        let literals: [(segment: Substring, node: Node)]
+        /// The same, hashed, when there are too many children to scan (nil otherwise); a hit is
+        /// still compared byte for byte.
+        let literalIndex: [Substring: (segment: Substring, node: Node)]?
         let parameter: Node?
-        let routes: [String: RouteEntry]
+        /// The routes ending here, by method: a handful at most, scanned.
+        let routes: [(method: String, entry: RouteEntry)]
 
-        init(literals: [Substring: Node], parameter: Node?, routes: [String: RouteEntry]) {
+        init(literals: [(segment: Substring, node: Node)], parameter: Node?, routes: [(method: String, entry: RouteEntry)]) {
             self.literals = literals
+            self.literalIndex = literals.count > 8 ? Dictionary(literals.map { ($0.segment, $0) }, uniquingKeysWith: { first, _ in first }) : nil
             self.parameter = parameter
             self.routes = routes
+        }
+
+        func literal(_ segment: Substring) -> Node? {
+            if let literalIndex {
+                guard let hit = literalIndex[segment], hit.segment.utf8.elementsEqual(segment.utf8) else { return nil }
+                return hit.node
+            }
+            for child in literals where child.segment.utf8.elementsEqual(segment.utf8) { return child.node }
+            return nil
+        }
+
+        func route(_ method: String) -> RouteEntry? {
+            for route in routes where route.method.utf8.elementsEqual(method.utf8) { return route.entry }
+            return nil
         }
     }
 
@@ -56,9 +77,9 @@ public final class RouteTable: Sendable {
             }
         }
         return Node(
-            literals: literalItems.mapValues { build($0) },
+            literals: literalItems.sorted { $0.key < $1.key }.map { (segment: $0.key, node: build($0.value)) },
             parameter: parameterItems.isEmpty ? nil : build(parameterItems),
-            routes: here
+            routes: here.sorted { $0.key < $1.key }.map { (method: $0.key, entry: $0.value) }
         )
     }
 
@@ -73,14 +94,14 @@ public final class RouteTable: Sendable {
         guard path.first == "/" else { return .notFound }
         let rest = path == "/" ? nil : path.dropFirst()
         var parameters: [Substring] = []
-        let answers: (Node) -> Bool = { node in node.routes[method] != nil || (method == "HEAD" && node.routes["GET"] != nil) }
-        if let node = Self.walk(root, rest, &parameters, accept: answers), let route = node.routes[method] ?? node.routes["GET"] {
+        let answers: (Node) -> Bool = { node in node.route(method) != nil || (method == "HEAD" && node.route("GET") != nil) }
+        if let node = Self.walk(root, rest, &parameters, accept: answers), let route = node.route(method) ?? node.route("GET") {
             return .found(route, parameters: parameters)
         }
         var allow = Set<String>()
         var ignored: [Substring] = []
         _ = Self.walk(root, rest, &ignored) { node in
-            allow.formUnion(node.routes.keys)
+            allow.formUnion(node.routes.map(\.method))
             return false  // visit every matching template
         }
         guard !allow.isEmpty else { return .notFound }
@@ -97,7 +118,7 @@ public final class RouteTable: Sendable {
         let slash = rest.firstIndex(of: "/")
         let segment = rest[..<(slash ?? rest.endIndex)]
         let remainder = slash.map { rest[rest.index(after: $0)...] }
-        if let child = node.literals[segment] ?? decodedLiteral(node, segment),
+        if let child = node.literal(segment) ?? decodedLiteral(node, segment),
             let found = walk(child, remainder, &parameters, accept: accept)
         {
             return found
@@ -113,6 +134,6 @@ public final class RouteTable: Sendable {
     /// A request may percent-encode characters of a literal segment (`/caf%C3%A9`).
     private static func decodedLiteral(_ node: Node, _ segment: Substring) -> Node? {
         guard segment.utf8.contains(UInt8(ascii: "%")), let decoded = segment.percentDecoded() else { return nil }
-        return node.literals[Substring(decoded)]
+        return node.literal(Substring(decoded))
     }
 }
