@@ -1,4 +1,7 @@
 import SwitchboardRouting
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An immutable snapshot of every route the host serves, built by the registry and swapped whole.
 ///
@@ -36,15 +39,15 @@ public final class RouteTable: Sendable {
 
         func literal(_ segment: Substring) -> Node? {
             if let literalIndex {
-                guard let hit = literalIndex[segment], hit.segment.utf8.elementsEqual(segment.utf8) else { return nil }
+                guard let hit = literalIndex[segment], sameBytes(hit.segment.utf8, segment.utf8) else { return nil }
                 return hit.node
             }
-            for child in literals where child.segment.utf8.elementsEqual(segment.utf8) { return child.node }
+            for child in literals where sameBytes(child.segment.utf8, segment.utf8) { return child.node }
             return nil
         }
 
         func route(_ method: String) -> RouteEntry? {
-            for route in routes where route.method.utf8.elementsEqual(method.utf8) { return route.entry }
+            for route in routes where sameBytes(route.method.utf8, method.utf8) { return route.entry }
             return nil
         }
     }
@@ -115,9 +118,10 @@ public final class RouteTable: Sendable {
     /// path without them.
     private static func walk(_ node: Node, _ rest: Substring?, _ parameters: inout [Substring], accept: (Node) -> Bool) -> Node? {
         guard let rest else { return accept(node) ? node : nil }
-        let slash = rest.firstIndex(of: "/")
+        // Searched as bytes: "/" is ASCII, so its index is a character boundary of `rest`.
+        let slash = rest.utf8.firstIndex(of: UInt8(ascii: "/"))
         let segment = rest[..<(slash ?? rest.endIndex)]
-        let remainder = slash.map { rest[rest.index(after: $0)...] }
+        let remainder = slash.map { rest[rest.utf8.index(after: $0)...] }
         if let child = node.literal(segment) ?? decodedLiteral(node, segment),
             let found = walk(child, remainder, &parameters, accept: accept)
         {
@@ -136,4 +140,15 @@ public final class RouteTable: Sendable {
         guard segment.utf8.contains(UInt8(ascii: "%")), let decoded = segment.percentDecoded() else { return nil }
         return node.literal(Substring(decoded))
     }
+}
+
+/// Byte equality of two UTF-8 views: lengths first, then one `memcmp` over their contiguous
+/// storage (native strings have it), else element by element.
+private func sameBytes<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b: B) -> Bool {
+    guard a.count == b.count else { return false }
+    let compared = a.withContiguousStorageIfAvailable { x in
+        b.withContiguousStorageIfAvailable { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+    }
+    if let compared, let compared { return compared }
+    return a.elementsEqual(b)
 }
