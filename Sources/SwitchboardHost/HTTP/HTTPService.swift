@@ -82,6 +82,10 @@ public struct HTTPService: Service {
                     if case .failure = result { accepted.delivered(channel) }  // never will be
                 }
             }
+        // Adopting the socket, NIO listened on it again with its own default backlog, 128 (its
+        // backlog option applies only to sockets it binds): a burst of more connections had SYNs
+        // dropped, each costing its client a 1 s retransmission. Ours again:
+        _ = Glibc.listen(socket, HTTPService.backlog)
         await withGracefulShutdownHandler {
             await onServerRunning(server.channel)
             await withDiscardingTaskGroup { group in
@@ -110,12 +114,16 @@ public struct HTTPService: Service {
         }
     }
 
+    /// How many connections may wait to be accepted (`listen(2)`'s backlog; the kernel caps it at
+    /// `net.core.somaxconn`): deep, so a burst waits there instead of having its SYNs dropped.
+    public static let backlog: Int32 = 4096
+
     /// A TCP socket bound to `host:port` (`port` 0: any free port) and listening with a backlog of
     /// `backlog` connections (the kernel caps it at `net.core.somaxconn`), close-on-exec (a
     /// supervisor hands it to a worker with `dup2`, which clears that). `host` is an IPv4 or IPv6
     /// literal or a name (its first address is used). The caller owns the descriptor. Throws
     /// `SystemError` (EADDRINUSE, EACCES, …) or `AddressError` for a name that resolves to nothing.
-    public static func bind(host: String, port: Int, backlog: Int32 = 4096) throws -> Int32 {
+    public static func bind(host: String, port: Int, backlog: Int32 = HTTPService.backlog) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
