@@ -75,6 +75,26 @@ import Testing
 
     // MARK: Framing and Host
 
+    /// The listening socket keeps the deep backlog it was made with (4096, or the kernel's
+    /// somaxconn if lower): NIO listened again with 128 when it adopted the socket, and a burst
+    /// of connections past that had SYNs dropped (a 1 s retransmission for each such client).
+    /// `ss` reads the backlog of a listening socket as its Send-Q.
+    @Test func theListenBacklogIsDeep() throws {
+        let server = try Self.server("backlog")
+        defer { server.stop() }
+        let ss = Process()
+        ss.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        ss.arguments = ["ss", "-ltnH", "sport = :\(server.port)"]
+        let out = Pipe()
+        ss.standardOutput = out
+        try ss.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        ss.waitUntilExit()
+        let somaxconn = Int((try? String(contentsOfFile: "/proc/sys/net/core/somaxconn", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 4096
+        let columns = text.split(whereSeparator: \.isWhitespace)
+        #expect(columns.count >= 3 && Int(columns[2]) == min(4096, somaxconn), "ss: \(text)")
+    }
+
     @Test func malformedRequestsGetAJSON400AndAnAnnouncedClose() throws {
         let server = try Self.server("edge-400")
         defer { server.stop() }
