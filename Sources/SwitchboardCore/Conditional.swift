@@ -179,9 +179,7 @@ extension Collection<UInt8> {
 extension StringProtocol {
     /// Without leading and trailing spaces and tabs (HTTP's optional whitespace, RFC 9110 §5.6.3).
     public var trimmedHTTPSpace: String {
-        let text = String(self), utf8 = text.utf8
-        guard let start = utf8.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return "" }
-        let end = utf8.lastIndex(where: { $0 != 0x20 && $0 != 0x09 })!
-        return String(text[start...end])
+        // Only ASCII bytes are cut, so the rest is still whole UTF-8.
+        String(decoding: utf8.trimmingHTTPSpace, as: UTF8.self)
     }
 }

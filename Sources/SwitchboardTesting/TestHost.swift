@@ -27,7 +27,7 @@ import Glibc
 /// with FastAPI's 422 body, preconditions, body limits, content coding, streams, timers,
 /// publish/subscribe and the state store (in memory). What belongs to a connection is left out:
 /// the HTTP/1.1 codec and its limits (RFC 9112 rejections, timeouts), `100 Continue`, and a
-/// peer address, so the admin API (loopback only) answers 403.
+/// peer address, so the admin API (loopback peers only) answers 403.
 ///
 ///     let host = try TestHost(plugin)            // the SDK's Plugin, or any descriptor pointer
 ///     let response = try await host.get("/hello")

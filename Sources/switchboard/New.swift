@@ -58,19 +58,24 @@ struct New: ParsableCommand {
         guard ok else {
             throw ValidationError("\"\(name)\" is not a plugin name: use [a-z0-9][a-z0-9_-]{0,63}, e.g. my-plugin")
         }
-        if lang == .swift, Self.checkoutModules.contains(Templates.module(name).lowercased()) {
-            throw ValidationError("a Swift plugin named \"\(name)\" would have the module \(Templates.module(name)), which the Switchboard package it builds against already has; choose another name, e.g. my-\(name)")
-        }
     }
 
-    /// Modules of the Switchboard package a project depends on: a plugin's module (and product)
-    /// of the same name would clash with it in the project's package graph.
-    static let checkoutModules: Set<String> = [
-        "cswitchboard", "cswitchboardhostsupport", "cswitchboardffi", "switchboardcore", "switchboardsdk",
-        "switchboardrouting", "switchboardtesting", "switchboardhost", "switchboard", "helloc", "helloswift",
-        "streaming", "status", "json", "negotiation", "markup", "media", "jsonbench", "nativebaseline",
-        "niobaseline", "switchboardhosttests",
-    ]
+    /// The target and product names the Switchboard package at `checkout` declares (every
+    /// `name: "…"` in its manifest), lower-cased: a plugin's module and product of the same name
+    /// would clash with them in the project's package graph. Read from the manifest, so the list
+    /// follows the package.
+    static func checkoutNames(_ checkout: String) -> Set<String> {
+        guard let manifest = try? String(contentsOfFile: checkout + "/Package.swift", encoding: .utf8) else { return [] }
+        var names: Set<String> = []
+        var rest = manifest[...]
+        while let start = rest.range(of: "name: \"") {
+            rest = rest[start.upperBound...]
+            guard let end = rest.firstIndex(of: "\"") else { break }
+            names.insert(rest[..<end].lowercased())
+            rest = rest[end...]
+        }
+        return names
+    }
 
     static func isLowerAlnum(_ c: UInt8) -> Bool { (0x61...0x7A).contains(c) || (0x30...0x39).contains(c) }
 
@@ -79,6 +84,9 @@ struct New: ParsableCommand {
         let header = source + "/Sources/CSwitchboard/include/switchboard.h"
         guard FileManager.default.fileExists(atPath: header), FileManager.default.fileExists(atPath: source + "/Package.swift") else {
             throw ValidationError("no Switchboard checkout at \(source) (looked for Package.swift and \(header)); pass --sdk <switchboard checkout>")
+        }
+        if lang == .swift, Self.checkoutNames(source).contains(Templates.module(name).lowercased()) {
+            throw ValidationError("a Swift plugin named \"\(name)\" would have the module \(Templates.module(name)), which the Switchboard package it builds against already has; choose another name, e.g. my-\(name)")
         }
         let project = (output as NSString).appendingPathComponent(name)
         guard !FileManager.default.fileExists(atPath: project) else {

@@ -85,7 +85,9 @@ public struct HTTPService: Service {
         // Adopting the socket, NIO listened on it again with its own default backlog, 128 (its
         // backlog option applies only to sockets it binds): a burst of more connections had SYNs
         // dropped, each costing its client a 1 s retransmission. Ours again:
-        _ = Glibc.listen(socket, HTTPService.backlog)
+        if Glibc.listen(socket, HTTPService.backlog) != 0 {
+            logger.warning("could not restore the listen backlog to \(HTTPService.backlog): errno \(errno); bursts past 128 connections may wait 1 s")
+        }
         await withGracefulShutdownHandler {
             await onServerRunning(server.channel)
             await withDiscardingTaskGroup { group in
@@ -193,7 +195,6 @@ final class AcceptedConnections: Sendable {
 /// without a second response (Hummingbird answers a parse error with 400 only before one began).
 struct ParseErrorWhileWritingResponse: Error {}
 
-/// The `Date` field's value (RFC 9110 §6.6.1), formatted at most once a second.
 /// What a connection does around the responder for each request: an error the responder throws
 /// becomes a 500 without a body (a parse error is rethrown: the connection closes), and every
 /// response gets `Date` (RFC 9110 §6.6.1) and `Server` (§10.2.4). The in-process test host answers
@@ -221,6 +222,7 @@ public struct ConnectionResponder: Sendable {
     }
 }
 
+/// The `Date` field's value (RFC 9110 §6.6.1), formatted at most once a second.
 final class DateCache: Sendable {
     private let cached = Locked<(second: Int, text: String)>((0, ""))
 

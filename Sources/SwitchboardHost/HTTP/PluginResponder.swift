@@ -135,7 +135,7 @@ public struct PluginResponder: HTTPResponder {
             return JSONError.response(.preconditionFailed, detail: RoutePreconditions.failedDetail)
         }
         var body: ByteBuffer? = nil
-        let hasBody = request.headers.contains { $0.name == .contentLength || $0.name == .transferEncoding }
+        let hasBody = request.headers.declaresBody
         if hasBody {
             // A body declared over the limit is refused before a byte of it is read (or, with
             // `Expect: 100-continue`, sent); otherwise the client that waits for it is told to go on.

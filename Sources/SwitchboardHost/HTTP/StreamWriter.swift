@@ -122,7 +122,7 @@ final class StreamWriter: Drainable, Sendable {
     /// The body of the HTTP response: drains the queue until the plugin finishes. Adds
     /// `Connection: close` to `headers` when the response is the connection's last.
     func makeBody(headers: inout HTTPFields) -> ResponseBody {
-        let eventStream = headers[.contentType].map { $0.lowercased().hasPrefix("text/event-stream") } ?? false
+        let eventStream = headers.first { $0.name == .contentType }.map { $0.value.utf8.hasPrefixIgnoringASCIICase("text/event-stream".utf8) } ?? false
         // An event stream may sit idle for a long time, so no write would tell that its client
         // left: the host watches the connection's inbound side instead, so no further request
         // can be read from it: the response says the connection closes after it (RFC 9112 §9.6).
@@ -137,7 +137,7 @@ final class StreamWriter: Drainable, Sendable {
         // then leaves ends that read without finishing its stream, which traps the process. Such
         // a connection is watched through its close instead (the host reads no more requests from
         // it: the response closes it).
-        let bodyWasRead = request.headers.contains { $0.name == .contentLength || $0.name == .transferEncoding }
+        let bodyWasRead = request.headers.declaresBody
         if watchInbound && bodyWasRead {
             exchange.connectionClosed?.whenComplete { _ in self.close() }
         }

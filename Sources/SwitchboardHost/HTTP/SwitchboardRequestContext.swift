@@ -18,8 +18,8 @@ public struct SwitchboardRequestContext: RequestContext {
     }
 
     /// The context of a request that reached the responder through no connection (the in-process
-    /// test host): no channel and no peer address, so no `100 Continue` is sent and loopback-only
-    /// admin paths need the admin token.
+    /// test host): no channel and no peer address, so no `100 Continue` is sent and the admin API
+    /// answers 403 (401 without the bearer token when `admin.token` is set).
     public init(logger: Logger) {
         self.coreContext = .init(source: InProcessSource(logger: logger))
         self.channel = nil

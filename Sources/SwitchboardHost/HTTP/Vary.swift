@@ -33,6 +33,11 @@ extension HTTPFields {
 
     /// Sets the one field `name` to `value`: appended when absent (the common case, and a cheap
     /// one), otherwise through the subscript, which replaces every line of it.
+    /// Whether the request declares a body (`Content-Length` or `Transfer-Encoding`, RFC 9112 §6.3).
+    var declaresBody: Bool {
+        contains { $0.name == .contentLength || $0.name == .transferEncoding }
+    }
+
     mutating func setSingle(_ name: HTTPField.Name, _ value: String) {
         if has(name) { self[name] = value } else { append(HTTPField(name: name, value: value)) }
     }
