@@ -128,21 +128,10 @@ let plugin = Plugin(name: "streaming", version: "1.0.0", description: "Section 8
 
     // MARK: Log broadcast
 
+    // The host feeds every subscriber from the topic: the event is encoded once per line posted,
+    // and a client that falls 256 lines behind is told so (`event: dropped`) and let go.
     app.get("/logs/stream", summary: "Live log lines as Server-Sent Events", responses: [ResponseDoc(200, "text/event-stream")]) { _ in
-        .eventStream(keepalive: pause(15)) { events in
-            let feed = LogFeed(app: app)
-            defer { feed.cancel() }
-            // After subscribing: a client that has read this gets every line posted from now on.
-            try await events.comment("connected")
-            for await line in feed.lines {
-                // Dropped: what was held for this client is not sent; only why.
-                guard feed.droppedReason == nil else { break }
-                try await events.send(ServerSentEvent(data: line))
-            }
-            if let reason = feed.droppedReason {
-                try await events.send(ServerSentEvent(data: JSON.quote(reason), event: "dropped"))
-            }
-        }
+        .topicEventStream(topic: "logs", comment: "connected", keepalive: pause(15))
     }
 
     app.post("/logs/add", params: [message], summary: "Broadcast a log line to every /logs/stream subscriber") { req in
@@ -270,60 +259,6 @@ func resumeID(_ req: Request) -> Int {
 
 /// The largest id a stream resumes after: ticks counted from it never overflow.
 let maxEventID = 1 << 40
-
-/// One `/logs/stream` client's subscription, as a sequence of lines. A client that reads slowly
-/// has up to `pendingLimit` lines held for it; past that (or past the host's own queue for the
-/// subscription) it is unsubscribed at once, what was held is discarded, and `droppedReason` says
-/// why, instead of memory growing.
-final class LogFeed: Sendable {
-    let lines: AsyncStream<String>
-    private let feed: AsyncStream<String>.Continuation
-    private let state: Locked<(subscription: Subscription?, dropped: String?)>
-    /// Lines held while the connection is full; past this the subscriber is dropped.
-    static let pendingLimit = 256
-
-    init(app: App) {
-        let (lines, feed) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(Self.pendingLimit))
-        let state = Locked<(subscription: Subscription?, dropped: String?)>((nil, nil))
-        self.lines = lines
-        self.feed = feed
-        self.state = state
-        let subscription = app.subscribe("logs", queueLimit: 1024) { result in
-            switch result {
-            case .success(let bytes):
-                if case .dropped = feed.yield(String(decoding: bytes, as: UTF8.self)) {
-                    Self.drop(state, feed, "this client read too slowly; \(Self.pendingLimit) lines were waiting")
-                }
-            case .failure: Self.drop(state, feed, "the server's queue for this subscriber overflowed")
-            }
-        }
-        let dropped = state.withLock { s in
-            s.subscription = subscription
-            return s.dropped != nil
-        }
-        if subscription == nil || dropped { cancel() }
-    }
-
-    /// Why the feed ended early, if it did.
-    var droppedReason: String? { state.withLock { $0.dropped } }
-
-    func cancel() {
-        state.withLock { s in defer { s.subscription = nil }; return s.subscription }?.cancel()
-        feed.finish()
-    }
-
-    private static func drop(_ state: Locked<(subscription: Subscription?, dropped: String?)>, _ feed: AsyncStream<String>.Continuation, _ reason: String) {
-        let subscription = state.withLock { s -> Subscription? in
-            guard s.dropped == nil else { return nil }
-            s.dropped = reason
-            defer { s.subscription = nil }
-            return s.subscription
-        }
-        // From the subscription's own callback: the host only marks it cancelled.
-        subscription?.cancel()
-        feed.finish()
-    }
-}
 
 /// The files directory and names resolved inside it by real path.
 struct FilesDirectory: Sendable {

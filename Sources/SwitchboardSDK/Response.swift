@@ -13,7 +13,16 @@ public struct Response: Sendable {
         case bytes([UInt8])
         case file(path: String, contentType: String, downloadName: String, attachment: Bool)
         case stream(@Sendable (ResponseStream) -> Void)
+        case topicStream(TopicStream)
         case later(@Sendable (Responder) -> Void)
+    }
+
+    struct TopicStream: Sendable {
+        var topic: String
+        var event: String
+        var comment: String
+        var keepalive: Duration?
+        var lagLimit: Int
     }
 
     /// A response whose `body` the host copies when it is sent; without a `content-type` header the
@@ -157,6 +166,24 @@ public struct Response: Sendable {
         }
     }
 
+    /// A Server-Sent Events stream the host feeds from `topic` (`App.publish`): each message
+    /// published to it from now on reaches this client as one event (`event: <event>` if given,
+    /// a `data:` line per line of the message), encoded once for all such clients and written by
+    /// the host; no code of the plugin runs per client or per message. `comment` goes first, and a
+    /// client that has read it gets every later message. A `: ping` comment every `keepalive`
+    /// (nil: none). A client whose connection takes nothing while `lagLimit` messages are
+    /// published is sent `event: dropped` (a JSON string saying why) and its response ends. Ends
+    /// cleanly at graceful shutdown and at a swap's drain deadline, so EventSource reconnects.
+    /// `event` and `comment` must not hold CR, LF or NUL, and `topic` must not be empty (else the
+    /// send fails: SB_ERR_INVALID_ARGUMENT, logged, and the route answers 500). ABI 1.7.
+    public static func topicEventStream(
+        topic: String, event: String = "", comment: String = "", keepalive: Duration? = .seconds(15), lagLimit: Int = 256
+    ) -> Response {
+        Response(
+            status: 200, headers: [],
+            .topicStream(TopicStream(topic: topic, event: event, comment: comment, keepalive: keepalive, lagLimit: lagLimit)))
+    }
+
     /// Answers later, from any thread: `start` gets a responder to call exactly once.
     public static func later(_ start: @escaping @Sendable (Responder) -> Void) -> Response {
         Response(status: 0, headers: [], .later(start))
@@ -212,6 +239,16 @@ public struct Response: Sendable {
             guard status == SB_OK, let stream else { return status }
             producer(ResponseStream(app: request.app, handle: stream))
             return SB_OK
+        case .topicStream(let stream):
+            let status = CStrings.scope { strings -> sb_status in
+                var spec = sb_topic_stream_spec(
+                    struct_size: UInt32(MemoryLayout<sb_topic_stream_spec>.size), lag_limit: UInt32(clamping: max(1, stream.lagLimit)),
+                    topic: strings.str(stream.topic), event: strings.str(stream.event), comment: strings.str(stream.comment),
+                    keepalive_ns: stream.keepalive?.nanosecondsClamped ?? 0)
+                return api.response_topic_stream(handle, code, &spec)
+            }
+            if status != SB_OK { request.app.log(.error, "topic event stream refused (status \(status)): check its topic, event and comment") }
+            return status
         case .later:
             return SB_ERR_INTERNAL
         }

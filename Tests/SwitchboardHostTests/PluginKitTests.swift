@@ -302,6 +302,46 @@ import SwitchboardTesting
         #expect(events.text == "id: 1\ndata: n1\n\nid: 2\ndata: n2\n\n")
     }
 
+    /// A topic event stream (ABI 1.7, issue #21): the host frames each published message once
+    /// as an event, with no plugin code per client; the refusals name what to fix.
+    static let room = Plugin(name: "room", version: "1.0.0") { app in
+        app.get("/room/stream") { _ in .topicEventStream(topic: "chat", event: "said", comment: "hi", keepalive: nil) }
+        app.get("/room/unnamed") { _ in .topicEventStream(topic: "", keepalive: nil) }
+        app.get("/room/two-lines") { _ in .topicEventStream(topic: "chat", event: "a\nb", keepalive: nil) }
+        app.post("/room/say") { req in .text("\(app.publish("chat", req.body))") }
+    }
+
+    @Test func aTopicEventStreamCarriesEachMessageAsOneEvent() async throws {
+        let host = try TestHost(Self.room)
+        defer { host.shutdown() }
+        let limit = Duration.seconds(60 * testTimeScale)
+        let head = try await host.request("HEAD", "/room/stream", timeout: limit)
+        #expect(head.status == 200 && head.body.isEmpty && head.header("content-type") == "text/event-stream")
+        #expect(try await host.post("/room/say", body: Array("nobody".utf8), timeout: limit).text == "0", "a HEAD subscribes nothing")
+        for bad in ["/room/unnamed", "/room/two-lines"] {
+            #expect(try await host.get(bad, timeout: limit).status == 500, "\(bad)")
+        }
+        #expect(host.logs.contains { $0.message.contains("topic event stream refused") })
+
+        let stream = Task { try await host.get("/room/stream", timeout: .seconds(2 * testTimeScale)) }
+        // Counted from the moment it subscribes; a message meanwhile may come before the comment.
+        #expect(await eventuallyAsync { (try? await host.post("/room/say", body: Array("warm".utf8)).text) == "1" })
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await host.post("/room/say", body: Array("line one\r\nline two\rthree\n".utf8), timeout: limit).text == "1")
+        #expect(try await host.post("/room/say", body: Array("last".utf8), timeout: limit).text == "1")
+        do {
+            _ = try await stream.value
+            Issue.record("the topic stream ended by itself")
+        } catch let timedOut as TestHost.TimedOut {
+            let partial = try #require(timedOut.partial)
+            #expect(partial.status == 200 && partial.header("cache-control") == "no-cache" && partial.header("connection") == nil)
+            #expect(partial.text.hasPrefix(": hi\n\n"), "\(partial.text)")
+            #expect(partial.text.hasSuffix("event: said\ndata: line one\ndata: line two\ndata: three\ndata: \n\nevent: said\ndata: last\n\n"), "\(partial.text)")
+        }
+        // The request's end (here its timeout) unsubscribes it.
+        #expect(await eventuallyAsync { (try? await host.post("/room/say", body: Array("gone".utf8)).text) == "0" })
+    }
+
     /// The test host is the server with an in-memory transport (issue #20): what the server does
     /// around a plugin (body limits, content coding, OPTIONS, its own documents, its counters)
     /// happens in a plugin's unit tests too, where a second implementation answered before.

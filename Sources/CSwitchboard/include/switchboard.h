@@ -66,10 +66,11 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 6  /* 1.1: request_param, sb_param_value; 1.2: state_list counts (sb_state_result.number);
+#define SB_ABI_MINOR 7  /* 1.1: request_param, sb_param_value; 1.2: state_list counts (sb_state_result.number);
                         * 1.3: rule 8 (handles published before their callbacks run);
                         * 1.4: sb_route_spec.body_*, SB_ROUTE_PRECONDITIONS, state_compare_and_delete;
-                        * 1.5: request_negotiate; 1.6: state_list_page, state_transaction, sb_state_op */
+                        * 1.5: request_negotiate; 1.6: state_list_page, state_transaction, sb_state_op;
+                        * 1.7: response_topic_stream, sb_topic_stream_spec */
 
 /* "SWBD": the first bytes after struct_size in a descriptor, so a stray symbol is never trusted. */
 #define SB_PLUGIN_MAGIC 0x53574244u
@@ -376,6 +377,21 @@ typedef struct sb_file_spec {
     sb_str download_name;       /* empty: no Content-Disposition; otherwise RFC 6266 filename(*) */
 } sb_file_spec;
 
+/* An event stream the host feeds from a topic (response_topic_stream, ABI 1.7): every message
+ * published to `topic` reaches the client as one Server-Sent Event, with no plugin code running
+ * per client or per message. OWNERSHIP: filled by the plugin; read and copied during the call. */
+typedef struct sb_topic_stream_spec {
+    uint32_t struct_size;       /* sizeof(sb_topic_stream_spec) */
+    uint32_t lag_limit;         /* messages a client may fall behind (its connection not taking
+                                 * more) before it is dropped; 0: 256 */
+    sb_str topic;               /* this plugin's topic, as topic_publish names it; not empty */
+    sb_str event;               /* the `event:` field of every message's event; empty: none (the
+                                 * client's "message" event); no CR, LF or NUL */
+    sb_str comment;             /* sent first, as a comment line (": connected"); empty: nothing;
+                                 * no CR, LF or NUL */
+    uint64_t keepalive_ns;      /* a ": ping" comment every this long, nanoseconds; 0: none */
+} sb_topic_stream_spec;
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Structs the host fills                                                                         */
 /* ---------------------------------------------------------------------------------------------- */
@@ -660,6 +676,26 @@ typedef struct sb_host_api {
      * others fails them all with SB_ERR_IO: nothing of any of them is kept. */
     sb_status (*state_transaction)(sb_plugin *plugin, const sb_state_op *ops, size_t count,
                                    sb_state_done_fn done, void *user);
+
+    /* --- ABI 1.7 ----------------------------------------------------------------------------- */
+
+    /* Responds with a Server-Sent Events stream that the host feeds from spec->topic: the
+     * broadcast of a chat room, a log or a ticker to thousands of clients, with the plugin only
+     * publishing. Each message published to the topic (topic_publish, by any generation of this
+     * plugin) is encoded once as an event, `event: <spec->event>` (if set) and one `data:` line
+     * per line of the message (split at CR LF, LF or CR), and that one buffer is written to every
+     * such client, from each connection's event loop. A client that has read spec->comment gets
+     * every message published after that, in order. The host adds Content-Type:
+     * text/event-stream (replacing any), Cache-Control: no-cache and X-Accel-Buffering: no unless
+     * added before this call, and Connection: close, and watches the connection, so a client
+     * that leaves is unsubscribed at once. A client whose connection has stopped taking data
+     * while spec->lag_limit more messages were published is sent `event: dropped` with a JSON
+     * string saying why, and its response ends: memory stays bounded. At graceful shutdown and
+     * at a drain deadline the stream ends cleanly (a complete chunked body), so EventSource
+     * reconnects. A HEAD request gets the head only. Counted by topic_publish's out_delivered.
+     * SB_ERR_INVALID_ARGUMENT for a NULL argument, a struct_size below 1.7's, an empty topic, or
+     * CR, LF or NUL in event or comment; SB_ERR_STATE after another response call. */
+    sb_status (*response_topic_stream)(sb_request *req, uint16_t status, const sb_topic_stream_spec *spec);
 } sb_host_api;
 
 /* ---------------------------------------------------------------------------------------------- */

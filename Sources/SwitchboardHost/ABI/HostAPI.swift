@@ -319,6 +319,37 @@ enum HostAPI {
             }
             return StateCalls.run(plugin, done, user, .transaction(steps))
         }
+
+        // ABI 1.7
+        api.response_topic_stream = { req, status, spec in
+            guard let ex = Exchange.from(req), let spec, spec.pointee.struct_size >= MemoryLayout<sb_topic_stream_spec>.size else {
+                return SB_ERR_INVALID_ARGUMENT
+            }
+            let topic = spec.pointee.topic.string
+            // Text the event stream carries as it is: UTF-8 (WHATWG HTML §9.2.5) on one line.
+            let lineBreak: (UInt8) -> Bool = { $0 == 0x0A || $0 == 0x0D || $0 == 0 }
+            guard !topic.isEmpty, let event = spec.pointee.event.validatedString, let comment = spec.pointee.comment.validatedString,
+                !event.utf8.contains(where: lineBreak), !comment.utf8.contains(where: lineBreak)
+            else {
+                return SB_ERR_INVALID_ARGUMENT
+            }
+            let plugin = ex.route.plugin
+            let client = TopicStreamClient(
+                exchange: ex,
+                options: .init(
+                    key: plugin.name + "\u{0}" + topic, event: event, comment: comment,
+                    keepaliveNanoseconds: spec.pointee.keepalive_ns,
+                    lagLimit: spec.pointee.lag_limit == 0 ? 256 : Int(spec.pointee.lag_limit)),
+                hub: plugin.services.topics)
+            return ex.respond(status: status) { headers in
+                headers[.contentType] = "text/event-stream"
+                if !headers.has(.cacheControl) { headers[.cacheControl] = "no-cache" }
+                if let accel = HTTPField.Name("x-accel-buffering"), !headers.has(accel) { headers[accel] = "no" }
+                // Open-ended: the connection is watched, so it serves no other request after this.
+                if ex.channel != nil { headers[.connection] = "close" }
+                return client.makeBody()
+            }
+        }
         return api
     }
 }

@@ -23,11 +23,13 @@ final class Exchange: Drainable, Sendable {
     let body: ByteBuffer?
     /// The validated values of the route's declared parameters, in declaration order.
     let parameterValues: [ParameterValue?]
-    /// The connection's event loop (nil for a request without a channel): body writers pace
-    /// themselves on it.
-    let eventLoop: (any EventLoop)?
+    /// The connection the request arrived on; nil for a request that came through none (the
+    /// in-process test host). A topic stream writes to it from its event loop.
+    let channel: (any Channel)?
+    /// The connection's event loop (nil without a channel): body writers pace themselves on it.
+    var eventLoop: (any EventLoop)? { channel?.eventLoop }
     /// Completes when the connection has closed (nil without a channel).
-    let connectionClosed: EventLoopFuture<Void>?
+    var connectionClosed: EventLoopFuture<Void>? { channel?.closeFuture }
 
     typealias StateMachine = ExchangeStateMachine<Response, CheckedContinuation<Response, Never>>
     private struct State {
@@ -42,10 +44,9 @@ final class Exchange: Drainable, Sendable {
     init(
         request: Request, route: RouteEntry, rawParameters: [Substring], body: ByteBuffer?,
         parameterValues: [ParameterValue?] = [], queryItems: [(name: Substring, value: Substring)]? = nil,
-        eventLoop: (any EventLoop)? = nil, connectionClosed: EventLoopFuture<Void>? = nil
+        channel: (any Channel)? = nil
     ) {
-        self.eventLoop = eventLoop
-        self.connectionClosed = connectionClosed
+        self.channel = channel
         self.request = request
         self.route = route
         self.rawParameters = rawParameters

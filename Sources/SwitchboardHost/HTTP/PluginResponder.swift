@@ -166,7 +166,7 @@ public struct PluginResponder: HTTPResponder {
         }
         let exchange = Exchange(
             request: request, route: route, rawParameters: parameters, body: body, parameterValues: values, queryItems: queryItems,
-            eventLoop: channel?.eventLoop, connectionClosed: channel?.closeFuture)
+            channel: channel)
         let plugin = route.plugin
         plugin.requestsServed.add(1, ordering: .relaxed)
         exchange.lendHandle()

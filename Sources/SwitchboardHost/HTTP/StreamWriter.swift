@@ -124,36 +124,25 @@ final class StreamWriter: Drainable, Sendable {
     func makeBody(headers: inout HTTPFields) -> ResponseBody {
         let eventStream = headers.first { $0.name == .contentType }.map { $0.value.utf8.hasPrefixIgnoringASCIICase("text/event-stream".utf8) } ?? false
         // An event stream may sit idle for a long time, so no write would tell that its client
-        // left: the host watches the connection's inbound side instead, so no further request
-        // can be read from it: the response says the connection closes after it (RFC 9112 §9.6).
-        // Other streams learn it at their next write. A route that reads its request body as a
-        // stream is not watched (the plugin consumes that side), nor is a request that came
-        // through no connection (the in-process test host): there is no inbound side.
-        let watchInbound = eventStream && !exchange.route.streamsBody && exchange.connectionClosed != nil
-        if watchInbound { headers[.connection] = "close" }
-        let request = exchange.request
-        // Hummingbird's inbound watch reads the request's parts from where the body ended; when
-        // the host has already read a body (even an empty one, `Content-Length: 0`), a client that
-        // then leaves ends that read without finishing its stream, which traps the process. Such
-        // a connection is watched through its close instead (the host reads no more requests from
-        // it: the response closes it).
-        let bodyWasRead = request.headers.declaresBody
-        if watchInbound && bodyWasRead {
-            exchange.connectionClosed?.whenComplete { _ in self.close() }
-        }
+        // left: the host watches the connection instead. The guard closes it when the client
+        // closes its side, and its close ends the stream. So no further request is read from it:
+        // the response says the connection closes after it (RFC 9112 §9.6). Other streams learn
+        // it at their next write. A route that reads its request body as a stream is not watched
+        // (the plugin consumes that side), nor is a request that came through no connection (the
+        // in-process test host).
+        let watched = eventStream && !exchange.route.streamsBody ? exchange.channel : nil
+        if watched != nil { headers[.connection] = "close" }
         return ResponseBody { writer in
+            // Watched from when the body starts (not for HEAD), outside the exchange's lock: a
+            // connection closed already ends the stream at once, which runs plugin callbacks.
+            if let channel = watched {
+                channel.closeFuture.whenComplete { _ in self.close() }
+                channel.triggerUserOutboundEvent(ConnectionGuard.CloseWhenInputCloses(), promise: nil)
+            }
             do {
                 try await withTaskCancellationHandler {
                     try await withGracefulShutdownHandler {
-                        if watchInbound && !bodyWasRead {
-                            try await request.body.consumeWithInboundCloseHandler { _ in
-                                try await self.pump(into: &writer)
-                            } onInboundClosed: {
-                                self.close()
-                            }
-                        } else {
-                            try await self.pump(into: &writer)
-                        }
+                        try await self.pump(into: &writer)
                     } onGracefulShutdown: {
                         if eventStream { self.endForDrain() }
                     }

@@ -4,7 +4,8 @@ import DequeModule
 import NIOCore
 import NIOPosix
 
-/// Publish/subscribe between plugin code (`topic_publish`, `topic_subscribe`).
+/// Publish/subscribe between plugin code (`topic_publish`, `topic_subscribe`), and from plugin
+/// code to clients (`response_topic_stream`).
 ///
 /// Topics are namespaced by plugin name, so they outlive a reload of the plugin and one plugin
 /// cannot read another's. Each subscriber has a bounded queue drained on an event loop: a
@@ -15,13 +16,64 @@ final class TopicHub: Sendable {
 
     init() {}
 
+    /// Clients of host-fed topic streams (`response_topic_stream`), by topic key, then by event
+    /// loop and event name, each with how many clients it has (some may still be on their way in).
+    private let streams = Locked<[String: [StreamBucketKey: (bucket: TopicStreamBucket, clients: Int)]]>([:])
+
+    private struct StreamBucketKey: Hashable {
+        let loop: ObjectIdentifier
+        let event: String
+    }
+
+    /// Delivers `message` to every subscriber of `topic` and every client of its topic streams;
+    /// returns how many took it. A topic stream's event is encoded once per event name, and one
+    /// call per event loop writes it to that loop's clients.
     func publish(plugin: String, topic: String, message: UnsafeRawBufferPointer) -> Int {
-        let targets = subscribers.withLock { Array(($0[plugin + "\u{0}" + topic] ?? [:]).values) }
-        guard !targets.isEmpty else { return 0 }
-        let buffer = ByteBuffer(bytes: message)
+        let key = plugin + "\u{0}" + topic
+        let targets = subscribers.withLock { $0[key].map { Array($0.values) } } ?? []
+        let buckets = streams.withLock { $0[key].map { Array($0.values) } } ?? []
         var delivered = 0
-        for sub in targets where sub.enqueue(buffer) { delivered += 1 }
+        if !targets.isEmpty {
+            let buffer = ByteBuffer(bytes: message)
+            for sub in targets where sub.enqueue(buffer) { delivered += 1 }
+        }
+        var frames: [String: ByteBuffer] = [:]
+        for (bucket, clients) in buckets {
+            let frame = frames[bucket.event] ?? EventFrame.event(message, event: bucket.event)
+            frames[bucket.event] = frame
+            bucket.loop.execute { bucket.deliver(frame) }
+            delivered += clients
+        }
         return delivered
+    }
+
+    /// Counts `client` in its bucket (made for it if none): from now on a publish reaches that
+    /// bucket, which takes the client in on its loop.
+    func attach(_ client: TopicStreamClient) -> TopicStreamBucket {
+        let key = StreamBucketKey(loop: ObjectIdentifier(client.loop), event: client.options.event)
+        return streams.withLock { all in
+            if let entry = all[client.options.key]?[key] {
+                all[client.options.key]![key] = (entry.bucket, entry.clients + 1)
+                return entry.bucket
+            }
+            let bucket = TopicStreamBucket(loop: client.loop, event: client.options.event)
+            all[client.options.key, default: [:]][key] = (bucket, 1)
+            return bucket
+        }
+    }
+
+    /// Uncounts `client`; a bucket left with none is forgotten.
+    func detach(_ client: TopicStreamClient, from bucket: TopicStreamBucket) {
+        let key = StreamBucketKey(loop: ObjectIdentifier(client.loop), event: client.options.event)
+        streams.withLock { all in
+            guard let entry = all[client.options.key]?[key], entry.bucket === bucket else { return }
+            if entry.clients > 1 {
+                all[client.options.key]![key] = (bucket, entry.clients - 1)
+            } else {
+                all[client.options.key]![key] = nil
+                if all[client.options.key]!.isEmpty { all[client.options.key] = nil }
+            }
+        }
     }
 
     /// Starts delivering `topic`'s messages to `sub`, unless it was cancelled already (its handle

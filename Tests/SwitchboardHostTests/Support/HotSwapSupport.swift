@@ -53,6 +53,16 @@ func eventually(timeout: Double = 10, _ condition: () throws -> Bool) async reth
     return try condition()
 }
 
+/// `eventually` for a condition that awaits (a request to the in-process test host).
+func eventuallyAsync(timeout: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout * testTimeScale)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try await condition()
+}
+
 /// A client of `/_switchboard/events` on its own thread: collects every Server-Sent Event.
 final class EventStreamClient: @unchecked Sendable {
     struct Event {

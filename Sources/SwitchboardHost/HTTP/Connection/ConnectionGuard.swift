@@ -23,6 +23,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// `Expect: 100-continue` is answered now (at most once; nothing if no interim response is due).
     struct SendContinue: Sendable {}
 
+    /// An outbound user event: the response being sent is open-ended (a topic stream), so the
+    /// client closing its side means it left. The connection is closed then (at once if the
+    /// client already has), which completes its `closeFuture`: one watch that costs no task.
+    struct CloseWhenInputCloses: Sendable {}
+
     private var machine: ConnectionStateMachine
     private let metrics: ConnectionMetrics
     /// Refuse this connection at once (more are open than `maxConnections`).
@@ -33,6 +38,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var forwarding = true
     /// The decoder produced something since the last read completed.
     private var decoded = false
+    /// What the client closing its side means: the end of a lingering close, or (after
+    /// `CloseWhenInputCloses`) that it left; or, while neither, that it already has.
+    private var input = InputWatch.unwatched
+    private enum InputWatch { case unwatched, closeWhenClosed, closed }
 
     init(limits: ConnectionLimits, metrics: ConnectionMetrics, overCapacity: Bool) {
         self.machine = ConnectionStateMachine(limits: limits, now: .now())
@@ -133,11 +142,18 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             rearm(context: context)  // an idle connection now waits only quiesceGrace
             return
         }
-        if case ChannelEvent.inputClosed = event, case .lingering = machine.phase {
-            // The client has read the last response and closed its side: the linger is over.
-            machine.closed()
-            context.close(promise: nil)
-            return
+        if case ChannelEvent.inputClosed = event {
+            if case .lingering = machine.phase {
+                // The client has read the last response and closed its side: the linger is over.
+                machine.closed()
+                context.close(promise: nil)
+                return
+            }
+            if case .closeWhenClosed = input {
+                context.close(promise: nil)
+                return
+            }
+            input = .closed
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -178,6 +194,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        if event is CloseWhenInputCloses {
+            promise?.succeed()
+            if case .closed = input { context.close(promise: nil) } else { input = .closeWhenClosed }
+            return
+        }
         guard event is SendContinue else {
             context.triggerUserOutboundEvent(event, promise: promise)
             return

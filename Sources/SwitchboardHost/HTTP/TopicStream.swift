@@ -1,0 +1,241 @@
+import class SwitchboardCore.Locked
+import enum SwitchboardCore.JSON
+import CSwitchboard
+import Hummingbird
+import NIOCore
+import NIOHTTPTypes
+import NIOPosix
+import ServiceLifecycle
+
+/// One client of an event stream the host feeds from a topic (`response_topic_stream`).
+///
+/// No task and no plugin code runs for it per message: a publish encodes the event once
+/// (`TopicHub.publish`) and makes one call per event loop that has clients
+/// (`TopicStreamBucket.deliver`), which writes that one buffer to each of its connections. The
+/// response body's task only waits for the end: the client leaving (`ConnectionGuard` closes the
+/// connection when its input closes), the client falling `lagLimit` messages behind (it is told,
+/// then dropped), graceful shutdown, the drain deadline of the generation it started on, or its
+/// request being cancelled. Then the task writes the body's end.
+///
+/// Its state moves `ready` → `subscribed` → `ended` under a lock; what it writes, and its place in
+/// its bucket, are touched only on `loop`.
+final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable state is Locked or confined to `loop`
+    struct Options: Sendable {
+        /// The topic's key in the hub: plugin name, NUL, topic.
+        var key: String
+        /// The `event:` field of each message; empty: none.
+        var event: String
+        /// A comment sent before any message; empty: none.
+        var comment: String
+        /// Nanoseconds between `: ping` comments; 0: none.
+        var keepaliveNanoseconds: UInt64
+        /// Messages published while the connection takes nothing before the client is dropped.
+        var lagLimit: Int
+    }
+
+    enum Ending: Sendable {
+        case left, dropped, shutdown, drained, cancelled
+    }
+
+    let exchange: Exchange
+    let options: Options
+    let hub: TopicHub
+    /// The connection's loop, or (without a connection) any: deliveries to this client run here.
+    let loop: any EventLoop
+
+    private enum State {
+        case ready
+        /// `resume` ends the body task's wait (nil: the body drains `inbox` instead).
+        case subscribed(bucket: TopicStreamBucket, resume: CheckedContinuation<Void, Never>?)
+        case ended
+    }
+    private let state = Locked(State.ready)
+
+    // Confined to `loop`.
+    private var lag = 0
+    private var dropping = false
+    private var keepalive: RepeatedTask? = nil
+
+    /// Without a connection (the in-process test host) frames go through this to the body writer.
+    private let inbox: (stream: AsyncStream<ByteBuffer>, continuation: AsyncStream<ByteBuffer>.Continuation)?
+
+    init(exchange: Exchange, options: Options, hub: TopicHub) {
+        self.exchange = exchange
+        self.options = options
+        self.hub = hub
+        self.loop = exchange.eventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
+        // Room for `lagLimit` frames waiting, and for the last one that says why it was dropped.
+        self.inbox = exchange.channel == nil ? AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingOldest(options.lagLimit + 2)) : nil
+    }
+
+    /// The response body: subscribed from here until the stream ends, then the body's end.
+    func makeBody() -> ResponseBody {
+        ResponseBody { writer in
+            try await withTaskCancellationHandler {
+                try await withGracefulShutdownHandler {
+                    if let inbox = self.inbox {
+                        self.subscribe(resume: nil)
+                        for await frame in inbox.stream { try await writer.write(frame) }
+                    } else {
+                        await withCheckedContinuation { self.subscribe(resume: $0) }
+                    }
+                } onGracefulShutdown: {
+                    self.end(.shutdown)
+                }
+            } onCancel: {
+                self.end(.cancelled)
+            }
+            try await writer.finish(nil)
+        }
+    }
+
+    private func subscribe(resume: CheckedContinuation<Void, Never>?) {
+        let bucket = hub.attach(self)
+        exchange.route.plugin.track(self)
+        let subscribed = state.withLock { s -> Bool in
+            guard case .ready = s else { return false }
+            s = .subscribed(bucket: bucket, resume: resume)
+            return true
+        }
+        guard subscribed else {
+            exchange.route.plugin.untrack(self)
+            hub.detach(self, from: bucket)
+            inbox?.continuation.finish()
+            resume?.resume()
+            return
+        }
+        // After the response head on this loop (the body runs once Hummingbird has handed it on),
+        // and before any message for this client.
+        loop.execute {
+            guard self.isSubscribed else { return }
+            bucket.clients[ObjectIdentifier(self)] = self
+            if !self.options.comment.isEmpty { self.send(EventFrame.comment(self.options.comment)) }
+            if self.options.keepaliveNanoseconds > 0 {
+                let every = TimeAmount.nanoseconds(Int64(clamping: self.options.keepaliveNanoseconds))
+                let ping = EventFrame.comment("ping")
+                self.keepalive = self.loop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in self.send(ping) }
+            }
+            if let channel = self.exchange.channel {
+                channel.closeFuture.whenComplete { _ in self.end(.left) }
+                channel.triggerUserOutboundEvent(ConnectionGuard.CloseWhenInputCloses(), promise: nil)
+            }
+        }
+    }
+
+    private var isSubscribed: Bool {
+        state.withLock { if case .subscribed = $0 { true } else { false } }
+    }
+
+    /// On `loop`: writes one frame (shared with every other client of the publish).
+    func send(_ frame: ByteBuffer) {
+        loop.preconditionInEventLoop()
+        guard !dropping else { return }
+        if let channel = exchange.channel {
+            guard channel.isActive else { return }  // closing: its closeFuture ends this client
+            if channel.isWritable {
+                lag = 0
+            } else {
+                lag += 1
+                if lag > options.lagLimit { return drop() }
+            }
+            channel.writeAndFlush(HTTPResponsePart.body(frame), promise: nil)
+        } else if let inbox {
+            if case .enqueued(let room) = inbox.continuation.yield(frame), room > 1 { return }
+            drop()
+        }
+    }
+
+    private func drop() {
+        dropping = true
+        let reason = "this client read too slowly; \(options.lagLimit) messages were waiting"
+        end(.dropped, last: EventFrame.event(JSON.quote(reason).utf8, event: "dropped"))
+    }
+
+    func endForDrain() { end(.drained) }
+
+    /// Ends the stream (once): unsubscribed on `loop`, `last` written there, then the body task
+    /// resumes and writes the body's end after it.
+    func end(_ ending: Ending, last: ByteBuffer? = nil) {
+        let subscribed = state.withLock { s -> (bucket: TopicStreamBucket, resume: CheckedContinuation<Void, Never>?)? in
+            defer { s = .ended }
+            guard case .subscribed(let bucket, let resume) = s else { return nil }
+            return (bucket, resume)
+        }
+        guard let (bucket, resume) = subscribed else { return }
+        loop.execute {
+            bucket.clients[ObjectIdentifier(self)] = nil
+            self.keepalive?.cancel()
+            self.keepalive = nil
+            self.hub.detach(self, from: bucket)
+            self.exchange.route.plugin.untrack(self)
+            if let last {
+                if let channel = self.exchange.channel {
+                    channel.writeAndFlush(HTTPResponsePart.body(last), promise: nil)
+                } else {
+                    self.inbox?.continuation.yield(last)
+                }
+            }
+            self.inbox?.continuation.finish()
+            resume?.resume()
+        }
+    }
+}
+
+/// The clients of one topic, with one event name, on one event loop: what one publish reaches
+/// with one call. `clients` is touched only on `loop`.
+final class TopicStreamBucket: @unchecked Sendable {  // `clients` is confined to `loop`
+    let loop: any EventLoop
+    let event: String
+    var clients: [ObjectIdentifier: TopicStreamClient] = [:]
+
+    init(loop: any EventLoop, event: String) {
+        self.loop = loop
+        self.event = event
+    }
+
+    /// On `loop`: the same frame to every client.
+    func deliver(_ frame: ByteBuffer) {
+        for client in clients.values { client.send(frame) }
+    }
+}
+
+/// Server-Sent Events as the host writes them (WHATWG HTML §9.2.6, "Interpreting an event stream").
+enum EventFrame {
+    /// `event: <event>` when given, one `data:` line per line of `message` (split at CR LF, LF
+    /// or CR), and the blank line that dispatches it.
+    static func event(_ message: some Collection<UInt8>, event: String) -> ByteBuffer {
+        var frame = ByteBuffer()
+        frame.reserveCapacity(message.count + event.utf8.count + 16)
+        if !event.isEmpty {
+            frame.writeStaticString("event: ")
+            frame.writeString(event)
+            frame.writeStaticString("\n")
+        }
+        frame.writeStaticString("data: ")
+        var afterCR = false
+        for byte in message {
+            switch byte {
+            case UInt8(ascii: "\r"):
+                frame.writeStaticString("\ndata: ")
+                afterCR = true
+                continue
+            case UInt8(ascii: "\n"):
+                if !afterCR { frame.writeStaticString("\ndata: ") }
+            default:
+                frame.writeInteger(byte)
+            }
+            afterCR = false
+        }
+        frame.writeStaticString("\n\n")
+        return frame
+    }
+
+    /// `: <text>` and a blank line: ignored by the client, it keeps the connection in use.
+    static func comment(_ text: String) -> ByteBuffer {
+        var frame = ByteBuffer()
+        frame.writeStaticString(": ")
+        frame.writeString(text)
+        frame.writeStaticString("\n\n")
+        return frame
+    }
+}
