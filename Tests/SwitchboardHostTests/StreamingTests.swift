@@ -160,12 +160,15 @@ import Testing
         #expect(try server.get("/export/csv?rows=-1").status == 422)
     }
 
-    @Test func logBroadcastReachesSubscribersAndKeepsThemAlive() throws {
+    /// The host writes each event framed once for all subscribers: as a chunk it framed itself on
+    /// HTTP/1.1 (so every chunk must still parse), and unframed to an HTTP/1.0 client.
+    @Test(arguments: ["HTTP/1.1", "HTTP/1.0"])
+    func logBroadcastReachesSubscribersAndKeepsThemAlive(version: String) throws {
         let server = try Self.server(files: try Self.fixtures())
         defer { server.stop() }
         let fd = try RawHTTP.connect(port: server.port, timeout: 5)
         defer { close(fd) }
-        _ = "GET /logs/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        _ = "GET /logs/stream \(version)\r\nHost: 127.0.0.1\r\n\r\n".withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
         var received = ""
         func read(until marker: String) -> Bool {
             var buffer = [UInt8](repeating: 0, count: 4096)
@@ -183,9 +186,31 @@ import Testing
         #expect(read(until: "] disk full\n\n"))
         // Keepalives (every 150 ms at this scale) do not end the stream: a later line still arrives.
         #expect(read(until: ": ping"))
-        _ = try server.get("/logs/add?message=second", method: "POST")
-        #expect(read(until: "] second\n\n"))
+        _ = try server.get("/logs/add?message=second%0Aline", method: "POST")
+        #expect(read(until: "] second\ndata: line\n\n"))
         #expect(try server.get("/logs/add", method: "POST").status == 422)
+        let parts = received.components(separatedBy: "\r\n\r\n")
+        let head = parts[0].lowercased()
+        var body = Substring(parts.dropFirst().joined(separator: "\r\n\r\n"))
+        if version == "HTTP/1.0" {
+            #expect(!head.contains("transfer-encoding") && head.contains("connection: close"), "\(head)")
+            #expect(body.hasPrefix(": connected\n\n") && !body.contains("\r\n"), "\(body)")
+        } else {
+            #expect(head.contains("transfer-encoding: chunked"), "\(head)")
+            // Every chunk is its size in hex, CR LF, that many bytes, CR LF (read as bytes: in a
+            // String, CR LF is one Character).
+            var bytes = Array(body.utf8)[...]
+            var decoded: [UInt8] = []
+            while let cr = bytes.firstIndex(of: 13), let size = Int(String(decoding: bytes[..<cr], as: UTF8.self), radix: 16) {
+                let start = cr + 2
+                guard bytes.endIndex >= start + size + 2 else { break }  // the last one may still be on its way
+                decoded += bytes[start..<start + size]
+                #expect(Array(bytes[start + size..<start + size + 2]) == [13, 10], "a chunk of \(size) bytes is not followed by CR LF")
+                bytes = bytes[(start + size + 2)...]
+            }
+            let events = String(decoding: decoded, as: UTF8.self)
+            #expect(events.hasPrefix(": connected\n\n") && events.contains("] second\ndata: line\n\n"), "\(events)")
+        }
     }
 
     /// Clients leaving timer-fed streams while their ticks run: a tick ending the stream and an

@@ -693,8 +693,9 @@ typedef struct sb_host_api {
      * string saying why, and its response ends: memory stays bounded. At graceful shutdown and
      * at a drain deadline the stream ends cleanly (a complete chunked body), so EventSource
      * reconnects. A HEAD request gets the head only. Counted by topic_publish's out_delivered.
-     * SB_ERR_INVALID_ARGUMENT for a NULL argument, a struct_size below 1.7's, an empty topic, or
-     * CR, LF or NUL in event or comment; SB_ERR_STATE after another response call. */
+     * SB_ERR_INVALID_ARGUMENT for a NULL argument, a struct_size below 1.7's, a status outside
+     * 200-299 or 204 or 205 (which have no content), an empty topic, CR, LF or NUL in event or
+     * comment, or text that is not UTF-8; SB_ERR_STATE after another response call. */
     sb_status (*response_topic_stream)(sb_request *req, uint16_t status, const sb_topic_stream_spec *spec);
 } sb_host_api;
 

@@ -322,7 +322,10 @@ enum HostAPI {
 
         // ABI 1.7
         api.response_topic_stream = { req, status, spec in
-            guard let ex = Exchange.from(req), let spec, spec.pointee.struct_size >= MemoryLayout<sb_topic_stream_spec>.size else {
+            // A status whose response has content (RFC 9110 §15.3.5, §15.3.6): the stream is one.
+            guard let ex = Exchange.from(req), let spec, spec.pointee.struct_size >= MemoryLayout<sb_topic_stream_spec>.size,
+                (200...299).contains(status), status != 204, status != 205
+            else {
                 return SB_ERR_INVALID_ARGUMENT
             }
             let topic = spec.pointee.topic.string

@@ -9,9 +9,10 @@ import ServiceLifecycle
 
 /// One client of an event stream the host feeds from a topic (`response_topic_stream`).
 ///
-/// No task and no plugin code runs for it per message: a publish encodes the event once
-/// (`TopicHub.publish`) and makes one call per event loop that has clients
-/// (`TopicStreamBucket.deliver`), which writes that one buffer to each of its connections. The
+/// No task and no plugin code runs for it per message: a publish encodes the event once, already
+/// framed as an HTTP/1.1 chunk (`TopicHub.publish`), and makes one call per event loop that has
+/// clients (`TopicStreamBucket.deliver`), which writes that one buffer to each of its connections
+/// below the HTTP encoder (`TopicChunkWriter`): one pipeline step and one `writev` each. The
 /// response body's task only waits for the end: the client leaving (`ConnectionGuard` closes the
 /// connection when its input closes), the client falling `lagLimit` messages behind (it is told,
 /// then dropped), graceful shutdown, the drain deadline of the generation it started on, or its
@@ -54,7 +55,9 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
     // Confined to `loop`.
     private var lag = 0
     private var dropping = false
-    private var keepalive: RepeatedTask? = nil
+    /// Where frames go once the client is in its bucket: below the HTTP encoder as chunks, or
+    /// (an HTTP/1.0 response, which is not chunked) through the pipeline as body parts.
+    private var chunks: TopicChunkWriter? = nil
 
     /// Without a connection (the in-process test host) frames go through this to the body writer.
     private let inbox: (stream: AsyncStream<ByteBuffer>, continuation: AsyncStream<ByteBuffer>.Continuation)?
@@ -108,17 +111,13 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
         // and before any message for this client.
         loop.execute {
             guard self.isSubscribed else { return }
-            bucket.clients[ObjectIdentifier(self)] = self
-            if !self.options.comment.isEmpty { self.send(EventFrame.comment(self.options.comment)) }
-            if self.options.keepaliveNanoseconds > 0 {
-                let every = TimeAmount.nanoseconds(Int64(clamping: self.options.keepaliveNanoseconds))
-                let ping = EventFrame.comment("ping")
-                self.keepalive = self.loop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in self.send(ping) }
-            }
             if let channel = self.exchange.channel {
                 channel.closeFuture.whenComplete { _ in self.end(.left) }
                 channel.triggerUserOutboundEvent(ConnectionGuard.CloseWhenInputCloses(), promise: nil)
+                self.chunks = TopicChunkWriter.install(on: channel)
             }
+            bucket.add(self)
+            if !self.options.comment.isEmpty { self.send(EventFrame.comment(self.options.comment)) }
         }
     }
 
@@ -127,8 +126,7 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
     }
 
     /// On `loop`: writes one frame (shared with every other client of the publish).
-    func send(_ frame: ByteBuffer) {
-        loop.preconditionInEventLoop()
+    func send(_ frame: EventFrame) {
         guard !dropping else { return }
         if let channel = exchange.channel {
             guard channel.isActive else { return }  // closing: its closeFuture ends this client
@@ -138,10 +136,18 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
                 lag += 1
                 if lag > options.lagLimit { return drop() }
             }
-            channel.writeAndFlush(HTTPResponsePart.body(frame), promise: nil)
+            write(frame, to: channel)
         } else if let inbox {
-            if case .enqueued(let room) = inbox.continuation.yield(frame), room > 1 { return }
+            if case .enqueued(let room) = inbox.continuation.yield(frame.bytes), room > 1 { return }
             drop()
+        }
+    }
+
+    private func write(_ frame: EventFrame, to channel: any Channel) {
+        if let chunks {
+            chunks.writeAndFlush(frame.chunk)
+        } else {
+            channel.writeAndFlush(HTTPResponsePart.body(frame.bytes), promise: nil)
         }
     }
 
@@ -155,7 +161,7 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
 
     /// Ends the stream (once): unsubscribed on `loop`, `last` written there, then the body task
     /// resumes and writes the body's end after it.
-    func end(_ ending: Ending, last: ByteBuffer? = nil) {
+    func end(_ ending: Ending, last: EventFrame? = nil) {
         let subscribed = state.withLock { s -> (bucket: TopicStreamBucket, resume: CheckedContinuation<Void, Never>?)? in
             defer { s = .ended }
             guard case .subscribed(let bucket, let resume) = s else { return nil }
@@ -163,16 +169,14 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
         }
         guard let (bucket, resume) = subscribed else { return }
         loop.execute {
-            bucket.clients[ObjectIdentifier(self)] = nil
-            self.keepalive?.cancel()
-            self.keepalive = nil
+            bucket.remove(self)
             self.hub.detach(self, from: bucket)
             self.exchange.route.plugin.untrack(self)
             if let last {
                 if let channel = self.exchange.channel {
-                    channel.writeAndFlush(HTTPResponsePart.body(last), promise: nil)
+                    if channel.isActive { self.write(last, to: channel) }
                 } else {
-                    self.inbox?.continuation.yield(last)
+                    self.inbox?.continuation.yield(last.bytes)
                 }
             }
             self.inbox?.continuation.finish()
@@ -181,29 +185,92 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
     }
 }
 
-/// The clients of one topic, with one event name, on one event loop: what one publish reaches
-/// with one call. `clients` is touched only on `loop`.
-final class TopicStreamBucket: @unchecked Sendable {  // `clients` is confined to `loop`
+/// The clients of one topic on one event loop with the same event name and keepalive: what one
+/// publish reaches with one call. Touched only on `loop` (but for its immutable properties).
+final class TopicStreamBucket: @unchecked Sendable {  // mutable state is confined to `loop`
     let loop: any EventLoop
     let event: String
-    var clients: [ObjectIdentifier: TopicStreamClient] = [:]
+    let keepaliveNanoseconds: UInt64
+    private var clients: [ObjectIdentifier: TopicStreamClient] = [:]
+    /// One `: ping` for all of them, while there are any.
+    private var pinger: RepeatedTask? = nil
 
-    init(loop: any EventLoop, event: String) {
+    init(loop: any EventLoop, event: String, keepaliveNanoseconds: UInt64) {
         self.loop = loop
         self.event = event
+        self.keepaliveNanoseconds = keepaliveNanoseconds
     }
 
-    /// On `loop`: the same frame to every client.
-    func deliver(_ frame: ByteBuffer) {
+    func add(_ client: TopicStreamClient) {
+        clients[ObjectIdentifier(client)] = client
+        if pinger == nil, keepaliveNanoseconds > 0 {
+            let every = TimeAmount.nanoseconds(Int64(clamping: keepaliveNanoseconds))
+            pinger = loop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in self.deliver(EventFrame.ping) }
+        }
+    }
+
+    func remove(_ client: TopicStreamClient) {
+        clients[ObjectIdentifier(client)] = nil
+        if clients.isEmpty {
+            pinger?.cancel()
+            pinger = nil
+        }
+    }
+
+    /// The same frame to every client.
+    func deliver(_ frame: EventFrame) {
         for client in clients.values { client.send(frame) }
     }
 }
 
-/// Server-Sent Events as the host writes them (WHATWG HTML §9.2.6, "Interpreting an event stream").
-enum EventFrame {
+/// The first handler of a topic stream's connection, next to the socket: the host writes events
+/// there that it has framed as chunks itself, past the HTTP encoder (which would frame each
+/// client's copy again, in three writes). What the handlers above write passes through.
+final class TopicChunkWriter: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
+
+    private var context: ChannelHandlerContext? = nil
+
+    /// On the channel's loop, once the response head has gone out: a writer when the response is
+    /// chunked (an HTTP/1.1 one), nil otherwise (its frames then go through the encoder).
+    static func install(on channel: any Channel) -> TopicChunkWriter? {
+        let pipeline = channel.pipeline.syncOperations
+        guard let connection = try? pipeline.handler(type: ConnectionGuard.self), connection.respondsChunkedWithoutLength else { return nil }
+        let writer = TopicChunkWriter()
+        guard (try? pipeline.addHandler(writer, position: .first)) != nil else { return nil }
+        return writer
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func writeAndFlush(_ chunk: ByteBuffer) {
+        context?.writeAndFlush(wrapOutboundOut(.byteBuffer(chunk)), promise: nil)
+    }
+}
+
+/// A Server-Sent Event (WHATWG HTML §9.2.6, "Interpreting an event stream") as the host writes it,
+/// encoded once for every client: `bytes` alone (an HTTP/1.0 response's body, or what the
+/// in-process test host reads), and `chunk`, the same as one HTTP/1.1 chunk (RFC 9112 §7.1).
+struct EventFrame: Sendable {
+    let bytes: ByteBuffer
+    let chunk: ByteBuffer
+
+    init(_ bytes: ByteBuffer) {
+        self.bytes = bytes
+        var chunk = ByteBuffer()
+        chunk.reserveCapacity(bytes.readableBytes + 20)
+        chunk.writeString(String(bytes.readableBytes, radix: 16))
+        chunk.writeStaticString("\r\n")
+        chunk.writeImmutableBuffer(bytes)
+        chunk.writeStaticString("\r\n")
+        self.chunk = chunk
+    }
+
     /// `event: <event>` when given, one `data:` line per line of `message` (split at CR LF, LF
     /// or CR), and the blank line that dispatches it.
-    static func event(_ message: some Collection<UInt8>, event: String) -> ByteBuffer {
+    static func event(_ message: some Collection<UInt8>, event: String) -> EventFrame {
         var frame = ByteBuffer()
         frame.reserveCapacity(message.count + event.utf8.count + 16)
         if !event.isEmpty {
@@ -227,15 +294,17 @@ enum EventFrame {
             afterCR = false
         }
         frame.writeStaticString("\n\n")
-        return frame
+        return EventFrame(frame)
     }
 
     /// `: <text>` and a blank line: ignored by the client, it keeps the connection in use.
-    static func comment(_ text: String) -> ByteBuffer {
+    static func comment(_ text: String) -> EventFrame {
         var frame = ByteBuffer()
         frame.writeStaticString(": ")
         frame.writeString(text)
         frame.writeStaticString("\n\n")
-        return frame
+        return EventFrame(frame)
     }
+
+    static let ping = comment("ping")
 }

@@ -17,12 +17,19 @@ final class TopicHub: Sendable {
     init() {}
 
     /// Clients of host-fed topic streams (`response_topic_stream`), by topic key, then by event
-    /// loop and event name, each with how many clients it has (some may still be on their way in).
+    /// loop, event name and keepalive, each with how many clients it has (some may still be on their way in).
     private let streams = Locked<[String: [StreamBucketKey: (bucket: TopicStreamBucket, clients: Int)]]>([:])
 
     private struct StreamBucketKey: Hashable {
         let loop: ObjectIdentifier
         let event: String
+        let keepaliveNanoseconds: UInt64
+
+        init(_ client: TopicStreamClient) {
+            self.loop = ObjectIdentifier(client.loop)
+            self.event = client.options.event
+            self.keepaliveNanoseconds = client.options.keepaliveNanoseconds
+        }
     }
 
     /// Delivers `message` to every subscriber of `topic` and every client of its topic streams;
@@ -37,7 +44,7 @@ final class TopicHub: Sendable {
             let buffer = ByteBuffer(bytes: message)
             for sub in targets where sub.enqueue(buffer) { delivered += 1 }
         }
-        var frames: [String: ByteBuffer] = [:]
+        var frames: [String: EventFrame] = [:]
         for (bucket, clients) in buckets {
             let frame = frames[bucket.event] ?? EventFrame.event(message, event: bucket.event)
             frames[bucket.event] = frame
@@ -50,13 +57,13 @@ final class TopicHub: Sendable {
     /// Counts `client` in its bucket (made for it if none): from now on a publish reaches that
     /// bucket, which takes the client in on its loop.
     func attach(_ client: TopicStreamClient) -> TopicStreamBucket {
-        let key = StreamBucketKey(loop: ObjectIdentifier(client.loop), event: client.options.event)
+        let key = StreamBucketKey(client)
         return streams.withLock { all in
             if let entry = all[client.options.key]?[key] {
                 all[client.options.key]![key] = (entry.bucket, entry.clients + 1)
                 return entry.bucket
             }
-            let bucket = TopicStreamBucket(loop: client.loop, event: client.options.event)
+            let bucket = TopicStreamBucket(loop: client.loop, event: client.options.event, keepaliveNanoseconds: client.options.keepaliveNanoseconds)
             all[client.options.key, default: [:]][key] = (bucket, 1)
             return bucket
         }
@@ -64,7 +71,7 @@ final class TopicHub: Sendable {
 
     /// Uncounts `client`; a bucket left with none is forgotten.
     func detach(_ client: TopicStreamClient, from bucket: TopicStreamBucket) {
-        let key = StreamBucketKey(loop: ObjectIdentifier(client.loop), event: client.options.event)
+        let key = StreamBucketKey(client)
         streams.withLock { all in
             guard let entry = all[client.options.key]?[key], entry.bucket === bucket else { return }
             if entry.clients > 1 {

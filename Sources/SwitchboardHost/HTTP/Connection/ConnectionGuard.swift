@@ -49,6 +49,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         self.overCapacity = overCapacity
     }
 
+    /// On the event loop: the response being sent, if it has no Content-Length, is framed in
+    /// chunks (an HTTP/1.1 exchange whose head has gone out, not HEAD).
+    var respondsChunkedWithoutLength: Bool {
+        guard let current = machine.exchanges.first else { return false }
+        return current.responseStarted && current.version.minor >= 1 && !current.isHead
+    }
+
     func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { start(context: context) }
     }
