@@ -196,20 +196,24 @@ final class Exchange: Drainable, Sendable {
         if action.returnLease { route.plugin.leave() }
     }
 
-    /// After the handler returned `status`: the response, waiting for it when the handler is pending.
-    /// `nil` means the handler failed without a response; the handle is invalid from then on.
-    func response(afterHandlerReturned status: sb_status) async -> Response? {
-        if status == SB_PENDING {
-            route.plugin.track(self)
-            defer { route.plugin.untrack(self) }
-            return await withCheckedContinuation { (waiter: CheckedContinuation<Response, Never>) in
-                // Taken out, not copied: a stream's body refers back to this exchange.
-                if let ready = state.withLock({ $0.machine.awaitResponse(waiter) }) { waiter.resume(returning: ready) }
-            }
-        }
+    /// After the handler returned `status` (not SB_PENDING): its response, or nil when it
+    /// failed without one; the handle is invalid from then on.
+    func response(afterHandlerReturned status: sb_status) -> Response? {
+        precondition(status != SB_PENDING, "a pending handler's response is awaited (laterResponse)")
         let action = state.withLock { $0.machine.handlerReturned() }
         if action.releaseHandle { releaseHandle() }
         return action.response
+    }
+
+    /// After the handler returned SB_PENDING: the response it makes later, from any thread (or
+    /// the 503 of a drain deadline).
+    func laterResponse() async -> Response {
+        route.plugin.track(self)
+        defer { route.plugin.untrack(self) }
+        return await withCheckedContinuation { (waiter: CheckedContinuation<Response, Never>) in
+            // Taken out, not copied: a stream's body refers back to this exchange.
+            if let ready = state.withLock({ $0.machine.awaitResponse(waiter) }) { waiter.resume(returning: ready) }
+        }
     }
 }
 

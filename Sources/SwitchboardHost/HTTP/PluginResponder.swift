@@ -49,6 +49,12 @@ public struct PluginResponder: HTTPResponder {
     /// Answers one request: host paths first (admin API, `/metrics`, docs), then the plugin route
     /// table; errors become JSON responses, and 503 when the matched generation drained eight times in
     /// a row. Throws only when the thread pool stopped (shutdown) before a blocking handler ran.
+    ///
+    /// A request to a non-blocking route with no body to read is answered synchronously
+    /// (`begin`): no async frame is made below this one and nothing suspends, unless the handler
+    /// answers later (SB_PENDING). The frames an async call makes stay allocated in the
+    /// connection's task for as long as the connection lives, so this also keeps every open
+    /// connection (an event stream's, say) small.
     public func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
         if let problem = RequestPath.problem(path[...]) {
@@ -61,54 +67,154 @@ public struct PluginResponder: HTTPResponder {
             return docs.respond(to: request)
         }
         for _ in 0..<8 {
-            if let response = try await respond(to: request, path: path, channel: context.channel) { return response }
+            switch begin(request, path: path, channel: context.channel) {
+            case .answered(let response): return response
+            case .waiting(let waiting): return try await finish(waiting)
+            case .drained: continue
+            }
         }
         return JSONError.response(.serviceUnavailable, detail: "The plugin is being replaced; retry the request")
     }
 
-    /// nil when the matched generation drained before a lease could be taken.
-    private func respond(to request: Request, path: String, channel: (any Channel)?) async throws -> Response? {
+    /// How far a request got without waiting.
+    private enum Begun {
+        case answered(Response)
+        /// It waits for its body, for the thread pool, or for a handler that answers later.
+        case waiting(Waiting)
+        /// The matched generation drained before a lease could be taken: match again.
+        case drained
+    }
+
+    /// A request to a plugin route, as far as it got without waiting.
+    private struct Waiting {
+        enum Step {
+            /// The body is read next (up to the route's limit), then the handler called.
+            case body
+            /// The handler is called on the thread pool (a blocking route).
+            case threadPool(Exchange)
+            /// The handler returned SB_PENDING: it answers later, from any thread.
+            case response(Exchange)
+        }
+        var step: Step
+        let call: Call
+        let askedForCodedTag: Bool
+        /// When the request was matched (monotonic nanoseconds), for the route's latency.
+        let started: UInt64
+    }
+
+    /// What a handler call is made of, once the request's parameters are validated.
+    private struct Call {
+        let request: Request
+        let route: RouteEntry
+        let parameters: [Substring]
+        let values: [ParameterValue?]
+        let queryItems: [(name: Substring, value: Substring)]?
+        let channel: (any Channel)?
+    }
+
+    /// Matches and answers what can be answered now. On a plugin route the caller's lease on
+    /// the generation is taken here; from then on the exchange owns it, or it is returned.
+    private func begin(_ request: Request, path: String, channel: (any Channel)?) -> Begun {
         let method = request.method.rawValue
         switch registry.routeTable.match(method: method, path: path) {
         case .notFound:
             registry.metrics.unmatched.increment()
-            return JSONError.response(.notFound, detail: "Not Found")
+            return .answered(JSONError.response(.notFound, detail: "Not Found"))
         case .methodNotAllowed(let allow):
             if request.method == .options {
-                return Response(status: .noContent, headers: [.allow: allow.joined(separator: ", ")])
+                return .answered(Response(status: .noContent, headers: [.allow: allow.joined(separator: ", ")]))
             }
             var response = JSONError.response(.methodNotAllowed, detail: "Method Not Allowed")
             response.headers[.allow] = allow.joined(separator: ", ")
-            return response
+            return .answered(response)
         case .found(let route, let parameters):
-            guard route.plugin.enter() else { return nil }
+            guard route.plugin.enter() else { return .drained }
             let started = monotonicNanoseconds()
             // A tag the host gave a gzip-coded representation names the plugin's own tag to the
             // plugin, which knows nothing of the coding.
             var head = request.head
             let askedForCodedTag = ContentCoding.uncodeTags(in: &head.headerFields, settings: compression)
             let request = askedForCodedTag ? Request(head: head, body: request.body) : request
-            let response: Response
-            do {
-                response = try await dispatch(request, route: route, parameters: parameters, channel: channel)
-            } catch {
-                route.instruments?.errors.increment()
-                throw error
+            let outcome = prepare(request, route: route, parameters: parameters, channel: channel)
+            switch outcome {
+            case .answered(let response):
+                return .answered(complete(response, request: request, route: route, askedForCodedTag: askedForCodedTag, started: started))
+            case .waiting(let call, let readBody):
+                var waiting = Waiting(step: .body, call: call, askedForCodedTag: askedForCodedTag, started: started)
+                if readBody { return .waiting(waiting) }
+                switch self.call(call, body: call.route.streamsBody ? nil : ByteBuffer()) {
+                case .answered(let response):
+                    return .answered(complete(response, request: request, route: route, askedForCodedTag: askedForCodedTag, started: started))
+                case .waiting(let step):
+                    waiting.step = step
+                    return .waiting(waiting)
+                }
             }
-            if let instruments = route.instruments {
-                instruments.requests.increment()
-                instruments.latency.recordNanoseconds(Int64(monotonicNanoseconds() &- started))
-            }
-            // Coded before a HEAD drops the body, so HEAD says what GET sends.
-            var coded = ContentCoding.apply(response, request: request, settings: compression)
-            ContentCoding.notModified(&coded, codedTag: askedForCodedTag, settings: compression)
-            return request.method == .head ? Self.headResponse(coded) : coded
         }
     }
 
-    /// Calls the route's handler. The caller holds a lease on `route.plugin`; from here on the
-    /// exchange owns it (and returns it when it is released), or it is returned before returning.
-    private func dispatch(_ request: Request, route: RouteEntry, parameters: [Substring], channel: (any Channel)?) async throws -> Response {
+    /// The rest of a request that waits: its body, the thread pool, or a later answer.
+    @inline(never)
+    private func finish(_ waiting: Waiting) async throws -> Response {
+        let call = waiting.call
+        var step = waiting.step
+        do {
+            if case .body = step {
+                switch await readBody(call) {
+                case .answered(let response):
+                    return complete(response, request: call.request, route: call.route, askedForCodedTag: waiting.askedForCodedTag, started: waiting.started)
+                case .waiting(let next):
+                    step = next
+                }
+            }
+            let response: Response
+            switch step {
+            case .body:
+                preconditionFailure("the body was read above")
+            case .threadPool(let exchange):
+                let status: sb_status
+                do {
+                    let route = call.route
+                    status = try await threadPool.runIfActive { withPluginCode(route.plugin.codeTag) { Self.call(route, exchange) } }
+                } catch {
+                    // The pool stopped (shutdown) before the handler ran: give back the handle's
+                    // reference, so the exchange (and its lease) goes.
+                    _ = exchange.response(afterHandlerReturned: SB_ERR_INTERNAL)
+                    throw error
+                }
+                response = status == SB_PENDING ? await exchange.laterResponse() : handlerReturned(status, exchange, call)
+            case .response(let exchange):
+                response = await exchange.laterResponse()
+            }
+            return complete(response, request: call.request, route: call.route, askedForCodedTag: waiting.askedForCodedTag, started: waiting.started)
+        } catch {
+            call.route.instruments?.errors.increment()
+            throw error
+        }
+    }
+
+    /// Counts the response in the route's metrics, then codes it (before a HEAD drops the body,
+    /// so HEAD says what GET sends).
+    private func complete(_ response: Response, request: Request, route: RouteEntry, askedForCodedTag: Bool, started: UInt64) -> Response {
+        if let instruments = route.instruments {
+            instruments.requests.increment()
+            instruments.latency.recordNanoseconds(Int64(monotonicNanoseconds() &- started))
+        }
+        var coded = ContentCoding.apply(response, request: request, settings: compression)
+        ContentCoding.notModified(&coded, codedTag: askedForCodedTag, settings: compression)
+        return request.method == .head ? Self.headResponse(coded) : coded
+    }
+
+    private enum Prepared {
+        /// Answered without calling the handler (422, 412, 413); the lease has been returned.
+        case answered(Response)
+        /// The handler is to be called, after reading the body when `readBody`.
+        case waiting(Call, readBody: Bool)
+    }
+
+    /// Validates the declared parameters and the preconditions the host evaluates, and refuses a
+    /// body declared over the route's limit before a byte of it is read.
+    private func prepare(_ request: Request, route: RouteEntry, parameters: [Substring], channel: (any Channel)?) -> Prepared {
         var values: [ParameterValue?] = []
         var queryItems: [(name: Substring, value: Substring)]? = nil
         if !route.parameters.isEmpty {
@@ -125,81 +231,91 @@ public struct PluginResponder: HTTPResponder {
                 values = validated
             case .failure(let issues):
                 route.plugin.leave()
-                return JSONError.response(.unprocessableContent, body: issues.body)
+                return .answered(JSONError.response(.unprocessableContent, body: issues.body))
             }
         }
         if route.hostEvaluatesPreconditions,
             RoutePreconditions.failWithoutValidators(method: request.method.rawValue, header: { HTTPField.Name($0).flatMap { request.headers[$0] } })
         {
             route.plugin.leave()
-            return JSONError.response(.preconditionFailed, detail: RoutePreconditions.failedDetail)
+            return .answered(JSONError.response(.preconditionFailed, detail: RoutePreconditions.failedDetail))
         }
-        var body: ByteBuffer? = nil
         let hasBody = request.headers.declaresBody
         if hasBody {
             // A body declared over the limit is refused before a byte of it is read (or, with
             // `Expect: 100-continue`, sent); otherwise the client that waits for it is told to go on.
             if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > route.maxBodyBytes {
                 route.plugin.leave()
-                return JSONError.response(.contentTooLarge, detail: "Request body is larger than \(route.maxBodyBytes) bytes")
+                return .answered(JSONError.response(.contentTooLarge, detail: "Request body is larger than \(route.maxBodyBytes) bytes"))
             }
             channel?.triggerUserOutboundEvent(ConnectionGuard.SendContinue(), promise: nil)
         }
-        if !route.streamsBody {
-            if !hasBody {
-                body = ByteBuffer()
-            } else {
-                do {
-                    body = try await request.body.collect(upTo: route.maxBodyBytes)
-                } catch is NIOTooManyBytesError {
-                    route.plugin.leave()
-                    return JSONError.response(.contentTooLarge, detail: "Request body is larger than \(route.maxBodyBytes) bytes")
-                } catch let error as HTTPParserError {
-                    // A framing error (RFC 9112 §6): the connection closes after this answer.
-                    route.plugin.leave()
-                    return JSONError.response(.badRequest, detail: "The request body could not be read: its framing is invalid (\(error))")
-                } catch {
-                    route.plugin.leave()
-                    return JSONError.response(.badRequest, detail: "The request body could not be read: \(error)")
-                }
-            }
+        let call = Call(request: request, route: route, parameters: parameters, values: values, queryItems: queryItems, channel: channel)
+        return .waiting(call, readBody: hasBody && !route.streamsBody)
+    }
+
+    /// Reads the request body up to the route's limit, then calls the handler.
+    private func readBody(_ call: Call) async -> HandlerCall {
+        let route = call.route
+        let body: ByteBuffer
+        do {
+            body = try await call.request.body.collect(upTo: route.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            route.plugin.leave()
+            return .answered(JSONError.response(.contentTooLarge, detail: "Request body is larger than \(route.maxBodyBytes) bytes"))
+        } catch let error as HTTPParserError {
+            // A framing error (RFC 9112 §6): the connection closes after this answer.
+            route.plugin.leave()
+            return .answered(JSONError.response(.badRequest, detail: "The request body could not be read: its framing is invalid (\(error))"))
+        } catch {
+            route.plugin.leave()
+            return .answered(JSONError.response(.badRequest, detail: "The request body could not be read: \(error)"))
         }
+        return self.call(call, body: body)
+    }
+
+    private enum HandlerCall {
+        case answered(Response)
+        /// `.threadPool` or `.response`.
+        case waiting(Waiting.Step)
+    }
+
+    /// Makes the exchange and calls a non-blocking handler here; a blocking one is left for the
+    /// thread pool. The caller's lease passes to the exchange.
+    private func call(_ call: Call, body: ByteBuffer?) -> HandlerCall {
+        let route = call.route
         let exchange = Exchange(
-            request: request, route: route, rawParameters: parameters, body: body, parameterValues: values, queryItems: queryItems,
-            channel: channel)
+            request: call.request, route: route, rawParameters: call.parameters, body: body, parameterValues: call.values,
+            queryItems: call.queryItems, channel: call.channel)
         let plugin = route.plugin
         plugin.requestsServed.add(1, ordering: .relaxed)
         exchange.lendHandle()
-        let status: sb_status
+        if route.isBlocking { return .waiting(.threadPool(exchange)) }
         // Marked as this generation's code (outermost, so the watchdog's record of a non-blocking
         // call names the version too): a crash or a hang in it quarantines that version.
-        let tag = plugin.codeTag
-        if route.isBlocking {
-            do {
-                status = try await threadPool.runIfActive { withPluginCode(route.plugin.codeTag) { Self.call(route, exchange) } }
-            } catch {
-                // The pool stopped (shutdown) before the handler ran: give back the handle's
-                // reference, so the exchange (and its lease) goes.
-                _ = await exchange.response(afterHandlerReturned: SB_ERR_INTERNAL)
-                throw error
-            }
-        } else {
-            status = withPluginCode(tag) { withNonBlockingContext(route.activityLabel) { Self.call(route, exchange) } }
-        }
-        if let response = await exchange.response(afterHandlerReturned: status) {
-            if status != SB_OK && status != SB_PENDING {
+        let status = withPluginCode(plugin.codeTag) { withNonBlockingContext(route.activityLabel) { Self.call(route, exchange) } }
+        if status == SB_PENDING { return .waiting(.response(exchange)) }
+        return .answered(handlerReturned(status, exchange, call))
+    }
+
+    /// The response of a handler that returned `status` (not SB_PENDING): its own, or a 500 when
+    /// it failed without one.
+    private func handlerReturned(_ status: sb_status, _ exchange: Exchange, _ call: Call) -> Response {
+        let plugin = call.route.plugin
+        if let response = exchange.response(afterHandlerReturned: status) {
+            if status != SB_OK {
                 logger.warning(
                     "handler responded, then returned status \(status); the response stands",
-                    metadata: ["plugin": "\(plugin.name)", "route": "\(route.signature)"])
+                    metadata: ["plugin": "\(plugin.name)", "route": "\(call.route.signature)"])
             }
             return response
         }
         plugin.failures.add(1, ordering: .relaxed)
-        route.instruments?.errors.increment()
+        call.route.instruments?.errors.increment()
         let why = status == SB_OK ? "returned SB_OK without responding" : "failed with status \(status)"
         logger.error(
             "handler \(why)",
-            metadata: ["plugin": "\(plugin.name)", "route": "\(route.signature)", "generation": "\(plugin.generation)"])
+            metadata: ["plugin": "\(plugin.name)", "route": "\(call.route.signature)", "generation": "\(plugin.generation)"])
         var failed = JSONError.response(.internalServerError, detail: "Internal Server Error")
         if exchange.negotiated { failed.headers.addVary("Accept") }
         return failed
