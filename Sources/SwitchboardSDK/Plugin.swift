@@ -196,7 +196,10 @@ public final class App: @unchecked Sendable {  // `host` and `handle` are C poin
                 evaluatesPreconditions: evaluatesPreconditions, blocking: blocking, maxBodyBytes: maxBodyBytes), .sync(handler))
     }
 
-    /// Declares a route whose handler is `async`: it runs as a Swift task and the host waits for it.
+    /// Declares a route whose handler is `async`: as FastAPI's `async def`, it starts on the host's
+    /// thread that serves the request (as a synchronous handler runs) and stays there until it
+    /// first suspends, then runs as a Swift task; the host waits for its response. Slow
+    /// synchronous work belongs in a `blocking` route, not before an `await`.
     public func route(
         _ method: String, _ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "",
         responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0,
@@ -343,21 +346,37 @@ private func routeTrampoline(_ data: UnsafeMutableRawPointer?, _ req: OpaquePoin
         }
         return response.send(request)
     case .async(let handler):
-        // The exchange (and its lease on this generation) stays valid until the response is sent.
-        Task {
+        // Started here, on the host's thread, and run on it until it first suspends: a handler
+        // that never does (its state reads answered inline, say) has responded before this
+        // returns, with no task hop. The exchange (and its lease on this generation) stays valid
+        // until the response is sent.
+        let answered = AnsweredFlag()
+        Task.immediate {
             let response: Response
             do {
                 response = try await handler(request)
             } catch {
                 response = Response(error: error, app: box.app)
             }
-            let status = response.send(request)
+            var status = response.send(request)
             if status != SB_OK && status != SB_PENDING {
                 box.app.log(.error, "async handler for \(request.method) \(request.path) could not respond: status \(status)")
+                // Refused (a header that is not a token, say): a 500 instead of no answer at all.
+                status = HTTPError(500, detail: "Internal Server Error").response.send(request)
             }
+            // (SB_PENDING: a `Response.later` answers when its responder is called.)
+            if status == SB_OK { answered.set() }
         }
-        return SB_PENDING
+        // Answered already (here or, just now, on another thread): the host has the response.
+        return answered.isSet ? SB_OK : SB_PENDING
     }
+}
+
+/// Whether an async handler's task has answered its request.
+private final class AnsweredFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }
 
 /// A documented response of a route, for /openapi.json.

@@ -215,10 +215,11 @@ public struct StateStore: Sendable {
         public var entries: [(key: String, value: [UInt8])] = []
     }
 
-    /// The value at `key`; nil when absent.
+    /// The value at `key`; nil when absent. When the host has the value at hand it answers at once
+    /// (`state_get_inline`): no hop to the store thread, and the caller does not suspend.
     public func get(_ key: String) async throws(Failure) -> [UInt8]? {
         do {
-            return try await run { api, plugin, done, user in withSBStr(key) { api.state_get(plugin, $0, done, user) } }.value
+            return try await run { api, plugin, done, user in withSBStr(key) { api.state_get_inline(plugin, $0, done, user) } }.value
         } catch .notFound {
             return nil
         }

@@ -1,4 +1,5 @@
-/* state_ops: a C plugin that calls state_transaction and state_list_page directly (ABI 1.6).
+/* state_ops: a C plugin that calls state_transaction and state_list_page directly (ABI 1.6), and
+ * state_get_inline (ABI 1.7).
  *   GET /state-ops/run     runs the cases below in order, one after the other's completion, and
  *                          answers one line per case: "<name> <status> <number>"
  * A case's status is what the call returned when it refused the call (done is never called
@@ -6,6 +7,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <switchboard_kit.h>
 
 static const sb_host_api *host;
@@ -52,6 +54,24 @@ static void finish(waiter *w, sb_status returned, sbk_buf *out, const char *name
     w->done = 0;
     pthread_mutex_unlock(&w->lock);
     sbk_buf_printf(out, "%s %d %lld %zu %s\n", name, (int)w->status, (long long)w->number, w->entries, w->first_key);
+}
+
+/* state_get_inline until it answers inside the call (the store may still be letting go of the
+ * previous call: then it queues), at most 200 times; reports where the last one was answered. */
+static void read_inline(waiter *w, sb_str key, sbk_buf *out, const char *name, int retry) {
+    int attempt, answered_inline = 0;
+    sb_status returned = SB_OK;
+    for (attempt = 0; attempt < (retry ? 200 : 1); attempt++) {
+        returned = host->state_get_inline(self, key, completed, w);
+        pthread_mutex_lock(&w->lock);
+        answered_inline = returned == SB_OK && w->done;
+        pthread_mutex_unlock(&w->lock);
+        if (answered_inline || attempt + 1 == (retry ? 200 : 1)) break;
+        finish(w, returned, out, "retry");
+        usleep(1000);
+    }
+    sbk_buf_printf(out, "%s-where %s\n", name, answered_inline ? "inline" : "queued");
+    finish(w, returned, out, name);
 }
 
 static sb_state_op op(uint32_t kind, sb_str key, sb_bytes value) {
@@ -109,6 +129,10 @@ static sb_status run(void *data, sb_request *req) {
     }
     finish(&w, host->state_list_page(self, (sb_str)S("p/"), (sb_str){NULL, 0}, 7, 2, completed, &w), &out, "page-skip-7");
     finish(&w, host->state_list_page(self, (sb_str)S("p/"), (sb_str)S("p/03"), 2, 10, completed, &w), &out, "page-after-03-skip-2");
+    /* Read inline: k2 (written by the seed) is at hand; "never" is not, until it was asked once. */
+    read_inline(&w, (sb_str)S("k2"), &out, "inline-k2", 1);
+    read_inline(&w, (sb_str)S("never"), &out, "inline-never", 0);
+    read_inline(&w, (sb_str)S("never"), &out, "inline-never-again", 1);
     result = sbk_respond(host, req, 200, "text/plain", &out);
     sbk_buf_free(&out);
     pthread_cond_destroy(&w.ready);

@@ -148,6 +148,31 @@ import Testing
         #expect(lines["k1-unchanged"] == "0 0 0")
         #expect(lines["page-skip-7"] == "0 10 2 p/07", "the 8th and 9th of 10, the count of all")
         #expect(lines["page-after-03-skip-2"] == "0 10 4 p/06")
+        // state_get_inline (issue #21): answered inside the call when the value is at hand.
+        #expect(lines["inline-k2-where"] == "inline" && lines["inline-k2"]?.hasPrefix("0 ") == true, "\(response.text)")
+        #expect(lines["inline-never-where"] == "queued" && lines["inline-never"]?.hasPrefix("-2 ") == true, "\(response.text)")
+        #expect(lines["inline-never-again-where"] == "inline" && lines["inline-never-again"]?.hasPrefix("-2 ") == true, "\(response.text)")
+    }
+
+    /// The values a get is answered from without a transaction follow every committed change,
+    /// and nothing of a transaction that failed.
+    @Test func theCacheFollowsWhatIsCommitted() throws {
+        let store = StateStore()
+        #expect(store.cached("a", plugin: "p") == nil)
+        _ = try? store.apply(.get("a"), plugin: "p")
+        #expect(store.cached("a", plugin: "p") == .absent)
+        _ = try store.apply(.put("a", Self.bytes("1")), plugin: "p")
+        #expect(store.cached("a", plugin: "p") == .present(Self.bytes("1")))
+        #expect(store.cached("a", plugin: "q") == nil, "per plugin")
+        _ = try store.apply(.increment("a", 2), plugin: "p")
+        #expect(store.cached("a", plugin: "p") == .present(Self.bytes("3")))
+        _ = try? store.apply(.transaction([.put("a", Self.bytes("9")), .expectAbsent("b"), .expect("c", Self.bytes("x"))]), plugin: "p")
+        #expect(store.cached("a", plugin: "p") == .present(Self.bytes("3")), "a failed transaction changes nothing")
+        _ = try store.apply(.transaction([.put("a", Self.bytes("4")), .delete("b")]), plugin: "p")
+        #expect(store.cached("a", plugin: "p") == .present(Self.bytes("4")) && store.cached("b", plugin: "p") == .absent)
+        _ = try store.apply(.compareAndDelete("a", expected: Self.bytes("4")), plugin: "p")
+        #expect(store.cached("a", plugin: "p") == .absent)
+        #expect(store.cached("e\u{301}", plugin: "p") == nil && { _ = try? store.apply(.put("é", Self.bytes("x")), plugin: "p"); return store.cached("e\u{301}", plugin: "p") == nil }(), "keys are bytes")
     }
 
     @Test func everyChangeSurvivesReopening() throws {

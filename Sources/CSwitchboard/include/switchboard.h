@@ -70,7 +70,7 @@ extern "C" {
                         * 1.3: rule 8 (handles published before their callbacks run);
                         * 1.4: sb_route_spec.body_*, SB_ROUTE_PRECONDITIONS, state_compare_and_delete;
                         * 1.5: request_negotiate; 1.6: state_list_page, state_transaction, sb_state_op;
-                        * 1.7: response_topic_stream, sb_topic_stream_spec */
+                        * 1.7: response_topic_stream, sb_topic_stream_spec, state_get_inline */
 
 /* "SWBD": the first bytes after struct_size in a descriptor, so a stray symbol is never trusted. */
 #define SB_PLUGIN_MAGIC 0x53574244u
@@ -416,7 +416,8 @@ typedef struct sb_state_result {
 } sb_state_result;
 
 /* Completion of a state-store operation. Called exactly once after its call returned SB_OK, never
- * after an error (rule 9), on the host's one store thread (never an event loop): completions of
+ * after an error (rule 9), on the host's one store thread (never an event loop; state_get_inline's
+ * may run inside that call, on the calling thread, and must then not block): completions of
  * every plugin run there one at a time, in the order of the calls, so one that blocks delays
  * them all; may block briefly. status: SB_OK, SB_ERR_NOT_FOUND, SB_ERR_CONFLICT (compare-and-set
  * mismatch), SB_ERR_INVALID_ARGUMENT (state_increment: the stored value is not a decimal int64,
@@ -697,6 +698,13 @@ typedef struct sb_host_api {
      * 200-299 or 204 or 205 (which have no content), an empty topic, CR, LF or NUL in event or
      * comment, or text that is not UTF-8; SB_ERR_STATE after another response call. */
     sb_status (*response_topic_stream)(sb_request *req, uint16_t status, const sb_topic_stream_spec *spec);
+    /* state_get, answered inside this call when the value is at hand: when no state call is
+     * queued or running ahead of it and the host holds the value as last committed (it keeps
+     * those lately read or written, up to 16 MiB). `done` then runs on the calling thread, maybe
+     * an event loop, before this returns: it must not block. Otherwise exactly as state_get
+     * (`done` later, on the store thread). Completions stay in the order of the calls, one at a
+     * time. What a read-mostly route wants: no hop to the store thread and back per request. */
+    sb_status (*state_get_inline)(sb_plugin *plugin, sb_str key, sb_state_done_fn done, void *user);
 } sb_host_api;
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -321,6 +321,9 @@ enum HostAPI {
         }
 
         // ABI 1.7
+        api.state_get_inline = { plugin, key, done, user in
+            StateCalls.readInline(plugin, key.string, done, user)
+        }
         api.response_topic_stream = { req, status, spec in
             // A status whose response has content (RFC 9110 §15.3.5, §15.3.6): the stream is one.
             guard let ex = Exchange.from(req), let spec, spec.pointee.struct_size >= MemoryLayout<sb_topic_stream_spec>.size,

@@ -39,6 +39,47 @@ final class StateCalls: Sendable {
         return plugin.services.state.enqueue(Pending(plugin: plugin, operation: operation, done: done, user: user))
     }
 
+    /// `state_get_inline`: answered on the calling thread, inside this call, when the store is
+    /// idle (no call queued or running ahead of it, so completions stay in the order of the
+    /// calls, one at a time) and the value is at hand (`StateStore.cached`); otherwise queued as
+    /// `state_get` is.
+    static func readInline(_ pluginHandle: OpaquePointer?, _ key: String, _ done: sb_state_done_fn?, _ user: UnsafeMutableRawPointer?) -> sb_status {
+        guard let plugin = PluginInstance.from(pluginHandle), let done else { return SB_ERR_INVALID_ARGUMENT }
+        guard plugin.enter() else { return SB_ERR_STATE }
+        let calls = plugin.services.state
+        if calls.answerNow(plugin, key, done, user) {
+            plugin.leave()
+            return SB_OK
+        }
+        return calls.enqueue(Pending(plugin: plugin, operation: .get(key), done: done, user: user))
+    }
+
+    /// Holds the store as a drain would (so nothing else runs or completes meanwhile), answers
+    /// from the cache if it can, and lets go; a call queued meanwhile gets its drain.
+    private func answerNow(_ plugin: PluginInstance, _ key: String, _ done: sb_state_done_fn, _ user: UnsafeMutableRawPointer?) -> Bool {
+        let held = pending.withLock { q -> Bool in
+            guard q.calls.isEmpty, !q.draining else { return false }
+            q.draining = true
+            return true
+        }
+        guard held else { return false }
+        let cached = store.withLock { $0 }.cached(key, plugin: plugin.name)
+        if let cached {
+            withPluginCode(plugin.codeTag) {
+                switch cached {
+                case .present(let value): Self.complete(done, user, SB_OK, StateResult(value: value))
+                case .absent: Self.complete(done, user, SB_ERR_NOT_FOUND, StateResult())
+                }
+            }
+        }
+        let drainNext = pending.withLock { q -> Bool in
+            if q.calls.isEmpty { q.draining = false }
+            return !q.calls.isEmpty
+        }
+        if drainNext { queue.async { self.drain() } }
+        return cached != nil
+    }
+
     private func enqueue(_ call: Pending) -> sb_status {
         let schedule = pending.withLock { q -> Bool in
             q.calls.append(call)

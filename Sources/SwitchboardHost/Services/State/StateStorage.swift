@@ -1,3 +1,4 @@
+import class SwitchboardCore.Locked
 import CSwitchboard
 
 /// The backend boundary of the state store: one transaction's reads and writes. Every operation a
@@ -119,9 +120,11 @@ enum StateOperation: Sendable {
     }
 }
 
-/// The host's state store: a backend, and the transactions calls are grouped into.
+/// The host's state store: a backend, the transactions calls are grouped into, and the values
+/// lately read or written (`cached`), from which a get can be answered without a transaction.
 final class StateStore: Sendable {
     let storage: any StateStorage
+    private let recent = Locked(RecentValues())
 
     /// A store kept in memory only (`state.backend: memory`, tests).
     init() {
@@ -140,8 +143,9 @@ final class StateStore: Sendable {
     /// fails with SB_ERR_IO.
     func apply(_ operations: [(operation: StateOperation, plugin: String)]) -> [Result<StateResult, StateError>] {
         let writes = operations.contains { $0.operation.writes }
+        let outcomes: [Result<StateResult, StateError>]
         do {
-            return try storage.transaction(writes: writes) { tx in
+            outcomes = try storage.transaction(writes: writes) { tx in
                 operations.map { call in
                     do {
                         return .success(try tx.atomically { try call.operation.apply(tx, plugin: call.plugin) })
@@ -153,12 +157,96 @@ final class StateStore: Sendable {
                 }
             }
         } catch {
+            // Nothing was kept, so what is cached still holds.
             return operations.map { _ in .failure(StateError(status: SB_ERR_IO)) }
         }
+        // Committed: before anyone is told, so a get answered from the cache never reads older
+        // than a change whose caller has been answered.
+        recent.withLock { recent in
+            for (call, outcome) in zip(operations, outcomes) { recent.record(call.operation, outcome, plugin: call.plugin) }
+        }
+        return outcomes
+    }
+
+    /// The value at `key` as last committed, when it is at hand; nil when it is not (ask the
+    /// storage). Exact only for a caller that holds the store (no transaction runs meanwhile):
+    /// `StateCalls` answers `state_get_inline` with it only then.
+    func cached(_ key: String, plugin: String) -> RecentValues.Value? {
+        recent.withLock { $0.value(plugin: plugin, key: key) }
     }
 
     /// One operation on its own transaction (tests, and callers outside a plugin).
     func apply(_ operation: StateOperation, plugin: String) throws(StateError) -> StateResult {
         try apply([(operation, plugin)])[0].get()
+    }
+}
+
+/// Values lately read or written, by plugin and key (compared as UTF-8 bytes, as the storage
+/// compares them), as committed: each a value or known absent. Bounded: past `budget` bytes of
+/// keys and values it starts again empty (a miss costs one transaction on the store thread).
+struct RecentValues {
+    enum Value: Equatable {
+        case present([UInt8])
+        case absent
+    }
+
+    /// Bytes of keys and values held at most.
+    static let budget = 16 << 20
+    private var values: [[UInt8]: Value] = [:]
+    private var bytes = 0
+
+    private static func slot(_ plugin: String, _ key: String) -> [UInt8] {
+        Array(plugin.utf8) + [0] + Array(key.utf8)
+    }
+
+    func value(plugin: String, key: String) -> Value? { values[Self.slot(plugin, key)] }
+
+    /// Learns from one committed operation's outcome: what it read, wrote or found absent.
+    mutating func record(_ operation: StateOperation, _ outcome: Result<StateResult, StateError>, plugin: String) {
+        switch outcome {
+        case .success:
+            break
+        case .failure(let error):
+            // A get or a delete that found nothing has learnt that the key is absent.
+            guard error.status == SB_ERR_NOT_FOUND else { return }
+            switch operation {
+            case .get(let key), .delete(let key): set(plugin, key, .absent)
+            default: break
+            }
+            return
+        }
+        switch operation {
+        case .get(let key):
+            if case .success(let result) = outcome { set(plugin, key, .present(result.value)) }
+        case .put(let key, let value), .compareAndPut(let key, _, let value):
+            set(plugin, key, .present(value))
+        case .delete(let key), .compareAndDelete(let key, _):
+            set(plugin, key, .absent)
+        case .increment(let key, _):
+            if case .success(let result) = outcome { set(plugin, key, .present(Array(String(result.number).utf8))) }
+        case .list:
+            break
+        case .transaction(let steps):
+            for step in steps {
+                switch step {
+                case .put(let key, let value), .expect(let key, let value): set(plugin, key, .present(value))
+                case .delete(let key), .expectAbsent(let key): set(plugin, key, .absent)
+                }
+            }
+        }
+    }
+
+    private mutating func set(_ plugin: String, _ key: String, _ value: Value) {
+        let slot = Self.slot(plugin, key)
+        let size: (Value?) -> Int = { if case .present(let bytes) = $0 { bytes.count } else { 0 } }
+        if let old = values.updateValue(value, forKey: slot) {
+            bytes += size(value) - size(old)
+        } else {
+            bytes += slot.count + size(value)
+        }
+        if bytes > Self.budget {
+            values = [:]
+            bytes = 0
+        }
     }
 }
