@@ -217,7 +217,7 @@ public final class App: @unchecked Sendable {  // `host` and `handle` are C poin
         route("GET", path, params: params, summary: summary, description: description, responses: responses, blocking: blocking, handler)
     }
 
-    /// Declares a GET route (HEAD requests reach it too) whose handler runs as a Swift task.
+    /// Declares a GET route (HEAD requests reach it too) whose `async` handler starts on the host's thread and continues as a Swift task (see `route`).
     public func get(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], _ handler: @escaping @Sendable (Request) async throws -> Response) {
         route("GET", path, params: params, summary: summary, description: description, responses: responses, handler)
     }
@@ -228,7 +228,7 @@ public final class App: @unchecked Sendable {  // `host` and `handle` are C poin
         route("POST", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, blocking: blocking, maxBodyBytes: maxBodyBytes, handler)
     }
 
-    /// Declares a POST route whose handler runs as a Swift task.
+    /// Declares a POST route whose `async` handler starts on the host's thread and continues as a Swift task (see `route`).
     public func post(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
         route("POST", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
@@ -238,7 +238,7 @@ public final class App: @unchecked Sendable {  // `host` and `handle` are C poin
         route("PUT", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
 
-    /// Declares a PUT route whose handler runs as a Swift task.
+    /// Declares a PUT route whose `async` handler starts on the host's thread and continues as a Swift task (see `route`).
     public func put(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
         route("PUT", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
@@ -248,7 +248,7 @@ public final class App: @unchecked Sendable {  // `host` and `handle` are C poin
         route("PATCH", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
 
-    /// Declares a PATCH route whose handler runs as a Swift task.
+    /// Declares a PATCH route whose `async` handler starts on the host's thread and continues as a Swift task (see `route`).
     public func patch(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], body: BodySchema? = nil, evaluatesPreconditions: Bool = false, maxBodyBytes: UInt64 = 0, _ handler: @escaping @Sendable (Request) async throws -> Response) {
         route("PATCH", path, params: params, summary: summary, description: description, responses: responses, body: body, evaluatesPreconditions: evaluatesPreconditions, maxBodyBytes: maxBodyBytes, handler)
     }
@@ -259,7 +259,7 @@ public final class App: @unchecked Sendable {  // `host` and `handle` are C poin
         route("DELETE", path, params: params, summary: summary, description: description, responses: responses, evaluatesPreconditions: evaluatesPreconditions, handler)
     }
 
-    /// Declares a DELETE route whose handler runs as a Swift task (for a body schema: `route`).
+    /// Declares a DELETE route whose `async` handler starts on the host's thread and continues as a Swift task (see `route`) (for a body schema: `route`).
     public func delete(_ path: String, params: [any AnyParam] = [], summary: String = "", description: String = "", responses: [ResponseDoc] = [], evaluatesPreconditions: Bool = false, _ handler: @escaping @Sendable (Request) async throws -> Response) {
         route("DELETE", path, params: params, summary: summary, description: description, responses: responses, evaluatesPreconditions: evaluatesPreconditions, handler)
     }
@@ -350,7 +350,7 @@ private func routeTrampoline(_ data: UnsafeMutableRawPointer?, _ req: OpaquePoin
         // that never does (its state reads answered inline, say) has responded before this
         // returns, with no task hop. The exchange (and its lease on this generation) stays valid
         // until the response is sent.
-        let answered = AnsweredFlag()
+        let sent = SendOutcome()
         Task.immediate {
             let response: Response
             do {
@@ -358,25 +358,29 @@ private func routeTrampoline(_ data: UnsafeMutableRawPointer?, _ req: OpaquePoin
             } catch {
                 response = Response(error: error, app: box.app)
             }
-            var status = response.send(request)
-            if status != SB_OK && status != SB_PENDING {
-                box.app.log(.error, "async handler for \(request.method) \(request.path) could not respond: status \(status)")
-                // Refused (a header that is not a token, say): a 500 instead of no answer at all.
-                status = HTTPError(500, detail: "Internal Server Error").response.send(request)
-            }
+            // Read now: after a refused response call the request is no longer valid.
+            let route = "\(request.method) \(request.path)"
+            let status = response.send(request)
             // (SB_PENDING: a `Response.later` answers when its responder is called.)
-            if status == SB_OK { answered.set() }
+            guard status != SB_PENDING else { return }
+            if status != SB_OK { box.app.log(.error, "async handler for \(route) could not respond: status \(status)") }
+            sent.record(status)
         }
-        // Answered already (here or, just now, on another thread): the host has the response.
-        return answered.isSet ? SB_OK : SB_PENDING
+        // Finished before this returns (here or, just now, on another thread): the host has its
+        // response, or answers a send that failed with a 500.
+        return sent.status ?? SB_PENDING
     }
 }
 
-/// Whether an async handler's task has answered its request.
-private final class AnsweredFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
+/// How an async handler's response call ended, once it has.
+private final class SendOutcome: Sendable {
+    private static let unset = Int32.min
+    private let value = Atomic<Int32>(SendOutcome.unset)
+    func record(_ status: sb_status) { value.store(status, ordering: .releasing) }
+    var status: sb_status? {
+        let raw = value.load(ordering: .acquiring)
+        return raw == Self.unset ? nil : raw
+    }
 }
 
 /// A documented response of a route, for /openapi.json.

@@ -309,6 +309,9 @@ import SwitchboardTesting
         app.get("/room/unnamed") { _ in .topicEventStream(topic: "", keepalive: nil) }
         app.get("/room/two-lines") { _ in .topicEventStream(topic: "chat", event: "a\nb", keepalive: nil) }
         app.post("/room/say") { req in .text("\(app.publish("chat", req.body))") }
+        app.get("/room/framed") { _ in
+            .topicEventStream(topic: "chat", keepalive: nil).header("content-length", "5").header("transfer-encoding", "gzip")
+        }
     }
 
     @Test func aTopicEventStreamCarriesEachMessageAsOneEvent() async throws {
@@ -318,6 +321,9 @@ import SwitchboardTesting
         let head = try await host.request("HEAD", "/room/stream", timeout: limit)
         #expect(head.status == 200 && head.body.isEmpty && head.header("content-type") == "text/event-stream")
         #expect(try await host.post("/room/say", body: Array("nobody".utf8), timeout: limit).text == "0", "a HEAD subscribes nothing")
+        // The host frames the body itself: a length or coding the plugin added is removed.
+        let framed = try await host.request("HEAD", "/room/framed", timeout: limit)
+        #expect(framed.status == 200 && framed.header("content-length") == nil && framed.header("transfer-encoding") == nil, "\(framed.headers)")
         for bad in ["/room/unnamed", "/room/two-lines"] {
             #expect(try await host.get(bad, timeout: limit).status == 500, "\(bad)")
         }

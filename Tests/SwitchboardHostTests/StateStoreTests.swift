@@ -154,6 +154,23 @@ import Testing
         #expect(lines["inline-never-again-where"] == "inline" && lines["inline-never-again"]?.hasPrefix("-2 ") == true, "\(response.text)")
     }
 
+    /// Another process committing to the same SQLite store (a worker being replaced, `sqlite3`)
+    /// makes this one forget what it remembered: a value at hand is never older than the store.
+    @Test func anotherProcessesCommitEmptiesTheCache() throws {
+        let directory = TestPaths.temporaryDirectory("state-shared")
+        let mine = try StateStore(directory: directory)
+        let theirs = try StateStore(directory: directory)
+        _ = try mine.apply(.put("k", Self.bytes("mine")), plugin: "p")
+        #expect(mine.cached("k", plugin: "p") == .present(Self.bytes("mine")))
+        _ = try theirs.apply(.put("k", Self.bytes("theirs")), plugin: "p")
+        #expect(mine.cached("k", plugin: "p") == nil, "another connection committed")
+        #expect(Self.text(mine, "p", "k") == "theirs")
+        #expect(mine.cached("k", plugin: "p") == .present(Self.bytes("theirs")))
+        // A compare that fails forgets the key, whatever was remembered.
+        #expect(throws: StateError.self) { try mine.apply(.compareAndPut("k", expected: Self.bytes("stale"), Self.bytes("x")), plugin: "p") }
+        #expect(mine.cached("k", plugin: "p") == nil)
+    }
+
     /// The values a get is answered from without a transaction follow every committed change,
     /// and nothing of a transaction that failed.
     @Test func theCacheFollowsWhatIsCommitted() throws {
@@ -167,7 +184,8 @@ import Testing
         _ = try store.apply(.increment("a", 2), plugin: "p")
         #expect(store.cached("a", plugin: "p") == .present(Self.bytes("3")))
         _ = try? store.apply(.transaction([.put("a", Self.bytes("9")), .expectAbsent("b"), .expect("c", Self.bytes("x"))]), plugin: "p")
-        #expect(store.cached("a", plugin: "p") == .present(Self.bytes("3")), "a failed transaction changes nothing")
+        #expect(store.cached("a", plugin: "p") == nil, "a failed transaction records nothing, and forgets its keys")
+        #expect(Self.text(store, "p", "a") == "3" && store.cached("a", plugin: "p") == .present(Self.bytes("3")))
         _ = try store.apply(.transaction([.put("a", Self.bytes("4")), .delete("b")]), plugin: "p")
         #expect(store.cached("a", plugin: "p") == .present(Self.bytes("4")) && store.cached("b", plugin: "p") == .absent)
         _ = try store.apply(.compareAndDelete("a", expected: Self.bytes("4")), plugin: "p")

@@ -28,7 +28,8 @@
  *     which it leaves untouched on failure.
  *  8. Callbacks and the handles they concern. A callback may run on another thread before the
  *     call that registered it returns, or inside that call on the calling thread where a function
- *     says so (stream_on_writable, stream_on_close, response_send_borrowed's release), so set up
+ *     says so (stream_on_writable, stream_on_close, response_send_borrowed's release,
+ *     state_get_inline's done), so set up
  *     everything its `user` points at first, and hold no lock it takes. A function
  *     that hands out a handle (timer_start, topic_subscribe, response_stream_begin) writes it to its
  *     out-parameter before any callback that concerns it can run: a callback may use the copy the
@@ -389,7 +390,8 @@ typedef struct sb_topic_stream_spec {
                                  * client's "message" event); no CR, LF or NUL */
     sb_str comment;             /* sent first, as a comment line (": connected"); empty: nothing;
                                  * no CR, LF or NUL */
-    uint64_t keepalive_ns;      /* a ": ping" comment every this long, nanoseconds; 0: none */
+    uint64_t keepalive_ns;      /* a ": ping" comment every this long, nanoseconds (10 ms at the
+                                 * least); 0: none */
 } sb_topic_stream_spec;
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -693,14 +695,18 @@ typedef struct sb_host_api {
      * while spec->lag_limit more messages were published is sent `event: dropped` with a JSON
      * string saying why, and its response ends: memory stays bounded. At graceful shutdown and
      * at a drain deadline the stream ends cleanly (a complete chunked body), so EventSource
-     * reconnects. A HEAD request gets the head only. Counted by topic_publish's out_delivered.
+     * reconnects. A HEAD request gets the head only. topic_publish's out_delivered counts the
+     * clients subscribed when it was called (one leaving then may not get it). The host removes a
+     * Content-Length or Transfer-Encoding added before this call: it frames the body itself.
      * SB_ERR_INVALID_ARGUMENT for a NULL argument, a struct_size below 1.7's, a status outside
      * 200-299 or 204 or 205 (which have no content), an empty topic, CR, LF or NUL in event or
      * comment, or text that is not UTF-8; SB_ERR_STATE after another response call. */
     sb_status (*response_topic_stream)(sb_request *req, uint16_t status, const sb_topic_stream_spec *spec);
     /* state_get, answered inside this call when the value is at hand: when no state call is
      * queued or running ahead of it and the host holds the value as last committed (it keeps
-     * those lately read or written, up to 16 MiB). `done` then runs on the calling thread, maybe
+     * those lately read or written, about 16 MiB of them, and forgets them all once another
+     * process has committed to the store: SQLite's data_version). `done` then runs on the
+     * calling thread, maybe
      * an event loop, before this returns: it must not block. Otherwise exactly as state_get
      * (`done` later, on the store thread). Completions stay in the order of the calls, one at a
      * time. What a read-mostly route wants: no hop to the store thread and back per request. */

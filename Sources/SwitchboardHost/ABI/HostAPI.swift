@@ -331,10 +331,10 @@ enum HostAPI {
             else {
                 return SB_ERR_INVALID_ARGUMENT
             }
-            let topic = spec.pointee.topic.string
             // Text the event stream carries as it is: UTF-8 (WHATWG HTML §9.2.5) on one line.
             let lineBreak: (UInt8) -> Bool = { $0 == 0x0A || $0 == 0x0D || $0 == 0 }
-            guard !topic.isEmpty, let event = spec.pointee.event.validatedString, let comment = spec.pointee.comment.validatedString,
+            guard let topic = spec.pointee.topic.validatedString, !topic.isEmpty,
+                let event = spec.pointee.event.validatedString, let comment = spec.pointee.comment.validatedString,
                 !event.utf8.contains(where: lineBreak), !comment.utf8.contains(where: lineBreak)
             else {
                 return SB_ERR_INVALID_ARGUMENT
@@ -344,14 +344,19 @@ enum HostAPI {
                 exchange: ex,
                 options: .init(
                     key: plugin.name + "\u{0}" + topic, event: event, comment: comment,
-                    keepaliveNanoseconds: spec.pointee.keepalive_ns,
+                    // At most a ping every 10 ms, whatever was asked.
+                    keepaliveNanoseconds: spec.pointee.keepalive_ns == 0 ? 0 : max(spec.pointee.keepalive_ns, 10_000_000),
                     lagLimit: spec.pointee.lag_limit == 0 ? 256 : Int(spec.pointee.lag_limit)),
                 hub: plugin.services.topics)
             return ex.respond(status: status) { headers in
+                // The host frames the body (chunked, or to the close for HTTP/1.0): a length or a
+                // coding the plugin added would contradict it.
+                headers[.contentLength] = nil
+                headers[.transferEncoding] = nil
                 headers[.contentType] = "text/event-stream"
                 if !headers.has(.cacheControl) { headers[.cacheControl] = "no-cache" }
                 if let accel = HTTPField.Name("x-accel-buffering"), !headers.has(accel) { headers[accel] = "no" }
-                // Open-ended: the connection is watched, so it serves no other request after this.
+                // Open-ended: the connection serves no other request after this.
                 if ex.channel != nil { headers[.connection] = "close" }
                 return client.makeBody()
             }

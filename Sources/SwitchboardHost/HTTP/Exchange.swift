@@ -12,7 +12,8 @@ import Synchronization
 /// generation's lease go back) are `ExchangeStateMachine`'s; this class holds it under a lock and
 /// does what it returns. Strings lent to the plugin live in `arena` and stay put until the exchange
 /// is deallocated, which happens only after the response is complete: the responder holds the
-/// exchange while it waits, and a stream holds it until `stream_finish`. The lease on the plugin
+/// exchange while it waits, a stream holds it until `stream_finish`, and a topic stream until it
+/// ends. The lease on the plugin
 /// generation (taken by the responder before creating the exchange) goes back when the exchange is
 /// deallocated, or earlier at a drain deadline.
 final class Exchange: Drainable, Sendable {

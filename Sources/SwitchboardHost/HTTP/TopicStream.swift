@@ -3,6 +3,7 @@ import enum SwitchboardCore.JSON
 import CSwitchboard
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 import NIOPosix
 import ServiceLifecycle
@@ -78,7 +79,12 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
                 try await withGracefulShutdownHandler {
                     if let inbox = self.inbox {
                         self.subscribe(resume: nil)
-                        for await frame in inbox.stream { try await writer.write(frame) }
+                        do {
+                            for await frame in inbox.stream { try await writer.write(frame) }
+                        } catch {
+                            self.end(.left)
+                            throw error
+                        }
                     } else {
                         await withCheckedContinuation { self.subscribe(resume: $0) }
                     }
@@ -113,7 +119,11 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
             guard self.isSubscribed else { return }
             if let channel = self.exchange.channel {
                 channel.closeFuture.whenComplete { _ in self.end(.left) }
-                channel.triggerUserOutboundEvent(ConnectionGuard.CloseWhenInputCloses(), promise: nil)
+                // A route that streams its request body leaves the inbound side to the plugin
+                // (as `StreamWriter` does): its client is noticed leaving when a write fails.
+                if !self.exchange.route.streamsBody {
+                    channel.triggerUserOutboundEvent(ConnectionGuard.CloseWhenInputCloses(), promise: nil)
+                }
                 self.chunks = TopicChunkWriter.install(on: channel)
             }
             bucket.add(self)
@@ -223,7 +233,7 @@ final class TopicStreamBucket: @unchecked Sendable {  // mutable state is confin
     }
 }
 
-/// The first handler of a topic stream's connection, next to the socket: the host writes events
+/// A handler just below the HTTP encoder of a topic stream's connection: the host writes events
 /// there that it has framed as chunks itself, past the HTTP encoder (which would frame each
 /// client's copy again, in three writes). What the handlers above write passes through.
 final class TopicChunkWriter: ChannelOutboundHandler, RemovableChannelHandler {
@@ -233,12 +243,16 @@ final class TopicChunkWriter: ChannelOutboundHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext? = nil
 
     /// On the channel's loop, once the response head has gone out: a writer when the response is
-    /// chunked (an HTTP/1.1 one), nil otherwise (its frames then go through the encoder).
+    /// chunked (an HTTP/1.1 one; the host removed any Content-Length), nil otherwise (its frames
+    /// then go through the encoder). It goes just below NIO's HTTP encoder, so a handler that
+    /// transforms bytes below that (TLS) would still see what it writes.
     static func install(on channel: any Channel) -> TopicChunkWriter? {
         let pipeline = channel.pipeline.syncOperations
-        guard let connection = try? pipeline.handler(type: ConnectionGuard.self), connection.respondsChunkedWithoutLength else { return nil }
+        guard let connection = try? pipeline.handler(type: ConnectionGuard.self), connection.respondsChunkedWithoutLength,
+            let encoder = try? pipeline.handler(type: HTTPResponseEncoder.self)
+        else { return nil }
         let writer = TopicChunkWriter()
-        guard (try? pipeline.addHandler(writer, position: .first)) != nil else { return nil }
+        guard (try? pipeline.addHandler(writer, position: .before(encoder))) != nil else { return nil }
         return writer
     }
 

@@ -69,6 +69,8 @@ public final class PluginInstance: @unchecked Sendable {  // mutable state is Lo
         var configCache: [String: sb_str] = [:]
         /// Open streams and pending exchanges, ended by the drain deadline.
         var drainables: [ObjectIdentifier: any Drainable] = [:]
+        /// The drain deadline has ended what was tracked: what comes later is ended at once.
+        var drainablesEnded = false
     }
     let mutable = Locked(Mutable())
 
@@ -162,9 +164,16 @@ public final class PluginInstance: @unchecked Sendable {  // mutable state is Lo
         callback?(self)
     }
 
-    /// Registers an open stream or a pending exchange, so the drain deadline can end it.
+    /// Registers an open stream or a pending exchange, so the drain deadline can end it. One
+    /// tracked after the deadline has passed (a topic stream whose body starts late) is ended at
+    /// once.
     func track(_ item: any Drainable) {
-        mutable.withLock { $0.drainables[ObjectIdentifier(item)] = item }
+        let tracked = mutable.withLock { m -> Bool in
+            guard !m.drainablesEnded else { return false }
+            m.drainables[ObjectIdentifier(item)] = item
+            return true
+        }
+        if !tracked { item.endForDrain() }
     }
 
     func untrack(_ item: any Drainable) {
@@ -175,7 +184,10 @@ public final class PluginInstance: @unchecked Sendable {  // mutable state is Lo
     /// their leases come back. Returns how many it ended.
     @discardableResult
     func endDrainables() -> Int {
-        let items = mutable.withLock { m in defer { m.drainables = [:] }; return Array(m.drainables.values) }
+        let items = mutable.withLock { m in
+            defer { m.drainables = [:]; m.drainablesEnded = true }
+            return Array(m.drainables.values)
+        }
         for item in items { item.endForDrain() }
         return items.count
     }

@@ -15,6 +15,9 @@ final class MemoryStateStorage: StateStorage {
             return result
         }
     }
+
+    /// Only this process holds it.
+    func othersCommitted() -> Bool { false }
 }
 
 private final class MemoryTransaction: StateTransaction {

@@ -68,6 +68,7 @@ final class SQLiteStateStorage: StateStorage {
             throw OpenError(description: "cannot open the state database \(path): \(error)")
         }
         imported = try Self.importLog(directory: directory, into: queue)
+        _ = othersCommitted()  // what "since" means from here on
     }
 
     /// Counts of keys by prefix, kept between transactions: counting 100,000 keys through the
@@ -75,6 +76,20 @@ final class SQLiteStateStorage: StateStorage {
     /// this process writes for it, all of them when another process has committed (SQLite's
     /// `data_version`) or a transaction did not commit.
     private let counts = Locked(CountCache())
+    /// SQLite's `data_version` when `othersCommitted` last read it: it moves only when another
+    /// connection commits.
+    private let seenVersion = Locked<Int?>(nil)
+
+    func othersCommitted() -> Bool {
+        // Run inline when the queue is idle, as it is for the store's holder.
+        guard let version = try? queue.inDatabase({ db in try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) }) ?? nil else {
+            return true
+        }
+        return seenVersion.withLock { seen in
+            defer { seen = version }
+            return seen != version
+        }
+    }
 
     func transaction<R>(writes: Bool, _ body: (any StateTransaction) throws -> R) throws -> R {
         try queue.writeWithoutTransaction { db in

@@ -27,6 +27,10 @@ protocol StateStorage: Sendable {
     /// backend may then take no write lock). Throws when the transaction cannot begin or commit:
     /// nothing of it is kept then.
     func transaction<R>(writes: Bool, _ body: (any StateTransaction) throws -> R) throws -> R
+    /// Whether another process (a worker being replaced, a second host, `sqlite3`) has committed
+    /// to the storage since the last time this was asked: what this process remembers of it may
+    /// be out of date then. Called only by the store's holder (no transaction runs meanwhile).
+    func othersCommitted() -> Bool
 }
 
 /// Why a state operation did not apply: a status for the plugin's completion, and the result it
@@ -161,18 +165,25 @@ final class StateStore: Sendable {
             return operations.map { _ in .failure(StateError(status: SB_ERR_IO)) }
         }
         // Committed: before anyone is told, so a get answered from the cache never reads older
-        // than a change whose caller has been answered.
+        // than a change whose caller has been answered. Then, if another process has committed
+        // meanwhile (before or after this transaction), nothing remembered is trusted.
         recent.withLock { recent in
             for (call, outcome) in zip(operations, outcomes) { recent.record(call.operation, outcome, plugin: call.plugin) }
         }
+        if storage.othersCommitted() { recent.withLock { $0.clear() } }
         return outcomes
     }
 
     /// The value at `key` as last committed, when it is at hand; nil when it is not (ask the
-    /// storage). Exact only for a caller that holds the store (no transaction runs meanwhile):
-    /// `StateCalls` answers `state_get_inline` with it only then.
+    /// storage), which is also the answer once another process has committed. Exact only for a
+    /// caller that holds the store (no transaction runs meanwhile): `StateCalls` answers
+    /// `state_get_inline` with it only then.
     func cached(_ key: String, plugin: String) -> RecentValues.Value? {
-        recent.withLock { $0.value(plugin: plugin, key: key) }
+        if storage.othersCommitted() {
+            recent.withLock { $0.clear() }
+            return nil
+        }
+        return recent.withLock { $0.value(plugin: plugin, key: key) }
     }
 
     /// One operation on its own transaction (tests, and callers outside a plugin).
@@ -182,16 +193,19 @@ final class StateStore: Sendable {
 }
 
 /// Values lately read or written, by plugin and key (compared as UTF-8 bytes, as the storage
-/// compares them), as committed: each a value or known absent. Bounded: past `budget` bytes of
-/// keys and values it starts again empty (a miss costs one transaction on the store thread).
+/// compares them), as committed: each a value or known absent. Bounded: past `budget` bytes
+/// (keys, values and `entryOverhead` each) it starts again empty (a miss costs one transaction
+/// on the store thread).
 struct RecentValues {
     enum Value: Equatable {
         case present([UInt8])
         case absent
     }
 
-    /// Bytes of keys and values held at most.
+    /// Bytes held at most, as counted.
     static let budget = 16 << 20
+    /// What an entry costs beyond its bytes: two array headers and the dictionary's slot.
+    static let entryOverhead = 96
     private var values: [[UInt8]: Value] = [:]
     private var bytes = 0
 
@@ -207,11 +221,22 @@ struct RecentValues {
         case .success:
             break
         case .failure(let error):
+            switch (error.status, operation) {
             // A get or a delete that found nothing has learnt that the key is absent.
-            guard error.status == SB_ERR_NOT_FOUND else { return }
-            switch operation {
-            case .get(let key), .delete(let key): set(plugin, key, .absent)
-            default: break
+            case (SB_ERR_NOT_FOUND, .get(let key)), (SB_ERR_NOT_FOUND, .delete(let key)):
+                set(plugin, key, .absent)
+            // A compare that failed read something else than the caller expected: whatever is
+            // remembered of those keys is not trusted further.
+            case (SB_ERR_CONFLICT, .compareAndPut(let key, _, _)), (_, .compareAndDelete(let key, _)):
+                forget(plugin, key)
+            case (SB_ERR_CONFLICT, .transaction(let steps)):
+                for step in steps {
+                    switch step {
+                    case .put(let key, _), .delete(let key), .expect(let key, _), .expectAbsent(let key): forget(plugin, key)
+                    }
+                }
+            default:
+                break
             }
             return
         }
@@ -236,13 +261,26 @@ struct RecentValues {
         }
     }
 
+    mutating func clear() {
+        values = [:]
+        bytes = 0
+    }
+
+    private mutating func forget(_ plugin: String, _ key: String) {
+        let slot = Self.slot(plugin, key)
+        if let old = values.removeValue(forKey: slot) { bytes -= slot.count + Self.entryOverhead + Self.size(old) }
+    }
+
+    private static func size(_ value: Value) -> Int {
+        if case .present(let bytes) = value { bytes.count } else { 0 }
+    }
+
     private mutating func set(_ plugin: String, _ key: String, _ value: Value) {
         let slot = Self.slot(plugin, key)
-        let size: (Value?) -> Int = { if case .present(let bytes) = $0 { bytes.count } else { 0 } }
         if let old = values.updateValue(value, forKey: slot) {
-            bytes += size(value) - size(old)
+            bytes += Self.size(value) - Self.size(old)
         } else {
-            bytes += slot.count + size(value)
+            bytes += slot.count + Self.entryOverhead + Self.size(value)
         }
         if bytes > Self.budget {
             values = [:]
