@@ -24,6 +24,7 @@ typedef struct waiter {
     int64_t number;
     size_t entries;
     char first_key[64];
+    pthread_t completed_on;     /* the thread that ran the completion */
 } waiter;
 
 static void completed(void *user, sb_status status, const sb_state_result *result) {
@@ -38,6 +39,7 @@ static void completed(void *user, sb_status status, const sb_state_result *resul
         memcpy(w->first_key, result->entries[0].key.ptr, n);
         w->first_key[n] = 0;
     }
+    w->completed_on = pthread_self();
     w->done = 1;
     pthread_cond_signal(&w->ready);
     pthread_mutex_unlock(&w->lock);
@@ -57,14 +59,16 @@ static void finish(waiter *w, sb_status returned, sbk_buf *out, const char *name
 }
 
 /* state_get_inline until it answers inside the call (the store may still be letting go of the
- * previous call: then it queues), at most 200 times; reports where the last one was answered. */
+ * previous call: then it queues), at most 200 times; reports where the last one was answered:
+ * inline when its completion ran on this thread (a queued one runs on the store thread, and may
+ * have run already by the time the call returns). */
 static void read_inline(waiter *w, sb_str key, sbk_buf *out, const char *name, int retry) {
     int attempt, answered_inline = 0;
     sb_status returned = SB_OK;
     for (attempt = 0; attempt < (retry ? 200 : 1); attempt++) {
         returned = host->state_get_inline(self, key, completed, w);
         pthread_mutex_lock(&w->lock);
-        answered_inline = returned == SB_OK && w->done;
+        answered_inline = returned == SB_OK && w->done && pthread_equal(w->completed_on, pthread_self());
         pthread_mutex_unlock(&w->lock);
         if (answered_inline || attempt + 1 == (retry ? 200 : 1)) break;
         finish(w, returned, out, "retry");
