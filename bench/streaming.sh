@@ -115,7 +115,7 @@ NGINX_BASE=$(rss_kib "$NGINX_WORKER")
 for round in $(seq "$ROUNDS"); do
   for side in nginx switchboard; do
     if [ $side = nginx ]; then port=$NGINX_PORT; pid=$NGINX_WORKER; else port=$SB_PORT; pid=$SB_WORKER; fi
-    out=$(with_peak_rss "$pid" taskset -c 0 wrk -t1 -c2 -d"${DURATION}s" "http://127.0.0.1:$port/download/big.bin")
+    out=$(with_peak_rss "$pid" taskset -c 0 wrk -t1 -c2 -d"${DURATION}s" --timeout 30s "http://127.0.0.1:$port/download/big.bin")
     if grep -q "Non-2xx\|Socket errors" <<<"$out"; then echo "$side: errors in the download run:" >&2; echo "$out" >&2; exit 1; fi
     BYTES[$side]="${BYTES[$side]:-} $(transfer "$out")"
     PEAK[$side]="${PEAK[$side]:-} $(awk '/^peak-rss-kib/ {print $2}' <<<"$out")"
