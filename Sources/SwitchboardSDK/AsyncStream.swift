@@ -44,7 +44,7 @@ public struct EventStreamWriter: Sendable {
 
     /// A comment line (`: text`), which clients ignore.
     public func comment(_ text: String) async throws(ResponseStream.WriteError) {
-        try await writer.write(": \(ServerSentEvent.oneLine(text))\n\n")
+        try await writer.write(ServerSentEvent.comment(text))
     }
 }
 

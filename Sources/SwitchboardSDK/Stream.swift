@@ -205,34 +205,20 @@ public struct ServerSentEvent: Sendable {
         self.retry = retry
     }
 
-    /// The wire form (WHATWG HTML §9.2.6): one `data:` line per line of `data`, split at CR LF,
-    /// LF and CR alike — the three line ends a client reads — so nothing in `data` can start a
-    /// field of its own; `id` and `event` lose their CR, LF and NUL (a client ignores an id with
-    /// NUL).
+    /// The wire form (`EventStreamFormat.appendEvent`): one `data:` line per line of `data`, split
+    /// at CR LF, LF and CR alike, so nothing in `data` can start a field of its own; `id` and
+    /// `event` lose their CR, LF and NUL.
     public var encoded: String {
-        var out = ""
-        if let id { out += "id: \(Self.oneLine(id))\n" }
-        if let event { out += "event: \(Self.oneLine(event))\n" }
-        if let retry { out += "retry: \(retry)\n" }
-        out += "data: "
-        var afterCR = false
-        for scalar in data.unicodeScalars {
-            switch scalar {
-            case "\r": out += "\ndata: "
-            case "\n" where afterCR: break  // the LF of a CR LF
-            case "\n": out += "\ndata: "
-            default: out.unicodeScalars.append(scalar)
-            }
-            afterCR = scalar == "\r"
-        }
-        return out + "\n\n"
+        var out: [UInt8] = []
+        EventStreamFormat.appendEvent(data: data.utf8, event: event, id: id, retry: retry, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    /// `s` without CR, LF and NUL (compared as Unicode scalars: CR LF is one Character in Swift).
-    static func oneLine(_ s: String) -> String {
-        var out = String.UnicodeScalarView()
-        out.append(contentsOf: s.unicodeScalars.lazy.filter { $0 != "\n" && $0 != "\r" && $0 != "\0" })
-        return String(out)
+    /// A comment's wire form (`: text`; CR, LF and NUL left out).
+    static func comment(_ text: String) -> String {
+        var out: [UInt8] = []
+        EventStreamFormat.appendComment(text, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
@@ -253,7 +239,7 @@ public struct EventStream: Sendable {
     /// A comment line (": ping"): keeps proxies from timing the connection out.
     @discardableResult
     public func comment(_ text: String = "ping", wait: Bool = false) -> ResponseStream.WriteResult {
-        stream.write(": \(ServerSentEvent.oneLine(text))\n\n", wait: wait)
+        stream.write(ServerSentEvent.comment(text), wait: wait)
     }
 
     /// Calls `callback` once when the client goes away or the host ends the stream.

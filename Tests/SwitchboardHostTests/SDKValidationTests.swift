@@ -5,6 +5,18 @@ import SwitchboardSDK
 /// The SDK's JSON parser, body schemas and RFC 9110 preconditions, in process. The wording and
 /// offsets of syntax errors are Python's `json` module's (what FastAPI reports).
 @Suite struct SDKValidationTests {
+    /// The one Server-Sent Events encoder (SDK events, topic streams, lifecycle events): every
+    /// line end a client reads starts a new `data:` line, and no field escapes its line.
+    @Test func eventStreamFormatKeepsEachFieldOnItsLine() {
+        var out: [UInt8] = []
+        EventStreamFormat.appendEvent(data: Array("a\r\nb\rc\nd".utf8), event: "up\ndate", id: "1\r\0", retry: 1500, to: &out)
+        #expect(String(decoding: out, as: UTF8.self) == "id: 1\nevent: update\nretry: 1500\ndata: a\ndata: b\ndata: c\ndata: d\n\n")
+        out = []
+        EventStreamFormat.appendComment("ping\ndata: forged", to: &out)
+        #expect(String(decoding: out, as: UTF8.self) == ": pingdata: forged\n\n")
+        #expect(ServerSentEvent(data: "x\r\n").encoded == "data: x\ndata: \n\n")
+    }
+
     @Test func parsesJSON() throws {
         let value = try JSONValue.parse(Array(#" {"a": [1, -2.5e1, true, false, null], "b": "x\u00e9\ud83d\ude00\n\"", "a": 3, "big": 12345678901234567890} "#.utf8))
         #expect(value.text == #"{"a":3,"b":"xé😀\n\"","big":1.2345678901234567e+19}"#)

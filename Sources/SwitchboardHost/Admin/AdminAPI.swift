@@ -239,7 +239,9 @@ public struct AdminAPI: Sendable {
             let pump = Task {
                 for await event in source {
                     let data = (try? Self.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-                    sink.yield("id: \(event.id)\nevent: \(event.type.rawValue)\ndata: \(data)\n\n")
+                    var frame: [UInt8] = []
+                    EventStreamFormat.appendEvent(data: data.utf8, event: event.type.rawValue, id: String(event.id), to: &frame)
+                    sink.yield(String(decoding: frame, as: UTF8.self))
                 }
                 sink.finish()
             }

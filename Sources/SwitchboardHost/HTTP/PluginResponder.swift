@@ -90,12 +90,9 @@ public struct PluginResponder: HTTPResponder {
         enum Step {
             /// The body is read next (up to the route's limit), then the handler called.
             case body
-            /// The handler is called on the thread pool (a blocking route).
-            case threadPool(Exchange)
-            /// The handler returned SB_PENDING: it answers later, from any thread.
-            case response(Exchange)
+            case handler(HandlerWait)
         }
-        var step: Step
+        let step: Step
         let call: Call
         let askedForCodedTag: Bool
         /// When the request was matched (monotonic nanoseconds), for the route's latency.
@@ -140,15 +137,18 @@ public struct PluginResponder: HTTPResponder {
             case .answered(let response):
                 return .answered(complete(response, request: request, route: route, askedForCodedTag: askedForCodedTag, started: started))
             case .waiting(let call, let readBody):
-                var waiting = Waiting(step: .body, call: call, askedForCodedTag: askedForCodedTag, started: started)
-                if readBody { return .waiting(waiting) }
-                switch self.call(call, body: call.route.streamsBody ? nil : ByteBuffer()) {
-                case .answered(let response):
-                    return .answered(complete(response, request: request, route: route, askedForCodedTag: askedForCodedTag, started: started))
-                case .waiting(let step):
-                    waiting.step = step
-                    return .waiting(waiting)
+                let step: Waiting.Step
+                if readBody {
+                    step = .body
+                } else {
+                    switch self.call(call, body: call.route.streamsBody ? nil : ByteBuffer()) {
+                    case .answered(let response):
+                        return .answered(complete(response, request: request, route: route, askedForCodedTag: askedForCodedTag, started: started))
+                    case .waiting(let wait):
+                        step = .handler(wait)
+                    }
                 }
+                return .waiting(Waiting(step: step, call: call, askedForCodedTag: askedForCodedTag, started: started))
             }
         }
     }
@@ -157,20 +157,21 @@ public struct PluginResponder: HTTPResponder {
     @inline(never)
     private func finish(_ waiting: Waiting) async throws -> Response {
         let call = waiting.call
-        var step = waiting.step
         do {
-            if case .body = step {
+            let wait: HandlerWait
+            switch waiting.step {
+            case .handler(let handlerWait):
+                wait = handlerWait
+            case .body:
                 switch await readBody(call) {
                 case .answered(let response):
                     return complete(response, request: call.request, route: call.route, askedForCodedTag: waiting.askedForCodedTag, started: waiting.started)
-                case .waiting(let next):
-                    step = next
+                case .waiting(let handlerWait):
+                    wait = handlerWait
                 }
             }
             let response: Response
-            switch step {
-            case .body:
-                preconditionFailure("the body was read above")
+            switch wait {
             case .threadPool(let exchange):
                 let status: sb_status
                 do {
@@ -276,8 +277,15 @@ public struct PluginResponder: HTTPResponder {
 
     private enum HandlerCall {
         case answered(Response)
-        /// `.threadPool` or `.response`.
-        case waiting(Waiting.Step)
+        case waiting(HandlerWait)
+    }
+
+    /// What a handler's answer waits for.
+    private enum HandlerWait {
+        /// The handler is called on the thread pool (a blocking route).
+        case threadPool(Exchange)
+        /// The handler returned SB_PENDING: it answers later, from any thread.
+        case response(Exchange)
     }
 
     /// Makes the exchange and calls a non-blocking handler here; a blocking one is left for the

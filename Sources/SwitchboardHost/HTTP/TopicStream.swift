@@ -1,5 +1,6 @@
 import class SwitchboardCore.Locked
 import enum SwitchboardCore.JSON
+import enum SwitchboardCore.EventStreamFormat
 import CSwitchboard
 import Hummingbird
 import NIOCore
@@ -33,10 +34,6 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
         var keepaliveNanoseconds: UInt64
         /// Messages published while the connection takes nothing before the client is dropped.
         var lagLimit: Int
-    }
-
-    enum Ending: Sendable {
-        case left, dropped, shutdown, drained, cancelled
     }
 
     let exchange: Exchange
@@ -82,17 +79,17 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
                         do {
                             for await frame in inbox.stream { try await writer.write(frame) }
                         } catch {
-                            self.end(.left)
+                            self.end()
                             throw error
                         }
                     } else {
                         await withCheckedContinuation { self.subscribe(resume: $0) }
                     }
                 } onGracefulShutdown: {
-                    self.end(.shutdown)
+                    self.end()
                 }
             } onCancel: {
-                self.end(.cancelled)
+                self.end()
             }
             try await writer.finish(nil)
         }
@@ -118,7 +115,7 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
         loop.execute {
             guard self.isSubscribed else { return }
             if let channel = self.exchange.channel {
-                channel.closeFuture.whenComplete { _ in self.end(.left) }
+                channel.closeFuture.whenComplete { _ in self.end() }
                 // A route that streams its request body leaves the inbound side to the plugin
                 // (as `StreamWriter` does): its client is noticed leaving when a write fails.
                 if !self.exchange.route.streamsBody {
@@ -164,14 +161,15 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
     private func drop() {
         dropping = true
         let reason = "this client read too slowly; \(options.lagLimit) messages were waiting"
-        end(.dropped, last: EventFrame.event(JSON.quote(reason).utf8, event: "dropped"))
+        end(last: EventFrame.event(JSON.quote(reason).utf8, event: "dropped"))
     }
 
-    func endForDrain() { end(.drained) }
+    func endForDrain() { end() }
 
-    /// Ends the stream (once): unsubscribed on `loop`, `last` written there, then the body task
-    /// resumes and writes the body's end after it.
-    func end(_ ending: Ending, last: EventFrame? = nil) {
+    /// Ends the stream (once, whatever ended it: the client leaving or lagging, shutdown, the
+    /// drain deadline, cancellation): unsubscribed on `loop`, `last` written there, then the body
+    /// task resumes and writes the body's end after it.
+    func end(last: EventFrame? = nil) {
         let subscribed = state.withLock { s -> (bucket: TopicStreamBucket, resume: CheckedContinuation<Void, Never>?)? in
             defer { s = .ended }
             guard case .subscribed(let bucket, let resume) = s else { return nil }
@@ -282,42 +280,20 @@ struct EventFrame: Sendable {
         self.chunk = chunk
     }
 
-    /// `event: <event>` when given, one `data:` line per line of `message` (split at CR LF, LF
-    /// or CR), and the blank line that dispatches it.
+    /// One event of `message` (`EventStreamFormat.appendEvent`): `event: <event>` when not
+    /// empty, one `data:` line per line of the message.
     static func event(_ message: some Collection<UInt8>, event: String) -> EventFrame {
-        var frame = ByteBuffer()
-        frame.reserveCapacity(message.count + event.utf8.count + 16)
-        if !event.isEmpty {
-            frame.writeStaticString("event: ")
-            frame.writeString(event)
-            frame.writeStaticString("\n")
-        }
-        frame.writeStaticString("data: ")
-        var afterCR = false
-        for byte in message {
-            switch byte {
-            case UInt8(ascii: "\r"):
-                frame.writeStaticString("\ndata: ")
-                afterCR = true
-                continue
-            case UInt8(ascii: "\n"):
-                if !afterCR { frame.writeStaticString("\ndata: ") }
-            default:
-                frame.writeInteger(byte)
-            }
-            afterCR = false
-        }
-        frame.writeStaticString("\n\n")
-        return EventFrame(frame)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(message.count + event.utf8.count + 16)
+        EventStreamFormat.appendEvent(data: message, event: event.isEmpty ? nil : event, to: &bytes)
+        return EventFrame(ByteBuffer(bytes: bytes))
     }
 
     /// `: <text>` and a blank line: ignored by the client, it keeps the connection in use.
     static func comment(_ text: String) -> EventFrame {
-        var frame = ByteBuffer()
-        frame.writeStaticString(": ")
-        frame.writeString(text)
-        frame.writeStaticString("\n\n")
-        return EventFrame(frame)
+        var bytes: [UInt8] = []
+        EventStreamFormat.appendComment(text, to: &bytes)
+        return EventFrame(ByteBuffer(bytes: bytes))
     }
 
     static let ping = comment("ping")
