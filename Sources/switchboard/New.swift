@@ -86,7 +86,7 @@ struct New: ParsableCommand {
             throw ValidationError("no Switchboard checkout at \(source) (looked for Package.swift and \(header)); pass --sdk <switchboard checkout>")
         }
         if lang == .swift, Self.checkoutNames(source).contains(Templates.module(name).lowercased()) {
-            throw ValidationError("a Swift plugin named \"\(name)\" would have the module \(Templates.module(name)), which the Switchboard package it builds against already has; choose another name, e.g. my-\(name)")
+            throw ValidationError("a Swift plugin named \"\(name)\" would have the module \(Templates.module(name)), a name the Switchboard package it builds against already uses (for a target, a product or a dependency), and two modules of one name cannot build together; choose another name, e.g. my-\(name)")
         }
         let project = (output as NSString).appendingPathComponent(name)
         guard !FileManager.default.fileExists(atPath: project) else {

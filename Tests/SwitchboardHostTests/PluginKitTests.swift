@@ -348,6 +348,28 @@ import SwitchboardTesting
         #expect(await eventuallyAsync { (try? await host.post("/room/say", body: Array("gone".utf8)).text) == "0" })
     }
 
+    /// A route literal is one text however it is spelt: declaring NFC "é" and NFD "e" plus a
+    /// combining accent is a duplicate. A request matches it byte for byte, with few siblings
+    /// (scanned) and many (indexed): the other spelling is 404.
+    @Test(arguments: [0, 12])
+    func aLiteralIsDeclaredAsTextAndMatchedAsBytes(siblings: Int) async throws {
+        let twice = Plugin(name: "spellings", version: "1.0.0") { app in
+            app.get("/spellings/caf\u{E9}") { _ in .text("composed") }
+            app.get("/spellings/cafe\u{301}") { _ in .text("decomposed") }
+        }
+        #expect(throws: TestHost.Refused.self) { try TestHost(twice) }
+        let plugin = Plugin(name: "spellings", version: "1.0.0") { app in
+            app.get("/spellings/caf\u{E9}") { _ in .text("composed") }
+            for i in 0..<siblings { app.get("/spellings/s\(i)") { _ in .text("s\(i)") } }
+        }
+        let host = try TestHost(plugin)
+        defer { host.shutdown() }
+        let limit = Duration.seconds(60 * testTimeScale)
+        #expect(try await host.get("/spellings/caf\u{E9}", timeout: limit).text == "composed")
+        #expect(try await host.get("/spellings/cafe\u{301}", timeout: limit).status == 404)
+        if siblings > 0 { #expect(try await host.get("/spellings/s7", timeout: limit).text == "s7") }
+    }
+
     /// The test host is the server with an in-memory transport (issue #20): what the server does
     /// around a plugin (body limits, content coding, OPTIONS, its own documents, its counters)
     /// happens in a plugin's unit tests too, where a second implementation answered before.

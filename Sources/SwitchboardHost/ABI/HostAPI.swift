@@ -354,8 +354,8 @@ enum HostAPI {
                 headers[.contentLength] = nil
                 headers[.transferEncoding] = nil
                 headers[.contentType] = "text/event-stream"
-                if !headers.has(.cacheControl) { headers[.cacheControl] = "no-cache" }
-                if let accel = HTTPField.Name("x-accel-buffering"), !headers.has(accel) { headers[accel] = "no" }
+                if !headers.contains(.cacheControl) { headers[.cacheControl] = "no-cache" }
+                if let accel = HTTPField.Name("x-accel-buffering"), !headers.contains(accel) { headers[accel] = "no" }
                 // Open-ended: the connection serves no other request after this.
                 if ex.channel != nil { headers[.connection] = "close" }
                 return client.makeBody()

@@ -171,7 +171,7 @@ final class Exchange: Drainable, Sendable {
                 var headers = headers
                 if negotiated { headers.addVary("Accept") }
                 let responseBody = body(&headers)
-                if responseBody.contentLength != 0, !headers.has(.contentType) {
+                if responseBody.contentLength != 0, !headers.contains(.contentType) {
                     headers[.contentType] = "application/octet-stream"
                 }
                 return Response(status: .init(code: Int(status)), headers: headers, body: responseBody)

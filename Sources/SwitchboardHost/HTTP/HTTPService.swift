@@ -121,11 +121,11 @@ public struct HTTPService: Service {
     public static let backlog: Int32 = 4096
 
     /// A TCP socket bound to `host:port` (`port` 0: any free port) and listening with a backlog of
-    /// `backlog` connections (the kernel caps it at `net.core.somaxconn`), close-on-exec (a
+    /// `HTTPService.backlog` connections (the kernel caps it at `net.core.somaxconn`), close-on-exec (a
     /// supervisor hands it to a worker with `dup2`, which clears that). `host` is an IPv4 or IPv6
     /// literal or a name (its first address is used). The caller owns the descriptor. Throws
     /// `SystemError` (EADDRINUSE, EACCES, …) or `AddressError` for a name that resolves to nothing.
-    public static func bind(host: String, port: Int, backlog: Int32 = HTTPService.backlog) throws -> Int32 {
+    public static func bind(host: String, port: Int) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -140,7 +140,7 @@ public struct HTTPService: Service {
         guard fd >= 0 else { throw SystemError(errno: errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        guard Glibc.bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0, listen(fd, backlog) == 0 else {
+        guard Glibc.bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0, listen(fd, HTTPService.backlog) == 0 else {
             let code = errno
             close(fd)
             throw SystemError(errno: code)
@@ -148,7 +148,7 @@ public struct HTTPService: Service {
         return fd
     }
 
-    /// `bind(host:port:backlog:)` could not resolve `host` (`getaddrinfo(3)` failed or found nothing).
+    /// `bind(host:port:)` could not resolve `host` (`getaddrinfo(3)` failed or found nothing).
     public struct AddressError: Error, CustomStringConvertible {
         /// The host that did not resolve.
         public let host: String
@@ -216,8 +216,9 @@ public struct ConnectionResponder: Sendable {
             logger.debug("unrecognised error", metadata: ["error": "\(error)"])
             response = Response(status: .internalServerError, body: .init())
         }
-        response.headers.setSingle(.date, dates.current)
-        if let serverName { response.headers.setSingle(.server, serverName) }
+        // swift-http-types' setter: one pass, replacing the field or appending it.
+        response.headers[.date] = dates.current
+        if let serverName { response.headers[.server] = serverName }
         return response
     }
 }

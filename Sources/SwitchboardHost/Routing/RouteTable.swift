@@ -23,23 +23,27 @@ public final class RouteTable: Sendable {
         /// The literal children by segment, compared byte for byte (a path is bytes: RFC 3986
         /// §6.2.1 compares without any Unicode normalization).
         let literals: [(segment: Substring, node: Node)]
-        /// The same, hashed, when there are too many children to scan (nil otherwise); a hit is
-        /// still compared byte for byte.
-        let literalIndex: [Substring: [(segment: Substring, node: Node)]]?
+        /// The same, hashed, when there are too many children to scan (nil otherwise). Keys are
+        /// unique as text (the registry refuses a template declared twice, in any spelling), and a
+        /// hit is still compared byte for byte, as a scan compares.
+        let literalIndex: [Substring: (segment: Substring, node: Node)]?
         let parameter: Node?
         /// The routes ending here, by method: a handful at most, scanned.
         let routes: [(method: String, entry: RouteEntry)]
 
         init(literals: [(segment: Substring, node: Node)], parameter: Node?, routes: [(method: String, entry: RouteEntry)]) {
             self.literals = literals
-            // Grouped: segments equal as Unicode text (NFC and NFD) but not as bytes share a key.
-            self.literalIndex = literals.count > 8 ? Dictionary(grouping: literals, by: \.segment) : nil
+            self.literalIndex = literals.count > 8 ? Dictionary(literals.map { ($0.segment, $0) }, uniquingKeysWith: { first, _ in first }) : nil
             self.parameter = parameter
             self.routes = routes
         }
 
         func literal(_ segment: Substring) -> Node? {
-            for child in literalIndex?[segment] ?? (literalIndex == nil ? literals : []) where sameBytes(child.segment.utf8, segment.utf8) { return child.node }
+            if let literalIndex {
+                guard let child = literalIndex[segment], sameBytes(child.segment.utf8, segment.utf8) else { return nil }
+                return child.node
+            }
+            for child in literals where sameBytes(child.segment.utf8, segment.utf8) { return child.node }
             return nil
         }
 
