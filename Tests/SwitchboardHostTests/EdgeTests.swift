@@ -244,6 +244,44 @@ import Testing
         #expect(mixed.statuses == ["HTTP/1.1 200 OK", "HTTP/1.1 400 Bad Request"] && mixed.closed, "\(mixed.text)")
     }
 
+    /// Requests answered on the event loop (`EventLoopDispatch`) and by the connection's task,
+    /// pipelined on one connection, are answered once each and in order: one the loop starts and
+    /// passes on (a later answer, the thread pool, a stream) holds back those behind it, and one the
+    /// task answers from the start (the admin API, a body) too.
+    @Test func pipelinedRequestsAnsweredOnTheEventLoopAndByTheTaskKeepTheirOrder() throws {
+        let server = try Self.server("edge-pipeline-dispatch")
+        defer { server.stop() }
+        let requests: [(request: String, status: String, marker: String)] = [
+            ("GET /hello-c HTTP/1.1\r\nHost: x\r\n\r\n", "200 OK", "Hello from C!"),
+            ("GET /probe/pending HTTP/1.1\r\nHost: x\r\n\r\n", "200 OK", "late"),
+            ("GET /hello-c/json HTTP/1.1\r\nHost: x\r\n\r\n", "200 OK", "\"language\":\"c\""),
+            ("GET /probe/blocking HTTP/1.1\r\nHost: x\r\n\r\n", "200 OK", "blocked"),
+            ("GET /_switchboard/routes HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "200 OK", "/probe/pending"),
+            ("GET /probe/rules HTTP/1.1\r\nHost: x\r\n\r\n", "200 OK", "ok"),
+            ("POST /probe/echo?q=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody", "200 OK", "body=body"),
+            ("GET /probe/fail HTTP/1.1\r\nHost: x\r\n\r\n", "500 Internal Server Error", "Internal Server Error"),
+            ("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", "404 Not Found", "\"Not Found\""),
+            ("HEAD /hello-c/items/7 HTTP/1.1\r\nHost: x\r\n\r\n", "200 OK", ""),
+            ("GET /hello-c/items/7 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "200 OK", "\"item_id\":\"7\""),
+        ]
+        let seen = try Self.exchange(server.port, requests.map(\.request).joined(), timeout: 8)
+        #expect(seen.closed, "\(seen.text)")
+        let statuses = seen.statuses
+        #expect(statuses.count == requests.count, "\(seen.text)")
+        for (i, expected) in requests.enumerated() where !expected.status.isEmpty && i < statuses.count {
+            #expect(statuses[i] == "HTTP/1.1 " + expected.status, "request \(i): \(expected.request)")
+        }
+        // Each body's marker comes after the one before it.
+        var from = seen.text.startIndex
+        for expected in requests where !expected.marker.isEmpty {
+            guard let found = seen.text.range(of: expected.marker, range: from..<seen.text.endIndex) else {
+                Issue.record("\(expected.marker) is missing or out of order:\n\(seen.text)")
+                return
+            }
+            from = found.upperBound
+        }
+    }
+
     @Test func anEventStreamAnnouncesItsCloseAndNeverStrandsAPipelinedRequest() throws {
         let server = try Self.server("edge-sse")
         defer { server.stop() }

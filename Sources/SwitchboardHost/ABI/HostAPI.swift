@@ -131,8 +131,7 @@ enum HostAPI {
         api.response_send = { req, status, body in
             guard let ex = Exchange.from(req) else { return SB_ERR_INVALID_ARGUMENT }
             return ex.respond(status: status) { _ in
-                guard body.len > 0 else { return ResponseBody() }
-                return ResponseBody(byteBuffer: ByteBuffer(bytes: body.buffer))
+                .bytes(body.len > 0 ? ByteBuffer(bytes: body.buffer) : ByteBuffer())
             }
         }
         api.response_send_borrowed = { req, status, body, release, releaseData in
@@ -141,7 +140,7 @@ enum HostAPI {
                 return SB_ERR_INVALID_ARGUMENT
             }
             let borrowed = BorrowedBody(body: body, release: release, releaseData: releaseData)
-            let status = ex.respond(status: status) { _ in borrowed.responseBody() }
+            let status = ex.respond(status: status) { _ in .bytes(borrowed.copied()) }
             // After the exchange's lock is released: `release` is plugin code, which may call the
             // host (not with `req`, but with anything else) and must not run under a host lock.
             borrowed.releaseNow()
@@ -150,7 +149,7 @@ enum HostAPI {
         api.response_stream_begin = { req, status, out in
             guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
             let stream = StreamWriter(exchange: ex)
-            let result = ex.respond(status: status) { stream.makeBody(headers: &$0) }
+            let result = ex.respond(status: status) { .writer(stream.makeBody(headers: &$0)) }
             guard result == SB_OK else { return result }
             ex.route.plugin.track(stream)
             // A HEAD response has no body: the stream starts closed, so the plugin stops at once.
@@ -358,7 +357,7 @@ enum HostAPI {
                 if let accel = HTTPField.Name("x-accel-buffering"), !headers.contains(accel) { headers[accel] = "no" }
                 // Open-ended: the connection serves no other request after this.
                 if ex.channel != nil { headers[.connection] = "close" }
-                return client.makeBody()
+                return .writer(client.makeBody())
             }
         }
         return api

@@ -20,12 +20,12 @@ final class BorrowedBody: @unchecked Sendable {  // the plugin's body and releas
     }
 
     /// The body, copied. Does not release: see `releaseNow`.
-    func responseBody() -> ResponseBody {
-        guard body.len > 0, let base = body.ptr else { return ResponseBody() }
+    func copied() -> ByteBuffer {
+        guard body.len > 0, let base = body.ptr else { return ByteBuffer() }
         // ByteBufferAllocator with a custom free would be ideal; NIO has no public no-copy
         // initialiser, so the bytes are copied once into the buffer and the plugin's memory is
         // released right after: the plugin still gets the contract it was promised.
-        return ResponseBody(byteBuffer: ByteBuffer(bytes: UnsafeRawBufferPointer(start: base, count: body.len)))
+        return ByteBuffer(bytes: UnsafeRawBufferPointer(start: base, count: body.len))
     }
 
     func releaseNow() {

@@ -76,7 +76,7 @@ enum ContentCoding {
     /// identity is refused). A coded body is streamed: each chunk the plugin writes is compressed
     /// and flushed as it comes, so a streamed response stays streamed; it has no Content-Length,
     /// and its strong ETag gets a `-gzip` suffix (a different representation, §8.8.3).
-    static func apply(_ response: Response, request: Request, settings: CompressionSettings) -> Response {
+    static func apply(_ response: HostResponse, request: Request, settings: CompressionSettings) -> HostResponse {
         guard settings.enabled else { return response }
         let status = response.status.code
         guard (200..<300).contains(status), status != 204, status != 206 else { return response }
@@ -100,12 +100,13 @@ enum ContentCoding {
         response.headers[.contentEncoding] = "gzip"
         response.headers[.contentLength] = nil
         codeTag(&response.headers)
-        let body = response.body
+        let body = response.body.responseBody
         let level = settings.level
-        response.body = ResponseBody { writer in
-            let gzip = try GzipWriter(inner: writer, level: level)
-            try await body.write(gzip)
-        }
+        response.body = .writer(
+            ResponseBody { writer in
+                let gzip = try GzipWriter(inner: writer, level: level)
+                try await body.write(gzip)
+            })
         return response
     }
 }
@@ -150,7 +151,7 @@ extension ContentCoding {
     /// (a 304 carries no media type, so it is added whenever compression is on: at worst a cache
     /// keys an identity-only resource by Accept-Encoding), and for a client that holds the coded
     /// representation, its tag as that client knows it.
-    static func notModified(_ response: inout Response, codedTag: Bool, settings: CompressionSettings) {
+    static func notModified(_ response: inout HostResponse, codedTag: Bool, settings: CompressionSettings) {
         guard settings.enabled, response.status == .notModified else { return }
         if codedTag { codeTag(&response.headers) }
         response.headers.addVary("Accept-Encoding")

@@ -32,7 +32,7 @@ final class Exchange: Drainable, Sendable {
     /// Completes when the connection has closed (nil without a channel).
     var connectionClosed: EventLoopFuture<Void>? { channel?.closeFuture }
 
-    typealias StateMachine = ExchangeStateMachine<Response, CheckedContinuation<Response, Never>>
+    typealias StateMachine = ExchangeStateMachine<HostResponse, CheckedContinuation<HostResponse, Never>>
     private struct State {
         var machine = StateMachine()
         /// Allocated on the first string lent: most handlers borrow nothing.
@@ -164,7 +164,7 @@ final class Exchange: Drainable, Sendable {
 
     /// Records the one response. `body` runs (with the response's headers, which it may add to)
     /// only if this is the first response call.
-    func respond(status: UInt16, body: (inout HTTPFields) -> ResponseBody) -> sb_status {
+    func respond(status: UInt16, body: (inout HTTPFields) -> HostResponse.Body) -> sb_status {
         guard (100...999).contains(status) else { return SB_ERR_INVALID_ARGUMENT }
         let action = state.withLock { s in
             s.machine.respond { headers, negotiated in
@@ -174,7 +174,7 @@ final class Exchange: Drainable, Sendable {
                 if responseBody.contentLength != 0, !headers.contains(.contentType) {
                     headers[.contentType] = "application/octet-stream"
                 }
-                return Response(status: .init(code: Int(status)), headers: headers, body: responseBody)
+                return HostResponse(status: .init(code: Int(status)), headers: headers, body: responseBody)
             }
         }
         if let (waiter, response) = action.resume { waiter.resume(returning: response) }
@@ -187,7 +187,7 @@ final class Exchange: Drainable, Sendable {
     func endForDrain() {
         let action = state.withLock { s in
             s.machine.endForDrain { negotiated in
-                var unavailable = JSONError.response(.serviceUnavailable, detail: "The plugin was unloaded before it answered; retry the request")
+                var unavailable = JSONError.make(.serviceUnavailable, detail: "The plugin was unloaded before it answered; retry the request")
                 if negotiated { unavailable.headers.addVary("Accept") }
                 return unavailable
             }
@@ -199,7 +199,7 @@ final class Exchange: Drainable, Sendable {
 
     /// After the handler returned `status` (not SB_PENDING): its response, or nil when it
     /// failed without one; the handle is invalid from then on.
-    func response(afterHandlerReturned status: sb_status) -> Response? {
+    func response(afterHandlerReturned status: sb_status) -> HostResponse? {
         precondition(status != SB_PENDING, "a pending handler's response is awaited (laterResponse)")
         let action = state.withLock { $0.machine.handlerReturned() }
         if action.releaseHandle { releaseHandle() }
@@ -208,10 +208,10 @@ final class Exchange: Drainable, Sendable {
 
     /// After the handler returned SB_PENDING: the response it makes later, from any thread (or
     /// the 503 of a drain deadline).
-    func laterResponse() async -> Response {
+    func laterResponse() async -> HostResponse {
         route.plugin.track(self)
         defer { route.plugin.untrack(self) }
-        return await withCheckedContinuation { (waiter: CheckedContinuation<Response, Never>) in
+        return await withCheckedContinuation { (waiter: CheckedContinuation<HostResponse, Never>) in
             // Taken out, not copied: a stream's body refers back to this exchange.
             if let ready = state.withLock({ $0.machine.awaitResponse(waiter) }) { waiter.resume(returning: ready) }
         }

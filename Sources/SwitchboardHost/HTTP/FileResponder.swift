@@ -108,12 +108,12 @@ enum FileResponder {
         }
         return exchange.respond(status: status) { _ in
             switch body {
-            case nil: return ResponseBody()
-            case .bytes(let bytes): return ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
+            case nil: return .bytes(ByteBuffer())
+            case .bytes(let bytes): return .bytes(ByteBuffer(bytes: bytes))
             case .file(let file, let ranges, let length, let multipart):
-                if length == 0 { return ResponseBody() }
+                if length == 0 { return .bytes(ByteBuffer()) }
                 let eventLoop = exchange.eventLoop
-                return ResponseBody(contentLength: length) { writer in
+                return .writer(ResponseBody(contentLength: length) { writer in
                     var paced = PacedWriter(eventLoop: eventLoop)
                     for (i, range) in ranges.enumerated() {
                         if let (parts, _) = multipart { try await writer.write(ByteBuffer(bytes: parts[i])) }
@@ -127,7 +127,7 @@ enum FileResponder {
                     }
                     if let (_, closing) = multipart { try await writer.write(ByteBuffer(bytes: closing)) }
                     try await writer.finish(nil)
-                }
+                })
             }
         }
     }

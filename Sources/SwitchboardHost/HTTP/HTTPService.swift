@@ -44,17 +44,7 @@ public struct HTTPService: Service {
         self.onStoppedAccepting = onStoppedAccepting
         self.logger = logger
         let responder = ConnectionResponder(responder: responder, serverName: settings.serverName, logger: logger)
-        self.connection = HTTP1Connection(
-            responder: { request, responseWriter, channel in
-                let context = SwitchboardRequestContext(source: .init(channel: channel, logger: logger))
-                let response = try await responder.respond(to: request, context: context)
-                do {
-                    try await responseWriter.write(response: response.head, body: response.body)
-                } catch is HTTPParserError {
-                    // Another response must not follow: the connection closes.
-                    throw ParseErrorWhileWritingResponse()
-                }
-            }, limits: settings.limits, counter: counter)
+        self.connection = HTTP1Connection(host: responder, limits: settings.limits, counter: counter)
     }
 
     /// Serves on `socket` until the service group shuts down gracefully, then stops accepting and
@@ -207,18 +197,46 @@ public struct ConnectionResponder: Sendable {
 
     /// Answers one request; throws only Hummingbird's `HTTPParserError`, which ends the connection.
     public func respond(to request: Request, context: SwitchboardRequestContext) async throws -> Response {
+        try await stamped { try await responder.respond(to: request, context: context) }
+    }
+
+    /// Answers one request the connection's task read, and writes the response: the one
+    /// `EventLoopDispatch` started and handed over, when there is one (it is this request), else
+    /// this request from the start. Throws when the response cannot be written (the connection
+    /// closes), `ParseErrorWhileWritingResponse` when the request's framing broke meanwhile.
+    func answer(_ request: Request, writer: consuming ResponseWriter, channel: any Channel, handover: Handover?) async throws {
+        let response: Response
+        if let started = handover?.take() {
+            response = try await stamped { try await responder.finish(started).response }
+        } else {
+            response = try await respond(to: request, context: SwitchboardRequestContext(source: .init(channel: channel, logger: logger)))
+        }
+        do {
+            try await writer.write(response: response.head, body: response.body)
+        } catch is HTTPParserError {
+            // Another response must not follow: the connection closes.
+            throw ParseErrorWhileWritingResponse()
+        }
+    }
+
+    /// Adds `Date` and `Server`. swift-http-types' setter makes one pass, replacing the field or
+    /// appending it.
+    func stamp(_ headers: inout HTTPFields) {
+        headers[.date] = dates.current
+        if let serverName { headers[.server] = serverName }
+    }
+
+    private func stamped(_ respond: () async throws -> Response) async throws -> Response {
         var response: Response
         do {
-            response = try await responder.respond(to: request, context: context)
+            response = try await respond()
         } catch let error as HTTPParserError {
             throw error
         } catch {
             logger.debug("unrecognised error", metadata: ["error": "\(error)"])
             response = Response(status: .internalServerError, body: .init())
         }
-        // swift-http-types' setter: one pass, replacing the field or appending it.
-        response.headers[.date] = dates.current
-        if let serverName { response.headers[.server] = serverName }
+        stamp(&response.headers)
         return response
     }
 }

@@ -57,36 +57,67 @@ public struct PluginResponder: HTTPResponder {
     /// connection (an event stream's, say) small.
     public func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
-        if let problem = RequestPath.problem(path[...]) {
-            return JSONError.response(.badRequest, detail: problem)
-        }
-        if path.hasPrefix(HostPaths.adminPrefix) || path == HostPaths.metrics {
+        if isHostPath(path), RequestPath.problem(path[...]) == nil {
+            if let docs, path == HostPaths.openAPI || path == HostPaths.docs { return docs.respond(to: request) }
             return try await admin.respond(to: request, context: context)
         }
-        if let docs, path == HostPaths.openAPI || path == HostPaths.docs {
-            return docs.respond(to: request)
+        return try await finish(start(request, channel: context.channel)).response
+    }
+
+    /// Whether `path` is the host's own (admin API, `/metrics`, the docs when they are on): those
+    /// are answered in the connection's task.
+    func isHostPath(_ path: String) -> Bool {
+        path.hasPrefix(HostPaths.adminPrefix) || path == HostPaths.metrics || (docs != nil && (path == HostPaths.openAPI || path == HostPaths.docs))
+    }
+
+    /// A request that is not to a host path (`isHostPath`), answered as far as it can be without
+    /// suspending: a 400 for a malformed path, the route table's 404 and 405, a 503 when the
+    /// matched generation drained eight times in a row, or the plugin route's handler called
+    /// (`begin`). Runs on any thread: on the connection's event loop for a request without a body
+    /// (`EventLoopDispatch`), else in the connection's task.
+    func start(_ request: Request, channel: (any Channel)?) -> Started {
+        let path = request.uri.path
+        if let problem = RequestPath.problem(path[...]) {
+            return .answered(JSONError.make(.badRequest, detail: problem))
         }
         for _ in 0..<8 {
-            switch begin(request, path: path, channel: context.channel) {
-            case .answered(let response): return response
-            case .waiting(let waiting): return try await finish(waiting)
+            switch begin(request, path: path, channel: channel) {
+            case .answered(let response): return .answered(response)
+            case .waiting(let waiting): return .waiting(waiting)
             case .drained: continue
             }
         }
-        return JSONError.response(.serviceUnavailable, detail: "The plugin is being replaced; retry the request")
+        return .answered(JSONError.make(.serviceUnavailable, detail: "The plugin is being replaced; retry the request"))
+    }
+
+    /// How far `start` got.
+    enum Started: Sendable {
+        case answered(HostResponse)
+        /// It waits for its body, for the thread pool, or for a handler that answers later: `finish`.
+        case waiting(Waiting)
+    }
+
+    /// The response of a request `start` began. Throws only when the thread pool stopped
+    /// (shutdown) before a blocking handler ran.
+    func finish(_ started: Started) async throws -> HostResponse {
+        switch started {
+        case .answered(let response): response
+        case .waiting(let waiting): try await finish(waiting)
+        }
     }
 
     /// How far a request got without waiting.
     private enum Begun {
-        case answered(Response)
+        case answered(HostResponse)
         /// It waits for its body, for the thread pool, or for a handler that answers later.
         case waiting(Waiting)
         /// The matched generation drained before a lease could be taken: match again.
         case drained
     }
 
-    /// A request to a plugin route, as far as it got without waiting.
-    private struct Waiting {
+    /// A request to a plugin route, as far as it got without waiting. It holds the caller's lease
+    /// on the generation (in its exchange, or to be given to one): drop it only by finishing it.
+    struct Waiting: Sendable {
         enum Step {
             /// The body is read next (up to the route's limit), then the handler called.
             case body
@@ -100,7 +131,7 @@ public struct PluginResponder: HTTPResponder {
     }
 
     /// What a handler call is made of, once the request's parameters are validated.
-    private struct Call {
+    struct Call: Sendable {
         let request: Request
         let route: RouteEntry
         let parameters: [Substring]
@@ -116,12 +147,12 @@ public struct PluginResponder: HTTPResponder {
         switch registry.routeTable.match(method: method, path: path) {
         case .notFound:
             registry.metrics.unmatched.increment()
-            return .answered(JSONError.response(.notFound, detail: "Not Found"))
+            return .answered(JSONError.make(.notFound, detail: "Not Found"))
         case .methodNotAllowed(let allow):
             if request.method == .options {
-                return .answered(Response(status: .noContent, headers: [.allow: allow.joined(separator: ", ")]))
+                return .answered(HostResponse(status: .noContent, headers: [.allow: allow.joined(separator: ", ")]))
             }
-            var response = JSONError.response(.methodNotAllowed, detail: "Method Not Allowed")
+            var response = JSONError.make(.methodNotAllowed, detail: "Method Not Allowed")
             response.headers[.allow] = allow.joined(separator: ", ")
             return .answered(response)
         case .found(let route, let parameters):
@@ -155,7 +186,7 @@ public struct PluginResponder: HTTPResponder {
 
     /// The rest of a request that waits: its body, the thread pool, or a later answer.
     @inline(never)
-    private func finish(_ waiting: Waiting) async throws -> Response {
+    private func finish(_ waiting: Waiting) async throws -> HostResponse {
         let call = waiting.call
         do {
             let wait: HandlerWait
@@ -170,7 +201,7 @@ public struct PluginResponder: HTTPResponder {
                     wait = handlerWait
                 }
             }
-            let response: Response
+            let response: HostResponse
             switch wait {
             case .threadPool(let exchange):
                 let status: sb_status
@@ -196,7 +227,7 @@ public struct PluginResponder: HTTPResponder {
 
     /// Counts the response in the route's metrics, then codes it (before a HEAD drops the body,
     /// so HEAD says what GET sends).
-    private func complete(_ response: Response, request: Request, route: RouteEntry, askedForCodedTag: Bool, started: UInt64) -> Response {
+    private func complete(_ response: HostResponse, request: Request, route: RouteEntry, askedForCodedTag: Bool, started: UInt64) -> HostResponse {
         if let instruments = route.instruments {
             instruments.requests.increment()
             instruments.latency.recordNanoseconds(Int64(monotonicNanoseconds() &- started))
@@ -208,7 +239,7 @@ public struct PluginResponder: HTTPResponder {
 
     private enum Prepared {
         /// Answered without calling the handler (422, 412, 413); the lease has been returned.
-        case answered(Response)
+        case answered(HostResponse)
         /// The handler is to be called, after reading the body when `readBody`.
         case waiting(Call, readBody: Bool)
     }
@@ -232,14 +263,14 @@ public struct PluginResponder: HTTPResponder {
                 values = validated
             case .failure(let issues):
                 route.plugin.leave()
-                return .answered(JSONError.response(.unprocessableContent, body: issues.body))
+                return .answered(JSONError.make(.unprocessableContent, body: issues.body))
             }
         }
         if route.hostEvaluatesPreconditions,
             RoutePreconditions.failWithoutValidators(method: request.method.rawValue, header: { HTTPField.Name($0).flatMap { request.headers[$0] } })
         {
             route.plugin.leave()
-            return .answered(JSONError.response(.preconditionFailed, detail: RoutePreconditions.failedDetail))
+            return .answered(JSONError.make(.preconditionFailed, detail: RoutePreconditions.failedDetail))
         }
         let hasBody = request.headers.declaresBody
         if hasBody {
@@ -247,7 +278,7 @@ public struct PluginResponder: HTTPResponder {
             // `Expect: 100-continue`, sent); otherwise the client that waits for it is told to go on.
             if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > route.maxBodyBytes {
                 route.plugin.leave()
-                return .answered(JSONError.response(.contentTooLarge, detail: "Request body is larger than \(route.maxBodyBytes) bytes"))
+                return .answered(JSONError.make(.contentTooLarge, detail: "Request body is larger than \(route.maxBodyBytes) bytes"))
             }
             channel?.triggerUserOutboundEvent(ConnectionGuard.SendContinue(), promise: nil)
         }
@@ -263,25 +294,25 @@ public struct PluginResponder: HTTPResponder {
             body = try await call.request.body.collect(upTo: route.maxBodyBytes)
         } catch is NIOTooManyBytesError {
             route.plugin.leave()
-            return .answered(JSONError.response(.contentTooLarge, detail: "Request body is larger than \(route.maxBodyBytes) bytes"))
+            return .answered(JSONError.make(.contentTooLarge, detail: "Request body is larger than \(route.maxBodyBytes) bytes"))
         } catch let error as HTTPParserError {
             // A framing error (RFC 9112 §6): the connection closes after this answer.
             route.plugin.leave()
-            return .answered(JSONError.response(.badRequest, detail: "The request body could not be read: its framing is invalid (\(error))"))
+            return .answered(JSONError.make(.badRequest, detail: "The request body could not be read: its framing is invalid (\(error))"))
         } catch {
             route.plugin.leave()
-            return .answered(JSONError.response(.badRequest, detail: "The request body could not be read: \(error)"))
+            return .answered(JSONError.make(.badRequest, detail: "The request body could not be read: \(error)"))
         }
         return self.call(call, body: body)
     }
 
     private enum HandlerCall {
-        case answered(Response)
+        case answered(HostResponse)
         case waiting(HandlerWait)
     }
 
     /// What a handler's answer waits for.
-    private enum HandlerWait {
+    enum HandlerWait: Sendable {
         /// The handler is called on the thread pool (a blocking route).
         case threadPool(Exchange)
         /// The handler returned SB_PENDING: it answers later, from any thread.
@@ -308,7 +339,7 @@ public struct PluginResponder: HTTPResponder {
 
     /// The response of a handler that returned `status` (not SB_PENDING): its own, or a 500 when
     /// it failed without one.
-    private func handlerReturned(_ status: sb_status, _ exchange: Exchange, _ call: Call) -> Response {
+    private func handlerReturned(_ status: sb_status, _ exchange: Exchange, _ call: Call) -> HostResponse {
         let plugin = call.route.plugin
         if let response = exchange.response(afterHandlerReturned: status) {
             if status != SB_OK {
@@ -324,7 +355,7 @@ public struct PluginResponder: HTTPResponder {
         logger.error(
             "handler \(why)",
             metadata: ["plugin": "\(plugin.name)", "route": "\(call.route.signature)", "generation": "\(plugin.generation)"])
-        var failed = JSONError.response(.internalServerError, detail: "Internal Server Error")
+        var failed = JSONError.make(.internalServerError, detail: "Internal Server Error")
         if exchange.negotiated { failed.headers.addVary("Accept") }
         return failed
     }
@@ -332,9 +363,10 @@ public struct PluginResponder: HTTPResponder {
     /// The GET response's status and headers without its body. A streamed body keeps no
     /// Content-Length, so the head still says what a GET would send (chunked); NIO suppresses the
     /// body framing of a HEAD response.
-    static func headResponse(_ response: Response) -> Response {
-        let body = response.body.contentLength == nil ? ResponseBody(contentLength: nil) { try await $0.finish(nil) } : ResponseBody()
-        return Response(status: response.status, headers: response.headers, body: body)
+    static func headResponse(_ response: HostResponse) -> HostResponse {
+        var head = response
+        head.body = response.body.contentLength == nil ? .writer(ResponseBody(contentLength: nil) { try await $0.finish(nil) }) : .bytes(ByteBuffer())
+        return head
     }
 
     private static func call(_ route: RouteEntry, _ exchange: Exchange) -> sb_status {
@@ -351,13 +383,17 @@ public struct PluginResponder: HTTPResponder {
 
 /// FastAPI-shaped JSON error bodies: `{"detail": "..."}`.
 enum JSONError {
-    static func response(_ status: HTTPResponse.Status, detail: String) -> Response {
-        response(status, body: "{\"detail\":" + JSON.quote(detail) + "}")
+    static func make(_ status: HTTPResponse.Status, detail: String) -> HostResponse {
+        make(status, body: "{\"detail\":" + JSON.quote(detail) + "}")
     }
 
     /// A JSON error whose body is already serialised (a 422's `{"detail":[…]}`).
-    static func response(_ status: HTTPResponse.Status, body: String) -> Response {
-        Response(
-            status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+    static func make(_ status: HTTPResponse.Status, body: String) -> HostResponse {
+        HostResponse(status: status, headers: [.contentType: "application/json"], body: .bytes(ByteBuffer(string: body)))
+    }
+
+    /// `make`'s response as Hummingbird's (the admin API and the docs answer with those).
+    static func response(_ status: HTTPResponse.Status, detail: String) -> Response {
+        make(status, detail: detail).response
     }
 }

@@ -9,14 +9,40 @@ import NIOHTTPTypesHTTP1
 import Synchronization
 
 /// The host's HTTP/1.1 connections: Hummingbird's request loop over a pipeline that adds the
-/// `ConnectionGuard` (limits, timeouts, framing and connection management by RFC 9112) and counts
-/// open connections against `ConnectionLimits.maxConnections`.
+/// `ConnectionGuard` (limits, timeouts, framing and connection management by RFC 9112) and, for
+/// the host's responder, `EventLoopDispatch`; it counts open connections against
+/// `ConnectionLimits.maxConnections`.
 struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
-    typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+    struct Value: ServerChildChannelValue {
+        let asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+        /// What the event loop passes on for the task to finish (nil without `host`).
+        let handover: Handover?
+        var channel: any Channel { asyncChannel.channel }
+    }
 
-    let responder: HTTPChannelHandler.Responder
+    /// What answers the requests the connection's task reads: Hummingbird's responder (an
+    /// `Application`), or the host's for each connection (`handle(value:logger:)`).
+    private(set) var responder: HTTPChannelHandler.Responder
+    /// The host's responder: requests start on the event loop (`EventLoopDispatch`).
+    let host: ConnectionResponder?
     let limits: ConnectionLimits
     let counter: ConnectionCounter
+
+    /// Every request is answered in the connection's task by `responder`.
+    init(responder: @escaping HTTPChannelHandler.Responder, limits: ConnectionLimits, counter: ConnectionCounter) {
+        self.responder = responder
+        self.host = nil
+        self.limits = limits
+        self.counter = counter
+    }
+
+    /// Requests to plugin routes start on the event loop; the task answers the rest.
+    init(host: ConnectionResponder, limits: ConnectionLimits, counter: ConnectionCounter) {
+        self.responder = { request, writer, channel in try await host.answer(request, writer: writer, channel: channel, handover: nil) }
+        self.host = host
+        self.limits = limits
+        self.counter = counter
+    }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let overCapacity = counter.opened(limit: limits.maxConnections, logger: logger)
@@ -37,12 +63,26 @@ struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
                 withDecoderLimitConfiguration: decoderLimits)
             try pipeline.addHandler(ConnectionGuard(limits: limits, metrics: counter.metrics, overCapacity: overCapacity))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-            return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+            var handover: Handover? = nil
+            if let host {
+                let passed = Handover()
+                try pipeline.addHandler(EventLoopDispatch(responder: host, handover: passed))
+                handover = passed
+            }
+            let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+            return Value(asyncChannel: asyncChannel, handover: handover)
         }
     }
 
-    func handle(value asyncChannel: Value, logger: Logger) async {
-        await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+    func handle(value: Value, logger: Logger) async {
+        var connection = self
+        if let host, let handover = value.handover {
+            connection.responder = { request, writer, channel in
+                try await host.answer(request, writer: writer, channel: channel, handover: handover)
+            }
+        }
+        await connection.handleHTTP(asyncChannel: value.asyncChannel, logger: logger)
     }
 }
 

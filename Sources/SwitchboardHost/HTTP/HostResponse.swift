@@ -1,0 +1,50 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A response as the host makes it for a plugin route, before it is written: Hummingbird's
+/// `Response` with the body's bytes kept at hand when the body is one buffer, so the connection's
+/// event loop can write it without a task (`EventLoopDispatch`).
+struct HostResponse: Sendable {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var body: Body
+
+    /// What follows the head.
+    enum Body: Sendable {
+        /// One buffer, possibly empty (no content). Written from the event loop as it is.
+        case bytes(ByteBuffer)
+        /// Written by a task: a stream, a file, a coded body, a topic stream's subscription.
+        case writer(ResponseBody)
+
+        /// Bytes; nil when the writer does not say (chunked, or to the close).
+        var contentLength: Int? {
+            switch self {
+            case .bytes(let bytes): bytes.readableBytes
+            case .writer(let body): body.contentLength
+            }
+        }
+
+        /// The body as Hummingbird writes it.
+        var responseBody: ResponseBody {
+            switch self {
+            case .bytes(let bytes): bytes.readableBytes == 0 ? ResponseBody() : ResponseBody(byteBuffer: bytes)
+            case .writer(let body): body
+            }
+        }
+    }
+
+    /// As Hummingbird's `Response` does, a body of known length sets `Content-Length` unless the
+    /// fields already have one (a HEAD response keeps its GET's).
+    init(status: HTTPResponse.Status, headers: HTTPFields = [:], body: Body = .bytes(ByteBuffer())) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        if let length = body.contentLength, !headers.contains(.contentLength) {
+            self.headers[.contentLength] = String(length)
+        }
+    }
+
+    /// The response as Hummingbird writes it.
+    var response: Response { Response(status: status, headers: headers, body: body.responseBody) }
+}
