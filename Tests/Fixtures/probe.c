@@ -97,6 +97,13 @@ static void on_release(void *data) {
     released++;
     pthread_mutex_unlock(&lock);
 }
+/* 64 KiB of zeros, buffered: a client that never reads them must not make the host queue them. */
+static sb_status big(void *d, sb_request *req) {
+    static const uint8_t zeros[64 * 1024];
+    (void)d;
+    return host->response_send(req, 200, bytes(zeros, sizeof zeros));
+}
+
 static sb_status borrowed(void *d, sb_request *req) {
     static const char body[] = "borrowed bytes";
     (void)d;
@@ -239,6 +246,7 @@ static sb_status init(const sb_host_api *api, sb_plugin *p, void **s) {
     add(p, "POST", "/probe/echo", echo, 0, 0);
     add(p, "GET", "/probe/rules", rules, 0, 0);
     add(p, "GET", "/probe/borrowed", borrowed, 0, 0);
+    add(p, "GET", "/probe/big", big, 0, 0);
     add(p, "GET", "/probe/released", released_count, 0, 0);
     add(p, "GET", "/probe/state", state, 0, 0);
     add(p, "GET", "/probe/topic", topic, 0, 0);

@@ -92,7 +92,7 @@ import Testing
 
         // 200,000 items (about 48 MB) read at the client's pace while the server's memory is
         // sampled: a buffered body would show as tens of megabytes.
-        let pid = server.process.processIdentifier
+        let pid = try server.workerPID()  // the process that serves (the supervisor only supervises)
         let before = residentBytes(pid)
         // Sampled every 10 ms on a thread of its own while the client reads to the end.
         final class Peak: @unchecked Sendable {

@@ -168,7 +168,9 @@ import Testing
             pluginDirectories: [dir],
             environment: ["SWITCHBOARD_WATCHDOG_STALL_MS": "300", "SWITCHBOARD_SERVER_SHUTDOWN_GRACE_MS": "1500"])
         defer { server.stop(grace: 1) }
-        // One spinning request per thread of the request pool (there are as many as cores).
+        let pid = try server.workerPID()  // the process that spins (the supervisor only supervises)
+        // One spinning request per event loop (there are as many as cores; connections take them
+        // in turn), where a non-blocking handler runs.
         let spinners = (0..<ProcessInfo.processInfo.activeProcessorCount).map { _ in
             let fd = try? RawHTTP.connect(port: server.port, timeout: 1)
             if let fd { EdgeTests.send(fd, "GET /probe/spin HTTP/1.1\r\nHost: x\r\n\r\n") }
@@ -177,7 +179,6 @@ import Testing
         // The spinning server yields the CPU to the suites running beside this one (nice is per
         // thread on Linux: every thread of it).
         usleep(100_000)
-        let pid = server.process.processIdentifier
         for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
             if let tid = id_t(task) { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid, 19) }
         }

@@ -261,7 +261,7 @@ import Testing
     @Test func aReaderThatStopsReadingCostsBoundedMemory() throws {
         let server = try Self.server(files: try Self.fixtures())
         defer { server.stop() }
-        let pid = server.process.processIdentifier
+        let pid = try server.workerPID()  // the process that serves (the supervisor only supervises)
         _ = try server.get("/export/csv?rows=100000")  // warm up allocators and the plugin
         let baseline = residentBytes(pid)
 

@@ -201,12 +201,12 @@ public struct ConnectionResponder: Sendable {
     }
 
     /// Answers one request the connection's task read, and writes the response: the one
-    /// `EventLoopDispatch` started and handed over, when there is one (it is this request), else
+    /// `EventLoopResponder` started and handed over, when there is one (it is this request), else
     /// this request from the start. Throws when the response cannot be written (the connection
     /// closes), `ParseErrorWhileWritingResponse` when the request's framing broke meanwhile.
     func answer(_ request: Request, writer: consuming ResponseWriter, channel: any Channel, handover: Handover?) async throws {
         let response: Response
-        if let started = handover?.take() {
+        if let started = handover?.take(for: request.head) {
             response = try await stamped { try await responder.finish(started).response }
         } else {
             response = try await respond(to: request, context: SwitchboardRequestContext(source: .init(channel: channel, logger: logger)))
@@ -221,7 +221,7 @@ public struct ConnectionResponder: Sendable {
 
     /// Adds `Date` and `Server`. swift-http-types' setter makes one pass, replacing the field or
     /// appending it.
-    func stamp(_ headers: inout HTTPFields) {
+    func addDateAndServer(_ headers: inout HTTPFields) {
         headers[.date] = dates.current
         if let serverName { headers[.server] = serverName }
     }
@@ -236,7 +236,7 @@ public struct ConnectionResponder: Sendable {
             logger.debug("unrecognised error", metadata: ["error": "\(error)"])
             response = Response(status: .internalServerError, body: .init())
         }
-        stamp(&response.headers)
+        addDateAndServer(&response.headers)
         return response
     }
 }

@@ -4,7 +4,7 @@ import NIOCore
 
 /// A response as the host makes it for a plugin route, before it is written: Hummingbird's
 /// `Response` with the body's bytes kept at hand when the body is one buffer, so the connection's
-/// event loop can write it without a task (`EventLoopDispatch`).
+/// event loop can write it without a task (`EventLoopResponder`).
 struct HostResponse: Sendable {
     var status: HTTPResponse.Status
     var headers: HTTPFields
@@ -12,7 +12,7 @@ struct HostResponse: Sendable {
 
     /// What follows the head.
     enum Body: Sendable {
-        /// One buffer, possibly empty (no content). Written from the event loop as it is.
+        /// One buffer, possibly empty (no content): `EventLoopResponder` can write it without a task.
         case bytes(ByteBuffer)
         /// Written by a task: a stream, a file, a coded body, a topic stream's subscription.
         case writer(ResponseBody)

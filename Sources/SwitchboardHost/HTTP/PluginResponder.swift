@@ -51,41 +51,40 @@ public struct PluginResponder: HTTPResponder {
     /// a row. Throws only when the thread pool stopped (shutdown) before a blocking handler ran.
     ///
     /// A request to a non-blocking route with no body to read is answered synchronously
-    /// (`begin`): no async frame is made below this one and nothing suspends, unless the handler
+    /// (`start`): no async frame is made below this one and nothing suspends, unless the handler
     /// answers later (SB_PENDING). The frames an async call makes stay allocated in the
     /// connection's task for as long as the connection lives, so this also keeps every open
     /// connection (an event stream's, say) small.
     public func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
-        if isHostPath(path), RequestPath.problem(path[...]) == nil {
+        if isHostPath(path[...]), RequestPath.problem(path[...]) == nil {
             if let docs, path == HostPaths.openAPI || path == HostPaths.docs { return docs.respond(to: request) }
             return try await admin.respond(to: request, context: context)
         }
-        return try await finish(start(request, channel: context.channel)).response
+        switch start(request, channel: context.channel) {
+        case .answered(let response): return response.response
+        case .waiting(let waiting): return try await finishWaiting(waiting).response
+        }
     }
 
-    /// Whether `path` is the host's own (admin API, `/metrics`, the docs when they are on): those
-    /// are answered in the connection's task.
-    func isHostPath(_ path: String) -> Bool {
+    /// Whether `path` (without its query) is the host's own (admin API, `/metrics`, the docs when
+    /// they are on): those are answered in the connection's task.
+    func isHostPath(_ path: Substring) -> Bool {
         path.hasPrefix(HostPaths.adminPrefix) || path == HostPaths.metrics || (docs != nil && (path == HostPaths.openAPI || path == HostPaths.docs))
     }
 
     /// A request that is not to a host path (`isHostPath`), answered as far as it can be without
     /// suspending: a 400 for a malformed path, the route table's 404 and 405, a 503 when the
     /// matched generation drained eight times in a row, or the plugin route's handler called
-    /// (`begin`). Runs on any thread: on the connection's event loop for a request without a body
-    /// (`EventLoopDispatch`), else in the connection's task.
+    /// (`begin`). Runs where its caller does: on the connection's event loop
+    /// (`EventLoopResponder`) or in the connection's task.
     func start(_ request: Request, channel: (any Channel)?) -> Started {
         let path = request.uri.path
         if let problem = RequestPath.problem(path[...]) {
             return .answered(JSONError.make(.badRequest, detail: problem))
         }
         for _ in 0..<8 {
-            switch begin(request, path: path, channel: channel) {
-            case .answered(let response): return .answered(response)
-            case .waiting(let waiting): return .waiting(waiting)
-            case .drained: continue
-            }
+            if let started = begin(request, path: path, channel: channel) { return started }
         }
         return .answered(JSONError.make(.serviceUnavailable, detail: "The plugin is being replaced; retry the request"))
     }
@@ -102,17 +101,21 @@ public struct PluginResponder: HTTPResponder {
     func finish(_ started: Started) async throws -> HostResponse {
         switch started {
         case .answered(let response): response
-        case .waiting(let waiting): try await finish(waiting)
+        case .waiting(let waiting): try await finishWaiting(waiting)
         }
     }
 
-    /// How far a request got without waiting.
-    private enum Begun {
-        case answered(HostResponse)
-        /// It waits for its body, for the thread pool, or for a handler that answers later.
-        case waiting(Waiting)
-        /// The matched generation drained before a lease could be taken: match again.
-        case drained
+    /// Gives back what a started request holds when it will never be finished (its connection's
+    /// task ended first): the lease, a blocking handler's exchange that never ran, a pending
+    /// handler's exchange (answered 503 as at a drain deadline, so the plugin's late response is
+    /// refused). A ready response holds nothing more; it is dropped.
+    static func abandon(_ started: Started) {
+        guard case .waiting(let waiting) = started else { return }
+        switch waiting.step {
+        case .body: waiting.call.route.plugin.leave()
+        case .handler(.threadPool(let exchange)): _ = exchange.response(afterHandlerReturned: SB_ERR_INTERNAL)
+        case .handler(.response(let exchange)): exchange.endForDrain()
+        }
     }
 
     /// A request to a plugin route, as far as it got without waiting. It holds the caller's lease
@@ -140,9 +143,10 @@ public struct PluginResponder: HTTPResponder {
         let channel: (any Channel)?
     }
 
-    /// Matches and answers what can be answered now. On a plugin route the caller's lease on
-    /// the generation is taken here; from then on the exchange owns it, or it is returned.
-    private func begin(_ request: Request, path: String, channel: (any Channel)?) -> Begun {
+    /// Matches and answers what can be answered now; nil when the matched generation drained
+    /// before a lease could be taken (match again). On a plugin route the caller's lease on the
+    /// generation is taken here; from then on the exchange owns it, or it is returned.
+    private func begin(_ request: Request, path: String, channel: (any Channel)?) -> Started? {
         let method = request.method.rawValue
         switch registry.routeTable.match(method: method, path: path) {
         case .notFound:
@@ -156,7 +160,7 @@ public struct PluginResponder: HTTPResponder {
             response.headers[.allow] = allow.joined(separator: ", ")
             return .answered(response)
         case .found(let route, let parameters):
-            guard route.plugin.enter() else { return .drained }
+            guard route.plugin.enter() else { return nil }
             let started = monotonicNanoseconds()
             // A tag the host gave a gzip-coded representation names the plugin's own tag to the
             // plugin, which knows nothing of the coding.
@@ -186,7 +190,7 @@ public struct PluginResponder: HTTPResponder {
 
     /// The rest of a request that waits: its body, the thread pool, or a later answer.
     @inline(never)
-    private func finish(_ waiting: Waiting) async throws -> HostResponse {
+    private func finishWaiting(_ waiting: Waiting) async throws -> HostResponse {
         let call = waiting.call
         do {
             let wait: HandlerWait

@@ -10,7 +10,7 @@ import Synchronization
 
 /// The host's HTTP/1.1 connections: Hummingbird's request loop over a pipeline that adds the
 /// `ConnectionGuard` (limits, timeouts, framing and connection management by RFC 9112) and, for
-/// the host's responder, `EventLoopDispatch`; it counts open connections against
+/// the host's responder, `EventLoopResponder`; it counts open connections against
 /// `ConnectionLimits.maxConnections`.
 struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
     struct Value: ServerChildChannelValue {
@@ -23,7 +23,7 @@ struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
     /// What answers the requests the connection's task reads: Hummingbird's responder (an
     /// `Application`), or the host's for each connection (`handle(value:logger:)`).
     private(set) var responder: HTTPChannelHandler.Responder
-    /// The host's responder: requests start on the event loop (`EventLoopDispatch`).
+    /// The host's responder: requests start on the event loop (`EventLoopResponder`).
     let host: ConnectionResponder?
     let limits: ConnectionLimits
     let counter: ConnectionCounter
@@ -66,7 +66,7 @@ struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
             var handover: Handover? = nil
             if let host {
                 let passed = Handover()
-                try pipeline.addHandler(EventLoopDispatch(responder: host, handover: passed))
+                try pipeline.addHandler(EventLoopResponder(responder: host, handover: passed))
                 handover = passed
             }
             let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(

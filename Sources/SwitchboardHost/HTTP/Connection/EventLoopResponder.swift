@@ -1,23 +1,26 @@
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOHTTPTypes
 import Synchronization
 
 /// Answers requests to plugin routes on the connection's event loop, without the connection's
-/// task, when it can: a request with no body, not to a host path, whose response is ready when
-/// the handler returns and is one buffer (what most routes answer). The rest goes on to the task
-/// (Hummingbird's request loop) as before.
+/// task, when it can: a request with no body, not to a host path, arriving while the task owes no
+/// response and the connection is writable, whose response is ready when the handler returns and
+/// is one buffer. Everything else goes on to the task (Hummingbird's request loop) as before.
 ///
 /// It sits after the conversion to HTTP types, so the `ConnectionGuard` below sees every request
 /// and response either way (limits, timeouts, keep-alive, quiescing). Responses leave in request
-/// order: a request is answered here only when the task has no response still to end; while it
-/// has, every part is passed on. A request started here whose answer is not ready (a body to
-/// stream, a file, a coded body, a handler on the thread pool or answering later) is passed on
-/// with what it started as (`Handover`), and the task finishes it: its handler runs once.
+/// order: while the task owes a response, every part is passed on. A request started here whose
+/// answer is not ready (a body to stream, a file, a coded body, a handler on the thread pool or
+/// answering later) is passed on with what it started as (`Handover`), and the task finishes it:
+/// its handler runs once. While the socket is not writable the task answers, so a client that
+/// sends without reading is held back by the task's writer, which waits, as before.
 ///
-/// Measured (bench/run.sh, RESULTS.md): the text route's requests per second went from 0.4–0.5
-/// of a bare SwiftNIO server to … .
-final class EventLoopDispatch: ChannelDuplexHandler, RemovableChannelHandler {
+/// Measured (bench/ab.sh against the build before it, bench/RESULTS.md): 1.09–1.50× the requests
+/// per second on the example plugins' routes; the text route went from 0.4–0.5 of a bare SwiftNIO
+/// server to 0.68.
+final class EventLoopResponder: ChannelDuplexHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
@@ -30,7 +33,8 @@ final class EventLoopDispatch: ChannelDuplexHandler, RemovableChannelHandler {
     private enum State {
         /// No response is owed: the next request may be answered here.
         case idle
-        /// A request without a body, held until its end is parsed.
+        /// A request without a body, held until its end is parsed (NIO's decoder sends the end
+        /// right after the head).
         case holding(HTTPRequest)
         /// The task owes `responses` responses (each ends with `.end`); every part is passed on.
         case passing(responses: Int)
@@ -45,7 +49,7 @@ final class EventLoopDispatch: ChannelDuplexHandler, RemovableChannelHandler {
         let part = unwrapInboundIn(data)
         switch state {
         case .idle:
-            if case .head(let head) = part, mayAnswer(head) {
+            if case .head(let head) = part, mayAnswer(head, context: context) {
                 state = .holding(head)
             } else {
                 if case .head = part { state = .passing(responses: 1) }
@@ -56,7 +60,7 @@ final class EventLoopDispatch: ChannelDuplexHandler, RemovableChannelHandler {
                 state = .idle
                 answer(head, context: context)
             } else {
-                // Not expected (nothing declared a body), but the task reads it as it came.
+                // A body after all: the task reads the request as it came.
                 state = .passing(responses: 1)
                 context.fireChannelRead(wrapInboundOut(.head(head)))
                 context.fireChannelRead(data)
@@ -74,15 +78,10 @@ final class EventLoopDispatch: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A parse error the guard passes on: the task answers it, before any request held here.
-        if case .holding = state { state = .passing(responses: 0) }
-        context.fireErrorCaught(error)
-    }
-
-    /// A request without a body to a path that is not the host's.
-    private func mayAnswer(_ head: HTTPRequest) -> Bool {
-        guard let path = head.path, !head.headerFields.declaresBody else { return false }
+    /// A request without a body to a path that is not the host's, on a connection that takes writes.
+    private func mayAnswer(_ head: HTTPRequest, context: ChannelHandlerContext) -> Bool {
+        guard let target = head.path, !head.headerFields.declaresBody, context.channel.isWritable else { return false }
+        let path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
         return !responder.responder.isHostPath(path)
     }
 
@@ -90,29 +89,39 @@ final class EventLoopDispatch: ChannelDuplexHandler, RemovableChannelHandler {
         let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
         let started = responder.responder.start(request, channel: context.channel)
         guard case .answered(var response) = started, case .bytes(let bytes) = response.body else {
-            handover.put(started)
+            handover.put(started, for: head)
             state = .passing(responses: 1)
             context.fireChannelRead(wrapInboundOut(.head(head)))
             context.fireChannelRead(wrapInboundOut(.end(nil)))
             return
         }
-        responder.stamp(&response.headers)
+        responder.addDateAndServer(&response.headers)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: response.status, headerFields: response.headers))), promise: nil)
         if bytes.readableBytes > 0 { context.write(wrapOutboundOut(.body(bytes)), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 }
 
-/// A request `EventLoopDispatch` started and passed on to the connection's task, which finishes it
-/// (`ConnectionResponder.answer`): at most one at a time, taken by the next request the task reads.
+/// A request `EventLoopResponder` started and passed on to the connection's task, which finishes
+/// it (`ConnectionResponder.answer`). At most one at a time: one is put only while the task owes
+/// no response, so the next request the task reads is that one.
 final class Handover: Sendable {
-    private let started = Mutex<PluginResponder.Started?>(nil)
+    private let slot = Mutex<(head: HTTPRequest, started: PluginResponder.Started)?>(nil)
 
-    func put(_ started: PluginResponder.Started) {
-        self.started.withLock { $0 = started }
+    func put(_ started: PluginResponder.Started, for head: HTTPRequest) {
+        slot.withLock { $0 = (head, started) }
     }
 
-    func take() -> PluginResponder.Started? {
-        started.withLock { $0.take() }
+    /// The started request, when there is one; `head` is the request the task read, which must
+    /// be the one that was put.
+    func take(for head: HTTPRequest) -> PluginResponder.Started? {
+        guard let taken = slot.withLock({ $0.take() }) else { return nil }
+        assert(taken.head == head, "the task read another request than the one handed over")
+        return taken.started
+    }
+
+    /// One never taken (the connection's task ended first) gives back what it holds.
+    deinit {
+        if let (_, started) = slot.withLock({ $0.take() }) { PluginResponder.abandon(started) }
     }
 }
