@@ -78,6 +78,24 @@ static void read_inline(waiter *w, sb_str key, sbk_buf *out, const char *name, i
     finish(w, returned, out, name);
 }
 
+/* One of two threads reading k2 inline at the same time, 500 times: counts the reads answered
+ * inside the call (the two take turns; neither should have to queue). */
+typedef struct reader { waiter w; int answered_inline; } reader;
+static void *read_k2_inline(void *arg) {
+    reader *r = arg;
+    int i;
+    for (i = 0; i < 500; i++) {
+        sb_status returned = host->state_get_inline(self, (sb_str)S("k2"), completed, &r->w);
+        if (returned != SB_OK) continue;
+        pthread_mutex_lock(&r->w.lock);
+        if (r->w.done && pthread_equal(r->w.completed_on, pthread_self())) r->answered_inline++;
+        while (!r->w.done) pthread_cond_wait(&r->w.ready, &r->w.lock);
+        r->w.done = 0;
+        pthread_mutex_unlock(&r->w.lock);
+    }
+    return NULL;
+}
+
 static sb_state_op op(uint32_t kind, sb_str key, sb_bytes value) {
     sb_state_op o;
     memset(&o, 0, sizeof o);
@@ -137,6 +155,18 @@ static sb_status run(void *data, sb_request *req) {
     read_inline(&w, (sb_str)S("k2"), &out, "inline-k2", 1);
     read_inline(&w, (sb_str)S("never"), &out, "inline-never", 0);
     read_inline(&w, (sb_str)S("never"), &out, "inline-never-again", 1);
+    {
+        reader readers[2];
+        pthread_t threads[2];
+        for (i = 0; i < 2; i++) {
+            memset(&readers[i], 0, sizeof readers[i]);
+            pthread_mutex_init(&readers[i].w.lock, NULL);
+            pthread_cond_init(&readers[i].w.ready, NULL);
+            pthread_create(&threads[i], NULL, read_k2_inline, &readers[i]);
+        }
+        for (i = 0; i < 2; i++) pthread_join(threads[i], NULL);
+        sbk_buf_printf(&out, "inline-concurrent %d\n", readers[0].answered_inline + readers[1].answered_inline);
+    }
     result = sbk_respond(host, req, 200, "text/plain", &out);
     sbk_buf_free(&out);
     pthread_cond_destroy(&w.ready);

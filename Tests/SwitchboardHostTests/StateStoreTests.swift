@@ -152,6 +152,8 @@ import Testing
         #expect(lines["inline-k2-where"] == "inline" && lines["inline-k2"]?.hasPrefix("0 ") == true, "\(response.text)")
         #expect(lines["inline-never-where"] == "queued" && lines["inline-never"]?.hasPrefix("-2 ") == true, "\(response.text)")
         #expect(lines["inline-never-again-where"] == "inline" && lines["inline-never-again"]?.hasPrefix("-2 ") == true, "\(response.text)")
+        // Two threads reading at once take turns: none of their 1,000 reads queues.
+        #expect(lines["inline-concurrent"] == "1000", "\(response.text)")
     }
 
     /// Another process committing to the same SQLite store (a worker being replaced, `sqlite3`)

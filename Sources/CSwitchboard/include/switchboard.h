@@ -709,7 +709,9 @@ typedef struct sb_host_api {
      * calling thread, maybe
      * an event loop, before this returns: it must not block. Otherwise exactly as state_get
      * (`done` later, on the store thread). Completions stay in the order of the calls, one at a
-     * time. What a read-mostly route wants: no hop to the store thread and back per request. */
+     * time: an inline read on another thread that is answering meanwhile is waited for (a lookup
+     * and its `done`), and one made from inside a `done` is queued. What a read-mostly route
+     * wants: no hop to the store thread and back per request. */
     sb_status (*state_get_inline)(sb_plugin *plugin, sb_str key, sb_state_done_fn done, void *user);
 } sb_host_api;
 

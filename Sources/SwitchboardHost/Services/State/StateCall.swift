@@ -1,6 +1,10 @@
 import class SwitchboardCore.Locked
 import CSwitchboard
 import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs plugins' state-store calls off the event loop, on one store thread, and completes each
 /// through its plugin's callback: in the order of the calls, one at a time (switchboard.h,
@@ -27,10 +31,24 @@ final class StateCalls: Sendable {
 
     private struct Queue {
         var calls: [Pending] = []
-        /// A drain is scheduled or running.
-        var draining = false
+        var phase = Phase.idle
+    }
+
+    /// Who has the store: a drain, or inline reads (`answerNow`), never both, so an inline read
+    /// never waits behind a commit and completions never overlap.
+    private enum Phase {
+        case idle
+        /// A drain is scheduled or running; calls queue behind it.
+        case draining
+        /// `count` inline reads are answering; a call queued meanwhile is drained by the last.
+        case answering(count: Int)
     }
     private let pending = Locked(Queue())
+    /// Inline reads complete one at a time: each holds this while it answers.
+    private let answerTurn = Mutex(())
+    /// The thread (`pthread_self`) answering now, 0 when none: a plugin whose completion reads
+    /// inline again, from inside it, queues instead of waiting for itself.
+    private let answeringThread = Atomic<UInt>(0)
 
     static func run(_ pluginHandle: OpaquePointer?, _ done: sb_state_done_fn?, _ user: UnsafeMutableRawPointer?, _ operation: StateOperation) -> sb_status {
         guard let plugin = PluginInstance.from(pluginHandle), let done else { return SB_ERR_INVALID_ARGUMENT }
@@ -54,37 +72,54 @@ final class StateCalls: Sendable {
         return calls.enqueue(Pending(plugin: plugin, operation: .get(key), done: done, user: user))
     }
 
-    /// Holds the store as a drain would (so nothing else runs or completes meanwhile), answers
-    /// from the cache if it can, and lets go; a call queued meanwhile gets its drain.
+    /// When nothing is queued or draining, joins the inline reads (so no drain starts meanwhile),
+    /// answers from the cache in its turn if it can, and leaves; the last to leave drains what was
+    /// queued meanwhile. Inline reads on other threads wait their turn (a cache lookup and a
+    /// callback each) instead of queueing.
     private func answerNow(_ plugin: PluginInstance, _ key: String, _ done: sb_state_done_fn, _ user: UnsafeMutableRawPointer?) -> Bool {
-        let held = pending.withLock { q -> Bool in
-            guard q.calls.isEmpty, !q.draining else { return false }
-            q.draining = true
+        let thread = UInt(pthread_self())
+        // Read again from inside its own completion: that one holds the turn.
+        guard answeringThread.load(ordering: .relaxed) != thread else { return false }
+        let joined = pending.withLock { q -> Bool in
+            guard q.calls.isEmpty else { return false }
+            switch q.phase {
+            case .idle: q.phase = .answering(count: 1)
+            case .answering(let count): q.phase = .answering(count: count + 1)
+            case .draining: return false
+            }
             return true
         }
-        guard held else { return false }
-        let cached = store.withLock { $0 }.cached(key, plugin: plugin.name)
-        if let cached {
+        guard joined else { return false }
+        let answered = answerTurn.withLock { _ -> Bool in
+            answeringThread.store(thread, ordering: .relaxed)
+            defer { answeringThread.store(0, ordering: .relaxed) }
+            guard let cached = store.withLock({ $0 }).cached(key, plugin: plugin.name) else { return false }
             withPluginCode(plugin.codeTag) {
                 switch cached {
                 case .present(let value): Self.complete(done, user, SB_OK, StateResult(value: value))
                 case .absent: Self.complete(done, user, SB_ERR_NOT_FOUND, StateResult())
                 }
             }
+            return true
         }
         let drainNext = pending.withLock { q -> Bool in
-            if q.calls.isEmpty { q.draining = false }
+            guard case .answering(let count) = q.phase else { preconditionFailure("StateCalls: an inline read left a phase it was not in") }
+            if count > 1 {
+                q.phase = .answering(count: count - 1)
+                return false
+            }
+            q.phase = q.calls.isEmpty ? .idle : .draining
             return !q.calls.isEmpty
         }
         if drainNext { queue.async { self.drain() } }
-        return cached != nil
+        return answered
     }
 
     private func enqueue(_ call: Pending) -> sb_status {
         let schedule = pending.withLock { q -> Bool in
             q.calls.append(call)
-            guard !q.draining else { return false }
-            q.draining = true
+            guard case .idle = q.phase else { return false }
+            q.phase = .draining
             return true
         }
         if schedule { queue.async { self.drain() } }
@@ -97,7 +132,7 @@ final class StateCalls: Sendable {
             let batch = pending.withLock { q -> [Pending] in
                 let batch = Array(q.calls.prefix(Self.batchLimit))
                 q.calls.removeFirst(batch.count)
-                if batch.isEmpty { q.draining = false }
+                if batch.isEmpty { q.phase = .idle }
                 return batch
             }
             guard !batch.isEmpty else { return }
