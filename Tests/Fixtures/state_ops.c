@@ -96,6 +96,37 @@ static void *read_k2_inline(void *arg) {
     return NULL;
 }
 
+/* A lock cycle the ABI allows (rule 8): thread B holds `cycle_lock` and reads inline while
+ * thread A's inline completion takes `cycle_lock`. B must not wait for A's turn for long: its read
+ * is queued, B lets go of the lock, and both complete. */
+static pthread_mutex_t cycle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t cycle_state = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cycle_changed = PTHREAD_COND_INITIALIZER;
+static int a_in_done, a_done;
+static void cycle_done_a(void *user, sb_status status, const sb_state_result *result) {
+    (void)user, (void)status, (void)result;
+    pthread_mutex_lock(&cycle_state);
+    a_in_done = 1;
+    pthread_cond_broadcast(&cycle_changed);
+    pthread_mutex_unlock(&cycle_state);
+    pthread_mutex_lock(&cycle_lock);  /* held by B until its own read returns */
+    pthread_mutex_unlock(&cycle_lock);
+    pthread_mutex_lock(&cycle_state);
+    a_done = 1;
+    pthread_cond_broadcast(&cycle_changed);
+    pthread_mutex_unlock(&cycle_state);
+}
+static void *cycle_thread_a(void *arg) {
+    (void)arg;
+    if (host->state_get_inline(self, (sb_str)S("k2"), cycle_done_a, NULL) != SB_OK) {
+        pthread_mutex_lock(&cycle_state);
+        a_in_done = a_done = -1;
+        pthread_cond_broadcast(&cycle_changed);
+        pthread_mutex_unlock(&cycle_state);
+    }
+    return NULL;
+}
+
 static sb_state_op op(uint32_t kind, sb_str key, sb_bytes value) {
     sb_state_op o;
     memset(&o, 0, sizeof o);
@@ -166,6 +197,21 @@ static sb_status run(void *data, sb_request *req) {
         }
         for (i = 0; i < 2; i++) pthread_join(threads[i], NULL);
         sbk_buf_printf(&out, "inline-concurrent %d\n", readers[0].answered_inline + readers[1].answered_inline);
+    }
+    {
+        pthread_t a;
+        sb_status returned;
+        pthread_mutex_lock(&cycle_lock);
+        pthread_create(&a, NULL, cycle_thread_a, NULL);
+        pthread_mutex_lock(&cycle_state);
+        while (!a_in_done) pthread_cond_wait(&cycle_changed, &cycle_state);
+        pthread_mutex_unlock(&cycle_state);
+        /* A answers inline and waits for cycle_lock: this read cannot have its turn. */
+        returned = host->state_get_inline(self, (sb_str)S("k2"), completed, &w);
+        pthread_mutex_unlock(&cycle_lock);
+        finish(&w, returned, &out, "inline-lock-cycle");
+        pthread_join(a, NULL);
+        sbk_buf_printf(&out, "inline-lock-cycle-a %d\n", a_done);
     }
     result = sbk_respond(host, req, 200, "text/plain", &out);
     sbk_buf_free(&out);

@@ -57,31 +57,37 @@ final class StateCalls: Sendable {
         return plugin.services.state.enqueue(Pending(plugin: plugin, operation: operation, done: done, user: user))
     }
 
-    /// `state_get_inline`: answered on the calling thread, inside this call, when the store is
-    /// idle (no call queued or running ahead of it, so completions stay in the order of the
-    /// calls, one at a time) and the value is at hand (`StateStore.cached`); otherwise queued as
-    /// `state_get` is.
+    /// `state_get_inline`: answered on the calling thread, inside this call, when nothing is
+    /// queued or draining ahead of it, it gets its turn among the inline reads of other threads
+    /// within `turnWait` (they answer one at a time), and the value is at hand
+    /// (`StateStore.cached`); otherwise queued as `state_get` is, in the place it had when it
+    /// arrived.
     static func readInline(_ pluginHandle: OpaquePointer?, _ key: String, _ done: sb_state_done_fn?, _ user: UnsafeMutableRawPointer?) -> sb_status {
         guard let plugin = PluginInstance.from(pluginHandle), let done else { return SB_ERR_INVALID_ARGUMENT }
         guard plugin.enter() else { return SB_ERR_STATE }
+        let call = Pending(plugin: plugin, operation: .get(key), done: done, user: user)
         let calls = plugin.services.state
-        if calls.answerNow(plugin, key, done, user) {
-            plugin.leave()
-            return SB_OK
-        }
-        return calls.enqueue(Pending(plugin: plugin, operation: .get(key), done: done, user: user))
+        // Answered: the lease goes back now. Queued: the call holds it until its completion.
+        if calls.answerNow(call, key) { plugin.leave() }
+        return SB_OK
     }
 
+    /// How long an inline read tries for its turn while another thread's inline read answers (a
+    /// cache lookup and a callback: a microsecond or two) before it is queued, in nanoseconds.
+    /// Bounded, so a reader never waits on plugin code that may be waiting on it (a lock the
+    /// other callback takes, a timer it cancels), and an event loop waits at most this long.
+    static let turnWait: UInt64 = 50_000
+
     /// When nothing is queued or draining, joins the inline reads (so no drain starts meanwhile),
-    /// answers from the cache in its turn if it can, and leaves; the last to leave drains what was
-    /// queued meanwhile. Inline reads on other threads wait their turn (a cache lookup and a
-    /// callback each) instead of queueing.
-    private func answerNow(_ plugin: PluginInstance, _ key: String, _ done: sb_state_done_fn, _ user: UnsafeMutableRawPointer?) -> Bool {
+    /// answers from the cache in its turn if it can, and leaves: true when it answered. Otherwise
+    /// `call` is queued as it leaves, ahead of anything that arrived after it; the last reader to
+    /// leave drains what was queued meanwhile.
+    private func answerNow(_ call: Pending, _ key: String) -> Bool {
         let thread = UInt(pthread_self())
-        // Read again from inside its own completion: that one holds the turn.
-        guard answeringThread.load(ordering: .relaxed) != thread else { return false }
         let joined = pending.withLock { q -> Bool in
-            guard q.calls.isEmpty else { return false }
+            // Read again from inside its own completion (that one holds the turn), or behind a
+            // queued call: queue.
+            guard q.calls.isEmpty, answeringThread.load(ordering: .relaxed) != thread else { return false }
             switch q.phase {
             case .idle: q.phase = .answering(count: 1)
             case .answering(let count): q.phase = .answering(count: count + 1)
@@ -89,21 +95,36 @@ final class StateCalls: Sendable {
             }
             return true
         }
-        guard joined else { return false }
-        let answered = answerTurn.withLock { _ -> Bool in
-            answeringThread.store(thread, ordering: .relaxed)
-            defer { answeringThread.store(0, ordering: .relaxed) }
-            guard let cached = store.withLock({ $0 }).cached(key, plugin: plugin.name) else { return false }
-            withPluginCode(plugin.codeTag) {
-                switch cached {
-                case .present(let value): Self.complete(done, user, SB_OK, StateResult(value: value))
-                case .absent: Self.complete(done, user, SB_ERR_NOT_FOUND, StateResult())
+        guard joined else {
+            _ = enqueue(call)
+            return false
+        }
+        var answered = false
+        var giveUpAt: UInt64 = 0
+        for attempt in 0... {
+            // The clock is read only once the first tries have failed.
+            if attempt == 64 { giveUpAt = monotonicNanoseconds() + Self.turnWait }
+            if attempt > 64, attempt % 16 == 0, monotonicNanoseconds() > giveUpAt { break }
+            let turn: Bool? = answerTurn.withLockIfAvailable { _ -> Bool in
+                answeringThread.store(thread, ordering: .relaxed)
+                defer { answeringThread.store(0, ordering: .relaxed) }
+                guard let cached = store.withLock({ $0 }).cached(key, plugin: call.plugin.name) else { return false }
+                withPluginCode(call.plugin.codeTag) {
+                    switch cached {
+                    case .present(let value): Self.complete(call.done, call.user, SB_OK, StateResult(value: value))
+                    case .absent: Self.complete(call.done, call.user, SB_ERR_NOT_FOUND, StateResult())
+                    }
                 }
+                return true
             }
-            return true
+            if let turn {
+                answered = turn
+                break
+            }
         }
         let drainNext = pending.withLock { q -> Bool in
             guard case .answering(let count) = q.phase else { preconditionFailure("StateCalls: an inline read left a phase it was not in") }
+            if !answered { q.calls.insert(call, at: 0) }  // nothing queued may pass it: it was first
             if count > 1 {
                 q.phase = .answering(count: count - 1)
                 return false
