@@ -189,15 +189,32 @@ struct ParseErrorWhileWritingResponse: Error {}
 /// becomes a 500 without a body (a parse error is rethrown: the connection closes), and every
 /// response gets `Date` (RFC 9110 §6.6.1) and `Server` (§10.2.4). The in-process test host answers
 /// through it too, so its responses carry the same fields.
-public struct ConnectionResponder: Sendable {
+///
+/// A class: every connection holds it (its `EventLoopResponder`, its request loop), by reference.
+public final class ConnectionResponder: Sendable {
     let responder: PluginResponder
     let serverName: String?
     let logger: Logger
     private let dates = DateCache()
 
+    init(responder: PluginResponder, serverName: String?, logger: Logger) {
+        self.responder = responder
+        self.serverName = serverName
+        self.logger = logger
+    }
+
     /// Answers one request; throws only Hummingbird's `HTTPParserError`, which ends the connection.
     public func respond(to request: Request, context: SwitchboardRequestContext) async throws -> Response {
-        try await stamped { try await responder.respond(to: request, context: context) }
+        var response: Response
+        do {
+            response = try await responder.respond(to: request, context: context)
+        } catch let error as HTTPParserError {
+            throw error
+        } catch {
+            response = failed(error)
+        }
+        addDateAndServer(&response.headers)
+        return response
     }
 
     /// Answers one request the connection's task read, and writes the response: the one
@@ -206,8 +223,8 @@ public struct ConnectionResponder: Sendable {
     /// closes), `ParseErrorWhileWritingResponse` when the request's framing broke meanwhile.
     func answer(_ request: Request, writer: consuming ResponseWriter, channel: any Channel, handover: Handover?) async throws {
         let response: Response
-        if let started = handover?.take(for: request.head) {
-            response = try await stamped { try await responder.finish(started).response }
+        if let handed = handover?.take(for: request.head) {
+            response = try await finish(handed)
         } else {
             response = try await respond(to: request, context: SwitchboardRequestContext(source: .init(channel: channel, logger: logger)))
         }
@@ -219,6 +236,23 @@ public struct ConnectionResponder: Sendable {
         }
     }
 
+    /// The response to a request `EventLoopResponder` handed over. Its own function, and the
+    /// started request boxed, so the frame of `answer` (which stays allocated while the response is
+    /// written: as long as an event stream lasts) holds a reference, not the request.
+    @inline(never)
+    private func finish(_ handed: Handover.Handed) async throws -> Response {
+        var response: Response
+        do {
+            response = try await responder.finish(handed.started).response
+        } catch let error as HTTPParserError {
+            throw error
+        } catch {
+            response = failed(error)
+        }
+        addDateAndServer(&response.headers)
+        return response
+    }
+
     /// Adds `Date` and `Server`. swift-http-types' setter makes one pass, replacing the field or
     /// appending it.
     func addDateAndServer(_ headers: inout HTTPFields) {
@@ -226,18 +260,10 @@ public struct ConnectionResponder: Sendable {
         if let serverName { headers[.server] = serverName }
     }
 
-    private func stamped(_ respond: () async throws -> Response) async throws -> Response {
-        var response: Response
-        do {
-            response = try await respond()
-        } catch let error as HTTPParserError {
-            throw error
-        } catch {
-            logger.debug("unrecognised error", metadata: ["error": "\(error)"])
-            response = Response(status: .internalServerError, body: .init())
-        }
-        addDateAndServer(&response.headers)
-        return response
+    /// The 500 without a body that a responder's error becomes (logged at debug).
+    private func failed(_ error: any Error) -> Response {
+        logger.debug("unrecognised error", metadata: ["error": "\(error)"])
+        return Response(status: .internalServerError, body: .init())
     }
 }
 

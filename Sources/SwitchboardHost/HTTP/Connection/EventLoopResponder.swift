@@ -106,22 +106,33 @@ final class EventLoopResponder: ChannelDuplexHandler {
 /// it (`ConnectionResponder.answer`). At most one at a time: one is put only while the task owes
 /// no response, so the next request the task reads is that one.
 final class Handover: Sendable {
-    private let slot = Mutex<(head: HTTPRequest, started: PluginResponder.Started)?>(nil)
+    /// Boxed: every connection has a slot, few ever hold anything for long, and the task's
+    /// frames hold a reference instead of the request.
+    final class Handed: Sendable {
+        let head: HTTPRequest
+        let started: PluginResponder.Started
+        init(head: HTTPRequest, started: PluginResponder.Started) {
+            self.head = head
+            self.started = started
+        }
+    }
+    private let slot = Mutex<Handed?>(nil)
 
     func put(_ started: PluginResponder.Started, for head: HTTPRequest) {
-        slot.withLock { $0 = (head, started) }
+        let handed = Handed(head: head, started: started)
+        slot.withLock { $0 = handed }
     }
 
     /// The started request, when there is one; `head` is the request the task read, which must
     /// be the one that was put.
-    func take(for head: HTTPRequest) -> PluginResponder.Started? {
+    func take(for head: HTTPRequest) -> Handed? {
         guard let taken = slot.withLock({ $0.take() }) else { return nil }
         assert(taken.head == head, "the task read another request than the one handed over")
-        return taken.started
+        return taken
     }
 
     /// One never taken (the connection's task ended first) gives back what it holds.
     deinit {
-        if let (_, started) = slot.withLock({ $0.take() }) { PluginResponder.abandon(started) }
+        if let handed = slot.withLock({ $0.take() }) { PluginResponder.abandon(handed.started) }
     }
 }
