@@ -22,8 +22,7 @@ swift build -c release >/dev/null
 B_BIN=$(swift build -c release --show-bin-path)
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 declare -A PORT
 for side in A B; do

@@ -20,8 +20,7 @@ swift build -c release >/dev/null
 BIN=$(swift build -c release --show-bin-path)
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 # start KIND BIN_DIR → sets PORT and SERVER_PID
 start() {

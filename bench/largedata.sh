@@ -17,8 +17,7 @@ WORK=$(mktemp -d)
 mkdir -p "$WORK/plugins"
 cp "$BIN/libJson.so" "$WORK/plugins/"
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+trap bench_cleanup EXIT
 rps() { wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s "$@" | awk '/Requests\/sec/ {print $2}'; }
 
 PORT=$(pick_port)

@@ -17,6 +17,9 @@ wait_port() {  # port path log
 serving_pid() {
   curl -s "http://127.0.0.1:$1/_switchboard/workers" | python3 -c 'import json, sys; print(json.load(sys.stdin)["worker"]["pid"])'
 }
+# The EXIT trap of a script that starts servers: kills each pid in PIDS and removes WORK (the
+# script sets both before it sets the trap).
+bench_cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 

@@ -20,8 +20,7 @@ WORK=$(mktemp -d)
 mkdir -p "$WORK/plugins"
 cp "$BIN/libMarkup.so" "$BIN/libHelloC.so" "$WORK/plugins/"
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 HOST_PORT=$(pick_port)
 REF_PORT=$(pick_port "$HOST_PORT")

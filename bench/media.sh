@@ -24,8 +24,7 @@ WORK=$(mktemp -d)
 mkdir -p "$WORK/plugins"
 cp "$BIN/libMedia.so" "$WORK/plugins/"
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 start_host() {  # port cache_bytes
   SWITCHBOARD_LOG_LEVEL=warning SWITCHBOARD_STATE_DIRECTORY="$WORK/state-$1" SWITCHBOARD_PLUGINS_CONFIG_MEDIA_CACHE_BYTES=$2 \

@@ -24,8 +24,7 @@ WORK=$(mktemp -d)
 mkdir -p "$WORK/plugins"
 cp "$BIN/libNegotiation.so" "$BIN/libHelloC.so" "$BIN/libHelloSwift.so" "$WORK/plugins/"
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 HOST_PORT=$(pick_port)
 REF_PORT=$(pick_port "$HOST_PORT")

@@ -28,8 +28,7 @@ cp "$BIN/libHelloC.so" "$BIN/libStreaming.so" "$WORK/plugins/"
 head -c $((16 << 20)) /dev/urandom >"$WORK/files/large.bin"   # 16 MiB for the slow readers
 
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 PORT=$(pick_port)
 SWITCHBOARD_LOG_LEVEL=warning SWITCHBOARD_STATE_DIRECTORY="$WORK/state" \

@@ -25,8 +25,7 @@ WORK=$(mktemp -d)
 mkdir -p "$WORK/plugins"
 cp "$BIN/libStatus.so" "$BIN/libHelloC.so" "$WORK/plugins/"
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 start_host() {  # name port -> the host's pid in HOST_PID
   SWITCHBOARD_LOG_LEVEL=warning SWITCHBOARD_STATE_DIRECTORY="$WORK/$1" \
