@@ -2,7 +2,8 @@ import CSwitchboard
 
 /// What a handler answers: a status, headers and a body, sent by the SDK through the host.
 public struct Response: Sendable {
-    /// The HTTP status code; the host refuses one outside 100…999 (the send fails).
+    /// The HTTP status code; the host refuses one outside 200…999 (the send fails: a 1xx
+    /// is interim, never a final response).
     public var status: Int
     /// Header fields, sent in order; a name that is not a token, or a value with CR, LF or NUL,
     /// fails the send (logged).

@@ -82,6 +82,8 @@ static sb_status rules(void *d, sb_request *req) {
         problem = "a header name with a space was accepted";
     else if (host->request_path_param(req, str("nope"), &missing) != SB_ERR_NOT_FOUND)
         problem = "a missing path parameter was found";
+    else if (host->response_send(req, 103, bytes("x", 1)) != SB_ERR_INVALID_ARGUMENT)
+        problem = "a 1xx was accepted as the final response";
     if (host->response_stream_begin(req, 200, &stream) != SB_OK) return SB_ERR_INTERNAL;
     if (!problem && host->response_send(req, 200, bytes("x", 1)) != SB_ERR_STATE)
         problem = "a second response was accepted";

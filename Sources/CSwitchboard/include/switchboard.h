@@ -524,7 +524,9 @@ typedef struct sb_host_api {
      * name that is not a token or a value with CR, LF or NUL. */
     sb_status (*response_header_add)(sb_request *req, sb_str name, sb_str value);
     /* Responds with `status` and a body the host copies. Without a Content-Type header the host
-     * sends application/octet-stream (none for an empty body). */
+     * sends application/octet-stream (none for an empty body). SB_ERR_INVALID_ARGUMENT for a
+     * status outside 200-999 (a 1xx is interim, never a final response); so for every response
+     * call. */
     sb_status (*response_send)(sb_request *req, uint16_t status, sb_bytes body);
     /* As response_send, but the host borrows `body` until it calls release(release_data): exactly
      * once, on any thread, whatever this call returns — also when it fails, a NULL `req` included

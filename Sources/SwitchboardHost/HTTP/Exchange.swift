@@ -165,7 +165,9 @@ final class Exchange: Drainable, Sendable {
     /// Records the one response. `body` runs (with the response's headers, which it may add to)
     /// only if this is the first response call.
     func respond(status: UInt16, body: (inout HTTPFields) -> HostResponse.Body) -> sb_status {
-        guard (100...999).contains(status) else { return SB_ERR_INVALID_ARGUMENT }
+        // 1xx is interim (RFC 9110 §15.2): sent as the final answer it would leave the client
+        // waiting for another, and the next response on the connection answering the wrong request.
+        guard (200...999).contains(status) else { return SB_ERR_INVALID_ARGUMENT }
         let action = state.withLock { s in
             s.machine.respond { headers, negotiated in
                 var headers = headers
