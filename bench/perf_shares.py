@@ -16,6 +16,10 @@ NIO = ["HTTPResponseEncoder", "HTTPDecoder", "BetterHTTPParser", "llhttp", "Pend
        "ByteToMessageHandler", "HeadChannelHandler", "__GI___writev", "NIOPooledRecvBufferAllocator",
        "ChannelPipeline.SynchronousOperations.fire"]
 COMPONENTS = [
+    # A plugin's own code: its image is a copy under the state directory, which perf cannot
+    # symbolize once the host has unlinked it; an async Swift handler runs inside Task.immediate.
+    ("state store (inline reads, SQLite)", ["StateCalls.", "StateStore.", "SQLiteStateStorage", "GRDB", "sqlite3"]),
+    ("plugin code (its image)", ["/state/images/", "swift_task_immediate"]),
     ("plugin handler and exchange", ["PluginResponder.call("]),
     ("content coding (deciding on gzip)", ["ContentCoding."]),
     ("Date and Server fields", ["ConnectionResponder.addDateAndServer"]),
@@ -52,6 +56,9 @@ def stacks(path):
 
 def component(frames):
     if "kernel.kallsyms" in frames[0]:
+        # A system call made for the state store (SQLite's file locks) is the store's.
+        if any(key in frame for frame in frames for key in COMPONENTS[0][1]):
+            return COMPONENTS[0][0]
         return "kernel: syscalls, TCP"
     for frame in frames:
         for name, keys in COMPONENTS:

@@ -68,6 +68,9 @@ final class SQLiteStateStorage: StateStorage {
             throw OpenError(description: "cannot open the state database \(path): \(error)")
         }
         imported = try Self.importLog(directory: directory, into: queue)
+        // The -shm file exists once a connection has opened the database in WAL mode, and stays
+        // while one (this store's) has it open.
+        walIndex = WALIndexHeader(path: path + "-shm")
         _ = othersCommitted()  // what "since" means from here on
     }
 
@@ -79,12 +82,23 @@ final class SQLiteStateStorage: StateStorage {
     /// SQLite's `data_version` when `othersCommitted` last read it: it moves only when another
     /// connection commits.
     private let seenVersion = Locked<Int?>(nil)
+    /// The wal-index header as read before the last `data_version` that `othersCommitted` read:
+    /// while the header is the same, no connection has committed since.
+    private let checkedHeader = Locked<WALIndexHeader.Value?>(nil)
+    private let walIndex: WALIndexHeader?
 
     func othersCommitted() -> Bool {
+        // The header first: unchanged since a check that began after it was read, nothing has
+        // committed since that check (SQLite rewrites it in every commit before the commit
+        // returns), so no transaction is needed.
+        let header = walIndex?.read()
+        if let header, checkedHeader.withLock({ $0 == header }) { return false }
         // Run inline when the queue is idle, as it is for the store's holder.
         guard let version = try? queue.inDatabase({ db in try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) }) ?? nil else {
+            checkedHeader.withLock { $0 = nil }
             return true
         }
+        checkedHeader.withLock { $0 = header }
         return seenVersion.withLock { seen in
             defer { seen = version }
             return seen != version
@@ -161,6 +175,46 @@ final class SQLiteStateStorage: StateStorage {
             throw OpenError(description: "imported \(log), but cannot rename it to \(backup): \(String(cString: strerror(errno)))")
         }
         return count
+    }
+}
+
+/// Notices that some connection, of this process or another, may have committed to a WAL-mode
+/// database since an earlier look, with one `pread(2)` and no lock: SQLite keeps the wal-index
+/// header at the start of `<database>-shm`, two copies of 48 bytes (its version, a change
+/// counter that moves with each transaction, the last valid frame, salts and checksums), and a
+/// commit rewrites both (the second first) before it returns (sqlite.org/walformat.html §2.1,
+/// "The WAL-Index Header"). So an unchanged header means nothing has committed since it was
+/// read. It only ever says "unchanged" or "maybe": a file that cannot be read, a version other
+/// than 3007000, an uninitialised header, or two copies caught mid-rewrite read as nil, and the
+/// caller asks SQLite (`PRAGMA data_version`), which stays the authority.
+final class WALIndexHeader: Sendable {
+    /// The first copy of the header, as 48 bytes.
+    struct Value: Equatable, Sendable {
+        var a, b, c, d, e, f: UInt64
+    }
+
+    /// The version SQLite writes in `iVersion` (WALINDEX_MAX_VERSION since 3.7.0).
+    static let version: UInt32 = 3_007_000
+    private let fd: Int32
+
+    /// Opens `path` (a database's `-shm` file) for reading; nil when it cannot be opened.
+    init?(path: String) {
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+    }
+
+    deinit { close(fd) }
+
+    /// The header now; nil when it cannot be trusted (see the type's comment).
+    func read() -> Value? {
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 12) { words -> Value? in
+            let raw = UnsafeMutableRawBufferPointer(words)
+            guard pread(fd, raw.baseAddress, 96, 0) == 96 else { return nil }
+            // iVersion (u32 at 0, native order) and isInit (u8 at 12).
+            guard raw.load(fromByteOffset: 0, as: UInt32.self) == Self.version, raw[12] == 1 else { return nil }
+            guard memcmp(raw.baseAddress!, raw.baseAddress! + 48, 48) == 0 else { return nil }  // mid-rewrite
+            return Value(a: words[0], b: words[1], c: words[2], d: words[3], e: words[4], f: words[5])
+        }
     }
 }
 
