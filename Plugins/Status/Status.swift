@@ -23,6 +23,7 @@
 // plugins.config.status.report_delay_ms (default 1000) is how long a report takes.
 
 import Crypto
+import Synchronization
 import SwitchboardSDK
 
 #if canImport(Glibc)
@@ -220,8 +221,14 @@ enum Keys {
     static func user(_ id: some BinaryInteger) -> String { "users/\(id)" }
 
     static func padded(_ id: Int) -> String {
-        let digits = String(id)
-        return String(repeating: "0", count: max(0, 19 - digits.count)) + digits
+        let digits = String(id).utf8
+        let width = max(19, digits.count)
+        return String(unsafeUninitializedCapacity: width) { buffer in
+            let zeros = width - digits.count
+            buffer[..<zeros].initialize(repeating: UInt8(ascii: "0"))
+            _ = buffer[zeros...].initialize(fromContentsOf: digits)
+            return width
+        }
     }
 }
 
@@ -335,31 +342,47 @@ enum ETag {
 final class Store: Sendable {
     let app: App
     private let ready: Task<Void, any Error>
+    /// Set once seeding has succeeded: a request then reads without waiting on `ready`.
+    private let seeded: Flag
 
     init(app: App) {
         self.app = app
         let state = app.state
+        let seeded = Flag()
+        self.seeded = seeded
         ready = Task {
-            guard try await state.get(Keys.seeded) == nil else { return }
-            // One transaction: the chapter's items, its resource and the marker, all or none, so
-            // two generations (or two hosts) seeding at once cannot half-seed or seed twice.
-            let items: [StateStore.Step] = [Item(id: 1, name: "Laptop", price: 999.99), Item(id: 2, name: "Mouse", price: 29.99)].map {
-                .put(Keys.item($0.id), $0.json)
-            }
-            do throws(StateStore.Failure) {
-                // Each key only if absent: a store seeded in part by an earlier version (before
-                // its marker) keeps what it holds, and is completed below.
-                let absent: [StateStore.Step] = [Keys.seeded, Keys.item(1), Keys.item(2), Keys.conditional].map { .expectAbsent($0) }
-                try await state.transaction(absent + items + [.put(Keys.conditional, Resource.initial.json), .put(Keys.seeded, Array("1".utf8))])
-            } catch {
-                guard error == .conflict else { throw error }
-                guard try await state.get(Keys.seeded) == nil else { return }  // seeded meanwhile
-                for case .put(let key, let value) in items + [.put(Keys.conditional, Resource.initial.json)] {
-                    try? await state.compareAndPut(key, expected: nil, value)
-                }
-                try await state.put(Keys.seeded, Array("1".utf8))
-            }
+            try await Self.seed(state)
+            seeded.set()
         }
+    }
+
+    /// Writes the chapter's items and resource into an empty store, once.
+    private static func seed(_ state: StateStore) async throws {
+        guard try await state.get(Keys.seeded) == nil else { return }
+        // One transaction: the chapter's items, its resource and the marker, all or none, so
+        // two generations (or two hosts) seeding at once cannot half-seed or seed twice.
+        let items: [StateStore.Step] = [Item(id: 1, name: "Laptop", price: 999.99), Item(id: 2, name: "Mouse", price: 29.99)].map {
+            .put(Keys.item($0.id), $0.json)
+        }
+        do throws(StateStore.Failure) {
+            // Each key only if absent: a store seeded in part by an earlier version (before
+            // its marker) keeps what it holds, and is completed below.
+            let absent: [StateStore.Step] = [Keys.seeded, Keys.item(1), Keys.item(2), Keys.conditional].map { .expectAbsent($0) }
+            try await state.transaction(absent + items + [.put(Keys.conditional, Resource.initial.json), .put(Keys.seeded, Array("1".utf8))])
+        } catch {
+            guard error == .conflict else { throw error }
+            guard try await state.get(Keys.seeded) == nil else { return }  // seeded meanwhile
+            for case .put(let key, let value) in items + [.put(Keys.conditional, Resource.initial.json)] {
+                try? await state.compareAndPut(key, expected: nil, value)
+            }
+            try await state.put(Keys.seeded, Array("1".utf8))
+        }
+    }
+
+    private final class Flag: Sendable {
+        private let value = Atomic(false)
+        var isSet: Bool { value.load(ordering: .acquiring) }
+        func set() { value.store(true, ordering: .releasing) }
     }
 
     /// Runs `body` once seeding is done (whatever its outcome).
@@ -373,6 +396,7 @@ final class Store: Sendable {
 
     private var state: StateStore {
         get async throws(HTTPError) {
+            if seeded.isSet { return app.state }
             do {
                 try await ready.value
             } catch {

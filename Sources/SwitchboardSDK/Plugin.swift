@@ -265,7 +265,7 @@ public final class App: @unchecked Sendable {  // `host` and `handle` are C poin
     }
 
     private func add(_ o: RouteOptions, _ handler: RouteBox.Handler) {
-        let box = RouteBox(app: self, handler: handler)
+        let box = RouteBox(app: self, route: "\(o.method) \(o.path)", handler: handler)
         let status = CStrings.scope { strings -> sb_status in
             var specs = o.params.map { $0.spec.c(strings) }
             var docs = o.responses.map { $0.c(strings) }
@@ -324,10 +324,13 @@ final class RouteBox: Sendable {
         case async(@Sendable (Request) async throws -> Response)
     }
     unowned let app: App
+    /// The route as declared, `GET /items/{item_id}`, for the log.
+    let route: String
     let handler: Handler
 
-    init(app: App, handler: Handler) {
+    init(app: App, route: String, handler: Handler) {
         self.app = app
+        self.route = route
         self.handler = handler
     }
 }
@@ -358,12 +361,11 @@ private func routeTrampoline(_ data: UnsafeMutableRawPointer?, _ req: OpaquePoin
             } catch {
                 response = Response(error: error, app: box.app)
             }
-            // Read now: after a refused response call the request is no longer valid.
-            let route = "\(request.method) \(request.path)"
             let status = response.send(request)
             // (SB_PENDING: a `Response.later` answers when its responder is called.)
             guard status != SB_PENDING else { return }
-            if status != SB_OK { box.app.log(.error, "async handler for \(route) could not respond: status \(status)") }
+            // The declared route: after a refused response call the request is no longer valid.
+            if status != SB_OK { box.app.log(.error, "async handler for \(box.route) could not respond: status \(status)") }
             sent.record(status)
         }
         // Finished before this returns (here or, just now, on another thread): the host has its
