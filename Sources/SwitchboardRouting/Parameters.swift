@@ -190,43 +190,93 @@ public enum ParameterValidation {
         }
     }
 
+    /// A route's declarations prepared once for validating each of its requests: where each path
+    /// parameter's value sits among the template's, and each default already converted (a default
+    /// that does not convert is refused when the route is added: `ParameterSpec.problem`).
+    public struct Plan: Sendable {
+        /// The declarations, in order.
+        public let specs: [ParameterSpec]
+        /// For each declaration, the index of its value among the template's parameters; -1 for
+        /// a query or header parameter, or a path one the template does not name.
+        let pathIndex: [Int]
+        /// For each declaration, its default as a value (`present` false); nil for none.
+        let defaults: [ParameterValue?]
+
+        /// `pathParameterNames`: the template's parameter names, in order (`PathTemplate`).
+        public init(_ specs: [ParameterSpec], pathParameterNames: [String]) {
+            self.specs = specs
+            pathIndex = specs.map { spec in spec.location == .path ? pathParameterNames.firstIndex(of: spec.name) ?? -1 : -1 }
+            defaults = specs.map { spec in
+                guard let fallback = spec.defaultValue, case .success(var value) = ParameterValidation.convert(fallback, spec) else { return nil }
+                value.present = false
+                return value
+            }
+        }
+    }
+
     /// One value per declaration, in order (nil: optional, absent, no default), or every issue.
     /// `cStrings`: the values go to a typed C handler as NUL-terminated strings, so a string with
     /// a NUL in it (which C would silently cut short after it was validated whole) is refused.
     public static func validate(_ specs: [ParameterSpec], _ source: Source, cStrings: Bool = false) -> Result<[ParameterValue?], ValidationFailure> {
+        validate(Plan(specs, pathParameterNames: []), cStrings: cStrings) { i in
+            switch specs[i].location {
+            case .path: source.path(specs[i].name)
+            case .query: source.query(specs[i].name)
+            case .header: source.header(specs[i].name)
+            }
+        }
+    }
+
+    /// `validate(_:_:cStrings:)` for a request's parts as sent: the values of the template's
+    /// parameters (percent-encoded; a malformed escape is validated as sent, as Starlette does),
+    /// the query's pairs (`QueryString.items`; the last of a repeated name counts, as in
+    /// FastAPI), and the header fields (`header(name)`: the first field of that name, matched
+    /// case-insensitively). What a request to a route with parameters pays: no closure, no
+    /// string but the values themselves.
+    public static func validate(
+        _ plan: Plan, pathValues: [Substring], query: [(name: Substring, value: Substring)], cStrings: Bool = false,
+        header: (String) -> String?
+    ) -> Result<[ParameterValue?], ValidationFailure> {
+        validate(plan, cStrings: cStrings) { i in
+            switch plan.specs[i].location {
+            case .path:
+                let j = plan.pathIndex[i]
+                guard j >= 0, j < pathValues.count else { return nil }
+                return pathValues[j].percentDecoded() ?? String(pathValues[j])
+            case .query: return QueryString.lastValue(query, named: plan.specs[i].name)
+            case .header: return header(plan.specs[i].name)
+            }
+        }
+    }
+
+    /// The one loop: `raw(i)` reads declaration i's value as sent (decoded), nil when absent.
+    private static func validate(_ plan: Plan, cStrings: Bool, raw read: (Int) -> String?) -> Result<[ParameterValue?], ValidationFailure> {
+        let specs = plan.specs
         var values: [ParameterValue?] = []
         values.reserveCapacity(specs.count)
         var issues: [ValidationIssue] = []
-        for spec in specs {
-            let raw: String?
-            switch spec.location {
-            case .path: raw = source.path(spec.name)
-            case .query: raw = source.query(spec.name)
-            case .header: raw = source.header(spec.name)
-            }
-            guard let raw else {
-                if spec.required {
-                    issues.append(ValidationIssue(type: "missing", loc: [.string(spec.location.name), .string(spec.name)], msg: "Field required", input: .null))
-                } else if let fallback = spec.defaultValue, case .success(var value) = convert(fallback, spec) {
-                    value.present = false
-                    values.append(value)
+        // By index: a declaration is read in place, not copied out of the array.
+        for i in specs.indices {
+            guard let raw = read(i) else {
+                if specs[i].required {
+                    issues.append(ValidationIssue(type: "missing", loc: [.string(specs[i].location.name), .string(specs[i].name)], msg: "Field required", input: .null))
                 } else {
-                    values.append(nil)
+                    values.append(plan.defaults[i])
                 }
                 continue
             }
-            if cStrings && (spec.kind == .string || spec.kind == .enumeration) && raw.utf8.contains(0) {
+            if cStrings && (specs[i].kind == .string || specs[i].kind == .enumeration) && raw.utf8.contains(0) {
                 issues.append(
                     ValidationIssue(
-                        type: "value_error", loc: [.string(spec.location.name), .string(spec.name)],
+                        type: "value_error", loc: [.string(specs[i].location.name), .string(specs[i].name)],
                         msg: "Value error, a NUL character cannot be passed to this handler", input: .string(raw)))
                 continue
             }
-            switch convert(raw, spec) {
+            switch convert(raw, specs[i]) {
             case .success(let value): values.append(value)
             case .failure(let issue):
                 var issue = issue
-                issue.loc = [.string(spec.location.name), .string(spec.name)]
+                issue.loc = [.string(specs[i].location.name), .string(specs[i].name)]
                 issues.append(issue)
             }
         }

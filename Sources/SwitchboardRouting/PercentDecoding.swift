@@ -57,18 +57,47 @@ public enum QueryString {
     /// The pairs of `query` (without `?`), split at `&` and at each pair's first `=`, still
     /// percent-encoded; a pair without `=` has an empty value, and empty pairs are dropped.
     public static func items(_ query: Substring) -> [(name: Substring, value: Substring)] {
-        query.split(separator: "&").map { pair in
-            guard let eq = pair.firstIndex(of: "=") else { return (pair, "") }
-            return (pair[..<eq], pair[pair.index(after: eq)...])
+        var items: [(name: Substring, value: Substring)] = []
+        var rest = query
+        // Split as bytes: `&` and `=` are ASCII, so their indices are boundaries of `query`.
+        while !rest.isEmpty {
+            let end = rest.utf8.firstIndex(of: UInt8(ascii: "&")) ?? rest.endIndex
+            let pair = rest[..<end]
+            if !pair.isEmpty {
+                if let eq = pair.utf8.firstIndex(of: UInt8(ascii: "=")) {
+                    items.append((pair[..<eq], pair[pair.utf8.index(after: eq)...]))
+                } else {
+                    items.append((pair, ""))
+                }
+            }
+            rest = end == rest.endIndex ? "" : rest[rest.utf8.index(after: end)...]
         }
+        return items
+    }
+
+    /// Whether the pair name `raw` (as sent) decodes to `name` (form encoding: `+` is a space; a
+    /// malformed escape is kept as sent). Compared as UTF-8 bytes, code point by code point, as
+    /// Starlette compares them; a name sent without escapes is compared without decoding.
+    public static func name(_ raw: Substring, is name: String) -> Bool {
+        let utf8 = raw.utf8
+        if !utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) { return utf8.elementsEqual(name.utf8) }
+        return (raw.percentDecoded(plusIsSpace: true) ?? String(raw)).utf8.elementsEqual(name.utf8)
     }
 
     /// The decoded values of every pair called `name`, in order (form encoding: `+` is a space).
     /// A malformed escape is kept as sent, as Starlette keeps it.
     public static func values(_ items: [(name: Substring, value: Substring)], named name: String) -> [String] {
         items.compactMap { item in
-            (item.name.percentDecoded(plusIsSpace: true) ?? String(item.name)) == name
-                ? item.value.percentDecoded(plusIsSpace: true) ?? String(item.value) : nil
+            Self.name(item.name, is: name) ? item.value.percentDecoded(plusIsSpace: true) ?? String(item.value) : nil
         }
+    }
+
+    /// The decoded value of the last pair called `name` (FastAPI reads a repeated parameter's
+    /// last), or nil; only that value is decoded.
+    public static func lastValue(_ items: [(name: Substring, value: Substring)], named name: String) -> String? {
+        for item in items.reversed() where Self.name(item.name, is: name) {
+            return item.value.percentDecoded(plusIsSpace: true) ?? String(item.value)
+        }
+        return nil
     }
 }

@@ -43,6 +43,45 @@ import SwitchboardSDK
         #expect("%zz"[...].percentDecoded() == nil)
         #expect("%FF"[...].percentDecoded() == nil)
     }
+
+    /// A query string splits as Starlette splits it: at `&`, each pair at its first `=`, empty
+    /// pairs dropped; a name matches by its decoded code points; a repeated name's last value
+    /// counts, and only that one is decoded.
+    @Test func queryStringsSplitAndMatchAsStarletteDoes() {
+        let items = QueryString.items("a=1&&b&c=x=y&a=2&q+x=%20z&caf%C3%A9=1&e%CC%81=2&=v&bad=%zz")
+        #expect(items.map { "\($0.name)|\($0.value)" } == ["a|1", "b|", "c|x=y", "a|2", "q+x|%20z", "caf%C3%A9|1", "e%CC%81|2", "|v", "bad|%zz"])
+        #expect(QueryString.items("").isEmpty && QueryString.items("&&").isEmpty)
+        #expect(QueryString.lastValue(items, named: "a") == "2" && QueryString.values(items, named: "a") == ["1", "2"])
+        #expect(QueryString.lastValue(items, named: "b") == "" && QueryString.lastValue(items, named: "c") == "x=y")
+        #expect(QueryString.lastValue(items, named: "q x") == " z", "+ is a space, in names too")
+        #expect(QueryString.lastValue(items, named: "café") == "1")
+        #expect(QueryString.lastValue(items, named: "e\u{301}") == "2" && QueryString.lastValue(items, named: "\u{E9}") == nil, "code points, not canonical equivalence")
+        #expect(QueryString.lastValue(items, named: "") == "v" && QueryString.lastValue(items, named: "bad") == "%zz")
+        #expect(QueryString.lastValue(items, named: "missing") == nil)
+    }
+
+    /// A route's plan converts each default once, finds each path parameter by its place in the
+    /// template, and validates as the closure-based form does.
+    @Test func aValidationPlanReadsTheRequestsPartsAsSent() throws {
+        let specs = [
+            ParameterSpec(name: "id", location: .path, kind: .int, ge: 1),
+            ParameterSpec(name: "limit", location: .query, kind: .int, defaultValue: "10"),
+            ParameterSpec(name: "q", location: .query, kind: .string),
+            ParameterSpec(name: "x-token", location: .header, kind: .string, required: true),
+        ]
+        let plan = ParameterValidation.Plan(specs, pathParameterNames: ["other", "id"])
+        func validate(_ path: [Substring], _ query: Substring, token: String?) -> Result<[ParameterValue?], ValidationFailure> {
+            ParameterValidation.validate(plan, pathValues: path, query: QueryString.items(query), header: { $0 == "x-token" ? token : nil })
+        }
+        let values = try validate(["a", "4%32"], "q=hi+there&limit=3&limit=5", token: "t").get()
+        #expect(values.map { $0?.text } == ["42", "5", "hi there", "t"] && values[0]?.integer == 42 && values[1]?.present == true)
+        let defaults = try validate(["a", "7"], "", token: "t").get()
+        #expect(defaults[1]?.present == false && defaults[1]?.integer == 10 && defaults[1]?.text == "10" && defaults[2] == nil)
+        guard case .failure(let failure) = validate(["a", "0"], "limit=x", token: nil) else { Issue.record("invalid values passed"); return }
+        #expect(failure.body.contains("greater_than_equal") && failure.body.contains("int_parsing") && failure.body.contains("missing"))
+        guard case .failure(let sent) = validate(["a", "%zz"], "", token: "t") else { Issue.record("a malformed escape passed"); return }
+        #expect(sent.body.contains(#""input":"%zz""#), "a malformed escape is validated as sent")
+    }
 }
 
 /// `sb_route_spec` as the host reads it (ABI 1.4's body fields, and sizes it must refuse).

@@ -97,7 +97,7 @@ final class Exchange: Drainable, Sendable {
     var query: Substring { request.uri.query.map { $0[...] } ?? "" }
 
     func pathParameter(_ name: String) -> String? {
-        guard let index = route.template.parameterNames.firstIndex(of: name) else { return nil }
+        guard let index = route.pathParameterNames.firstIndex(of: name) else { return nil }
         return rawParameters[index].percentDecoded()
     }
 
@@ -109,7 +109,7 @@ final class Exchange: Drainable, Sendable {
             return parsed
         }
         var seen = 0
-        for item in items where item.name.percentDecoded(plusIsSpace: true) == name {
+        for item in items where QueryString.name(item.name, is: name) {
             if seen == index { return item.value.percentDecoded(plusIsSpace: true) }
             seen += 1
         }
@@ -118,7 +118,7 @@ final class Exchange: Drainable, Sendable {
 
     /// The validated value of the declared parameter `name`.
     func parameterValue(_ name: String) -> ParameterValue? {
-        guard let index = route.parameters.firstIndex(where: { $0.name == name }) else { return nil }
+        guard let index = route.validation.specs.firstIndex(where: { $0.name == name }) else { return nil }
         return parameterValues[index]
     }
 

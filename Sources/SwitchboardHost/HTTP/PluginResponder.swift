@@ -253,16 +253,13 @@ public struct PluginResponder: HTTPResponder {
     private func prepare(_ request: Request, route: RouteEntry, parameters: [Substring], channel: (any Channel)?) -> Prepared {
         var values: [ParameterValue?] = []
         var queryItems: [(name: Substring, value: Substring)]? = nil
-        if !route.parameters.isEmpty {
+        if !route.validation.specs.isEmpty {
             let items = QueryString.items(request.uri.query.map { $0[...] } ?? "")
             queryItems = items
-            let names = route.template.parameterNames
-            let source = ParameterValidation.Source(
-                // A malformed escape is validated as sent (as Starlette does), not reported missing.
-                path: { name in names.firstIndex(of: name).map { parameters[$0].percentDecoded() ?? String(parameters[$0]) } },
-                query: { name in QueryString.values(items, named: name).last },
-                header: { name in HTTPField.Name(name).flatMap { request.headers[values: $0].first } })
-            switch ParameterValidation.validate(route.parameters, source, cStrings: route.typedCall != nil) {
+            let validated = ParameterValidation.validate(route.validation, pathValues: parameters, query: items, cStrings: route.typedCall != nil) { name in
+                HTTPField.Name(name).flatMap { request.headers[values: $0].first }
+            }
+            switch validated {
             case .success(let validated):
                 values = validated
             case .failure(let issues):

@@ -19,6 +19,10 @@ public final class RouteEntry: @unchecked Sendable {  // `instruments` is writte
     let typedCall: TypedHandlerCall?
     /// What the watchdog calls this route's code when it holds a thread: "plugin GET /path".
     let activityLabel: UnsafePointer<CChar>
+    /// The template's parameter names, in order (computed once: a request's values are by index).
+    let pathParameterNames: [String]
+    /// The declared parameters, prepared once for validating each request.
+    let validation: ParameterValidation.Plan
     /// Request counters and latency, set by the registry before the entry is published in a table.
     nonisolated(unsafe) var instruments: HostMetrics.RouteInstruments? = nil
 
@@ -28,6 +32,8 @@ public final class RouteEntry: @unchecked Sendable {  // `instruments` is writte
         self.maxBodyBytes = declaration.maxBodyBytes == 0 ? defaultMaxBody : Int(clamping: declaration.maxBodyBytes)
         self.typedCall = typedCall
         self.activityLabel = ActivityLabel.intern("\(plugin.name) \(declaration.signature)")
+        pathParameterNames = declaration.template.parameterNames
+        validation = ParameterValidation.Plan(declaration.metadata.parameters, pathParameterNames: pathParameterNames)
     }
 
     /// The request method, an upper-case token such as `GET`.
