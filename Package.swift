@@ -50,7 +50,7 @@ let package = Package(
         // The C ABI: one header, standard includes only. Plugins depend on this and nothing else.
         .target(name: "CSwitchboard", path: "Sources/CSwitchboard"),
         // C helpers for the host only (hashing, thread flags); never seen by plugins.
-        .target(name: "CSwitchboardHostSupport", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CSwitchboardHostSupport", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("sqlite3")]),
         // Typed handlers are called through libffi (the system package libffi-dev).
         .target(name: "CSwitchboardFFI", linkerSettings: [.linkedLibrary("ffi")]),
         // Routes as plugins declare them: path templates, typed parameters and their FastAPI-shaped

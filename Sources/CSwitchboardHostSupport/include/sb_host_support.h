@@ -22,6 +22,14 @@ size_t sbh_busy_threads(int64_t older_than_ns, const char **labels, const char *
 const char *sbh_code_enter(const char *tag);
 void sbh_code_leave(const char *previous);
 const char *sbh_code_current(void);
+/* The wal-index of the SQLite connection `db` (a `sqlite3 *` in WAL mode that has read since it
+ * opened): SQLite's own mapping of its shared memory, region 0, valid until the connection closes.
+ * NULL when the VFS has no shared memory or has not mapped it. Call on the connection's thread. */
+const volatile void *sbh_wal_index(void *db);
+/* Copies the wal-index header (its first copy, 48 bytes) from `region` into `out` and returns 1,
+ * or returns 0 when it cannot be trusted: its two copies differ (a commit is rewriting it), or its
+ * version is not 3007000, or it is not initialised. Reads only: no lock, any thread. */
+int sbh_wal_index_header(const volatile void *region, uint32_t out[12]);
 /* Installs handlers for the fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP,
  * SIGSYS) that write "crash\t<signal>\t<faulting instruction's address, hex>\t<tag or ->\n" to
  * `fd` with one write(2), then die of the signal as before. Returns 0, or -1 with errno set. Call

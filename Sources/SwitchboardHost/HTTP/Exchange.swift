@@ -110,7 +110,8 @@ final class Exchange: Drainable, Sendable {
         }
         var seen = 0
         for item in items where QueryString.name(item.name, is: name) {
-            if seen == index { return item.value.percentDecoded(plusIsSpace: true) }
+            // A malformed escape is kept as sent, as validation reads it.
+            if seen == index { return item.value.percentDecoded(plusIsSpace: true) ?? String(item.value) }
             seen += 1
         }
         return nil

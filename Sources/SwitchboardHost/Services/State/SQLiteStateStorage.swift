@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import class SwitchboardCore.Locked
+import CSwitchboardHostSupport
 
 /// Plugin state in SQLite (`state.backend: sqlite`), through GRDB: `<directory>/state.db`.
 ///
@@ -68,9 +69,8 @@ final class SQLiteStateStorage: StateStorage {
             throw OpenError(description: "cannot open the state database \(path): \(error)")
         }
         imported = try Self.importLog(directory: directory, into: queue)
-        // The -shm file exists once a connection has opened the database in WAL mode, and stays
-        // while one (this store's) has it open.
-        walIndex = WALIndexHeader(path: path + "-shm")
+        // Mapped once the connection has read in WAL mode (it has: the import above).
+        walIndex = WALIndexHeader(queue)
         _ = othersCommitted()  // what "since" means from here on
     }
 
@@ -85,7 +85,8 @@ final class SQLiteStateStorage: StateStorage {
     /// The wal-index header as read before the last `data_version` that `othersCommitted` read:
     /// while the header is the same, no connection has committed since.
     private let checkedHeader = Locked<WALIndexHeader.Value?>(nil)
-    private let walIndex: WALIndexHeader?
+    /// nil when SQLite has no shared memory to read (then every check is a transaction).
+    let walIndex: WALIndexHeader?
 
     func othersCommitted() -> Bool {
         // The header first: unchanged since a check that began after it was read, nothing has
@@ -179,40 +180,42 @@ final class SQLiteStateStorage: StateStorage {
 }
 
 /// Notices that some connection, of this process or another, may have committed to a WAL-mode
-/// database since an earlier look, with one `pread(2)` and no lock: SQLite keeps the wal-index
-/// header at the start of `<database>-shm`, two copies of 48 bytes (its version, a change
-/// counter that moves with each transaction, the last valid frame, salts and checksums), and a
-/// commit rewrites both (the second first) before it returns (sqlite.org/walformat.html §2.1,
-/// "The WAL-Index Header"). So an unchanged header means nothing has committed since it was
-/// read. It only ever says "unchanged" or "maybe": a file that cannot be read, a version other
-/// than 3007000, an uninitialised header, or two copies caught mid-rewrite read as nil, and the
-/// caller asks SQLite (`PRAGMA data_version`), which stays the authority.
-final class WALIndexHeader: Sendable {
+/// database since an earlier look, without a lock, a system call or a transaction: SQLite keeps
+/// the wal-index header at the start of its shared memory (`<database>-shm`), two copies of 48
+/// bytes (its version, a change counter that moves with each transaction, the last valid frame,
+/// salts and checksums), and a commit rewrites both (the second first) before it returns
+/// (sqlite.org/walformat.html §2.1, "The WAL-Index Header"). So an unchanged header means nothing
+/// has committed since it was read. The header is read through SQLite's own mapping of that memory
+/// (the VFS's `xShmMap`), which the connection keeps until it closes: this holds no descriptor of
+/// the file (closing one would drop the process's POSIX locks on it, SQLite's among them) and sees
+/// what SQLite sees. It only ever says "unchanged" or "maybe": an uninitialised header, a version
+/// other than 3007000, or two copies caught mid-rewrite read as nil, and the caller asks SQLite
+/// (`PRAGMA data_version`), which stays the authority.
+final class WALIndexHeader: @unchecked Sendable {  // `region` is SQLite's shared memory, only ever read with atomic loads
     /// The first copy of the header, as 48 bytes.
     struct Value: Equatable, Sendable {
         var a, b, c, d, e, f: UInt64
     }
 
-    /// The version SQLite writes in `iVersion` (WALINDEX_MAX_VERSION since 3.7.0).
-    static let version: UInt32 = 3_007_000
-    private let fd: Int32
+    /// Region 0 of the wal-index, SQLite's mapping; valid while `queue`'s connection is open.
+    private let region: UnsafeRawPointer
+    /// Kept so the connection, and with it the mapping, outlives this.
+    private let queue: DatabaseQueue
 
-    /// Opens `path` (a database's `-shm` file) for reading; nil when it cannot be opened.
-    init?(path: String) {
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+    /// The header of `queue`'s database; nil when its VFS has no shared memory mapped (not in WAL
+    /// mode, or not read since it opened).
+    init?(_ queue: DatabaseQueue) {
+        guard let region = queue.inDatabase({ db in db.sqliteConnection.flatMap { sbh_wal_index(UnsafeMutableRawPointer($0)) } }) else {
+            return nil
+        }
+        self.region = UnsafeRawPointer(region)
+        self.queue = queue
     }
-
-    deinit { close(fd) }
 
     /// The header now; nil when it cannot be trusted (see the type's comment).
     func read() -> Value? {
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 12) { words -> Value? in
-            let raw = UnsafeMutableRawBufferPointer(words)
-            guard pread(fd, raw.baseAddress, 96, 0) == 96 else { return nil }
-            // iVersion (u32 at 0, native order) and isInit (u8 at 12).
-            guard raw.load(fromByteOffset: 0, as: UInt32.self) == Self.version, raw[12] == 1 else { return nil }
-            guard memcmp(raw.baseAddress!, raw.baseAddress! + 48, 48) == 0 else { return nil }  // mid-rewrite
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 6) { words -> Value? in
+            guard sbh_wal_index_header(region, UnsafeMutableRawPointer(words.baseAddress!).assumingMemoryBound(to: UInt32.self)) == 1 else { return nil }
             return Value(a: words[0], b: words[1], c: words[2], d: words[3], e: words[4], f: words[5])
         }
     }
