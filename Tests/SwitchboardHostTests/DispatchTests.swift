@@ -130,6 +130,8 @@ import Testing
             ) { response in
                 #expect(response.text == "method=POST q=hello wörld x-probe=yes body=the body")
             }
+            // A malformed escape: the value as sent, as the host's validation reads it (not absent).
+            try await client.execute(uri: "/probe/echo?q=50%zz+off", method: .post) { #expect($0.text == "method=POST q=50%zz+off x-probe= body=") }
         }
     }
 
