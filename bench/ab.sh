@@ -28,7 +28,7 @@ declare -A PORT
 for side in A B; do
   bin=$A_BIN; [ "$side" = B ] && bin=$B_BIN
   mkdir -p "$WORK/$side/plugins"
-  cp "$bin/libHelloC.so" "$bin/libHelloSwift.so" "$WORK/$side/plugins/"
+  cp "$bin/libHelloC.so" "$bin/libHelloSwift.so" "$bin/libStatus.so" "$WORK/$side/plugins/"
   PORT[$side]=$(pick_port)
   SWITCHBOARD_LOG_LEVEL=warning SWITCHBOARD_STATE_DIRECTORY="$WORK/$side/state" \
     taskset -c 1 "$bin/switchboard" serve --port "${PORT[$side]}" --plugins "$WORK/$side/plugins" 2>"$WORK/$side.log" &
@@ -45,6 +45,7 @@ TARGETS=(
   "Swift path param|/hello-swift/items/42"
   "C typed|/hello-c/lookup/42?q=abc&limit=3&verbose=yes"
   "Swift typed|/hello-swift/lookup/42?q=abc&limit=3&verbose=yes"
+  "status /items/1|/items/1"
 )
 declare -A RESULTS
 run() {  # side path
