@@ -75,9 +75,23 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
     }
 
     app.get("/items/{item_id}", params: [itemID], summary: "Get an item", responses: [ResponseDoc(200, "application/json"), ResponseDoc(304), ResponseDoc(404)]) { req in
+        // Synchronous while the item is at hand (the host's cache): no task per request.
         let id = try req[itemID]
-        guard let stored = try await store.get(Keys.item(id)) else { throw Item.notFound(id) }
-        return try conditionalRead(req, Item.validators(stored), stored)
+        @Sendable func answer(_ stored: [UInt8]?, _ req: Request) throws(HTTPError) -> Response {
+            guard let stored else { throw Item.notFound(id) }
+            return try conditionalRead(req, Item.validators(stored), stored)
+        }
+        switch try store.lookup(Keys.item(id)) {
+        case .value(let stored): return try answer(stored, req)
+        case .later(let read):
+            return .later { responder in
+                Task {
+                    let response: Response
+                    do throws(HTTPError) { response = try answer(try await read(), responder.req) } catch { response = error.response }
+                    _ = responder.send(response)
+                }
+            }
+        }
     }
 
     app.put("/items/{item_id}", params: [itemID], summary: "Replace an item; If-Match that does not match → 412", responses: [ResponseDoc(200, "application/json"), ResponseDoc(404), ResponseDoc(412), ResponseDoc(422)], body: itemSchema, evaluatesPreconditions: true) { req in
@@ -412,6 +426,26 @@ final class Store: Sendable {
     private func failed(_ error: StateStore.Failure) -> HTTPError {
         app.log(.error, "state store: \(error)")
         return Self.unavailable
+    }
+
+    /// What `lookup` found: the value at hand, or a read to await.
+    enum Lookup {
+        case value([UInt8]?)
+        case later(@Sendable () async throws(HTTPError) -> [UInt8]?)
+    }
+
+    /// `get` for a synchronous handler: the value when the host has it at hand (once seeded),
+    /// otherwise the read (already queued) to await.
+    func lookup(_ key: String) throws(HTTPError) -> Lookup {
+        guard seeded.isSet else { return .later { () async throws(HTTPError) -> [UInt8]? in try await self.get(key) } }
+        switch app.state.lookup(key) {
+        case .value(let value): return .value(value)
+        case .pending(let read):
+            return .later { () async throws(HTTPError) -> [UInt8]? in
+                do throws(StateStore.Failure) { return try await read.value } catch { throw self.failed(error) }
+            }
+        case .failed(let failure): throw failed(failure)
+        }
     }
 
     func get(_ key: String) async throws(HTTPError) -> [UInt8]? {

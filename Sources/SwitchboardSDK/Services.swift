@@ -376,6 +376,108 @@ private func stateDone(_ user: UnsafeMutableRawPointer?, _ status: sb_status, _ 
     waiter.continuation.resume(returning: .success(outcome))
 }
 
+// MARK: Reads without a task
+
+extension StateStore {
+    /// What `lookup` found: the value, answered inside the call, or the read the host queued.
+    public enum Lookup: Sendable {
+        /// The host had it at hand: the value, nil when the key is absent.
+        case value([UInt8]?)
+        /// The host queued the read (the value was not at hand, or a state call was ahead of it):
+        /// its value arrives on the store thread; await `PendingRead.value`.
+        case pending(PendingRead)
+        /// The call failed at once or inside it: `.other(SB_ERR_STATE)` once the generation is
+        /// retired, `.io` when the store failed.
+        case failed(Failure)
+    }
+
+    /// A read `lookup` queued. Its value is awaited at most once per caller; any number may await it.
+    public final class PendingRead: Sendable {
+        fileprivate let box: ReadBox
+        fileprivate init(_ box: ReadBox) { self.box = box }
+
+        /// The value (nil: absent), once the store thread has read it.
+        public var value: [UInt8]? {
+            get async throws(Failure) { try await box.wait().get() }
+        }
+    }
+
+    /// `get` without suspending, for a synchronous handler: `state_get_inline`, answered inside
+    /// this call when the host has the value at hand (a read-mostly route's common case), so the
+    /// handler answers with no task, no continuation and no hop; otherwise the read is already
+    /// queued and `.pending` carries it (answer with `Response.later` and await it there).
+    ///
+    ///     app.get("/notes/{id}", params: [id]) { req in
+    ///         switch app.state.lookup("notes/\(try req[id])") {
+    ///         case .value(let note?): return .bytes(note, contentType: "text/plain")
+    ///         case .value(nil): throw HTTPError(404, detail: "No such note")
+    ///         case .pending(let read): return .later { responder in Task { … try await read.value … } }
+    ///         case .failed(let failure): throw HTTPError(503, detail: "the store failed: \(failure)")
+    ///         }
+    ///     }
+    public func lookup(_ key: String) -> Lookup {
+        let box = ReadBox()
+        let user = Unmanaged.passRetained(box).toOpaque()
+        let status = app.withLiveHandle { plugin in withSBStr(key) { app.api.state_get_inline(plugin, $0, readDone, user) } } ?? SB_ERR_STATE
+        guard status == SB_OK else {
+            Unmanaged<ReadBox>.fromOpaque(user).release()
+            return .failed(Failure(status))
+        }
+        switch box.result {
+        case .success(let value)?: return .value(value)
+        case .failure(let failure)?: return .failed(failure)
+        case nil: return .pending(PendingRead(box))
+        }
+    }
+}
+
+/// One `lookup`'s outcome: set once by its completion, inline or later on the store thread.
+private final class ReadBox: Sendable {
+    typealias Outcome = Result<[UInt8]?, StateStore.Failure>
+    private enum State {
+        case waiting([CheckedContinuation<Outcome, Never>])
+        case done(Outcome)
+    }
+    private let state = Mutex(State.waiting([]))
+
+    var result: Outcome? {
+        state.withLock { if case .done(let outcome) = $0 { outcome } else { nil } }
+    }
+
+    func finish(_ outcome: Outcome) {
+        let waiting = state.withLock { state -> [CheckedContinuation<Outcome, Never>] in
+            guard case .waiting(let continuations) = state else { return [] }
+            state = .done(outcome)
+            return continuations
+        }
+        for continuation in waiting { continuation.resume(returning: outcome) }
+    }
+
+    func wait() async -> Outcome {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Outcome? in
+                switch state {
+                case .done(let outcome): return outcome
+                case .waiting(let continuations):
+                    state = .waiting(continuations + [continuation])
+                    return nil
+                }
+            }
+            if let done { continuation.resume(returning: done) }
+        }
+    }
+}
+
+private func readDone(_ user: UnsafeMutableRawPointer?, _ status: sb_status, _ result: UnsafePointer<sb_state_result>?) {
+    guard let user else { return }
+    let box = Unmanaged<ReadBox>.fromOpaque(user).takeRetainedValue()
+    switch status {
+    case SB_OK: box.finish(.success(result?.pointee.value.array ?? []))
+    case SB_ERR_NOT_FOUND: box.finish(.success(nil))
+    default: box.finish(.failure(StateStore.Failure(status)))
+    }
+}
+
 extension App {
     /// The state store (per plugin name; survives reloads).
     public var state: StateStore { StateStore(app: self) }

@@ -235,6 +235,43 @@ import SwitchboardTesting
         #expect(invalid.status == 422)
     }
 
+    /// `lookup` answers a value at hand inside the call, to a synchronous handler with no task,
+    /// and hands back the read it queued otherwise; either way the value is the store's, and the
+    /// read it queued puts the value at hand for the next request.
+    @Test func aSynchronousHandlerReadsTheStoreWithLookup() async throws {
+        let key = Param<String>.path("key")
+        let plugin = Plugin(name: "lookup", version: "1") { app in
+            app.post("/put/{key}", params: [key]) { req in
+                try await app.state.put(try req[key], req.body)
+                return .text("stored")
+            }
+            app.get("/lookup/{key}", params: [key]) { req in
+                @Sendable func text(_ value: [UInt8]?) -> String { value.map { String(decoding: $0, as: UTF8.self) } ?? "absent" }
+                switch app.state.lookup(try req[key]) {
+                case .value(let value): return .text("now \(text(value))")
+                case .pending(let read):
+                    return .later { responder in
+                        Task {
+                            let answer: String
+                            do throws(StateStore.Failure) { answer = "later \(text(try await read.value))" } catch { answer = "failed \(error)" }
+                            _ = responder.send(.text(answer))
+                        }
+                    }
+                case .failed(let failure): return .text("failed \(failure)")
+                }
+            }
+        }
+        let host = try TestHost(plugin)
+        defer { host.shutdown() }
+        let patience = Duration.seconds(60 * testTimeScale)
+        #expect(try await host.post("/put/a", body: Array("1".utf8), timeout: patience).text == "stored")
+        #expect(try await host.get("/lookup/a", timeout: patience).text == "now 1", "a value just written is at hand")
+        #expect(try await host.get("/lookup/b", timeout: patience).text == "later absent", "never read: queued, then answered")
+        #expect(try await host.get("/lookup/b", timeout: patience).text == "now absent", "the queued read put its answer at hand")
+        #expect(try await host.post("/put/b", body: Array("2".utf8), timeout: patience).text == "stored")
+        #expect(try await host.get("/lookup/b", timeout: patience).text == "now 2")
+    }
+
     /// Work that outlives its generation (a task, a late timer callback) is refused once the
     /// generation is retired, instead of calling the host with the handle it has freed.
     @Test func aRetiredGenerationsServicesRefuse() async throws {
