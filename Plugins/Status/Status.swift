@@ -83,12 +83,12 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
         }
         switch try store.lookup(Keys.item(id)) {
         case .value(let stored): return try answer(stored, req)
-        case .later(let read):
+        case .pending(let read):
             return .later { responder in
                 Task {
                     let response: Response
                     do throws(HTTPError) { response = try answer(try await read(), responder.req) } catch { response = error.response }
-                    _ = responder.send(response)
+                    if !responder.send(response) { app.log(.error, "GET /items/{item_id} could not respond") }
                 }
             }
         }
@@ -431,17 +431,17 @@ final class Store: Sendable {
     /// What `lookup` found: the value at hand, or a read to await.
     enum Lookup {
         case value([UInt8]?)
-        case later(@Sendable () async throws(HTTPError) -> [UInt8]?)
+        case pending(@Sendable () async throws(HTTPError) -> [UInt8]?)
     }
 
     /// `get` for a synchronous handler: the value when the host has it at hand (once seeded),
     /// otherwise the read (already queued) to await.
     func lookup(_ key: String) throws(HTTPError) -> Lookup {
-        guard seeded.isSet else { return .later { () async throws(HTTPError) -> [UInt8]? in try await self.get(key) } }
+        guard seeded.isSet else { return .pending { () async throws(HTTPError) -> [UInt8]? in try await self.get(key) } }
         switch app.state.lookup(key) {
         case .value(let value): return .value(value)
         case .pending(let read):
-            return .later { () async throws(HTTPError) -> [UInt8]? in
+            return .pending { () async throws(HTTPError) -> [UInt8]? in
                 do throws(StateStore.Failure) { return try await read.value } catch { throw self.failed(error) }
             }
         case .failed(let failure): throw failed(failure)

@@ -1,5 +1,8 @@
 public import CSwitchboard
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The handle of something the host holds a callback for (a timer, a subscription) and whether it
 /// was cancelled. The handle is stored here after the call that starts it returns (the host
@@ -381,22 +384,26 @@ private func stateDone(_ user: UnsafeMutableRawPointer?, _ status: sb_status, _ 
 extension StateStore {
     /// What `lookup` found: the value, answered inside the call, or the read the host queued.
     public enum Lookup: Sendable {
-        /// The host had it at hand: the value, nil when the key is absent.
+        /// The host had it at hand and answered inside the call: the value, nil when the key is
+        /// absent.
         case value([UInt8]?)
         /// The host queued the read (the value was not at hand, or a state call was ahead of it):
         /// its value arrives on the store thread; await `PendingRead.value`.
         case pending(PendingRead)
-        /// The call failed at once or inside it: `.other(SB_ERR_STATE)` once the generation is
-        /// retired, `.io` when the store failed.
+        /// Answered inside the call with a failure: `.other(SB_ERR_STATE)` once the generation is
+        /// retired, `.other(SB_ERR_INVALID_ARGUMENT)` for a key the host refuses, `.io` when the
+        /// store failed.
         case failed(Failure)
     }
 
-    /// A read `lookup` queued. Its value is awaited at most once per caller; any number may await it.
+    /// A read `lookup` queued. Any number of tasks may await `value`; each gets the same outcome.
     public final class PendingRead: Sendable {
         fileprivate let box: ReadBox
         fileprivate init(_ box: ReadBox) { self.box = box }
 
-        /// The value (nil: absent), once the store thread has read it.
+        /// The value (nil: absent), once the store thread has read it. Waits for it even when the
+        /// awaiting task is cancelled (the read is already on its way).
+        /// - Throws: as `get` does: `.io` when the store fails.
         public var value: [UInt8]? {
             get async throws(Failure) { try await box.wait().get() }
         }
@@ -412,7 +419,7 @@ extension StateStore {
     ///         case .value(let note?): return .bytes(note, contentType: "text/plain")
     ///         case .value(nil): throw HTTPError(404, detail: "No such note")
     ///         case .pending(let read): return .later { responder in Task { … try await read.value … } }
-    ///         case .failed(let failure): throw HTTPError(503, detail: "the store failed: \(failure)")
+    ///         case .failed(let failure): throw HTTPError(503, detail: "the store failed: \(failure)", headers: [("retry-after", "1")])
     ///         }
     ///     }
     public func lookup(_ key: String) -> Lookup {
@@ -423,7 +430,9 @@ extension StateStore {
             Unmanaged<ReadBox>.fromOpaque(user).release()
             return .failed(Failure(status))
         }
-        switch box.result {
+        // Answered inside the call, or queued: a queued read the store thread has answered
+        // already (it may have, by now) is still `.pending`, so `.value` means "at hand".
+        switch box.closeInlineWindow() {
         case .success(let value)?: return .value(value)
         case .failure(let failure)?: return .failed(failure)
         case nil: return .pending(PendingRead(box))
@@ -431,23 +440,35 @@ extension StateStore {
     }
 }
 
-/// One `lookup`'s outcome: set once by its completion, inline or later on the store thread.
+/// One `lookup`'s outcome: set once by its completion, inside the call (on the calling thread,
+/// before it returns) or later on the store thread.
 private final class ReadBox: Sendable {
     typealias Outcome = Result<[UInt8]?, StateStore.Failure>
     private enum State {
         case waiting([CheckedContinuation<Outcome, Never>])
-        case done(Outcome)
+        case done(Outcome, inline: Bool)
     }
-    private let state = Mutex(State.waiting([]))
+    private struct Guarded {
+        var state = State.waiting([])
+        var inCall = true
+    }
+    private let guarded = Mutex(Guarded())
+    /// The thread that made the call (`lookup` makes the box there).
+    private let caller = UInt(pthread_self())
 
-    var result: Outcome? {
-        state.withLock { if case .done(let outcome) = $0 { outcome } else { nil } }
+    /// Called once the host's call has returned: the outcome if it was answered inside it.
+    func closeInlineWindow() -> Outcome? {
+        guarded.withLock { g in
+            g.inCall = false
+            if case .done(let outcome, inline: true) = g.state { return outcome }
+            return nil
+        }
     }
 
     func finish(_ outcome: Outcome) {
-        let waiting = state.withLock { state -> [CheckedContinuation<Outcome, Never>] in
-            guard case .waiting(let continuations) = state else { return [] }
-            state = .done(outcome)
+        let waiting = guarded.withLock { g -> [CheckedContinuation<Outcome, Never>] in
+            guard case .waiting(let continuations) = g.state else { return [] }
+            g.state = .done(outcome, inline: g.inCall && UInt(pthread_self()) == caller)
             return continuations
         }
         for continuation in waiting { continuation.resume(returning: outcome) }
@@ -455,11 +476,11 @@ private final class ReadBox: Sendable {
 
     func wait() async -> Outcome {
         await withCheckedContinuation { continuation in
-            let done = state.withLock { state -> Outcome? in
-                switch state {
-                case .done(let outcome): return outcome
+            let done = guarded.withLock { g -> Outcome? in
+                switch g.state {
+                case .done(let outcome, _): return outcome
                 case .waiting(let continuations):
-                    state = .waiting(continuations + [continuation])
+                    g.state = .waiting(continuations + [continuation])
                     return nil
                 }
             }

@@ -264,12 +264,25 @@ import SwitchboardTesting
         let host = try TestHost(plugin)
         defer { host.shutdown() }
         let patience = Duration.seconds(60 * testTimeScale)
+        // Right after a write the store thread may still be finishing its batch, and a read then
+        // queues behind it: each answer must be the value, and one soon comes from the cache.
+        func answers(_ key: String) async throws -> [String] {
+            var seen: [String] = []
+            for _ in 0..<200 {
+                seen.append(try await host.get("/lookup/\(key)", timeout: patience).text)
+                if seen.last!.hasPrefix("now ") { break }
+            }
+            return seen
+        }
         #expect(try await host.post("/put/a", body: Array("1".utf8), timeout: patience).text == "stored")
-        #expect(try await host.get("/lookup/a", timeout: patience).text == "now 1", "a value just written is at hand")
-        #expect(try await host.get("/lookup/b", timeout: patience).text == "later absent", "never read: queued, then answered")
-        #expect(try await host.get("/lookup/b", timeout: patience).text == "now absent", "the queued read put its answer at hand")
+        let a = try await answers("a")
+        #expect(a.last == "now 1" && a.dropLast().allSatisfy { $0 == "later 1" }, "\(a)")
+        let b = try await answers("b")
+        #expect(b.first == "later absent", "never read: queued, then answered")
+        #expect(b.last == "now absent" && b.dropFirst().dropLast().allSatisfy { $0 == "later absent" }, "\(b)")
         #expect(try await host.post("/put/b", body: Array("2".utf8), timeout: patience).text == "stored")
-        #expect(try await host.get("/lookup/b", timeout: patience).text == "now 2")
+        let b2 = try await answers("b")
+        #expect(b2.last == "now 2" && b2.dropLast().allSatisfy { $0 == "later 2" }, "\(b2)")
     }
 
     /// Work that outlives its generation (a task, a late timer callback) is refused once the
