@@ -83,14 +83,7 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
         }
         switch try store.lookup(Keys.item(id)) {
         case .value(let stored): return try answer(stored, req)
-        case .pending(let read):
-            return .later { responder in
-                Task {
-                    let response: Response
-                    do throws(HTTPError) { response = try answer(try await read(), responder.req) } catch { response = error.response }
-                    if !responder.send(response) { app.log(.error, "GET /items/{item_id} could not respond") }
-                }
-            }
+        case .pending(let read): return .later(task: { req in try answer(try await read(), req) })
         }
     }
 

@@ -171,25 +171,6 @@ public struct ParameterValue: Sendable, Equatable {
 /// Checks request values against declarations, as FastAPI (pydantic v2, lax mode) does for path,
 /// query and header parameters, and reports failures in FastAPI's 422 shape.
 public enum ParameterValidation {
-    /// Where the raw values of a request come from. Each closure returns the percent-decoded value
-    /// the declaration names, or nil when absent.
-    public struct Source {
-        /// The percent-decoded value of the template parameter `name`, or nil.
-        public var path: (String) -> String?
-        /// The percent-decoded value of the query parameter `name` (`+` as a space; the last of
-        /// repeated ones, as FastAPI reads them), or nil.
-        public var query: (String) -> String?
-        /// The value of the header field `name`, matched case-insensitively, or nil.
-        public var header: (String) -> String?
-
-        /// A source reading from these three closures; they are called during `validate` only.
-        public init(path: @escaping (String) -> String?, query: @escaping (String) -> String?, header: @escaping (String) -> String?) {
-            self.path = path
-            self.query = query
-            self.header = header
-        }
-    }
-
     /// A route's declarations prepared once for validating each of its requests: where each path
     /// parameter's value sits among the template's, and each default already converted (a default
     /// that does not convert is refused when the route is added: `ParameterSpec.problem`).
@@ -214,25 +195,14 @@ public enum ParameterValidation {
         }
     }
 
-    /// One value per declaration, in order (nil: optional, absent, no default), or every issue.
+    /// One value per declaration of `plan`, in order (nil: optional, absent, no default), or
+    /// every issue (`ValidationFailure`, FastAPI's 422 `detail`), read from a request's parts as
+    /// sent: the values of the template's parameters (percent-encoded; a malformed escape is
+    /// validated as sent, as Starlette does), the query's pairs (`QueryString.items`; the last of
+    /// a repeated name counts, as in FastAPI), and the header fields (`header(name)`: the first
+    /// field of that name, matched case-insensitively; called during this call only).
     /// `cStrings`: the values go to a typed C handler as NUL-terminated strings, so a string with
     /// a NUL in it (which C would silently cut short after it was validated whole) is refused.
-    public static func validate(_ specs: [ParameterSpec], _ source: Source, cStrings: Bool = false) -> Result<[ParameterValue?], ValidationFailure> {
-        validate(Plan(specs, pathParameterNames: []), cStrings: cStrings) { i in
-            switch specs[i].location {
-            case .path: source.path(specs[i].name)
-            case .query: source.query(specs[i].name)
-            case .header: source.header(specs[i].name)
-            }
-        }
-    }
-
-    /// `validate(_:_:cStrings:)` for a request's parts as sent: the values of the template's
-    /// parameters (percent-encoded; a malformed escape is validated as sent, as Starlette does),
-    /// the query's pairs (`QueryString.items`; the last of a repeated name counts, as in
-    /// FastAPI), and the header fields (`header(name)`: the first field of that name, matched
-    /// case-insensitively). What a request to a route with parameters pays: no closure, no
-    /// string but the values themselves.
     public static func validate(
         _ plan: Plan, pathValues: [Substring], query: [(name: Substring, value: Substring)], cStrings: Bool = false,
         header: (String) -> String?
@@ -249,7 +219,7 @@ public enum ParameterValidation {
         }
     }
 
-    /// The one loop: `raw(i)` reads declaration i's value as sent (decoded), nil when absent.
+    /// The loop: `raw(i)` reads declaration i's value as sent (decoded), nil when absent.
     private static func validate(_ plan: Plan, cStrings: Bool, raw read: (Int) -> String?) -> Result<[ParameterValue?], ValidationFailure> {
         let specs = plan.specs
         var values: [ParameterValue?] = []

@@ -85,19 +85,30 @@ public enum QueryString {
     }
 
     /// The decoded values of every pair called `name`, in order (form encoding: `+` is a space).
-    /// A malformed escape is kept as sent, as Starlette keeps it.
+    /// A malformed escape is kept as sent.
     public static func values(_ items: [(name: Substring, value: Substring)], named name: String) -> [String] {
-        items.compactMap { item in
-            Self.name(item.name, is: name) ? item.value.percentDecoded(plusIsSpace: true) ?? String(item.value) : nil
+        items.compactMap { item in Self.name(item.name, is: name) ? decodedValue(item.value) : nil }
+    }
+
+    /// The decoded value of the `index`-th pair called `name` (0 is the first), or nil; only
+    /// that value is decoded (`request_query_param`).
+    public static func value(_ items: [(name: Substring, value: Substring)], named name: String, at index: Int) -> String? {
+        var seen = 0
+        for item in items where Self.name(item.name, is: name) {
+            if seen == index { return decodedValue(item.value) }
+            seen += 1
         }
+        return nil
     }
 
     /// The decoded value of the last pair called `name` (FastAPI reads a repeated parameter's
     /// last), or nil; only that value is decoded.
     public static func lastValue(_ items: [(name: Substring, value: Substring)], named name: String) -> String? {
-        for item in items.reversed() where Self.name(item.name, is: name) {
-            return item.value.percentDecoded(plusIsSpace: true) ?? String(item.value)
-        }
-        return nil
+        items.last { Self.name($0.name, is: name) }.map { decodedValue($0.value) }
+    }
+
+    /// A value as sent, decoded (`+` is a space); with a malformed escape, kept whole as sent.
+    private static func decodedValue(_ raw: Substring) -> String {
+        raw.percentDecoded(plusIsSpace: true) ?? String(raw)
     }
 }

@@ -190,6 +190,26 @@ public struct Response: Sendable {
         Response(status: 0, headers: [], .later(start))
     }
 
+    /// Answers later from a task, as an `async` handler answers: `body` gets the request (valid
+    /// until it returns) and returns the response; what it throws becomes one as a handler's
+    /// error does (an `HTTPError` as it says, anything else a logged 500). For a synchronous
+    /// handler that can answer most requests at once and must wait on some (`StateStore.lookup`'s
+    /// `.pending`).
+    public static func later(task body: @escaping @Sendable (Request) async throws -> Response) -> Response {
+        .later { responder in
+            Task {
+                let request = responder.req
+                let response: Response
+                do {
+                    response = try await body(request)
+                } catch {
+                    response = Response(error: error, app: request.app)
+                }
+                if !responder.send(response) { request.app.log(.error, "a later response could not be sent") }
+            }
+        }
+    }
+
     // MARK: Sending
 
     /// The response for an error a handler threw: an `HTTPError` as it says, anything else 500.

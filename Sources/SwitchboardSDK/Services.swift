@@ -412,13 +412,13 @@ extension StateStore {
     /// `get` without suspending, for a synchronous handler: `state_get_inline`, answered inside
     /// this call when the host has the value at hand (a read-mostly route's common case), so the
     /// handler answers with no task, no continuation and no hop; otherwise the read is already
-    /// queued and `.pending` carries it (answer with `Response.later` and await it there).
+    /// queued and `.pending` carries it (answer with `Response.later(task:)` and await it there).
     ///
     ///     app.get("/notes/{id}", params: [id]) { req in
     ///         switch app.state.lookup("notes/\(try req[id])") {
     ///         case .value(let note?): return .bytes(note, contentType: "text/plain")
     ///         case .value(nil): throw HTTPError(404, detail: "No such note")
-    ///         case .pending(let read): return .later { responder in Task { … try await read.value … } }
+    ///         case .pending(let read): return .later(task: { _ in … try await read.value … })
     ///         case .failed(let failure): throw HTTPError(503, detail: "the store failed: \(failure)", headers: [("retry-after", "1")])
     ///         }
     ///     }

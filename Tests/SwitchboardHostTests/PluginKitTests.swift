@@ -249,16 +249,17 @@ import SwitchboardTesting
                 @Sendable func text(_ value: [UInt8]?) -> String { value.map { String(decoding: $0, as: UTF8.self) } ?? "absent" }
                 switch app.state.lookup(try req[key]) {
                 case .value(let value): return .text("now \(text(value))")
-                case .pending(let read):
-                    return .later { responder in
-                        Task {
-                            let answer: String
-                            do throws(StateStore.Failure) { answer = "later \(text(try await read.value))" } catch { answer = "failed \(error)" }
-                            _ = responder.send(.text(answer))
-                        }
-                    }
+                case .pending(let read): return .later(task: { _ in .text("later \(text(try await read.value))") })
                 case .failed(let failure): return .text("failed \(failure)")
                 }
+            }
+            // What the task throws is answered as a handler's error is.
+            app.get("/required/{key}", params: [key]) { req in
+                guard case .pending(let read) = app.state.lookup(try req[key]) else { return .text("at hand") }
+                return .later(task: { _ in
+                    guard let value = try await read.value else { throw HTTPError(404, detail: "no such key") }
+                    return .bytes(value)
+                })
             }
         }
         let host = try TestHost(plugin)
@@ -281,6 +282,8 @@ import SwitchboardTesting
         #expect(b.first == "later absent", "never read: queued, then answered")
         #expect(b.last == "now absent" && b.dropFirst().dropLast().allSatisfy { $0 == "later absent" }, "\(b)")
         #expect(try await host.post("/put/b", body: Array("2".utf8), timeout: patience).text == "stored")
+        let missing = try await host.get("/required/c", timeout: patience)
+        #expect(missing.status == 404 && missing.text == #"{"detail":"no such key"}"#, "\(missing.text)")
         let b2 = try await answers("b")
         #expect(b2.last == "now 2" && b2.dropLast().allSatisfy { $0 == "later 2" }, "\(b2)")
     }

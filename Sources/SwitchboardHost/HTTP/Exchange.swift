@@ -108,13 +108,8 @@ final class Exchange: Drainable, Sendable {
             s.queryItems = parsed
             return parsed
         }
-        var seen = 0
-        for item in items where QueryString.name(item.name, is: name) {
-            // A malformed escape is kept as sent, as validation reads it.
-            if seen == index { return item.value.percentDecoded(plusIsSpace: true) ?? String(item.value) }
-            seen += 1
-        }
-        return nil
+        // Decoded as validation reads it: a malformed escape kept as sent.
+        return QueryString.value(items, named: name, at: index)
     }
 
     /// The validated value of the declared parameter `name`.
