@@ -452,7 +452,7 @@ private final class ReadBox: Sendable {
         var state = State.waiting([])
         var inCall = true
     }
-    private let guarded = Mutex(Guarded())
+    private let guarded = Locked(Guarded())  // not `Mutex`: ThreadSanitizer sees a pthread mutex (`Locked`)
     /// The thread that made the call (`lookup` makes the box there).
     private let caller = UInt(pthread_self())
 
