@@ -32,6 +32,20 @@ public final class Locked<Value>: @unchecked Sendable {  // every access to `val
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value)
     }
+
+    /// Runs `body` with exclusive access to the value if the lock is free now
+    /// (`pthread_mutex_trylock`): what `body` returns, or nil, without waiting, when another
+    /// thread holds the lock.
+    @inlinable
+    public func withLockIfAvailable<R>(_ body: (inout Value) throws -> R) rethrows -> R? {
+        let locked = pthread_mutex_trylock(mutex)
+        guard locked == 0 else {
+            precondition(locked == EBUSY, "Locked.withLockIfAvailable: pthread_mutex_trylock failed (\(locked))")
+            return nil
+        }
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
 }
 
 /// A new mutex. Debug builds make it error-checking, so a re-entrant lock (which would deadlock)

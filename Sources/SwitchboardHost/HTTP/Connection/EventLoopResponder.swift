@@ -2,7 +2,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOHTTPTypes
-import Synchronization
+import class SwitchboardCore.Locked
 
 /// Answers requests to plugin routes on the connection's event loop, without the connection's
 /// task, when it can: a request with no body, not to a host path, arriving while the task owes no
@@ -116,7 +116,7 @@ final class Handover: Sendable {
             self.started = started
         }
     }
-    private let slot = Mutex<Handed?>(nil)
+    private let slot = Locked<Handed?>(nil)
 
     func put(_ started: PluginResponder.Started, for head: HTTPRequest) {
         let handed = Handed(head: head, started: started)

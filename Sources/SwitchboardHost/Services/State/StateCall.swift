@@ -45,7 +45,7 @@ final class StateCalls: Sendable {
     }
     private let pending = Locked(Queue())
     /// Inline reads complete one at a time: each holds this while it answers.
-    private let answerTurn = Mutex(())
+    private let answerTurn = Locked(())
     /// The thread (`pthread_self`) answering now, 0 when none: a plugin whose completion reads
     /// inline again, from inside it, queues instead of waiting for itself.
     private let answeringThread = Atomic<UInt>(0)
