@@ -1,11 +1,10 @@
 extension Substring {
-    /// Decodes `%XX` escapes; `nil` when an escape is malformed or the result is not UTF-8.
-    /// `plusIsSpace` applies the form-encoding rule used in query strings.
-    public func percentDecoded(plusIsSpace: Bool = false) -> String? {
+    /// Decodes `%XX` escapes (RFC 3986 §2.1), as a path segment is: `nil` when an escape is
+    /// malformed or the result is not UTF-8. `+` is itself; a query string's rule is
+    /// `formDecoded`.
+    public func percentDecoded() -> String? {
         let utf8 = self.utf8
-        if !utf8.contains(UInt8(ascii: "%")) && !(plusIsSpace && utf8.contains(UInt8(ascii: "+"))) {
-            return String(self)
-        }
+        if !utf8.contains(UInt8(ascii: "%")) { return String(self) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(utf8.count)
         var i = utf8.startIndex
@@ -19,11 +18,46 @@ extension Substring {
                 bytes.append(hi << 4 | lo)
                 i = utf8.index(after: l)
             } else {
-                bytes.append(plusIsSpace && c == UInt8(ascii: "+") ? UInt8(ascii: " ") : c)
+                bytes.append(c)
                 i = utf8.index(after: i)
             }
         }
         return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// Decodes as an `application/x-www-form-urlencoded` name or value is (WHATWG URL §5.1, the
+    /// rule Starlette applies through Python's `unquote_plus(errors="replace")`): `+` is a space,
+    /// each `%XX` is that byte, a `%` not followed by two hex digits is kept as sent, and bytes
+    /// that are not UTF-8 become U+FFFD. Never fails: a query string is read, not refused.
+    public func formDecoded() -> String {
+        let utf8 = self.utf8
+        if !utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) { return String(self) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(utf8.count)
+        var i = utf8.startIndex
+        while i != utf8.endIndex {
+            let c = utf8[i]
+            i = utf8.index(after: i)
+            switch c {
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                // Two hex digits follow: the escape's byte. Otherwise the `%` itself, and what
+                // follows is read as it comes.
+                if i != utf8.endIndex, let hi = hexValue(utf8[i]) {
+                    let l = utf8.index(after: i)
+                    if l != utf8.endIndex, let lo = hexValue(utf8[l]) {
+                        bytes.append(hi << 4 | lo)
+                        i = utf8.index(after: l)
+                        continue
+                    }
+                }
+                bytes.append(c)
+            default:
+                bytes.append(c)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
@@ -75,17 +109,16 @@ public enum QueryString {
         return items
     }
 
-    /// Whether the pair name `raw` (as sent) decodes to `name` (form encoding: `+` is a space; a
-    /// malformed escape is kept as sent). Compared as UTF-8 bytes, code point by code point, as
-    /// Starlette compares them; a name sent without escapes is compared without decoding.
+    /// Whether the pair name `raw` (as sent) decodes to `name` (`Substring.formDecoded`).
+    /// Compared as UTF-8 bytes, code point by code point, as Starlette compares them; a name sent
+    /// without escapes is compared without decoding.
     public static func name(_ raw: Substring, is name: String) -> Bool {
         let utf8 = raw.utf8
         if !utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) { return utf8.elementsEqual(name.utf8) }
-        return (raw.percentDecoded(plusIsSpace: true) ?? String(raw)).utf8.elementsEqual(name.utf8)
+        return raw.formDecoded().utf8.elementsEqual(name.utf8)
     }
 
-    /// The decoded values of every pair called `name`, in order (form encoding: `+` is a space).
-    /// A malformed escape is kept as sent.
+    /// The decoded values (`Substring.formDecoded`) of every pair called `name`, in order.
     public static func values(_ items: [(name: Substring, value: Substring)], named name: String) -> [String] {
         items.compactMap { item in Self.name(item.name, is: name) ? decodedValue(item.value) : nil }
     }
@@ -107,8 +140,8 @@ public enum QueryString {
         items.last { Self.name($0.name, is: name) }.map { decodedValue($0.value) }
     }
 
-    /// A value as sent, decoded (`+` is a space); with a malformed escape, kept whole as sent.
+    /// A value as sent, decoded as a form value is.
     private static func decodedValue(_ raw: Substring) -> String {
-        raw.percentDecoded(plusIsSpace: true) ?? String(raw)
+        raw.formDecoded()
     }
 }

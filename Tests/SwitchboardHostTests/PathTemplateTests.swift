@@ -39,17 +39,30 @@ import SwitchboardSDK
 
     @Test func decodesPercentEscapes() {
         #expect("caf%C3%A9%20x"[...].percentDecoded() == "café x")
-        #expect("a+b"[...].percentDecoded(plusIsSpace: true) == "a b")
+        #expect("a+b"[...].percentDecoded() == "a+b", "+ is itself in a path")
         #expect("%zz"[...].percentDecoded() == nil)
         #expect("%FF"[...].percentDecoded() == nil)
+    }
+
+    /// A form value decodes as Python's `parse_qsl` decodes it for Starlette (each expectation is
+    /// what `urllib.parse.parse_qsl` gives for the same bytes): a malformed escape is kept as sent
+    /// and the escapes around it still decode; bytes that are not UTF-8 become U+FFFD.
+    @Test func formValuesDecodeAsStarletteDecodesThem() {
+        let cases: [(sent: Substring, decoded: String)] = [
+            ("50%zz+off", "50%zz off"), ("%zz%41", "%zzA"), ("%FF", "\u{FFFD}"), ("caf%C3%A9%E9x", "caf\u{E9}\u{FFFD}x"),
+            ("%4", "%4"), ("%", "%"), ("a%2Bb+c", "a+b c"), ("%C3", "\u{FFFD}"), ("plain", "plain"), ("", ""),
+        ]
+        for (sent, decoded) in cases {
+            #expect(sent.formDecoded() == decoded, "\(sent)")
+        }
     }
 
     /// A query string splits as Starlette splits it: at `&`, each pair at its first `=`, empty
     /// pairs dropped; a name matches by its decoded code points; a repeated name's last value
     /// counts, and only that one is decoded.
     @Test func queryStringsSplitAndMatchAsStarletteDoes() {
-        let items = QueryString.items("a=1&&b&c=x=y&a=2&q+x=%20z&caf%C3%A9=1&e%CC%81=2&=v&bad=%zz")
-        #expect(items.map { "\($0.name)|\($0.value)" } == ["a|1", "b|", "c|x=y", "a|2", "q+x|%20z", "caf%C3%A9|1", "e%CC%81|2", "|v", "bad|%zz"])
+        let items = QueryString.items("a=1&&b&c=x=y&a=2&q+x=%20z&caf%C3%A9=1&e%CC%81=2&=v&bad=%zz&mixed=%zz%41")
+        #expect(items.map { "\($0.name)|\($0.value)" } == ["a|1", "b|", "c|x=y", "a|2", "q+x|%20z", "caf%C3%A9|1", "e%CC%81|2", "|v", "bad|%zz", "mixed|%zz%41"])
         #expect(QueryString.items("").isEmpty && QueryString.items("&&").isEmpty)
         #expect(QueryString.lastValue(items, named: "a") == "2" && QueryString.values(items, named: "a") == ["1", "2"])
         #expect(QueryString.lastValue(items, named: "b") == "" && QueryString.lastValue(items, named: "c") == "x=y")
@@ -57,6 +70,7 @@ import SwitchboardSDK
         #expect(QueryString.lastValue(items, named: "café") == "1")
         #expect(QueryString.lastValue(items, named: "e\u{301}") == "2" && QueryString.lastValue(items, named: "\u{E9}") == nil, "code points, not canonical equivalence")
         #expect(QueryString.lastValue(items, named: "") == "v" && QueryString.lastValue(items, named: "bad") == "%zz")
+        #expect(QueryString.lastValue(items, named: "mixed") == "%zzA", "the escapes beside a malformed one still decode")
         #expect(QueryString.lastValue(items, named: "missing") == nil)
     }
 

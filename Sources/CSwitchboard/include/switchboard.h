@@ -503,9 +503,10 @@ typedef struct sb_host_api {
     sb_status (*request_query)(sb_request *req, sb_str *out_query);
     /* The percent-decoded value of the path parameter `name` of the matched template. */
     sb_status (*request_path_param)(sb_request *req, sb_str name, sb_str *out_value);
-    /* The percent-decoded value of the `index`-th query parameter called `name` (0 is the first;
-     * `+` is a space; names compared code point by code point once decoded; a value or name with
-     * a malformed escape is kept whole, as sent). */
+    /* The decoded value of the `index`-th query parameter called `name` (0 is the first), names
+     * compared code point by code point once decoded. Names and values decode as form data does
+     * (WHATWG URL 5.1, as Starlette reads them): `+` is a space, a `%` not followed by two hex
+     * digits is kept as sent, and bytes that are not UTF-8 become U+FFFD. */
     sb_status (*request_query_param)(sb_request *req, sb_str name, size_t index, sb_str *out_value);
     /* The `index`-th value of header `name` (case-insensitive; 0 is the first). */
     sb_status (*request_header)(sb_request *req, sb_str name, size_t index, sb_str *out_value);

@@ -108,7 +108,7 @@ final class Exchange: Drainable, Sendable {
             s.queryItems = parsed
             return parsed
         }
-        // Decoded as validation reads it: a malformed escape kept as sent.
+        // Decoded as validation reads it (`Substring.formDecoded`).
         return QueryString.value(items, named: name, at: index)
     }
 
