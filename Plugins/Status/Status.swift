@@ -75,15 +75,10 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
     }
 
     app.get("/items/{item_id}", params: [itemID], summary: "Get an item", responses: [ResponseDoc(200, "application/json"), ResponseDoc(304), ResponseDoc(404)]) { req in
-        // Synchronous while the item is at hand (the host's cache): no task per request.
         let id = try req[itemID]
-        @Sendable func answer(_ stored: [UInt8]?, _ req: Request) throws(HTTPError) -> Response {
+        return try store.answer(req, from: Keys.item(id)) { stored, req throws(HTTPError) in
             guard let stored else { throw Item.notFound(id) }
             return try conditionalRead(req, Item.validators(stored), stored)
-        }
-        switch try store.lookup(Keys.item(id)) {
-        case .value(let stored): return try answer(stored, req)
-        case .pending(let read): return .later(task: { req in try answer(try await read(), req) })
         }
     }
 
@@ -138,8 +133,12 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
     // MARK: Conditional requests
 
     app.get("/conditional", summary: "Conditional GET: If-None-Match and If-Modified-Since give 304", responses: [ResponseDoc(200, "application/json"), ResponseDoc(304)]) { req in
-        let resource = try await store.conditionalResource()
-        return try conditionalRead(req, resource.validators, resource.json)
+        try store.answer(req, from: Keys.conditional) { stored, req throws(HTTPError) in
+            // The stored bytes are the representation; parsed only for its validators. The plugin
+            // seeds the resource, so its absence is the server's fault.
+            guard let stored, let resource = Resource(json: stored) else { throw HTTPError(500, detail: "Internal Server Error") }
+            return try conditionalRead(req, resource.validators, stored)
+        }
     }
 
     app.put("/conditional", params: [content], summary: "Conditional PUT: If-Match that does not match gives 412", responses: [ResponseDoc(200, "application/json"), ResponseDoc(412, "application/json")], evaluatesPreconditions: true) { req in
@@ -421,6 +420,18 @@ final class Store: Sendable {
         return Self.unavailable
     }
 
+    /// Answers `req` from the value under `key` (nil when absent): inside the handler's call, on
+    /// its thread, while the value is at hand, so a synchronous handler needs no task; otherwise
+    /// from a task once the read completes (`Response.later(task:)`).
+    func answer(
+        _ req: Request, from key: String, _ respond: @escaping @Sendable ([UInt8]?, Request) throws(HTTPError) -> Response
+    ) throws(HTTPError) -> Response {
+        switch try lookup(key) {
+        case .value(let stored): return try respond(stored, req)
+        case .pending(let read): return .later(task: { req in try respond(try await read(), req) })
+        }
+    }
+
     /// What `lookup` found: the value at hand, or a read to await.
     enum Lookup {
         case value([UInt8]?)
@@ -492,12 +503,6 @@ final class Store: Sendable {
         }
     }
 
-    func conditionalResource() async throws(HTTPError) -> Resource {
-        guard let stored = try await get(Keys.conditional), let resource = Resource(json: stored) else {
-            throw HTTPError(500, detail: "Internal Server Error")
-        }
-        return resource
-    }
 }
 
 // MARK: Reports
