@@ -84,11 +84,12 @@ public struct ParameterSpec: Sendable {
         // Regex is immutable; matching from several threads at once is safe.
         private let regex: Regex<AnyRegexOutput>
 
-        /// Compiles `source`.
+        /// Compiles `source`, to match code point by code point (`.` is one Unicode scalar), as
+        /// pydantic's patterns do, not by Swift's default of grapheme clusters.
         /// - Throws: the `Regex` parser's error when `source` is not a valid expression.
         public init(_ source: String) throws {
             self.source = source
-            self.regex = try Regex(source)
+            self.regex = try Regex(source).matchingSemantics(.unicodeScalar)
         }
 
         /// Whether the expression matches anywhere in `value` (not necessarily all of it).
@@ -283,7 +284,8 @@ public enum ParameterValidation {
                 return fail("string_pattern_mismatch", "String should match pattern '\(pattern.source)'", [("pattern", .string(pattern.source))])
             }
         case .enumeration:
-            guard spec.enumValues.contains(raw) else {
+            // Code point by code point, as Python compares strings: not by canonical equivalence.
+            guard spec.enumValues.contains(where: { $0.utf8.elementsEqual(raw.utf8) }) else {
                 let expected = englishList(spec.enumValues.map { "'\($0)'" })
                 return fail("enum", "Input should be \(expected)", [("expected", .string(expected))])
             }

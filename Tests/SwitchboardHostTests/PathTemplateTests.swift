@@ -1,7 +1,7 @@
 import Testing
 import CSwitchboard
 @testable import SwitchboardHost
-import SwitchboardRouting
+@testable import SwitchboardRouting
 import SwitchboardSDK
 
 @Suite struct PathTemplateTests {
@@ -72,6 +72,19 @@ import SwitchboardSDK
         #expect(QueryString.lastValue(items, named: "") == "v" && QueryString.lastValue(items, named: "bad") == "%zz")
         #expect(QueryString.lastValue(items, named: "mixed") == "%zzA", "the escapes beside a malformed one still decode")
         #expect(QueryString.lastValue(items, named: "missing") == nil)
+    }
+
+    /// A string is checked code point by code point, as pydantic checks it: `e` + U+0301 is two
+    /// characters to a pattern and is not the enum value U+00E9, though Swift's `String` calls
+    /// them equal and its `Regex` counts one grapheme.
+    @Test func stringsAreCheckedCodePointByCodePoint() throws {
+        let decomposed = "e\u{301}"
+        let pattern = try ParameterSpec.Pattern("^.$")
+        #expect(pattern.matches("\u{E9}") && !pattern.matches(decomposed))
+        let choice = ParameterSpec(name: "c", location: .query, kind: .enumeration, enumValues: ["\u{E9}"])
+        guard case .failure(let issue) = ParameterValidation.convert(decomposed, choice) else { Issue.record("a decomposed é matched the enum's é"); return }
+        #expect(issue.type == "enum")
+        #expect((try? ParameterValidation.convert("\u{E9}", choice).get())?.text == "\u{E9}")
     }
 
     /// A route's plan converts each default once, finds each path parameter by its place in the
