@@ -65,7 +65,9 @@ public struct Validators: Sendable {
     }
 }
 
-/// Entity tags in conditional headers (RFC 9110 §8.8.3, §13.1).
+/// Entity tags in conditional headers (RFC 9110 §8.8.3, §13.1). Tags compare character by
+/// character (§8.8.3.2), as bytes: not by `String ==`, whose canonical equivalence would call
+/// `"e\u{301}"` and `"\u{E9}"` the same tag.
 public enum ETagList {
     /// `If-None-Match`: `*`, or a comma-separated list of tags, compared weakly (`W/"a"` matches
     /// `"a"`).
@@ -74,7 +76,7 @@ public enum ETagList {
         if value == "*" { return true }
         guard let etag else { return false }
         let ours = opaque(etag)
-        return tags(value).contains { opaque($0) == ours }
+        return tags(value).contains { opaque($0).utf8.elementsEqual(ours.utf8) }
     }
 
     /// `If-Match`: `*`, or a list of tags compared strongly (a weak tag never matches).
@@ -82,7 +84,7 @@ public enum ETagList {
         let value = header.trimmedHTTPSpace
         if value == "*" { return true }
         guard let etag, !etag.hasPrefix("W/") else { return false }
-        return tags(value).contains { $0 == etag }
+        return tags(value).contains { $0.utf8.elementsEqual(etag.utf8) }
     }
 
     /// A strong tag for `opaque` (which must hold no `"`): `"opaque"`.

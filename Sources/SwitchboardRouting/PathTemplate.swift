@@ -91,26 +91,6 @@ public struct PathTemplate: Hashable, Sendable, CustomStringConvertible {
         self.segments = segments
     }
 
-    /// The raw (still percent-encoded) parameter values when `path` matches, in template order.
-    /// A literal segment matches its text, also percent-encoded; a parameter any non-empty segment.
-    public func match(_ path: Substring) -> [Substring]? {
-        guard path.hasPrefix("/") else { return nil }
-        let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-        if segments.isEmpty { return parts == [""] ? [] : nil }
-        guard parts.count == segments.count else { return nil }
-        var values: [Substring] = []
-        for (segment, part) in zip(segments, parts) {
-            switch segment {
-            case .literal(let text):
-                guard part == text || part.percentDecoded() == text else { return nil }
-            case .parameter:
-                guard !part.isEmpty else { return nil }
-                values.append(part)
-            }
-        }
-        return values
-    }
-
     private static func isIdentifier(_ s: String) -> Bool {
         guard let first = s.utf8.first, first == UInt8(ascii: "_") || isLetter(first) else { return false }
         return s.utf8.allSatisfy { $0 == UInt8(ascii: "_") || isLetter($0) || (0x30...0x39).contains($0) }

@@ -107,6 +107,11 @@ import SwitchboardSDK
         #expect(outcome("PUT", ["if-match": "\"v2\""]) == .preconditionFailed)
         #expect(outcome("PUT", ["if-match": "*"]) == .proceed)
         #expect(Validators(exists: false).evaluate(method: "PUT") { $0 == "if-match" ? "*" : nil } == .preconditionFailed)
+        // Tags compare character by character (§8.8.3.2), not by canonical equivalence.
+        let composed = Validators(etag: "\"caf\u{E9}\"")
+        #expect(composed.evaluate(method: "GET") { $0 == "if-none-match" ? "\"cafe\u{301}\"" : nil } == .proceed)
+        #expect(composed.evaluate(method: "PUT") { $0 == "if-match" ? "\"cafe\u{301}\"" : nil } == .preconditionFailed)
+        #expect(composed.evaluate(method: "GET") { $0 == "if-none-match" ? "\"caf\u{E9}\"" : nil } == .notModified)
         #expect(outcome("PUT", ["if-unmodified-since": HTTPDate.format(999_999)]) == .preconditionFailed)
         #expect(outcome("PUT", ["if-unmodified-since": date]) == .proceed)
         let notModified = v.notModified()
