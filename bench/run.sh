@@ -3,7 +3,8 @@
 # loaded by the host with dlopen) against the same handlers as native Hummingbird routes, side by
 # side in one run, with wrk on loopback. Prints each figure and the ratio plugin/native, the
 # tiny text route against a bare SwiftNIO server (the floor), and the cost of typed parameters
-# (validation, libffi) against an untyped route of the same plugin.
+# (validation, libffi): the typed lookup against its untyped twin, the same lookup in the same
+# plugin reading and checking its five parameters itself.
 #
 #   bench/run.sh [seconds-per-run] [rounds]      (defaults: 10 s, 3 rounds)
 #
@@ -55,6 +56,8 @@ TARGETS=(
   "plugin Swift path param|$HOST_PORT|/hello-swift/items/42"
   "plugin C typed|$HOST_PORT|/hello-c/lookup/42?q=abc&limit=3&verbose=yes"
   "plugin Swift typed|$HOST_PORT|/hello-swift/lookup/42?q=abc&limit=3&verbose=yes"
+  "plugin C untyped twin|$HOST_PORT|/hello-c/lookup-untyped/42?q=abc&limit=3&verbose=yes"
+  "plugin Swift untyped twin|$HOST_PORT|/hello-swift/lookup-untyped/42?q=abc&limit=3&verbose=yes"
 )
 
 for target in "${TARGETS[@]}"; do  # warm-up
@@ -93,11 +96,15 @@ for lang in C Swift; do
 done
 
 # Typed parameters: five declared parameters validated by the host (and, for C, a libffi call),
-# against the same plugin's untyped path-parameter route.
+# against the untyped twin (the same answer, its parameters read through the ABI and checked by
+# the handler). The path-parameter route, which reads one parameter and answers a shorter body,
+# is printed beside it for comparison with earlier runs.
 for lang in C Swift; do
+  twin=$(median "${RESULTS[plugin $lang untyped twin]}")
   plain=$(median "${RESULTS[plugin $lang path param]}")
   value=$(median "${RESULTS[plugin $lang typed]}")
-  ratio=$(awk -v a="$value" -v b="$plain" 'BEGIN {printf "%.3f", a/b}')
-  printf '%-26s %12.0f   ratio %s to its path-param route\n' "plugin $lang typed (5 params)" "$value" "$ratio"
-  goal_row "plugin $lang typed (5 params)" "$value" "req/s" "its path-param route" "$plain" ">=0.9"
+  printf '%-26s %12.0f\n' "plugin $lang untyped twin" "$twin"
+  printf '%-26s %12.0f   ratio %s to its untyped twin, %s to its path-param route\n' "plugin $lang typed (5 params)" "$value" \
+    "$(awk -v a="$value" -v b="$twin" 'BEGIN {printf "%.3f", a/b}')" "$(awk -v a="$value" -v b="$plain" 'BEGIN {printf "%.3f", a/b}')"
+  goal_row "plugin $lang typed (5 params)" "$value" "req/s" "its untyped twin" "$twin" ">=0.9"
 done

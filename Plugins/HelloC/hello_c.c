@@ -9,14 +9,19 @@
  *   GET /hello-c/lookup/{item_id}?q=&limit=10&format=json&verbose=false
  *                                 typed parameters: validated by the host (422 in FastAPI's shape)
  *                                 and passed to a handler with a native C signature via libffi
+ *   GET /hello-c/lookup-untyped/{item_id}?…
+ *                                 the same lookup, its parameters read and checked by the handler:
+ *                                 the typed route's twin (bench/ compares the two)
  */
 #include "hello_c.h"
 
 #include <switchboard_kit.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const sb_host_api *host;
 
@@ -103,12 +108,10 @@ static sb_status count(void *data, sb_request *req) {
 
 /* --- /hello-c/lookup/{item_id}: a typed handler ---------------------------------------------------- */
 
-/* Called through libffi with one native argument per declared parameter, in declaration order. */
-static sb_status lookup(void *data, sb_request *req, int64_t item_id, const char *q, int64_t limit, const char *format,
-                        int32_t verbose) {
+/* The lookup's answer: JSON, or a line of text for format=text. */
+static sb_status lookup_answer(sb_request *req, int64_t item_id, const char *q, int64_t limit, const char *format, int32_t verbose) {
     sbk_buf body = {0};
     sb_status status;
-    (void)data;
     if (strcmp(format, "text") == 0) {
         sbk_buf_printf(&body, "item %lld, q=%s, limit %lld%s\n", (long long)item_id, q, (long long)limit, verbose ? ", verbose" : "");
         status = sbk_respond(host, req, 200, "text/plain; charset=utf-8", &body);
@@ -121,6 +124,78 @@ static sb_status lookup(void *data, sb_request *req, int64_t item_id, const char
     }
     sbk_buf_free(&body);
     return status;
+}
+
+/* Called through libffi with one native argument per declared parameter, in declaration order. */
+static sb_status lookup(void *data, sb_request *req, int64_t item_id, const char *q, int64_t limit, const char *format,
+                        int32_t verbose) {
+    (void)data;
+    return lookup_answer(req, item_id, q, limit, format, verbose);
+}
+
+/* --- /hello-c/lookup-untyped/{item_id}: the same lookup, parameters read by hand ------------------- */
+
+/* What a route without typed parameters does: read each value through the ABI and check it
+ * itself, with the typed route's checks (the first of a repeated name; a 422 with one line of
+ * detail, not FastAPI's shape, for a bad value). */
+
+/* A whole decimal integer (strtoll's syntax); 0 when `value` is not one. */
+static int parse_int(sb_str value, long long *out) {
+    char text[24], *end;
+    if (value.len == 0 || value.len >= sizeof text || memchr(value.ptr, 0, value.len)) return 0;
+    memcpy(text, value.ptr, value.len);
+    text[value.len] = 0;
+    errno = 0;
+    *out = strtoll(text, &end, 10);
+    return errno == 0 && *end == 0;
+}
+
+static int is_word(sb_str value, const char *word) { return value.len == strlen(word) && strncasecmp(value.ptr, word, value.len) == 0; }
+
+/* pydantic's words for a boolean, in any case; 0 when `value` is none of them. */
+static int parse_bool(sb_str value, int32_t *out) {
+    static const char *const yes[] = {"1", "on", "t", "true", "y", "yes"}, *const no[] = {"0", "off", "f", "false", "n", "no"};
+    for (size_t i = 0; i < 6; i++) {
+        if (is_word(value, yes[i])) { *out = 1; return 1; }
+        if (is_word(value, no[i])) { *out = 0; return 1; }
+    }
+    return 0;
+}
+
+static sb_status unprocessable(sb_request *req, const char *detail) {
+    sbk_buf body = {0};
+    sb_status status;
+    sbk_buf_puts(&body, "{\"detail\":");
+    sbk_json_cstring(&body, detail);
+    sbk_buf_puts(&body, "}");
+    status = sbk_respond(host, req, 422, "application/json", &body);
+    sbk_buf_free(&body);
+    return status;
+}
+
+static sb_status lookup_untyped(void *data, sb_request *req) {
+    sb_str text, q = str(""), format = str("json");
+    long long item_id, limit = 10;
+    int32_t verbose = 0;
+    size_t characters = 0;
+    char q_text[50 * 4 + 1]; /* at most 50 code points of UTF-8 */
+    (void)data;
+    if (host->request_path_param(req, str("item_id"), &text) != SB_OK) return SB_ERR_INTERNAL;
+    if (!parse_int(text, &item_id) || item_id < 1) return unprocessable(req, "item_id must be an integer, at least 1");
+    if (host->request_query_param(req, str("q"), 0, &text) == SB_OK) q = text;
+    for (size_t i = 0; i < q.len; i++) characters += ((unsigned char)q.ptr[i] & 0xC0) != 0x80;
+    if (characters > 50 || q.len >= sizeof q_text) return unprocessable(req, "q must be at most 50 characters");
+    if (memchr(q.ptr, 0, q.len)) return unprocessable(req, "q cannot hold a NUL character");
+    memcpy(q_text, q.ptr, q.len);
+    q_text[q.len] = 0;
+    if (host->request_query_param(req, str("limit"), 0, &text) == SB_OK && (!parse_int(text, &limit) || limit < 1 || limit > 100))
+        return unprocessable(req, "limit must be an integer from 1 to 100");
+    if (host->request_query_param(req, str("format"), 0, &text) == SB_OK) format = text;
+    if (!(format.len == 4 && (memcmp(format.ptr, "json", 4) == 0 || memcmp(format.ptr, "text", 4) == 0)))
+        return unprocessable(req, "format must be json or text");
+    if (host->request_query_param(req, str("verbose"), 0, &text) == SB_OK && !parse_bool(text, &verbose))
+        return unprocessable(req, "verbose must be a boolean");
+    return lookup_answer(req, item_id, q_text, limit, memcmp(format.ptr, "text", 4) == 0 ? "text" : "json", verbose);
 }
 
 static const sb_str formats[] = {{"json", 4}, {"text", 4}};
@@ -210,7 +285,9 @@ static sb_status on_init(const sb_host_api *api, sb_plugin *plugin, void **out_s
         add_route(plugin, "GET", "/hello-c/json", hello_json, state, "A JSON greeting", "application/json", NULL) != SB_OK ||
         add_route(plugin, "GET", "/hello-c/items/{item_id}", item, state, "Echo a path parameter", "application/json", NULL) != SB_OK ||
         add_route(plugin, "GET", "/hello-c/count", count, state, "Stream n lines, 10 ms apart", "text/plain", &count_n) != SB_OK ||
-        add_lookup(plugin, state) != SB_OK)
+        add_lookup(plugin, state) != SB_OK ||
+        add_route(plugin, "GET", "/hello-c/lookup-untyped/{item_id}", lookup_untyped, state,
+                  "The same lookup, its parameters read and checked by the handler (the typed route's twin)", "application/json", NULL) != SB_OK)
         return SB_ERR_INVALID_ARGUMENT;
     api->log(plugin, SB_LOG_DEBUG, str("hello-c initialised"));
     return SB_OK;

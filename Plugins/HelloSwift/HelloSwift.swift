@@ -7,6 +7,9 @@
 //   GET /hello-swift/count?n=5        a streamed response, one line every 10 ms, paced by a host timer
 //   GET /hello-swift/lookup/{item_id}?q=&limit=10&format=json&verbose=false
 //                                     typed parameters, validated by the host (422 as FastAPI's)
+//   GET /hello-swift/lookup-untyped/{item_id}?…
+//                                     the same lookup, its parameters read and checked by the
+//                                     handler: the typed route's twin (bench/ compares the two)
 
 import SwitchboardSDK
 
@@ -27,6 +30,50 @@ struct Lookup: Encodable {
     let format: String
     let verbose: Bool
     let plugin: String
+
+    /// JSON, or a line of text for `format=text`.
+    func response() throws -> Response {
+        if format == "text" {
+            return .text("item \(item_id), q=\(q), limit \(limit)\(verbose ? ", verbose" : "")\n")
+        }
+        return try .json(self)
+    }
+
+    /// The lookup with its parameters read and checked by hand, as a route without typed
+    /// parameters must: the same checks as the typed route's declarations, the first of a
+    /// repeated name, and a 422 with one line of detail (not FastAPI's shape) for a bad value.
+    init(checking req: Request) throws(HTTPError) {
+        guard let id = req.pathParameter("item_id").flatMap({ Int($0) }), id >= 1 else {
+            throw HTTPError(422, detail: "item_id must be an integer, at least 1")
+        }
+        let q = req.queryParameter("q") ?? ""
+        guard q.unicodeScalars.count <= 50 else { throw HTTPError(422, detail: "q must be at most 50 characters") }
+        var limit = 10
+        if let text = req.queryParameter("limit") {
+            guard let n = Int(text), (1...100).contains(n) else { throw HTTPError(422, detail: "limit must be an integer from 1 to 100") }
+            limit = n
+        }
+        let format = req.queryParameter("format") ?? "json"
+        guard format == "json" || format == "text" else { throw HTTPError(422, detail: "format must be json or text") }
+        var verbose = false
+        if let text = req.queryParameter("verbose") {
+            switch text.lowercased() {
+            case "1", "on", "t", "true", "y", "yes": verbose = true
+            case "0", "off", "f", "false", "n", "no": verbose = false
+            default: throw HTTPError(422, detail: "verbose must be a boolean")
+            }
+        }
+        self.init(item_id: id, q: q, limit: limit, format: format, verbose: verbose, plugin: "hello-swift")
+    }
+
+    init(item_id: Int, q: String, limit: Int, format: String, verbose: Bool, plugin: String) {
+        self.item_id = item_id
+        self.q = q
+        self.limit = limit
+        self.format = format
+        self.verbose = verbose
+        self.plugin = plugin
+    }
 }
 
 enum Format: String, ParamEnum {
@@ -72,13 +119,17 @@ let plugin = Plugin(name: "hello-swift", version: "2.0.0", description: "The exa
     }
 
     app.get("/hello-swift/lookup/{item_id}", params: [itemID, q, limit, format, verbose], summary: "Look up an item (typed parameters)") { req in
-        let found = Lookup(
+        try Lookup(
             item_id: try req[itemID], q: try req[q], limit: try req[limit], format: try req[format].rawValue,
-            verbose: try req[verbose], plugin: "hello-swift")
-        if found.format == "text" {
-            return .text("item \(found.item_id), q=\(found.q), limit \(found.limit)\(found.verbose ? ", verbose" : "")\n")
-        }
-        return try .json(found)
+            verbose: try req[verbose], plugin: "hello-swift"
+        ).response()
+    }
+
+    app.get(
+        "/hello-swift/lookup-untyped/{item_id}",
+        summary: "The same lookup, its parameters read and checked by the handler (the typed route's twin)"
+    ) { req in
+        try Lookup(checking: req).response()
     }
 }
 

@@ -54,6 +54,27 @@ import SwitchboardTesting
         }
     }
 
+    /// The untyped twin (bench/run.sh's baseline for typed parameters: the same lookup reading and
+    /// checking its parameters itself) answers a valid lookup as the typed route does, and refuses
+    /// with 422 every lookup FastAPI refuses. Its checks are plainer than pydantic's lax ones (a
+    /// decimal integer, no `5.0` or `1_0`), so only these cases are compared.
+    @Test(arguments: ["HelloC", "HelloSwift"])
+    func theUntypedTwinAnswersAsTheTypedRouteDoes(product: String) async throws {
+        let host = try TestHost(library: TestPaths.plugin(product))
+        let prefix = product == "HelloC" ? "/hello-c" : "/hello-swift"
+        let valid = ["/42?q=abc&limit=3&verbose=yes", "/7?q=%C3%A9t%C3%A9&limit=3&format=json&verbose=on", "/7?format=text&verbose=0", "/1"]
+        for target in valid {
+            let typed = try await host.get(prefix + "/lookup" + target)
+            let twin = try await host.get(prefix + "/lookup-untyped" + target)
+            #expect(typed.status == 200 && twin.status == 200 && twin.text == typed.text, "\(target): \(twin.text)")
+            #expect(twin.header("content-type") == typed.header("content-type"), "\(target)")
+        }
+        for recorded in Self.fastAPICases where recorded.status == 422 && recorded.target.hasPrefix("/hello/lookup/") {
+            let twin = try await host.get(prefix + "/lookup-untyped/" + recorded.target.dropFirst("/hello/lookup/".count))
+            #expect(twin.status == 422 && twin.text.hasPrefix(#"{"detail":""#), "\(recorded.target): \(twin.text)")
+        }
+    }
+
     @Test func typedRoutesAnswerAsFastAPIDoesOverTheWire() throws {
         let server = try ServerProcess(pluginDirectories: [LiveTests.pluginDirectory("live-422", broken: false)])
         defer { server.stop() }
