@@ -271,7 +271,9 @@ struct FilesDirectory: Sendable {
     /// The real path of `name` inside the directory, or nil: empty, ".", "..", a slash, a NUL, a
     /// name that resolves outside (through a symlink) or to anything but a regular file.
     func resolve(_ name: String) -> String? {
-        guard let root, !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.utf8.contains(0) else { return nil }
+        // As bytes: `contains("/")` compares Characters, and a combining mark after a slash makes
+        // one Character of the two.
+        guard let root, !name.isEmpty, name != ".", name != "..", !name.utf8.contains(UInt8(ascii: "/")), !name.utf8.contains(0) else { return nil }
         return contained(root + "/" + name, in: root)
     }
 
@@ -320,9 +322,10 @@ struct FilesDirectory: Sendable {
         guard let resolved = realpath(candidate, nil) else { return nil }
         defer { free(resolved) }
         let path = String(cString: resolved)
-        let prefix = root.hasSuffix("/") ? root : root + "/"
+        let prefix = root.utf8.last == UInt8(ascii: "/") ? root : root + "/"
         var info = stat()
-        guard path.hasPrefix(prefix), stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        // Byte by byte, as the file system compares paths (not `hasPrefix`, by Characters).
+        guard path.utf8.starts(with: prefix.utf8), stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         return path
     }
 }

@@ -76,15 +76,15 @@ public enum ETagList {
         if value == "*" { return true }
         guard let etag else { return false }
         let ours = opaque(etag)
-        return tags(value).contains { opaque($0).utf8.elementsEqual(ours.utf8) }
+        return tags(value).contains { opaque($0).hasSameCodePoints(as: ours) }
     }
 
     /// `If-Match`: `*`, or a list of tags compared strongly (a weak tag never matches).
     public static func matchesStrongly(_ header: String, _ etag: String?) -> Bool {
         let value = header.trimmedHTTPSpace
         if value == "*" { return true }
-        guard let etag, !etag.hasPrefix("W/") else { return false }
-        return tags(value).contains { $0.utf8.elementsEqual(etag.utf8) }
+        guard let etag, !etag.hasBytePrefix("W/") else { return false }
+        return tags(value).contains { $0.hasSameCodePoints(as: etag) }
     }
 
     /// A strong tag for `opaque` (which must hold no `"`): `"opaque"`.
@@ -93,13 +93,13 @@ public enum ETagList {
     /// The tags of a list. A bare token (`abc123`, as clients copy an unquoted tag) is read as
     /// the quoted tag it stands for.
     private static func tags(_ list: String) -> [String] {
-        list.split(separator: ",").map(\.trimmedHTTPSpace).filter { !$0.isEmpty }.map { tag in
-            tag.hasPrefix("\"") || tag.hasPrefix("W/") ? tag : "\"\(tag)\""
+        list.httpFieldParts(separatedBy: UInt8(ascii: ",")).map { tag in
+            tag.hasBytePrefix("\"") || tag.hasBytePrefix("W/") ? String(tag) : "\"\(tag)\""
         }
     }
 
     /// The tag without a `W/` prefix.
-    private static func opaque(_ tag: String) -> String { tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag }
+    private static func opaque(_ tag: String) -> String { tag.hasBytePrefix("W/") ? String(Substring(tag.utf8.dropFirst(2))) : tag }
 }
 
 /// HTTP-date (RFC 9110 §5.6.7): IMF-fixdate out; IMF-fixdate, RFC 850 and asctime in.
@@ -178,7 +178,31 @@ extension Collection<UInt8> {
     }
 }
 
+extension Substring {
+    /// The parts between `separator` bytes of an HTTP field value (`,` between list elements,
+    /// RFC 9110 §5.6.1; `;` before parameters, §5.6.6), each without surrounding spaces and tabs,
+    /// empty ones dropped; slices of `self`, nothing copied. Split as bytes, not as Characters: a
+    /// combining mark after a delimiter makes one Character of the two and would hide it.
+    public func httpFieldParts(separatedBy separator: UInt8) -> [Substring] {
+        var parts: [Substring] = []
+        for part in utf8.split(separator: separator) {
+            let trimmed = part.trimmingHTTPSpace
+            if !trimmed.isEmpty { parts.append(Substring(trimmed)) }
+        }
+        return parts
+    }
+}
+
+extension String {
+    /// `Substring.httpFieldParts(separatedBy:)` of the whole string.
+    public func httpFieldParts(separatedBy separator: UInt8) -> [Substring] { self[...].httpFieldParts(separatedBy: separator) }
+}
+
 extension StringProtocol {
+    /// Whether the first bytes are `prefix`'s: `hasPrefix` compares Characters, so `"\"\u{301}x"`
+    /// would not start with `"\""` for it.
+    @inlinable public func hasBytePrefix(_ prefix: some StringProtocol) -> Bool { utf8.starts(with: prefix.utf8) }
+
     /// Without leading and trailing spaces and tabs (HTTP's optional whitespace, RFC 9110 §5.6.3).
     public var trimmedHTTPSpace: String {
         // Only ASCII bytes are cut, so the rest is still whole UTF-8.

@@ -102,7 +102,7 @@ extension JSONValue {
     /// The value of member `key` of an object; nil for other values or an absent key.
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
-        return members.first { $0.0 == key }?.1
+        return members.first { $0.0.hasSameCodePoints(as: key) }?.1
     }
 }
 
@@ -185,7 +185,7 @@ private struct JSONParser {
                 p.i += 1
                 p.skipSpace()
                 let value = try p.value()
-                if let existing = members.firstIndex(where: { $0.0 == key }) {
+                if let existing = members.firstIndex(where: { $0.0.hasSameCodePoints(as: key) }) {  // as a Python dict: code points
                     members[existing].1 = value
                 } else {
                     members.append((key, value))

@@ -164,7 +164,7 @@ public struct BodySchema: Sendable {
         var values: [(String, Value)] = []
         var issues: [ValidationIssue] = []
         for field in fields {
-            guard let raw = members.first(where: { $0.0 == field.name })?.1 else {
+            guard let raw = members.first(where: { $0.0.hasSameCodePoints(as: field.name) })?.1 else {
                 if field.required { issues.append(ValidationIssue(type: "missing", loc: ["body", .string(field.name)], msg: "Field required", input: input)) }
                 continue
             }
@@ -181,8 +181,11 @@ public struct BodySchema: Sendable {
 
     /// `application/json` or any `+json` type, parameters ignored.
     static func isJSON(_ contentType: String) -> Bool {
-        let type = contentType.split(separator: ";", maxSplits: 1).first.map { String($0).trimmedHTTPSpace.lowercased() } ?? ""
-        return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
+        // As bytes: a combining mark after `;` must not hide it (as one Character with it).
+        let utf8 = contentType.utf8
+        let type = utf8[..<(utf8.firstIndex(of: UInt8(ascii: ";")) ?? utf8.endIndex)].trimmingHTTPSpace
+        return type.equalsIgnoringASCIICase("application/json".utf8)
+            || (type.hasPrefixIgnoringASCIICase("application/".utf8) && type.hasSuffixIgnoringASCIICase("+json".utf8))
     }
 
     /// A value converted to a field's kind as pydantic's lax mode converts it.
@@ -208,7 +211,7 @@ public struct BodySchema: Sendable {
             case .double(let d): number = d
             case .bool(let b): number = b ? 1 : 0
             case .string(let text):
-                guard Self.isNumberSpelling(text.trimmedHTTPSpace, allowingWords: true), let parsed = Double(text.trimmedHTTPSpace) else {
+                guard let parsed = LaxNumber.float(text) else {
                     return fail("float_parsing", "Input should be a valid number, unable to parse string as a number")
                 }
                 number = parsed
@@ -232,9 +235,7 @@ public struct BodySchema: Sendable {
                 }
                 return .success(.integer(exact))
             case .string(let text):
-                let trimmed = text.trimmedHTTPSpace
-                if let exact = Int64(trimmed) { return .success(.integer(exact)) }
-                if Self.isNumberSpelling(trimmed, allowingWords: false), let d = Double(trimmed), abs(d) < 9.223372036854775808e18, d.rounded() == d, let exact = Int64(exactly: d) { return .success(.integer(exact)) }
+                if let exact = LaxNumber.integer(text) { return .success(.integer(exact)) }
                 return fail("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
             default: return fail("int_type", "Input should be a valid integer")
             }
@@ -254,17 +255,6 @@ public struct BodySchema: Sendable {
     }
 
     /// A body that passed: the fields present, converted, in schema order.
-    /// Whether `text` is a number as pydantic reads one from a string: decimal digits with an
-    /// optional sign, point and exponent (and, for floats, `inf`/`infinity`/`nan`). Swift's
-    /// `Double(String)` alone also takes hexadecimal (`0x10`, `0x1p3`), which pydantic refuses.
-    static func isNumberSpelling(_ text: String, allowingWords: Bool) -> Bool {
-        if allowingWords, ["inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"].contains(text.lowercased()) {
-            return true
-        }
-        return text.utf8.contains(where: { (0x30...0x39).contains($0) })
-            && text.utf8.allSatisfy { (0x30...0x39).contains($0) || "+-.eE".utf8.contains($0) }
-    }
-
     public struct Body: Sendable {
         /// The members present and their converted values, in schema order.
         public let values: [(String, Value)]

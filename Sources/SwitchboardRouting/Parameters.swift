@@ -285,7 +285,7 @@ public enum ParameterValidation {
             }
         case .enumeration:
             // Code point by code point, as Python compares strings: not by canonical equivalence.
-            guard spec.enumValues.contains(where: { $0.utf8.elementsEqual(raw.utf8) }) else {
+            guard spec.enumValues.contains(where: { $0.hasSameCodePoints(as: raw) }) else {
                 let expected = englishList(spec.enumValues.map { "'\($0)'" })
                 return fail("enum", "Input should be \(expected)", [("expected", .string(expected))])
             }
@@ -297,14 +297,14 @@ public enum ParameterValidation {
             }
             value.number = Double(value.integer)
         case .int:
-            guard let parsed = parseInteger(raw) else {
+            guard let parsed = LaxNumber.integer(raw) else {
                 return fail("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
             }
             value.integer = parsed
             value.number = Double(parsed)
             if let issue = checkIntegerBounds(parsed, spec, raw) { return .failure(issue) }
         case .float:
-            guard let parsed = parseFloat(raw) else {
+            guard let parsed = LaxNumber.float(raw) else {
                 return fail("float_parsing", "Input should be a valid number, unable to parse string as a number")
             }
             value.number = parsed
@@ -361,36 +361,6 @@ public enum ParameterValidation {
             ctx: [(kind.rawValue, shown)])
     }
 
-    /// pydantic's lax integer from a string: optional sign, digits with single `_` between them,
-    /// surrounding whitespace; a float spelling with a zero fraction ("5.0") counts too.
-    static func parseInteger(_ raw: String) -> Int64? {
-        let text = raw.trimmingWhitespace()
-        if let value = Int64(text.replacingUnderscoresBetweenDigits() ?? "") { return value }
-        // "5.0" and "5.00": a float spelling with a zero fraction.
-        if let dot = text.firstIndex(of: "."), !text[..<dot].isEmpty {
-            let fraction = text[text.index(after: dot)...]
-            guard !fraction.isEmpty, fraction.allSatisfy({ $0 == "0" }) else { return nil }
-            return Int64(text[..<dot].replacingUnderscoresBetweenDigits() ?? "")
-        }
-        return nil
-    }
-
-    /// pydantic's lax float from a string: decimal or exponent notation, `inf`/`infinity`/`nan`.
-    static func parseFloat(_ raw: String) -> Double? {
-        let text = raw.trimmingWhitespace()
-        switch text.lowercased() {
-        case "inf", "+inf", "infinity", "+infinity": return .infinity
-        case "-inf", "-infinity": return -.infinity
-        case "nan", "+nan", "-nan": return .nan
-        default: break
-        }
-        guard let cleaned = text.replacingUnderscoresBetweenDigits(),
-            cleaned.utf8.allSatisfy({ (0x30...0x39).contains($0) || "+-.eE".utf8.contains($0) }),
-            cleaned.utf8.contains(where: { (0x30...0x39).contains($0) })
-        else { return nil }
-        return Double(cleaned)
-    }
-
     /// A number without exponent or trailing ".0": 1, 0.5, 0.0000001, 100000000000000000000.
     static func plainDecimal(_ x: Double) -> String {
         guard x.isFinite else { return x.isNaN ? "nan" : (x < 0 ? "-inf" : "inf") }
@@ -427,32 +397,3 @@ public enum ParameterValidation {
     }
 }
 
-extension String {
-    fileprivate func trimmingWhitespace() -> Substring {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
-        guard let start = firstIndex(where: { !isSpace($0) }) else { return "" }
-        let end = lastIndex(where: { !isSpace($0) })!
-        return self[start...end]
-    }
-}
-
-extension Substring {
-    /// Removes each `_` that sits between two digits; nil when any other `_` appears.
-    fileprivate func replacingUnderscoresBetweenDigits() -> String? {
-        guard contains("_") else { return String(self) }
-        let chars = Array(self)
-        var out = ""
-        for (i, c) in chars.enumerated() {
-            if c == "_" {
-                guard i > 0, i + 1 < chars.count, chars[i - 1].isASCIIDigit, chars[i + 1].isASCIIDigit else { return nil }
-                continue
-            }
-            out.append(c)
-        }
-        return out
-    }
-}
-
-extension Character {
-    fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
-}

@@ -12,6 +12,9 @@ import Testing
         ("gzip", true, false), ("gzip;q=0", false, false), ("GZIP; q=0.5", true, false), ("deflate, br", false, false),
         ("*", true, false), ("*;q=0", false, true), ("br, *;q=0.1", true, false), ("gzip, identity;q=0", true, true),
         ("identity;q=0", false, true), ("gzip;q=0, *", false, false), ("x-gzip", true, false), ("gzip;q=abc", false, false),
+        // Read as bytes: U+037E (Greek question mark) is canonically equivalent to `;` but is not
+        // one, and a combining mark after `,` must not hide the comma.
+        ("gzip, *\u{37E}q=0", true, false), ("gzip\u{37E}q=0, *", true, false), ("br,\u{301}, *;q=0", false, true),
     ])
     func acceptEncodingIsReadWithItsQValues(header: String, gzip: Bool, identityRefused: Bool) {
         let result = ContentCoding.negotiate(header)

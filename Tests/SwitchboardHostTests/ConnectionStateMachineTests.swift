@@ -35,6 +35,10 @@ import Testing
             (.http1_0, [("connection", "keep-alive")], [("content-length", "2")], "keep-alive", false),
             (.http1_0, [("connection", "keep-alive")], [], "close", true),  // no length: ends at close
             (.http1_1, [("host", "x")], [("connection", "close")], "close", true),  // the host asked
+            // Tokens are bytes: the Kelvin sign (U+212A) lowercases to k but is not one, and a
+            // combining mark after a comma does not hide the token after it.
+            (.http1_0, [("connection", "\u{212A}eep-alive")], [("content-length", "2")], "close", true),
+            (.http1_1, [("host", "x"), ("connection", "keep-alive,\u{301},close")], [("content-length", "2")], "close", true),
         ]
         for (version, request, response, announced, closes) in cases {
             var machine = ConnectionStateMachine(limits: Self.limits(), now: Self.t0)
@@ -49,6 +53,17 @@ import Testing
             let end = machine.responseEnded(now: Self.t0)
             #expect((end == .close(linger: false)) == closes, "\(version) \(request) \(response): \(end)")
         }
+    }
+
+    /// A Range field is read as bytes (RFC 9110 §14.1.2).
+    @Test func byteRangesAreReadAsBytes() {
+        #expect(ByteRanges.parse("bytes=0-4", size: 14) == .ranges([0...4]))
+        #expect(ByteRanges.parse(" Bytes=-3 ", size: 14) == .ranges([11...13]))
+        #expect(ByteRanges.parse("bytes=0-1, 4-5", size: 14) == .ranges([0...1, 4...5]))
+        #expect(ByteRanges.parse("bytes=0-1,\u{301}", size: 14) == .ignore, "a combining mark is not a range, nor part of the comma")
+        #expect(ByteRanges.parse("bytes=5\u{301}-6", size: 14) == .ignore)
+        #expect(ByteRanges.parse("items=0-1", size: 14) == .ignore)
+        #expect(ByteRanges.parse("bytes=20-", size: 14) == .unsatisfiable)
     }
 
     @Test func aResponseBeforeTheBodyEndedIsTheLast() {

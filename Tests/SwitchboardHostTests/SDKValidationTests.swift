@@ -80,6 +80,38 @@ import SwitchboardSDK
         #expect(issues(#"{"s":"","n":"0x10","i":"0x1p3","b":true}"#) == ["float_parsing@\"body\".\"n\"", "int_parsing@\"body\".\"i\""])
         #expect(issues(#"{}"#, schema.partial) == [])
         #expect(issues(#"{"n":{}}"#, schema.partial) == ["float_type@\"body\".\"n\""])
+        // The same number rules as parameters (LaxNumber): separators, Unicode white space, and no
+        // exponent in an integer.
+        let lax = try schema.validate(Array(#"{"s":"","n":"1_000.5","i":"1_0\r\n","b":true}"#.utf8), contentType: nil).get()
+        #expect(lax.double("n") == 1000.5 && lax.int("i") == 10)
+        #expect(issues(#"{"s":"","n":1,"i":"1e3","b":true}"#) == ["int_parsing@\"body\".\"i\""])
+    }
+
+    /// Member names compare code point by code point, as Python's dict and pydantic compare them:
+    /// `K` (U+212A) is canonically equivalent to `K` but another name, and `é` and `e` + U+0301
+    /// are two members.
+    @Test func memberNamesCompareCodePointByCodePoint() throws {
+        let schema = BodySchema(.string("apiKey"), .string("caf\u{E9}", required: false))
+        guard case .failure(let failure) = schema.validate(Array(#"{"api\u212Aey":"x"}"#.utf8), contentType: nil) else {
+            Issue.record("a Kelvin sign matched K"); return
+        }
+        #expect(failure.issues.map(\.type) == ["missing"])
+        let both = try JSONValue.parse(Array(#"{"caf\u00e9":1,"cafe\u0301":2}"#.utf8))
+        guard case .object(let members) = both else { Issue.record("not an object"); return }
+        #expect(members.count == 2 && both["caf\u{E9}"] == .int(1) && both["cafe\u{301}"] == .int(2))
+        let body = try schema.validate(Array(#"{"apiKey":"k","cafe\u0301":"no","caf\u00e9":"yes"}"#.utf8), contentType: nil).get()
+        #expect(body["caf\u{E9}"] == .string("yes"))
+    }
+
+    /// `Content-Type` is read as bytes: U+037E is not the `;` before parameters.
+    @Test func aJSONMediaTypeIsReadAsBytes() {
+        let schema = BodySchema(.string("s"))
+        func accepted(_ contentType: String) -> Bool {
+            if case .success = schema.validate(Array(#"{"s":"x"}"#.utf8), contentType: contentType) { return true }
+            return false
+        }
+        #expect(accepted("application/json") && accepted("Application/JSON; charset=utf-8") && accepted("application/problem+json"))
+        #expect(!accepted("application/json\u{37E} charset=utf-8") && !accepted("text/plain"))
     }
 
     @Test func preconditionsFollowRFC9110() {
@@ -112,6 +144,12 @@ import SwitchboardSDK
         #expect(composed.evaluate(method: "GET") { $0 == "if-none-match" ? "\"cafe\u{301}\"" : nil } == .proceed)
         #expect(composed.evaluate(method: "PUT") { $0 == "if-match" ? "\"cafe\u{301}\"" : nil } == .preconditionFailed)
         #expect(composed.evaluate(method: "GET") { $0 == "if-none-match" ? "\"caf\u{E9}\"" : nil } == .notModified)
+        // A list is split as bytes: a combining mark after a comma does not hide it, and a tag that
+        // starts with one is still a quoted tag.
+        #expect(v.evaluate(method: "GET") { $0 == "if-none-match" ? "\"v1\",\u{301}" : nil } == .notModified)
+        let marked = Validators(etag: "\"\u{301}x\"")
+        #expect(marked.evaluate(method: "GET") { $0 == "if-none-match" ? "\"\u{301}x\"" : nil } == .notModified)
+        #expect(marked.evaluate(method: "PUT") { $0 == "if-match" ? "\"\u{301}x\"" : nil } == .proceed)
         #expect(outcome("PUT", ["if-unmodified-since": HTTPDate.format(999_999)]) == .preconditionFailed)
         #expect(outcome("PUT", ["if-unmodified-since": date]) == .proceed)
         let notModified = v.notModified()

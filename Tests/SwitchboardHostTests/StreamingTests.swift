@@ -13,6 +13,9 @@ import Testing
         fm.createFile(atPath: files + "/hello.txt", contents: Data("Hello, World!\n".utf8))
         fm.createFile(atPath: files + "/small.bin", contents: Data((0..<4096).map { UInt8($0 % 256) }))
         fm.createFile(atPath: files + "/euro-€.txt", contents: Data("non-latin-1 filename\n".utf8))
+        // Behind a slash that a combining mark follows: one Character with it, still a slash.
+        fm.createFile(atPath: files + "/sub/\u{301}x.txt", contents: Data("in a subdirectory\n".utf8))
+        fm.createFile(atPath: files + "/\u{301}mark.txt", contents: Data("a name that starts with a mark\n".utf8))
         fm.createFile(atPath: base + "/secret.txt", contents: Data("outside\n".utf8))
         try fm.createSymbolicLink(atPath: files + "/escape", withDestinationPath: base + "/secret.txt")
         fm.createFile(atPath: files + "/video.mp4", contents: Data((0..<10_000).map { UInt8($0 % 251) }))
@@ -55,12 +58,13 @@ import Testing
         #expect(ok.header("content-disposition") == #"attachment; filename="hello.txt""#)
         #expect(ok.header("content-length") == "14")
         for route in ["/download/", "/download-simple/", "/download-async/"] {
-            for name in ["..", ".", "%2e%2e", "%2E", "..%2Fsecret.txt", "%2Fetc%2Fpasswd", "escape", "sub", "nope", "%00"] {
+            for name in ["..", ".", "%2e%2e", "%2E", "..%2Fsecret.txt", "%2Fetc%2Fpasswd", "escape", "sub", "nope", "%00", "sub%2F%CC%81x.txt"] {
                 let response = try server.get(route + name)
                 #expect(response.status == 404 || response.status == 400, "\(route)\(name): \(response.status)")
                 #expect(response.header("content-type")?.hasPrefix("application/json") == true, "\(route)\(name)")
             }
         }
+        #expect(try server.get("/download/%CC%81mark.txt").status == 200, "a file in the directory whose name starts with a mark")
         let euro = try server.get("/download-simple/euro-%E2%82%AC.txt")
         #expect(euro.status == 200)
         #expect(euro.header("content-disposition") == #"attachment; filename="euro-_.txt"; filename*=UTF-8''euro-%E2%82%AC.txt"#)

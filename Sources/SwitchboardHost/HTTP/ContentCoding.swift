@@ -34,18 +34,20 @@ enum ContentCoding {
     static func negotiate(_ acceptEncoding: String?) -> (gzip: Bool, identityRefused: Bool) {
         guard let acceptEncoding else { return (false, false) }
         var gzip: Double? = nil, identity: Double? = nil, any: Double? = nil
-        for item in acceptEncoding.split(separator: ",") {
-            let parts = item.split(separator: ";").map { $0.trimmedHTTPSpace.lowercased() }
-            guard let coding = parts.first, !coding.isEmpty else { continue }
+        // Read as bytes (`httpFieldParts`), codings compared without ASCII case (§12.5.3).
+        for item in acceptEncoding.httpFieldParts(separatedBy: UInt8(ascii: ",")) {
+            let parts = item.httpFieldParts(separatedBy: UInt8(ascii: ";"))
+            guard let coding = parts.first?.utf8 else { continue }
             var q = 1.0
-            for parameter in parts.dropFirst() where parameter.hasPrefix("q=") {
-                q = Double(parameter.dropFirst(2)).map { min(max($0, 0), 1) } ?? 0
+            for parameter in parts.dropFirst() where parameter.utf8.hasPrefixIgnoringASCIICase("q=".utf8) {
+                q = Double(Substring(parameter.utf8.dropFirst(2))).map { min(max($0, 0), 1) } ?? 0
             }
-            switch coding {
-            case "gzip", "x-gzip": gzip = max(gzip ?? 0, q)
-            case "identity": identity = q
-            case "*": any = q
-            default: break
+            if coding.equalsIgnoringASCIICase("gzip".utf8) || coding.equalsIgnoringASCIICase("x-gzip".utf8) {
+                gzip = max(gzip ?? 0, q)
+            } else if coding.equalsIgnoringASCIICase("identity".utf8) {
+                identity = q
+            } else if coding.elementsEqual("*".utf8) {
+                any = q
             }
         }
         let gzipQ = gzip ?? any ?? 0
@@ -113,12 +115,13 @@ enum ContentCoding {
 
 extension ContentCoding {
     static let codedTagSuffix = "-gzip\""
+    static let codedTagSuffixBytes = Array(codedTagSuffix.utf8)
 
     /// A strong `ETag` (`"abc"`) becomes the coded representation's (`"abc-gzip"`); a weak or
     /// unquoted one is left as is.
     static func codeTag(_ headers: inout HTTPFields) {
-        guard let etag = headers[.eTag], etag.hasPrefix("\""), etag.hasSuffix("\""), etag.count > 1 else { return }
-        headers[.eTag] = String(etag.dropLast()) + codedTagSuffix
+        guard let etag = headers[.eTag], etag.utf8.count > 1, etag.utf8.first == UInt8(ascii: "\""), etag.utf8.last == UInt8(ascii: "\"") else { return }
+        headers[.eTag] = String(Substring(etag.utf8.dropLast())) + codedTagSuffix
     }
 
     /// Rewrites the entity tags of If-None-Match, If-Match and If-Range from a coded
@@ -135,13 +138,15 @@ extension ContentCoding {
         for i in headers.indices {
             let name = headers[i].name
             guard name == .ifNoneMatch || name == .ifMatch || name == .ifRange else { continue }
-            let value = headers[i].value
-            guard value.contains(codedTagSuffix) else { continue }
+            // As bytes: matching Characters would miss a suffix after a prepending mark.
+            var value = Array(headers[i].value.utf8)
+            guard value.contains(codedTagSuffixBytes) else { continue }
             if name == .ifNoneMatch {
                 if acceptsGzip == nil { acceptsGzip = negotiate(headers[.acceptEncoding]).gzip }
                 guard acceptsGzip == true else { continue }
             }
-            headers[i].value = value.replacing(codedTagSuffix, with: "\"")
+            value.replace(codedTagSuffixBytes, with: [UInt8(ascii: "\"")])
+            headers[i].value = String(decoding: value, as: UTF8.self)
             found = true
         }
         return found

@@ -61,7 +61,7 @@ enum FileResponder {
         if let header = headers[.range], exchange.request.method == .get || exchange.request.method == .head {
             let ifRange = headers[.ifRange]
             let rangeApplies = ifRange.map { value in
-                value.hasPrefix("\"") ? value == etag : HTTPDate.parse(value).map { $0 == modifiedSeconds } ?? false
+                value.hasBytePrefix("\"") ? value.hasSameCodePoints(as: etag) : HTTPDate.parse(value).map { $0 == modifiedSeconds } ?? false
             } ?? true
             if rangeApplies {
                 switch ByteRanges.parse(header, size: size) {
@@ -204,16 +204,15 @@ enum ByteRanges {
     static let maxRanges = 16
 
     static func parse(_ header: String, size: Int) -> Outcome {
-        let trimmed = header.trimmedHTTPSpace
-        guard trimmed.lowercased().hasPrefix("bytes=") else { return .ignore }
+        // Read as bytes: Characters would glue a combining mark onto a delimiter or a digit.
+        let trimmed = Substring(header.utf8.trimmingHTTPSpace)
+        guard trimmed.utf8.hasPrefixIgnoringASCIICase("bytes=".utf8) else { return .ignore }
         var ranges: [ClosedRange<Int>] = []
         var sawSpec = false
-        for part in trimmed.dropFirst(6).split(separator: ",", omittingEmptySubsequences: false) {
-            let spec = part.trimmedHTTPSpace
-            if spec.isEmpty { continue }
-            guard let dash = spec.firstIndex(of: "-") else { return .ignore }
-            let first = spec[..<dash], last = spec[spec.index(after: dash)...]
-            let digits: (Substring) -> Bool = { !$0.isEmpty && $0.allSatisfy { ("0"..."9").contains($0) } }
+        for spec in Substring(trimmed.utf8.dropFirst(6)).httpFieldParts(separatedBy: UInt8(ascii: ",")) {
+            guard let dash = spec.utf8.firstIndex(of: UInt8(ascii: "-")) else { return .ignore }
+            let first = spec[..<dash], last = spec[spec.utf8.index(after: dash)...]
+            let digits: (Substring) -> Bool = { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } }
             sawSpec = true
             if first.isEmpty {
                 // Suffix: the last N bytes.

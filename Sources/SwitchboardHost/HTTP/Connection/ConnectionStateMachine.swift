@@ -402,8 +402,8 @@ struct ConnectionStateMachine {
         }
         // RFC 9112 §6.1: a transfer coding the server does not understand is 501.
         for value in head.headers["transfer-encoding"] {
-            for coding in value.split(separator: ",") where coding.trimmedHTTPSpace.lowercased() != "chunked" {
-                return Rejection(status: .notImplemented, detail: "Transfer-Encoding \(coding.trimmedHTTPSpace) is not supported; send the body chunked or with a Content-Length")
+            for coding in value.httpFieldParts(separatedBy: UInt8(ascii: ",")) where !coding.utf8.equalsIgnoringASCIICase("chunked".utf8) {
+                return Rejection(status: .notImplemented, detail: "Transfer-Encoding \(coding) is not supported; send the body chunked or with a Content-Length")
             }
         }
         return nil
@@ -456,12 +456,14 @@ struct ConnectionStateMachine {
     static func connectionTokens(_ headers: HTTPHeaders) -> ConnectionOptions {
         var options = ConnectionOptions()
         for value in headers["connection"] {
-            for token in value.split(separator: ",") {
-                switch token.trimmedHTTPSpace.lowercased() {
-                case "close": options.close = true
-                case "keep-alive": options.keepAlive = true
-                case "upgrade": options.upgrade = true
-                default: break
+            // Tokens, as bytes without ASCII case (RFC 9110 §7.6.1).
+            for token in value.httpFieldParts(separatedBy: UInt8(ascii: ",")) {
+                if token.utf8.equalsIgnoringASCIICase("close".utf8) {
+                    options.close = true
+                } else if token.utf8.equalsIgnoringASCIICase("keep-alive".utf8) {
+                    options.keepAlive = true
+                } else if token.utf8.equalsIgnoringASCIICase("upgrade".utf8) {
+                    options.upgrade = true
                 }
             }
         }

@@ -1,0 +1,73 @@
+/// Numbers read from text as pydantic's lax mode reads them, for every place a number is declared
+/// and a string arrives: path, query and header parameters, and JSON strings in a body.
+///
+/// The rules are pydantic's (2.x, `TypeAdapter(int | float).validate_python(str)`), which
+/// `Tests/…/SDKValidationTests` checks case by case: white space around the number is ignored
+/// (Unicode's White_Space, scalar by scalar, so `"5\r\n"` is `5`); a `_` may sit between two
+/// digits; no hexadecimal.
+public enum LaxNumber {
+    /// An integer: optional sign and decimal digits, or a float spelling whose fraction is all
+    /// zeros (`"5.0"`, not `"5."`, `".0"` or `"1e3"`). Nil when `text` is not one, or it is
+    /// outside `Int64`.
+    public static func integer(_ text: String) -> Int64? {
+        guard let digits = withoutSeparators(trimmed(text)) else { return nil }
+        if let value = Int64(digits) { return value }
+        guard let dot = digits.utf8.firstIndex(of: UInt8(ascii: ".")) else { return nil }
+        let whole = digits[..<dot]
+        let fraction = digits.utf8[digits.utf8.index(after: dot)...]
+        guard !fraction.isEmpty, fraction.allSatisfy({ $0 == UInt8(ascii: "0") }) else { return nil }
+        return Int64(whole)
+    }
+
+    /// A float: decimal or exponent notation (`"1e3"`, `".5"`, `"5."`), or `inf`, `infinity` and
+    /// `nan` with an optional sign, in any case. Nil when `text` is not one.
+    public static func float(_ text: String) -> Double? {
+        let text = trimmed(text)
+        switch text.lowercased() {
+        case "inf", "+inf", "infinity", "+infinity": return .infinity
+        case "-inf", "-infinity": return -.infinity
+        case "nan", "+nan", "-nan": return .nan
+        default: break
+        }
+        guard let cleaned = withoutSeparators(text),
+            cleaned.utf8.allSatisfy({ isDigit($0) || "+-.eE".utf8.contains($0) }),
+            cleaned.utf8.contains(where: isDigit)
+        else { return nil }
+        return Double(cleaned)
+    }
+
+    /// Without leading and trailing White_Space scalars.
+    static func trimmed(_ text: String) -> Substring {
+        let scalars = text.unicodeScalars
+        guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        let end = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
+        return Substring(scalars[start...end])
+    }
+
+    /// Each `_` that sits between two ASCII digits removed; nil when any other `_` appears.
+    static func withoutSeparators(_ text: Substring) -> String? {
+        let bytes = Array(text.utf8)
+        guard bytes.contains(UInt8(ascii: "_")) else { return String(text) }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        for (i, byte) in bytes.enumerated() {
+            if byte == UInt8(ascii: "_") {
+                guard i > 0, i + 1 < bytes.count, isDigit(bytes[i - 1]), isDigit(bytes[i + 1]) else { return nil }
+                continue
+            }
+            out.append(byte)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+}
+
+extension StringProtocol {
+    /// Equal code point by code point (the same UTF-8 bytes), as Python, JSON member names and
+    /// HTTP compare strings. Swift's `==` compares by canonical equivalence instead, so
+    /// `"e\u{301}" == "\u{E9}"`, which none of those would say.
+    @inlinable public func hasSameCodePoints(as other: some StringProtocol) -> Bool {
+        utf8.count == other.utf8.count && utf8.elementsEqual(other.utf8)
+    }
+}
