@@ -62,12 +62,3 @@ public enum LaxNumber {
 
     private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 }
-
-extension StringProtocol {
-    /// Equal code point by code point (the same UTF-8 bytes), as Python, JSON member names and
-    /// HTTP compare strings. Swift's `==` compares by canonical equivalence instead, so
-    /// `"e\u{301}" == "\u{E9}"`, which none of those would say.
-    @inlinable public func hasSameCodePoints(as other: some StringProtocol) -> Bool {
-        utf8.count == other.utf8.count && utf8.elementsEqual(other.utf8)
-    }
-}

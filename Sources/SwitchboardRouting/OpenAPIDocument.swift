@@ -37,19 +37,19 @@ public enum OpenAPIDocument {
     /// `components` only when some operation validates parameters or documents a body.
     public static func build(title: String, version: String, plugins: [Plugin]) -> JSONValue {
         var paths: [(String, [(String, JSONValue)])] = []
-        var pathIndex: [String: Int] = [:]
+        var pathIndex: [CodePointKey: Int] = [:]
         var validates = false
         let plugins = plugins.sorted { $0.name < $1.name }
         for plugin in plugins {
             for route in plugin.routes where operationMethods.contains(route.method) {
                 let (operation, hasParameters) = self.operation(route, plugin: plugin.name)
                 validates = validates || hasParameters
-                let key = route.template.text
+                let key = CodePointKey(route.template.text)
                 if let i = pathIndex[key] {
                     paths[i].1.append((route.method.lowercased(), operation))
                 } else {
                     pathIndex[key] = paths.count
-                    paths.append((key, [(route.method.lowercased(), operation)]))
+                    paths.append((key.string, [(route.method.lowercased(), operation)]))
                 }
             }
         }

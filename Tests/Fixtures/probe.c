@@ -2,6 +2,8 @@
  * probe: a well-behaved plugin that exercises the edges of the ABI, for the host's tests.
  *
  *   GET  /probe/fail        returns an error without responding            -> 500
+ *   GET  /probe/caf\u00e9, GET and POST /probe/cafe\u0301: two paths that differ only in
+ *                           normalization (-> "composed", "decomposed")
  *   GET  /probe/silent      returns SB_OK without responding               -> 500
  *   GET  /probe/pending     SB_PENDING, answered 20 ms later from a thread -> 200 "late"
  *   GET  /probe/blocking    SB_ROUTE_BLOCKING: sleeps on the pool          -> 200 "blocked"
@@ -37,6 +39,9 @@ static sb_status text(sb_request *req, uint16_t status, const char *body) {
 
 static sb_status fail(void *d, sb_request *req) { (void)d; (void)req; return SB_ERR_INTERNAL; }
 static sb_status silent(void *d, sb_request *req) { (void)d; (void)req; return SB_OK; }
+/* Two spellings of one word: U+00E9, and e with U+0301; two paths, as their bytes differ. */
+static sb_status composed(void *d, sb_request *req) { (void)d; return text(req, 200, "composed"); }
+static sb_status decomposed(void *d, sb_request *req) { (void)d; return text(req, 200, "decomposed"); }
 
 static void *answer_late(void *req) {
     usleep(20 * 1000);
@@ -256,6 +261,9 @@ static sb_status init(const sb_host_api *api, sb_plugin *p, void **s) {
     add(p, "GET", "/probe/flood", flood_route, 0, 0);
     add(p, "GET", "/probe/late", late, 0, 0);
     add(p, "GET", "/probe/spin", spin, 0, 0);
+    add(p, "GET", "/probe/caf\xC3\xA9", composed, 0, 0);
+    add(p, "GET", "/probe/cafe\xCC\x81", decomposed, 0, 0);
+    add(p, "POST", "/probe/cafe\xCC\x81", decomposed, 0, 0);
     return SB_OK;
 }
 

@@ -115,6 +115,20 @@ import Testing
         #expect(probe.failures.load(ordering: .relaxed) == 2)
     }
 
+    /// Paths are compared as their bytes (RFC 3986 §6.2.1: no Unicode normalization), also in
+    /// the route table's hashed index: `café` spelled with U+00E9 and with e + U+0301 are two
+    /// paths, each with its own methods, where `String` equality would make them one.
+    @Test func pathsThatDifferOnlyInNormalizationAreTwoRoutes() async throws {
+        try await Self.host("normalization").test { client in
+            try await client.execute(uri: "/probe/caf%C3%A9", method: .get) { #expect($0.text == "composed") }
+            try await client.execute(uri: "/probe/cafe%CC%81", method: .get) { #expect($0.text == "decomposed") }
+            try await client.execute(uri: "/probe/cafe%CC%81", method: .post) { #expect($0.text == "decomposed") }
+            try await client.execute(uri: "/probe/caf%C3%A9", method: .post) { response in
+                #expect(response.status == .methodNotAllowed && response.headers[.allow] == "GET, HEAD", "\(response.headers)")
+            }
+        }
+    }
+
     @Test func pendingAndBlockingHandlers() async throws {
         try await Self.host("modes").test { client in
             try await client.execute(uri: "/probe/pending", method: .get) { #expect($0.text == "late") }

@@ -422,16 +422,26 @@ import SwitchboardTesting
         #expect(await eventuallyAsync { (try? await host.post("/room/say", body: Array("gone".utf8)).text) == "0" })
     }
 
-    /// A route literal is one text however it is spelt: declaring NFC "é" and NFD "e" plus a
-    /// combining accent is a duplicate. A request matches it byte for byte, with few siblings
-    /// (scanned) and many (indexed): the other spelling is 404.
+    /// A route literal is its code points, as a path is its bytes (RFC 3986 §6.2.1) and a
+    /// Starlette route is: NFC "é" and NFD "e" plus a combining accent are two routes, each
+    /// matched byte for byte, with few siblings (scanned) and many (indexed); with only one
+    /// declared, the other spelling is 404. The same spelling declared twice is refused.
     @Test(arguments: [0, 12])
-    func aLiteralIsDeclaredAsTextAndMatchedAsBytes(siblings: Int) async throws {
-        let twice = Plugin(name: "spellings", version: "1.0.0") { app in
+    func aLiteralIsDeclaredAndMatchedAsItsCodePoints(siblings: Int) async throws {
+        let same = Plugin(name: "spellings", version: "1.0.0") { app in
+            app.get("/spellings/caf\u{E9}") { _ in .text("composed") }
+            app.get("/spellings/caf\u{E9}") { _ in .text("again") }
+        }
+        #expect(throws: TestHost.Refused.self) { try TestHost(same) }
+        let both = Plugin(name: "spellings", version: "1.0.0") { app in
             app.get("/spellings/caf\u{E9}") { _ in .text("composed") }
             app.get("/spellings/cafe\u{301}") { _ in .text("decomposed") }
+            for i in 0..<siblings { app.get("/spellings/s\(i)") { _ in .text("s\(i)") } }
         }
-        #expect(throws: TestHost.Refused.self) { try TestHost(twice) }
+        let twoHost = try TestHost(both)
+        defer { twoHost.shutdown() }
+        #expect(try await twoHost.get("/spellings/caf\u{E9}").text == "composed")
+        #expect(try await twoHost.get("/spellings/cafe\u{301}").text == "decomposed")
         let plugin = Plugin(name: "spellings", version: "1.0.0") { app in
             app.get("/spellings/caf\u{E9}") { _ in .text("composed") }
             for i in 0..<siblings { app.get("/spellings/s\(i)") { _ in .text("s\(i)") } }

@@ -1,3 +1,4 @@
+import struct SwitchboardCore.CodePointKey
 import class SwitchboardCore.Locked
 import CSwitchboard
 import CSwitchboardHostSupport
@@ -342,7 +343,7 @@ enum HostAPI {
             let client = TopicStreamClient(
                 exchange: ex,
                 options: .init(
-                    key: plugin.name + "\u{0}" + topic, event: event, comment: comment,
+                    key: CodePointKey(plugin.name + "\u{0}" + topic), event: event, comment: comment,
                     // At most a ping every 10 ms, whatever was asked.
                     keepaliveNanoseconds: spec.pointee.keepalive_ns == 0 ? 0 : max(spec.pointee.keepalive_ns, 10_000_000),
                     lagLimit: spec.pointee.lag_limit == 0 ? 256 : Int(spec.pointee.lag_limit)),

@@ -19,7 +19,7 @@ enum RouteSpecReader {
                 plugin.logger.error("route refused: \(invalid.description)")
                 return SB_ERR_INVALID_ARGUMENT
             case .success(let route):
-                if let twin = m.routes.first(where: { $0.method == route.method && $0.template.shape == route.template.shape }) {
+                if let twin = m.routes.first(where: { $0.method == route.method && $0.template.shape.hasSameCodePoints(as: route.template.shape) }) {
                     let message = "route \(route.signature) is declared twice in this plugin (also as \(twin.signature))"
                     m.routeErrors.append(message)
                     plugin.logger.error("route refused: \(message)")

@@ -1,3 +1,4 @@
+import struct SwitchboardCore.CodePointKey
 import class SwitchboardCore.Locked
 import enum SwitchboardCore.JSON
 import enum SwitchboardCore.EventStreamFormat
@@ -24,8 +25,8 @@ import ServiceLifecycle
 /// its bucket, are touched only on `loop`.
 final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable state is Locked or confined to `loop`
     struct Options: Sendable {
-        /// The topic's key in the hub: plugin name, NUL, topic.
-        var key: String
+        /// The topic's key in the hub: plugin name, NUL, topic, compared by code points.
+        var key: CodePointKey
         /// The `event:` field of each message; empty: none.
         var event: String
         /// A comment sent before any message; empty: none.

@@ -344,7 +344,7 @@ public final class PluginRegistry: Sendable {
     static func conflict(of instance: PluginInstance, with others: [PluginInstance]) -> LoadRefusal? {
         for route in instance.routes {
             for other in others {
-                if let clash = other.routes.first(where: { $0.method == route.method && $0.template.shape == route.template.shape }) {
+                if let clash = other.routes.first(where: { $0.method == route.method && $0.template.shape.hasSameCodePoints(as: route.template.shape) }) {
                     return LoadRefusal(
                         kind: .routeConflict, file: instance.file, pluginName: instance.name,
                         message: "route \(route.signature) of plugin \"\(instance.name)\" conflicts with \(clash.signature) of plugin \"\(other.name)\" (\(other.file)); change one of the paths or unload \"\(other.name)\"")

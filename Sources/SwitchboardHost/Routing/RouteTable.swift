@@ -1,3 +1,4 @@
+import struct SwitchboardCore.CodePointKey
 import SwitchboardRouting
 #if canImport(Glibc)
 import Glibc
@@ -23,26 +24,23 @@ public final class RouteTable: Sendable {
         /// The literal children by segment, compared byte for byte (a path is bytes: RFC 3986
         /// §6.2.1 compares without any Unicode normalization).
         let literals: [(segment: Substring, node: Node)]
-        /// The same, hashed, when there are too many children to scan (nil otherwise). Keys are
-        /// unique as text (the registry refuses a template declared twice, in any spelling), and a
-        /// hit is still compared byte for byte, as a scan compares.
-        let literalIndex: [Substring: (segment: Substring, node: Node)]?
+        /// The same, hashed by code points, when there are too many children to scan (nil
+        /// otherwise).
+        let literalIndex: [CodePointKey: Node]?
         let parameter: Node?
         /// The routes ending here, by method: a handful at most, scanned.
         let routes: [(method: String, entry: RouteEntry)]
 
         init(literals: [(segment: Substring, node: Node)], parameter: Node?, routes: [(method: String, entry: RouteEntry)]) {
             self.literals = literals
-            self.literalIndex = literals.count > 8 ? Dictionary(literals.map { ($0.segment, $0) }, uniquingKeysWith: { first, _ in first }) : nil
+            // Keys are unique: `build` groups the segments by `CodePointKey` too.
+            self.literalIndex = literals.count > 8 ? Dictionary(uniqueKeysWithValues: literals.map { (CodePointKey($0.segment), $0.node) }) : nil
             self.parameter = parameter
             self.routes = routes
         }
 
         func literal(_ segment: Substring) -> Node? {
-            if let literalIndex {
-                guard let child = literalIndex[segment], sameBytes(child.segment.utf8, segment.utf8) else { return nil }
-                return child.node
-            }
+            if let literalIndex { return literalIndex[CodePointKey(segment)] }
             for child in literals where sameBytes(child.segment.utf8, segment.utf8) { return child.node }
             return nil
         }
@@ -68,7 +66,9 @@ public final class RouteTable: Sendable {
 
     private static func build(_ items: [(RouteEntry, ArraySlice<PathTemplate.Segment>)]) -> Node {
         var here: [String: RouteEntry] = [:]
-        var literalItems: [Substring: [(RouteEntry, ArraySlice<PathTemplate.Segment>)]] = [:]
+        // By code points: `/café` and `/cafe\u{301}` are two paths (RFC 3986 §6.2.1 compares
+        // without Unicode normalization), which `String`'s equality would make one.
+        var literalItems: [CodePointKey: [(RouteEntry, ArraySlice<PathTemplate.Segment>)]] = [:]
         var parameterItems: [(RouteEntry, ArraySlice<PathTemplate.Segment>)] = []
         for (route, rest) in items {
             guard let first = rest.first else {
@@ -76,12 +76,12 @@ public final class RouteTable: Sendable {
                 continue
             }
             switch first {
-            case .literal(let text): literalItems[Substring(text), default: []].append((route, rest.dropFirst()))
+            case .literal(let text): literalItems[CodePointKey(text), default: []].append((route, rest.dropFirst()))
             case .parameter: parameterItems.append((route, rest.dropFirst()))
             }
         }
         return Node(
-            literals: literalItems.sorted { $0.key < $1.key }.map { (segment: $0.key, node: build($0.value)) },
+            literals: literalItems.sorted { $0.key < $1.key }.map { (segment: $0.key.text, node: build($0.value)) },
             parameter: parameterItems.isEmpty ? nil : build(parameterItems),
             routes: here.sorted { $0.key < $1.key }.map { (method: $0.key, entry: $0.value) }
         )

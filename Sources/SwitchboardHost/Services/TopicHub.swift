@@ -1,3 +1,4 @@
+import struct SwitchboardCore.CodePointKey
 import class SwitchboardCore.Locked
 import CSwitchboard
 import DequeModule
@@ -12,22 +13,24 @@ import NIOPosix
 /// subscriber whose queue is full is dropped (told once with SB_ERR_OVERFLOW) instead of
 /// growing memory.
 final class TopicHub: Sendable {
-    private let subscribers = Locked<[String: [ObjectIdentifier: Subscription]]>([:])
+    /// By topic key (plugin name, NUL, topic), compared by code points: `"e\u{301}"` and
+    /// `"\u{E9}"` are two topics, as they are two byte strings to a C plugin.
+    private let subscribers = Locked<[CodePointKey: [ObjectIdentifier: Subscription]]>([:])
 
     init() {}
 
     /// Clients of host-fed topic streams (`response_topic_stream`), by topic key, then by event
     /// loop, event name and keepalive, each with how many clients it has (some may still be on their way in).
-    private let streams = Locked<[String: [StreamBucketKey: (bucket: TopicStreamBucket, clients: Int)]]>([:])
+    private let streams = Locked<[CodePointKey: [StreamBucketKey: (bucket: TopicStreamBucket, clients: Int)]]>([:])
 
     private struct StreamBucketKey: Hashable {
         let loop: ObjectIdentifier
-        let event: String
+        let event: CodePointKey
         let keepaliveNanoseconds: UInt64
 
         init(_ client: TopicStreamClient) {
             self.loop = ObjectIdentifier(client.loop)
-            self.event = client.options.event
+            self.event = CodePointKey(client.options.event)
             self.keepaliveNanoseconds = client.options.keepaliveNanoseconds
         }
     }
@@ -36,7 +39,7 @@ final class TopicHub: Sendable {
     /// returns how many took it. A topic stream's event is encoded once per event name, and one
     /// call per event loop writes it to that loop's clients.
     func publish(plugin: String, topic: String, message: UnsafeRawBufferPointer) -> Int {
-        let key = plugin + "\u{0}" + topic
+        let key = CodePointKey(plugin + "\u{0}" + topic)
         let targets = subscribers.withLock { $0[key].map { Array($0.values) } } ?? []
         let buckets = streams.withLock { $0[key].map { Array($0.values) } } ?? []
         var delivered = 0
@@ -44,10 +47,11 @@ final class TopicHub: Sendable {
             let buffer = ByteBuffer(bytes: message)
             for sub in targets where sub.enqueue(buffer) { delivered += 1 }
         }
-        var frames: [String: EventFrame] = [:]
+        var frames: [CodePointKey: EventFrame] = [:]
         for (bucket, clients) in buckets {
-            let frame = frames[bucket.event] ?? EventFrame.event(message, event: bucket.event)
-            frames[bucket.event] = frame
+            let event = CodePointKey(bucket.event)
+            let frame = frames[event] ?? EventFrame.event(message, event: bucket.event)
+            frames[event] = frame
             bucket.loop.execute { bucket.deliver(frame) }
             delivered += clients
         }
@@ -105,7 +109,7 @@ final class TopicHub: Sendable {
 
 /// One subscriber (`sb_subscription`). The handle holds a retain until subscription_cancel.
 final class Subscription: @unchecked Sendable {  // mutable state is Locked; the callback and user pointer are immutable C values any thread may call
-    let key: String
+    let key: CodePointKey
     weak var plugin: PluginInstance?
     /// The hub this subscription is registered with (its server's).
     let hub: TopicHub
@@ -132,7 +136,7 @@ final class Subscription: @unchecked Sendable {  // mutable state is Locked; the
         self.plugin = plugin
         self.hub = plugin.services.topics
         self.label = plugin.topicLabel
-        self.key = plugin.name + "\u{0}" + topic
+        self.key = CodePointKey(plugin.name + "\u{0}" + topic)
         self.queueLimit = queueLimit
         self.callback = callback
         self.user = user

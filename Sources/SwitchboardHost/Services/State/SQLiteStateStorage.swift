@@ -1,3 +1,4 @@
+import struct SwitchboardCore.CodePointKey
 import Foundation
 import GRDB
 import class SwitchboardCore.Locked
@@ -346,8 +347,10 @@ private struct SQLiteTransaction: StateTransaction {
 /// are kept, the rest are counted again; anchors cost one key per `anchorStride` keys.
 struct CountCache {
     static let anchorStride = 128
-    private var counts: [String: [String: Int]] = [:]
-    private var anchors: [String: [String: [Data]]] = [:]
+    /// By plugin, then prefix compared by code points (`CodePointKey`): canonically equivalent
+    /// prefixes are different keys in the store.
+    private var counts: [String: [CodePointKey: Int]] = [:]
+    private var anchors: [String: [CodePointKey: [Data]]] = [:]
     private var version: Int? = nil
     static let limit = 64
 
@@ -360,18 +363,18 @@ struct CountCache {
         self.version = version
     }
 
-    func count(_ plugin: String, _ prefix: String) -> Int? { counts[plugin]?[prefix] }
+    func count(_ plugin: String, _ prefix: String) -> Int? { counts[plugin]?[CodePointKey(prefix)] }
 
     mutating func store(_ plugin: String, _ prefix: String, _ count: Int) {
         if counts[plugin, default: [:]].count >= Self.limit { counts[plugin] = [:] }
-        counts[plugin, default: [:]][prefix] = count
+        counts[plugin, default: [:]][CodePointKey(prefix)] = count
     }
 
-    func anchors(_ plugin: String, _ prefix: String) -> [Data]? { anchors[plugin]?[prefix] }
+    func anchors(_ plugin: String, _ prefix: String) -> [Data]? { anchors[plugin]?[CodePointKey(prefix)] }
 
     mutating func storeAnchors(_ plugin: String, _ prefix: String, _ keys: [Data]) {
         if anchors[plugin, default: [:]].count >= Self.limit { anchors[plugin] = [:] }
-        anchors[plugin, default: [:]][prefix] = keys
+        anchors[plugin, default: [:]][CodePointKey(prefix)] = keys
     }
 
     mutating func invalidate(_ plugin: String) {

@@ -1,0 +1,34 @@
+extension StringProtocol {
+    /// Equal code point by code point (the same UTF-8 bytes), as Python, JSON member names and
+    /// HTTP compare strings. Swift's `==` compares by canonical equivalence instead, so
+    /// `"e\u{301}" == "\u{E9}"`, which none of those would say.
+    @inlinable public func hasSameCodePoints(as other: some StringProtocol) -> Bool {
+        utf8.count == other.utf8.count && utf8.elementsEqual(other.utf8)
+    }
+}
+
+/// A string as a dictionary or set key that equals another only when their code points do
+/// (`hasSameCodePoints`). `String`'s own `Hashable` identifies canonically equivalent strings, so
+/// `"e\u{301}"` and `"\u{E9}"` would be one key: one topic, one prefix, one route segment.
+/// Wraps a `Substring`, so a lookup by a slice of a request copies nothing.
+public struct CodePointKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let text: Substring
+
+    public init(_ text: String) { self.text = text[...] }
+    public init(_ text: Substring) { self.text = text }
+
+    public var string: String { String(text) }
+
+    public static func == (a: Self, b: Self) -> Bool { a.text.hasSameCodePoints(as: b.text) }
+
+    /// By UTF-8 bytes, which is code point order.
+    public static func < (a: Self, b: Self) -> Bool { a.text.utf8.lexicographicallyPrecedes(b.text.utf8) }
+
+    public func hash(into hasher: inout Hasher) {
+        // Equal keys hash their bytes in one call either way (native strings are contiguous).
+        let hashed: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        if hashed == nil { Array(text.utf8).withUnsafeBytes { hasher.combine(bytes: $0) } }
+    }
+
+    public var description: String { String(text) }
+}
