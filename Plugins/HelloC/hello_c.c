@@ -136,13 +136,22 @@ static sb_status lookup(void *data, sb_request *req, int64_t item_id, const char
 /* --- /hello-c/lookup-untyped/{item_id}: the same lookup, parameters read by hand ------------------- */
 
 /* What a route without typed parameters does: read each value through the ABI and check it
- * itself, with the typed route's checks (the first of a repeated name; a 422 with one line of
- * detail, not FastAPI's shape, for a bad value). */
+ * itself, with the typed route's checks (the last of a repeated name, as FastAPI reads it; a 422
+ * with one line of detail, not FastAPI's shape, for a bad value). */
 
-/* A whole decimal integer (strtoll's syntax); 0 when `value` is not one. */
+/* The last value of query parameter `name`; 0 when there is none. */
+static int last_query_param(sb_request *req, const char *name, sb_str *out) {
+    sb_str value;
+    size_t i = 0;
+    while (host->request_query_param(req, str(name), i, &value) == SB_OK) *out = value, i++;
+    return i > 0;
+}
+
+/* A whole decimal integer with an optional sign, nothing around it; 0 when `value` is not one. */
 static int parse_int(sb_str value, long long *out) {
     char text[24], *end;
     if (value.len == 0 || value.len >= sizeof text || memchr(value.ptr, 0, value.len)) return 0;
+    if (!(value.ptr[0] == '-' || value.ptr[0] == '+' || (value.ptr[0] >= '0' && value.ptr[0] <= '9'))) return 0;
     memcpy(text, value.ptr, value.len);
     text[value.len] = 0;
     errno = 0;
@@ -182,18 +191,18 @@ static sb_status lookup_untyped(void *data, sb_request *req) {
     (void)data;
     if (host->request_path_param(req, str("item_id"), &text) != SB_OK) return SB_ERR_INTERNAL;
     if (!parse_int(text, &item_id) || item_id < 1) return unprocessable(req, "item_id must be an integer, at least 1");
-    if (host->request_query_param(req, str("q"), 0, &text) == SB_OK) q = text;
+    if (last_query_param(req, "q", &text)) q = text;
     for (size_t i = 0; i < q.len; i++) characters += ((unsigned char)q.ptr[i] & 0xC0) != 0x80;
     if (characters > 50 || q.len >= sizeof q_text) return unprocessable(req, "q must be at most 50 characters");
     if (memchr(q.ptr, 0, q.len)) return unprocessable(req, "q cannot hold a NUL character");
     memcpy(q_text, q.ptr, q.len);
     q_text[q.len] = 0;
-    if (host->request_query_param(req, str("limit"), 0, &text) == SB_OK && (!parse_int(text, &limit) || limit < 1 || limit > 100))
+    if (last_query_param(req, "limit", &text) && (!parse_int(text, &limit) || limit < 1 || limit > 100))
         return unprocessable(req, "limit must be an integer from 1 to 100");
-    if (host->request_query_param(req, str("format"), 0, &text) == SB_OK) format = text;
+    if (last_query_param(req, "format", &text)) format = text;
     if (!(format.len == 4 && (memcmp(format.ptr, "json", 4) == 0 || memcmp(format.ptr, "text", 4) == 0)))
         return unprocessable(req, "format must be json or text");
-    if (host->request_query_param(req, str("verbose"), 0, &text) == SB_OK && !parse_bool(text, &verbose))
+    if (last_query_param(req, "verbose", &text) && !parse_bool(text, &verbose))
         return unprocessable(req, "verbose must be a boolean");
     return lookup_answer(req, item_id, q_text, limit, memcmp(format.ptr, "text", 4) == 0 ? "text" : "json", verbose);
 }

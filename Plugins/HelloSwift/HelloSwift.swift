@@ -40,23 +40,24 @@ struct Lookup: Encodable {
     }
 
     /// The lookup with its parameters read and checked by hand, as a route without typed
-    /// parameters must: the same checks as the typed route's declarations, the first of a
-    /// repeated name, and a 422 with one line of detail (not FastAPI's shape) for a bad value.
+    /// parameters must: the same checks as the typed route's declarations, the last of a
+    /// repeated name (as FastAPI reads it), and a 422 with one line of detail (not FastAPI's
+    /// shape) for a bad value.
     init(checking req: Request) throws(HTTPError) {
         guard let id = req.pathParameter("item_id").flatMap({ Int($0) }), id >= 1 else {
             throw HTTPError(422, detail: "item_id must be an integer, at least 1")
         }
-        let q = req.queryParameter("q") ?? ""
+        let q = req.queryParameters("q").last ?? ""
         guard q.unicodeScalars.count <= 50 else { throw HTTPError(422, detail: "q must be at most 50 characters") }
         var limit = 10
-        if let text = req.queryParameter("limit") {
+        if let text = req.queryParameters("limit").last {
             guard let n = Int(text), (1...100).contains(n) else { throw HTTPError(422, detail: "limit must be an integer from 1 to 100") }
             limit = n
         }
-        let format = req.queryParameter("format") ?? "json"
+        let format = req.queryParameters("format").last ?? "json"
         guard format == "json" || format == "text" else { throw HTTPError(422, detail: "format must be json or text") }
         var verbose = false
-        if let text = req.queryParameter("verbose") {
+        if let text = req.queryParameters("verbose").last {
             switch text.lowercased() {
             case "1", "on", "t", "true", "y", "yes": verbose = true
             case "0", "off", "f", "false", "n", "no": verbose = false

@@ -90,12 +90,35 @@ public enum ETagList {
     /// A strong tag for `opaque` (which must hold no `"`): `"opaque"`.
     public static func strong(_ opaque: String) -> String { "\"\(opaque)\"" }
 
-    /// The tags of a list. A bare token (`abc123`, as clients copy an unquoted tag) is read as
-    /// the quoted tag it stands for.
+    /// The tags of a list, read as bytes. A quoted tag runs to its closing quote, so a comma
+    /// inside it (an `etagc`, §8.8.3) is part of it; anything after it up to the next comma is
+    /// ignored. A bare token (`abc123`, as clients copy an unquoted tag) is read as the quoted tag
+    /// it stands for.
     private static func tags(_ list: String) -> [String] {
-        list.httpFieldParts(separatedBy: UInt8(ascii: ",")).map { tag in
-            tag.hasBytePrefix("\"") || tag.hasBytePrefix("W/") ? String(tag) : "\"\(tag)\""
+        let bytes = Array(list.utf8)
+        let comma = UInt8(ascii: ","), quote = UInt8(ascii: "\"")
+        var tags: [String] = []
+        var i = 0
+        while i < bytes.count {
+            while i < bytes.count, bytes[i] == comma || bytes[i] == 0x20 || bytes[i] == 0x09 { i += 1 }
+            guard i < bytes.count else { break }
+            let start = i
+            let weak = bytes[i...].starts(with: "W/".utf8)
+            let opening = weak ? i + 2 : i
+            if opening < bytes.count, bytes[opening] == quote {
+                var close = opening + 1
+                while close < bytes.count, bytes[close] != quote { close += 1 }
+                let end = min(close + 1, bytes.count)
+                tags.append(String(decoding: bytes[start..<end], as: UTF8.self))
+                i = bytes[end...].firstIndex(of: comma) ?? bytes.count
+            } else {
+                let end = bytes[i...].firstIndex(of: comma) ?? bytes.count
+                let token = String(decoding: bytes[start..<end].trimmingHTTPSpace, as: UTF8.self)
+                tags.append(weak ? token : "\"\(token)\"")
+                i = end
+            }
         }
+        return tags
     }
 
     /// The tag without a `W/` prefix.

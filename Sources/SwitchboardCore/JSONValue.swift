@@ -23,9 +23,10 @@ public enum JSONValue: Sendable, Equatable {
         case (.bool(let x), .bool(let y)): x == y
         case (.int(let x), .int(let y)): x == y
         case (.double(let x), .double(let y)): x == y
-        case (.string(let x), .string(let y)): x == y
+        // Strings and member names by code points, as JSON compares them (RFC 8259 §8.3).
+        case (.string(let x), .string(let y)): x.hasSameCodePoints(as: y)
         case (.array(let x), .array(let y)): x == y
-        case (.object(let x), .object(let y)): x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case (.object(let x), .object(let y)): x.count == y.count && zip(x, y).allSatisfy { $0.0.hasSameCodePoints(as: $1.0) && $0.1 == $1.1 }
         default: false
         }
     }

@@ -2,9 +2,11 @@
 /// and a string arrives: path, query and header parameters, and JSON strings in a body.
 ///
 /// The rules are pydantic's (2.x, `TypeAdapter(int | float).validate_python(str)`), which
-/// `Tests/…/SDKValidationTests` checks case by case: white space around the number is ignored
-/// (Unicode's White_Space, scalar by scalar, so `"5\r\n"` is `5`); a `_` may sit between two
-/// digits; no hexadecimal.
+/// `PluginKitTests.laxParsingMatchesPydantic` checks case by case: white space around the number
+/// is ignored (Unicode's White_Space, scalar by scalar, so `"5\r\n"` is `5`); a `_` may sit
+/// between two digits; no hexadecimal. Known differences, all in how pydantic combines `_` with
+/// other characters: it refuses `" 1_0 "` as a float and `"5.0_0"` as an int, and takes
+/// `"1_e5"` and `"1._5"` as floats, where these rules do the opposite; and an int is 64-bit here.
 public enum LaxNumber {
     /// An integer: optional sign and decimal digits, or a float spelling whose fraction is all
     /// zeros (`"5.0"`, not `"5."`, `".0"` or `"1e3"`). Nil when `text` is not one, or it is
@@ -46,8 +48,8 @@ public enum LaxNumber {
 
     /// Each `_` that sits between two ASCII digits removed; nil when any other `_` appears.
     static func withoutSeparators(_ text: Substring) -> String? {
+        guard text.utf8.contains(UInt8(ascii: "_")) else { return String(text) }
         let bytes = Array(text.utf8)
-        guard bytes.contains(UInt8(ascii: "_")) else { return String(text) }
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         for (i, byte) in bytes.enumerated() {

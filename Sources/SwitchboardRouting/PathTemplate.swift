@@ -46,7 +46,8 @@ public struct PathTemplate: Hashable, Sendable, CustomStringConvertible {
     ///   segment, a malformed or repeated parameter, or a `?`, `#`, `%`, space or control character.
     public init(_ text: String) throws(Invalid) {
         func fail(_ reason: String) -> Invalid { Invalid(template: text, reason: reason) }
-        guard text.hasPrefix("/") else { throw fail("it must start with \"/\"") }
+        // Read as bytes: a combining mark after `/` makes one Character of the two.
+        guard text.utf8.first == UInt8(ascii: "/") else { throw fail("it must start with \"/\"") }
         guard text.utf8.count <= 2048 else { throw fail("it is longer than 2048 bytes") }
         if text == "/" {
             self.text = text
@@ -55,15 +56,16 @@ public struct PathTemplate: Hashable, Sendable, CustomStringConvertible {
         }
         var segments: [Segment] = []
         var names = Set<String>()
-        for raw in text.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
+        for part in text.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            let raw = Substring(part)
             guard !raw.isEmpty else {
                 throw fail("it has an empty segment (a doubled or trailing \"/\")")
             }
-            if raw.first == "{" {
-                guard raw.last == "}", raw.count > 2 else {
+            if part.first == UInt8(ascii: "{") {
+                guard part.last == UInt8(ascii: "}"), part.count > 2 else {
                     throw fail("parameter segment \"\(raw)\" must be \"{name}\" and span the whole segment")
                 }
-                let name = String(raw.dropFirst().dropLast())
+                let name = String(Substring(part.dropFirst().dropLast()))
                 guard Self.isIdentifier(name) else {
                     throw fail("parameter name \"\(name)\" must match [A-Za-z_][A-Za-z0-9_]*")
                 }

@@ -39,7 +39,8 @@ public struct Request: @unchecked Sendable {  // the request handle is a C point
         read { out in withSBStr(name) { api.request_path_param(handle, $0, out) } }
     }
 
-    /// The `index`-th value of query parameter `name`, percent-decoded.
+    /// The `index`-th value of query parameter `name`, decoded as form data is (`+` is a space, a
+    /// malformed escape is kept as sent; `request_query_param`).
     public func queryParameter(_ name: String, index: Int = 0) -> String? {
         read { out in withSBStr(name) { api.request_query_param(handle, $0, index, out) } }
     }

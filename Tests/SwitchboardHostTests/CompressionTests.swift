@@ -13,8 +13,10 @@ import Testing
         ("*", true, false), ("*;q=0", false, true), ("br, *;q=0.1", true, false), ("gzip, identity;q=0", true, true),
         ("identity;q=0", false, true), ("gzip;q=0, *", false, false), ("x-gzip", true, false), ("gzip;q=abc", false, false),
         // Read as bytes: U+037E (Greek question mark) is canonically equivalent to `;` but is not
-        // one, and a combining mark after `,` must not hide the comma.
-        ("gzip, *\u{37E}q=0", true, false), ("gzip\u{37E}q=0, *", true, false), ("br,\u{301}, *;q=0", false, true),
+        // one, and a combining mark after `,` must not glue the comma to the coding before it.
+        ("gzip, *\u{37E}q=0", true, false), ("gzip\u{37E}q=0, *", true, false), ("gzip,\u{301}", true, false),
+        // An element without a coding names none.
+        (";gzip", false, false), ("gzip, ;identity;q=0", true, false),
     ])
     func acceptEncodingIsReadWithItsQValues(header: String, gzip: Bool, identityRefused: Bool) {
         let result = ContentCoding.negotiate(header)

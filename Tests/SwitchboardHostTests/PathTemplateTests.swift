@@ -10,6 +10,12 @@ import SwitchboardSDK
         #expect(template.segments == [.literal("items"), .parameter("item_id"), .literal("tags"), .parameter("tag")])
         #expect(template.parameterNames == ["item_id", "tag"])
         #expect(try PathTemplate("/").segments.isEmpty)
+        // Split at the byte '/': a combining mark after it stays in the next segment (as
+        // Characters, "/" and the mark were one, and "/a/\u{301}b" one literal with a slash in it).
+        let marked = try PathTemplate("/a/\u{301}b")
+        #expect(marked.segments.count == 2)
+        if case .literal(let text) = marked.segments[1] { #expect(text.unicodeScalars.first == "\u{301}") } else { Issue.record("\(marked.segments)") }
+        #expect(try PathTemplate("/\u{301}b").segments.count == 1, "starts with '/' as bytes")
     }
 
     @Test func equivalentTemplatesShareAShape() throws {

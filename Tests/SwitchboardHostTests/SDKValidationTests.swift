@@ -147,6 +147,11 @@ import SwitchboardSDK
         // A list is split as bytes: a combining mark after a comma does not hide it, and a tag that
         // starts with one is still a quoted tag.
         #expect(v.evaluate(method: "GET") { $0 == "if-none-match" ? "\"v1\",\u{301}" : nil } == .notModified)
+        // A comma inside a quoted tag is part of it.
+        let comma = Validators(etag: "\"a,b\"")
+        #expect(comma.evaluate(method: "GET") { $0 == "if-none-match" ? "\"x\", \"a,b\"" : nil } == .notModified)
+        #expect(comma.evaluate(method: "PUT") { $0 == "if-match" ? "\"a,b\"" : nil } == .proceed)
+        #expect(comma.evaluate(method: "GET") { $0 == "if-none-match" ? "\"a\", b" : nil } == .proceed)
         let marked = Validators(etag: "\"\u{301}x\"")
         #expect(marked.evaluate(method: "GET") { $0 == "if-none-match" ? "\"\u{301}x\"" : nil } == .notModified)
         #expect(marked.evaluate(method: "PUT") { $0 == "if-match" ? "\"\u{301}x\"" : nil } == .proceed)

@@ -36,6 +36,8 @@ enum ContentCoding {
         var gzip: Double? = nil, identity: Double? = nil, any: Double? = nil
         // Read as bytes (`httpFieldParts`), codings compared without ASCII case (§12.5.3).
         for item in acceptEncoding.httpFieldParts(separatedBy: UInt8(ascii: ",")) {
+            // An element without a coding (`;q=0`) names none; its parameters are not one.
+            guard item.utf8.first != UInt8(ascii: ";") else { continue }
             let parts = item.httpFieldParts(separatedBy: UInt8(ascii: ";"))
             guard let coding = parts.first?.utf8 else { continue }
             var q = 1.0
@@ -138,9 +140,10 @@ extension ContentCoding {
         for i in headers.indices {
             let name = headers[i].name
             guard name == .ifNoneMatch || name == .ifMatch || name == .ifRange else { continue }
-            // As bytes: matching Characters would miss a suffix after a prepending mark.
+            // As bytes: matching Characters would miss a suffix after a prepending mark. Copied
+            // only when it is there.
+            guard headers[i].value.utf8.firstRange(of: codedTagSuffixBytes) != nil else { continue }
             var value = Array(headers[i].value.utf8)
-            guard value.contains(codedTagSuffixBytes) else { continue }
             if name == .ifNoneMatch {
                 if acceptsGzip == nil { acceptsGzip = negotiate(headers[.acceptEncoding]).gzip }
                 guard acceptsGzip == true else { continue }

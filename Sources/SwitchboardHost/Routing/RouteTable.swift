@@ -95,8 +95,8 @@ public final class RouteTable: Sendable {
     /// `DELETE /items/{id}` even beside `GET /items/new`. Only when none has the method is the
     /// answer 405, with every method of every matching template in `Allow` (RFC 9110 §15.5.6).
     public func match(method: String, path: String) -> Match {
-        guard path.first == "/" else { return .notFound }
-        let rest = path == "/" ? nil : path.dropFirst()
+        guard path.utf8.first == UInt8(ascii: "/") else { return .notFound }
+        let rest = path.utf8.count == 1 ? nil : Substring(path.utf8.dropFirst())
         var parameters: [Substring] = []
         let answers: (Node) -> Bool = { node in node.route(method) != nil || (method == "HEAD" && node.route("GET") != nil) }
         if let node = Self.walk(root, rest, &parameters, accept: answers), let route = node.route(method) ?? node.route("GET") {

@@ -1,4 +1,5 @@
 import class SwitchboardCore.Locked
+import class SwitchboardCore.Turn
 import CSwitchboard
 import Dispatch
 import Synchronization
@@ -45,7 +46,7 @@ final class StateCalls: Sendable {
     }
     private let pending = Locked(Queue())
     /// Inline reads complete one at a time: each holds this while it answers.
-    private let answerTurn = Locked(())
+    private let answerTurn = Turn()
     /// The thread (`pthread_self`) answering now, 0 when none: a plugin whose completion reads
     /// inline again, from inside it, queues instead of waiting for itself.
     private let answeringThread = Atomic<UInt>(0)
@@ -105,7 +106,7 @@ final class StateCalls: Sendable {
             // The clock is read only once the first tries have failed.
             if attempt == 64 { giveUpAt = monotonicNanoseconds() + Self.turnWait }
             if attempt > 64, attempt % 16 == 0, monotonicNanoseconds() > giveUpAt { break }
-            let turn: Bool? = answerTurn.withLockIfAvailable { _ -> Bool in
+            let turn: Bool? = answerTurn.takeIfFree { () -> Bool in
                 answeringThread.store(thread, ordering: .relaxed)
                 defer { answeringThread.store(0, ordering: .relaxed) }
                 guard let cached = store.withLock({ $0 }).cached(key, plugin: call.plugin.name) else { return false }

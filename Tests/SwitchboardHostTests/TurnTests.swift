@@ -2,20 +2,20 @@ import Dispatch
 import SwitchboardCore
 import Testing
 
-/// `Locked`, the pthread-mutex lock the host and the SDK use so ThreadSanitizer sees every
-/// hand-over.
-@Suite struct LockedTests {
-    @Test func withLockIfAvailableRunsOnlyWhenNoOtherThreadHoldsTheLock() {
+/// `Turn`, the pthread-mutex turn the state store's inline reads take without waiting.
+@Suite struct TurnTests {
+    @Test func aTurnIsTakenOnlyWhenNoOtherThreadHasIt() {
+        let turn = Turn()
         let locked = Locked(0)
-        #expect(locked.withLockIfAvailable { value -> Int in value += 1; return value } == 1)
+        #expect(turn.takeIfFree { locked.withLock { $0 += 1; return $0 } } == 1)
 
         // Another thread holds the lock until told to let go.
         let held = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
         let finished = DispatchSemaphore(value: 0)
         DispatchQueue.global().async {
-            locked.withLock { value in
-                value += 10
+            _ = turn.takeIfFree {
+                locked.withLock { $0 += 10 }
                 held.signal()
                 release.wait()
             }
@@ -23,10 +23,10 @@ import Testing
         }
         held.wait()
         var ran = false
-        #expect(locked.withLockIfAvailable { _ in ran = true } == nil)
+        #expect(turn.takeIfFree { ran = true } == nil)
         #expect(!ran)
         release.signal()
         finished.wait()
-        #expect(locked.withLockIfAvailable { $0 } == 11)
+        #expect(turn.takeIfFree { locked.withLock { $0 } } == 11)
     }
 }
