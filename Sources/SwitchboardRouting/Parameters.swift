@@ -187,7 +187,9 @@ public enum ParameterValidation {
         /// `pathParameterNames`: the template's parameter names, in order (`PathTemplate`).
         public init(_ specs: [ParameterSpec], pathParameterNames: [String]) {
             self.specs = specs
-            pathIndex = specs.map { spec in spec.location == .path ? pathParameterNames.firstIndex(of: spec.name) ?? -1 : -1 }
+            pathIndex = specs.map { spec in
+                spec.location == .path ? pathParameterNames.firstIndex(where: { $0.hasSameCodePoints(as: spec.name) }) ?? -1 : -1
+            }
             defaults = specs.map { spec in
                 guard let fallback = spec.defaultValue, case .success(var value) = ParameterValidation.convert(fallback, spec) else { return nil }
                 value.present = false

@@ -92,10 +92,11 @@ public struct RouteDeclaration: @unchecked Sendable {  // its C pointers are imm
                 defaultValue: has(SB_PARAM_HAS_DEFAULT) ? p.default_value.string : nil,
                 enumValues: p.enum_values == nil ? [] : (0..<p.enum_count).map { p.enum_values[$0].string })
             if let problem = parameter.problem() { throw Invalid(description: "\(where_): \(problem)") }
-            if parameters.contains(where: { $0.name == parameter.name }) {
+            // Names by code points, as a request's are matched (`QueryString.name`).
+            if parameters.contains(where: { $0.name.hasSameCodePoints(as: parameter.name) }) {
                 throw Invalid(description: "\(where_): parameter \"\(parameter.name)\" is declared twice")
             }
-            if location == .path && !template.parameterNames.contains(parameter.name) {
+            if location == .path && !template.parameterNames.contains(where: { $0.hasSameCodePoints(as: parameter.name) }) {
                 throw Invalid(description: "\(where_) declares path parameter \"\(parameter.name)\" that is not in the template")
             }
             if spec.typed_handler != nil && !parameter.required && parameter.defaultValue == nil {
@@ -103,7 +104,7 @@ public struct RouteDeclaration: @unchecked Sendable {  // its C pointers are imm
             }
             parameters.append(parameter)
         }
-        if spec.typed_handler != nil, let missing = template.parameterNames.first(where: { name in !parameters.contains { $0.name == name } }) {
+        if spec.typed_handler != nil, let missing = template.parameterNames.first(where: { name in !parameters.contains { $0.name.hasSameCodePoints(as: name) } }) {
             throw Invalid(description: "\(where_): a typed handler must declare path parameter \"\(missing)\"")
         }
         var responses: [ResponseDoc] = []

@@ -458,6 +458,20 @@ import SwitchboardTesting
         if siblings > 0 { #expect(try await host.get("/spellings/s7", timeout: limit).text == "s7") }
     }
 
+    /// Parameter names are their code points too: `café` spelled with U+00E9 and with e + U+0301
+    /// are two query parameters on one route (as in FastAPI), each filled from its own spelling.
+    @Test func parameterNamesAreTheirCodePoints() async throws {
+        let composed = Param<String>.query("caf\u{E9}", default: "-")
+        let decomposed = Param<String>.query("cafe\u{301}", default: "-")
+        let plugin = Plugin(name: "names", version: "1.0.0") { app in
+            app.get("/names", params: [composed, decomposed]) { req in .text("\(try req[composed]) \(try req[decomposed])") }
+        }
+        let host = try TestHost(plugin)
+        defer { host.shutdown() }
+        #expect(try await host.get("/names?caf%C3%A9=a&cafe%CC%81=b").text == "a b")
+        #expect(try await host.get("/names?cafe%CC%81=b").text == "- b")
+    }
+
     /// The test host is the server with an in-memory transport (issue #20): what the server does
     /// around a plugin (body limits, content coding, OPTIONS, its own documents, its counters)
     /// happens in a plugin's unit tests too, where a second implementation answered before.

@@ -114,7 +114,7 @@ final class Exchange: Drainable, Sendable {
 
     /// The validated value of the declared parameter `name`.
     func parameterValue(_ name: String) -> ParameterValue? {
-        guard let index = route.validation.specs.firstIndex(where: { $0.name == name }) else { return nil }
+        guard let index = route.validation.specs.firstIndex(where: { $0.name.hasSameCodePoints(as: name) }) else { return nil }
         return parameterValues[index]
     }
 
