@@ -38,7 +38,9 @@ struct Lookup: Encodable {
         }
         return try .json(self)
     }
+}
 
+extension Lookup {
     /// The lookup with its parameters read and checked by hand, as a route without typed
     /// parameters must: the same checks as the typed route's declarations, the last of a
     /// repeated name (as FastAPI reads it), and a 422 with one line of detail (not FastAPI's
@@ -65,15 +67,6 @@ struct Lookup: Encodable {
             }
         }
         self.init(item_id: id, q: q, limit: limit, format: format, verbose: verbose, plugin: "hello-swift")
-    }
-
-    init(item_id: Int, q: String, limit: Int, format: String, verbose: Bool, plugin: String) {
-        self.item_id = item_id
-        self.q = q
-        self.limit = limit
-        self.format = format
-        self.verbose = verbose
-        self.plugin = plugin
     }
 }
 

@@ -22,11 +22,16 @@ extension StringProtocol {
 /// `"e\u{301}"` and `"\u{E9}"` would be one key: one topic, one prefix, one route segment.
 /// Wraps a `Substring`, so a lookup by a slice of a request copies nothing.
 public struct CodePointKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The key's text. A key made from a slice keeps the slice's whole string alive while the
+    /// key lives: make stored keys from their own strings, lookup keys from request slices.
     public let text: Substring
 
+    /// A key for all of `text`.
     public init(_ text: String) { self.text = text[...] }
+    /// A key for `text`, nothing copied (see `text` for what it keeps alive).
     public init(_ text: Substring) { self.text = text }
 
+    /// The key's text as its own `String` (a copy).
     public var string: String { String(text) }
 
     public static func == (a: Self, b: Self) -> Bool { a.text.hasSameCodePoints(as: b.text) }

@@ -1,8 +1,5 @@
 import struct SwitchboardCore.CodePointKey
 import SwitchboardRouting
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// An immutable snapshot of every route the host serves, built by the registry and swapped whole.
 ///
@@ -41,12 +38,12 @@ public final class RouteTable: Sendable {
 
         func literal(_ segment: Substring) -> Node? {
             if let literalIndex { return literalIndex[CodePointKey(segment)] }
-            for child in literals where sameBytes(child.segment.utf8, segment.utf8) { return child.node }
+            for child in literals where child.segment.hasSameCodePoints(as: segment) { return child.node }
             return nil
         }
 
         func route(_ method: String) -> RouteEntry? {
-            for route in routes where sameBytes(route.method.utf8, method.utf8) { return route.entry }
+            for route in routes where route.method.hasSameCodePoints(as: method) { return route.entry }
             return nil
         }
     }
@@ -141,15 +138,4 @@ public final class RouteTable: Sendable {
         guard segment.utf8.contains(UInt8(ascii: "%")), let decoded = segment.percentDecoded() else { return nil }
         return node.literal(Substring(decoded))
     }
-}
-
-/// Byte equality of two UTF-8 views: lengths first, then one `memcmp` over their contiguous
-/// storage (native strings have it), else element by element.
-private func sameBytes<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b: B) -> Bool {
-    guard a.count == b.count else { return false }
-    let compared = a.withContiguousStorageIfAvailable { x in
-        b.withContiguousStorageIfAvailable { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
-    }
-    if let compared, let compared { return compared }
-    return a.elementsEqual(b)
 }
