@@ -171,17 +171,6 @@ static int parse_bool(sb_str value, int32_t *out) {
     return 0;
 }
 
-static sb_status unprocessable(sb_request *req, const char *detail) {
-    sbk_buf body = {0};
-    sb_status status;
-    sbk_buf_puts(&body, "{\"detail\":");
-    sbk_json_cstring(&body, detail);
-    sbk_buf_puts(&body, "}");
-    status = sbk_respond(host, req, 422, "application/json", &body);
-    sbk_buf_free(&body);
-    return status;
-}
-
 static sb_status lookup_untyped(void *data, sb_request *req) {
     sb_str text, q = str(""), format = str("json");
     long long item_id, limit = 10;
@@ -190,20 +179,20 @@ static sb_status lookup_untyped(void *data, sb_request *req) {
     char q_text[50 * 4 + 1]; /* at most 50 code points of UTF-8 */
     (void)data;
     if (host->request_path_param(req, str("item_id"), &text) != SB_OK) return SB_ERR_INTERNAL;
-    if (!parse_int(text, &item_id) || item_id < 1) return unprocessable(req, "item_id must be an integer, at least 1");
+    if (!parse_int(text, &item_id) || item_id < 1) return sbk_respond_detail(host, req, 422, "item_id must be an integer, at least 1");
     if (last_query_param(req, "q", &text)) q = text;
     for (size_t i = 0; i < q.len; i++) characters += ((unsigned char)q.ptr[i] & 0xC0) != 0x80;
-    if (characters > 50 || q.len >= sizeof q_text) return unprocessable(req, "q must be at most 50 characters");
-    if (memchr(q.ptr, 0, q.len)) return unprocessable(req, "q cannot hold a NUL character");
+    if (characters > 50 || q.len >= sizeof q_text) return sbk_respond_detail(host, req, 422, "q must be at most 50 characters");
+    if (memchr(q.ptr, 0, q.len)) return sbk_respond_detail(host, req, 422, "q cannot hold a NUL character");
     memcpy(q_text, q.ptr, q.len);
     q_text[q.len] = 0;
     if (last_query_param(req, "limit", &text) && (!parse_int(text, &limit) || limit < 1 || limit > 100))
-        return unprocessable(req, "limit must be an integer from 1 to 100");
+        return sbk_respond_detail(host, req, 422, "limit must be an integer from 1 to 100");
     if (last_query_param(req, "format", &text)) format = text;
     if (!(format.len == 4 && (memcmp(format.ptr, "json", 4) == 0 || memcmp(format.ptr, "text", 4) == 0)))
-        return unprocessable(req, "format must be json or text");
+        return sbk_respond_detail(host, req, 422, "format must be json or text");
     if (last_query_param(req, "verbose", &text) && !parse_bool(text, &verbose))
-        return unprocessable(req, "verbose must be a boolean");
+        return sbk_respond_detail(host, req, 422, "verbose must be a boolean");
     return lookup_answer(req, item_id, q_text, limit, memcmp(format.ptr, "text", 4) == 0 ? "text" : "json", verbose);
 }
 

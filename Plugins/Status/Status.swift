@@ -421,33 +421,21 @@ final class Store: Sendable {
     }
 
     /// Answers `req` from the value under `key` (nil when absent): inside the handler's call, on
-    /// its thread, while the value is at hand, so a synchronous handler needs no task; otherwise
-    /// from a task once the read completes (`Response.later(task:)`).
+    /// its thread, while the host has the value at hand (`StateStore.lookup`, once seeded), so a
+    /// synchronous handler needs no task; otherwise from a task once the read completes
+    /// (`Response.later(task:)`). A store failure is the 503 `failed` gives.
     func answer(
         _ req: Request, from key: String, _ respond: @escaping @Sendable ([UInt8]?, Request) throws(HTTPError) -> Response
     ) throws(HTTPError) -> Response {
-        switch try lookup(key) {
-        case .value(let stored): return try respond(stored, req)
-        case .pending(let read): return .later(task: { req in try respond(try await read(), req) })
-        }
-    }
-
-    /// What `lookup` found: the value at hand, or a read to await.
-    enum Lookup {
-        case value([UInt8]?)
-        case pending(@Sendable () async throws(HTTPError) -> [UInt8]?)
-    }
-
-    /// `get` for a synchronous handler: the value when the host has it at hand (once seeded),
-    /// otherwise the read (already queued) to await.
-    func lookup(_ key: String) throws(HTTPError) -> Lookup {
-        guard seeded.isSet else { return .pending { () async throws(HTTPError) -> [UInt8]? in try await self.get(key) } }
+        guard seeded.isSet else { return .later(task: { req in try respond(try await self.get(key), req) }) }
         switch app.state.lookup(key) {
-        case .value(let value): return .value(value)
+        case .value(let stored): return try respond(stored, req)
         case .pending(let read):
-            return .pending { () async throws(HTTPError) -> [UInt8]? in
-                do throws(StateStore.Failure) { return try await read.value } catch { throw self.failed(error) }
-            }
+            return .later(task: { req in
+                let stored: [UInt8]?
+                do throws(StateStore.Failure) { stored = try await read.value } catch { throw self.failed(error) }
+                return try respond(stored, req)
+            })
         case .failed(let failure): throw failed(failure)
         }
     }

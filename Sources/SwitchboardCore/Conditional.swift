@@ -204,7 +204,8 @@ extension Collection<UInt8> {
 extension Substring {
     /// The parts between `separator` bytes of an HTTP field value (`,` between list elements,
     /// RFC 9110 §5.6.1; `;` before parameters, §5.6.6), each without surrounding spaces and tabs,
-    /// empty ones dropped; slices of `self`, nothing copied. Split as bytes, not as Characters: a
+    /// empty ones dropped; slices of `self`, nothing copied. For lists of tokens only: a quoted
+    /// string is split at a separator inside it (an entity-tag list needs `ETagList`'s scan). Split as bytes, not as Characters: a
     /// combining mark after a delimiter makes one Character of the two and would hide it.
     public func httpFieldParts(separatedBy separator: UInt8) -> [Substring] {
         var parts: [Substring] = []

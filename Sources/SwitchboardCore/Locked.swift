@@ -36,6 +36,7 @@ public final class Locked<Value>: @unchecked Sendable {  // every access to `val
 
 /// A turn one thread at a time takes, and only when no other thread has it: a
 /// `pthread_mutex_t` guarding no value, so ThreadSanitizer sees every hand-over (as `Locked`).
+/// Not re-entrant: a thread that has the turn does not get it again (`takeIfFree` gives nil).
 ///
 /// A `Locked<Void>` would do the same, but ThreadSanitizer then reports the zero-sized value's
 /// access under the lock as racing with the object's header read outside it (Swift 6.3.1).
@@ -49,8 +50,9 @@ public final class Turn: @unchecked Sendable {  // the mutex is the only state
         mutex.deallocate()
     }
 
-    /// Runs `body` holding the turn if no other thread holds it now (`pthread_mutex_trylock`):
-    /// what `body` returns, or nil, without waiting, when another thread has the turn.
+    /// Runs `body` holding the turn if no thread holds it now (`pthread_mutex_trylock`): what
+    /// `body` returns, or nil, without waiting, when the turn is taken. Traps on any other
+    /// trylock error (an invalid mutex: a bug, not a condition).
     @inlinable
     public func takeIfFree<R>(_ body: () throws -> R) rethrows -> R? {
         let locked = pthread_mutex_trylock(mutex)

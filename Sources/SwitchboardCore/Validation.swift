@@ -260,7 +260,7 @@ public struct BodySchema: Sendable {
         public let values: [(String, Value)]
 
         /// The converted value of field `name`; nil when it was absent.
-        public subscript(name: String) -> Value? { values.first { $0.0 == name }?.1 }
+        public subscript(name: String) -> Value? { values.first { $0.0.hasSameCodePoints(as: name) }?.1 }
 
         /// The value of the `.string` field `name`; nil when absent or of another kind.
         public func string(_ name: String) -> String? {

@@ -83,7 +83,7 @@ public enum OpenAPIDocument {
         members.append(("operationId", .string(operationID(route, plugin: plugin))))
         var parameters = metadata.parameters.map(parameter)
         // Template parameters a raw handler reads without declaring them are still strings in the path.
-        for name in route.template.parameterNames where !metadata.parameters.contains(where: { $0.name == name && $0.location == .path }) {
+        for name in route.template.parameterNames where !metadata.parameters.contains(where: { $0.name.hasSameCodePoints(as: name) && $0.location == .path }) {
             parameters.append(
                 .object([
                     ("name", .string(name)), ("in", .string("path")), ("required", .bool(true)),

@@ -200,9 +200,10 @@ public enum ParameterValidation {
 
     /// One value per declaration of `plan`, in order (nil: optional, absent, no default), or
     /// every issue (`ValidationFailure`, FastAPI's 422 `detail`), read from a request's parts as
-    /// sent: the values of the template's parameters (percent-encoded; a malformed escape is
-    /// validated as sent, as Starlette does), the query's pairs (`QueryString.items`; the last of
-    /// a repeated name counts, as in FastAPI), and the header fields (`header(name)`: the first
+    /// sent: the values of the template's parameters (percent-encoded; one that does not decode is
+    /// validated as sent, though the host answers 400 for such a path before routing), the
+    /// query's pairs (`QueryString.items`, each value `Substring.formDecoded`; the last of a
+    /// repeated name counts, as in FastAPI), and the header fields (`header(name)`: the first
     /// field of that name, matched case-insensitively; called during this call only).
     /// `cStrings`: the values go to a typed C handler as NUL-terminated strings, so a string with
     /// a NUL in it (which C would silently cut short after it was validated whole) is refused.

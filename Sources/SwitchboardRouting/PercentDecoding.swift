@@ -1,3 +1,5 @@
+import SwitchboardCore
+
 extension Substring {
     /// Decodes `%XX` escapes (RFC 3986 §2.1), as a path segment is: `nil` when an escape is
     /// malformed or the result is not UTF-8. `+` is itself; a query string's rule is
@@ -114,13 +116,8 @@ public enum QueryString {
     /// without escapes is compared without decoding.
     public static func name(_ raw: Substring, is name: String) -> Bool {
         let utf8 = raw.utf8
-        if !utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) { return utf8.elementsEqual(name.utf8) }
-        return raw.formDecoded().utf8.elementsEqual(name.utf8)
-    }
-
-    /// The decoded values (`Substring.formDecoded`) of every pair called `name`, in order.
-    public static func values(_ items: [(name: Substring, value: Substring)], named name: String) -> [String] {
-        items.compactMap { item in Self.name(item.name, is: name) ? decodedValue(item.value) : nil }
+        if !utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) { return raw.hasSameCodePoints(as: name) }
+        return raw.formDecoded().hasSameCodePoints(as: name)
     }
 
     /// The decoded value of the `index`-th pair called `name` (0 is the first), or nil; only
@@ -128,7 +125,7 @@ public enum QueryString {
     public static func value(_ items: [(name: Substring, value: Substring)], named name: String, at index: Int) -> String? {
         var seen = 0
         for item in items where Self.name(item.name, is: name) {
-            if seen == index { return decodedValue(item.value) }
+            if seen == index { return item.value.formDecoded() }
             seen += 1
         }
         return nil
@@ -137,11 +134,7 @@ public enum QueryString {
     /// The decoded value of the last pair called `name` (FastAPI reads a repeated parameter's
     /// last), or nil; only that value is decoded.
     public static func lastValue(_ items: [(name: Substring, value: Substring)], named name: String) -> String? {
-        items.last { Self.name($0.name, is: name) }.map { decodedValue($0.value) }
+        items.last { Self.name($0.name, is: name) }.map { $0.value.formDecoded() }
     }
 
-    /// A value as sent, decoded as a form value is.
-    private static func decodedValue(_ raw: Substring) -> String {
-        raw.formDecoded()
-    }
 }

@@ -48,7 +48,7 @@ extension Bool: ParamValue {
 extension String: ParamValue {
     /// `SB_TYPE_STRING`.
     public static var paramType: sb_param_type { SB_TYPE_STRING }
-    /// A copy of the validated `text` (percent-decoded); never nil.
+    /// A copy of the validated `text` (decoded as `sb_param_value.text` says); never nil.
     public init?(param: sb_param_value) { self = param.text.text }
     /// The string itself.
     public var paramText: String { self }

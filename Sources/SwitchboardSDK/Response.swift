@@ -194,7 +194,8 @@ public struct Response: Sendable {
     /// until it returns) and returns the response; what it throws becomes one as a handler's
     /// error does (an `HTTPError` as it says, anything else a logged 500). For a synchronous
     /// handler that can answer most requests at once and must wait on some (`StateStore.lookup`'s
-    /// `.pending`).
+    /// `.pending`). The task is not cancelled when the client goes away; its send then fails
+    /// (logged).
     public static func later(task body: @escaping @Sendable (Request) async throws -> Response) -> Response {
         .later { responder in
             Task {

@@ -207,6 +207,9 @@ int main(int argc, char **argv) {
         static const struct { const char *list; int weak, want; } cases[] = {
             {"\"a\"", 0, 1}, {"W/\"a\"", 0, 0}, {"W/\"a\"", 1, 1}, {" \"b\" , \"a\" ", 0, 1}, {"\"b\", W/\"a\"", 1, 1},
             {"*", 0, 1}, {" * ", 1, 1}, {"*junk", 1, 0}, {"\"a,b\", \"c\"", 0, 0}, {"", 1, 0}, {",,", 0, 0}, {"\"a", 1, 0},
+            /* As the host reads lists (ETagList): a bare token is the quoted tag, `*` counts only as
+             * the whole value. */
+            {"a", 0, 1}, {"b, a", 1, 1}, {"W/a", 1, 0}, {"\"b\", *", 0, 0}, {"*, \"b\"", 1, 0},
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             sb_str value = {cases[i].list, strlen(cases[i].list)};

@@ -73,9 +73,15 @@ import SwitchboardTesting
             #expect(twin.header("content-type") == typed.header("content-type"), "\(target)")
         }
         let refused = Self.fastAPICases.filter { $0.status == 422 && $0.target.hasPrefix("/hello/lookup/") }.map { String($0.target.dropFirst("/hello/lookup".count)) }
-        for target in refused + ["/5?limit=5&limit=0", "/%205"] {
+        for target in refused + ["/5?limit=5&limit=0"] {
             let twin = try await host.get(prefix + "/lookup-untyped" + target)
             #expect(twin.status == 422 && twin.text.hasPrefix(#"{"detail":""#), "\(target): \(twin.text)")
+        }
+        // Where the twin is stricter than pydantic (plain decimal integers, no white space around
+        // them), it refuses what the typed route takes; the benchmark's request is not one of these.
+        for target in ["/%205", "/5?limit=3.0", "/5?limit=1_0"] {
+            #expect(try await host.get(prefix + "/lookup" + target).status == 200, "\(target)")
+            #expect(try await host.get(prefix + "/lookup-untyped" + target).status == 422, "\(target)")
         }
     }
 

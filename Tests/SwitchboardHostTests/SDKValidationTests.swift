@@ -128,6 +128,7 @@ import SwitchboardSDK
         #expect(outcome(["if-none-match": "\"a\", \"v1\""]) == .notModified)
         #expect(outcome(["if-none-match": "*"]) == .notModified)
         #expect(outcome(["if-none-match": "v1"]) == .notModified)  // a bare token, as clients copy unquoted tags
+        #expect(outcome(["if-none-match": "\"v2\", *"]) == .proceed)  // `*` only as the whole value (as the C kit reads it)
         #expect(outcome("PUT", ["if-none-match": "*"]) == .preconditionFailed)
         #expect(outcome(["if-none-match": "\"v2\"", "if-modified-since": date]) == .proceed)
         #expect(outcome(["if-modified-since": date]) == .notModified)

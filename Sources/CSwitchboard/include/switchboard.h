@@ -451,7 +451,9 @@ typedef struct sb_param_value {
     uint16_t reserved;
     int64_t integer;            /* SB_TYPE_INT; SB_TYPE_BOOL as 0 or 1 */
     double number;              /* SB_TYPE_FLOAT; SB_TYPE_INT and SB_TYPE_BOOL converted */
-    sb_str text;                /* every type: the value as sent, percent-decoded (or the default) */
+    sb_str text;                /* every type: the value as sent, decoded (a path value percent-decoded,
+                                 * a query value as form data: see request_query_param; a header
+                                 * value as it came), or the default */
 } sb_param_value;
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -625,7 +627,8 @@ typedef struct sb_host_api {
 
     /* --- ABI 1.1 ----------------------------------------------------------------------------- */
 
-    /* The validated value of the declared parameter `name` (sb_route_spec.params): the host has
+    /* The validated value of the declared parameter `name` (sb_route_spec.params; names compared
+     * code point by code point, as the request's are): the host has
      * already checked it against its declaration (or answered 422 without calling the handler).
      * SB_ERR_NOT_FOUND when no parameter of that name is declared, or an optional one without a
      * default was not sent. */

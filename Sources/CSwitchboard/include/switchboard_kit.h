@@ -493,10 +493,15 @@ static inline void sbk_http_date(char out[30], time_t t) {
 }
 
 /* Whether one field value's list of entity tags holds `etag` (with its quotes, e.g. "\"abc\"")
- * or is `*`. `weak`: the weak comparison (RFC 9110 §8.8.3.2, W/ ignored on both sides), as
- * If-None-Match uses; otherwise the strong one, where a W/ tag never matches, as If-Match uses. */
+ * or is `*` (the whole value). `weak`: the weak comparison (RFC 9110 §8.8.3.2, W/ ignored on both
+ * sides), as If-None-Match uses; otherwise the strong one, where a W/ tag never matches, as
+ * If-Match uses. Read as the host reads a list (ETagList): a quoted tag runs to its closing
+ * quote, and a bare token (`abc`, as clients copy an unquoted tag) stands for the quoted tag. */
 static inline int sbk_tag_list_has(sb_str value, const char *etag, size_t tag_len, int weak) {
-    size_t i = 0;
+    size_t i = 0, first = 0, last = value.len;
+    while (first < last && (value.ptr[first] == ' ' || value.ptr[first] == '\t')) first++;
+    while (last > first && (value.ptr[last - 1] == ' ' || value.ptr[last - 1] == '\t')) last--;
+    if (last - first == 1 && value.ptr[first] == '*') return 1;
     while (i < value.len) {
         size_t start, end;
         int is_weak = 0;
@@ -510,13 +515,17 @@ static inline int sbk_tag_list_has(sb_str value, const char *etag, size_t tag_le
         if (i < value.len && value.ptr[i] == '"') {
             for (i++; i < value.len && value.ptr[i] != '"'; i++) {}
             if (i < value.len) i++;
+            end = i;
+            if ((weak || !is_weak) && end - start == tag_len && memcmp(value.ptr + start, etag, tag_len) == 0) return 1;
         } else {
             while (i < value.len && value.ptr[i] != ',') i++;
+            end = i;
+            while (end > start && (value.ptr[end - 1] == ' ' || value.ptr[end - 1] == '\t')) end--;
+            /* A bare token: the quoted tag it stands for (a bare W/ token stands for none). */
+            if (!is_weak && end - start + 2 == tag_len && tag_len >= 2 && etag[0] == '"' && etag[tag_len - 1] == '"' &&
+                memcmp(value.ptr + start, etag + 1, end - start) == 0)
+                return 1;
         }
-        end = i;
-        while (end > start && (value.ptr[end - 1] == ' ' || value.ptr[end - 1] == '\t')) end--;
-        if (!is_weak && end - start == 1 && value.ptr[start] == '*') return 1;
-        if ((weak || !is_weak) && end - start == tag_len && memcmp(value.ptr + start, etag, tag_len) == 0) return 1;
         while (i < value.len && value.ptr[i] != ',') i++;
     }
     return 0;

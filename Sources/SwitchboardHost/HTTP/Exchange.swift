@@ -97,7 +97,7 @@ final class Exchange: Drainable, Sendable {
     var query: Substring { request.uri.query.map { $0[...] } ?? "" }
 
     func pathParameter(_ name: String) -> String? {
-        guard let index = route.pathParameterNames.firstIndex(of: name) else { return nil }
+        guard let index = route.pathParameterNames.firstIndex(where: { $0.hasSameCodePoints(as: name) }) else { return nil }
         return rawParameters[index].percentDecoded()
     }
 

@@ -144,7 +144,7 @@ struct ConnectionStateMachine {
         // message with Transfer-Encoding has faulty framing: answer it, then close.
         let keepAlive = !tokens.close
             && (head.version.minor >= 1 ? true : tokens.keepAlive && head.headers["transfer-encoding"].isEmpty)
-        let expectsContinue = head.version.minor >= 1 && head.headers["expect"].contains { $0.lowercased() == "100-continue" }
+        let expectsContinue = head.version.minor >= 1 && head.headers["expect"].contains { $0.utf8.trimmingHTTPSpace.equalsIgnoringASCIICase("100-continue".utf8) }
         let upgrade = tokens.upgrade && !head.headers["upgrade"].isEmpty
         exchanges.append(
             Exchange(
@@ -390,7 +390,7 @@ struct ConnectionStateMachine {
             return Rejection(status: .badRequest, detail: "The Host header field is not a valid host[:port]")
         }
         if head.version.minor >= 1 {
-            for value in head.headers["expect"] where value.lowercased() != "100-continue" {
+            for value in head.headers["expect"] where !value.utf8.trimmingHTTPSpace.equalsIgnoringASCIICase("100-continue".utf8) {
                 return Rejection(status: .expectationFailed, detail: "Only the expectation 100-continue is supported")
             }
         }
