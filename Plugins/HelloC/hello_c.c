@@ -242,21 +242,27 @@ static const sb_param_spec count_n = {
 
 /* --- Registration ------------------------------------------------------------------------------------ */
 
+/* A route documented with 200 in `media_type` and, when `refusal` is not NULL, a 422 JSON body
+ * that `refusal` describes (for a handler that checks its own input). */
 static sb_status add_route(sb_plugin *plugin, const char *method, const char *path, sb_handler_fn handler,
-                           void *data, const char *summary, const char *media_type, const sb_param_spec *param) {
-    sb_response_doc response = {sizeof(sb_response_doc), 200, 0, {0, 0}, {0, 0}};
+                           void *data, const char *summary, const char *media_type, const sb_param_spec *param,
+                           const char *refusal) {
+    sb_response_doc responses[2] = {{sizeof(sb_response_doc), 200, 0, {0, 0}, {0, 0}},
+                                    {sizeof(sb_response_doc), 422, 0, {0, 0}, {0, 0}}};
     sb_route_spec spec;
     memset(&spec, 0, sizeof spec);
-    response.media_type = str(media_type);
-    response.description = str("Successful Response");
+    responses[0].media_type = str(media_type);
+    responses[0].description = str("Successful Response");
+    responses[1].media_type = str("application/json");
+    if (refusal) responses[1].description = str(refusal);
     spec.struct_size = sizeof spec;
     spec.method = str(method);
     spec.path = str(path);
     spec.handler = handler;
     spec.handler_data = data;
     spec.summary = str(summary);
-    spec.responses = &response;
-    spec.response_count = 1;
+    spec.responses = responses;
+    spec.response_count = refusal ? 2 : 1;
     spec.params = param;
     spec.param_count = param ? 1 : 0;
     return host->route_add(plugin, &spec);
@@ -279,13 +285,14 @@ static sb_status on_init(const sb_host_api *api, sb_plugin *plugin, void **out_s
     state->greeting[greeting.len] = '\n';
     state->greeting_len = greeting.len + 1;
 
-    if (add_route(plugin, "GET", "/hello-c", hello, state, "A plain-text greeting", "text/plain", NULL) != SB_OK ||
-        add_route(plugin, "GET", "/hello-c/json", hello_json, state, "A JSON greeting", "application/json", NULL) != SB_OK ||
-        add_route(plugin, "GET", "/hello-c/items/{item_id}", item, state, "Echo a path parameter", "application/json", NULL) != SB_OK ||
-        add_route(plugin, "GET", "/hello-c/count", count, state, "Stream n lines, 10 ms apart", "text/plain", &count_n) != SB_OK ||
+    if (add_route(plugin, "GET", "/hello-c", hello, state, "A plain-text greeting", "text/plain", NULL, NULL) != SB_OK ||
+        add_route(plugin, "GET", "/hello-c/json", hello_json, state, "A JSON greeting", "application/json", NULL, NULL) != SB_OK ||
+        add_route(plugin, "GET", "/hello-c/items/{item_id}", item, state, "Echo a path parameter", "application/json", NULL, NULL) != SB_OK ||
+        add_route(plugin, "GET", "/hello-c/count", count, state, "Stream n lines, 10 ms apart", "text/plain", &count_n, NULL) != SB_OK ||
         add_lookup(plugin, state) != SB_OK ||
         add_route(plugin, "GET", "/hello-c/lookup-untyped/{item_id}", lookup_untyped, state,
-                  "The same lookup, its parameters read and checked by the handler (the typed route's twin)", "application/json", NULL) != SB_OK)
+                  "The same lookup, its parameters read and checked by the handler (the typed route's twin)", "application/json", NULL,
+                  "A parameter out of range, as {\"detail\": \"what to fix\"}") != SB_OK)
         return SB_ERR_INVALID_ARGUMENT;
     api->log(plugin, SB_LOG_DEBUG, str("hello-c initialised"));
     return SB_OK;

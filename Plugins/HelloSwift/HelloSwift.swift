@@ -121,7 +121,11 @@ let plugin = Plugin(name: "hello-swift", version: "2.0.0", description: "The exa
 
     app.get(
         "/hello-swift/lookup-untyped/{item_id}",
-        summary: "The same lookup, its parameters read and checked by the handler (the typed route's twin)"
+        summary: "The same lookup, its parameters read and checked by the handler (the typed route's twin)",
+        responses: [
+            ResponseDoc(200, "application/json"),
+            ResponseDoc(422, "application/json", #"A parameter out of range, as {"detail": "what to fix"}"#),
+        ]
     ) { req in
         try Lookup(checking: req).response()
     }
