@@ -40,6 +40,9 @@ public enum LaxNumber {
 
     /// Without leading and trailing White_Space scalars.
     static func trimmed(_ text: String) -> Substring {
+        // Most values start and end with an ASCII character that is not white space: nothing to
+        // trim, and no scalar's properties to look up (an ASCII byte is a whole scalar).
+        if let first = text.utf8.first, let last = text.utf8.last, !mayBeWhiteSpace(first), !mayBeWhiteSpace(last) { return text[...] }
         let scalars = text.unicodeScalars
         guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
         let end = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
@@ -60,6 +63,11 @@ public enum LaxNumber {
             out.append(byte)
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// False only for an ASCII byte that is not White_Space (TAB through CR, and SPACE are).
+    private static func mayBeWhiteSpace(_ byte: UInt8) -> Bool {
+        byte >= 0x80 || byte == 0x20 || (0x09...0x0D).contains(byte)
     }
 
     private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
