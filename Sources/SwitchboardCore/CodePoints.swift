@@ -17,6 +17,19 @@ extension StringProtocol {
     }
 }
 
+extension StringProtocol {
+    /// Whether `bytes` are this string's UTF-8, byte for byte: the same code points when they are
+    /// UTF-8, and never equal when they are not. For names a plugin passes as (pointer, length),
+    /// matched without decoding or copying them (a lossy decoding would make `"a\xFF"` and
+    /// `"a\xFE"` one name).
+    @inlinable public func hasSameCodePoints(asUTF8 bytes: UnsafeRawBufferPointer) -> Bool {
+        guard utf8.count == bytes.count else { return false }
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return true }
+        if let compared = utf8.withContiguousStorageIfAvailable({ memcmp($0.baseAddress!, base, bytes.count) == 0 }) { return compared }
+        return utf8.elementsEqual(bytes)
+    }
+}
+
 /// A string as a dictionary or set key that equals another only when their code points do
 /// (`hasSameCodePoints`). `String`'s own `Hashable` identifies canonically equivalent strings, so
 /// `"e\u{301}"` and `"\u{E9}"` would be one key: one topic, one prefix, one route segment.

@@ -48,9 +48,12 @@ public struct RouteDeclaration: @unchecked Sendable {  // its C pointers are imm
         guard isMethodToken(method) else {
             throw Invalid(description: "method \"\(method)\" must be an upper-case token such as GET or POST")
         }
+        guard let path = spec.path.validatedString else {
+            throw Invalid(description: "\(method) \"\(spec.path.string)\": the path is not UTF-8 (a route's path is text, as the request paths it matches are once decoded)")
+        }
         let template: PathTemplate
         do {
-            template = try PathTemplate(spec.path.string)
+            template = try PathTemplate(path)
         } catch {
             throw Invalid(description: "\(method) \(error)")
         }
@@ -73,24 +76,38 @@ public struct RouteDeclaration: @unchecked Sendable {  // its C pointers are imm
             guard p.enum_values == nil || (0...4096).contains(p.enum_count) else {
                 throw Invalid(description: "\(where_): parameter \"\(p.name.string)\" has an enum_count of \(p.enum_count)")
             }
+            // Names, patterns, defaults and enum values are matched against requests: read as
+            // UTF-8, never repaired (two names that differ in invalid bytes would become one).
+            func text(_ field: sb_str, _ what: String) throws(Invalid) -> String {
+                guard let text = field.validatedString else {
+                    throw Invalid(description: "\(where_): the \(what) of parameter \"\(p.name.string)\" is not UTF-8")
+                }
+                return text
+            }
+            let name = try text(p.name, "name")
+            let defaultValue = has(SB_PARAM_HAS_DEFAULT) ? try text(p.default_value, "default value") : nil
+            var enumValues: [String] = []
+            if p.enum_values != nil {
+                for j in 0..<p.enum_count { enumValues.append(try text(p.enum_values[j], "enum value \(j)")) }
+            }
             var pattern: ParameterSpec.Pattern? = nil
             if !p.pattern.isEmpty {
+                let source = try text(p.pattern, "pattern")
                 do {
-                    pattern = try ParameterSpec.Pattern(p.pattern.string)
+                    pattern = try ParameterSpec.Pattern(source)
                 } catch {
                     throw Invalid(description: "\(where_): the pattern of parameter \"\(p.name.string)\" is not a valid regular expression: \(error)")
                 }
             }
             let parameter = ParameterSpec(
-                name: p.name.string, location: location, kind: kind,
+                name: name, location: location, kind: kind,
                 required: has(SB_PARAM_REQUIRED), description: p.description.string,
                 ge: has(SB_PARAM_HAS_GE) ? p.ge : nil, gt: has(SB_PARAM_HAS_GT) ? p.gt : nil,
                 le: has(SB_PARAM_HAS_LE) ? p.le : nil, lt: has(SB_PARAM_HAS_LT) ? p.lt : nil,
                 minLength: has(SB_PARAM_HAS_MIN_LENGTH) ? p.min_length : nil,
                 maxLength: has(SB_PARAM_HAS_MAX_LENGTH) ? p.max_length : nil,
                 pattern: pattern,
-                defaultValue: has(SB_PARAM_HAS_DEFAULT) ? p.default_value.string : nil,
-                enumValues: p.enum_values == nil ? [] : (0..<p.enum_count).map { p.enum_values[$0].string })
+                defaultValue: defaultValue, enumValues: enumValues)
             if let problem = parameter.problem() { throw Invalid(description: "\(where_): \(problem)") }
             // Names by code points, as a request's are matched (`QueryString.name`).
             if parameters.contains(where: { $0.name.hasSameCodePoints(as: parameter.name) }) {
@@ -265,7 +282,15 @@ public struct ResponseDoc: Sendable, Equatable {
 }
 
 extension sb_str {
-    /// The text, copied (invalid UTF-8 repaired).
+    /// The text, copied; nil when the bytes are not UTF-8. How a name, key, path or value a
+    /// plugin passes is read: `string` repairs invalid bytes, which would make different
+    /// names one (`"a\xFF"` and `"a\xFE"` both `"a\u{FFFD}"`).
+    public var validatedString: String? {
+        guard let ptr, len > 0 else { return "" }
+        return String(validating: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)
+    }
+
+    /// The text, copied (invalid UTF-8 repaired): for what is only shown (log lines, summaries).
     public var string: String {
         guard let ptr, len > 0 else { return "" }
         return String(decoding: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)

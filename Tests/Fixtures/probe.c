@@ -16,6 +16,7 @@
  *   GET  /probe/flood       streams until the queue is full, waits on on_writable and on_close;
  *                           on_close finishes the stream. /probe/late counts callbacks that ran
  *                           after stream_finish returned (the ABI promises none).
+ *   GET  /probe/latin1-file serves <header x-dir>/caf\xE9.txt, a file name that is not UTF-8
  *   GET  /probe/spin        never returns: spins on the thread that runs it (the watchdog's test)
  */
 #include <switchboard.h>
@@ -230,6 +231,25 @@ static sb_status spin(void *d, sb_request *req) {
     return SB_OK;
 }
 
+/* Serves "<x-dir>/caf\xE9.txt": a file name in Latin-1, not UTF-8. First checks that a path
+ * with a NUL in it is refused. */
+static sb_status latin1_file(void *d, sb_request *req) {
+    char path[512];
+    sb_str dir;
+    sb_file_spec spec;
+    (void)d;
+    if (host->request_header(req, str("x-dir"), 0, &dir) != SB_OK || dir.len > 400) return text(req, 400, "x-dir");
+    memset(&spec, 0, sizeof spec);
+    spec.struct_size = sizeof spec;
+    spec.path.ptr = "/tmp\0/x", spec.path.len = 7;
+    if (host->response_file(req, &spec) != SB_ERR_INVALID_ARGUMENT) return text(req, 500, "a path with a NUL was taken");
+    memcpy(path, dir.ptr, dir.len);
+    memcpy(path + dir.len, "/caf\xE9.txt", 9);
+    spec.path.ptr = path, spec.path.len = dir.len + 9;
+    spec.content_type = str("text/plain");
+    return host->response_file(req, &spec);
+}
+
 static void add(sb_plugin *p, const char *method, const char *path, sb_handler_fn fn, uint32_t flags, uint64_t limit) {
     sb_route_spec spec;
     memset(&spec, 0, sizeof spec);
@@ -261,6 +281,7 @@ static sb_status init(const sb_host_api *api, sb_plugin *p, void **s) {
     add(p, "GET", "/probe/flood", flood_route, 0, 0);
     add(p, "GET", "/probe/late", late, 0, 0);
     add(p, "GET", "/probe/spin", spin, 0, 0);
+    add(p, "GET", "/probe/latin1-file", latin1_file, 0, 0);
     add(p, "GET", "/probe/caf\xC3\xA9", composed, 0, 0);
     add(p, "GET", "/probe/cafe\xCC\x81", decomposed, 0, 0);
     add(p, "POST", "/probe/cafe\xCC\x81", decomposed, 0, 0);

@@ -176,6 +176,16 @@ static sb_status run(void *data, sb_request *req) {
     finish(&w, host->state_transaction(self, ops, 0, completed, &w), &out, "no-ops");
     finish(&w, host->state_transaction(self, NULL, 1, completed, &w), &out, "null-ops");
     finish(&w, host->state_get(self, (sb_str)S("k1"), completed, &w), &out, "k1-unchanged");
+    /* Keys, prefixes and topics that are not UTF-8 are refused, not repaired: "k\xFF" and "k\xFE"
+     * would both have been "k" U+FFFD, one key. */
+    finish(&w, host->state_put(self, (sb_str)S("k\xFF"), (sb_bytes)B("x"), completed, &w), &out, "put-not-utf8");
+    finish(&w, host->state_get(self, (sb_str)S("k\xFE"), completed, &w), &out, "get-not-utf8");
+    finish(&w, host->state_get_inline(self, (sb_str)S("k\xFE"), completed, &w), &out, "inline-not-utf8");
+    finish(&w, host->state_list_page(self, (sb_str)S("p\xC3"), (sb_str){NULL, 0}, 0, 0, completed, &w), &out, "list-not-utf8");
+    ops[0] = op(SB_STATE_OP_PUT, (sb_str)S("k\xFF"), (sb_bytes)B("x"));
+    finish(&w, host->state_transaction(self, ops, 1, completed, &w), &out, "op-not-utf8");
+    finish(&w, host->state_get(self, (sb_str)S("k\xEF\xBF\xBD"), completed, &w), &out, "repaired-key-absent");
+    sbk_buf_printf(&out, "publish-not-utf8 %d\n", (int)host->topic_publish(self, (sb_str)S("t\xFF"), (sb_bytes)B("m"), NULL));
     /* Pages: p/00 … p/09, then skip 7 of them. */
     for (i = 0; i < 10; i++) {
         snprintf(key, sizeof key, "p/%02d", i);

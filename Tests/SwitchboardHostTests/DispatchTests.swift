@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import HummingbirdTesting
 import Testing
@@ -125,6 +128,30 @@ import Testing
             try await client.execute(uri: "/probe/cafe%CC%81", method: .post) { #expect($0.text == "decomposed") }
             try await client.execute(uri: "/probe/caf%C3%A9", method: .post) { response in
                 #expect(response.status == .methodNotAllowed && response.headers[.allow] == "GET, HEAD", "\(response.headers)")
+            }
+        }
+    }
+
+    /// A file is opened by the bytes the plugin names (a Linux file name need not be UTF-8): a
+    /// repaired copy of `caf\xE9.txt` would be `caf` U+FFFD `.txt`, another file. A path with a
+    /// NUL in it is refused (the probe checks SB_ERR_INVALID_ARGUMENT before serving).
+    @Test func aFileIsOpenedByTheBytesOfItsName() async throws {
+        let dir = TestPaths.temporaryDirectory("latin1-file")
+        func write(_ name: [UInt8], _ text: String) throws {
+            let fd = (Array(dir.utf8) + [UInt8(ascii: "/")] + name + [0]).withUnsafeBufferPointer {
+                $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
+            }
+            try #require(fd >= 0)
+            defer { close(fd) }
+            #expect(Array(text.utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == text.utf8.count)
+        }
+        try write(Array("caf".utf8) + [0xE9] + Array(".txt".utf8), "latin-1 name")
+        try write(Array("caf\u{FFFD}.txt".utf8), "repaired name")
+        let host = Self.host("latin1-file")
+        defer { host.server.registry.retireAll() }
+        try await host.server.makeApplication().test(.live) { client in
+            try await client.execute(uri: "/probe/latin1-file", method: .get, headers: [.init("X-Dir")!: dir]) { response in
+                #expect(response.status == .ok && response.text == "latin-1 name", "\(response.status) \(response.text)")
             }
         }
     }

@@ -144,6 +144,57 @@ import SwitchboardSDK
         }
     }
 
+    /// Reads `GET <path>` declaring one query parameter named `name`, an enum of `values`: each
+    /// given as bytes, so they need not be UTF-8.
+    static func read(path: [UInt8], name: [UInt8], values: [[UInt8]]) -> Result<RouteDeclaration, RouteDeclaration.Invalid> {
+        let storage = ([Array("GET".utf8), path, name] + values).map { bytes in
+            let copy = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(bytes.count, 1))
+            _ = copy.initialize(from: bytes)
+            return (copy, bytes.count)
+        }
+        defer { for (buffer, _) in storage { buffer.deallocate() } }
+        let strs = storage.map { sb_str(ptr: UnsafeRawPointer($0.0.baseAddress)?.assumingMemoryBound(to: CChar.self), len: $0.1) }
+        let enumValues = Array(strs[3...])
+        return enumValues.withUnsafeBufferPointer { enumValues in
+            var param = sb_param_spec()
+            param.struct_size = UInt32(MemoryLayout<sb_param_spec>.size)
+            param.location = UInt8(SB_PARAM_QUERY.rawValue)
+            param.type = UInt8(SB_TYPE_ENUM.rawValue)
+            param.name = strs[2]
+            param.enum_values = enumValues.baseAddress
+            param.enum_count = enumValues.count
+            return withUnsafePointer(to: param) { param in
+                var spec = sb_route_spec()
+                spec.struct_size = UInt32(MemoryLayout<sb_route_spec>.size)
+                spec.method = strs[0]
+                spec.path = strs[1]
+                spec.handler = { _, _ in SB_OK }
+                spec.params = param
+                spec.param_count = 1
+                return Result { () throws(RouteDeclaration.Invalid) in try RouteDeclaration.read(&spec) }
+            }
+        }
+    }
+
+    /// A path, a parameter's name or an enum value that is not UTF-8 is refused with what to fix:
+    /// repaired, "\xFF" and "\xFE" would both be U+FFFD, and match a request that sent U+FFFD.
+    @Test func namesThatAreNotUTF8AreRefusedNotRepaired() throws {
+        let fine = try Self.read(path: Array("/caf\u{E9}".utf8), name: Array("q".utf8), values: [Array("a".utf8)]).get()
+        #expect(fine.metadata.parameters.map(\.enumValues) == [["a"]])
+        let cases: [(path: [UInt8], name: [UInt8], values: [[UInt8]], says: String)] = [
+            (Array("/a".utf8) + [0xFF], Array("q".utf8), [Array("a".utf8)], "the path is not UTF-8"),
+            (Array("/a".utf8), Array("q".utf8) + [0xFE], [Array("a".utf8)], "the name of parameter"),
+            (Array("/a".utf8), Array("q".utf8), [Array("a".utf8), [0xC3]], "the enum value 1 of parameter \"q\" is not UTF-8"),
+        ]
+        for c in cases {
+            guard case .failure(let invalid) = Self.read(path: c.path, name: c.name, values: c.values) else {
+                Issue.record("accepted \(c)")
+                continue
+            }
+            #expect(invalid.description.contains(c.says), "\(invalid)")
+        }
+    }
+
     @Test func aBodySchemaIsKeptAsTheJSONItIs() throws {
         let route = try Self.read(schema: #"{"type":"object","required":["name"],"properties":{"name":{"type":"string"}}}"#).get()
         let body = try #require(route.metadata.requestBody)

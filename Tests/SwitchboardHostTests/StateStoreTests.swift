@@ -142,10 +142,15 @@ import Testing
         #expect(lines["conflict"] == "-11 2 0", "SB_ERR_CONFLICT at the EXPECT, index 2")
         #expect(lines["k3-after-conflict"]?.hasPrefix("-2 ") == true, "nothing of it applied: k3 absent")
         #expect(lines["k1-after-conflict"] == "0 0 0", "nor k1 deleted")
-        for refused in ["unknown-kind", "short-struct", "uneven-sizes", "no-ops", "null-ops"] {
+        for refused in [
+            "unknown-kind", "short-struct", "uneven-sizes", "no-ops", "null-ops",
+            "put-not-utf8", "get-not-utf8", "inline-not-utf8", "list-not-utf8", "op-not-utf8",
+        ] {
             #expect(lines[refused] == "refused -1", "\(refused): \(lines[refused] ?? "missing")")
         }
         #expect(lines["k1-unchanged"] == "0 0 0")
+        #expect(lines["repaired-key-absent"]?.hasPrefix("-2 ") == true, "a key that is not UTF-8 was not stored repaired")
+        #expect(lines["publish-not-utf8"] == "-1")
         #expect(lines["page-skip-7"] == "0 10 2 p/07", "the 8th and 9th of 10, the count of all")
         #expect(lines["page-after-03-skip-2"] == "0 10 4 p/06")
         // state_get_inline (issue #21): answered inside the call when the value is at hand.

@@ -373,7 +373,9 @@ typedef struct sb_route_spec {
 typedef struct sb_file_spec {
     uint32_t struct_size;       /* sizeof(sb_file_spec) */
     uint32_t flags;             /* SB_FILE_* */
-    sb_str path;                /* an absolute path; the plugin has already checked containment */
+    sb_str path;                /* an absolute path, its bytes as the file system names them (they
+                                 * need not be UTF-8; no NUL); the plugin has already checked
+                                 * containment */
     sb_str content_type;        /* empty: application/octet-stream */
     sb_str download_name;       /* empty: no Content-Disposition; otherwise RFC 6266 filename(*) */
 } sb_file_spec;
@@ -588,6 +590,7 @@ typedef struct sb_host_api {
 
     /* --- Publish/subscribe (topics are per plugin name, and outlive reloads) ------------------- */
 
+    /* Topics are UTF-8 text, compared byte by byte: SB_ERR_INVALID_ARGUMENT for one that is not. */
     /* Delivers a copy of `message` to every subscriber of `topic`; writes how many got it. */
     sb_status (*topic_publish)(sb_plugin *plugin, sb_str topic, sb_bytes message,
                                size_t *out_delivered);
@@ -605,7 +608,8 @@ typedef struct sb_host_api {
     /* Each call copies its arguments, returns at once, and, when it returns SB_OK, completes
      * through `done` exactly once, possibly before the call has returned (rules 8 and 9, and
      * sb_state_done_fn). When it returns an error `done` is never called: SB_ERR_INVALID_ARGUMENT
-     * for a NULL plugin or `done`, SB_ERR_STATE once a replaced generation has drained (in its
+     * for a NULL plugin or `done`, or a key, prefix or `after` that is not UTF-8 (keys are text,
+     * compared byte by byte), SB_ERR_STATE once a replaced generation has drained (in its
      * on_deinit, say). */
 
     sb_status (*state_get)(sb_plugin *plugin, sb_str key, sb_state_done_fn done, void *user);

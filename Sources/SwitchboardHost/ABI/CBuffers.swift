@@ -2,11 +2,8 @@ import CSwitchboard
 import SwitchboardRouting
 
 extension sb_str {
-    /// Copies the bytes into a String; nil when they are not valid UTF-8.
-    var validatedString: String? {
-        guard let ptr, len > 0 else { return "" }
-        return String(validating: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)
-    }
+    /// The bytes, borrowed as the lending call's rules say (for a plugin's argument: the call).
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: len > 0 ? ptr : nil, count: len) }
 }
 
 extension sb_bytes {

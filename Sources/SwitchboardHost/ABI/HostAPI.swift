@@ -43,7 +43,7 @@ enum HostAPI {
         }
         api.config_get = { plugin, key, out in
             guard let plugin = PluginInstance.from(plugin), let out else { return SB_ERR_INVALID_ARGUMENT }
-            guard let value = plugin.configValue(key.string) else { return SB_ERR_NOT_FOUND }
+            guard let key = key.validatedString, let value = plugin.configValue(key) else { return SB_ERR_NOT_FOUND }
             out.pointee = value
             return SB_OK
         }
@@ -72,13 +72,13 @@ enum HostAPI {
         }
         api.request_path_param = { req, name, out in
             guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
-            guard let value = ex.pathParameter(name.string) else { return SB_ERR_NOT_FOUND }
+            guard let name = name.validatedString, let value = ex.pathParameter(name) else { return SB_ERR_NOT_FOUND }
             out.pointee = ex.lend(value)
             return SB_OK
         }
         api.request_query_param = { req, name, index, out in
             guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
-            guard let value = ex.queryParameter(name.string, index: index) else { return SB_ERR_NOT_FOUND }
+            guard let name = name.validatedString, let value = ex.queryParameter(name, index: index) else { return SB_ERR_NOT_FOUND }
             out.pointee = ex.lend(value)
             return SB_OK
         }
@@ -211,15 +211,15 @@ enum HostAPI {
 
         // Publish/subscribe
         api.topic_publish = { plugin, topic, message, delivered in
-            guard let plugin = PluginInstance.from(plugin) else { return SB_ERR_INVALID_ARGUMENT }
-            let count = plugin.services.topics.publish(plugin: plugin.name, topic: topic.string, message: message.buffer)
+            guard let plugin = PluginInstance.from(plugin), let topic = topic.validatedString else { return SB_ERR_INVALID_ARGUMENT }
+            let count = plugin.services.topics.publish(plugin: plugin.name, topic: topic, message: message.buffer)
             delivered?.pointee = count
             return SB_OK
         }
         api.topic_subscribe = { plugin, topic, limit, cb, user, out in
-            guard let plugin = PluginInstance.from(plugin), let cb, let out else { return SB_ERR_INVALID_ARGUMENT }
+            guard let plugin = PluginInstance.from(plugin), let cb, let out, let topic = topic.validatedString else { return SB_ERR_INVALID_ARGUMENT }
             let sub = Subscription(
-                plugin: plugin, topic: topic.string, queueLimit: Int(limit == 0 ? 1024 : limit), callback: cb, user: user)
+                plugin: plugin, topic: topic, queueLimit: Int(limit == 0 ? 1024 : limit), callback: cb, user: user)
             let accepted = plugin.mutable.withLock { m -> Bool in
                 guard m.phase != .retired else { return false }
                 m.subscriptions[ObjectIdentifier(sub)] = sub
@@ -238,33 +238,41 @@ enum HostAPI {
             return SB_OK
         }
 
-        // State store: arguments are copied here, before the call returns (rule 4).
+        // State store: arguments are copied here, before the call returns (rule 4). A key, prefix
+        // or `after` that is not UTF-8 is refused: repaired, two keys would be one.
         api.state_get = { plugin, key, done, user in
-            StateCalls.run(plugin, done, user, .get(key.string))
+            guard let key = key.validatedString else { return SB_ERR_INVALID_ARGUMENT }
+            return StateCalls.run(plugin, done, user, .get(key))
         }
         api.state_put = { plugin, key, value, done, user in
-            StateCalls.run(plugin, done, user, .put(key.string, Array(value.buffer)))
+            guard let key = key.validatedString else { return SB_ERR_INVALID_ARGUMENT }
+            return StateCalls.run(plugin, done, user, .put(key, Array(value.buffer)))
         }
         api.state_compare_and_put = { plugin, key, hasExpected, expected, value, done, user in
-            StateCalls.run(plugin, done, user, .compareAndPut(key.string, expected: hasExpected != 0 ? Array(expected.buffer) : nil, Array(value.buffer)))
+            guard let key = key.validatedString else { return SB_ERR_INVALID_ARGUMENT }
+            return StateCalls.run(plugin, done, user, .compareAndPut(key, expected: hasExpected != 0 ? Array(expected.buffer) : nil, Array(value.buffer)))
         }
         api.state_delete = { plugin, key, done, user in
-            StateCalls.run(plugin, done, user, .delete(key.string))
+            guard let key = key.validatedString else { return SB_ERR_INVALID_ARGUMENT }
+            return StateCalls.run(plugin, done, user, .delete(key))
         }
         api.state_increment = { plugin, key, delta, done, user in
-            StateCalls.run(plugin, done, user, .increment(key.string, delta))
+            guard let key = key.validatedString else { return SB_ERR_INVALID_ARGUMENT }
+            return StateCalls.run(plugin, done, user, .increment(key, delta))
         }
         api.state_list = { plugin, prefix, after, limit, done, user in
-            StateCalls.run(plugin, done, user, .list(prefix: prefix.string, after: after.string, skip: 0, limit: Int(limit)))
+            guard let prefix = prefix.validatedString, let after = after.validatedString else { return SB_ERR_INVALID_ARGUMENT }
+            return StateCalls.run(plugin, done, user, .list(prefix: prefix, after: after, skip: 0, limit: Int(limit)))
         }
         api.state_compare_and_delete = { plugin, key, expected, done, user in
-            StateCalls.run(plugin, done, user, .compareAndDelete(key.string, expected: Array(expected.buffer)))
+            guard let key = key.validatedString else { return SB_ERR_INVALID_ARGUMENT }
+            return StateCalls.run(plugin, done, user, .compareAndDelete(key, expected: Array(expected.buffer)))
         }
 
         // ABI 1.1
         api.request_param = { req, name, out in
             guard let ex = Exchange.from(req), let out, out.pointee.struct_size >= 4 else { return SB_ERR_INVALID_ARGUMENT }
-            guard let value = ex.parameterValue(name.string) else { return SB_ERR_NOT_FOUND }
+            guard let value = ex.parameterValue(named: name.bytes) else { return SB_ERR_NOT_FOUND }
             value.write(to: out, text: ex.lend(value.text))
             return SB_OK
         }
@@ -293,7 +301,8 @@ enum HostAPI {
 
         // ABI 1.6
         api.state_list_page = { plugin, prefix, after, skip, limit, done, user in
-            StateCalls.run(plugin, done, user, .list(prefix: prefix.string, after: after.string, skip: Int(clamping: skip), limit: Int(limit)))
+            guard let prefix = prefix.validatedString, let after = after.validatedString else { return SB_ERR_INVALID_ARGUMENT }
+            return StateCalls.run(plugin, done, user, .list(prefix: prefix, after: after, skip: Int(clamping: skip), limit: Int(limit)))
         }
         api.state_transaction = { plugin, ops, count, done, user in
             guard let ops, (1...1024).contains(count) else { return SB_ERR_INVALID_ARGUMENT }
@@ -308,7 +317,7 @@ enum HostAPI {
             for i in 0..<count {
                 let op = UnsafeRawPointer(ops).advanced(by: i * stride).assumingMemoryBound(to: sb_state_op.self).pointee
                 guard Int(op.struct_size) == stride else { return SB_ERR_INVALID_ARGUMENT }
-                let key = op.key.string
+                guard let key = op.key.validatedString else { return SB_ERR_INVALID_ARGUMENT }
                 switch op.kind {
                 case UInt32(SB_STATE_OP_PUT): steps.append(.put(key, Array(op.value.buffer)))
                 case UInt32(SB_STATE_OP_DELETE): steps.append(.delete(key))
@@ -322,7 +331,8 @@ enum HostAPI {
 
         // ABI 1.7
         api.state_get_inline = { plugin, key, done, user in
-            StateCalls.readInline(plugin, key.string, done, user)
+            guard let key = key.validatedString else { return SB_ERR_INVALID_ARGUMENT }
+            return StateCalls.readInline(plugin, key, done, user)
         }
         api.response_topic_stream = { req, status, spec in
             // A status whose response has content (RFC 9110 §15.3.5, §15.3.6): the stream is one.

@@ -112,9 +112,10 @@ final class Exchange: Drainable, Sendable {
         return QueryString.value(items, named: name, at: index)
     }
 
-    /// The validated value of the declared parameter `name`.
-    func parameterValue(_ name: String) -> ParameterValue? {
-        guard let index = route.validation.specs.firstIndex(where: { $0.name.hasSameCodePoints(as: name) }) else { return nil }
+    /// The validated value of the declared parameter whose name is `name`'s UTF-8 bytes (borrowed
+    /// for the call), compared without decoding them.
+    func parameterValue(named name: UnsafeRawBufferPointer) -> ParameterValue? {
+        guard let index = route.validation.specs.firstIndex(where: { $0.name.hasSameCodePoints(asUTF8: name) }) else { return nil }
         return parameterValues[index]
     }
 

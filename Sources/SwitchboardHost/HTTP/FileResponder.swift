@@ -28,9 +28,13 @@ enum FileResponder {
     static let chunkSize = 32 * 1024
 
     static func respond(_ exchange: Exchange, spec: sb_file_spec) -> sb_status {
-        let path = spec.path.string
-        guard path.hasPrefix("/") else { return SB_ERR_INVALID_ARGUMENT }
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        // Opened by its bytes, as the plugin named it: a Linux file name need not be UTF-8, and
+        // a repaired copy could name another file. A NUL would cut the name short: refused.
+        let path = spec.path.bytes
+        guard path.first == UInt8(ascii: "/"), !path.contains(0) else { return SB_ERR_INVALID_ARGUMENT }
+        let fd = (Array(path) + [0]).withUnsafeBufferPointer { name in
+            name.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+        }
         guard fd >= 0 else { return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? SB_ERR_NOT_FOUND : SB_ERR_IO }
         let file = OpenFile(fd: fd)
         var info = stat()
