@@ -156,7 +156,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "NativeBaseline",
-            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["SwitchboardCore", .product(name: "Hummingbird", package: "hummingbird")],
             path: "bench/NativeBaseline"
         ),
         .testTarget(
