@@ -1,4 +1,5 @@
 import Testing
+import SwitchboardCore
 @testable import SwitchboardHost
 
 /// The watcher's decisions without files or inotify (issue #20): `PluginFileLedger` and
@@ -25,7 +26,7 @@ import Testing
         let touched = Self.print(mtime: 2_000)
         #expect(ledger.look(at: "/p/a.so", fingerprint: touched, retryRefused: false, polling: false, now: 0, settle: 0) == .read)
         #expect(ledger.read("/p/a.so", fingerprint: touched, sha256: "aa", retryRefused: false) == .sameContent)
-        #expect(ledger.seen["/p/a.so"]?.fingerprint == touched, "recorded under its new fingerprint")
+        #expect(ledger.seen[CodePointKey("/p/a.so")]?.fingerprint == touched, "recorded under its new fingerprint")
         #expect(ledger.read("/p/a.so", fingerprint: touched, sha256: "bb", retryRefused: false) == .load, "new content loads")
     }
 
@@ -51,9 +52,9 @@ import Testing
         let before = Self.print(size: 100), after = Self.print(size: 200)
         // What loaded serves and is recorded; the refusal of a half-written file is not.
         #expect(ledger.loaded("/p/a.so", before: before, after: after, outcome: .serving(sha256: "v1")) == .changedUnderUs)
-        #expect(ledger.seen["/p/a.so"] == .init(fingerprint: before, sha256: "v1", refused: false))
+        #expect(ledger.seen[CodePointKey("/p/a.so")] == .init(fingerprint: before, sha256: "v1", refused: false))
         #expect(ledger.loaded("/p/a.so", before: after, after: Self.print(size: 300), outcome: .refused(sha256: "half")) == .changedUnderUs)
-        #expect(ledger.seen["/p/a.so"]?.sha256 == "v1")
+        #expect(ledger.seen[CodePointKey("/p/a.so")]?.sha256 == "v1")
         #expect(ledger.look(at: "/p/a.so", fingerprint: Self.print(size: 300), retryRefused: false, polling: false, now: 0, settle: 0) == .read)
     }
 
@@ -112,5 +113,18 @@ import Testing
         #expect(whole == [.init(watch: 4, mask: 0x8, name: "a.so"), .init(watch: 5, mask: 0x200, name: ""), .init(watch: 6, mask: 0x100, name: "cut.so")])
         let truncated = bytes.dropLast(4).withUnsafeBytes { WatchTable.events(in: $0) }
         #expect(truncated.count == 2, "a record cut off at the end is dropped")
+    }
+
+    /// Paths by code points: two names that differ only in normalization are two files, and a
+    /// file gone is found among them.
+    @Test func namesThatDifferOnlyInNormalizationAreTwoFiles() {
+        var ledger = PluginFileLedger()
+        let composed = "/p/caf\u{E9}.so", decomposed = "/p/cafe\u{301}.so"
+        #expect(ledger.loaded(composed, before: Self.print(inode: 1), after: Self.print(inode: 1), outcome: .serving(sha256: "c")) == .loaded)
+        #expect(ledger.look(at: decomposed, fingerprint: Self.print(inode: 1), retryRefused: false, polling: false, now: 0, settle: 0) == .read)
+        #expect(ledger.loaded(decomposed, before: Self.print(inode: 2), after: Self.print(inode: 2), outcome: .serving(sha256: "d")) == .loaded)
+        #expect(ledger.seen.count == 2)
+        #expect(ledger.missing(in: "/p", listed: [composed]) == [decomposed])
+        #expect(ledger.missing(in: "/p", listed: [decomposed]) == [composed])
     }
 }

@@ -116,6 +116,24 @@ import Foundation
         #expect(events == [.loaded, .swapped, .draining, .drained])
     }
 
+    /// Linux names files by bytes: `café.so` with U+00E9 and with e + U+0301 are two files, each
+    /// serving its own plugin. Compared as `String`s they were one file, and unloading one
+    /// unloaded both.
+    @Test func filesThatDifferOnlyInNormalizationAreTwoFiles() throws {
+        let host = InProcessHost("nfc-nfd", files: [])
+        defer { host.server.registry.retireAll() }
+        let registry = host.server.registry
+        let dir = TestPaths.temporaryDirectory("nfc-nfd-files")
+        let composed = dir + "/caf\u{E9}.so", decomposed = dir + "/cafe\u{301}.so"
+        try FileManager.default.copyItem(atPath: TestPaths.plugin("HelloC"), toPath: composed)
+        try FileManager.default.copyItem(atPath: Fixtures.built["probe"]!, toPath: decomposed)
+        #expect(try registry.load(file: composed).get().name == "hello-c")
+        #expect(try registry.load(file: decomposed).get().name == "probe")
+        #expect(Set(registry.plugins.map(\.name)) == ["hello-c", "probe"], "loading one file replaced the other's plugin")
+        #expect(registry.unload(file: decomposed).map(\.name) == ["probe"])
+        #expect(registry.plugin(named: "hello-c")?.file == composed, "unloading one file unloaded the other")
+    }
+
     @Test func unloadingAFileRemovesItsRoutes() throws {
         let host = InProcessHost("unload", files: [TestPaths.plugin("HelloC")])
         defer { host.server.registry.retireAll() }

@@ -1,5 +1,6 @@
 #if canImport(FoundationEssentials)
 import Synchronization
+import struct SwitchboardCore.CodePointKey
 import FoundationEssentials
 #else
 import Foundation
@@ -168,11 +169,11 @@ public struct AdminAPI: Sendable {
 
     private func pluginList() -> PluginList {
         let serving = registry.plugins
-        let servedFiles = Set(serving.map(\.file))
+        let servedFiles = Set(serving.map { CodePointKey($0.file) })
         return PluginList(
             plugins: serving.map { PluginView($0, registry: registry) },
             draining: registry.draining.map { PluginView($0, registry: registry) },
-            refused_files: registry.refusals.filter { !servedFiles.contains($0.file) }.map(RefusalView.init),
+            refused_files: registry.refusals.filter { !servedFiles.contains(CodePointKey($0.file)) }.map(RefusalView.init),
             retained_images: registry.retainedImages.count,
             max_retained_images: registry.retainedImages.limit)
     }

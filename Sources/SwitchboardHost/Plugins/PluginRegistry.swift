@@ -1,4 +1,5 @@
 import class SwitchboardCore.Locked
+import struct SwitchboardCore.CodePointKey
 import CoreMetrics
 import Dispatch
 import Logging
@@ -34,7 +35,9 @@ public final class PluginRegistry: Sendable {
     private struct State {
         /// The serving generation of each plugin, by name.
         var plugins: [String: PluginInstance] = [:]
-        var refusals: [String: LoadRefusal] = [:]
+        /// By file, its path's code points: two names that differ only in normalization are two
+        /// files on Linux (`file` comparisons below are by code points too).
+        var refusals: [CodePointKey: LoadRefusal] = [:]
         var generations: [String: Int] = [:]
         /// Generations out of the table whose leases have not all returned.
         var draining: [ObjectIdentifier: PluginInstance] = [:]
@@ -99,7 +102,7 @@ public final class PluginRegistry: Sendable {
     public var refusals: [LoadRefusal] { state.withLock { Array($0.refusals.values) }.sorted { $0.file < $1.file } }
 
     /// The refusal last recorded for `file`; nil once it loads or is unloaded, or when none was.
-    public func refusal(file: String) -> LoadRefusal? { state.withLock { $0.refusals[file] } }
+    public func refusal(file: String) -> LoadRefusal? { state.withLock { $0.refusals[CodePointKey(file)] } }
 
     func warnIfUnsafe(directory: String) {
         var info = stat()
@@ -134,7 +137,7 @@ public final class PluginRegistry: Sendable {
     private func serveLastGood(of file: String, refusal: LoadRefusal) -> PluginInstance? {
         let quarantine = loader.quarantine
         guard let lastGood, let good = lastGood.newest(plugin: refusal.pluginName, file: file, where: { quarantine.entry($0) == nil }) else { return nil }
-        let serving = state.withLock { s in s.plugins.values.first { $0.file == file && $0.sha256 == good.sha256 } }
+        let serving = state.withLock { s in s.plugins.values.first { $0.file.hasSameCodePoints(as: file) && $0.sha256 == good.sha256 } }
         let instance: PluginInstance
         if let serving {
             instance = serving
@@ -154,7 +157,7 @@ public final class PluginRegistry: Sendable {
 
     /// Records and announces a refusal (the previous generation, if any, keeps serving).
     public func record(_ refusal: LoadRefusal) {
-        state.withLock { $0.refusals[refusal.file] = refusal }
+        state.withLock { $0.refusals[CodePointKey(refusal.file)] = refusal }
         if refusal.kind == .retainedImageCap, let handover = onHandoverNeeded.withLock({ $0 }) {
             handover("the retained Swift images reached plugins.max_retained_images (\(retainedImages.limit))")
         }
@@ -182,8 +185,8 @@ public final class PluginRegistry: Sendable {
     public func unload(file: String, reason: String = "its file is gone") -> [PluginInstance] {
         loadLock.withLock { _ in
             let removed = state.withLock { s -> [PluginInstance] in
-                s.refusals[file] = nil
-                let gone = s.plugins.values.filter { $0.file == file }
+                s.refusals[CodePointKey(file)] = nil
+                let gone = s.plugins.values.filter { $0.file.hasSameCodePoints(as: file) }
                 for instance in gone { s.plugins[instance.name] = nil }
                 return gone
             }
@@ -230,7 +233,7 @@ public final class PluginRegistry: Sendable {
         do {
             instance = try initialise(
                 { name in state.withLock { s in s.generations[name, default: 0] += 1; return s.generations[name]! } },
-                { name in state.withLock { s in s.plugins[name].flatMap { $0.file == file ? nil : $0.file } } })
+                { name in state.withLock { s in s.plugins[name].flatMap { $0.file.hasSameCodePoints(as: file) ? nil : $0.file } } })
         } catch {
             return .failure(error)
         }
@@ -238,7 +241,7 @@ public final class PluginRegistry: Sendable {
         if case .opened = instance.image.mapping { fromFile = true } else { fromFile = false }
         // Everything this load replaces: the plugin's serving generation, and any plugin this same
         // file served under another name before.
-        let others = state.withLock { s in s.plugins.values.filter { $0.name != instance.name && $0.file != file } }
+        let others = state.withLock { s in s.plugins.values.filter { $0.name != instance.name && !$0.file.hasSameCodePoints(as: file) } }
         if let refusal = Self.conflict(of: instance, with: others) {
             if fromFile { loader.discardCopy(of: instance) }
             instance.retire()
@@ -253,10 +256,10 @@ public final class PluginRegistry: Sendable {
         }
         if fromFile { loader.discardCopy(of: instance) }
         let replaced = state.withLock { s -> [PluginInstance] in
-            let old = s.plugins.values.filter { $0.name == instance.name || $0.file == file }
+            let old = s.plugins.values.filter { $0.name == instance.name || $0.file.hasSameCodePoints(as: file) }
             for p in old { s.plugins[p.name] = nil }
             s.plugins[instance.name] = instance
-            s.refusals[file] = nil
+            s.refusals[CodePointKey(file)] = nil
             return old
         }
         for route in instance.routes {

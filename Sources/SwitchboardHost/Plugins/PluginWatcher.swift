@@ -55,7 +55,7 @@ public final class PluginWatcher: Sendable {
 
     private struct State {
         /// Dirty directories and when they may be reconciled (monotonic ns).
-        var due: [String: UInt64] = [:]
+        var due: [CodePointKey: UInt64] = [:]
         var watches = WatchTable()
         var inotify: Int32 = -1
         var nextPoll: UInt64 = 0
@@ -197,14 +197,14 @@ public final class PluginWatcher: Sendable {
                 guard tick >= s.nextPoll else { return false }
                 let interval = s.activeMode == .inotify ? options.safetyPollInterval : options.pollInterval
                 s.nextPoll = tick + interval.nanoseconds
-                for directory in directories where s.due[directory] == nil { s.due[directory] = tick }
+                for directory in directories where s.due[CodePointKey(directory)] == nil { s.due[CodePointKey(directory)] = tick }
                 return true
             }
             if pollDue { rewatchMoved() }
             let ready = state.withLock { s in s.due.filter { $0.value <= tick }.map(\.key) }
             for directory in ready.sorted() {
                 state.withLock { _ = $0.due.removeValue(forKey: directory) }
-                reconcile(directory, retryRefused: false, now: tick)
+                reconcile(directory.string, retryRefused: false, now: tick)
             }
         }
     }
@@ -220,7 +220,7 @@ public final class PluginWatcher: Sendable {
                     let dirty = s.watches.apply(
                         event, overflowed: sbh_inotify_overflowed(event.mask) != 0, lost: sbh_inotify_lost(event.mask) != 0,
                         directories: directories)
-                    for directory in dirty { s.due[directory] = due }
+                    for directory in dirty { s.due[CodePointKey(directory)] = due }
                 }
             }
         }
@@ -251,7 +251,7 @@ public final class PluginWatcher: Sendable {
             let real = Self.realPath(directory)
             guard state.withLock({ $0.inotify >= 0 && $0.watches.moved(directory, realPath: real) }) else { continue }
             watch(directory)
-            state.withLock { $0.due[directory] = 0 }
+            state.withLock { $0.due[CodePointKey(directory)] = 0 }
         }
     }
 
@@ -314,14 +314,14 @@ public final class PluginWatcher: Sendable {
                     if case .success(let instance) = result { loaded.append(instance) }
                 }
             }
-            for file in ledger.missing(in: directory, listed: Set(files)) {
+            for file in ledger.missing(in: directory, listed: files) {
                 // A dangling symlink or a vanished file: unload what it served.
                 if Self.fingerprint(file) != nil { continue }
                 ledger.forget(file)
                 registry.unload(file: file)
             }
         }
-        if unsettled { state.withLock { $0.due[directory] = now + settle } }
+        if unsettled { state.withLock { $0.due[CodePointKey(directory)] = now + settle } }
         return (loaded, refused)
     }
 

@@ -3,6 +3,12 @@
 /// record or unload (`PluginFileLedger`). No system calls: `PluginWatcher` stats, reads, watches
 /// and loads, and asks these what each observation means. `PluginWatcherRulesTests` drive them
 /// without files.
+///
+/// Paths are keyed and compared by their code points (`CodePointKey`, `hasSameCodePoints`): Linux
+/// names files by bytes, so `café.so` spelled with U+00E9 and with e + U+0301 are two files, which
+/// `String`'s canonical equivalence would make one (the second replacing the first's plugin).
+
+import SwitchboardCore
 
 /// What identifies a version of a file without reading it (`stat(2)` of the path, following
 /// symlinks): a change in any field means the file may have changed.
@@ -24,7 +30,7 @@ struct PluginFileLedger {
         var refused: Bool
     }
 
-    private(set) var seen: [String: Seen] = [:]
+    private(set) var seen: [CodePointKey: Seen] = [:]
 
     enum FirstLook: Equatable {
         /// Same fingerprint as last time: nothing to do.
@@ -39,7 +45,7 @@ struct PluginFileLedger {
     /// `file` has `fingerprint` now. `polling`: the watcher polls (no inotify close event tells
     /// when a write ends). `now` and `settle`: wall-clock nanoseconds and the debounce window.
     func look(at file: String, fingerprint: Fingerprint, retryRefused: Bool, polling: Bool, now: Int64, settle: Int64) -> FirstLook {
-        if let previous = seen[file], previous.fingerprint == fingerprint, !(retryRefused && previous.refused) { return .unchanged }
+        if let previous = seen[CodePointKey(file)], previous.fingerprint == fingerprint, !(retryRefused && previous.refused) { return .unchanged }
         if polling, !retryRefused, now - fingerprint.mtime < settle { return .unsettled }
         return .read
     }
@@ -54,8 +60,9 @@ struct PluginFileLedger {
     /// `file` (at `fingerprint`) was read: `sha256` of its content, nil when it could not be read
     /// (the loader reads it again and refuses it with the reason).
     mutating func read(_ file: String, fingerprint: Fingerprint, sha256: String?, retryRefused: Bool) -> AfterRead {
-        guard let previous = seen[file], let sha256, previous.sha256 == sha256, !(retryRefused && previous.refused) else { return .load }
-        seen[file]?.fingerprint = fingerprint
+        let key = CodePointKey(file)
+        guard let previous = seen[key], let sha256, previous.sha256 == sha256, !(retryRefused && previous.refused) else { return .load }
+        seen[key]?.fingerprint = fingerprint
         return .sameContent
     }
 
@@ -79,22 +86,23 @@ struct PluginFileLedger {
     mutating func loaded(_ file: String, before: Fingerprint, after: Fingerprint?, outcome: LoadOutcome) -> AfterLoad {
         switch outcome {
         case .serving(let sha256):
-            seen[file] = Seen(fingerprint: before, sha256: sha256, refused: false)
+            seen[CodePointKey(file)] = Seen(fingerprint: before, sha256: sha256, refused: false)
             return after == before ? .loaded : .changedUnderUs
         case .refused(let sha256):
             guard after == before else { return .changedUnderUs }
-            seen[file] = Seen(fingerprint: before, sha256: sha256, refused: true)
+            seen[CodePointKey(file)] = Seen(fingerprint: before, sha256: sha256, refused: true)
             return .refused
         }
     }
 
     /// Files last seen directly in `directory` that are not among `listed` now: candidates to unload
     /// (the shell checks each is really gone, not just a dangling-then-fixed symlink).
-    func missing(in directory: String, listed: Set<String>) -> [String] {
-        seen.keys.filter { PluginWatcher.parent(of: $0) == directory && !listed.contains($0) }.sorted()
+    func missing(in directory: String, listed: [String]) -> [String] {
+        let listed = Set(listed.map(CodePointKey.init))
+        return seen.keys.filter { PluginWatcher.parent(of: $0.string).hasSameCodePoints(as: directory) && !listed.contains($0) }.sorted().map(\.string)
     }
 
-    mutating func forget(_ file: String) { seen[file] = nil }
+    mutating func forget(_ file: String) { seen[CodePointKey(file)] = nil }
 }
 
 /// The inotify watches and what each event means: which plugin directories to look at again.
@@ -118,32 +126,38 @@ struct WatchTable {
 
     private(set) var targets: [Int32: Target] = [:]
     /// The paths watched (`parent:<dir>` for a directory's parent), so none is watched twice.
-    private(set) var watchedPaths: Set<String> = []
+    private(set) var watchedPaths: Set<CodePointKey> = []
     /// Each plugin directory's real path when it was watched: a different one now means it moved.
-    private(set) var resolved: [String: String] = [:]
+    private(set) var resolved: [CodePointKey: String] = [:]
 
     mutating func added(_ watch: Int32, _ target: Target, realPath: String? = nil) {
         targets[watch] = target
         switch target {
         case .directory(let directory):
-            watchedPaths.insert(directory)
-            resolved[directory] = realPath
-        case .parent(of: let directory, _): watchedPaths.insert("parent:" + directory)
-        case .linkTargets(let directory): watchedPaths.insert(directory)
+            watchedPaths.insert(CodePointKey(directory))
+            resolved[CodePointKey(directory)] = realPath
+        case .parent(of: let directory, _): watchedPaths.insert(CodePointKey("parent:" + directory))
+        case .linkTargets(let directory): watchedPaths.insert(CodePointKey(directory))
         }
     }
 
-    func isWatched(parentOf directory: String) -> Bool { watchedPaths.contains("parent:" + directory) }
+    func isWatched(parentOf directory: String) -> Bool { watchedPaths.contains(CodePointKey("parent:" + directory)) }
 
     /// Whether `directory` needs a (new) watch: never watched, or its real path is not the one watched.
     func needsWatch(_ directory: String, realPath: String?) -> Bool {
-        !watchedPaths.contains(directory) || resolved[directory] != realPath
+        !watchedPaths.contains(CodePointKey(directory)) || moved(directory, realPath: realPath)
     }
 
-    func isWatched(linkTargets directory: String) -> Bool { watchedPaths.contains(directory) }
+    func isWatched(linkTargets directory: String) -> Bool { watchedPaths.contains(CodePointKey(directory)) }
 
     /// Whether `directory` resolves elsewhere than when it was watched.
-    func moved(_ directory: String, realPath: String?) -> Bool { resolved[directory] != realPath }
+    func moved(_ directory: String, realPath: String?) -> Bool {
+        switch (resolved[CodePointKey(directory)], realPath) {
+        case (nil, nil): false
+        case (let watched?, let now?): !watched.hasSameCodePoints(as: now)
+        default: true
+        }
+    }
 
     /// The plugin directories (of `all`) an event makes dirty. `overflowed`: the kernel dropped
     /// events (every directory is dirty). `lost`: the watch is gone (its directory was deleted or
@@ -155,9 +169,9 @@ struct WatchTable {
             targets[event.watch] = nil
             switch target {
             case .directory(let directory):
-                watchedPaths.remove(directory)
-                resolved[directory] = nil
-            case .linkTargets(let directory): watchedPaths.remove(directory)
+                watchedPaths.remove(CodePointKey(directory))
+                resolved[CodePointKey(directory)] = nil
+            case .linkTargets(let directory): watchedPaths.remove(CodePointKey(directory))
             case .parent: break
             }
         }
@@ -165,8 +179,8 @@ struct WatchTable {
         case .directory(let directory):
             return [directory]
         case .parent(of: let directory, name: let base):
-            guard event.name == base else { return [] }
-            resolved[directory] = nil
+            guard event.name.hasSameCodePoints(as: base) else { return [] }
+            resolved[CodePointKey(directory)] = nil
             return [directory]
         case .linkTargets:
             return all
