@@ -66,7 +66,8 @@ public final class PluginInstance: @unchecked Sendable {  // mutable state is Lo
         var timers: [ObjectIdentifier: HostTimer] = [:]
         var subscriptions: [ObjectIdentifier: Subscription] = [:]
         var configArena = BorrowArena()
-        var configCache: [String: sb_str] = [:]
+        /// By key, its code points (as a plugin passes it: `café` spelled two ways is two keys).
+        var configCache: [CodePointKey: sb_str] = [:]
         /// Open streams and pending exchanges, ended by the drain deadline.
         var drainables: [ObjectIdentifier: any Drainable] = [:]
         /// The drain deadline has ended what was tracked: what comes later is ended at once.
@@ -128,10 +129,10 @@ public final class PluginInstance: @unchecked Sendable {  // mutable state is Lo
     /// A configuration value, copied once into memory that stays put until retirement.
     func configValue(_ key: String) -> sb_str? {
         mutable.withLock { m in
-            if let cached = m.configCache[key] { return cached }
+            if let cached = m.configCache[CodePointKey(key)] { return cached }
             guard let value = config(key) else { return nil }
             let copy = m.configArena.copy(value)
-            m.configCache[key] = copy
+            m.configCache[CodePointKey(key)] = copy
             return copy
         }
     }
