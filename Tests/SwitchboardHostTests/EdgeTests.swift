@@ -411,7 +411,7 @@ import Testing
             #expect(seen.status == 403, "\(host)")
         }
         #expect(try server.get("/metrics", headers: [("Host", "evil.example")]).status == 403)
-        for host in ["localhost:1", "127.0.0.1", "127.1.2.3:80", "[::1]:9", "app.localhost"] {
+        for host in ["localhost:1", "127.0.0.1", "127.1.2.3:80", "[::1]:9", "app.localhost", "LOCALHOST:1", "App.LocalHost"] {
             #expect(try server.get("/_switchboard/plugins", headers: [("Host", host)]).status == 200, "\(host)")
         }
         let reload = "/_switchboard/plugins/hello-c/reload"
@@ -420,12 +420,14 @@ import Testing
             [("Origin", "http://evil.example"), ("Content-Type", "text/plain")],
             [("Origin", "null")],
             [("Sec-Fetch-Site", "cross-site")],
+            [("Sec-Fetch-Site", "Same-Site")],
             [("Origin", "http://127.0.0.1:1")],
         ] {
             #expect(try server.get(reload, method: "POST", headers: headers).status == 403, "\(headers)")
         }
         // The server's own page, and a client that is not a browser (curl sends no Origin).
         #expect(try server.get(reload, method: "POST", headers: [("Origin", "http://127.0.0.1:\(server.port)")]).status == 200)
+        #expect(try server.get(reload, method: "POST", headers: [("Origin", "HTTP://127.0.0.1:\(server.port)")]).status == 200)
         #expect(try server.get(reload, method: "POST").status == 200)
         // An absolute-form target names the host; the Host line is ignored (RFC 9112 §3.2.2).
         let absolute = try Self.exchange(

@@ -202,6 +202,8 @@ import Testing
         #expect(anonymous.status == 401)
         #expect(anonymous.header("content-type") == "application/json")
         #expect(try server.get("/_switchboard/plugins", headers: [("Authorization", "Bearer wrong")]).status == 401)
+        // The scheme is a token: any ASCII case (RFC 9110 §11.1).
+        #expect(try server.get("/_switchboard/plugins", headers: [("Authorization", "bEARER s3cret")]).status == 200)
         let authorized = try server.get("/_switchboard/plugins", headers: [("Authorization", "Bearer s3cret")])
         #expect(authorized.status == 200)
         #expect(try server.get("/metrics").status == 401)

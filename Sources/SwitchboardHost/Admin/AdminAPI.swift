@@ -99,10 +99,12 @@ public struct AdminAPI: Sendable {
 
     private func authorize(_ request: Request, context: SwitchboardRequestContext) -> Response? {
         if let token {
-            let given = request.headers[.authorization].flatMap { value -> Substring? in
-                value.lowercased().hasPrefix("bearer ") ? value.dropFirst(7).drop { $0 == " " } : nil
+            // The scheme is a token, compared without ASCII case (RFC 9110 §11.1), as bytes.
+            let given = request.headers[.authorization].flatMap { value -> ArraySlice<UInt8>? in
+                let bytes = Array(value.utf8)[...]
+                return bytes.hasPrefixIgnoringASCIICase("bearer ".utf8) ? bytes.dropFirst(7).drop { $0 == 0x20 } : nil
             }
-            guard let given, Self.constantTimeEqual(Array(given.utf8), Array(token.utf8)) else {
+            guard let given, Self.constantTimeEqual(Array(given), Array(token.utf8)) else {
                 var response = JSONError.response(.unauthorized, detail: "The admin API needs the header Authorization: Bearer <admin.token>")
                 response.headers[.wwwAuthenticate] = "Bearer realm=\"switchboard\""
                 return response
@@ -118,9 +120,10 @@ public struct AdminAPI: Sendable {
                 detail: "Without admin.token the admin API answers only requests whose Host is a loopback name or address (localhost, 127.0.0.1, [::1])")
         }
         if ![.get, .head, .options].contains(request.method) {
-            let fetchSite = request.headers[HTTPField.Name("Sec-Fetch-Site")!]?.lowercased()
+            let fetchSite = request.headers[HTTPField.Name("Sec-Fetch-Site")!]?.utf8
+            let crossSite = fetchSite.map { $0.equalsIgnoringASCIICase("cross-site".utf8) || $0.equalsIgnoringASCIICase("same-site".utf8) } ?? false
             let origin = request.headers[HTTPField.Name("Origin")!]
-            if fetchSite == "cross-site" || fetchSite == "same-site" || (origin.map { !Self.isOwnOrigin($0, authority: authority) } ?? false) {
+            if crossSite || (origin.map { !Self.isOwnOrigin($0, authority: authority) } ?? false) {
                 return JSONError.response(
                     .forbidden, detail: "A state-changing admin request from another origin is refused; send it without a browser (curl), or set admin.token")
             }
@@ -131,7 +134,8 @@ public struct AdminAPI: Sendable {
     /// `localhost`, a name under `.localhost` (RFC 6761), an address in 127.0.0.0/8 or `[::1]`,
     /// with an optional port.
     static func isLoopbackAuthority(_ authority: String) -> Bool {
-        var host = Substring(authority.lowercased())
+        // ASCII letters without case, as host names compare (RFC 3986 §3.2.2); nothing else folds.
+        var host = Substring(Self.asciiLowercased(authority))
         if host.hasPrefix("[") {
             guard let close = host.firstIndex(of: "]") else { return false }
             let rest = host[host.index(after: close)...]
@@ -147,7 +151,13 @@ public struct AdminAPI: Sendable {
 
     /// Whether a browser's `Origin` is this server as the request named it (`http://<Host>`).
     static func isOwnOrigin(_ origin: String, authority: String) -> Bool {
-        origin.lowercased() == "http://" + authority.lowercased()
+        origin.utf8.equalsIgnoringASCIICase(("http://" + asciiLowercased(authority)).utf8)
+    }
+
+    /// `text` with ASCII letters in lower case; every other byte as it is (Unicode's lower-casing
+    /// would fold characters a host name or token never compares as equal).
+    static func asciiLowercased(_ text: String) -> String {
+        String(decoding: text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     static func isLoopback(_ address: SocketAddress?) -> Bool {
