@@ -20,6 +20,7 @@ case "$MODE" in quick | full) ;; *) echo "usage: bench/all.sh [quick|full] [scri
 # name|quick arguments|quick environment
 SCRIPTS=(
   "run|3 1|"
+  "allocs|2|"
   "json|300 1|"
   "largedata|3|"
   "markup|3 1|"

@@ -39,6 +39,9 @@ struct HostResponse: Sendable {
     init(status: HTTPResponse.Status, headers: HTTPFields = [:], body: Body = .bytes(ByteBuffer())) {
         self.status = status
         self.headers = headers
+        // Room, in one allocation, for what the host adds on the way out: Content-Length, Vary,
+        // Date and Server (a field at a time, they grew the storage up to four times).
+        self.headers.reserveCapacity(headers.count + 4)
         self.body = body
         if let length = body.contentLength, !headers.contains(.contentLength) {
             self.headers[.contentLength] = String(length)
