@@ -317,6 +317,19 @@ import SwitchboardTesting
         #expect(missing.status == 404 && missing.text == #"{"detail":"no such key"}"#, "\(missing.text)")
         let b2 = try await answers("b")
         #expect(b2.last == "now 2" && b2.dropLast().allSatisfy { $0 == "later 2" }, "\(b2)")
+
+        // Each read is counted by how it was answered: an operator sees a route that keeps
+        // paying the hop to the store thread, and why.
+        func inlineReads(_ outcome: String) -> Int {
+            let text = String(decoding: host.server.registry.metrics.render(), as: UTF8.self)
+            let series = #"switchboard_state_inline_reads_total{outcome="\#(outcome)"} "#
+            return text.split(separator: "\n").first { $0.hasPrefix(series) }.flatMap { Int($0.dropFirst(series.count)) } ?? -1
+        }
+        let answeredNow = [a, b, b2].joined().filter { $0.hasPrefix("now ") }.count
+        let queued = [a, b, b2].joined().filter { $0.hasPrefix("later ") }.count + 1  // and /required/c
+        #expect(inlineReads("inline") == answeredNow)
+        #expect(inlineReads("queued_not_at_hand") + inlineReads("queued_behind_calls") + inlineReads("queued_turn_wait") == queued)
+        #expect(inlineReads("queued_not_at_hand") >= 2, "b, then c, were never read before")
     }
 
     /// Work that outlives its generation (a task, a late timer callback) is refused once the

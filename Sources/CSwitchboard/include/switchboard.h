@@ -722,7 +722,8 @@ typedef struct sb_host_api {
      * an event loop, before this returns: it must not block. Otherwise exactly as state_get
      * (`done` later, on the store thread). Completions stay in the order of the calls, one at a
      * time: while an inline read on another thread answers, this one waits for its turn briefly
-     * (at most 50 microseconds: past that it is queued), and one made from inside a
+     * (it tries for 50 microseconds, yielding its CPU between tries; past that it is queued: the
+     * host's metric switchboard_state_inline_reads_total counts each outcome), and one made from inside a
      * `done` is queued. What a read-mostly route wants: no hop to the store thread and back per
      * request. */
     sb_status (*state_get_inline)(sb_plugin *plugin, sb_str key, sb_state_done_fn done, void *user);

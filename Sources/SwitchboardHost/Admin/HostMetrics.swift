@@ -35,6 +35,8 @@ public final class HostMetrics: Sendable {
     let connections: ConnectionMetrics
     /// Stalls of an event loop or the request pool found by the watchdog.
     let stalls: CoreMetrics.Counter
+    /// How plugins' `state_get_inline` reads were answered.
+    let inlineReads: InlineReadMetrics
 
     /// A registry of its own, so no two hosts share a series; handler-latency histogram buckets run
     /// from 50 µs to 10 s.
@@ -54,6 +56,7 @@ public final class HostMetrics: Sendable {
         loadedPlugins = CoreMetrics.Gauge(label: "switchboard_loaded_plugins", factory: factory)
         connections = ConnectionMetrics(factory: factory)
         stalls = CoreMetrics.Counter(label: "switchboard_event_loop_stalls_total", factory: factory)
+        inlineReads = InlineReadMetrics(factory: factory)
     }
 
     func instruments(plugin: String, route: String) -> RouteInstruments {
@@ -123,4 +126,22 @@ final class ConnectionMetrics: Sendable {
 
     func timedOut(_ timeout: ConnectionStateMachine.Timeout) { timeouts[timeout]?.increment() }
     func rejected(_ status: UInt) { rejections[status]?.increment() }
+}
+
+/// `switchboard_state_inline_reads_total{outcome}`: how each `state_get_inline` was answered, by
+/// `StateCalls.InlineOutcome`. A read-mostly route wants all of them `inline`; a share queued
+/// says what sent them to the store thread. Made once per server.
+final class InlineReadMetrics: Sendable {
+    private let counters: [StateCalls.InlineOutcome: CoreMetrics.Counter]
+
+    init(factory: PrometheusMetricsFactory) {
+        var counters: [StateCalls.InlineOutcome: CoreMetrics.Counter] = [:]
+        for outcome in StateCalls.InlineOutcome.allCases {
+            counters[outcome] = CoreMetrics.Counter(
+                label: "switchboard_state_inline_reads_total", dimensions: [("outcome", outcome.rawValue)], factory: factory)
+        }
+        self.counters = counters
+    }
+
+    func record(_ outcome: StateCalls.InlineOutcome) { counters[outcome]?.increment() }
 }

@@ -75,7 +75,7 @@ public final class PluginRegistry: Sendable {
         pluginConfig: @escaping @Sendable (_ plugin: String, _ key: String) -> String? = { _, _ in nil },
         defaultMaxBodyBytes: Int = 1 << 20, logger: Logger
     ) {
-        self.services = HostServices(defaultMaxBodyBytes: defaultMaxBodyBytes)
+        self.services = HostServices(defaultMaxBodyBytes: defaultMaxBodyBytes, inlineReads: metrics.inlineReads)
         self.loader = loader
         self.lastGood = lastGood
         self.options = options

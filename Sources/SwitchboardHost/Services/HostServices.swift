@@ -9,8 +9,9 @@ final class HostServices: Sendable {
     let state: StateCalls
 
     /// `store`: where plugins' state lives until `openStateStore` replaces it (memory by default).
-    init(defaultMaxBodyBytes: Int = 1 << 20, store: StateStore = StateStore()) {
+    /// `inlineReads` counts how state reads asked for inline were answered (nil: not counted).
+    init(defaultMaxBodyBytes: Int = 1 << 20, store: StateStore = StateStore(), inlineReads: InlineReadMetrics? = nil) {
         self.defaultMaxBodyBytes = defaultMaxBodyBytes
-        self.state = StateCalls(store: store)
+        self.state = StateCalls(store: store, inlineReads: inlineReads)
     }
 }

@@ -21,7 +21,28 @@ final class StateCalls: Sendable {
     /// The backend calls are applied to; replaced once, at start, by the configured store.
     let store: Locked<StateStore>
 
-    init(store: StateStore) { self.store = Locked(store) }
+    /// Where each inline read's outcome is counted; nil: nowhere.
+    private let inlineReads: InlineReadMetrics?
+
+    init(store: StateStore, inlineReads: InlineReadMetrics? = nil) {
+        self.store = Locked(store)
+        self.inlineReads = inlineReads
+    }
+
+    /// How a `state_get_inline` was answered: the label of
+    /// `switchboard_state_inline_reads_total`.
+    enum InlineOutcome: String, CaseIterable, Sendable {
+        /// Inside the call, on the calling thread, from the values at hand.
+        case inline
+        /// Queued: other calls were queued or draining ahead of it, or it was made from inside a
+        /// completion.
+        case behindCalls = "queued_behind_calls"
+        /// Queued: the value was not at hand (never read here, forgotten, or another process
+        /// committed since).
+        case notAtHand = "queued_not_at_hand"
+        /// Queued: another thread's inline read kept the turn past `turnWait`.
+        case turnWait = "queued_turn_wait"
+    }
 
     private struct Pending: @unchecked Sendable {  // the plugin's done function and user pointer go to the store thread, as the ABI allows
         let plugin: PluginInstance
@@ -76,7 +97,9 @@ final class StateCalls: Sendable {
     /// How long an inline read tries for its turn while another thread's inline read answers (a
     /// cache lookup and a callback: a microsecond or two) before it is queued, in nanoseconds.
     /// Bounded, so a reader never waits on plugin code that may be waiting on it (a lock the
-    /// other callback takes, a timer it cancels), and an event loop waits at most this long.
+    /// other callback takes, a timer it cancels), and an event loop keeps trying for at most this
+    /// long (after its first 64 tries it yields the CPU between tries, so once the wait is over
+    /// it may get the CPU back later: the scheduler's time, not its own).
     static let turnWait: UInt64 = 50_000
 
     /// When nothing is queued or draining, joins the inline reads (so no drain starts meanwhile),
@@ -97,32 +120,44 @@ final class StateCalls: Sendable {
             return true
         }
         guard joined else {
+            inlineReads?.record(.behindCalls)
             _ = enqueue(call)
             return false
         }
-        var answered = false
+        var outcome = InlineOutcome.turnWait
         var giveUpAt: UInt64 = 0
         for attempt in 0... {
-            // The clock is read only once the first tries have failed.
+            // The clock is read only once the first tries have failed. Then each try first gives
+            // the CPU away: the thread with the turn may be waiting for one (preempted, or on
+            // the same CPU as this one), and spinning would keep it from finishing until the
+            // wait ran out, sending this read, and every read queued behind it (a few dozen at a
+            // time under load), to the store thread. The turn is tried once more after the
+            // yield before the clock is read: the thread that had it may have run on for longer
+            // than the wait, and has long since let go.
             if attempt == 64 { giveUpAt = monotonicNanoseconds() + Self.turnWait }
-            if attempt > 64, attempt % 16 == 0, monotonicNanoseconds() > giveUpAt { break }
-            let turn: Bool? = answerTurn.takeIfFree { () -> Bool in
+            if attempt > 64 {
+                if monotonicNanoseconds() > giveUpAt { break }
+                sched_yield()
+            }
+            let turn: InlineOutcome? = answerTurn.takeIfFree { () -> InlineOutcome in
                 answeringThread.store(thread, ordering: .relaxed)
                 defer { answeringThread.store(0, ordering: .relaxed) }
-                guard let cached = store.withLock({ $0 }).cached(key, plugin: call.plugin.name) else { return false }
+                guard let cached = store.withLock({ $0 }).cached(key, plugin: call.plugin.name) else { return .notAtHand }
                 withPluginCode(call.plugin.codeTag) {
                     switch cached {
                     case .present(let value): Self.complete(call.done, call.user, SB_OK, StateResult(value: value))
                     case .absent: Self.complete(call.done, call.user, SB_ERR_NOT_FOUND, StateResult())
                     }
                 }
-                return true
+                return .inline
             }
             if let turn {
-                answered = turn
+                outcome = turn
                 break
             }
         }
+        inlineReads?.record(outcome)
+        let answered = outcome == .inline
         let drainNext = pending.withLock { q -> Bool in
             guard case .answering(let count) = q.phase else { preconditionFailure("StateCalls: an inline read left a phase it was not in") }
             if !answered { q.calls.insert(call, at: 0) }  // nothing queued may pass it: it was first
