@@ -170,7 +170,28 @@ public enum HTTPDate {
     }
 }
 
+extension UInt8 {
+    /// Whether this byte may appear in a token (a field name, a method, a media type's type):
+    /// RFC 9110 §5.6.2 tchar.
+    @inlinable public var isHTTPTokenCharacter: Bool {
+        switch self {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+}
+
 extension Collection<UInt8> {
+    /// Whether these bytes are a token (RFC 9110 §5.6.2): one or more tchar, as a field name is
+    /// (§5.1).
+    @inlinable public var isHTTPToken: Bool { !isEmpty && allSatisfy(\.isHTTPTokenCharacter) }
+
     /// Without leading and trailing spaces and tabs (HTTP's optional whitespace, RFC 9110 §5.6.3);
     /// a slice of the same bytes, nothing copied.
     @inlinable public var trimmingHTTPSpace: SubSequence {

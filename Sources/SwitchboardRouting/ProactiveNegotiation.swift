@@ -1,3 +1,5 @@
+import SwitchboardCore
+
 /// Proactive negotiation of a response's media type (RFC 9110 §12.1, §12.5.1 `Accept`): of the
 /// media types a route can send, in its order of preference, which one a request asks for.
 ///
@@ -292,23 +294,9 @@ struct MediaTypeCursor {
         }
     }
 
-    /// RFC 9110 §5.6.2 tchar.
-    static func isTokenByte(_ c: UInt8) -> Bool {
-        switch c {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
-        }
-    }
-
     mutating func token() -> ProactiveNegotiation.Span? {
         let start = index
-        while index < bytes.count, Self.isTokenByte(bytes[index]) { index += 1 }
+        while index < bytes.count, bytes[index].isHTTPTokenCharacter { index += 1 }
         return index > start ? .init(start: start, end: index) : nil
     }
 

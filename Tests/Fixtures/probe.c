@@ -79,7 +79,7 @@ static sb_status echo(void *d, sb_request *req) {
 
 static sb_status rules(void *d, sb_request *req) {
     sb_stream *stream;
-    sb_str missing;
+    sb_str missing, second;
     const char *problem = NULL;
     (void)d;
     if (host->response_header_add(req, str("x-bad"), str("a\r\nInjected: yes")) != SB_ERR_INVALID_ARGUMENT)
@@ -88,6 +88,16 @@ static sb_status rules(void *d, sb_request *req) {
         problem = "a header name with a space was accepted";
     else if (host->request_path_param(req, str("nope"), &missing) != SB_ERR_NOT_FOUND)
         problem = "a missing path parameter was found";
+    else if (host->request_header(req, str("bad name"), 0, &missing) != SB_ERR_INVALID_ARGUMENT
+             || host->request_header(req, str(""), 0, &missing) != SB_ERR_INVALID_ARGUMENT
+             || host->request_header(req, str("x-caf\xC3\xA9"), 0, &missing) != SB_ERR_INVALID_ARGUMENT)
+        problem = "a header name that is not a token was looked up";
+    else if (host->request_header(req, str("If-Modified-Since-Not-Sent"), 0, &missing) != SB_ERR_NOT_FOUND)
+        problem = "a header that was not sent was found";
+    else if (host->request_header(req, str("HOST"), 0, &missing) != SB_OK)
+        problem = "the Host field was not found by its name in upper case";
+    else if (host->request_header_at(req, 0, &missing, &second) != SB_OK || missing.len != 4 || memcmp(missing.ptr, "host", 4) != 0)
+        problem = "the first field listed is not Host";
     else if (host->response_send(req, 103, bytes("x", 1)) != SB_ERR_INVALID_ARGUMENT)
         problem = "a 1xx was accepted as the final response";
     if (host->response_stream_begin(req, 200, &stream) != SB_OK) return SB_ERR_INTERNAL;

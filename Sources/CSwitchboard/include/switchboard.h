@@ -512,7 +512,11 @@ typedef struct sb_host_api {
      * (WHATWG URL 5.1, as Starlette reads them): `+` is a space, a `%` not followed by two hex
      * digits is kept as sent, and bytes that are not UTF-8 become U+FFFD. */
     sb_status (*request_query_param)(sb_request *req, sb_str name, size_t index, sb_str *out_value);
-    /* The `index`-th value of header `name` (case-insensitive; 0 is the first). */
+    /* The `index`-th value of header `name` (case-insensitive; 0 is the first).
+     * SB_ERR_INVALID_ARGUMENT when `name` is not a token (RFC 9110 §5.6.2), SB_ERR_NOT_FOUND when
+     * the request has no such line; Host is one of the lines.
+     * request_header_count and request_header_at list every line, names in lower case: Host
+     * first, then the others in the order received. */
     sb_status (*request_header)(sb_request *req, sb_str name, size_t index, sb_str *out_value);
     sb_status (*request_header_count)(sb_request *req, size_t *out_count);
     sb_status (*request_header_at)(sb_request *req, size_t index, sb_str *out_name, sb_str *out_value);

@@ -1,5 +1,3 @@
-import struct SwitchboardCore.CodePointKey
-import class SwitchboardCore.Locked
 import CSwitchboard
 import CSwitchboardHostSupport
 import HTTPTypes
@@ -7,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
+import SwitchboardCore
 import SwitchboardRouting
 
 /// The host's function table (`sb_host_api`), built once and shared by every plugin instance.
@@ -84,9 +83,18 @@ enum HostAPI {
         }
         api.request_header = { req, name, index, out in
             guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
-            guard let fieldName = HTTPField.Name(name.string) else { return SB_ERR_INVALID_ARGUMENT }
+            // Compared as bytes, ASCII letters without case (RFC 9110 §5.1), with no name made: a
+            // name past 15 bytes (If-Modified-Since) would be two heap strings per lookup.
+            let wanted = name.bytes
+            guard wanted.isHTTPToken else { return SB_ERR_INVALID_ARGUMENT }
+            if wanted.equalsIgnoringASCIICase("host".utf8) {
+                // One line at most: the connection answers 400 to a request with two.
+                guard index == 0, let authority = ex.request.head.authority else { return SB_ERR_NOT_FOUND }
+                out.pointee = ex.lend(authority)
+                return SB_OK
+            }
             var seen = 0
-            for field in ex.request.headers where field.name == fieldName {
+            for field in ex.request.headers where wanted.equalsIgnoringASCIICase(field.name.canonicalName.utf8) {
                 if seen == index {
                     out.pointee = ex.lend(field.value)
                     return SB_OK
@@ -97,11 +105,22 @@ enum HostAPI {
         }
         api.request_header_count = { req, out in
             guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
-            out.pointee = ex.request.headers.count
+            out.pointee = ex.request.headers.count + (ex.request.head.authority == nil ? 0 : 1)
             return SB_OK
         }
         api.request_header_at = { req, index, outName, outValue in
             guard let ex = Exchange.from(req), let outName, let outValue else { return SB_ERR_INVALID_ARGUMENT }
+            // Host first: HTTPTypes keeps it as the :authority pseudo-header, apart from the
+            // other fields (which follow in the order received).
+            var index = index
+            if let authority = ex.request.head.authority {
+                if index == 0 {
+                    outName.pointee = ex.lend("host")
+                    outValue.pointee = ex.lend(authority)
+                    return SB_OK
+                }
+                index -= 1
+            }
             let headers = ex.request.headers
             guard index < headers.count else { return SB_ERR_NOT_FOUND }
             let field = headers[headers.index(headers.startIndex, offsetBy: index)]

@@ -209,8 +209,15 @@ struct RecentValues {
     private var values: [[UInt8]: Value] = [:]
     private var bytes = 0
 
+    /// The plugin's name, a NUL, the key: one array, made in one allocation (every inline read
+    /// makes one to look its value up).
     private static func slot(_ plugin: String, _ key: String) -> [UInt8] {
-        Array(plugin.utf8) + [0] + Array(key.utf8)
+        var slot: [UInt8] = []
+        slot.reserveCapacity(plugin.utf8.count + 1 + key.utf8.count)
+        slot += plugin.utf8
+        slot.append(0)
+        slot += key.utf8
+        return slot
     }
 
     func value(plugin: String, key: String) -> Value? { values[Self.slot(plugin, key)] }
