@@ -65,7 +65,7 @@ public struct Request: @unchecked Sendable {  // the request handle is a C point
         return lines.isEmpty ? nil : lines.joined(separator: ", ")
     }
 
-    /// Every header, in the order received.
+    /// Every header line, names in lower case: Host first, then the others in the order received.
     public var headers: [(name: String, value: String)] {
         var count = 0
         guard api.request_header_count(handle, &count) == SB_OK else { return [] }

@@ -182,21 +182,28 @@ public final class TestHost: Sendable {
     /// name that is not a token, `TimedOut` when the response is not complete within `timeout`,
     /// and `CancellationError` when the calling task is cancelled; either way the request is
     /// cancelled then, as when a client leaves. A body gets `Content-Length` unless the headers
-    /// give it or `Transfer-Encoding`.
+    /// give it or `Transfer-Encoding`. The request's Host is `localhost` unless the headers give
+    /// one (the first is the authority, as the real server reads an HTTP/1.1 request).
     public func request(
         _ method: String, _ target: String, headers: [(String, String)] = [], body: [UInt8] = [], timeout: Duration = .seconds(5)
     ) async throws -> TestResponse {
         guard let method = HTTPRequest.Method(method) else { throw InvalidRequest(description: "\"\(method)\" is not an HTTP method token") }
         var fields = HTTPFields()
+        var authority: String? = nil
         for (name, value) in headers {
             guard let fieldName = HTTPField.Name(name) else { throw InvalidRequest(description: "\"\(name)\" is not a header field name") }
+            // Host becomes the authority, as NIO's HTTP/1 conversion makes it: not a field.
+            if fieldName.canonicalName == "host", authority == nil {
+                authority = value
+                continue
+            }
             fields.append(HTTPField(name: fieldName, value: value))
         }
         if fields[.contentLength] == nil, fields[.transferEncoding] == nil, !body.isEmpty || [.post, .put, .patch].contains(method) {
             fields[.contentLength] = String(body.count)
         }
         let request = Request(
-            head: HTTPRequest(method: method, scheme: "http", authority: "localhost", path: target, headerFields: fields),
+            head: HTTPRequest(method: method, scheme: "http", authority: authority ?? "localhost", path: target, headerFields: fields),
             body: RequestBody(buffer: ByteBuffer(bytes: body)))
         let context = SwitchboardRequestContext(logger: server.logger)
         let responder = self.responder

@@ -79,7 +79,8 @@ static sb_status echo(void *d, sb_request *req) {
 
 static sb_status rules(void *d, sb_request *req) {
     sb_stream *stream;
-    sb_str missing, second;
+    sb_str missing, second, hostValue;
+    size_t count = 0;
     const char *problem = NULL;
     (void)d;
     if (host->response_header_add(req, str("x-bad"), str("a\r\nInjected: yes")) != SB_ERR_INVALID_ARGUMENT)
@@ -94,10 +95,19 @@ static sb_status rules(void *d, sb_request *req) {
         problem = "a header name that is not a token was looked up";
     else if (host->request_header(req, str("If-Modified-Since-Not-Sent"), 0, &missing) != SB_ERR_NOT_FOUND)
         problem = "a header that was not sent was found";
-    else if (host->request_header(req, str("HOST"), 0, &missing) != SB_OK)
+    else if (host->request_header(req, str("HOST"), 0, &hostValue) != SB_OK)
         problem = "the Host field was not found by its name in upper case";
-    else if (host->request_header_at(req, 0, &missing, &second) != SB_OK || missing.len != 4 || memcmp(missing.ptr, "host", 4) != 0)
-        problem = "the first field listed is not Host";
+    else if (host->request_header(req, str("host"), 1, &missing) != SB_ERR_NOT_FOUND)
+        problem = "a second Host line was found";
+    else if (host->request_header_at(req, 0, &missing, &second) != SB_OK || missing.len != 4 || memcmp(missing.ptr, "host", 4) != 0
+             || second.len != hostValue.len || memcmp(second.ptr, hostValue.ptr, hostValue.len) != 0)
+        problem = "the first field listed is not Host, with the value request_header gives";
+    else if (host->request_header_count(req, &count) != SB_OK || host->request_header_at(req, count - 1, &missing, &second) != SB_OK
+             || host->request_header_at(req, count, &missing, &second) != SB_ERR_NOT_FOUND
+             || host->request_header_at(req, (size_t)-1, &missing, &second) != SB_ERR_NOT_FOUND)
+        problem = "request_header_at does not list exactly request_header_count lines";
+    else if (host->request_header(req, (sb_str){NULL, 5}, 0, &missing) != SB_ERR_INVALID_ARGUMENT)
+        problem = "a NULL name with a length was looked up";
     else if (host->response_send(req, 103, bytes("x", 1)) != SB_ERR_INVALID_ARGUMENT)
         problem = "a 1xx was accepted as the final response";
     if (host->response_stream_begin(req, 200, &stream) != SB_OK) return SB_ERR_INTERNAL;

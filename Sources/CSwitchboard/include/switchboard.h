@@ -514,7 +514,8 @@ typedef struct sb_host_api {
     sb_status (*request_query_param)(sb_request *req, sb_str name, size_t index, sb_str *out_value);
     /* The `index`-th value of header `name` (case-insensitive; 0 is the first).
      * SB_ERR_INVALID_ARGUMENT when `name` is not a token (RFC 9110 §5.6.2), SB_ERR_NOT_FOUND when
-     * the request has no such line; Host is one of the lines.
+     * the request has no such line. Host is one of the lines (hosts built before December 2026
+     * answered SB_ERR_NOT_FOUND for it and did not list it).
      * request_header_count and request_header_at list every line, names in lower case: Host
      * first, then the others in the order received. */
     sb_status (*request_header)(sb_request *req, sb_str name, size_t index, sb_str *out_value);
@@ -726,8 +727,10 @@ typedef struct sb_host_api {
      * an event loop, before this returns: it must not block. Otherwise exactly as state_get
      * (`done` later, on the store thread). Completions stay in the order of the calls, one at a
      * time: while an inline read on another thread answers, this one waits for its turn briefly
-     * (it tries for 50 microseconds, yielding its CPU between tries; past that it is queued: the
-     * host's metric switchboard_state_inline_reads_total counts each outcome), and one made from inside a
+     * (a few tries, then 50 microseconds more of them, yielding its CPU between tries, so the
+     * thread it waits for can finish: off the CPU it may wait a scheduler slice longer; past
+     * that it is queued; the host's metric switchboard_state_inline_reads_total counts each
+     * outcome), and one made from inside a
      * `done` is queued. What a read-mostly route wants: no hop to the store thread and back per
      * request. */
     sb_status (*state_get_inline)(sb_plugin *plugin, sb_str key, sb_state_done_fn done, void *user);

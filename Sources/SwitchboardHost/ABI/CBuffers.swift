@@ -3,11 +3,14 @@ import SwitchboardRouting
 
 extension sb_str {
     /// The bytes, borrowed as the lending call's rules say (for a plugin's argument: the call).
-    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: len > 0 ? ptr : nil, count: len) }
+    /// Empty for a NULL `ptr` whatever `len` says, as `validatedString` reads it: a plugin's
+    /// mistake is refused by what the call expects of the bytes, never read through NULL.
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: len > 0 ? ptr : nil, count: ptr == nil ? 0 : len) }
 }
 
 extension sb_bytes {
-    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: len > 0 ? ptr : nil, count: len) }
+    /// The bytes, borrowed as `sb_str.bytes` is; empty for a NULL `ptr` whatever `len` says.
+    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: len > 0 ? ptr : nil, count: ptr == nil ? 0 : len) }
 }
 
 /// A NUL-terminated C string from a descriptor; nil for NULL, lossy for invalid UTF-8.

@@ -83,49 +83,21 @@ enum HostAPI {
         }
         api.request_header = { req, name, index, out in
             guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
-            // Compared as bytes, ASCII letters without case (RFC 9110 §5.1), with no name made: a
-            // name past 15 bytes (If-Modified-Since) would be two heap strings per lookup.
-            let wanted = name.bytes
-            guard wanted.isHTTPToken else { return SB_ERR_INVALID_ARGUMENT }
-            if wanted.equalsIgnoringASCIICase("host".utf8) {
-                // One line at most: the connection answers 400 to a request with two.
-                guard index == 0, let authority = ex.request.head.authority else { return SB_ERR_NOT_FOUND }
-                out.pointee = ex.lend(authority)
-                return SB_OK
-            }
-            var seen = 0
-            for field in ex.request.headers where wanted.equalsIgnoringASCIICase(field.name.canonicalName.utf8) {
-                if seen == index {
-                    out.pointee = ex.lend(field.value)
-                    return SB_OK
-                }
-                seen += 1
-            }
-            return SB_ERR_NOT_FOUND
+            guard name.bytes.isHTTPToken else { return SB_ERR_INVALID_ARGUMENT }
+            guard let value = ex.request.head.fieldValue(named: name.bytes, index: index) else { return SB_ERR_NOT_FOUND }
+            out.pointee = ex.lend(value)
+            return SB_OK
         }
         api.request_header_count = { req, out in
             guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
-            out.pointee = ex.request.headers.count + (ex.request.head.authority == nil ? 0 : 1)
+            out.pointee = ex.request.head.fieldLineCount
             return SB_OK
         }
         api.request_header_at = { req, index, outName, outValue in
             guard let ex = Exchange.from(req), let outName, let outValue else { return SB_ERR_INVALID_ARGUMENT }
-            // Host first: HTTPTypes keeps it as the :authority pseudo-header, apart from the
-            // other fields (which follow in the order received).
-            var index = index
-            if let authority = ex.request.head.authority {
-                if index == 0 {
-                    outName.pointee = ex.lend("host")
-                    outValue.pointee = ex.lend(authority)
-                    return SB_OK
-                }
-                index -= 1
-            }
-            let headers = ex.request.headers
-            guard index < headers.count else { return SB_ERR_NOT_FOUND }
-            let field = headers[headers.index(headers.startIndex, offsetBy: index)]
-            outName.pointee = ex.lend(field.name.canonicalName)
-            outValue.pointee = ex.lend(field.value)
+            guard let line = ex.request.head.fieldLine(at: index) else { return SB_ERR_NOT_FOUND }
+            outName.pointee = ex.lend(line.name)
+            outValue.pointee = ex.lend(line.value)
             return SB_OK
         }
         api.request_body = { req, out in

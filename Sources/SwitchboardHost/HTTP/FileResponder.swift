@@ -53,7 +53,7 @@ enum FileResponder {
 
         // Conditional requests (RFC 9110 §13.2.2), evaluated as plugins evaluate them.
         let validators = Validators(etag: etag, lastModified: modifiedSeconds)
-        switch validators.evaluate(method: exchange.request.method.rawValue, header: { name in HTTPField.Name(name).flatMap { headers[$0] } }) {
+        switch validators.evaluate(method: exchange.request.method.rawValue, header: { exchange.request.head.fieldList(named: $0.utf8) }) {
         case .proceed: break
         case .notModified: return send(exchange, status: 304, fields: fields, body: nil)
         case .preconditionFailed:

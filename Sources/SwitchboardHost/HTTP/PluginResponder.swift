@@ -257,7 +257,7 @@ public struct PluginResponder: HTTPResponder {
             let items = QueryString.items(request.uri.query.map { $0[...] } ?? "")
             queryItems = items
             let validated = ParameterValidation.validate(route.validation, pathValues: parameters, query: items, cStrings: route.typedCall != nil) { name in
-                HTTPField.Name(name).flatMap { request.headers[values: $0].first }
+                request.head.fieldValue(named: name.utf8)
             }
             switch validated {
             case .success(let validated):
@@ -268,7 +268,7 @@ public struct PluginResponder: HTTPResponder {
             }
         }
         if route.hostEvaluatesPreconditions,
-            RoutePreconditions.failWithoutValidators(method: request.method.rawValue, header: { HTTPField.Name($0).flatMap { request.headers[$0] } })
+            RoutePreconditions.failWithoutValidators(method: request.method.rawValue, header: { request.head.fieldList(named: $0.utf8) })
         {
             route.plugin.leave()
             return .answered(JSONError.make(.preconditionFailed, detail: RoutePreconditions.failedDetail))
