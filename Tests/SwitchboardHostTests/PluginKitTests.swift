@@ -337,16 +337,21 @@ import SwitchboardTesting
     /// Host is a header a plugin reads and lists like any other, though HTTPTypes keeps it as the
     /// request's authority (it was NOT_FOUND, and missing from the list).
     @Test func theHostFieldIsReadAndListedFirst() async throws {
+        let hostParam = Param<String>.header("Host")
         let plugin = Plugin(name: "hostfield", version: "1") { app in
             app.get("/host") { req in
                 .text("\(req.header("Host") ?? "none") \(req.headers.map { "\($0.name)=\($0.value)" }.joined(separator: ","))")
             }
+            // A declared, required header parameter is validated by the host: Host was missing.
+            app.get("/declared", params: [hostParam]) { req in .text(try req[hostParam]) }
         }
         let host = try TestHost(plugin)
         defer { host.shutdown() }
         #expect(try await host.get("/host").text == "localhost host=localhost")
         let named = try await host.get("/host", headers: [("X-A", "1"), ("HOST", "example.org:8080")]).text
         #expect(named == "example.org:8080 host=example.org:8080,x-a=1")
+        let declared = try await host.get("/declared", headers: [("Host", "example.org")])
+        #expect(declared.status == 200 && declared.text == "example.org", "\(declared.text)")
     }
 
     /// Work that outlives its generation (a task, a late timer callback) is refused once the
