@@ -9,9 +9,9 @@ extension HTTPRequest {
     /// A request has one Host line at most (the connection answers 400 to two).
     func fieldValue(named name: some Collection<UInt8>, index: Int = 0) -> String? {
         guard index >= 0 else { return nil }
-        if name.equalsIgnoringASCIICase("host".utf8) { return index == 0 ? authority : nil }
+        if name.isHost { return index == 0 ? authority : nil }
         var seen = 0
-        for field in headerFields where name.equalsIgnoringASCIICase(field.name.canonicalName.utf8) {
+        for field in headerFields where name.names(field) {
             if seen == index { return field.value }
             seen += 1
         }
@@ -19,14 +19,16 @@ extension HTTPRequest {
     }
 
     /// Every line of the field named `name` (compared as `fieldValue` compares), joined with
-    /// ", ": a list-valued field (If-Match, Accept) may arrive on several lines, read as one list
-    /// (RFC 9110 §5.3). nil when the request has none.
+    /// ", " in the order received: a list-valued field (If-Match, Accept) may arrive on several
+    /// lines, read as one list (RFC 9110 §5.3). nil when the request has none. One pass; a
+    /// string is made only for a second line.
     func fieldList(named name: some Collection<UInt8>) -> String? {
-        guard let first = fieldValue(named: name) else { return nil }
-        guard fieldValue(named: name, index: 1) != nil else { return first }
-        var lines = [first]
-        while let line = fieldValue(named: name, index: lines.count) { lines.append(line) }
-        return lines.joined(separator: ", ")
+        if name.isHost { return authority }
+        var list: String? = nil
+        for field in headerFields where name.names(field) {
+            list = list.map { $0 + ", " + field.value } ?? field.value
+        }
+        return list
     }
 
     /// How many lines `fieldLine(at:)` lists: the fields, and Host when the request has it.
@@ -45,4 +47,12 @@ extension HTTPRequest {
         let field = headerFields[headerFields.index(headerFields.startIndex, offsetBy: index)]
         return (field.name.canonicalName, field.value)
     }
+}
+
+extension Collection<UInt8> {
+    /// Whether these bytes name Host, ASCII letters folded.
+    fileprivate var isHost: Bool { equalsIgnoringASCIICase("host".utf8) }
+
+    /// Whether these bytes are `field`'s name, ASCII letters folded (RFC 9110 §5.1).
+    fileprivate func names(_ field: HTTPField) -> Bool { equalsIgnoringASCIICase(field.name.canonicalName.utf8) }
 }
