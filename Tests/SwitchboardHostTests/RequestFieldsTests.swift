@@ -40,3 +40,14 @@ import Testing
         #expect(noHost.fieldValue(named: "host".utf8) == nil && noHost.fieldList(named: "host".utf8) == nil)
     }
 }
+
+/// The admin API's access checks fold ASCII letters only: host names and schemes compare as
+/// their bytes do, never by Unicode's case rules.
+@Suite struct AdminAccessFoldingTests {
+    @Test func onlyASCIILettersAreFolded() {
+        #expect(AdminAPI.isOwnOrigin("HTTP://K.LocalHost:1", authority: "k.localhost:1"))
+        // U+212A KELVIN SIGN lower-cases to "k" by Unicode's rules: not the same host.
+        #expect(!AdminAPI.isOwnOrigin("http://k.localhost:1", authority: "\u{212A}.localhost:1"))
+        #expect(!AdminAPI.isOwnOrigin("http://\u{212A}.localhost:1", authority: "k.localhost:1"))
+    }
+}

@@ -493,7 +493,8 @@ typedef struct sb_host_api {
     /* --- Routes (during on_init only) --------------------------------------------------------- */
 
     /* Adds a route. Copies the spec (see sb_route_spec). SB_ERR_INVALID_ARGUMENT for an invalid
-     * method or template, SB_ERR_CONFLICT for a duplicate within this plugin; both are logged,
+     * method or template, or a path, parameter name, default, pattern or enum value that is not
+     * UTF-8 (never repaired: two different names could become one), SB_ERR_CONFLICT for a duplicate within this plugin; both are logged,
      * and refuse the plugin (invalid-route) when on_init returns. Conflicts with other plugins
      * are checked when init returns, and refuse the plugin. */
     sb_status (*route_add)(sb_plugin *plugin, const sb_route_spec *spec);
@@ -557,8 +558,10 @@ typedef struct sb_host_api {
      * Cache-Control: no-cache and X-Accel-Buffering: no yourself, and write a comment (": ping\n\n")
      * from a timer if idle streams must survive proxies (the Swift SDK: every 15 s). */
     sb_status (*response_stream_begin)(sb_request *req, uint16_t status, sb_stream **out_stream);
-    /* Responds with a file that the host serves (see sb_file_spec). SB_ERR_NOT_FOUND when the
-     * file does not exist or is not a regular file (the plugin then responds otherwise). */
+    /* Responds with a file that the host serves (see sb_file_spec); the path is opened by its
+     * bytes, which need not be UTF-8. SB_ERR_INVALID_ARGUMENT for a path that is not absolute or
+     * holds a NUL; SB_ERR_NOT_FOUND when the file does not exist, is a symbolic link or is not a
+     * regular file (the plugin then responds otherwise); SB_ERR_IO when it cannot be opened. */
     sb_status (*response_file)(sb_request *req, const sb_file_spec *spec);
 
     /* --- Streaming writer ---------------------------------------------------------------------- */

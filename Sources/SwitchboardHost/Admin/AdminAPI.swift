@@ -1,6 +1,5 @@
 #if canImport(FoundationEssentials)
 import Synchronization
-import struct SwitchboardCore.CodePointKey
 import FoundationEssentials
 #else
 import Foundation
