@@ -125,6 +125,38 @@ import Testing
         #expect(server.isRunning)
     }
 
+    /// A file whose name is not UTF-8 (Latin-1 `swap\xE9.so`) is refused with the reason, shown with
+    /// U+FFFD, once; renamed, it loads and the refusal ends. It used to be skipped without a word.
+    @Test func aFileNamedInAnotherEncodingIsRefusedUntilRenamed() throws {
+        let (server, directory) = try Self.start("swap-latin1", files: [:])
+        defer { server.stop() }
+        let events = try EventStreamClient(port: server.port)
+        defer { events.close() }
+        let latin1 = Array("\(directory)/swap".utf8) + [0xE9] + Array(".so".utf8)
+        let shown = "\(directory)/swap\u{FFFD}.so"
+        let copied = try FileManager.default.contents(atPath: Self.v1)
+        let fd = (latin1 + [0]).withUnsafeBufferPointer { path in
+            path.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT | O_EXCL, 0o644) }
+        }
+        #expect(fd >= 0)
+        _ = copied?.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        let refused = events.waitFor { $0.type == "refused" && $0.reason == "file-name-not-utf8" }
+        #expect(refused.map { Array($0.file.utf8) } == Array(shown.utf8))
+        let listed = try server.adminJSON("/_switchboard/plugins")["refused_files"] as? [[String: Any]]
+        #expect(listed?.contains { $0["reason"] as? String == "file-name-not-utf8" && $0["file"] as? String == shown } == true)
+        #expect(try server.get("/swap/payload").status == 404, "the misnamed file was loaded")
+
+        let renamed = (latin1 + [0]).withUnsafeBufferPointer { from in
+            from.withMemoryRebound(to: CChar.self) { Foundation.rename($0.baseAddress!, "\(directory)/swap.so") }
+        }
+        #expect(renamed == 0)
+        #expect(waitUntil { Self.version(of: server) == 1 }, "the renamed file did not load")
+        let after = try server.adminJSON("/_switchboard/plugins")["refused_files"] as? [[String: Any]]
+        #expect(after?.isEmpty == true, "the refusal outlived the misnamed file: \(after ?? [])")
+        #expect(events.events.filter { $0.type == "refused" }.count == 1, "refused more than once")
+    }
+
     @Test func overwritingTheFileInPlaceNeverCrashesTheHost() throws {
         let (server, directory) = try Self.start("swap-cp", files: ["swap.so": Self.v1])
         defer { server.stop() }

@@ -70,7 +70,7 @@ import SwitchboardCore
 
     // MARK: WatchTable
 
-    static func event(_ watch: Int32, _ name: String = "") -> WatchTable.Event { .init(watch: watch, mask: 0, name: name) }
+    static func event(_ watch: Int32, _ name: String = "") -> WatchTable.Event { .init(watch: watch, mask: 0, name: Array(name.utf8)) }
 
     @Test func eventsMakeTheirDirectoriesDirty() {
         var table = WatchTable()
@@ -85,6 +85,10 @@ import SwitchboardCore
         #expect(table.apply(Self.event(3, "x.so"), overflowed: false, lost: false, directories: all) == all)
         #expect(table.apply(Self.event(99), overflowed: false, lost: false, directories: all).isEmpty, "an unknown watch")
         #expect(table.apply(Self.event(99), overflowed: true, lost: false, directories: all) == all, "an overflow dirties everything")
+        // Names are the kernel's bytes: "r\xFF" is not the directory whose name shows it as U+FFFD.
+        table.added(4, .parent(of: "/s/r\u{FFFD}", name: "r\u{FFFD}"))
+        #expect(table.apply(.init(watch: 4, mask: 0, name: [0x72, 0xFF]), overflowed: false, lost: false, directories: ["/s/r\u{FFFD}"]).isEmpty)
+        #expect(table.apply(Self.event(4, "r\u{FFFD}"), overflowed: false, lost: false, directories: ["/s/r\u{FFFD}"]) == ["/s/r\u{FFFD}"])
     }
 
     @Test func aLostWatchIsForgottenSoItIsWatchedAgain() {
@@ -110,7 +114,7 @@ import SwitchboardCore
         record(5, 0x200, "", padded: 0)
         record(6, 0x100, "cut.so", padded: 16)
         let whole = bytes.withUnsafeBytes { WatchTable.events(in: $0) }
-        #expect(whole == [.init(watch: 4, mask: 0x8, name: "a.so"), .init(watch: 5, mask: 0x200, name: ""), .init(watch: 6, mask: 0x100, name: "cut.so")])
+        #expect(whole == [.init(watch: 4, mask: 0x8, name: Array("a.so".utf8)), .init(watch: 5, mask: 0x200, name: []), .init(watch: 6, mask: 0x100, name: Array("cut.so".utf8))])
         let truncated = bytes.dropLast(4).withUnsafeBytes { WatchTable.events(in: $0) }
         #expect(truncated.count == 2, "a record cut off at the end is dropped")
     }
@@ -127,5 +131,19 @@ import SwitchboardCore
         // Compared as bytes: String's == calls the two spellings equal, and would pass either way.
         #expect(ledger.missing(in: "/p", listed: [composed]).map { Array($0.utf8) } == [Array(decomposed.utf8)])
         #expect(ledger.missing(in: "/p", listed: [decomposed]).map { Array($0.utf8) } == [Array(composed.utf8)])
+    }
+
+    /// A file whose name is not UTF-8 is refused once while it stays, again on a rescan, and its
+    /// refusal ends when it is gone from its directory (and only from its own).
+    @Test func aMisnamedFileIsRefusedOnceWhileItStays() {
+        var ledger = PluginFileLedger()
+        let shown = "/p/caf\u{FFFD}.so"
+        #expect(ledger.misnamed([shown], in: "/p", retryRefused: false) == (refuse: [shown], gone: []))
+        #expect(ledger.misnamed([shown], in: "/p", retryRefused: false) == (refuse: [], gone: []))
+        #expect(ledger.misnamed([shown], in: "/p", retryRefused: true) == (refuse: [shown], gone: []))
+        #expect(ledger.misnamed([], in: "/q", retryRefused: false) == (refuse: [], gone: []), "another directory's scan")
+        #expect(ledger.misnamed([], in: "/p", retryRefused: false) == (refuse: [], gone: [shown]))
+        #expect(ledger.misnamed([], in: "/p", retryRefused: false) == (refuse: [], gone: []))
+        #expect(ledger.misnamed([shown], in: "/p", retryRefused: false) == (refuse: [shown], gone: []), "back again: refused again")
     }
 }

@@ -55,6 +55,10 @@ public struct LoadRefusal: Error, Sendable, CustomStringConvertible {
         /// The process died in this version's code (or it hung a thread that must not block):
         /// refused until its file changes or an operator lifts the quarantine.
         public static let quarantined = Kind(name: "quarantined")
+        /// The file's name is not UTF-8 (a Latin-1 `café.so`, say). Logs, lifecycle events, metrics
+        /// and the admin API name files as UTF-8 text, so the host does not load it; the refusal's
+        /// `file` shows each invalid byte as U+FFFD. Renaming the file loads it.
+        public static let fileNameNotUTF8 = Kind(name: "file-name-not-utf8")
     }
 
     /// Which check refused the file.

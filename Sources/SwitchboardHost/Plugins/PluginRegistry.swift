@@ -168,6 +168,12 @@ public final class PluginRegistry: Sendable {
         events.publish(.refused, plugin: refusal.pluginName, file: refusal.file, reason: refusal.kind.description, message: refusal.message)
     }
 
+    /// Ends the refusal recorded for `file`, if any, without unloading anything (the watcher's,
+    /// when a file it refused by its name alone is gone).
+    func forgetRefusal(file: String) {
+        state.withLock { $0.refusals[CodePointKey(file)] = nil }
+    }
+
     /// Loads the file that serves `name` again, as a new generation, even if it did not change.
     /// Nil when no plugin of that name is loaded; a plugin linked into the process (the test
     /// host's) has no file to read again, and is refused without recording a refusal.
@@ -384,18 +390,23 @@ public final class PluginRegistry: Sendable {
     }
 
     /// The `*.so` files directly inside `directory`, by name. Hidden files are skipped.
-    static func pluginFiles(in directory: String) -> [String] {
-        guard let dir = opendir(directory) else { return [] }
+    /// `files`: their paths, sorted. `misnamed`: the paths of those whose name is not UTF-8, each
+    /// invalid byte shown as U+FFFD (no path to open; `LoadRefusal.Kind.fileNameNotUTF8`).
+    static func pluginFiles(in directory: String) -> (files: [String], misnamed: [String]) {
+        guard let dir = opendir(directory) else { return ([], []) }
         defer { closedir(dir) }
         var names: [String] = []
+        var misnamed: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            guard bytes.first != UInt8(ascii: "."), bytes.count > 3, bytes.suffix(3).elementsEqual(".so".utf8) else { continue }
+            if let name = String(validating: bytes, as: UTF8.self) {
+                names.append(name)
+            } else {
+                misnamed.append(String(decoding: bytes, as: UTF8.self))
             }
-            guard name.hasSuffix(".so"), !name.hasPrefix(".") else { continue }
-            names.append(name)
         }
         let base = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
-        return names.sorted().map { "\(base)/\($0)" }
+        return (names.sorted().map { "\(base)/\($0)" }, misnamed.sorted().map { "\(base)/\($0)" })
     }
 }

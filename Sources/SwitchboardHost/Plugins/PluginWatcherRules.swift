@@ -31,6 +31,9 @@ struct PluginFileLedger {
     }
 
     private(set) var seen: [CodePointKey: Seen] = [:]
+    /// The files whose names are not UTF-8 that were refused, by the path shown for them: each is
+    /// refused once while it stays.
+    private(set) var misnamed: Set<CodePointKey> = []
 
     enum FirstLook: Equatable {
         /// Same fingerprint as last time: nothing to do.
@@ -103,6 +106,19 @@ struct PluginFileLedger {
     }
 
     mutating func forget(_ file: String) { seen[CodePointKey(file)] = nil }
+
+    /// `listed`: the files in `directory` whose names are not UTF-8, now (as
+    /// `PluginRegistry.pluginFiles` shows them). `refuse`: those to refuse, the ones not refused
+    /// since they appeared (all of them when `retryRefused`). `gone`: those refused before that
+    /// are listed no more (renamed or removed), whose refusals end.
+    mutating func misnamed(_ listed: [String], in directory: String, retryRefused: Bool) -> (refuse: [String], gone: [String]) {
+        let now = Set(listed.map(CodePointKey.init))
+        let gone = misnamed.filter { PluginWatcher.parent(of: $0.string).hasSameCodePoints(as: directory) && !now.contains($0) }
+        misnamed.subtract(gone)
+        let refuse = listed.filter { retryRefused || !misnamed.contains(CodePointKey($0)) }
+        misnamed.formUnion(now)
+        return (refuse, gone.map(\.string).sorted())
+    }
 }
 
 /// The inotify watches and what each event means: which plugin directories to look at again.
@@ -121,7 +137,8 @@ struct WatchTable {
     struct Event: Equatable {
         var watch: Int32
         var mask: UInt32
-        var name: String
+        /// The entry's name as the kernel gave it: bytes, which need not be UTF-8.
+        var name: [UInt8]
     }
 
     private(set) var targets: [Int32: Target] = [:]
@@ -179,7 +196,7 @@ struct WatchTable {
         case .directory(let directory):
             return [directory]
         case .parent(of: let directory, name: let base):
-            guard event.name.hasSameCodePoints(as: base) else { return [] }
+            guard base.utf8.elementsEqual(event.name) else { return [] }
             resolved[CodePointKey(directory)] = nil
             return [directory]
         case .linkTargets:
@@ -198,7 +215,7 @@ struct WatchTable {
             let length = Int(bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
             guard offset + 16 + length <= bytes.count else { break }
             let name = bytes[(offset + 16)..<(offset + 16 + length)].prefix { $0 != 0 }
-            events.append(Event(watch: watch, mask: mask, name: String(decoding: name, as: UTF8.self)))
+            events.append(Event(watch: watch, mask: mask, name: Array(name)))
             offset += 16 + length
         }
         return events
