@@ -22,15 +22,17 @@ public enum LaxNumber {
     }
 
     /// A float: decimal or exponent notation (`"1e3"`, `".5"`, `"5."`), or `inf`, `infinity` and
-    /// `nan` with an optional sign, in any case. Nil when `text` is not one.
+    /// `nan` with an optional sign, in any ASCII case. Nil when `text` is not one.
     public static func float(_ text: String) -> Double? {
         let text = trimmed(text)
-        switch text.lowercased() {
-        case "inf", "+inf", "infinity", "+infinity": return .infinity
-        case "-inf", "-infinity": return -.infinity
-        case "nan", "+nan", "-nan": return .nan
-        default: break
+        // The words compare with ASCII letters folded, as Python's float() does.
+        var word = text.utf8[...]
+        let sign = word.first
+        if sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") { word = word.dropFirst() }
+        if word.equalsIgnoringASCIICase("inf".utf8) || word.equalsIgnoringASCIICase("infinity".utf8) {
+            return sign == UInt8(ascii: "-") ? -.infinity : .infinity
         }
+        if word.equalsIgnoringASCIICase("nan".utf8) { return .nan }
         guard let cleaned = withoutSeparators(text),
             cleaned.utf8.allSatisfy({ isDigit($0) || "+-.eE".utf8.contains($0) }),
             cleaned.utf8.contains(where: isDigit)
@@ -71,4 +73,29 @@ public enum LaxNumber {
     }
 
     private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+}
+
+/// A boolean read from text as pydantic's lax mode reads one (pydantic-core's `str_as_bool`), for
+/// every place a boolean is declared and a string arrives: path, query and header parameters,
+/// and JSON strings in a body. `1`, `t`, `true`, `y`, `yes`, `on` are true and `0`, `f`, `false`,
+/// `n`, `no`, `off` false, letters in any ASCII case; nothing is trimmed. Only ASCII letters fold:
+/// by Unicode's rules U+212A KELVIN SIGN lower-cases to `k`, and pydantic's
+/// `eq_ignore_ascii_case` would not take such a letter for one of these.
+public enum LaxBool {
+    /// The words, in ASCII lower case, and what each means.
+    private static let words: [(word: StaticString, value: Bool)] = [
+        ("1", true), ("t", true), ("true", true), ("y", true), ("yes", true), ("on", true),
+        ("0", false), ("f", false), ("false", false), ("n", false), ("no", false), ("off", false),
+    ]
+
+    /// True or false for one of the words, nil for anything else.
+    public static func value(_ text: some StringProtocol) -> Bool? {
+        let utf8 = text.utf8
+        guard utf8.count <= 5 else { return nil }
+        for entry in words where entry.word.utf8CodeUnitCount == utf8.count {
+            let word = UnsafeBufferPointer(start: entry.word.utf8Start, count: entry.word.utf8CodeUnitCount)
+            if utf8.equalsIgnoringASCIICase(word) { return entry.value }
+        }
+        return nil
+    }
 }

@@ -244,11 +244,10 @@ public struct BodySchema: Sendable {
             case .bool(let b): return .success(.boolean(b))
             case .int(let i) where i == 0 || i == 1: return .success(.boolean(i == 1))
             case .string(let text):
-                switch text.lowercased() {
-                case "0", "off", "f", "false", "n", "no": return .success(.boolean(false))
-                case "1", "on", "t", "true", "y", "yes": return .success(.boolean(true))
-                default: return fail("bool_parsing", "Input should be a valid boolean, unable to interpret input")
+                guard let truth = LaxBool.value(text) else {
+                    return fail("bool_parsing", "Input should be a valid boolean, unable to interpret input")
                 }
+                return .success(.boolean(truth))
             default: return fail("bool_type", "Input should be a valid boolean")
             }
         }

@@ -293,11 +293,10 @@ public enum ParameterValidation {
                 return fail("enum", "Input should be \(expected)", [("expected", .string(expected))])
             }
         case .bool:
-            switch raw.lowercased() {
-            case "1", "on", "t", "true", "y", "yes": value.integer = 1
-            case "0", "off", "f", "false", "n", "no": value.integer = 0
-            default: return fail("bool_parsing", "Input should be a valid boolean, unable to interpret input")
+            guard let truth = LaxBool.value(raw) else {
+                return fail("bool_parsing", "Input should be a valid boolean, unable to interpret input")
             }
+            value.integer = truth ? 1 : 0
             value.number = Double(value.integer)
         case .int:
             guard let parsed = LaxNumber.integer(raw) else {

@@ -638,6 +638,20 @@ import SwitchboardTesting
         for refused in [" true", "2", "maybe", ""] {
             #expect((try? ParameterValidation.convert(refused, spec).get()) == nil, "\(refused)")
         }
+        // One word table for parameters and bodies, letters folded as ASCII only (pydantic's
+        // eq_ignore_ascii_case): full-width letters, a dotted capital I, and longer words are not booleans.
+        for (text, truth) in [("TRUE", true), ("Yes", true), ("oN", true), ("T", true), ("False", false), ("NO", false), ("OFF", false), ("F", false)] {
+            #expect(LaxBool.value(text) == truth, "\(text)")
+            #expect(LaxBool.value(text[...]) == truth, "\(text) as a Substring")
+        }
+        for text in ["ＴＲＵＥ", "\u{130}", "truee", "tru", "true\u{301}", "00", "+1", "nO\u{0}", "yes "] {
+            #expect(LaxBool.value(text) == nil, "\(text.debugDescription)")
+        }
+        for (text, value) in [("INF", Double.infinity), ("+Inf", .infinity), ("-INFINITY", -.infinity), (" -inf ", -.infinity)] {
+            #expect(LaxNumber.float(text) == value, "\(text)")
+        }
+        for text in ["\u{130}nf", "ｉｎｆ", "--inf", "+-inf", "infinit", "na"] { #expect(LaxNumber.float(text) == nil, "\(text.debugDescription)") }
+        #expect(LaxNumber.float("-NAN")?.isNaN == true)
         // Int bounds compare exactly, also past 2^53 where doubles cannot tell neighbours apart.
         let big = ParameterSpec(name: "n", location: .query, kind: .int, le: 9_007_199_254_740_992)
         #expect((try? ParameterValidation.convert("9007199254740992", big).get()) != nil)
@@ -680,6 +694,12 @@ import SwitchboardTesting
         #expect(limit["minimum"] as? Int == 1 && limit["maximum"] as? Int == 100 && limit["default"] as? Int == 10)
         #expect((parameters[3]["schema"] as! [String: Any])["enum"] as? [String] == ["json", "text"])
         #expect((lookup["responses"] as! [String: Any])["422"] != nil)
+        // format=text answers text/plain: the 200 lists it beside JSON, for the typed route and its twin.
+        for path in ["/hello-c/lookup/{item_id}", "/hello-c/lookup-untyped/{item_id}"] {
+            let responses = (paths[path]?["get"] as? [String: Any])?["responses"] as? [String: Any]
+            let content = (responses?["200"] as? [String: Any])?["content"] as? [String: Any]
+            #expect(content.map { Set($0.keys) } == ["application/json", "text/plain"], "\(path)")
+        }
         try OpenAPIValidator.check(before.body, label: "before the swap")
 
         // Swap hello-c for a plugin with other routes: the document follows.
