@@ -115,16 +115,31 @@ public enum QueryString {
     /// Compared as UTF-8 bytes, code point by code point, as Starlette compares them; a name sent
     /// without escapes is compared without decoding.
     public static func name(_ raw: Substring, is name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { Self.name(raw, isUTF8: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Whether the pair name `raw` (as sent) decodes to the UTF-8 bytes `name` (borrowed for the
+    /// call): `name(_:is:)` for a name a plugin passes as (pointer, length), compared without
+    /// making a `String` of it. Bytes that are not UTF-8 match no name.
+    public static func name(_ raw: Substring, isUTF8 name: UnsafeRawBufferPointer) -> Bool {
         let utf8 = raw.utf8
-        if !utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) { return raw.hasSameCodePoints(as: name) }
-        return raw.formDecoded().hasSameCodePoints(as: name)
+        if !utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) { return raw.hasSameCodePoints(asUTF8: name) }
+        return raw.formDecoded().hasSameCodePoints(asUTF8: name)
     }
 
     /// The decoded value of the `index`-th pair called `name` (0 is the first), or nil; only
-    /// that value is decoded (`request_query_param`).
+    /// that value is decoded.
     public static func value(_ items: [(name: Substring, value: Substring)], named name: String, at index: Int) -> String? {
+        var name = name
+        return name.withUTF8 { value(items, namedUTF8: UnsafeRawBufferPointer($0), at: index) }
+    }
+
+    /// `value(_:named:at:)` for a name given as UTF-8 bytes, borrowed for the call
+    /// (`request_query_param`). A negative `index` finds nothing.
+    public static func value(_ items: [(name: Substring, value: Substring)], namedUTF8 name: UnsafeRawBufferPointer, at index: Int) -> String? {
         var seen = 0
-        for item in items where Self.name(item.name, is: name) {
+        for item in items where Self.name(item.name, isUTF8: name) {
             if seen == index { return item.value.formDecoded() }
             seen += 1
         }

@@ -9,6 +9,8 @@
  *   GET  /probe/blocking    SB_ROUTE_BLOCKING: sleeps on the pool          -> 200 "blocked"
  *   POST /probe/echo        method, query q, header x-probe and body        -> 200 text
  *   GET  /probe/rules       checks refusals (bad header, second response)  -> 200 "ok" or what failed
+ *   GET  /probe/query-names?caf%C3%A9=composed&cafe%CC%81=decomposed&%FF=replaced
+ *                           query parameter names matched by their bytes     -> 200 "ok" or what failed
  *   GET  /probe/borrowed    a borrowed body; /probe/released counts releases
  *   GET  /probe/state       state_increment("hits"), answered from the store callback
  *   GET  /probe/topic       subscribe, publish, answer with the delivered message
@@ -117,6 +119,33 @@ static sb_status rules(void *d, sb_request *req) {
     host->stream_write(stream, bytes(problem, strlen(problem)), 0);
     host->stream_finish(stream);
     return SB_OK;
+}
+
+static int is(sb_str value, const char *expected) {
+    return value.len == strlen(expected) && memcmp(value.ptr, expected, value.len) == 0;
+}
+
+/* Names are the plugin's bytes, compared code point by code point with the decoded query names:
+ * never by canonical equivalence, never repaired. */
+static sb_status query_names(void *d, sb_request *req) {
+    sb_str v = {0, 0};
+    const char *problem = "ok";
+    (void)d;
+    if (host->request_query_param(req, str("caf\xC3\xA9"), 0, &v) != SB_OK || !is(v, "composed"))
+        problem = "the composed name did not find its own value";
+    else if (host->request_query_param(req, str("cafe\xCC\x81"), 0, &v) != SB_OK || !is(v, "decomposed"))
+        problem = "the decomposed name did not find its own value";
+    else if (host->request_query_param(req, str("caf\xE9"), 0, &v) != SB_ERR_NOT_FOUND)
+        problem = "a name that is not UTF-8 was found";
+    else if (host->request_query_param(req, str("\xEF\xBF\xBD"), 0, &v) != SB_OK || !is(v, "replaced"))
+        problem = "%FF did not decode to U+FFFD, as Starlette reads it";
+    else if (host->request_query_param(req, str("caf\xC3\xA9"), 1, &v) != SB_ERR_NOT_FOUND
+             || host->request_query_param(req, str("caf\xC3\xA9"), (size_t)-1, &v) != SB_ERR_NOT_FOUND)
+        problem = "an index past the values was found";
+    else if (host->request_query_param(req, (sb_str){NULL, 8}, 0, &v) != SB_ERR_NOT_FOUND
+             || host->request_path_param(req, (sb_str){NULL, 4}, &v) != SB_ERR_NOT_FOUND)
+        problem = "a NULL name with a length was found";
+    return text(req, 200, problem);
 }
 
 static void on_release(void *data) {
@@ -292,6 +321,7 @@ static sb_status init(const sb_host_api *api, sb_plugin *p, void **s) {
     add(p, "GET", "/probe/blocking", blocking, SB_ROUTE_BLOCKING, 0);
     add(p, "POST", "/probe/echo", echo, 0, 0);
     add(p, "GET", "/probe/rules", rules, 0, 0);
+    add(p, "GET", "/probe/query-names", query_names, 0, 0);
     add(p, "GET", "/probe/borrowed", borrowed, 0, 0);
     add(p, "GET", "/probe/big", big, 0, 0);
     add(p, "GET", "/probe/released", released_count, 0, 0);

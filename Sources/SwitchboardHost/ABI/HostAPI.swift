@@ -71,13 +71,13 @@ enum HostAPI {
         }
         api.request_path_param = { req, name, out in
             guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
-            guard let name = name.validatedString, let value = ex.pathParameter(name) else { return SB_ERR_NOT_FOUND }
+            guard let value = ex.pathParameter(named: name.bytes) else { return SB_ERR_NOT_FOUND }
             out.pointee = ex.lend(value)
             return SB_OK
         }
         api.request_query_param = { req, name, index, out in
             guard let ex = Exchange.from(req), let out else { return SB_ERR_INVALID_ARGUMENT }
-            guard let name = name.validatedString, let value = ex.queryParameter(name, index: index) else { return SB_ERR_NOT_FOUND }
+            guard let value = ex.queryParameter(named: name.bytes, index: index) else { return SB_ERR_NOT_FOUND }
             out.pointee = ex.lend(value)
             return SB_OK
         }

@@ -96,12 +96,17 @@ final class Exchange: Drainable, Sendable {
 
     var query: Substring { request.uri.query.map { $0[...] } ?? "" }
 
-    func pathParameter(_ name: String) -> String? {
-        guard let index = route.pathParameterNames.firstIndex(where: { $0.hasSameCodePoints(as: name) }) else { return nil }
+    /// The percent-decoded value of the path parameter whose name is `name`'s UTF-8 bytes
+    /// (borrowed for the call), compared without decoding them; nil when the route has none by
+    /// that name or its value does not decode (`Substring.percentDecoded`).
+    func pathParameter(named name: UnsafeRawBufferPointer) -> String? {
+        guard let index = route.pathParameterNames.firstIndex(where: { $0.hasSameCodePoints(asUTF8: name) }) else { return nil }
         return rawParameters[index].percentDecoded()
     }
 
-    func queryParameter(_ name: String, index: Int) -> String? {
+    /// The form-decoded value of the `index`-th query pair (0 is the first) whose name decodes to
+    /// `name`'s UTF-8 bytes (borrowed for the call), or nil. The pairs are split once per request.
+    func queryParameter(named name: UnsafeRawBufferPointer, index: Int) -> String? {
         let items = state.withLock { s in
             if let items = s.queryItems { return items }
             let parsed = QueryString.items(query)
@@ -109,7 +114,7 @@ final class Exchange: Drainable, Sendable {
             return parsed
         }
         // Decoded as validation reads it (`Substring.formDecoded`).
-        return QueryString.value(items, named: name, at: index)
+        return QueryString.value(items, namedUTF8: name, at: index)
     }
 
     /// The validated value of the declared parameter whose name is `name`'s UTF-8 bytes (borrowed
