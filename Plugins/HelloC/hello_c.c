@@ -198,6 +198,12 @@ static sb_status lookup_untyped(void *data, sb_request *req) {
 
 static const sb_str formats[] = {{"json", 4}, {"text", 4}};
 
+/* The lookup's 200: JSON, or text for format=text (one response, two media types). */
+static const sb_response_doc lookup_responses[2] = {
+    {sizeof(sb_response_doc), 200, 0, {"application/json", 16}, {"The item as JSON, or as a line of text for format=text", 54}},
+    {sizeof(sb_response_doc), 200, 0, {"text/plain", 10}, {0, 0}},
+};
+
 static sb_status add_lookup(sb_plugin *plugin, void *data) {
     sb_param_spec params[5];
     sb_route_spec spec;
@@ -232,6 +238,8 @@ static sb_status add_lookup(sb_plugin *plugin, void *data) {
     spec.summary = str("Look up an item (typed parameters)");
     spec.params = params;
     spec.param_count = 5;
+    spec.responses = lookup_responses;
+    spec.response_count = 2;
     return host->route_add(plugin, &spec);
 }
 
@@ -243,18 +251,21 @@ static const sb_param_spec count_n = {
 /* --- Registration ------------------------------------------------------------------------------------ */
 
 /* A route documented with 200 in `media_type` and, when `refusal` is not NULL, a 422 JSON body
- * that `refusal` describes (for a handler that checks its own input). */
+ * that `refusal` describes (for a handler that checks its own input). The lookup's twin answers
+ * its 200 as JSON or as text: `refusal` routes document both. */
 static sb_status add_route(sb_plugin *plugin, const char *method, const char *path, sb_handler_fn handler,
                            void *data, const char *summary, const char *media_type, const sb_param_spec *param,
                            const char *refusal) {
-    sb_response_doc responses[2] = {{sizeof(sb_response_doc), 200, 0, {0, 0}, {0, 0}},
+    sb_response_doc responses[3] = {{sizeof(sb_response_doc), 200, 0, {0, 0}, {0, 0}},
+                                    {sizeof(sb_response_doc), 200, 0, {0, 0}, {0, 0}},
                                     {sizeof(sb_response_doc), 422, 0, {0, 0}, {0, 0}}};
     sb_route_spec spec;
     memset(&spec, 0, sizeof spec);
     responses[0].media_type = str(media_type);
     responses[0].description = str("Successful Response");
-    responses[1].media_type = str("application/json");
-    if (refusal) responses[1].description = str(refusal);
+    responses[1].media_type = str("text/plain");
+    responses[2].media_type = str("application/json");
+    if (refusal) responses[2].description = str(refusal);
     spec.struct_size = sizeof spec;
     spec.method = str(method);
     spec.path = str(path);
@@ -262,7 +273,7 @@ static sb_status add_route(sb_plugin *plugin, const char *method, const char *pa
     spec.handler_data = data;
     spec.summary = str(summary);
     spec.responses = responses;
-    spec.response_count = refusal ? 2 : 1;
+    spec.response_count = refusal ? 3 : 1;
     spec.params = param;
     spec.param_count = param ? 1 : 0;
     return host->route_add(plugin, &spec);

@@ -112,7 +112,10 @@ let plugin = Plugin(name: "hello-swift", version: "2.0.0", description: "The exa
         }
     }
 
-    app.get("/hello-swift/lookup/{item_id}", params: [itemID, q, limit, format, verbose], summary: "Look up an item (typed parameters)") { req in
+    app.get(
+        "/hello-swift/lookup/{item_id}", params: [itemID, q, limit, format, verbose], summary: "Look up an item (typed parameters)",
+        responses: [ResponseDoc(200, "application/json", "The item as JSON, or as a line of text for format=text"), ResponseDoc(200, "text/plain")]
+    ) { req in
         try Lookup(
             item_id: try req[itemID], q: try req[q], limit: try req[limit], format: try req[format].rawValue,
             verbose: try req[verbose], plugin: "hello-swift"
@@ -123,7 +126,8 @@ let plugin = Plugin(name: "hello-swift", version: "2.0.0", description: "The exa
         "/hello-swift/lookup-untyped/{item_id}",
         summary: "The same lookup, its parameters read and checked by the handler (the typed route's twin)",
         responses: [
-            ResponseDoc(200, "application/json"),
+            ResponseDoc(200, "application/json", "The item as JSON, or as a line of text for format=text"),
+            ResponseDoc(200, "text/plain"),
             ResponseDoc(422, "application/json", #"A parameter out of range, as {"detail": "what to fix"}"#),
         ]
     ) { req in
