@@ -62,7 +62,7 @@ struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
                 withEncoderConfiguration: .init(),
                 withDecoderLimitConfiguration: decoderLimits)
             try pipeline.addHandler(ConnectionGuard(limits: limits, metrics: counter.metrics, overCapacity: overCapacity))
-            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            try pipeline.addHandler(HTTPTypesServerCodec())
             var handover: Handover? = nil
             if let host {
                 let passed = Handover()
