@@ -171,6 +171,9 @@ public enum HTTPDate {
 }
 
 extension UInt8 {
+    /// This byte with an ASCII capital letter made small; any other byte as it is.
+    @inlinable public var lowercasedASCII: UInt8 { self >= 0x41 && self <= 0x5A ? self | 0x20 : self }
+
     /// Whether this byte may appear in a token (a field name, a method, a media type's type):
     /// RFC 9110 §5.6.2 tchar.
     @inlinable public var isHTTPTokenCharacter: Bool {
@@ -208,7 +211,13 @@ extension Collection<UInt8> {
     /// Equal to `lowercase` (ASCII lower case) when ASCII letters are compared without case, as
     /// HTTP compares tokens (RFC 9110 §5.1, §8.3.1); nothing copied.
     @inlinable public func equalsIgnoringASCIICase(_ lowercase: some Collection<UInt8>) -> Bool {
-        count == lowercase.count && zip(self, lowercase).allSatisfy { a, b in (a >= 0x41 && a <= 0x5A ? a | 0x20 : a) == b }
+        count == lowercase.count && zip(self, lowercase).allSatisfy { a, b in a.lowercasedASCII == b }
+    }
+
+    /// Equal to `other` when ASCII letters on both sides are compared without case; nothing
+    /// copied. Other bytes compare as they are (no Unicode case rules).
+    @inlinable public func equalsFoldingASCIICase(_ other: some Collection<UInt8>) -> Bool {
+        count == other.count && zip(self, other).allSatisfy { a, b in a.lowercasedASCII == b.lowercasedASCII }
     }
 
     /// Starts with `lowercase` (ASCII lower case), comparing ASCII letters without case.

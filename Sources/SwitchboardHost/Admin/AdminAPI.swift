@@ -150,13 +150,13 @@ public struct AdminAPI: Sendable {
 
     /// Whether a browser's `Origin` is this server as the request named it (`http://<Host>`).
     static func isOwnOrigin(_ origin: String, authority: String) -> Bool {
-        origin.utf8.equalsIgnoringASCIICase(("http://" + asciiLowercased(authority)).utf8)
+        origin.utf8.equalsFoldingASCIICase(("http://" + authority).utf8)
     }
 
     /// `text` with ASCII letters in lower case; every other byte as it is (Unicode's lower-casing
     /// would fold characters a host name or token never compares as equal).
     static func asciiLowercased(_ text: String) -> String {
-        String(decoding: text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+        String(decoding: text.utf8.map(\.lowercasedASCII), as: UTF8.self)
     }
 
     static func isLoopback(_ address: SocketAddress?) -> Bool {

@@ -7,11 +7,10 @@ extension HTTPFields {
     /// line as one more list element, or as the first Vary line.
     mutating func addVary(_ name: String) {
         var last: Index? = nil
-        let wanted = name.lowercased()  // a field name: ASCII, and short enough to stay inline
         for i in indices where self[i].name == .vary {
             for element in self[i].value.utf8.split(separator: UInt8(ascii: ",")) {
                 let field = element.trimmingHTTPSpace
-                if field.elementsEqual("*".utf8) || field.equalsIgnoringASCIICase(wanted.utf8) { return }
+                if field.elementsEqual("*".utf8) || field.equalsFoldingASCIICase(name.utf8) { return }
             }
             last = i
         }
