@@ -125,36 +125,41 @@ import Testing
         #expect(server.isRunning)
     }
 
-    /// A file whose name is not UTF-8 (Latin-1 `swap\xE9.so`) is refused with the reason, shown with
-    /// U+FFFD, once; renamed, it loads and the refusal ends. It used to be skipped without a word.
+    /// A file whose name is not UTF-8 (Latin-1 `swap\xE9.so`) is refused with the reason, its
+    /// name shown with `\xE9`, once while it stays; renamed, it loads and the refusal ends. It used
+    /// to be skipped without a word. A directory with such a name is not a plugin file: not
+    /// refused.
     @Test func aFileNamedInAnotherEncodingIsRefusedUntilRenamed() throws {
         let (server, directory) = try Self.start("swap-latin1", files: [:])
         defer { server.stop() }
         let events = try EventStreamClient(port: server.port)
         defer { events.close() }
-        let latin1 = Array("\(directory)/swap".utf8) + [0xE9] + Array(".so".utf8)
-        let shown = "\(directory)/swap\u{FFFD}.so"
-        let copied = try FileManager.default.contents(atPath: Self.v1)
-        let fd = (latin1 + [0]).withUnsafeBufferPointer { path in
-            path.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT | O_EXCL, 0o644) }
+        func cPath(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) -> Int32) -> Int32 {
+            (bytes + [0]).withUnsafeBufferPointer { $0.withMemoryRebound(to: CChar.self) { body($0.baseAddress!) } }
         }
+        #expect(cPath(Array("\(directory)/dir".utf8) + [0xE8] + Array(".so".utf8)) { mkdir($0, 0o755) } == 0)
+        let latin1 = Array("\(directory)/swap".utf8) + [0xE9] + Array(".so".utf8)
+        let shown = "\(directory)/swap\\xE9.so"
+        let copied = try #require(FileManager.default.contents(atPath: Self.v1))
+        let fd = cPath(latin1) { open($0, O_WRONLY | O_CREAT | O_EXCL, 0o644) }
         #expect(fd >= 0)
-        _ = copied?.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        _ = copied.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
         let refused = events.waitFor { $0.type == "refused" && $0.reason == "file-name-not-utf8" }
         #expect(refused.map { Array($0.file.utf8) } == Array(shown.utf8))
         let listed = try server.adminJSON("/_switchboard/plugins")["refused_files"] as? [[String: Any]]
-        #expect(listed?.contains { $0["reason"] as? String == "file-name-not-utf8" && $0["file"] as? String == shown } == true)
+        #expect(listed?.count == 1, "\(listed ?? [])")
+        #expect(listed?.first?["reason"] as? String == "file-name-not-utf8" && listed?.first?["file"] as? String == shown)
         #expect(try server.get("/swap/payload").status == 404, "the misnamed file was loaded")
+        // Another change in the directory makes the watcher look again: the file is not refused twice.
+        FileManager.default.createFile(atPath: "\(directory)/notes.txt", contents: Data("x".utf8))
+        usleep(useconds_t(300_000 * testTimeScale))
 
-        let renamed = (latin1 + [0]).withUnsafeBufferPointer { from in
-            from.withMemoryRebound(to: CChar.self) { Foundation.rename($0.baseAddress!, "\(directory)/swap.so") }
-        }
-        #expect(renamed == 0)
+        #expect(cPath(latin1) { Foundation.rename($0, "\(directory)/swap.so") } == 0)
         #expect(waitUntil { Self.version(of: server) == 1 }, "the renamed file did not load")
         let after = try server.adminJSON("/_switchboard/plugins")["refused_files"] as? [[String: Any]]
         #expect(after?.isEmpty == true, "the refusal outlived the misnamed file: \(after ?? [])")
-        #expect(events.events.filter { $0.type == "refused" }.count == 1, "refused more than once")
+        #expect(events.events.filter { $0.type == "refused" }.count == 1, "refused more than once, or the directory was refused")
     }
 
     @Test func overwritingTheFileInPlaceNeverCrashesTheHost() throws {

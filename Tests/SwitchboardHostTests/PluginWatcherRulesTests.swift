@@ -134,16 +134,28 @@ import SwitchboardCore
     }
 
     /// A file whose name is not UTF-8 is refused once while it stays, again on a rescan, and its
-    /// refusal ends when it is gone from its directory (and only from its own).
+    /// refusal ends when it is gone from its directory (and only from its own). Two names that
+    /// differ only in their invalid bytes are two files.
     @Test func aMisnamedFileIsRefusedOnceWhileItStays() {
         var ledger = PluginFileLedger()
-        let shown = "/p/caf\u{FFFD}.so"
-        #expect(ledger.misnamed([shown], in: "/p", retryRefused: false) == (refuse: [shown], gone: []))
-        #expect(ledger.misnamed([shown], in: "/p", retryRefused: false) == (refuse: [], gone: []))
-        #expect(ledger.misnamed([shown], in: "/p", retryRefused: true) == (refuse: [shown], gone: []))
+        let e9 = MisnamedFile(directory: "/p", name: Array("caf".utf8) + [0xE9] + Array(".so".utf8))
+        let e8 = MisnamedFile(directory: "/p", name: Array("caf".utf8) + [0xE8] + Array(".so".utf8))
+        #expect(ledger.misnamed([e9], in: "/p", retryRefused: false) == (refuse: [e9], gone: []))
+        #expect(ledger.misnamed([e9], in: "/p", retryRefused: false) == (refuse: [], gone: []))
+        #expect(ledger.misnamed([e9, e8], in: "/p", retryRefused: false) == (refuse: [e8], gone: []), "another invalid byte: another file")
+        #expect(ledger.misnamed([e9, e8], in: "/p", retryRefused: true) == (refuse: [e9, e8], gone: []))
         #expect(ledger.misnamed([], in: "/q", retryRefused: false) == (refuse: [], gone: []), "another directory's scan")
-        #expect(ledger.misnamed([], in: "/p", retryRefused: false) == (refuse: [], gone: [shown]))
-        #expect(ledger.misnamed([], in: "/p", retryRefused: false) == (refuse: [], gone: []))
-        #expect(ledger.misnamed([shown], in: "/p", retryRefused: false) == (refuse: [shown], gone: []), "back again: refused again")
+        #expect(ledger.misnamed([e8], in: "/p", retryRefused: false) == (refuse: [], gone: [e9]))
+        #expect(ledger.misnamed([], in: "/p", retryRefused: false) == (refuse: [], gone: [e8]))
+        #expect(ledger.misnamed([e9], in: "/p", retryRefused: false) == (refuse: [e9], gone: []), "back again: refused again")
+    }
+
+    /// How a name that is not UTF-8 is shown: each byte outside a UTF-8 sequence as \xHH, the
+    /// rest as text.
+    @Test func aMisnamedFileIsShownWithItsBytes() {
+        #expect(MisnamedFile(directory: "/p", name: Array("caf".utf8) + [0xE9] + Array(".so".utf8)).shown == "/p/caf\\xE9.so")
+        #expect(MisnamedFile(directory: "/p", name: Array("é".utf8) + [0xFF, 0xC3] + Array("x.so".utf8)).shown == "/p/é\\xFF\\xC3x.so")
+        #expect(MisnamedFile(directory: "/p", name: [0xE2, 0x82] + Array(".so".utf8)).shown == "/p/\\xE2\\x82.so", "a cut sequence: each byte")
+        #expect(MisnamedFile(directory: "/p", name: [0xF0, 0x9F, 0x98, 0x80, 0xC0, 0x80] + Array(".so".utf8)).shown == "/p/😀\\xC0\\x80.so", "an overlong NUL")
     }
 }

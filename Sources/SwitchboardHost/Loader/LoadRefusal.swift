@@ -57,7 +57,8 @@ public struct LoadRefusal: Error, Sendable, CustomStringConvertible {
         public static let quarantined = Kind(name: "quarantined")
         /// The file's name is not UTF-8 (a Latin-1 `café.so`, say). Logs, lifecycle events, metrics
         /// and the admin API name files as UTF-8 text, so the host does not load it; the refusal's
-        /// `file` shows each invalid byte as U+FFFD. Renaming the file loads it.
+        /// `file` shows each byte that is not part of UTF-8 as `\xHH` (`caf\xE9.so`). Renaming the
+        /// file loads it.
         public static let fileNameNotUTF8 = Kind(name: "file-name-not-utf8")
     }
 

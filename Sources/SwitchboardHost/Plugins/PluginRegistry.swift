@@ -390,23 +390,72 @@ public final class PluginRegistry: Sendable {
     }
 
     /// The `*.so` files directly inside `directory`, by name. Hidden files are skipped.
-    /// `files`: their paths, sorted. `misnamed`: the paths of those whose name is not UTF-8, each
-    /// invalid byte shown as U+FFFD (no path to open; `LoadRefusal.Kind.fileNameNotUTF8`).
-    static func pluginFiles(in directory: String) -> (files: [String], misnamed: [String]) {
-        guard let dir = opendir(directory) else { return ([], []) }
+    /// `files`: their paths, sorted (the caller stats each). `misnamed`: the regular files (or
+    /// links to one) whose names are not UTF-8, which have no path a `String` can name
+    /// (`LoadRefusal.Kind.fileNameNotUTF8`). Empty lists when the directory does not exist; nil
+    /// when it cannot be read now (no file descriptor left, no permission): nothing is known.
+    static func pluginFiles(in directory: String) -> (files: [String], misnamed: [MisnamedFile])? {
+        guard let dir = opendir(directory) else { return errno == ENOENT || errno == ENOTDIR ? ([], []) : nil }
         defer { closedir(dir) }
         var names: [String] = []
-        var misnamed: [String] = []
-        while let entry = readdir(dir) {
+        var misnamed: [MisnamedFile] = []
+        let base = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { return nil }
+                break
+            }
             let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
             guard bytes.first != UInt8(ascii: "."), bytes.count > 3, bytes.suffix(3).elementsEqual(".so".utf8) else { continue }
             if let name = String(validating: bytes, as: UTF8.self) {
                 names.append(name)
-            } else {
-                misnamed.append(String(decoding: bytes, as: UTF8.self))
+            } else if Self.isRegularFile(entry.pointee.d_type, bytes, in: dir) {
+                misnamed.append(MisnamedFile(directory: base, name: bytes))
             }
         }
-        let base = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
-        return (names.sorted().map { "\(base)/\($0)" }, misnamed.sorted().map { "\(base)/\($0)" })
+        return (names.sorted().map { "\(base)/\($0)" }, misnamed.sorted { $0.name.lexicographicallyPrecedes($1.name) })
+    }
+
+    /// Whether the entry `name` (bytes, as `readdir` gave them) of `dir` is a regular file or a
+    /// symbolic link to one, as `PluginWatcher.fingerprint` asks of a named file.
+    private static func isRegularFile(_ type: UInt8, _ name: [UInt8], in dir: OpaquePointer) -> Bool {
+        if type == UInt8(DT_REG) { return true }
+        guard type == UInt8(DT_LNK) || type == UInt8(DT_UNKNOWN) else { return false }
+        var st = stat()
+        let found = (name + [0]).withUnsafeBufferPointer { path in
+            path.withMemoryRebound(to: CChar.self) { fstatat(dirfd(dir), $0.baseAddress!, &st, 0) == 0 }
+        }
+        return found && (st.st_mode & S_IFMT) == S_IFREG
+    }
+}
+
+/// A plugin file whose name is not UTF-8: its directory (as configured) and its name's bytes.
+struct MisnamedFile: Hashable, Sendable {
+    let directory: CodePointKey
+    let name: [UInt8]
+
+    init(directory: String, name: [UInt8]) {
+        self.directory = CodePointKey(directory)
+        self.name = name
+    }
+
+    /// The path as logs, events and the admin API show it: each byte that is not part of a UTF-8
+    /// sequence as `\xHH` (`caf\xE9.so`), which says what to rename.
+    var shown: String {
+        var text = directory.string + "/"
+        var i = 0
+        while i < name.count {
+            let lead = name[i]
+            let length = lead < 0x80 ? 1 : lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3 : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0
+            if length > 0, i + length <= name.count, let scalar = String(validating: name[i..<(i + length)], as: UTF8.self) {
+                text += scalar
+                i += length
+            } else {
+                text += "\\x" + String(lead, radix: 16, uppercase: true)
+                i += 1
+            }
+        }
+        return text
     }
 }

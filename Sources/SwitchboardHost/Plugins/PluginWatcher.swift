@@ -276,7 +276,10 @@ public final class PluginWatcher: Sendable {
         // The directory was swapped (a symlink retargeted) or created since it was watched: watch
         // what it is now, so later changes inside it are seen too.
         if inotify, state.withLock({ $0.watches.moved(directory, realPath: Self.realPath(directory)) }) { watch(directory) }
-        let (files, misnamed) = PluginRegistry.pluginFiles(in: directory)
+        // Unlistable for now (no file descriptor left, say): what is known is kept; a file that
+        // is really gone is found so below, by its own stat.
+        let listing = PluginRegistry.pluginFiles(in: directory)
+        let files = listing?.files ?? []
         let settle = options.debounce.nanoseconds
         var loaded: [PluginInstance] = []
         var refused: [LoadRefusal] = []
@@ -314,15 +317,17 @@ public final class PluginWatcher: Sendable {
                     if case .success(let instance) = result { loaded.append(instance) }
                 }
             }
-            let names = ledger.misnamed(misnamed, in: directory, retryRefused: retryRefused)
-            for file in names.refuse {
-                let refusal = LoadRefusal(
-                    kind: .fileNameNotUTF8, file: file, pluginName: nil,
-                    message: "the file's name is not UTF-8 (shown with U+FFFD for each invalid byte): give it a UTF-8 name, for example with `convmv -f latin1 -t utf8 --notest`, and it loads")
-                registry.record(refusal)
-                refused.append(refusal)
+            if let misnamed = listing?.misnamed {
+                let names = ledger.misnamed(misnamed, in: directory, retryRefused: retryRefused)
+                for file in names.refuse {
+                    let refusal = LoadRefusal(
+                        kind: .fileNameNotUTF8, file: file.shown, pluginName: nil,
+                        message: "the file's name is not UTF-8 (shown with each byte that is not UTF-8 as \\xHH): give it a UTF-8 name, for example with `convmv -f latin1 -t utf8 --notest`, and it loads")
+                    registry.record(refusal)
+                    refused.append(refusal)
+                }
+                for file in names.gone { registry.forgetRefusal(file: file.shown) }
             }
-            for file in names.gone { registry.forgetRefusal(file: file) }
             for file in ledger.missing(in: directory, listed: files) {
                 // A dangling symlink or a vanished file: unload what it served.
                 if Self.fingerprint(file) != nil { continue }

@@ -31,9 +31,9 @@ struct PluginFileLedger {
     }
 
     private(set) var seen: [CodePointKey: Seen] = [:]
-    /// The files whose names are not UTF-8 that were refused, by the path shown for them: each is
-    /// refused once while it stays.
-    private(set) var misnamed: Set<CodePointKey> = []
+    /// The files whose names are not UTF-8 that were refused, by their bytes: each is refused once
+    /// while it stays.
+    private(set) var misnamed: Set<MisnamedFile> = []
 
     enum FirstLook: Equatable {
         /// Same fingerprint as last time: nothing to do.
@@ -107,17 +107,18 @@ struct PluginFileLedger {
 
     mutating func forget(_ file: String) { seen[CodePointKey(file)] = nil }
 
-    /// `listed`: the files in `directory` whose names are not UTF-8, now (as
-    /// `PluginRegistry.pluginFiles` shows them). `refuse`: those to refuse, the ones not refused
-    /// since they appeared (all of them when `retryRefused`). `gone`: those refused before that
-    /// are listed no more (renamed or removed), whose refusals end.
-    mutating func misnamed(_ listed: [String], in directory: String, retryRefused: Bool) -> (refuse: [String], gone: [String]) {
-        let now = Set(listed.map(CodePointKey.init))
-        let gone = misnamed.filter { PluginWatcher.parent(of: $0.string).hasSameCodePoints(as: directory) && !now.contains($0) }
+    /// `listed`: the files in `directory` whose names are not UTF-8, now
+    /// (`PluginRegistry.pluginFiles`). `refuse`: those to refuse, the ones not refused since they
+    /// appeared (all of them when `retryRefused`). `gone`: those refused before that are listed no
+    /// more (renamed or removed), whose refusals end.
+    mutating func misnamed(_ listed: [MisnamedFile], in directory: String, retryRefused: Bool) -> (refuse: [MisnamedFile], gone: [MisnamedFile]) {
+        let now = Set(listed)
+        let directory = CodePointKey(directory)
+        let gone = misnamed.filter { $0.directory == directory && !now.contains($0) }
         misnamed.subtract(gone)
-        let refuse = listed.filter { retryRefused || !misnamed.contains(CodePointKey($0)) }
+        let refuse = listed.filter { retryRefused || !misnamed.contains($0) }
         misnamed.formUnion(now)
-        return (refuse, gone.map(\.string).sorted())
+        return (refuse, gone.sorted { $0.name.lexicographicallyPrecedes($1.name) })
     }
 }
 
