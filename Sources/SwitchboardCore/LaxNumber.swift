@@ -78,9 +78,8 @@ public enum LaxNumber {
 /// A boolean read from text as pydantic's lax mode reads one (pydantic-core's `str_as_bool`), for
 /// every place a boolean is declared and a string arrives: path, query and header parameters,
 /// and JSON strings in a body. `1`, `t`, `true`, `y`, `yes`, `on` are true and `0`, `f`, `false`,
-/// `n`, `no`, `off` false, letters in any ASCII case; nothing is trimmed. Only ASCII letters fold:
-/// by Unicode's rules U+212A KELVIN SIGN lower-cases to `k`, and pydantic's
-/// `eq_ignore_ascii_case` would not take such a letter for one of these.
+/// `n`, `no`, `off` false, letters in any ASCII case (pydantic's `eq_ignore_ascii_case`); nothing
+/// is trimmed. The words are compared as bytes, without making a lower-cased copy.
 public enum LaxBool {
     /// The words, in ASCII lower case, and what each means.
     private static let words: [(word: StaticString, value: Bool)] = [

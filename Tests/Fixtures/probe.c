@@ -9,7 +9,7 @@
  *   GET  /probe/blocking    SB_ROUTE_BLOCKING: sleeps on the pool          -> 200 "blocked"
  *   POST /probe/echo        method, query q, header x-probe and body        -> 200 text
  *   GET  /probe/rules       checks refusals (bad header, second response)  -> 200 "ok" or what failed
- *   GET  /probe/query-names?caf%C3%A9=composed&cafe%CC%81=decomposed&%FF=replaced
+ *   GET  /probe/query-names?caf%C3%A9=composed&cafe%CC%81=decomposed&%FF=replaced&=empty+name
  *                           query parameter names matched by their bytes     -> 200 "ok" or what failed
  *   GET  /probe/borrowed    a borrowed body; /probe/released counts releases
  *   GET  /probe/state       state_increment("hits"), answered from the store callback
@@ -142,9 +142,9 @@ static sb_status query_names(void *d, sb_request *req) {
     else if (host->request_query_param(req, str("caf\xC3\xA9"), 1, &v) != SB_ERR_NOT_FOUND
              || host->request_query_param(req, str("caf\xC3\xA9"), (size_t)-1, &v) != SB_ERR_NOT_FOUND)
         problem = "an index past the values was found";
-    else if (host->request_query_param(req, (sb_str){NULL, 8}, 0, &v) != SB_ERR_NOT_FOUND
+    else if (host->request_query_param(req, (sb_str){NULL, 8}, 0, &v) != SB_OK || !is(v, "empty name")
              || host->request_path_param(req, (sb_str){NULL, 4}, &v) != SB_ERR_NOT_FOUND)
-        problem = "a NULL name with a length was found";
+        problem = "a NULL name with a length was not read as the empty name";
     return text(req, 200, problem);
 }
 

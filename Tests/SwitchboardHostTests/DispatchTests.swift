@@ -180,7 +180,7 @@ import Testing
     @Test func theABIRefusesMisuseWithStatusCodes() async throws {
         try await Self.host("rules").test { client in
             try await client.execute(uri: "/probe/rules", method: .get) { #expect($0.text == "ok") }
-            try await client.execute(uri: "/probe/query-names?caf%C3%A9=composed&cafe%CC%81=decomposed&%FF=replaced", method: .get) {
+            try await client.execute(uri: "/probe/query-names?caf%C3%A9=composed&cafe%CC%81=decomposed&%FF=replaced&=empty+name", method: .get) {
                 #expect($0.text == "ok")
             }
         }

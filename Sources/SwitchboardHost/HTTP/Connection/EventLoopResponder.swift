@@ -111,37 +111,53 @@ final class EventLoopResponder: ChannelDuplexHandler {
 }
 
 /// Flush consolidation across connections: the responses `EventLoopResponder` writes during one
-/// tick of an event loop (the requests one `epoll_wait` returned) are flushed together once the
-/// tick's reads are done, instead of each as it is written. The same `writev` calls are made,
-/// but back to back, so a client that reads many connections (a load balancer, a proxy, `wrk`)
-/// is woken once for them rather than once per response: on loopback the sender pays for that
-/// wake-up in its own system time. Netty's `FlushConsolidationHandler` does the same within one
-/// connection; NIO runs a task queued from its loop after the I/O of the current tick.
+/// tick of an event loop (the connections one `epoll_wait` returned as readable) are flushed
+/// together once the tick's reads are done, instead of each as it is written. The writes then
+/// leave back to back (one `writev` per connection, fewer for pipelined requests), so a client
+/// that reads many connections (a load balancer, a proxy, `wrk`) is woken once for them rather
+/// than once per response: on loopback the sender pays for that wake-up in its own system time.
+/// Netty's `FlushConsolidationHandler` does the same within one connection; NIO runs a task
+/// queued from its loop after the I/O of the current tick.
 ///
-/// Measured (bench/RESULTS.md, "eighth stop"; host on CPU 1, `wrk -t1 -c64` on CPU 0, `GET
-/// /hello-c`): 1.4–1.6× the requests per second of flushing each response, system CPU per request
-/// halved, median latency lower. A response waits at most for the rest of its tick's requests.
+/// A response waits for the handlers of the rest of its tick's requests (each a non-blocking
+/// handler, answered inline) and for the tasks queued on the loop before the flush. Measured
+/// (bench/RESULTS.md, "eighth stop"; host on CPU 1, `wrk -t1 -c64` on CPU 0, `GET /hello-c`):
+/// 1.3–1.7× the requests per second of flushing each response, system CPU per request about
+/// halved, median latency lower.
 ///
-/// One per event loop thread; touched only on that thread.
+/// One per event loop thread (NIOPosix runs one loop per thread), touched only on that thread. A
+/// loop other than the one the thread's batch serves (not NIOPosix's) is flushed at once.
 final class TickFlush {
     /// A pthread key: each thread reads and writes only its own value.
     nonisolated(unsafe) private static let current = ThreadSpecificVariable<TickFlush>()
-    /// Channels written to in this tick, in the order of their writes.
+    private let eventLoop: any EventLoop
+    /// Channels written to in this tick, in the order of their writes (one written to again
+    /// right after itself, as pipelined requests are, is listed once).
     private var pending: [any Channel] = []
     /// The list being flushed (kept to reuse its storage).
     private var flushing: [any Channel] = []
+
+    private init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
 
     /// Flushes `channel` before `eventLoop` (the calling thread's) waits for I/O again.
     static func flushSoon(_ channel: any Channel, on eventLoop: any EventLoop) {
         let batch: TickFlush
         if let existing = current.currentValue {
+            guard existing.eventLoop === eventLoop else {
+                channel.flush()
+                return
+            }
             batch = existing
         } else {
-            batch = TickFlush()
+            batch = TickFlush(eventLoop: eventLoop)
             current.currentValue = batch
         }
         if batch.pending.isEmpty {
             eventLoop.assumeIsolatedUnsafeUnchecked().execute { batch.flushAll() }
+        } else if batch.pending.last === channel {
+            return  // pipelined requests: one flush sends them all
         }
         batch.pending.append(channel)
     }
