@@ -128,15 +128,9 @@ public enum QueryString {
         return raw.formDecoded().hasSameCodePoints(asUTF8: name)
     }
 
-    /// The decoded value of the `index`-th pair called `name` (0 is the first), or nil; only
-    /// that value is decoded.
-    public static func value(_ items: [(name: Substring, value: Substring)], named name: String, at index: Int) -> String? {
-        var name = name
-        return name.withUTF8 { value(items, namedUTF8: UnsafeRawBufferPointer($0), at: index) }
-    }
-
-    /// `value(_:named:at:)` for a name given as UTF-8 bytes, borrowed for the call
-    /// (`request_query_param`). A negative `index` finds nothing.
+    /// The decoded value of the `index`-th pair (0 is the first) whose name decodes to the UTF-8
+    /// bytes `name`, borrowed for the call (`request_query_param`), or nil; only that value is
+    /// decoded. A negative `index` finds nothing.
     public static func value(_ items: [(name: Substring, value: Substring)], namedUTF8 name: UnsafeRawBufferPointer, at index: Int) -> String? {
         var seen = 0
         for item in items where Self.name(item.name, isUTF8: name) {

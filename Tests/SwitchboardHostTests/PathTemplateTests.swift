@@ -70,7 +70,12 @@ import SwitchboardSDK
         let items = QueryString.items("a=1&&b&c=x=y&a=2&q+x=%20z&caf%C3%A9=1&e%CC%81=2&=v&bad=%zz&mixed=%zz%41")
         #expect(items.map { "\($0.name)|\($0.value)" } == ["a|1", "b|", "c|x=y", "a|2", "q+x|%20z", "caf%C3%A9|1", "e%CC%81|2", "|v", "bad|%zz", "mixed|%zz%41"])
         #expect(QueryString.items("").isEmpty && QueryString.items("&&").isEmpty)
-        #expect(QueryString.lastValue(items, named: "a") == "2" && QueryString.value(items, named: "a", at: 0) == "1" && QueryString.value(items, named: "a", at: 1) == "2")
+        func value(_ items: [(name: Substring, value: Substring)], _ name: String, _ index: Int) -> String? {
+            var name = name
+            return name.withUTF8 { QueryString.value(items, namedUTF8: UnsafeRawBufferPointer($0), at: index) }
+        }
+        #expect(value(items, "caf\u{E9}", 0) == "1" && value(items, "e\u{301}", 0) == "2" && value(items, "\u{E9}", 0) == nil, "by code points")
+        #expect(QueryString.lastValue(items, named: "a") == "2" && value(items, "a", 0) == "1" && value(items, "a", 1) == "2" && value(items, "a", 2) == nil && value(items, "a", -1) == nil)
         #expect(QueryString.lastValue(items, named: "b") == "" && QueryString.lastValue(items, named: "c") == "x=y")
         #expect(QueryString.lastValue(items, named: "q x") == " z", "+ is a space, in names too")
         #expect(QueryString.lastValue(items, named: "café") == "1")

@@ -494,9 +494,10 @@ typedef struct sb_host_api {
 
     /* Adds a route. Copies the spec (see sb_route_spec). SB_ERR_INVALID_ARGUMENT for an invalid
      * method or template, or a path, parameter name, default, pattern or enum value that is not
-     * UTF-8 (never repaired: two different names could become one), SB_ERR_CONFLICT for a duplicate within this plugin; both are logged,
-     * and refuse the plugin (invalid-route) when on_init returns. Conflicts with other plugins
-     * are checked when init returns, and refuse the plugin. */
+     * UTF-8 (never repaired: two different names could become one); SB_ERR_CONFLICT for a
+     * duplicate within this plugin. Both are logged and refuse the plugin (invalid-route) when
+     * on_init returns. Conflicts with other plugins are checked when init returns, and refuse
+     * the plugin. */
     sb_status (*route_add)(sb_plugin *plugin, const sb_route_spec *spec);
 
     /* --- Request access (strings borrowed until the request handle becomes invalid) ----------- */
