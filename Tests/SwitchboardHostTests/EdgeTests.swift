@@ -285,8 +285,11 @@ import Testing
     /// A client that pipelines requests and never reads is held back: once its socket stops taking
     /// responses the server stops answering on the event loop, and the task's writer waits, so the
     /// server stops reading. Unheld, 2,000 pipelined requests for 64 KiB each queued 125 MiB of
-    /// responses. Host paths with a query are the host's on either path.
-    @Test func aClientThatSendsWithoutReadingIsHeldBack() throws {
+    /// responses. Both ways of answering are tried: on the event loop (no body) and by the
+    /// connection's task (a request with a body). Host paths with a query are the host's on either
+    /// path.
+    @Test(arguments: ["", "Content-Length: 1\r\n\r\nx"])
+    func aClientThatSendsWithoutReadingIsHeldBack(body: String) throws {
         let server = try Self.server("edge-unread", environment: ["SWITCHBOARD_LIMITS_SEND_TIMEOUT_MS": "30000"])
         defer { server.stop() }
         #expect(try server.get("/metrics?format=text").status == 200)
@@ -295,7 +298,7 @@ import Testing
         let before = residentBytes(pid)
         let fd = try RawHTTP.connect(port: server.port, timeout: 0)
         defer { close(fd) }
-        Self.send(fd, String(repeating: "GET /probe/big HTTP/1.1\r\nHost: x\r\n\r\n", count: 2000))
+        Self.send(fd, String(repeating: "GET /probe/big HTTP/1.1\r\nHost: x\r\n" + (body.isEmpty ? "\r\n" : body), count: 2000))
         // The server answers what its socket takes, then stops; time for it to have gone on.
         var peak = before
         for _ in 0..<20 {

@@ -16,8 +16,8 @@ import class SwitchboardCore.Locked
 /// answer is not ready (a body to stream, a file, a coded body, a handler on the thread pool or
 /// answering later) is passed on with what it started as (`Handover`), and the task finishes it:
 /// its handler runs once. While the socket is not writable the task answers, so a client that
-/// sends without reading stops being answered here. (The task's writer was seen writing while the
-/// channel was not writable; the kernel's send buffer bounds what it queued in the tests.)
+/// sends without reading stops being answered here; the task takes one request at a time
+/// (`PipeliningGate`) and its writer waits while the socket is not writable.
 ///
 /// Measured (bench/ab.sh against the build before it, bench/RESULTS.md): 1.01–1.50× the requests
 /// per second on the example plugins' routes; the text route went from 0.4–0.5 of a bare SwiftNIO

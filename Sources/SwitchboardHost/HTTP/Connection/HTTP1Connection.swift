@@ -9,9 +9,9 @@ import NIOHTTPTypesHTTP1
 import Synchronization
 
 /// The host's HTTP/1.1 connections: Hummingbird's request loop over a pipeline that adds the
-/// `ConnectionGuard` (limits, timeouts, framing and connection management by RFC 9112) and, for
-/// the host's responder, `EventLoopResponder`; it counts open connections against
-/// `ConnectionLimits.maxConnections`.
+/// `ConnectionGuard` (limits, timeouts, framing and connection management by RFC 9112), for the
+/// host's responder `EventLoopResponder`, and `PipeliningGate` (the task takes one request at a
+/// time); it counts open connections against `ConnectionLimits.maxConnections`.
 struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
     struct Value: ServerChildChannelValue {
         let asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
@@ -69,6 +69,7 @@ struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
                 try pipeline.addHandler(EventLoopResponder(responder: host, handover: passed))
                 handover = passed
             }
+            try pipeline.addHandler(PipeliningGate())
             let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
             return Value(asyncChannel: asyncChannel, handover: handover)
