@@ -332,11 +332,19 @@ struct Report {
 
 /// Strong entity tags for stored bytes: 64-bit FNV-1a, quoted.
 enum ETag {
+    /// `"` and 16 lower-case hex digits and `"`, written in place (every read of an item makes one).
     static func of(_ bytes: [UInt8]) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        let hex = String(hash, radix: 16)
-        return ETagList.strong(String(repeating: "0", count: 16 - hex.count) + hex)
+        return String(unsafeUninitializedCapacity: 18) { tag in
+            tag[0] = UInt8(ascii: "\"")
+            for i in 0..<16 {
+                let nibble = UInt8(truncatingIfNeeded: hash >> (60 - 4 * i)) & 0xF
+                tag[1 + i] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+            }
+            tag[17] = UInt8(ascii: "\"")
+            return 18
+        }
     }
 }
 

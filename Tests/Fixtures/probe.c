@@ -89,6 +89,15 @@ static sb_status rules(void *d, sb_request *req) {
         problem = "a header value with CR LF was accepted";
     else if (host->response_header_add(req, str("bad name"), str("v")) != SB_ERR_INVALID_ARGUMENT)
         problem = "a header name with a space was accepted";
+    else if (host->response_header_add(req, str(""), str("v")) != SB_ERR_INVALID_ARGUMENT
+             || host->response_header_add(req, (sb_str){NULL, 6}, str("v")) != SB_ERR_INVALID_ARGUMENT
+             || host->response_header_add(req, str("x-caf\xE9"), str("v")) != SB_ERR_INVALID_ARGUMENT)
+        problem = "an empty, NULL or Latin-1 header name was accepted";
+    else if (host->response_header_add(req, str("x-latin1"), str("caf\xE9")) != SB_ERR_INVALID_ARGUMENT
+             || host->response_header_add(req, str("x-nul"), (sb_str){"a\0b", 3}) != SB_ERR_INVALID_ARGUMENT)
+        problem = "a header value that is not UTF-8, or holds a NUL, was accepted";
+    else if (host->response_header_add(req, str("x-utf8"), str("caf\xC3\xA9 \xE2\x9C\x93")) != SB_OK)
+        problem = "a UTF-8 header value (obs-text on the wire) was refused";
     else if (host->request_path_param(req, str("nope"), &missing) != SB_ERR_NOT_FOUND)
         problem = "a missing path parameter was found";
     else if (host->request_header(req, str("bad name"), 0, &missing) != SB_ERR_INVALID_ARGUMENT

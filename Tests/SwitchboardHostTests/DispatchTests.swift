@@ -2,6 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Testing
@@ -179,7 +180,10 @@ import Testing
 
     @Test func theABIRefusesMisuseWithStatusCodes() async throws {
         try await Self.host("rules").test { client in
-            try await client.execute(uri: "/probe/rules", method: .get) { #expect($0.text == "ok") }
+            try await client.execute(uri: "/probe/rules", method: .get) {
+                #expect($0.text == "ok")
+                #expect($0.headers[HTTPField.Name("x-utf8")!] == "café ✓", "a UTF-8 value arrives as its bytes")
+            }
             try await client.execute(uri: "/probe/query-names?caf%C3%A9=composed&cafe%CC%81=decomposed&%FF=replaced&=empty+name", method: .get) {
                 #expect($0.text == "ok")
             }

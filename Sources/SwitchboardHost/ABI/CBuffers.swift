@@ -11,6 +11,11 @@ extension sb_str {
 extension sb_bytes {
     /// The bytes, borrowed as `sb_str.bytes` is; empty for a NULL `ptr` whatever `len` says.
     var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: len > 0 ? ptr : nil, count: ptr == nil ? 0 : len) }
+
+    /// The same memory as `text`, as bytes (a lent copy's NUL not counted); borrowed as `text` is.
+    init(_ text: sb_str) {
+        self.init(ptr: UnsafeRawPointer(text.ptr)?.assumingMemoryBound(to: UInt8.self), len: text.len)
+    }
 }
 
 /// A NUL-terminated C string from a descriptor; nil for NULL, lossy for invalid UTF-8.
@@ -23,31 +28,71 @@ func stringFromC(_ ptr: UnsafePointer<CChar>?) -> String? {
 import Glibc
 #endif
 
+/// Copies bytes, each followed by a NUL (so a copy is also a C string), one after the other into
+/// memory it does not own: `BorrowArena`'s blocks, or a caller's temporary allocation.
+struct LendingCursor {
+    private var next: UnsafeMutableRawPointer?
+    /// Bytes left after `next`.
+    private(set) var remaining: Int
+
+    init(_ region: UnsafeMutableRawBufferPointer) {
+        next = region.baseAddress
+        remaining = region.count
+    }
+
+    /// The bytes `bytes` takes, with its NUL.
+    static func size(_ bytes: Int) -> Int { bytes + 1 }
+
+    /// Copies `bytes` and its NUL; nil when fewer than `size(bytes.count)` bytes are left.
+    mutating func copy(_ bytes: UnsafeRawBufferPointer) -> sb_str? {
+        let needed = Self.size(bytes.count)
+        guard needed <= remaining, let dst = next else { return nil }
+        if let base = bytes.baseAddress { dst.copyMemory(from: base, byteCount: bytes.count) }
+        dst.storeBytes(of: 0, toByteOffset: bytes.count, as: UInt8.self)
+        next = dst + needed
+        remaining -= needed
+        return sb_str(ptr: dst.assumingMemoryBound(to: CChar.self), len: bytes.count)
+    }
+}
+
 /// Memory for strings the host lends to a plugin: each copy stays put until the arena is freed.
 /// Not thread-safe: its owner locks around every use.
-final class BorrowArena: @unchecked Sendable {  // not thread-safe: every use holds its owner's lock
-    private var blocks: [UnsafeMutableRawPointer] = []
-    private var cursor: UnsafeMutableRawPointer? = nil
-    private var remaining = 0
+///
+/// Its first block is the object's own tail storage (`ManagedBuffer`), so an arena that lends
+/// under `inlineBytes` costs one heap allocation, not three (object, block list, block): every
+/// request that borrows a path parameter made those. A class instance's tail storage never moves,
+/// so the copies in it stay valid while the arena lives (its owner holds it for as long as the
+/// plugin may read them). Past it, blocks of 256 bytes or more are allocated as needed.
+final class BorrowArena: ManagedBuffer<BorrowArena.Header, UInt8>, @unchecked Sendable {  // not thread-safe: every use holds its owner's lock
+    struct Header {
+        var cursor: LendingCursor
+        /// Allocated past the inline block, freed with the arena.
+        var blocks: [UnsafeMutableRawPointer] = []
+    }
 
-    init() {}
+    /// The inline block's size when none is asked for, in bytes: a handful of parameters,
+    /// header values or configuration entries.
+    static let inlineBytes = 256
+
+    /// A new arena whose inline block holds at least `capacity` bytes (copies take one more byte
+    /// each, for the NUL: `LendingCursor.size`).
+    static func make(capacity: Int = inlineBytes) -> BorrowArena {
+        let buffer = create(minimumCapacity: capacity) { buffer in
+            Header(cursor: buffer.withUnsafeMutablePointerToElements { LendingCursor(UnsafeMutableRawBufferPointer(start: $0, count: buffer.capacity)) })
+        }
+        return unsafeDowncast(buffer, to: BorrowArena.self)
+    }
 
     /// Copies `bytes` (plus a NUL, so the copy is also a C string) and returns the copy.
     func copy(_ bytes: UnsafeRawBufferPointer) -> sb_str {
-        let needed = bytes.count + 1
-        if needed > remaining {
-            let size = max(needed, 256)
+        withUnsafeMutablePointerToHeader { header in
+            if let copied = header.pointee.cursor.copy(bytes) { return copied }
+            let size = max(LendingCursor.size(bytes.count), 256)
             let block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 1)
-            blocks.append(block)
-            cursor = block
-            remaining = size
+            header.pointee.blocks.append(block)
+            header.pointee.cursor = LendingCursor(UnsafeMutableRawBufferPointer(start: block, count: size))
+            return header.pointee.cursor.copy(bytes)!
         }
-        let dst = cursor!
-        if let base = bytes.baseAddress { dst.copyMemory(from: base, byteCount: bytes.count) }
-        dst.storeBytes(of: 0, toByteOffset: bytes.count, as: UInt8.self)
-        cursor = dst + needed
-        remaining -= needed
-        return sb_str(ptr: dst.assumingMemoryBound(to: CChar.self), len: bytes.count)
     }
 
     func copy(_ string: String) -> sb_str {
@@ -56,7 +101,9 @@ final class BorrowArena: @unchecked Sendable {  // not thread-safe: every use ho
     }
 
     deinit {
-        for block in blocks { block.deallocate() }
+        withUnsafeMutablePointerToHeader { header in
+            for block in header.pointee.blocks { block.deallocate() }
+        }
     }
 }
 

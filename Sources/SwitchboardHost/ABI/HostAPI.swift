@@ -116,8 +116,7 @@ enum HostAPI {
 
         // Responses
         api.response_header_add = { req, name, value in
-            guard let ex = Exchange.from(req), let name = name.validatedString, let value = value.validatedString
-            else { return SB_ERR_INVALID_ARGUMENT }
+            guard let ex = Exchange.from(req) else { return SB_ERR_INVALID_ARGUMENT }
             return ex.addHeader(name: name, value: value)
         }
         api.response_send = { req, status, body in

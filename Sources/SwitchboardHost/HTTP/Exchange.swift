@@ -87,7 +87,7 @@ final class Exchange: Drainable, Sendable {
 
     func lend(bytes: UnsafeRawBufferPointer) -> sb_str {
         state.withLock { s in
-            if s.arena == nil { s.arena = BorrowArena() }
+            if s.arena == nil { s.arena = BorrowArena.make() }
             return s.arena!.copy(bytes)
         }
     }
@@ -157,11 +157,25 @@ final class Exchange: Drainable, Sendable {
 
     // MARK: Responding
 
+    /// Adds a response field: SB_ERR_INVALID_ARGUMENT unless `name` is a token (RFC 9110 §5.1)
+    /// and `value` a valid field value (§5.5), SB_ERR_STATE once the response call has been made.
     func addHeader(name: String, value: String) -> sb_status {
         guard let fieldName = HTTPField.Name(name), HTTPField.isValidValue(value) else {
             return SB_ERR_INVALID_ARGUMENT
         }
-        return state.withLock { $0.machine.addHeader(HTTPField(name: fieldName, value: value)) } ? SB_OK : SB_ERR_STATE
+        return addHeader(HTTPField(name: fieldName, value: value))
+    }
+
+    /// `response_header_add`: as `addHeader(name:value:)`, from the plugin's bytes (borrowed for
+    /// the call); a value must also be UTF-8, as every string a plugin passes. Read in place: no
+    /// string is made of either before the field.
+    func addHeader(name: sb_str, value: sb_str) -> sb_status {
+        guard let field = HTTPField(pluginName: name.bytes, value: value.bytes) else { return SB_ERR_INVALID_ARGUMENT }
+        return addHeader(field)
+    }
+
+    private func addHeader(_ field: HTTPField) -> sb_status {
+        state.withLock { $0.machine.addHeader(field) } ? SB_OK : SB_ERR_STATE
     }
 
     /// Records the one response. `body` runs (with the response's headers, which it may add to)
@@ -171,14 +185,13 @@ final class Exchange: Drainable, Sendable {
         // waiting for another, and the next response on the connection answering the wrong request.
         guard (200...999).contains(status) else { return SB_ERR_INVALID_ARGUMENT }
         let action = state.withLock { s in
-            s.machine.respond { headers, negotiated in
-                var headers = headers
+            s.machine.respond { (headers: consuming HTTPFields, negotiated) in
                 if negotiated { headers.addVary("Accept") }
                 let responseBody = body(&headers)
                 if responseBody.contentLength != 0, !headers.contains(.contentType) {
                     headers[.contentType] = "application/octet-stream"
                 }
-                return HostResponse(status: .init(code: Int(status)), headers: headers, body: responseBody)
+                return HostResponse(status: .init(code: Int(status)), headers: consume headers, body: responseBody)
             }
         }
         if let (waiter, response) = action.resume { waiter.resume(returning: response) }
@@ -245,5 +258,17 @@ struct PacedWriter {
             unpaced = 0
             try await eventLoop.submit {}.get()
         }
+    }
+}
+
+extension HTTPField {
+    /// A field from a plugin's bytes (read, not kept): nil unless `name` is a token (RFC 9110
+    /// §5.1; a byte that is not UTF-8 decodes to U+FFFD, which no token has) and `value` is UTF-8
+    /// and a valid field value (§5.5).
+    init?(pluginName name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        guard let fieldName = HTTPField.Name(String(decoding: name, as: UTF8.self)), HTTPField.isValidValue(value),
+            value.allSatisfy({ $0 < 0x80 }) || String(validating: value, as: UTF8.self) != nil
+        else { return nil }
+        self.init(name: fieldName, value: value)
     }
 }

@@ -43,6 +43,9 @@ struct ExchangeStateMachine<Response, Waiter> {
     /// `add_header`: false once the response call has been made.
     mutating func addHeader(_ field: HTTPField) -> Bool {
         guard mayRespond else { return false }
+        // Room from the first, in one allocation, for a few more and what the host adds on the
+        // way out (`HostResponse`): the fields move into the response without a copy.
+        if headers.isEmpty { headers.reserveCapacity(8) }
         headers.append(field)
         return true
     }
@@ -63,21 +66,27 @@ struct ExchangeStateMachine<Response, Waiter> {
         var releaseHandle: Bool
     }
 
-    /// The plugin's response call. `build` makes the response from the headers added so far and
-    /// whether it was negotiated; it runs only when the call is accepted.
-    mutating func respond(_ build: (HTTPFields, _ negotiated: Bool) -> Response) -> RespondAction {
+    /// The plugin's response call. `build` makes the response from the headers added so far
+    /// (handed over: the machine keeps none, so changing them copies nothing) and whether it was
+    /// negotiated; it runs only when the call is accepted.
+    mutating func respond(_ build: (consuming HTTPFields, _ negotiated: Bool) -> Response) -> RespondAction {
         let releaseHandle = handleHeld
         handleHeld = false
         switch phase {
         case .handling:
-            phase = .responded(build(headers, negotiated))
+            phase = .responded(build(takeHeaders(), negotiated))
             return RespondAction(accepted: true, releaseHandle: releaseHandle)
         case .awaiting(let waiter):
             phase = .delivered
-            return RespondAction(accepted: true, resume: (waiter, build(headers, negotiated)), releaseHandle: releaseHandle)
+            return RespondAction(accepted: true, resume: (waiter, build(takeHeaders(), negotiated)), releaseHandle: releaseHandle)
         case .responded, .delivered, .failed:
             return RespondAction(accepted: false, releaseHandle: releaseHandle)
         }
+    }
+
+    private mutating func takeHeaders() -> HTTPFields {
+        defer { headers = HTTPFields() }
+        return headers
     }
 
     struct HandlerReturnedAction {

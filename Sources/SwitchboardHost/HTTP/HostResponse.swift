@@ -36,16 +36,17 @@ struct HostResponse: Sendable {
 
     /// As Hummingbird's `Response` does, a body of known length sets `Content-Length` unless the
     /// fields already have one (a HEAD response keeps its GET's).
-    init(status: HTTPResponse.Status, headers: HTTPFields = [:], body: Body = .bytes(ByteBuffer())) {
+    init(status: HTTPResponse.Status, headers: consuming HTTPFields = [:], body: Body = .bytes(ByteBuffer())) {
+        // Room, in one allocation, for what the host adds on the way out: Content-Length, Vary,
+        // Date and Server (a field at a time, they grew the storage up to four times). Fields
+        // handed over (`consume`) with that room already are not copied.
+        headers.reserveCapacity(headers.count + 4)
+        if let length = body.contentLength, !headers.contains(.contentLength) {
+            headers[.contentLength] = String(length)
+        }
         self.status = status
         self.headers = headers
-        // Room, in one allocation, for what the host adds on the way out: Content-Length, Vary,
-        // Date and Server (a field at a time, they grew the storage up to four times).
-        self.headers.reserveCapacity(headers.count + 4)
         self.body = body
-        if let length = body.contentLength, !headers.contains(.contentLength) {
-            self.headers[.contentLength] = String(length)
-        }
     }
 
     /// The response as Hummingbird writes it.

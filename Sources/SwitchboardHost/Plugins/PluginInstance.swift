@@ -65,7 +65,7 @@ public final class PluginInstance: @unchecked Sendable {  // mutable state is Lo
         var state: UnsafeMutableRawPointer? = nil
         var timers: [ObjectIdentifier: HostTimer] = [:]
         var subscriptions: [ObjectIdentifier: Subscription] = [:]
-        var configArena = BorrowArena()
+        var configArena = BorrowArena.make()
         /// By key, its code points (as a plugin passes it: `café` spelled two ways is two keys).
         var configCache: [CodePointKey: sb_str] = [:]
         /// Open streams and pending exchanges, ended by the drain deadline.

@@ -208,21 +208,29 @@ final class StateCalls: Sendable {
     }
 
     private static func complete(_ done: sb_state_done_fn, _ user: UnsafeMutableRawPointer?, _ status: sb_status, _ result: StateResult) {
-        let arena = BorrowArena()
-        let value = result.value.withUnsafeBytes { arena.copy($0) }
-        let entries = result.entries.map { entry in
-            let key = arena.copy(entry.key)
-            let value = entry.value.withUnsafeBytes { arena.copy($0) }
-            return sb_state_entry(key: key, value: sb_bytes(ptr: UnsafeRawPointer(value.ptr)?.assumingMemoryBound(to: UInt8.self), len: value.len))
-        }
-        entries.withUnsafeBufferPointer { list in
-            var out = sb_state_result()
-            out.struct_size = UInt32(MemoryLayout<sb_state_result>.size)
-            out.value = sb_bytes(ptr: UnsafeRawPointer(value.ptr)?.assumingMemoryBound(to: UInt8.self), len: value.len)
-            out.number = result.number
-            out.entries = list.baseAddress
-            out.entry_count = list.count
-            done(user, status, &out)
+        // Lent for the callback only: copied (each with a NUL) into one temporary region, on the
+        // stack when it is small, as is the entry list.
+        var bytes = LendingCursor.size(result.value.count)
+        for entry in result.entries { bytes += LendingCursor.size(entry.key.utf8.count) + LendingCursor.size(entry.value.count) }
+        withUnsafeTemporaryAllocation(byteCount: bytes, alignment: 1) { region in
+            var lent = LendingCursor(region)
+            let value = result.value.withUnsafeBytes { lent.copy($0)! }
+            withUnsafeTemporaryAllocation(of: sb_state_entry.self, capacity: max(1, result.entries.count)) { list in
+                for (i, entry) in result.entries.enumerated() {
+                    var name = entry.key
+                    let key = name.withUTF8 { lent.copy(UnsafeRawBufferPointer($0))! }
+                    let value = entry.value.withUnsafeBytes { lent.copy($0)! }
+                    (list.baseAddress! + i).initialize(to: sb_state_entry(key: key, value: sb_bytes(value)))
+                }
+                defer { _ = list.baseAddress.map { $0.deinitialize(count: result.entries.count) } }
+                var out = sb_state_result()
+                out.struct_size = UInt32(MemoryLayout<sb_state_result>.size)
+                out.value = sb_bytes(value)
+                out.number = result.number
+                out.entries = UnsafePointer(list.baseAddress)  // never NULL, as before: a list may be empty
+                out.entry_count = result.entries.count
+                done(user, status, &out)
+            }
         }
     }
 }
