@@ -60,14 +60,20 @@ enum ContentCoding {
     /// Whether `contentType`'s media type (parameters and case aside) is one of `settings.types`;
     /// never an event stream. Compares bytes in place: it runs for every response.
     static func compressible(_ contentType: String, _ settings: CompressionSettings) -> Bool {
-        let utf8 = contentType.utf8
-        let type = utf8[..<(utf8.firstIndex(of: UInt8(ascii: ";")) ?? utf8.endIndex)].trimmingHTTPSpace
-        guard !type.isEmpty, !type.equalsIgnoringASCIICase("text/event-stream".utf8) else { return false }
-        return settings.types.contains { entry in
-            let entry = entry.utf8
-            if entry.last == UInt8(ascii: "/") { return type.hasPrefixIgnoringASCIICase(entry) }
-            if entry.first == UInt8(ascii: "+") { return type.hasSuffixIgnoringASCIICase(entry) }
-            return type.equalsIgnoringASCIICase(entry)
+        // Through the strings' contiguous UTF-8 (no copy for a native string): walking a
+        // String.UTF8View by its indexes cost 2.9 % of the samples on `GET /hello-c`.
+        var contentType = contentType
+        return contentType.withUTF8 { utf8 in
+            let type = utf8[..<(utf8.firstIndex(of: UInt8(ascii: ";")) ?? utf8.endIndex)].trimmingHTTPSpace
+            guard !type.isEmpty, !type.equalsIgnoringASCIICase("text/event-stream".utf8) else { return false }
+            return settings.types.contains { entry in
+                var entry = entry
+                return entry.withUTF8 { entry in
+                    if entry.last == UInt8(ascii: "/") { return type.hasPrefixIgnoringASCIICase(entry) }
+                    if entry.first == UInt8(ascii: "+") { return type.hasSuffixIgnoringASCIICase(entry) }
+                    return type.equalsIgnoringASCIICase(entry)
+                }
+            }
         }
     }
 

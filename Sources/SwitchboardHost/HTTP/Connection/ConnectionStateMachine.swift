@@ -379,18 +379,36 @@ struct ConnectionStateMachine {
 
     /// Why a head must be refused (RFC 9112 §3.2, RFC 9110 §10.1.1), or nil.
     static func problem(with head: HTTPRequestHead) -> Rejection? {
-        let hosts = head.headers["host"]
-        if hosts.count > 1 {
-            return Rejection(status: .badRequest, detail: "A request must have one Host header field; this one has \(hosts.count)")
+        // One pass over the fields, names compared as bytes: a lookup by name (`headers["host"]`)
+        // walks them all and builds an array each time (2.1 % of the samples on `GET /hello-c`).
+        var hostCount = 0
+        var host: String? = nil
+        var expectations: [String] = []
+        var transferCodings: [String] = []
+        for (name, value) in head.headers {
+            switch name.utf8.count {
+            case 4 where name.utf8.equalsIgnoringASCIICase("host".utf8):
+                hostCount += 1
+                host = host ?? value
+            case 6 where name.utf8.equalsIgnoringASCIICase("expect".utf8):
+                expectations.append(value)
+            case 17 where name.utf8.equalsIgnoringASCIICase("transfer-encoding".utf8):
+                transferCodings.append(value)
+            default:
+                continue
+            }
         }
-        if head.version.minor >= 1 && hosts.isEmpty {
+        if hostCount > 1 {
+            return Rejection(status: .badRequest, detail: "A request must have one Host header field; this one has \(hostCount)")
+        }
+        if head.version.minor >= 1 && hostCount == 0 {
             return Rejection(status: .badRequest, detail: "An HTTP/1.1 request must have a Host header field")
         }
-        if let host = hosts.first, !isValidHost(host) {
+        if let host, !isValidHost(host) {
             return Rejection(status: .badRequest, detail: "The Host header field is not a valid host[:port]")
         }
         if head.version.minor >= 1 {
-            for value in head.headers["expect"] where !value.utf8.trimmingHTTPSpace.equalsIgnoringASCIICase("100-continue".utf8) {
+            for value in expectations where !value.utf8.trimmingHTTPSpace.equalsIgnoringASCIICase("100-continue".utf8) {
                 return Rejection(status: .expectationFailed, detail: "Only the expectation 100-continue is supported")
             }
         }
@@ -401,7 +419,7 @@ struct ConnectionStateMachine {
             return Rejection(status: .badRequest, detail: "The request method is not a valid token")
         }
         // RFC 9112 §6.1: a transfer coding the server does not understand is 501.
-        for value in head.headers["transfer-encoding"] {
+        for value in transferCodings {
             for coding in value.httpFieldParts(separatedBy: UInt8(ascii: ",")) where !coding.utf8.equalsIgnoringASCIICase("chunked".utf8) {
                 return Rejection(status: .notImplemented, detail: "Transfer-Encoding \(coding) is not supported; send the body chunked or with a Content-Length")
             }
