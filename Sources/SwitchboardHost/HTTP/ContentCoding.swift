@@ -86,26 +86,26 @@ enum ContentCoding {
     /// identity is refused). A coded body is streamed: each chunk the plugin writes is compressed
     /// and flushed as it comes, so a streamed response stays streamed; it has no Content-Length,
     /// and its strong ETag gets a `-gzip` suffix (a different representation, §8.8.3).
-    static func apply(_ response: HostResponse, request: Request, settings: CompressionSettings) -> HostResponse {
-        guard settings.enabled else { return response }
+    /// Changes `response` in place: a response whose fields are not shared is not copied.
+    static func apply(_ response: inout HostResponse, request: Request, settings: CompressionSettings) {
+        guard settings.enabled else { return }
         let status = response.status.code
-        guard (200..<300).contains(status), status != 204, status != 206 else { return response }
+        guard (200..<300).contains(status), status != 204, status != 206 else { return }
         // One pass over the fields instead of a lookup for each.
         var type: String? = nil
         for field in response.headers {
             switch field.name {
-            case .contentEncoding, .acceptRanges: return response
+            case .contentEncoding, .acceptRanges: return
             case .contentType: type = type ?? field.value
             default: continue
             }
         }
-        guard let type, compressible(type, settings) else { return response }
-        var response = response
+        guard let type, compressible(type, settings) else { return }
         response.headers.addVary("Accept-Encoding")
         let (gzip, identityRefused) = negotiate(request.headers[.acceptEncoding])
-        guard gzip else { return response }
+        guard gzip else { return }
         if let length = response.body.contentLength, length == 0 || (length < settings.minimumBytes && !identityRefused) {
-            return response
+            return
         }
         response.headers[.contentEncoding] = "gzip"
         response.headers[.contentLength] = nil
@@ -117,7 +117,6 @@ enum ContentCoding {
                 let gzip = try GzipWriter(inner: writer, level: level)
                 try await body.write(gzip)
             })
-        return response
     }
 }
 

@@ -17,6 +17,11 @@ struct HostResponse: Sendable {
         /// Written by a task: a stream, a file, a coded body, a topic stream's subscription.
         case writer(ResponseBody)
 
+        /// The buffer of a `.bytes` body; nil for a writer.
+        var bytes: ByteBuffer? {
+            if case .bytes(let bytes) = self { bytes } else { nil }
+        }
+
         /// Bytes; nil when the writer does not say (chunked, or to the close).
         var contentLength: Int? {
             switch self {

@@ -231,14 +231,16 @@ public struct PluginResponder: HTTPResponder {
 
     /// Counts the response in the route's metrics, then codes it (before a HEAD drops the body,
     /// so HEAD says what GET sends).
-    private func complete(_ response: HostResponse, request: Request, route: RouteEntry, askedForCodedTag: Bool, started: UInt64) -> HostResponse {
+    private func complete(_ response: consuming HostResponse, request: Request, route: RouteEntry, askedForCodedTag: Bool, started: UInt64) -> HostResponse {
         if let instruments = route.instruments {
             instruments.requests.increment()
             instruments.latency.recordNanoseconds(Int64(monotonicNanoseconds() &- started))
         }
-        var coded = ContentCoding.apply(response, request: request, settings: compression)
-        ContentCoding.notModified(&coded, codedTag: askedForCodedTag, settings: compression)
-        return request.method == .head ? Self.headResponse(coded) : coded
+        // In place: the response is this call's own (consuming), so its fields are not copied.
+        ContentCoding.apply(&response, request: request, settings: compression)
+        ContentCoding.notModified(&response, codedTag: askedForCodedTag, settings: compression)
+        if request.method == .head { Self.dropBodyForHead(&response) }
+        return response
     }
 
     private enum Prepared {
@@ -364,10 +366,8 @@ public struct PluginResponder: HTTPResponder {
     /// The GET response's status and headers without its body. A streamed body keeps no
     /// Content-Length, so the head still says what a GET would send (chunked); NIO suppresses the
     /// body framing of a HEAD response.
-    static func headResponse(_ response: HostResponse) -> HostResponse {
-        var head = response
-        head.body = response.body.contentLength == nil ? .writer(ResponseBody(contentLength: nil) { try await $0.finish(nil) }) : .bytes(ByteBuffer())
-        return head
+    static func dropBodyForHead(_ response: inout HostResponse) {
+        response.body = response.body.contentLength == nil ? .writer(ResponseBody(contentLength: nil) { try await $0.finish(nil) }) : .bytes(ByteBuffer())
     }
 
     private static func call(_ route: RouteEntry, _ exchange: Exchange) -> sb_status {

@@ -90,8 +90,15 @@ final class EventLoopResponder: ChannelDuplexHandler {
     private func answer(_ head: HTTPRequest, context: ChannelHandlerContext) {
         let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
         let started = responder.responder.start(request, channel: context.channel)
-        guard case .answered(var response) = started, case .bytes(let bytes) = response.body else {
-            handover.put(started, for: head)
+        // Taken out of `started` (consumed), so adding Date and Server does not copy the fields.
+        var response: HostResponse
+        let bytes: ByteBuffer
+        switch consume started {
+        case .answered(let answered) where answered.body.bytes != nil:
+            response = answered
+            bytes = response.body.bytes!
+        case let other:
+            handover.put(other, for: head)
             state = .passing(responses: 1)
             context.fireChannelRead(wrapInboundOut(.head(head)))
             context.fireChannelRead(wrapInboundOut(.end(nil)))
