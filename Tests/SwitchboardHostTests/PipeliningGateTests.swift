@@ -32,7 +32,9 @@ import Testing
         func channelReadComplete(context: ChannelHandlerContext) { seen.append("readComplete") }
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
             if case ChannelEvent.inputClosed = event { seen.append("inputClosed") }
+            if event is ConnectionGuard.LastResponse { seen.append("lastResponse") }
         }
+        func errorCaught(context: ChannelHandlerContext, error: any Error) { seen.append("error") }
     }
 
     struct Connection {
@@ -126,8 +128,54 @@ import Testing
         let c = try Connection()
         c.receive(Connection.get("/a"), .end(nil), Connection.get("/b"), .end(nil))
         _ = c.taken()
+        c.channel.read()  // held back: /b waits
         c.channel.pipeline.fireChannelInactive()
         try c.respond()
         #expect(!c.taken().contains("head /b"))
+        #expect(c.reads.reads == 0, "the read held back is not made for a closed channel")
+    }
+
+    @Test func errorsAndEventsPassAtOnceWhenNothingWaitsAndInOrderWhenSomethingDoes() throws {
+        let c = try Connection()
+        c.receive(Connection.get("/a"))
+        c.channel.pipeline.fireErrorCaught(ChannelError.ioOnClosedChannel)
+        #expect(c.taken() == ["head /a", "readComplete", "error"])
+        c.receive(.end(nil), Connection.get("/b"), .end(nil))
+        c.channel.pipeline.fireErrorCaught(ChannelError.ioOnClosedChannel)
+        c.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(c.taken() == ["end", "readComplete"])
+        try c.respond()
+        #expect(c.taken() == ["head /b", "end", "error", "inputClosed", "readComplete"])
+    }
+
+    /// RFC 9112 §9.6: after the connection's last response, what the client pipelined behind it
+    /// is not processed; the socket is read again so its close is seen.
+    @Test func nothingPipelinedBehindTheLastResponseReachesTheTask() throws {
+        let c = try Connection()
+        c.receive(Connection.get("/a"), .end(nil), Connection.get("/b"), .end(nil))
+        c.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        c.channel.read()
+        #expect(c.taken() == ["head /a", "end", "readComplete"])
+        #expect(c.reads.reads == 0)
+        // The guard says so while the response's end is written (quiescing, Connection: close),
+        // or when an open-ended response starts.
+        c.channel.pipeline.fireUserInboundEventTriggered(ConnectionGuard.LastResponse())
+        #expect(c.taken() == ["inputClosed"], "events that waited still pass; /b does not")
+        #expect(c.reads.reads == 1, "the read held back is made")
+        try c.respond()
+        c.receive(Connection.get("/c"), .end(nil))
+        #expect(c.taken() == ["readComplete"])
+        c.channel.read()
+        #expect(c.reads.reads == 2, "reads are not held back any more")
+    }
+
+    @Test func theLastResponseBeforeItsRequestEndedStillGetsTheRestOfTheBody() throws {
+        let c = try Connection()
+        c.receive(.head(HTTPRequest(method: .post, scheme: "http", authority: "x", path: "/upload")), .body(ByteBuffer(string: "1")))
+        _ = c.taken()
+        c.channel.pipeline.fireUserInboundEventTriggered(ConnectionGuard.LastResponse())
+        try c.respond()  // e.g. 413 with Connection: close
+        c.receive(.body(ByteBuffer(string: "2")), .end(nil), Connection.get("/next"), .end(nil))
+        #expect(c.taken() == ["body 2", "end", "readComplete"])
     }
 }

@@ -249,15 +249,21 @@ import Testing
         // host noticing the closed connection can stop them in time.
         let server = try Self.server(files: try Self.fixtures(), scale: 1)
         defer { server.stop() }
-        for path in ["/export/csv?rows=1000000", "/sse", "/logs/stream", "/events"] {
-            let client = try StreamClient(port: server.port, path: path)
+        // A request pipelined behind a stream is never answered (the stream ends the connection),
+        // and it must not keep the host from reading the client's close.
+        let paths: [(path: String, pipelined: String?)] =
+            ["/export/csv?rows=1000000", "/sse", "/logs/stream", "/events"].map { ($0, nil) }
+            + [("/logs/stream", "/download/hello.txt"), ("/events", "/download/hello.txt")]
+        for (path, pipelined) in paths {
+            let client = try StreamClient(port: server.port, path: path, pipelining: pipelined)
             #expect(client.read(until: path == "/export/csv?rows=1000000" ? "\r\n1000," : "\n\n"), "\(path)")
             // (A producer running in its writable callback holds a second lease meanwhile.)
             #expect(Self.inFlight(server) >= 1, "\(path)")
             client.close()
             let start = Date()
             let stopped = waitUntil(timeout: 1) { Self.inFlight(server) == 0 }
-            #expect(stopped, "\(path): still in flight \(Date().timeIntervalSince(start)) s after the client left")
+            #expect(stopped, "\(path) (\(pipelined ?? "nothing") pipelined): still in flight \(Date().timeIntervalSince(start)) s after the client left")
+            #expect(!client.text.contains("Hello, World!"), "\(path): the request pipelined behind it was answered")
         }
         #expect(try server.get("/logs/add?message=x", method: "POST").text.contains(#""subscribers":0"#))
     }
@@ -371,10 +377,12 @@ final class StreamClient {
     private(set) var received: [UInt8] = []
     private var closed = false
 
-    init(port: Int, path: String, headers: [(String, String)] = [], receiveBuffer: Int32 = 0) throws {
+    /// Sends `GET path`, with `Connection: close` unless a second request is `pipelining` behind it.
+    init(port: Int, path: String, headers: [(String, String)] = [], receiveBuffer: Int32 = 0, pipelining next: String? = nil) throws {
         fd = try RawHTTP.connect(port: port, timeout: 10, receiveBuffer: receiveBuffer)
         let fields = headers.map { "\($0.0): \($0.1)\r\n" }.joined()
-        let head = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(fields)Connection: close\r\n\r\n"
+        var head = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(fields)Connection: close\r\n\r\n"
+        if let next { head = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(fields)\r\nGET \(next) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" }
         _ = head.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
     }
 

@@ -63,7 +63,7 @@ struct LendingCursor {
 /// request that borrows a path parameter made those. A class instance's tail storage never moves,
 /// so the copies in it stay valid while the arena lives (its owner holds it for as long as the
 /// plugin may read them). Past it, blocks of 256 bytes or more are allocated as needed.
-final class BorrowArena: ManagedBuffer<BorrowArena.Header, UInt8>, @unchecked Sendable {  // not thread-safe: every use holds its owner's lock
+final class BorrowArena: ManagedBuffer<BorrowArena.Header, UInt8> {
     struct Header {
         var cursor: LendingCursor
         /// Allocated past the inline block, freed with the arena.
@@ -87,7 +87,7 @@ final class BorrowArena: ManagedBuffer<BorrowArena.Header, UInt8>, @unchecked Se
     func copy(_ bytes: UnsafeRawBufferPointer) -> sb_str {
         withUnsafeMutablePointerToHeader { header in
             if let copied = header.pointee.cursor.copy(bytes) { return copied }
-            let size = max(LendingCursor.size(bytes.count), 256)
+            let size = max(LendingCursor.size(bytes.count), Self.inlineBytes)
             let block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 1)
             header.pointee.blocks.append(block)
             header.pointee.cursor = LendingCursor(UnsafeMutableRawBufferPointer(start: block, count: size))

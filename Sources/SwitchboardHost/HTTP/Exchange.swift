@@ -167,8 +167,9 @@ final class Exchange: Drainable, Sendable {
     }
 
     /// `response_header_add`: as `addHeader(name:value:)`, from the plugin's bytes (borrowed for
-    /// the call); a value must also be UTF-8, as every string a plugin passes. Read in place: no
-    /// string is made of either before the field.
+    /// the call); a value must also be UTF-8, as every string a plugin passes. The value is read
+    /// in place (a string is made of it only to check UTF-8 beyond ASCII); the name becomes a
+    /// string, small enough to be stored inline for the common names.
     func addHeader(name: sb_str, value: sb_str) -> sb_status {
         guard let field = HTTPField(pluginName: name.bytes, value: value.bytes) else { return SB_ERR_INVALID_ARGUMENT }
         return addHeader(field)

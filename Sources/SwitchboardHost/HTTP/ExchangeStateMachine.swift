@@ -22,7 +22,8 @@ struct ExchangeStateMachine<Response, Waiter> {
     }
 
     private(set) var phase = Phase.handling
-    /// Headers added before the response call, in order.
+    /// Headers added before the response call, in order; empty after it (they move into the
+    /// response).
     private(set) var headers = HTTPFields()
     /// The plugin negotiated the media type (`request_negotiate`): the response varies by Accept.
     private(set) var negotiated = false

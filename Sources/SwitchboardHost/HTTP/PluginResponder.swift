@@ -363,7 +363,7 @@ public struct PluginResponder: HTTPResponder {
         return failed
     }
 
-    /// The GET response's status and headers without its body. A streamed body keeps no
+    /// Makes `response` the GET response's status and headers without its body. A streamed body keeps no
     /// Content-Length, so the head still says what a GET would send (chunked); NIO suppresses the
     /// body framing of a HEAD response.
     static func dropBodyForHead(_ response: inout HostResponse) {

@@ -28,6 +28,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// client already has), which completes its `closeFuture`: one watch that costs no task.
     struct CloseWhenInputCloses: Sendable {}
 
+    /// An inbound user event: the connection answers nothing more. Its last response has been
+    /// written (it closes after it), or the response being sent is open-ended
+    /// (`CloseWhenInputCloses`). Requests pipelined behind it must not be processed (RFC 9112
+    /// §9.6); `PipeliningGate` drops them.
+    struct LastResponse: Sendable {}
+
     private var machine: ConnectionStateMachine
     private let metrics: ConnectionMetrics
     /// Refuse this connection at once (more are open than `maxConnections`).
@@ -203,6 +209,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
         if event is CloseWhenInputCloses {
             promise?.succeed()
+            context.fireUserInboundEventTriggered(LastResponse())
             if case .closed = input { context.close(promise: nil) } else { input = .closeWhenClosed }
             return
         }
@@ -241,6 +248,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// make the kernel reset the connection, and the client could lose the response); without,
     /// closes at once. The send timeout bounds the wait for the output.
     private func close(context: ChannelHandlerContext, linger: Bool) {
+        context.fireUserInboundEventTriggered(LastResponse())
         context.flush()
         let shut = context.eventLoop.makePromise(of: Void.self)
         context.close(mode: .output, promise: shut)

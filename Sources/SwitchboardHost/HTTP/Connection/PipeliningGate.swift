@@ -17,7 +17,14 @@ import NIOHTTPTypes
 /// only after the loop has taken its last response, when the writability it waits on is current.
 ///
 /// Order is kept: a request's parts, and any inbound event or error that came after them, pass
-/// on in the order they arrived. A request that is not pipelined passes at once.
+/// on in the order they arrived, until the channel goes inactive (what waits is then dropped).
+/// A request that is not pipelined passes at once.
+///
+/// When the `ConnectionGuard` says the connection answers nothing more (`LastResponse`: its last
+/// response was written, or it is open-ended), the requests pipelined behind it are dropped
+/// unprocessed, as RFC 9112 §9.6 asks of a server that closes (a graceful shutdown would
+/// otherwise run a pipelined POST whose answer can no longer be sent), and reads are no longer
+/// held back: what the client sends is dropped.
 final class PipeliningGate: ChannelDuplexHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -31,10 +38,14 @@ final class PipeliningGate: ChannelDuplexHandler {
         /// (`requestEnded`); the next request passes once that has happened and the task has
         /// written its response's `.end` (`responded`), in either order.
         case answering(requestEnded: Bool, responded: Bool)
+        /// The connection answers nothing more: the rest of the task's request passes (until
+        /// `requestEnded`), every later request is dropped, and reads are not held back.
+        case closing(requestEnded: Bool)
     }
 
-    /// What arrived behind the task's request, in order: at most what one read of the socket
-    /// held, since nothing more is read while it is not empty.
+    /// What arrived behind the task's request, in order: at most what one read event of the
+    /// socket held (NIO's `maxMessagesPerRead` reads of up to its allocator's buffer size, 4 ×
+    /// 64 KiB by default), since nothing more is read while it is not empty.
     private enum Waiting {
         case part(HTTPRequestPart)
         case event(Any)
@@ -50,12 +61,18 @@ final class PipeliningGate: ChannelDuplexHandler {
         let part = unwrapInboundIn(data)
         if waiting.isEmpty, passes(part) {
             pass(part, context: context)
+        } else if case .closing = state {
+            return  // a request the connection will not answer: not processed
         } else {
             waiting.append(.part(part))
         }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ConnectionGuard.LastResponse {
+            close(context: context)
+            return
+        }
         // The client closing its side must not overtake the requests it sent before.
         if waiting.isEmpty { context.fireUserInboundEventTriggered(event) } else { waiting.append(.event(event)) }
     }
@@ -67,6 +84,7 @@ final class PipeliningGate: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         // No response can reach the client now: what waits is dropped.
         waiting.removeAll()
+        readPending = false
         context.fireChannelInactive()
     }
 
@@ -82,6 +100,8 @@ final class PipeliningGate: ChannelDuplexHandler {
         let ends: Bool
         if case .end = unwrapOutboundIn(data) { ends = true } else { ends = false }
         context.write(data, promise: promise)
+        // A last response has made the guard say `LastResponse` during that write: the state is
+        // `.closing` then, and nothing is released.
         guard ends, case .answering(let requestEnded, _) = state else { return }
         if requestEnded {
             state = .idle
@@ -97,7 +117,7 @@ final class PipeliningGate: ChannelDuplexHandler {
     private func passes(_ part: HTTPRequestPart) -> Bool {
         switch state {
         case .idle: true
-        case .answering(let requestEnded, _): !requestEnded
+        case .answering(let requestEnded, _), .closing(let requestEnded): !requestEnded
         }
     }
 
@@ -108,11 +128,34 @@ final class PipeliningGate: ChannelDuplexHandler {
         case .body:
             break
         case .end:
-            if case .answering(_, let responded) = state {
-                state = responded ? .idle : .answering(requestEnded: true, responded: false)
+            switch state {
+            case .answering(_, let responded): state = responded ? .idle : .answering(requestEnded: true, responded: false)
+            case .closing: state = .closing(requestEnded: true)
+            case .idle: break
             }
         }
         context.fireChannelRead(wrapInboundOut(part))
+    }
+
+    /// The connection answers nothing more: what waits is dropped but for its events and errors,
+    /// which pass in order, and a read held back is made.
+    private func close(context: ChannelHandlerContext) {
+        switch state {
+        case .idle: state = .closing(requestEnded: true)
+        case .answering(let requestEnded, _): state = .closing(requestEnded: requestEnded)
+        case .closing: return
+        }
+        while let next = waiting.popFirst() {
+            switch next {
+            case .part: continue
+            case .event(let event): context.fireUserInboundEventTriggered(event)
+            case .error(let error): context.fireErrorCaught(error)
+            }
+        }
+        if readPending {
+            readPending = false
+            context.read()
+        }
     }
 
     /// Passes on what waited, up to the next request the task cannot take yet, then reads again
@@ -143,3 +186,4 @@ final class PipeliningGate: ChannelDuplexHandler {
         }
     }
 }
+
