@@ -94,8 +94,14 @@ static sb_status rules(void *d, sb_request *req) {
              || host->response_header_add(req, str("x-caf\xE9"), str("v")) != SB_ERR_INVALID_ARGUMENT)
         problem = "an empty, NULL or Latin-1 header name was accepted";
     else if (host->response_header_add(req, str("x-latin1"), str("caf\xE9")) != SB_ERR_INVALID_ARGUMENT
-             || host->response_header_add(req, str("x-nul"), (sb_str){"a\0b", 3}) != SB_ERR_INVALID_ARGUMENT)
-        problem = "a header value that is not UTF-8, or holds a NUL, was accepted";
+             || host->response_header_add(req, str("x-nul"), (sb_str){"a\0b", 3}) != SB_ERR_INVALID_ARGUMENT
+             || host->response_header_add(req, str("x-del"), str("a\x7F")) != SB_ERR_INVALID_ARGUMENT
+             || host->response_header_add(req, str("x-surrogate"), str("\xED\xA0\x80")) != SB_ERR_INVALID_ARGUMENT
+             || host->response_header_add(req, str("x-padded"), str(" v")) != SB_ERR_INVALID_ARGUMENT
+             || host->response_header_add(req, str("x-padded"), str("v\t")) != SB_ERR_INVALID_ARGUMENT)
+        problem = "a header value that is not UTF-8, holds a NUL or DEL, or has whitespace around it was accepted";
+    else if (host->response_header_add(req, str("X-Upper-Case"), str("kept")) != SB_OK)
+        problem = "a header name in upper case was refused";
     else if (host->response_header_add(req, str("x-utf8"), str("caf\xC3\xA9 \xE2\x9C\x93")) != SB_OK)
         problem = "a UTF-8 header value (obs-text on the wire) was refused";
     else if (host->request_path_param(req, str("nope"), &missing) != SB_ERR_NOT_FOUND)

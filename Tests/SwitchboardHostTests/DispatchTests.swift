@@ -183,6 +183,7 @@ import Testing
             try await client.execute(uri: "/probe/rules", method: .get) {
                 #expect($0.text == "ok")
                 #expect($0.headers[HTTPField.Name("x-utf8")!] == "café ✓", "a UTF-8 value arrives as its bytes")
+                #expect($0.headers[HTTPField.Name("x-upper-case")!] == "kept")
             }
             try await client.execute(uri: "/probe/query-names?caf%C3%A9=composed&cafe%CC%81=decomposed&%FF=replaced&=empty+name", method: .get) {
                 #expect($0.text == "ok")

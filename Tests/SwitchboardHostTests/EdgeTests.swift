@@ -266,6 +266,7 @@ import Testing
         ]
         let seen = try Self.exchange(server.port, requests.map(\.request).joined(), timeout: 8)
         #expect(seen.closed, "\(seen.text)")
+        #expect(seen.text.contains("x-utf8: café ✓\r\n"), "a UTF-8 field value goes out as its bytes")
         let statuses = seen.statuses
         #expect(statuses.count == requests.count, "\(seen.text)")
         for (i, expected) in requests.enumerated() where i < statuses.count {
