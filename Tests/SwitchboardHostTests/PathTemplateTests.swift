@@ -43,6 +43,17 @@ import SwitchboardSDK
         }
     }
 
+    /// The non-generic UTF-8 check answers as `String(validating:as:)` does, bytes for bytes.
+    @Test(arguments: [
+        [], Array("item_id".utf8), Array("café ✓ 𝄞".utf8), [0xFF], [0x61, 0xC3], [0xE2, 0x9C], [0xED, 0xA0, 0x80],
+        [0xC0, 0xAF], [0xF4, 0x90, 0x80, 0x80], [0x61, 0x00, 0x62], [0xEF, 0xBF, 0xBD], [0x80, 0x61],
+    ] as [[UInt8]])
+    func utf8IsValidatedAsTheStandardLibraryDoes(bytes: [UInt8]) {
+        let expected = String(validating: bytes, as: UTF8.self)
+        #expect(bytes.withUnsafeBytes { String(validatingUTF8: $0) } == expected)
+        if let expected { #expect(Array(expected.utf8) == bytes) }
+    }
+
     @Test func decodesPercentEscapes() {
         #expect("caf%C3%A9%20x"[...].percentDecoded() == "café x")
         #expect("a+b"[...].percentDecoded() == "a+b", "+ is itself in a path")

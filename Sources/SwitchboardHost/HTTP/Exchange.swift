@@ -167,9 +167,9 @@ final class Exchange: Drainable, Sendable {
     }
 
     /// `response_header_add`: as `addHeader(name:value:)`, from the plugin's bytes (borrowed for
-    /// the call); a value must also be UTF-8, as every string a plugin passes. The value is read
-    /// in place (a string is made of it only to check UTF-8 beyond ASCII); the name becomes a
-    /// string, small enough to be stored inline for the common names.
+    /// the call); a value must also be UTF-8, as every string a plugin passes. The field is made
+    /// from the bytes: one string for the value (what the field keeps), one for the name (stored
+    /// inline for names up to 15 bytes).
     func addHeader(name: sb_str, value: sb_str) -> sb_status {
         guard let field = HTTPField(pluginName: name.bytes, value: value.bytes) else { return SB_ERR_INVALID_ARGUMENT }
         return addHeader(field)
@@ -265,11 +265,12 @@ struct PacedWriter {
 extension HTTPField {
     /// A field from a plugin's bytes (read, not kept): nil unless `name` is a token (RFC 9110
     /// §5.1; a byte that is not UTF-8 decodes to U+FFFD, which no token has) and `value` is UTF-8
-    /// and a valid field value (§5.5).
+    /// and a valid field value (§5.5). The value is made a string here, once: HTTP types' init from
+    /// bytes would make one through the standard library's generic UTF-8 check.
     init?(pluginName name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         guard let fieldName = HTTPField.Name(String(decoding: name, as: UTF8.self)), HTTPField.isValidValue(value),
-            value.allSatisfy({ $0 < 0x80 }) || String(validating: value, as: UTF8.self) != nil
+            let text = String(validatingUTF8: value)
         else { return nil }
-        self.init(name: fieldName, value: value)
+        self.init(name: fieldName, value: text)
     }
 }

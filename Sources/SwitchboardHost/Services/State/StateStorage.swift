@@ -206,21 +206,31 @@ struct RecentValues {
     static let budget = 16 << 20
     /// What an entry costs beyond its bytes: two array headers and the dictionary's slot.
     static let entryOverhead = 96
-    private var values: [[UInt8]: Value] = [:]
+    private var values: [Slot: Value] = [:]
     private var bytes = 0
 
     /// The plugin's name, a NUL, the key: one array, made in one allocation (every inline read
-    /// makes one to look its value up).
-    private static func slot(_ plugin: String, _ key: String) -> [UInt8] {
-        var slot: [UInt8] = []
-        slot.reserveCapacity(plugin.utf8.count + 1 + key.utf8.count)
-        slot += plugin.utf8
-        slot.append(0)
-        slot += key.utf8
-        return slot
+    /// makes one to look its value up), hashed as one run of bytes (an array of bytes hashes
+    /// them one at a time).
+    private struct Slot: Hashable {
+        let bytes: [UInt8]
+        var count: Int { bytes.count }
+
+        init(_ plugin: String, _ key: String) {
+            var slot: [UInt8] = []
+            slot.reserveCapacity(plugin.utf8.count + 1 + key.utf8.count)
+            slot += plugin.utf8
+            slot.append(0)
+            slot += key.utf8
+            bytes = slot
+        }
+
+        func hash(into hasher: inout Hasher) {
+            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
     }
 
-    func value(plugin: String, key: String) -> Value? { values[Self.slot(plugin, key)] }
+    func value(plugin: String, key: String) -> Value? { values[Slot(plugin, key)] }
 
     /// Learns from one committed operation's outcome: what it read, wrote or found absent.
     mutating func record(_ operation: StateOperation, _ outcome: Result<StateResult, StateError>, plugin: String) {
@@ -274,7 +284,7 @@ struct RecentValues {
     }
 
     private mutating func forget(_ plugin: String, _ key: String) {
-        let slot = Self.slot(plugin, key)
+        let slot = Slot(plugin, key)
         if let old = values.removeValue(forKey: slot) { bytes -= slot.count + Self.entryOverhead + Self.size(old) }
     }
 
@@ -283,7 +293,7 @@ struct RecentValues {
     }
 
     private mutating func set(_ plugin: String, _ key: String, _ value: Value) {
-        let slot = Self.slot(plugin, key)
+        let slot = Slot(plugin, key)
         if let old = values.updateValue(value, forKey: slot) {
             bytes += Self.size(value) - Self.size(old)
         } else {
