@@ -24,7 +24,7 @@ extension Substring {
                 i = utf8.index(after: i)
             }
         }
-        return bytes.withUnsafeBytes { String(validatingUTF8: $0) }
+        return bytes.withUnsafeBytes { String(utf8Bytes: $0) }
     }
 
     /// Decodes as an `application/x-www-form-urlencoded` name or value is (WHATWG URL §5.1, the

@@ -287,7 +287,7 @@ extension sb_str {
     /// names one (`"a\xFF"` and `"a\xFE"` both `"a\u{FFFD}"`).
     public var validatedString: String? {
         guard let ptr, len > 0 else { return "" }
-        return String(validatingUTF8: UnsafeRawBufferPointer(start: ptr, count: len))
+        return String(utf8Bytes: UnsafeRawBufferPointer(start: ptr, count: len))
     }
 
     /// The text, copied (invalid UTF-8 repaired): for what is only shown (log lines, summaries).

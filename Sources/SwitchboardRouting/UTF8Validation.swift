@@ -6,7 +6,7 @@ extension String {
     /// bench/RESULTS.md, issue #21). The bytes are decoded, repairing, and kept only if nothing
     /// was repaired: a repair always changes the bytes, since its output is UTF-8 and its input
     /// was not. `bytes` is read, not kept.
-    public init?(validatingUTF8 bytes: UnsafeRawBufferPointer) {
+    package init?(utf8Bytes bytes: UnsafeRawBufferPointer) {
         var text = String(decoding: bytes, as: UTF8.self)
         guard text.withUTF8({ $0.elementsEqual(bytes) }) else { return nil }
         self = text

@@ -691,8 +691,10 @@ final class Supervisor: @unchecked Sendable {  // all mutable state is confined 
             }
         }
         guard status == 0 else { return "?" }
-        let hostText = String(cString: host)
-        return storage.ss_family == sa_family_t(AF_INET6) ? "[\(hostText)]:\(String(cString: service))" : "\(hostText):\(String(cString: service))"
+        // getnameinfo NUL-terminates both (numeric forms, ASCII).
+        func text(_ field: [CChar]) -> String { String(decoding: field.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        let hostText = text(host)
+        return storage.ss_family == sa_family_t(AF_INET6) ? "[\(hostText)]:\(text(service))" : "\(hostText):\(text(service))"
     }
 
     private static func signalled(_ status: Int32) -> Int32? {

@@ -50,8 +50,9 @@ import SwitchboardSDK
     ] as [[UInt8]])
     func utf8IsValidatedAsTheStandardLibraryDoes(bytes: [UInt8]) {
         let expected = String(validating: bytes, as: UTF8.self)
-        #expect(bytes.withUnsafeBytes { String(validatingUTF8: $0) } == expected)
+        #expect(bytes.withUnsafeBytes { String(utf8Bytes: $0) } == expected)
         if let expected { #expect(Array(expected.utf8) == bytes) }
+        #expect(String(utf8Bytes: UnsafeRawBufferPointer(start: nil, count: 0)) == "", "an empty sb_str may have no pointer")
     }
 
     @Test func decodesPercentEscapes() {

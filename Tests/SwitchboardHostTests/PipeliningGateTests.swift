@@ -169,6 +169,28 @@ import Testing
         #expect(c.reads.reads == 2, "reads are not held back any more")
     }
 
+    /// Below the gate, as the guard is: says `LastResponse` while a response's end is written.
+    final class ClosesAfterResponse: ChannelOutboundHandler {
+        typealias OutboundIn = HTTPResponsePart
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            context.write(data, promise: promise)
+            if case .end = unwrapOutboundIn(data) { context.fireUserInboundEventTriggered(ConnectionGuard.LastResponse()) }
+        }
+    }
+
+    /// The guard's way: `LastResponse` arrives from inside the gate's own write of the response's
+    /// end, and what waits is dropped rather than released.
+    @Test func theLastResponseSaidDuringItsOwnWriteReleasesNothing() throws {
+        let c = try Connection()
+        try c.channel.pipeline.syncOperations.addHandler(ClosesAfterResponse(), position: .first)
+        c.receive(Connection.get("/a"), .end(nil), Connection.get("/b"), .end(nil))
+        c.channel.read()
+        #expect(c.taken() == ["head /a", "end", "readComplete"])
+        try c.respond()
+        #expect(c.taken().isEmpty, "/b was released after the last response")
+        #expect(c.reads.reads == 1, "the read held back is made")
+    }
+
     @Test func theLastResponseBeforeItsRequestEndedStillGetsTheRestOfTheBody() throws {
         let c = try Connection()
         c.receive(.head(HTTPRequest(method: .post, scheme: "http", authority: "x", path: "/upload")), .body(ByteBuffer(string: "1")))

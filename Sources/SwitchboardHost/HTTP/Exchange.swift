@@ -269,7 +269,7 @@ extension HTTPField {
     /// bytes would make one through the standard library's generic UTF-8 check.
     init?(pluginName name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         guard let fieldName = HTTPField.Name(String(decoding: name, as: UTF8.self)), HTTPField.isValidValue(value),
-            let text = String(validatingUTF8: value)
+            let text = String(utf8Bytes: value)
         else { return nil }
         self.init(name: fieldName, value: text)
     }
