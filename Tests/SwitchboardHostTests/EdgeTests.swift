@@ -323,6 +323,19 @@ import Testing
         #expect(response.text.contains("event: complete"))
     }
 
+    /// RFC 9112 §9.6: a server that closes after a response must not process what was pipelined
+    /// behind it. A finite event stream closes its connection; a request that changes state,
+    /// pipelined behind it, is not run (its answer could not be sent, and a client would retry it).
+    @Test func aRequestPipelinedBehindTheLastResponseIsNotRun() throws {
+        let server = try Self.server("edge-after-last")
+        defer { server.stop() }
+        let seen = try Self.exchange(
+            server.port, "GET /events/named HTTP/1.1\r\nHost: x\r\n\r\nGET /probe/state HTTP/1.1\r\nHost: x\r\n\r\n", timeout: 8)
+        #expect(seen.closed && seen.text.contains("event: complete"), "\(seen.text)")
+        #expect(!seen.text.contains("hits="), "the request behind the last response was answered")
+        #expect(try server.get("/probe/state").text == "hits=1", "the request behind the last response was run")
+    }
+
     /// An event stream asked for with a body (empty or not, by length or chunked) whose client
     /// then leaves: the host notices and ends the stream, and keeps serving. (It trapped: the
     /// inbound watch began where the already-read body had ended.)
