@@ -237,7 +237,7 @@ private struct JSONParser {
             switch byte {
             case UInt8(ascii: "\""):
                 i += 1
-                guard let text = String(validating: out, as: UTF8.self) else { throw error("Invalid UTF-8 in string starting at", at: start) }
+                guard let text = out.withUnsafeBytes({ String(utf8Bytes: $0) }) else { throw error("Invalid UTF-8 in string starting at", at: start) }
                 return text
             case UInt8(ascii: "\\"):
                 guard i + 1 < bytes.count else { throw error("Unterminated string starting at", at: start) }

@@ -2,7 +2,8 @@ extension String {
     /// `bytes` as a string, or nil unless they are UTF-8: what `String(validating:as: UTF8.self)`
     /// answers, through the standard library's non-generic UTF-8 path. That initializer is
     /// generic over the encoding and looks its metadata up on every call, which cost about 0.6 %
-    /// of a state read's request each time a plugin's key or header value was read (perf,
+    /// of a state read's request each time a plugin's key or header value was read, and every string
+    /// a JSON body holds paid it too (perf,
     /// bench/RESULTS.md, issue #21). The bytes are decoded, repairing, and kept only if nothing
     /// was repaired: a repair always changes the bytes, since its output is UTF-8 and its input
     /// was not. `bytes` is read, not kept.
