@@ -201,7 +201,10 @@ func conditionalRead(_ req: Request, _ validators: Validators, _ body: [UInt8]) 
     switch validators.evaluate(req) {
     case .notModified: return validators.notModified()
     case .preconditionFailed: throw preconditionFailed
-    case .proceed: return Response(status: 200, headers: [("content-type", "application/json")] + validators.headers, body: body)
+    case .proceed:
+        var headers = validators.headers  // room for one more: no copy
+        headers.insert(("content-type", "application/json"), at: 0)
+        return Response(status: 200, headers: headers, body: body)
     }
 }
 
@@ -222,18 +225,21 @@ enum Keys {
     static let conditional = "conditional"
     static let seeded = "seeded"
 
-    static func item(_ id: Int) -> String { items + padded(id) }
-    static func report(_ id: Int) -> String { reports + padded(id) }
+    static func item(_ id: Int) -> String { padded(id, after: items) }
+    static func report(_ id: Int) -> String { padded(id, after: reports) }
     static func user(_ id: some BinaryInteger) -> String { "users/\(id)" }
 
-    static func padded(_ id: Int) -> String {
+    /// `prefix` and `id` in at least 19 digits, zero-padded: one string, made in place (every
+    /// read of an item makes one).
+    static func padded(_ id: Int, after prefix: String) -> String {
         let digits = String(id).utf8
         let width = max(19, digits.count)
-        return String(unsafeUninitializedCapacity: width) { buffer in
-            let zeros = width - digits.count
-            buffer[..<zeros].initialize(repeating: UInt8(ascii: "0"))
+        return String(unsafeUninitializedCapacity: prefix.utf8.count + width) { buffer in
+            let start = buffer.initialize(fromContentsOf: prefix.utf8)
+            let zeros = start + width - digits.count
+            buffer[start..<zeros].initialize(repeating: UInt8(ascii: "0"))
             _ = buffer[zeros...].initialize(fromContentsOf: digits)
-            return width
+            return zeros + digits.count
         }
     }
 }

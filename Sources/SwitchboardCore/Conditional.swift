@@ -57,8 +57,10 @@ public struct Validators: Sendable {
     }
 
     /// The headers a 200 carries for these validators: `ETag` and `Last-Modified`.
+    /// Made with room for one field more (a caller's Content-Type) in the same allocation.
     public var headers: [(name: String, value: String)] {
         var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(3)
         if let etag { fields.append(("etag", etag)) }
         if let lastModified { fields.append(("last-modified", HTTPDate.format(lastModified))) }
         return fields

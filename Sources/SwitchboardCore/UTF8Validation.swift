@@ -13,3 +13,16 @@ extension String {
         self = text
     }
 }
+
+extension UnsafeRawBufferPointer {
+    /// Whether these bytes are UTF-8, checked in place (the standard library's `UTF8Span`
+    /// validation: nothing is copied or allocated). Empty bytes are.
+    package var isValidUTF8: Bool {
+        do {
+            _ = try UTF8Span(validating: Span<UInt8>(_unsafeBytes: self))
+            return true
+        } catch {
+            return false
+        }
+    }
+}

@@ -101,7 +101,7 @@ public struct Request: @unchecked Sendable {  // the request handle is a C point
     /// not declared on this route: a bug in the plugin, which must never crash the host.
     public subscript<Value>(_ param: Param<Value>) -> Value {
         get throws(HTTPError) {
-            guard let value = paramValue(param.spec.name).flatMap(Value.init(param:)) else {
+            guard let raw = paramValue(param.spec.name), let value = Value(param: raw) else {
                 app.log(.error, "parameter \"\(param.spec.name)\" is read by \(method) \(path) but not declared on its route")
                 throw HTTPError(500, detail: "Internal Server Error")
             }
@@ -111,7 +111,8 @@ public struct Request: @unchecked Sendable {  // the request handle is a C point
 
     /// The validated value of a declared optional parameter; nil when absent.
     public subscript<Value>(_ param: OptionalParam<Value>) -> Value? {
-        paramValue(param.spec.name).flatMap(Value.init(param:))
+        guard let raw = paramValue(param.spec.name) else { return nil }
+        return Value(param: raw)
     }
 
     /// The raw validated value of the declared parameter `name` (ABI 1.1 hosts).

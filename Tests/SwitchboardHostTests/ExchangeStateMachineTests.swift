@@ -25,6 +25,28 @@ import Testing
         #expect(m.leaseHeld, "the lease goes back when the exchange is gone")
     }
 
+    /// A plugin's field from its bytes: a common media type is the host's shared string, any
+    /// other value (one byte off, another case, longer) is kept exactly as sent, and a value that
+    /// is not UTF-8 or not a field value is refused.
+    @Test(arguments: [
+        ("content-type", Array("application/json".utf8), "application/json"),
+        ("content-type", Array("text/plain; charset=utf-8".utf8), "text/plain; charset=utf-8"),
+        ("content-type", Array("application/jsoN".utf8), "application/jsoN"),
+        ("content-type", Array("application/json5".utf8), "application/json5"),
+        ("content-type", Array("application/jso".utf8), "application/jso"),
+        ("etag", Array("\"efb5ab0167cd0492\"".utf8), "\"efb5ab0167cd0492\""),
+        ("x-utf8", Array("café ✓ application/j".utf8), "café ✓ application/j"),
+        ("content-type", [0x61, 0x70, 0x70, 0xFF] + Array("lication/json".utf8), nil),
+        ("content-type", Array("application/json\r\nx: y".utf8), nil),
+        ("bad name", Array("application/json".utf8), nil),
+    ] as [(String, [UInt8], String?)])
+    func aPluginFieldFromBytes(name: String, value: [UInt8], expected: String?) {
+        var name = name
+        let field = name.withUTF8 { name in value.withUnsafeBytes { HTTPField(pluginName: UnsafeRawBufferPointer(name), value: $0) } }
+        #expect(field?.value == expected)
+        if let field { #expect(Array(field.value.utf8) == value, "byte for byte") }
+    }
+
     @Test func aPendingHandlerAnsweredLater() {
         var m = Machine()
         #expect(m.awaitResponse(7) == nil, "nothing yet: the responder waits")

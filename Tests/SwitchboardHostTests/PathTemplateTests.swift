@@ -53,6 +53,9 @@ import SwitchboardSDK
         #expect(bytes.withUnsafeBytes { String(utf8Bytes: $0) } == expected)
         if let expected { #expect(Array(expected.utf8) == bytes) }
         #expect(String(utf8Bytes: UnsafeRawBufferPointer(start: nil, count: 0)) == "", "an empty sb_str may have no pointer")
+        // The in-place check (a state key read inline) answers the same.
+        #expect(bytes.withUnsafeBytes { $0.isValidUTF8 } == (expected != nil))
+        #expect(UnsafeRawBufferPointer(start: nil, count: 0).isValidUTF8)
     }
 
     @Test func decodesPercentEscapes() {

@@ -321,8 +321,9 @@ enum HostAPI {
 
         // ABI 1.7
         api.state_get_inline = { plugin, key, done, user in
-            guard let key = key.validatedString else { return SB_ERR_INVALID_ARGUMENT }
-            return StateCalls.readInline(plugin, key, done, user)
+            // Checked in place: an inline read answered from the cache never makes a string of it.
+            guard key.bytes.isValidUTF8 else { return SB_ERR_INVALID_ARGUMENT }
+            return StateCalls.readInline(plugin, key.bytes, done, user)
         }
         api.response_topic_stream = { req, status, spec in
             // A status whose response has content (RFC 9110 §15.3.5, §15.3.6): the stream is one.

@@ -132,16 +132,29 @@ final class ConnectionMetrics: Sendable {
 /// `StateCalls.InlineOutcome`. A read-mostly route wants all of them `inline`; a share queued
 /// says what sent them to the store thread. Made once per server.
 final class InlineReadMetrics: Sendable {
-    private let counters: [StateCalls.InlineOutcome: CoreMetrics.Counter]
+    // One counter per outcome, picked by a switch: `record` runs on every inline read, where a
+    // dictionary's hashing and probing cost more than the increment itself.
+    private let inline: CoreMetrics.Counter
+    private let behindCalls: CoreMetrics.Counter
+    private let notAtHand: CoreMetrics.Counter
+    private let turnWait: CoreMetrics.Counter
 
     init(factory: PrometheusMetricsFactory) {
-        var counters: [StateCalls.InlineOutcome: CoreMetrics.Counter] = [:]
-        for outcome in StateCalls.InlineOutcome.allCases {
-            counters[outcome] = CoreMetrics.Counter(
-                label: "switchboard_state_inline_reads_total", dimensions: [("outcome", outcome.rawValue)], factory: factory)
+        func counter(_ outcome: StateCalls.InlineOutcome) -> CoreMetrics.Counter {
+            CoreMetrics.Counter(label: "switchboard_state_inline_reads_total", dimensions: [("outcome", outcome.rawValue)], factory: factory)
         }
-        self.counters = counters
+        inline = counter(.inline)
+        behindCalls = counter(.behindCalls)
+        notAtHand = counter(.notAtHand)
+        turnWait = counter(.turnWait)
     }
 
-    func record(_ outcome: StateCalls.InlineOutcome) { counters[outcome]?.increment() }
+    func record(_ outcome: StateCalls.InlineOutcome) {
+        switch outcome {
+        case .inline: inline.increment()
+        case .behindCalls: behindCalls.increment()
+        case .notAtHand: notAtHand.increment()
+        case .turnWait: turnWait.increment()
+        }
+    }
 }

@@ -267,10 +267,27 @@ extension HTTPField {
     /// §5.1; a byte that is not UTF-8 decodes to U+FFFD, which no token has) and `value` is UTF-8
     /// and a valid field value (§5.5). The value is made a string here, once: HTTP types' init from
     /// bytes would make one through the standard library's generic UTF-8 check.
+    /// A value the host holds as a string already is not made again: `commonValues`.
     init?(pluginName name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         guard let fieldName = HTTPField.Name(String(decoding: name, as: UTF8.self)), HTTPField.isValidValue(value),
-            let text = String(utf8Bytes: value)
+            let text = Self.commonValue(value) ?? String(utf8Bytes: value)
         else { return nil }
         self.init(name: fieldName, value: text)
+    }
+
+    /// Values most responses carry that are too long for a string's inline storage (15 bytes),
+    /// so each would be a heap allocation and a copy per response: the common media types.
+    private static let commonValues: [String] = [
+        "application/json", "text/plain; charset=utf-8", "text/html; charset=utf-8", "application/octet-stream",
+        "application/xml", "application/rss+xml", "application/problem+json",
+    ]
+
+    /// The shared string for `value` when it is one of `commonValues`, byte for byte.
+    private static func commonValue(_ value: UnsafeRawBufferPointer) -> String? {
+        guard value.count > 15 else { return nil }
+        for common in commonValues where common.utf8.count == value.count {
+            if common.utf8.withContiguousStorageIfAvailable({ $0.elementsEqual(value) }) == true { return common }
+        }
+        return nil
     }
 }

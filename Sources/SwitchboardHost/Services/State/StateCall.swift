@@ -83,15 +83,27 @@ final class StateCalls: Sendable {
     /// queued or draining ahead of it, it gets its turn among the inline reads of other threads
     /// within `turnWait` (they answer one at a time), and the value is at hand
     /// (`StateStore.cached`); otherwise queued as `state_get` is, in the place it had when it
-    /// arrived.
-    static func readInline(_ pluginHandle: OpaquePointer?, _ key: String, _ done: sb_state_done_fn?, _ user: UnsafeMutableRawPointer?) -> sb_status {
+    /// arrived. `key`: UTF-8 (the caller checked), borrowed for this call: the cache is looked up
+    /// by these bytes, and a string is made of them only for a read that is queued.
+    static func readInline(_ pluginHandle: OpaquePointer?, _ key: UnsafeRawBufferPointer, _ done: sb_state_done_fn?, _ user: UnsafeMutableRawPointer?) -> sb_status {
         guard let plugin = PluginInstance.from(pluginHandle), let done else { return SB_ERR_INVALID_ARGUMENT }
         guard plugin.enter() else { return SB_ERR_STATE }
-        let call = Pending(plugin: plugin, operation: .get(key), done: done, user: user)
         let calls = plugin.services.state
         // Answered: the lease goes back now. Queued: the call holds it until its completion.
-        if calls.answerNow(call, key) { plugin.leave() }
+        if calls.answerNow(InlineRead(plugin: plugin, key: key, done: done, user: user)) { plugin.leave() }
         return SB_OK
+    }
+
+    /// A `state_get_inline` during its call: what `Pending` holds, with the key still the
+    /// plugin's bytes.
+    private struct InlineRead {
+        let plugin: PluginInstance
+        let key: UnsafeRawBufferPointer
+        let done: sb_state_done_fn
+        let user: UnsafeMutableRawPointer?
+
+        /// The read as `state_get` queues it (the key copied out of the plugin's bytes).
+        var queued: Pending { Pending(plugin: plugin, operation: .get(String(decoding: key, as: UTF8.self)), done: done, user: user) }
     }
 
     /// How long an inline read tries for its turn while another thread's inline read answers (a
@@ -106,7 +118,7 @@ final class StateCalls: Sendable {
     /// answers from the cache in its turn if it can, and leaves: true when it answered. Otherwise
     /// `call` is queued as it leaves, ahead of anything that arrived after it; the last reader to
     /// leave drains what was queued meanwhile.
-    private func answerNow(_ call: Pending, _ key: String) -> Bool {
+    private func answerNow(_ call: InlineRead) -> Bool {
         let thread = UInt(pthread_self())
         let joined = pending.withLock { q -> Bool in
             // Read again from inside its own completion (that one holds the turn), or behind a
@@ -121,7 +133,7 @@ final class StateCalls: Sendable {
         }
         guard joined else {
             inlineReads?.record(.behindCalls)
-            _ = enqueue(call)
+            _ = enqueue(call.queued)
             return false
         }
         var outcome = InlineOutcome.turnWait
@@ -142,7 +154,7 @@ final class StateCalls: Sendable {
             let turn: InlineOutcome? = answerTurn.takeIfFree { () -> InlineOutcome in
                 answeringThread.store(thread, ordering: .relaxed)
                 defer { answeringThread.store(0, ordering: .relaxed) }
-                guard let cached = store.withLock({ $0 }).cached(key, plugin: call.plugin.name) else { return .notAtHand }
+                guard let cached = store.withLock({ $0 }).cached(keyBytes: call.key, plugin: call.plugin.name) else { return .notAtHand }
                 withPluginCode(call.plugin.codeTag) {
                     switch cached {
                     case .present(let value): Self.complete(call.done, call.user, SB_OK, StateResult(value: value))
@@ -160,7 +172,7 @@ final class StateCalls: Sendable {
         let answered = outcome == .inline
         let drainNext = pending.withLock { q -> Bool in
             guard case .answering(let count) = q.phase else { preconditionFailure("StateCalls: an inline read left a phase it was not in") }
-            if !answered { q.calls.insert(call, at: 0) }  // nothing queued may pass it: it was first
+            if !answered { q.calls.insert(call.queued, at: 0) }  // nothing queued may pass it: it was first
             if count > 1 {
                 q.phase = .answering(count: count - 1)
                 return false

@@ -179,6 +179,12 @@ final class StateStore: Sendable {
     /// caller that holds the store (no transaction runs meanwhile): `StateCalls` answers
     /// `state_get_inline` with it only then.
     func cached(_ key: String, plugin: String) -> RecentValues.Value? {
+        var key = key
+        return key.withUTF8 { cached(keyBytes: UnsafeRawBufferPointer($0), plugin: plugin) }
+    }
+
+    /// `cached(_:plugin:)` for a key given as its UTF-8 bytes (read, not kept).
+    func cached(keyBytes key: UnsafeRawBufferPointer, plugin: String) -> RecentValues.Value? {
         if storage.othersCommitted() {
             recent.withLock { $0.clear() }
             return nil
@@ -217,11 +223,16 @@ struct RecentValues {
         var count: Int { bytes.count }
 
         init(_ plugin: String, _ key: String) {
+            var key = key
+            self = key.withUTF8 { Slot(plugin, UnsafeRawBufferPointer($0)) }
+        }
+
+        init(_ plugin: String, _ key: UnsafeRawBufferPointer) {
             var slot: [UInt8] = []
-            slot.reserveCapacity(plugin.utf8.count + 1 + key.utf8.count)
+            slot.reserveCapacity(plugin.utf8.count + 1 + key.count)
             slot += plugin.utf8
             slot.append(0)
-            slot += key.utf8
+            slot += key
             bytes = slot
         }
 
@@ -230,7 +241,7 @@ struct RecentValues {
         }
     }
 
-    func value(plugin: String, key: String) -> Value? { values[Slot(plugin, key)] }
+    func value(plugin: String, key: UnsafeRawBufferPointer) -> Value? { values[Slot(plugin, key)] }
 
     /// Learns from one committed operation's outcome: what it read, wrote or found absent.
     mutating func record(_ operation: StateOperation, _ outcome: Result<StateResult, StateError>, plugin: String) {
