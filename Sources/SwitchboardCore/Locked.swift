@@ -9,28 +9,42 @@ import Glibc
 /// reported as a data race (measured with Swift 6.3.1), and a sanitizer run that must be clean
 /// would drown in them. The closure runs with the lock held: keep it short, and never call back
 /// into the host from it.
-public final class Locked<Value>: @unchecked Sendable {  // every access to `value` holds `mutex`
-    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    @usableFromInline var value: Value
+///
+/// A reference to one heap object (`LockedStorage`) holding the value and the mutex together:
+/// one allocation per lock (a request makes one for its exchange, a state read one for its
+/// outcome), as SwiftNIO's `NIOLockedValueBox` is laid out. Copies share the lock.
+public struct Locked<Value>: @unchecked Sendable {  // every access to the value holds the mutex
+    @usableFromInline let storage: LockedStorage<Value>
 
-    /// A lock guarding `value`; the mutex is destroyed with the object.
+    /// A lock guarding `value`; the mutex is destroyed with the last reference.
     public init(_ value: Value) {
-        mutex = makeMutex()
-        self.value = value
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
+        storage = LockedStorage.make(value)
     }
 
     /// Runs `body` with exclusive access to the value; returns what it returns.
     @inlinable
     public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        let locked = pthread_mutex_lock(mutex)
-        precondition(locked == 0, "Locked.withLock: the lock is already held by this thread (withLock is not re-entrant)")
-        defer { pthread_mutex_unlock(mutex) }
-        return try body(&value)
+        try storage.withUnsafeMutablePointers { value, mutex in
+            let locked = pthread_mutex_lock(mutex)
+            precondition(locked == 0, "Locked.withLock: the lock is already held by this thread (withLock is not re-entrant)")
+            defer { pthread_mutex_unlock(mutex) }
+            return try body(&value.pointee)
+        }
+    }
+}
+
+/// `Locked`'s object: the value as the header, the mutex as the one tail element (a stable
+/// address for the object's life, as pthread requires).
+@usableFromInline final class LockedStorage<Value>: ManagedBuffer<Value, pthread_mutex_t> {
+    @usableFromInline static func make(_ value: Value) -> LockedStorage<Value> {
+        let storage = unsafeDowncast(create(minimumCapacity: 1) { _ in value }, to: LockedStorage<Value>.self)
+        storage.withUnsafeMutablePointerToElements { initializeMutex($0) }
+        return storage
+    }
+
+    deinit {
+        // The header (the value) is destroyed by ManagedBuffer; the mutex is plain memory.
+        withUnsafeMutablePointerToElements { _ = pthread_mutex_destroy($0) }
     }
 }
 
@@ -69,6 +83,12 @@ public final class Turn: @unchecked Sendable {  // the mutex is the only state
 /// traps instead of hanging. Destroy and deallocate it when done.
 func makeMutex() -> UnsafeMutablePointer<pthread_mutex_t> {
     let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    initializeMutex(mutex)
+    return mutex
+}
+
+/// Makes the (allocated, not yet initialized) memory at `mutex` a mutex, as `makeMutex` does.
+func initializeMutex(_ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
     mutex.initialize(to: pthread_mutex_t())
     #if DEBUG
     var attributes = pthread_mutexattr_t()
@@ -79,5 +99,4 @@ func makeMutex() -> UnsafeMutablePointer<pthread_mutex_t> {
     #else
     pthread_mutex_init(mutex, nil)
     #endif
-    return mutex
 }

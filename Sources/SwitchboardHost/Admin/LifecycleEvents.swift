@@ -1,4 +1,4 @@
-import class SwitchboardCore.Locked
+import struct SwitchboardCore.Locked
 
 /// A plugin lifecycle event, as the admin API streams it.
 public struct LifecycleEvent: Sendable, Codable, Equatable {

@@ -1,4 +1,4 @@
-import class SwitchboardCore.Locked
+import struct SwitchboardCore.Locked
 import enum SwitchboardCore.HTTPDate
 import Hummingbird
 public import HummingbirdCore

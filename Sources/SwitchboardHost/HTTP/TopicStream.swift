@@ -1,5 +1,5 @@
 import struct SwitchboardCore.CodePointKey
-import class SwitchboardCore.Locked
+import struct SwitchboardCore.Locked
 import enum SwitchboardCore.JSON
 import enum SwitchboardCore.EventStreamFormat
 import CSwitchboard

@@ -1,4 +1,4 @@
-import class SwitchboardCore.Locked
+import struct SwitchboardCore.Locked
 import CSwitchboard
 import CSwitchboardHostSupport
 import NIOCore

@@ -1,5 +1,5 @@
 import struct SwitchboardCore.CodePointKey
-import class SwitchboardCore.Locked
+import struct SwitchboardCore.Locked
 import CSwitchboard
 import DequeModule
 import NIOCore

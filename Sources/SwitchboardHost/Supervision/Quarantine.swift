@@ -1,4 +1,4 @@
-import class SwitchboardCore.Locked
+import struct SwitchboardCore.Locked
 import Crypto
 import Foundation
 #if canImport(Glibc)

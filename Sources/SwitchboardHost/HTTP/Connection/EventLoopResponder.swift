@@ -3,7 +3,7 @@ import Hummingbird
 import NIOCore
 import NIOPosix
 import NIOHTTPTypes
-import class SwitchboardCore.Locked
+import struct SwitchboardCore.Locked
 
 /// Answers requests to plugin routes on the connection's event loop, without the connection's
 /// task, when it can: a request with no body, not to a host path, arriving while the task owes no

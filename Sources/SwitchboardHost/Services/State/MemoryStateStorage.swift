@@ -1,4 +1,4 @@
-import class SwitchboardCore.Locked
+import struct SwitchboardCore.Locked
 
 /// State kept in memory for the life of the process (`state.backend: memory`, tests). A
 /// transaction works on a copy and publishes it when it commits, so an operation that fails

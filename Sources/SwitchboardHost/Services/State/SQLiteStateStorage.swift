@@ -1,7 +1,7 @@
 import struct SwitchboardCore.CodePointKey
 import Foundation
 import GRDB
-import class SwitchboardCore.Locked
+import struct SwitchboardCore.Locked
 import CSwitchboardHostSupport
 
 /// Plugin state in SQLite (`state.backend: sqlite`), through GRDB: `<directory>/state.db`.

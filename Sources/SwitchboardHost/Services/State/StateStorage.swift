@@ -1,4 +1,4 @@
-import class SwitchboardCore.Locked
+import struct SwitchboardCore.Locked
 import CSwitchboard
 
 /// The backend boundary of the state store: one transaction's reads and writes. Every operation a
