@@ -52,8 +52,10 @@ public struct Locked<Value>: @unchecked Sendable {  // every access to the value
 /// `pthread_mutex_t` guarding no value, so ThreadSanitizer sees every hand-over (as `Locked`).
 /// Not re-entrant: a thread that has the turn does not get it again (`takeIfFree` gives nil).
 ///
-/// A `Locked<Void>` would do the same, but ThreadSanitizer then reports the zero-sized value's
-/// access under the lock as racing with the object's header read outside it (Swift 6.3.1).
+/// A `Locked<Void>` would do the same, but ThreadSanitizer reported the zero-sized value's access
+/// under the lock as racing with a read outside it that shares its address (Swift 6.3.1, when
+/// `Locked` was an object with the value as a stored property; now the empty header would share
+/// the mutex's address).
 public final class Turn: @unchecked Sendable {  // the mutex is the only state
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
 

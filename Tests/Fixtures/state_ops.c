@@ -198,6 +198,13 @@ static sb_status run(void *data, sb_request *req) {
     read_inline(&w, (sb_str)S("k2"), &out, "inline-k2", 1);
     read_inline(&w, (sb_str)S("never"), &out, "inline-never", 0);
     read_inline(&w, (sb_str)S("never"), &out, "inline-never-again", 1);
+    /* A key past ASCII, written through a transaction (the host keeps it as a string): an inline
+     * read finds it by the plugin's bytes. Its decomposed twin (e, U+0301: canonically equivalent,
+     * other bytes) is another key, absent. */
+    ops[0] = op(SB_STATE_OP_PUT, (sb_str)S("caf\xC3\xA9 \xE2\x9C\x93"), (sb_bytes)B("v"));
+    finish(&w, host->state_transaction(self, ops, 1, completed, &w), &out, "put-utf8-key");
+    read_inline(&w, (sb_str)S("caf\xC3\xA9 \xE2\x9C\x93"), &out, "inline-utf8", 1);
+    read_inline(&w, (sb_str)S("cafe\xCC\x81 \xE2\x9C\x93"), &out, "inline-utf8-decomposed", 1);
     {
         reader readers[2];
         pthread_t threads[2];

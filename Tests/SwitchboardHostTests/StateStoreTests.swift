@@ -157,6 +157,9 @@ import Testing
         #expect(lines["inline-k2-where"] == "inline" && lines["inline-k2"]?.hasPrefix("0 ") == true, "\(response.text)")
         #expect(lines["inline-never-where"] == "queued" && lines["inline-never"]?.hasPrefix("-2 ") == true, "\(response.text)")
         #expect(lines["inline-never-again-where"] == "inline" && lines["inline-never-again"]?.hasPrefix("-2 ") == true, "\(response.text)")
+        // Looked up by the plugin's bytes, a non-ASCII key is the one stored, byte for byte.
+        #expect(lines["inline-utf8-where"] == "inline" && lines["inline-utf8"]?.hasPrefix("0 ") == true, "\(response.text)")
+        #expect(lines["inline-utf8-decomposed-where"] == "inline" && lines["inline-utf8-decomposed"]?.hasPrefix("-2 ") == true, "\(response.text)")
         // Two threads reading at once: every read answered with the value. How many took their
         // turn inline, rather than queueing after the wait, is the scheduler's (a flag made half of
         // them queue on an idle machine; bench/state.sh measures what it is worth).

@@ -5,12 +5,14 @@ extension sb_str {
     /// The bytes, borrowed as the lending call's rules say (for a plugin's argument: the call).
     /// Empty for a NULL `ptr` whatever `len` says, as `validatedString` reads it: a plugin's
     /// mistake is refused by what the call expects of the bytes, never read through NULL.
-    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: len > 0 ? ptr : nil, count: ptr == nil ? 0 : len) }
+    /// A `len` past `Int.max` (a garbage size_t) reads as negative: empty too, never a buffer
+    /// with a negative count.
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: len > 0 ? ptr : nil, count: ptr == nil || len <= 0 ? 0 : len) }
 }
 
 extension sb_bytes {
     /// The bytes, borrowed as `sb_str.bytes` is; empty for a NULL `ptr` whatever `len` says.
-    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: len > 0 ? ptr : nil, count: ptr == nil ? 0 : len) }
+    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: len > 0 ? ptr : nil, count: ptr == nil || len <= 0 ? 0 : len) }
 
     /// The same memory as `text`, as bytes (a lent copy's NUL not counted); borrowed as `text` is.
     init(_ text: sb_str) {

@@ -279,7 +279,7 @@ extension HTTPField {
     /// so each would be a heap allocation and a copy per response: the common media types.
     private static let commonValues: [String] = [
         "application/json", "text/plain; charset=utf-8", "text/html; charset=utf-8", "application/octet-stream",
-        "application/xml", "application/rss+xml", "application/problem+json",
+        "application/rss+xml", "application/problem+json", "text/csv; charset=utf-8",
     ]
 
     /// The shared string for `value` when it is one of `commonValues`, byte for byte.

@@ -31,7 +31,7 @@ final class StateCalls: Sendable {
 
     /// How a `state_get_inline` was answered: the label of
     /// `switchboard_state_inline_reads_total`.
-    enum InlineOutcome: String, CaseIterable, Sendable {
+    enum InlineOutcome: String, Sendable {
         /// Inside the call, on the calling thread, from the values at hand.
         case inline
         /// Queued: other calls were queued or draining ahead of it, or it was made from inside a
@@ -170,9 +170,10 @@ final class StateCalls: Sendable {
         }
         inlineReads?.record(outcome)
         let answered = outcome == .inline
+        let queued = answered ? nil : call.queued  // its key copied before the lock, not under it
         let drainNext = pending.withLock { q -> Bool in
             guard case .answering(let count) = q.phase else { preconditionFailure("StateCalls: an inline read left a phase it was not in") }
-            if !answered { q.calls.insert(call.queued, at: 0) }  // nothing queued may pass it: it was first
+            if let queued { q.calls.insert(queued, at: 0) }  // nothing queued may pass it: it was first
             if count > 1 {
                 q.phase = .answering(count: count - 1)
                 return false
