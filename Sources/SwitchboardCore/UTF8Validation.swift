@@ -4,13 +4,11 @@ extension String {
     /// generic over the encoding and looks its metadata up on every call, which cost about 0.6 %
     /// of a state read's request each time a plugin's key or header value was read, and every string
     /// a JSON body holds paid it too (perf,
-    /// bench/RESULTS.md, issue #21). The bytes are decoded, repairing, and kept only if nothing
-    /// was repaired: a repair always changes the bytes, since its output is UTF-8 and its input
-    /// was not. `bytes` is read, not kept.
+    /// bench/RESULTS.md, issue #21). The bytes are checked in place (`isValidUTF8`), then decoded
+    /// (nothing to repair). `bytes` is read, not kept.
     package init?(utf8Bytes bytes: UnsafeRawBufferPointer) {
-        var text = String(decoding: bytes, as: UTF8.self)
-        guard text.withUTF8({ $0.elementsEqual(bytes) }) else { return nil }
-        self = text
+        guard bytes.isValidUTF8 else { return nil }
+        self = String(decoding: bytes, as: UTF8.self)
     }
 }
 
