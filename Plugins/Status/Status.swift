@@ -4,7 +4,7 @@
 //   GET    /status-demo                     the status codes an API uses, by class
 //   GET    /items?skip=0&limit=10           a page of items, with the total
 //   POST   /items                           201 + Location; 422 for a body that is not an Item
-//   GET    /items/{item_id}                 200 with an ETag (If-None-Match → 304), or 404
+//   GET    /items/{item_id}                 200 with an ETag (If-None-Match → 304, If-Match → 412: the host's), or 404
 //   PUT    /items/{item_id}                 full replace; If-Match that does not match → 412
 //   PATCH  /items/{item_id}                 partial update, types checked (422 stores nothing)
 //   DELETE /items/{item_id}                 204, or 404
@@ -74,11 +74,12 @@ let plugin = Plugin(name: "status", version: "1.0.0", description: "Section 8.1 
         return Response(status: 201, headers: [("content-type", "application/json"), ("location", "/items/\(item.id)"), ("etag", ETag.of(item.json))], body: item.json)
     }
 
-    app.get("/items/{item_id}", params: [itemID], summary: "Get an item", responses: [ResponseDoc(200, "application/json"), ResponseDoc(304), ResponseDoc(404)]) { req in
+    app.get("/items/{item_id}", params: [itemID], summary: "Get an item", responses: [ResponseDoc(200, "application/json"), ResponseDoc(304), ResponseDoc(404), ResponseDoc(412, "application/json")]) { req in
         let id = try req[itemID]
         return try store.answer(req, from: Keys.item(id)) { stored, req throws(HTTPError) in
             guard let stored else { throw Item.notFound(id) }
-            return try conditionalRead(req, Item.validators(stored), stored)
+            // The host answers If-None-Match (304) and If-Match (412) from the ETag (ABI 1.8).
+            return representation(Item.validators(stored), stored)
         }
     }
 
@@ -201,11 +202,15 @@ func conditionalRead(_ req: Request, _ validators: Validators, _ body: [UInt8]) 
     switch validators.evaluate(req) {
     case .notModified: return validators.notModified()
     case .preconditionFailed: throw preconditionFailed
-    case .proceed:
-        var headers = validators.headers  // room for one more: no copy
-        headers.insert(("content-type", "application/json"), at: 0)
-        return Response(status: 200, headers: headers, body: body)
+    case .proceed: return representation(validators, body)
     }
+}
+
+/// A JSON representation's 200 with its `ETag` (and `Last-Modified`).
+func representation(_ validators: Validators, _ body: [UInt8]) -> Response {
+    var headers = validators.headers  // room for one more: no copy
+    headers.insert(("content-type", "application/json"), at: 0)
+    return Response(status: 200, headers: headers, body: body)
 }
 
 /// The chapter's APIError: a status and the body `{code, message, details}`.

@@ -99,6 +99,7 @@ public struct Request: @unchecked Sendable {  // the request handle is a C point
 
     /// The validated value of a declared parameter. Throws (a 500, logged) only when `param` is
     /// not declared on this route: a bug in the plugin, which must never crash the host.
+    @inlinable  // specialised in the plugin: no generic metadata made per read
     public subscript<Value>(_ param: Param<Value>) -> Value {
         get throws(HTTPError) {
             guard let raw = paramValue(param.spec.name), let value = Value(param: raw) else {
@@ -110,6 +111,7 @@ public struct Request: @unchecked Sendable {  // the request handle is a C point
     }
 
     /// The validated value of a declared optional parameter; nil when absent.
+    @inlinable
     public subscript<Value>(_ param: OptionalParam<Value>) -> Value? {
         guard let raw = paramValue(param.spec.name) else { return nil }
         return Value(param: raw)

@@ -223,6 +223,41 @@ public struct Response: Sendable {
         }
     }
 
+    /// Lends `headers` as `sb_field`s for the duration of `body`: their bytes copied into one
+    /// temporary buffer (on the stack when small), so any number is lent in one call.
+    private static func withFields(_ headers: [(name: String, value: String)], _ body: (UnsafeBufferPointer<sb_field>) -> sb_status) -> sb_status {
+        var total = 0
+        for (name, value) in headers { total += name.utf8.count + value.utf8.count }
+        return withUnsafeTemporaryAllocation(of: sb_field.self, capacity: headers.count) { fields in
+            withUnsafeTemporaryAllocation(byteCount: max(total, 1), alignment: 1) { text in
+                var offset = 0
+                func lend(_ string: String) -> sb_str {
+                    let count = string.utf8.count
+                    let slice = UnsafeMutableRawBufferPointer(rebasing: text[offset..<offset + count])
+                    slice.copyBytes(from: string.utf8)
+                    offset += count
+                    return sb_str(ptr: slice.baseAddress?.assumingMemoryBound(to: CChar.self), len: count)
+                }
+                for (i, (name, value)) in headers.enumerated() {
+                    fields.initializeElement(
+                        at: i, to: sb_field(struct_size: UInt32(MemoryLayout<sb_field>.size), reserved: 0, name: lend(name), value: lend(value)))
+                }
+                defer { _ = fields.deinitialize() }
+                return body(UnsafeBufferPointer(fields))
+            }
+        }
+    }
+
+    /// Whether the host takes `name: value` as a field (RFC 9110 §5.1, §5.5: a token, and a value
+    /// of visible characters, spaces and tabs, not starting or ending with either), for the log
+    /// line that names the field a refused response call had wrong.
+    private static func isValidField(_ name: String, _ value: String) -> Bool {
+        let space: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
+        return !name.isEmpty && name.utf8.allSatisfy(\.isHTTPTokenCharacter)
+            && !value.utf8.contains { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }
+            && !(value.utf8.first.map(space) ?? false) && !(value.utf8.last.map(space) ?? false)
+    }
+
     /// Sends through the host; the status a handler returns.
     func send(_ request: Request) -> sb_status {
         let api = request.app.api
@@ -230,6 +265,22 @@ public struct Response: Sendable {
         if case .later(let start) = body {
             start(Responder(request))
             return SB_PENDING
+        }
+        // One host call for the fields, status and body (ABI 1.8), where it would be one per field
+        // and one more.
+        if case .bytes(let bytes) = body, request.app.hostABI >= (1, 8) {
+            let code = UInt16(clamping: status)
+            let status = Self.withFields(headers) { fields in
+                withSBBytes(bytes) { api.response_send_fields(handle, code, fields.baseAddress, fields.count, $0) }
+            }
+            if status == SB_ERR_INVALID_ARGUMENT {
+                if let (name, _) = headers.first(where: { !Self.isValidField($0.name, $0.value) }) {
+                    request.app.log(.error, "invalid response header \"\(name)\" (status \(status))")
+                } else {
+                    request.app.log(.error, "the host refused the response (status \(status)): its status code \(self.status) or a field")
+                }
+            }
+            return status
         }
         for (name, value) in headers {
             let status = withSBStr(name) { n in withSBStr(value) { v in api.response_header_add(handle, n, v) } }

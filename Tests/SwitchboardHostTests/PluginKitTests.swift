@@ -448,7 +448,8 @@ import SwitchboardTesting
         }
         #expect(host.logs.contains { $0.message.contains("topic event stream refused") })
 
-        let stream = Task { try await host.get("/room/stream", timeout: .seconds(2 * testTimeScale)) }
+        // Ended by its timeout: long enough for the four publishes below on a loaded machine.
+        let stream = Task { try await host.get("/room/stream", timeout: .seconds(5 * testTimeScale)) }
         // Counted from the moment it subscribes; a message meanwhile may come before the comment.
         #expect(await eventuallyAsync { (try? await host.post("/room/say", body: Array("warm".utf8)).text) == "1" })
         try await Task.sleep(for: .milliseconds(200))

@@ -114,6 +114,10 @@ import Testing
         #expect(try server.get("/items/1", headers: [("If-None-Match", "\"other\"")]).status == 200)
         let head = try server.get("/items/1", method: "HEAD", headers: [("If-None-Match", etag)])
         #expect(head.status == 304)
+        // The plugin reads no conditional field: the host evaluates them on its 200 (ABI 1.8).
+        let wrongTag = try server.get("/items/1", headers: [("If-Match", "\"other\"")])
+        #expect(wrongTag.status == 412 && wrongTag.text == #"{"detail":"Precondition Failed"}"#)
+        #expect(try server.get("/items/1", headers: [("If-Match", etag)]).status == 200)
 
         let body = Array(#"{"name":"Laptop Pro","price":1299}"#.utf8)
         let stale = try server.get("/items/1", method: "PUT", headers: Self.json + [("If-Match", "\"stale\"")], body: body)

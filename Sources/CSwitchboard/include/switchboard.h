@@ -67,11 +67,13 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 7  /* 1.1: request_param, sb_param_value; 1.2: state_list counts (sb_state_result.number);
+#define SB_ABI_MINOR 8  /* 1.1: request_param, sb_param_value; 1.2: state_list counts (sb_state_result.number);
                         * 1.3: rule 8 (handles published before their callbacks run);
                         * 1.4: sb_route_spec.body_*, SB_ROUTE_PRECONDITIONS, state_compare_and_delete;
                         * 1.5: request_negotiate; 1.6: state_list_page, state_transaction, sb_state_op;
-                        * 1.7: response_topic_stream, sb_topic_stream_spec, state_get_inline */
+                        * 1.7: response_topic_stream, sb_topic_stream_spec, state_get_inline;
+                        * 1.8: response_send_fields, sb_field; the host answers conditional GET
+                        *      and HEAD on a 200 with validators (see response_send_fields) */
 
 /* "SWBD": the first bytes after struct_size in a descriptor, so a stray symbol is never trusted. */
 #define SB_PLUGIN_MAGIC 0x53574244u
@@ -443,6 +445,15 @@ typedef struct sb_state_op {
 #define SB_STATE_OP_EXPECT 3        /* `key` must hold `value` now, or nothing applies */
 #define SB_STATE_OP_EXPECT_ABSENT 4 /* `key` must be absent now, or nothing applies */
 
+/* A response field (ABI 1.8), one of response_send_fields' `fields`. OWNERSHIP: filled by the
+ * plugin; name and value are copied before the call returns. */
+typedef struct sb_field {
+    uint32_t struct_size;       /* sizeof(sb_field) */
+    uint32_t reserved;          /* 0 */
+    sb_str name;                /* a token (RFC 9110 §5.1), any case */
+    sb_str value;               /* UTF-8 without CR, LF or NUL (§5.5) */
+} sb_field;
+
 /* A declared parameter's validated value (request_param). The caller sets struct_size; the host
  * writes no further than it. OWNERSHIP: `text` is borrowed until the request handle becomes
  * invalid. */
@@ -532,7 +543,8 @@ typedef struct sb_host_api {
      * responding from the last chunk. */
     sb_status (*request_body_read)(sb_request *req, sb_body_chunk_fn on_chunk, void *user);
 
-    /* --- Responses: exactly one of send, send_borrowed, stream_begin or file per request ------- */
+    /* --- Responses: one response call per request (send, send_borrowed, stream_begin, file,
+     * and from 1.7 and 1.8 topic_stream and send_fields) ------------------------------------ */
 
     /* Adds a response header before the response call. Copies both. SB_ERR_INVALID_ARGUMENT for a
      * name that is not a token or a value with CR, LF or NUL. */
@@ -738,6 +750,34 @@ typedef struct sb_host_api {
      * `done` is queued. What a read-mostly route wants: no hop to the store thread and back per
      * request. */
     sb_status (*state_get_inline)(sb_plugin *plugin, sb_str key, sb_state_done_fn done, void *user);
+
+    /* --- ABI 1.8 ----------------------------------------------------------------------------- */
+
+    /* The whole response in one call: the `count` fields (0 to 1024), each checked and copied as
+     * response_header_add does and added after any added before, then response_send(status,
+     * body). All or nothing: SB_ERR_INVALID_ARGUMENT (nothing added, nothing sent, the request
+     * still unanswered) for a field response_header_add would refuse, a NULL `fields` with a
+     * count, a count over 1024, a first struct_size below 1.8's, over 4096 or not a multiple of
+     * 8, or another field's struct_size other than the first's (the fields are read with the
+     * first one's size as their stride), or a status response_send refuses. These are checked
+     * before SB_ERR_STATE, which a valid call made after another response call gets. One host
+     * call per response where response_header_add and response_send make one per field and one
+     * more: what the Swift SDK's Response and the kit's sbk_respond use.
+     *
+     * Conditional GET and HEAD (hosts of ABI 1.8; plugins built for 1.8 or later): when a GET or
+     * HEAD is answered 200 with a body sent whole (response_send, response_send_borrowed, this
+     * call) and one ETag field or a Last-Modified field, on a route without
+     * SB_ROUTE_PRECONDITIONS, the host evaluates the request's If-Match, If-Unmodified-Since,
+     * If-None-Match and If-Modified-Since against them (RFC 9110 §13.2.2), and answers 304 Not
+     * Modified (no body) or 412 ({"detail":"Precondition Failed"}) instead where they say so,
+     * each with the 200's fields but its Content-* ones other than Content-Location. nginx's
+     * not_modified filter does this for the files and cached responses it serves. A plugin need
+     * not read those fields to serve 304s; one that answers 304 or 412 itself is left alone, and
+     * so are streams and files (response_file evaluates its own validators). Tags are compared as
+     * the plugin sent them: a client that holds the host's gzip-coded representation is compared
+     * by the plugin's tag. A plugin built before 1.8 gets its 200 as it sent it. */
+    sb_status (*response_send_fields)(sb_request *req, uint16_t status, const sb_field *fields, size_t count,
+                                      sb_bytes body);
 } sb_host_api;
 
 /* ---------------------------------------------------------------------------------------------- */

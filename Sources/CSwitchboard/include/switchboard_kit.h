@@ -642,20 +642,21 @@ static inline sb_status sbk_route(const sb_host_api *host, sb_plugin *plugin, co
 /* ---------------------------------------------------------------------------------------------- */
 
 /* Responds with `status`, `content_type` (NULL: application/octet-stream) and the buffer's bytes
- * (copied by the host). A buffer whose allocation failed answers 500 instead. */
+ * (copied by the host), in one host call (response_send_fields). A buffer whose allocation failed
+ * answers 500 instead. A content type the host refuses (CR, LF, NUL) refuses the whole call
+ * (SB_ERR_INVALID_ARGUMENT, nothing sent: the handler's 500 follows when it returns that). */
 static inline sb_status sbk_respond(const sb_host_api *host, sb_request *req, uint16_t status, const char *content_type,
                                     const sbk_buf *body) {
     const char *type = content_type ? content_type : "application/octet-stream";
-    sb_str name = {"content-type", 12}, value = {type, strlen(type)};
+    sb_field field = {sizeof(sb_field), 0, {"content-type", 12}, {type, strlen(type)}};
     if (body->failed) {
         static const char oom[] = "{\"detail\":\"Internal Server Error\"}";
-        sb_str json = {"application/json", 16};
         sb_bytes bytes = {(const uint8_t *)oom, sizeof oom - 1};
-        host->response_header_add(req, name, json);
-        return host->response_send(req, 500, bytes);
+        field.value.ptr = "application/json";
+        field.value.len = 16;
+        return host->response_send_fields(req, 500, &field, 1, bytes);
     }
-    host->response_header_add(req, name, value);
-    return host->response_send(req, status, sbk_buf_bytes(body));
+    return host->response_send_fields(req, status, &field, 1, sbk_buf_bytes(body));
 }
 
 /* {"detail":"<detail>"} with `status`: the shape of every error the host itself answers. */

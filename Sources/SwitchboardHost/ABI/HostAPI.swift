@@ -362,6 +362,35 @@ enum HostAPI {
                 return .writer(client.makeBody())
             }
         }
+
+        // ABI 1.8
+        api.response_send_fields = { req, status, fields, count, body in
+            // `count` is a size_t read as Int: one past Int.max reads as negative, and is refused too.
+            guard let ex = Exchange.from(req), (0...1024).contains(count), count == 0 || fields != nil else { return SB_ERR_INVALID_ARGUMENT }
+            // Made before the exchange's lock, with room for what the host adds on the way out
+            // (Vary, Content-Length, Date, Server), so they move into the response uncopied.
+            var added = HTTPFields()
+            if count > 0, let fields {
+                // Read with the stride of the first field's size (sized structs, rule 1), as
+                // state_transaction reads its ops.
+                let stride = Int(fields.pointee.struct_size)
+                guard stride >= MemoryLayout<sb_field>.size, stride <= 4096, stride % MemoryLayout<sb_field>.alignment == 0 else {
+                    return SB_ERR_INVALID_ARGUMENT
+                }
+                added.reserveCapacity(count + 4)
+                for i in 0..<count {
+                    let field = UnsafeRawPointer(fields).advanced(by: i * stride).assumingMemoryBound(to: sb_field.self)
+                    guard Int(field.pointee.struct_size) == stride,
+                        let made = HTTPField(pluginName: field.pointee.name.bytes, value: field.pointee.value.bytes)
+                    else { return SB_ERR_INVALID_ARGUMENT }
+                    added.append(made)
+                }
+            }
+            return ex.respond(status: status) { headers in
+                if headers.isEmpty { swap(&headers, &added) } else { headers.append(contentsOf: added) }
+                return .bytes(body.len > 0 ? ByteBuffer(bytes: body.buffer) : ByteBuffer())
+            }
+        }
         return api
     }
 }

@@ -180,15 +180,18 @@ final class Exchange: Drainable, Sendable {
     }
 
     /// Records the one response. `body` runs (with the response's headers, which it may add to)
-    /// only if this is the first response call.
+    /// only if this is the first response call; `Vary: Accept` is added after it when the plugin
+    /// negotiated.
     func respond(status: UInt16, body: (inout HTTPFields) -> HostResponse.Body) -> sb_status {
         // 1xx is interim (RFC 9110 §15.2): sent as the final answer it would leave the client
         // waiting for another, and the next response on the connection answering the wrong request.
         guard (200...999).contains(status) else { return SB_ERR_INVALID_ARGUMENT }
         let action = state.withLock { s in
             s.machine.respond { (headers: consuming HTTPFields, negotiated) in
-                if negotiated { headers.addVary("Accept") }
                 let responseBody = body(&headers)
+                // After `body`, which may add the plugin's own fields (response_send_fields): a
+                // Vary among them gains Accept instead of being joined by a second one.
+                if negotiated { headers.addVary("Accept") }
                 if responseBody.contentLength != 0, !headers.contains(.contentType) {
                     headers[.contentType] = "application/octet-stream"
                 }

@@ -229,14 +229,17 @@ public struct PluginResponder: HTTPResponder {
         }
     }
 
-    /// Counts the response in the route's metrics, then codes it (before a HEAD drops the body,
-    /// so HEAD says what GET sends).
+    /// Counts the response in the route's metrics, answers a conditional GET or HEAD whose
+    /// preconditions say so (`ConditionalRead`), then codes it (before a HEAD drops the body, so
+    /// HEAD says what GET sends).
     private func complete(_ response: consuming HostResponse, request: Request, route: RouteEntry, askedForCodedTag: Bool, started: UInt64) -> HostResponse {
         if let instruments = route.instruments {
             instruments.requests.increment()
             instruments.latency.recordNanoseconds(Int64(monotonicNanoseconds() &- started))
         }
         // In place: the response is this call's own (consuming), so its fields are not copied.
+        // A 304 is decided on the plugin's own tag, before the coding gives it another.
+        ConditionalRead.evaluate(&response, request: request, route: route)
         ContentCoding.apply(&response, request: request, settings: compression)
         ContentCoding.notModified(&response, codedTag: askedForCodedTag, settings: compression)
         if request.method == .head { Self.dropBodyForHead(&response) }

@@ -56,6 +56,13 @@ public final class RouteEntry: @unchecked Sendable {  // `instruments` is writte
         declaration.flags & SB_ROUTE_PRECONDITIONS == 0 && (plugin.abiMajor, plugin.abiMinor) >= (1, 4)
     }
 
+    /// Whether the host answers a conditional GET or HEAD on this route's 200 (`ConditionalRead`):
+    /// for plugins built for ABI 1.8 or later, on routes that do not evaluate their own
+    /// preconditions (SB_ROUTE_PRECONDITIONS).
+    public var hostAnswersConditionalReads: Bool {
+        declaration.flags & SB_ROUTE_PRECONDITIONS == 0 && (plugin.abiMajor, plugin.abiMinor) >= (1, 8)
+    }
+
     /// "GET /items/{item_id}"
     public var signature: String { declaration.signature }
 }

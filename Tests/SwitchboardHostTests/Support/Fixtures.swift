@@ -33,6 +33,8 @@ enum Fixtures {
             ("\(source)/wait_in_handler.c", "wait_in_handler", "wait_in_handler", []),
             ("\(source)/negotiate.c", "negotiate", "negotiate", []),
             ("\(source)/state_ops.c", "state_ops", "state_ops", []),
+            ("\(source)/fields.c", "fields", "fields", []),
+            ("\(source)/fields.c", "fields_legacy", "fields_legacy", ["-DDECLARED_MINOR=7"]),
         ]
         // The supervisor's fault plugins, one fault each.
         sources += [
