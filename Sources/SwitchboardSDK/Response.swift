@@ -253,7 +253,7 @@ public struct Response: Sendable {
     /// line that names the field a refused response call had wrong.
     private static func isValidField(_ name: String, _ value: String) -> Bool {
         let space: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
-        return !name.isEmpty && name.utf8.allSatisfy(\.isHTTPTokenCharacter)
+        return name.utf8.isHTTPToken
             && !value.utf8.contains { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }
             && !(value.utf8.first.map(space) ?? false) && !(value.utf8.last.map(space) ?? false)
     }
@@ -266,9 +266,9 @@ public struct Response: Sendable {
             start(Responder(request))
             return SB_PENDING
         }
-        // One host call for the fields, status and body (ABI 1.8), where it would be one per field
-        // and one more.
-        if case .bytes(let bytes) = body, request.app.hostABI >= (1, 8) {
+        // One host call for the fields, status and body (ABI 1.8, which every host that loads
+        // this SDK's plugins speaks), where it would be one per field and one more.
+        if case .bytes(let bytes) = body {
             let code = UInt16(clamping: status)
             let status = Self.withFields(headers) { fields in
                 withSBBytes(bytes) { api.response_send_fields(handle, code, fields.baseAddress, fields.count, $0) }

@@ -20,6 +20,24 @@ extension sb_bytes {
     }
 }
 
+/// An array of sized structs from a plugin (rule 1 of switchboard.h), read with the first
+/// element's `struct_size` as the stride: that size must be at least the host's own
+/// (`MemoryLayout<Element>.size`), at most 4 KiB and a multiple of the struct's alignment, and
+/// every element must carry the same size. `count` elements at `base`, borrowed for the call;
+/// `visit` sees each one in order (the host's prefix of it) and returns false to stop. False when
+/// a size is refused or `visit` stopped.
+func forEachSizedStruct<Element>(
+    _ base: UnsafePointer<Element>, count: Int, size: (Element) -> UInt32, _ visit: (Element) -> Bool
+) -> Bool {
+    let stride = Int(size(base.pointee))
+    guard stride >= MemoryLayout<Element>.size, stride <= 4096, stride % MemoryLayout<Element>.alignment == 0 else { return false }
+    for i in 0..<count {
+        let element = UnsafeRawPointer(base).advanced(by: i * stride).assumingMemoryBound(to: Element.self).pointee
+        guard Int(size(element)) == stride, visit(element) else { return false }
+    }
+    return true
+}
+
 /// A NUL-terminated C string from a descriptor; nil for NULL, lossy for invalid UTF-8.
 func stringFromC(_ ptr: UnsafePointer<CChar>?) -> String? {
     guard let ptr else { return nil }

@@ -121,9 +121,7 @@ enum HostAPI {
         }
         api.response_send = { req, status, body in
             guard let ex = Exchange.from(req) else { return SB_ERR_INVALID_ARGUMENT }
-            return ex.respond(status: status) { _ in
-                .bytes(body.len > 0 ? ByteBuffer(bytes: body.buffer) : ByteBuffer())
-            }
+            return ex.respond(status: status) { _ in body.copiedBody }
         }
         api.response_send_borrowed = { req, status, body, release, releaseData in
             guard let ex = Exchange.from(req) else {
@@ -296,26 +294,20 @@ enum HostAPI {
         }
         api.state_transaction = { plugin, ops, count, done, user in
             guard let ops, (1...1024).contains(count) else { return SB_ERR_INVALID_ARGUMENT }
-            // Read with the stride of the first op's size (sized structs, rule 1): every op has
-            // that size, at least 1.6's, at most 4 KiB, and a multiple of the struct's alignment.
-            let stride = Int(ops.pointee.struct_size)
-            guard stride >= MemoryLayout<sb_state_op>.size, stride <= 4096, stride % MemoryLayout<sb_state_op>.alignment == 0 else {
-                return SB_ERR_INVALID_ARGUMENT
-            }
             var steps: [StateStep] = []
             steps.reserveCapacity(count)
-            for i in 0..<count {
-                let op = UnsafeRawPointer(ops).advanced(by: i * stride).assumingMemoryBound(to: sb_state_op.self).pointee
-                guard Int(op.struct_size) == stride else { return SB_ERR_INVALID_ARGUMENT }
-                guard let key = op.key.validatedString else { return SB_ERR_INVALID_ARGUMENT }
+            let read = forEachSizedStruct(ops, count: count, size: { $0.struct_size }) { op in
+                guard let key = op.key.validatedString else { return false }
                 switch op.kind {
                 case UInt32(SB_STATE_OP_PUT): steps.append(.put(key, Array(op.value.buffer)))
                 case UInt32(SB_STATE_OP_DELETE): steps.append(.delete(key))
                 case UInt32(SB_STATE_OP_EXPECT): steps.append(.expect(key, Array(op.value.buffer)))
                 case UInt32(SB_STATE_OP_EXPECT_ABSENT): steps.append(.expectAbsent(key))
-                default: return SB_ERR_INVALID_ARGUMENT
+                default: return false
                 }
+                return true
             }
+            guard read else { return SB_ERR_INVALID_ARGUMENT }
             return StateCalls.run(plugin, done, user, .transaction(steps))
         }
 
@@ -371,28 +363,26 @@ enum HostAPI {
             // (Vary, Content-Length, Date, Server), so they move into the response uncopied.
             var added = HTTPFields()
             if count > 0, let fields {
-                // Read with the stride of the first field's size (sized structs, rule 1), as
-                // state_transaction reads its ops.
-                let stride = Int(fields.pointee.struct_size)
-                guard stride >= MemoryLayout<sb_field>.size, stride <= 4096, stride % MemoryLayout<sb_field>.alignment == 0 else {
-                    return SB_ERR_INVALID_ARGUMENT
-                }
                 added.reserveCapacity(count + 4)
-                for i in 0..<count {
-                    let field = UnsafeRawPointer(fields).advanced(by: i * stride).assumingMemoryBound(to: sb_field.self)
-                    guard Int(field.pointee.struct_size) == stride,
-                        let made = HTTPField(pluginName: field.pointee.name.bytes, value: field.pointee.value.bytes)
-                    else { return SB_ERR_INVALID_ARGUMENT }
+                let read = forEachSizedStruct(fields, count: count, size: { $0.struct_size }) { field in
+                    guard let made = HTTPField(pluginName: field.name.bytes, value: field.value.bytes) else { return false }
                     added.append(made)
+                    return true
                 }
+                guard read else { return SB_ERR_INVALID_ARGUMENT }
             }
             return ex.respond(status: status) { headers in
                 if headers.isEmpty { swap(&headers, &added) } else { headers.append(contentsOf: added) }
-                return .bytes(body.len > 0 ? ByteBuffer(bytes: body.buffer) : ByteBuffer())
+                return body.copiedBody
             }
         }
         return api
     }
+}
+
+extension sb_bytes {
+    /// A copy of the bytes as a whole response body (response_send, response_send_fields).
+    fileprivate var copiedBody: HostResponse.Body { .bytes(len > 0 ? ByteBuffer(bytes: buffer) : ByteBuffer()) }
 }
 
 extension Logger.Level {

@@ -50,12 +50,13 @@ enum ConditionalRead {
         case .notModified:
             response = HostResponse(status: .notModified, headers: fieldsWithoutContent(response.headers), body: .bytes(ByteBuffer()))
         case .preconditionFailed:
-            // The 200's fields but its content's (its Vary and validators with them, as a file's
-            // 412 keeps them), and the JSON body every host error has.
+            // The host's JSON error, with the 200's fields but its content's (its Vary and
+            // validators with them, as a file's 412 keeps them).
+            var failed = JSONError.make(.preconditionFailed, detail: "Precondition Failed")
             var headers = fieldsWithoutContent(response.headers)
-            headers[.contentType] = "application/json"
-            response = HostResponse(
-                status: .preconditionFailed, headers: headers, body: .bytes(ByteBuffer(string: #"{"detail":"Precondition Failed"}"#)))
+            headers.append(contentsOf: failed.headers)
+            failed.headers = headers
+            response = failed
         }
     }
 
