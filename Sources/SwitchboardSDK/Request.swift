@@ -117,9 +117,10 @@ public struct Request: @unchecked Sendable {  // the request handle is a C point
         return Value(param: raw)
     }
 
-    /// The raw validated value of the declared parameter `name` (ABI 1.1 hosts).
+    /// The raw validated value of the declared parameter `name` (`request_param`); nil when no
+    /// parameter of that name is declared, or an optional one without a default was not sent.
+    /// `text` is borrowed until the request handle becomes invalid (the response is sent).
     public func paramValue(_ name: String) -> sb_param_value? {
-        guard app.hostABI.minor >= 1 || app.hostABI.major > 1 else { return nil }
         var out = sb_param_value()
         out.struct_size = UInt32(MemoryLayout<sb_param_value>.size)
         return withSBStr(name) { api.request_param(handle, $0, &out) } == SB_OK ? out : nil

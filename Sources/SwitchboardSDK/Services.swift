@@ -219,12 +219,13 @@ public struct StateStore: Sendable {
     }
 
     /// The value at `key`; nil when absent. When the host has the value at hand it answers at once
-    /// (`state_get_inline`): no hop to the store thread, and the caller does not suspend.
+    /// (`lookup`, `state_get_now`): no hop to the store thread, and the caller does not suspend.
+    /// - Throws: `.io` when the store fails; `.other(SB_ERR_STATE)` once the generation is retired.
     public func get(_ key: String) async throws(Failure) -> [UInt8]? {
-        do {
-            return try await run { api, plugin, done, user in withSBStr(key) { api.state_get_inline(plugin, $0, done, user) } }.value
-        } catch .notFound {
-            return nil
+        switch lookup(key) {
+        case .value(let value): return value
+        case .pending(let read): return try await read.value
+        case .failed(let failure): throw failure
         }
     }
 
@@ -409,10 +410,11 @@ extension StateStore {
         }
     }
 
-    /// `get` without suspending, for a synchronous handler: `state_get_inline`, answered inside
-    /// this call when the host has the value at hand (a read-mostly route's common case), so the
-    /// handler answers with no task, no continuation and no hop; otherwise the read is already
-    /// queued and `.pending` carries it (answer with `Response.later(task:)` and await it there).
+    /// `get` without suspending, for a synchronous handler: `state_get_now`, answered inside this
+    /// call when the host has the value at hand (a read-mostly route's common case), so the
+    /// handler answers with no task, no continuation and no hop; otherwise the read is queued
+    /// (`state_get`) and `.pending` carries it (answer with `Response.later(task:)` and await it
+    /// there).
     ///
     ///     app.get("/notes/{id}", params: [id]) { req in
     ///         switch app.state.lookup("notes/\(try req[id])") {
@@ -423,52 +425,47 @@ extension StateStore {
     ///         }
     ///     }
     public func lookup(_ key: String) -> Lookup {
+        var found: [UInt8]? = nil
+        let status = app.withLiveHandle { plugin in
+            withSBStr(key) { key in withUnsafeMutablePointer(to: &found) { app.api.state_get_now(plugin, key, copyFound, $0) } }
+        } ?? SB_ERR_STATE
+        switch status {
+        case SB_OK: return .value(found ?? [])
+        case SB_ERR_NOT_FOUND: return .value(nil)
+        case SB_ERR_WOULD_BLOCK: break
+        default: return .failed(Failure(status))
+        }
+        // Not at hand: queued, and answered on the store thread (a read the store thread has
+        // answered already, as it may have by now, is still `.pending`: `.value` means "at hand").
         let box = ReadBox()
         let user = Unmanaged.passRetained(box).toOpaque()
-        let status = app.withLiveHandle { plugin in withSBStr(key) { app.api.state_get_inline(plugin, $0, readDone, user) } } ?? SB_ERR_STATE
-        guard status == SB_OK else {
+        let queued = app.withLiveHandle { plugin in withSBStr(key) { app.api.state_get(plugin, $0, readDone, user) } } ?? SB_ERR_STATE
+        guard queued == SB_OK else {
             Unmanaged<ReadBox>.fromOpaque(user).release()
-            return .failed(Failure(status))
+            return .failed(Failure(queued))
         }
-        // Answered inside the call, or queued: a queued read the store thread has answered
-        // already (it may have, by now) is still `.pending`, so `.value` means "at hand".
-        switch box.closeInlineWindow() {
-        case .success(let value)?: return .value(value)
-        case .failure(let failure)?: return .failed(failure)
-        case nil: return .pending(PendingRead(box))
-        }
+        return .pending(PendingRead(box))
     }
 }
 
-/// One `lookup`'s outcome: set once by its completion, inside the call (on the calling thread,
-/// before it returns) or later on the store thread.
+/// `state_get_now`'s visit: copies the borrowed value into the `[UInt8]?` that `user` points at.
+private func copyFound(_ user: UnsafeMutableRawPointer?, _ value: sb_bytes) {
+    user?.assumingMemoryBound(to: [UInt8]?.self).pointee = value.array
+}
+
+/// A queued `lookup`'s outcome: set once by its completion, on the store thread.
 private final class ReadBox: Sendable {
     typealias Outcome = Result<[UInt8]?, StateStore.Failure>
     private enum State {
         case waiting([CheckedContinuation<Outcome, Never>])
-        case done(Outcome, inline: Bool)
+        case done(Outcome)
     }
-    private struct Guarded {
-        var state = State.waiting([])
-        var inCall = true
-    }
-    private let guarded = Locked(Guarded())  // not `Mutex`: ThreadSanitizer sees a pthread mutex (`Locked`)
-    /// The thread that made the call (`lookup` makes the box there).
-    private let caller = UInt(pthread_self())
-
-    /// Called once the host's call has returned: the outcome if it was answered inside it.
-    func closeInlineWindow() -> Outcome? {
-        guarded.withLock { g in
-            g.inCall = false
-            if case .done(let outcome, inline: true) = g.state { return outcome }
-            return nil
-        }
-    }
+    private let state = Locked(State.waiting([]))  // not `Mutex`: ThreadSanitizer sees a pthread mutex (`Locked`)
 
     func finish(_ outcome: Outcome) {
-        let waiting = guarded.withLock { g -> [CheckedContinuation<Outcome, Never>] in
-            guard case .waiting(let continuations) = g.state else { return [] }
-            g.state = .done(outcome, inline: g.inCall && UInt(pthread_self()) == caller)
+        let waiting = state.withLock { state -> [CheckedContinuation<Outcome, Never>] in
+            guard case .waiting(let continuations) = state else { return [] }
+            state = .done(outcome)
             return continuations
         }
         for continuation in waiting { continuation.resume(returning: outcome) }
@@ -476,11 +473,11 @@ private final class ReadBox: Sendable {
 
     func wait() async -> Outcome {
         await withCheckedContinuation { continuation in
-            let done = guarded.withLock { g -> Outcome? in
-                switch g.state {
-                case .done(let outcome, _): return outcome
+            let done = state.withLock { state -> Outcome? in
+                switch state {
+                case .done(let outcome): return outcome
                 case .waiting(let continuations):
-                    g.state = .waiting(continuations + [continuation])
+                    state = .waiting(continuations + [continuation])
                     return nil
                 }
             }

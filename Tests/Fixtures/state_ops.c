@@ -1,5 +1,5 @@
-/* state_ops: a C plugin that calls state_transaction and state_list_page directly (ABI 1.6), and
- * state_get_inline (ABI 1.7).
+/* state_ops: a C plugin that calls state_transaction and state_list_page directly (ABI 1.6),
+ * state_get_inline (ABI 1.7) and state_get_now (ABI 1.9).
  *   GET /state-ops/run     runs the cases below in order, one after the other's completion, and
  *                          answers one line per case: "<name> <status> <number>"
  * A case's status is what the call returned when it refused the call (done is never called
@@ -129,6 +129,40 @@ static void *cycle_thread_a(void *arg) {
     return NULL;
 }
 
+/* state_get_now's visit: the value, as text, and how many times it was called. */
+typedef struct seen { char text[64]; int visits; } seen;
+static void visit(void *user, sb_bytes value) {
+    seen *v = user;
+    size_t n = value.len < 63 ? value.len : 63;
+    memcpy(v->text, value.ptr, n);
+    v->text[n] = 0;
+    v->visits++;
+}
+
+/* "<name> <status> <visits> <value>" for a state_get_now; with `retry`, tried again (at most 200
+ * times, 1 ms apart) while it answers SB_ERR_WOULD_BLOCK: the store thread may still be letting
+ * go of the last call. */
+static void read_now(sb_str key, sbk_buf *out, const char *name, int retry) {
+    seen v;
+    sb_status status;
+    int attempt = 0;
+    do {
+        memset(&v, 0, sizeof v);
+        status = host->state_get_now(self, key, visit, &v);
+    } while (retry && status == SB_ERR_WOULD_BLOCK && ++attempt < 200 && usleep(1000) == 0);
+    sbk_buf_printf(out, "%s %d %d %s\n", name, (int)status, v.visits, v.visits ? v.text : "-");
+}
+
+/* state_get_now from inside a completion: an inline one's (the value is answered) and a queued
+ * one's (the drain holds the store: SB_ERR_WOULD_BLOCK). */
+static seen seen_in_done;
+static sb_status now_in_done;
+static void done_reads_now(void *user, sb_status status, const sb_state_result *result) {
+    memset(&seen_in_done, 0, sizeof seen_in_done);
+    now_in_done = host->state_get_now(self, (sb_str)S("k2"), visit, &seen_in_done);
+    completed(user, status, result);
+}
+
 static sb_state_op op(uint32_t kind, sb_str key, sb_bytes value) {
     sb_state_op o;
     memset(&o, 0, sizeof o);
@@ -232,6 +266,48 @@ static sb_status run(void *data, sb_request *req) {
         finish(&w, returned, &out, "inline-lock-cycle");
         pthread_join(a, NULL);
         sbk_buf_printf(&out, "inline-lock-cycle-a %d\n", a_done);
+    }
+    /* state_get_now: k2 is at hand (read above); "never" is known absent (read inline above);
+     * "unasked" was never read: not at hand, until a state_get found it absent. */
+    read_now((sb_str)S("k2"), &out, "now-k2", 1);
+    read_now((sb_str)S("never"), &out, "now-never", 1);
+    read_now((sb_str)S("unasked"), &out, "now-unasked", 0);
+    finish(&w, host->state_get(self, (sb_str)S("unasked"), completed, &w), &out, "get-unasked");
+    read_now((sb_str)S("unasked"), &out, "now-unasked-again", 1);
+    read_now((sb_str)S("k\xFE"), &out, "now-not-utf8", 0);
+    sbk_buf_printf(&out, "now-null-visit %d\n", (int)host->state_get_now(self, (sb_str)S("k2"), NULL, NULL));
+    sbk_buf_printf(&out, "now-null-plugin %d\n", (int)host->state_get_now(NULL, (sb_str)S("k2"), visit, &w));
+    /* Inside completions. */
+    for (i = 0; i < 200; i++) {
+        sb_status returned = host->state_get_inline(self, (sb_str)S("k2"), done_reads_now, &w);
+        int here;
+        pthread_mutex_lock(&w.lock);
+        here = returned == SB_OK && w.done && pthread_equal(w.completed_on, pthread_self());
+        pthread_mutex_unlock(&w.lock);
+        finish(&w, returned, &out, "inline-for-now");
+        if (here) break;
+        usleep(1000);
+    }
+    sbk_buf_printf(&out, "now-in-inline-done %d %d %s\n", (int)now_in_done, seen_in_done.visits, seen_in_done.visits ? seen_in_done.text : "-");
+    finish(&w, host->state_get(self, (sb_str)S("k2"), done_reads_now, &w), &out, "queued-for-now");
+    sbk_buf_printf(&out, "now-in-queued-done %d %d\n", (int)now_in_done, seen_in_done.visits);
+    /* Behind a write not yet completed: never the value it replaces (the write is queued or
+     * committing: SB_ERR_WOULD_BLOCK; or committed already: its value). */
+    {
+        waiter put;
+        seen v = {{0}, 0};
+        sb_status returned, now;
+        memset(&put, 0, sizeof put);
+        pthread_mutex_init(&put.lock, NULL);
+        pthread_cond_init(&put.ready, NULL);
+        returned = host->state_put(self, (sb_str)S("k2"), (sb_bytes)B("c"), completed, &put);
+        now = host->state_get_now(self, (sb_str)S("k2"), visit, &v);
+        finish(&put, returned, &out, "put-k2");
+        sbk_buf_printf(&out, "now-behind-put %s\n",
+                       now == SB_ERR_WOULD_BLOCK || (now == SB_OK && strcmp(v.text, "c") == 0) ? "ok" : "stale");
+        read_now((sb_str)S("k2"), &out, "now-after-put", 1);
+        pthread_cond_destroy(&put.ready);
+        pthread_mutex_destroy(&put.lock);
     }
     result = sbk_respond(host, req, 200, "text/plain", &out);
     sbk_buf_free(&out);

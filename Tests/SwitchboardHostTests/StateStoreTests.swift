@@ -166,6 +166,19 @@ import Testing
         #expect(lines["inline-concurrent"]?.hasPrefix("1000 ") == true, "\(response.text)")
         // A reader holding a lock the answering thread's completion takes: queued, not stuck.
         #expect(lines["inline-lock-cycle"]?.hasPrefix("0 ") == true && lines["inline-lock-cycle-a"] == "1", "\(response.text)")
+        // state_get_now (ABI 1.9): the value visited once inside the call, a known absence, or
+        // SB_ERR_WOULD_BLOCK (-5) with nothing queued.
+        #expect(lines["now-k2"] == "0 1 b", "\(response.text)")
+        #expect(lines["now-never"] == "-2 0 -", "\(response.text)")
+        #expect(lines["now-unasked"] == "-5 0 -", "never read: not at hand, and not queued by asking")
+        #expect(lines["get-unasked"]?.hasPrefix("-2 ") == true)
+        #expect(lines["now-unasked-again"] == "-2 0 -", "\(response.text)")
+        #expect(lines["now-not-utf8"] == "-1 0 -" && lines["now-null-visit"] == "-1" && lines["now-null-plugin"] == "-1", "\(response.text)")
+        #expect(lines["now-in-inline-done"] == "0 1 b", "answered inside an inline read's completion: \(response.text)")
+        #expect(lines["now-in-queued-done"] == "-5 0", "the drain holds the store: \(response.text)")
+        // Read-your-writes: behind a write not yet completed, never the value it replaces.
+        #expect(lines["put-k2"]?.hasPrefix("0 ") == true && lines["now-behind-put"] == "ok", "\(response.text)")
+        #expect(lines["now-after-put"] == "0 1 c", "\(response.text)")
     }
 
     /// Another process committing to the same SQLite store (a worker being replaced, `sqlite3`)

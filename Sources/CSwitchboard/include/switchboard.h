@@ -29,7 +29,7 @@
  *  8. Callbacks and the handles they concern. A callback may run on another thread before the
  *     call that registered it returns, or inside that call on the calling thread where a function
  *     says so (stream_on_writable, stream_on_close, response_send_borrowed's release,
- *     state_get_inline's done), so set up
+ *     state_get_inline's done, state_get_now's visit), so set up
  *     everything its `user` points at first, and hold no lock it takes. A function
  *     that hands out a handle (timer_start, topic_subscribe, response_stream_begin) writes it to its
  *     out-parameter before any callback that concerns it can run: a callback may use the copy the
@@ -67,13 +67,14 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 8  /* 1.1: request_param, sb_param_value; 1.2: state_list counts (sb_state_result.number);
+#define SB_ABI_MINOR 9  /* 1.1: request_param, sb_param_value; 1.2: state_list counts (sb_state_result.number);
                         * 1.3: rule 8 (handles published before their callbacks run);
                         * 1.4: sb_route_spec.body_*, SB_ROUTE_PRECONDITIONS, state_compare_and_delete;
                         * 1.5: request_negotiate; 1.6: state_list_page, state_transaction, sb_state_op;
                         * 1.7: response_topic_stream, sb_topic_stream_spec, state_get_inline;
                         * 1.8: response_send_fields, sb_field; the host answers conditional GET
-                        *      and HEAD on a 200 with validators (see response_send_fields) */
+                        *      and HEAD on a 200 with validators (see response_send_fields);
+                        * 1.9: state_get_now, sb_state_value_fn */
 
 /* "SWBD": the first bytes after struct_size in a descriptor, so a stray symbol is never trusted. */
 #define SB_PLUGIN_MAGIC 0x53574244u
@@ -430,6 +431,10 @@ typedef struct sb_state_result {
  * or the sum overflows) or SB_ERR_IO. */
 typedef void (*sb_state_done_fn)(void *user, sb_status status, const sb_state_result *result);
 
+/* What state_get_now found (ABI 1.9): the value, borrowed until this returns. Runs inside
+ * state_get_now, on the calling thread. */
+typedef void (*sb_state_value_fn)(void *user, sb_bytes value);
+
 /* One step of a state_transaction (ABI 1.6). OWNERSHIP: filled by the plugin; copied by
  * state_transaction before it returns. */
 typedef struct sb_state_op {
@@ -778,6 +783,24 @@ typedef struct sb_host_api {
      * by the plugin's tag. A plugin built before 1.8 gets its 200 as it sent it. */
     sb_status (*response_send_fields)(sb_request *req, uint16_t status, const sb_field *fields, size_t count,
                                       sb_bytes body);
+
+    /* --- ABI 1.9 ----------------------------------------------------------------------------- */
+
+    /* The value at `key` now, or not at all: a read that completes nothing. When no state call
+     * is queued or running ahead of it and the host holds the value as last committed (the
+     * values state_get_inline answers from), calls `visit` once, inside this call on the calling
+     * thread, with the value borrowed for that call, and returns SB_OK; returns SB_ERR_NOT_FOUND
+     * (`visit` not called) when the key is known to be absent. Otherwise returns
+     * SB_ERR_WOULD_BLOCK having done nothing: read with state_get. Never waits, not even for
+     * another thread's read, and is not ordered among completions (it is answered before
+     * returning, as if it were a function of the store): from inside a state_get_inline's `done`
+     * it is answered too (a queued call's `done` gets SB_ERR_WOULD_BLOCK). `visit` runs plugin code on what may be an event loop: it must not block; copy
+     * what it keeps. Errors (`visit` never called): SB_ERR_INVALID_ARGUMENT for a NULL plugin or
+     * `visit`, or a key that is not UTF-8; SB_ERR_STATE once a replaced generation has drained.
+     * The host's metric switchboard_state_inline_reads_total counts each call by outcome, as it
+     * counts state_get_inline's. What the Swift SDK's StateStore.lookup and get try first: a read
+     * at hand then costs the plugin no completion and nothing to allocate for one. */
+    sb_status (*state_get_now)(sb_plugin *plugin, sb_str key, sb_state_value_fn visit, void *user);
 } sb_host_api;
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -376,6 +376,13 @@ enum HostAPI {
                 return body.copiedBody
             }
         }
+
+        // ABI 1.9
+        api.state_get_now = { plugin, key, visit, user in
+            // Checked in place, as state_get_inline's: a read at hand never makes a string of it.
+            guard key.bytes.isValidUTF8 else { return SB_ERR_INVALID_ARGUMENT }
+            return StateCalls.readNow(plugin, key.bytes, visit, user)
+        }
         return api
     }
 }

@@ -128,9 +128,10 @@ final class ConnectionMetrics: Sendable {
     func rejected(_ status: UInt) { rejections[status]?.increment() }
 }
 
-/// `switchboard_state_inline_reads_total{outcome}`: how each `state_get_inline` was answered, by
-/// `StateCalls.InlineOutcome`. A read-mostly route wants all of them `inline`; a share queued
-/// says what sent them to the store thread. Made once per server.
+/// `switchboard_state_inline_reads_total{outcome}`: how each `state_get_inline` and
+/// `state_get_now` was answered, by `StateCalls.InlineOutcome` (a `state_get_now` not answered is
+/// counted as queued: its plugin reads with `state_get` next). A read-mostly route wants all of
+/// them `inline`; a share queued says what sent them to the store thread. Made once per server.
 final class InlineReadMetrics: Sendable {
     // One counter per outcome, picked by a switch: `record` runs on every inline read, where a
     // dictionary's hashing and probing cost more than the increment itself.

@@ -29,8 +29,9 @@ final class StateCalls: Sendable {
         self.inlineReads = inlineReads
     }
 
-    /// How a `state_get_inline` was answered: the label of
-    /// `switchboard_state_inline_reads_total`.
+    /// How a `state_get_inline` or `state_get_now` was answered: the label of
+    /// `switchboard_state_inline_reads_total` (a `state_get_now` refused with
+    /// SB_ERR_WOULD_BLOCK is read with `state_get` next: it counts as queued).
     enum InlineOutcome: String, Sendable {
         /// Inside the call, on the calling thread, from the values at hand.
         case inline
@@ -94,6 +95,37 @@ final class StateCalls: Sendable {
         return SB_OK
     }
 
+    /// `state_get_now`: when nothing is queued or draining ahead of it and the value is at hand,
+    /// `visit` gets it inside this call, on the calling thread (SB_OK), or the key is known
+    /// absent (SB_ERR_NOT_FOUND); otherwise SB_ERR_WOULD_BLOCK and nothing is queued. It joins
+    /// the inline reads while it looks, so no drain starts meanwhile, but takes no turn among
+    /// them: it completes nothing, so there is no order of completions to keep (a read from
+    /// inside an inline read's completion is answered too; from a queued one's, the drain holds
+    /// the store: SB_ERR_WOULD_BLOCK). `key`: UTF-8 (the caller checked), borrowed for this
+    /// call. `visit` runs after the store is let go, under the call's lease.
+    static func readNow(_ pluginHandle: OpaquePointer?, _ key: UnsafeRawBufferPointer, _ visit: sb_state_value_fn?, _ user: UnsafeMutableRawPointer?) -> sb_status {
+        guard let plugin = PluginInstance.from(pluginHandle), let visit else { return SB_ERR_INVALID_ARGUMENT }
+        guard plugin.enter() else { return SB_ERR_STATE }
+        defer { plugin.leave() }
+        let calls = plugin.services.state
+        guard calls.joinInlineReads(takesTurn: false) else {
+            calls.inlineReads?.record(.behindCalls)
+            return SB_ERR_WOULD_BLOCK
+        }
+        let cached = calls.store.withLock({ $0 }).cached(keyBytes: key, plugin: plugin.name)
+        calls.leaveInlineReads(queueing: nil)
+        calls.inlineReads?.record(cached == nil ? .notAtHand : .inline)
+        switch cached {
+        case .present(let value)?:
+            withPluginCode(plugin.codeTag) {
+                value.withUnsafeBufferPointer { visit(user, sb_bytes(ptr: $0.baseAddress, len: $0.count)) }
+            }
+            return SB_OK
+        case .absent?: return SB_ERR_NOT_FOUND
+        case nil: return SB_ERR_WOULD_BLOCK
+        }
+    }
+
     /// A `state_get_inline` during its call: what `Pending` holds, with the key still the
     /// plugin's bytes.
     private struct InlineRead {
@@ -120,18 +152,9 @@ final class StateCalls: Sendable {
     /// leave drains what was queued meanwhile.
     private func answerNow(_ call: InlineRead) -> Bool {
         let thread = UInt(pthread_self())
-        let joined = pending.withLock { q -> Bool in
-            // Read again from inside its own completion (that one holds the turn), or behind a
-            // queued call: queue.
-            guard q.calls.isEmpty, answeringThread.load(ordering: .relaxed) != thread else { return false }
-            switch q.phase {
-            case .idle: q.phase = .answering(count: 1)
-            case .answering(let count): q.phase = .answering(count: count + 1)
-            case .draining: return false
-            }
-            return true
-        }
-        guard joined else {
+        // Read again from inside its own completion (that one holds the turn), or behind a
+        // queued call: queue.
+        guard joinInlineReads(takesTurn: true) else {
             inlineReads?.record(.behindCalls)
             _ = enqueue(call.queued)
             return false
@@ -170,10 +193,32 @@ final class StateCalls: Sendable {
         }
         inlineReads?.record(outcome)
         let answered = outcome == .inline
-        let queued = answered ? nil : call.queued  // its key copied before the lock, not under it
+        leaveInlineReads(queueing: answered ? nil : call.queued)  // its key copied before the lock, not under it
+        return answered
+    }
+
+    /// Joins the inline reads when nothing is queued or draining: true when it joined, and then
+    /// `leaveInlineReads` must follow. A read that `takesTurn` is also refused on the thread
+    /// answering one now (its completion reads again, and would wait for its own turn).
+    private func joinInlineReads(takesTurn: Bool) -> Bool {
+        let thread = takesTurn ? UInt(pthread_self()) : 0
+        return pending.withLock { q -> Bool in
+            guard q.calls.isEmpty, !takesTurn || answeringThread.load(ordering: .relaxed) != thread else { return false }
+            switch q.phase {
+            case .idle: q.phase = .answering(count: 1)
+            case .answering(let count): q.phase = .answering(count: count + 1)
+            case .draining: return false
+            }
+            return true
+        }
+    }
+
+    /// Leaves the inline reads, queueing `call` first (ahead of anything that arrived after it);
+    /// the last to leave drains what was queued meanwhile.
+    private func leaveInlineReads(queueing call: Pending?) {
         let drainNext = pending.withLock { q -> Bool in
             guard case .answering(let count) = q.phase else { preconditionFailure("StateCalls: an inline read left a phase it was not in") }
-            if let queued { q.calls.insert(queued, at: 0) }  // nothing queued may pass it: it was first
+            if let call { q.calls.insert(call, at: 0) }  // nothing queued may pass it: it was first
             if count > 1 {
                 q.phase = .answering(count: count - 1)
                 return false
@@ -182,7 +227,6 @@ final class StateCalls: Sendable {
             return !q.calls.isEmpty
         }
         if drainNext { queue.async { self.drain() } }
-        return answered
     }
 
     private func enqueue(_ call: Pending) -> sb_status {

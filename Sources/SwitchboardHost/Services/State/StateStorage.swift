@@ -215,12 +215,17 @@ struct RecentValues {
     private var values: [Slot: Value] = [:]
     private var bytes = 0
 
-    /// The plugin's name, a NUL, the key: one array, made in one allocation (every inline read
-    /// makes one to look its value up), hashed as one run of bytes (an array of bytes hashes
-    /// them one at a time).
+    /// A lookup's slot is written here, so looking a value up allocates nothing: the slot holds
+    /// the only other reference while the dictionary reads it, and none once it has.
+    private var lookupBytes: [UInt8] = []
+
+    /// The plugin's name, a NUL, the key: one array, made in one allocation, hashed as one run of
+    /// bytes (an array of bytes hashes them one at a time).
     private struct Slot: Hashable {
         let bytes: [UInt8]
         var count: Int { bytes.count }
+
+        init(bytes: [UInt8]) { self.bytes = bytes }
 
         init(_ plugin: String, _ key: String) {
             var key = key
@@ -241,7 +246,14 @@ struct RecentValues {
         }
     }
 
-    func value(plugin: String, key: UnsafeRawBufferPointer) -> Value? { values[Slot(plugin, key)] }
+    /// What is remembered of `key` (UTF-8, read, not kept) for `plugin`; nil: nothing.
+    mutating func value(plugin: String, key: UnsafeRawBufferPointer) -> Value? {
+        lookupBytes.removeAll(keepingCapacity: true)
+        lookupBytes += plugin.utf8
+        lookupBytes.append(0)
+        lookupBytes += key
+        return values[Slot(bytes: lookupBytes)]
+    }
 
     /// Learns from one committed operation's outcome: what it read, wrote or found absent.
     mutating func record(_ operation: StateOperation, _ outcome: Result<StateResult, StateError>, plugin: String) {
