@@ -170,7 +170,7 @@ import Testing
         // SB_ERR_WOULD_BLOCK (-5) with nothing queued.
         #expect(lines["now-k2"] == "0 1 b", "\(response.text)")
         #expect(lines["now-never"] == "-2 0 -", "\(response.text)")
-        #expect(lines["now-unasked"] == "-5 0 -", "never read: not at hand, and not queued by asking")
+        #expect(lines["now-unasked"] == "-5 0 -" && lines["now-unasked-still"] == "-5 0 -", "never read: not at hand, and not queued by asking")
         #expect(lines["get-unasked"]?.hasPrefix("-2 ") == true)
         #expect(lines["now-unasked-again"] == "-2 0 -", "\(response.text)")
         #expect(lines["now-not-utf8"] == "-1 0 -" && lines["now-null-visit"] == "-1" && lines["now-null-plugin"] == "-1", "\(response.text)")

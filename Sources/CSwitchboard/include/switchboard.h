@@ -95,7 +95,8 @@ typedef int32_t sb_status;
 #define SB_ERR_NOT_FOUND (-2)  /* no such header, parameter, key or configuration value */
 #define SB_ERR_NO_MEMORY (-3)  /* an allocation failed */
 #define SB_ERR_CLOSED (-4)  /* the client went away, or the stream was ended by the host */
-#define SB_ERR_WOULD_BLOCK (-5)  /* backpressure: nothing was taken; wait for on_writable */
+#define SB_ERR_WOULD_BLOCK (-5)  /* backpressure: nothing was taken; wait for on_writable
+                                  * (state_get_now: not at hand, nothing done; use state_get) */
 #define SB_ERR_UNSUPPORTED (-6)  /* this host does not provide the service */
 #define SB_ERR_STATE (-7)  /* called at the wrong time (e.g. responding twice) */
 #define SB_ERR_TOO_LARGE (-8)  /* a body or value exceeds a configured limit */
@@ -791,15 +792,19 @@ typedef struct sb_host_api {
      * values state_get_inline answers from), calls `visit` once, inside this call on the calling
      * thread, with the value borrowed for that call, and returns SB_OK; returns SB_ERR_NOT_FOUND
      * (`visit` not called) when the key is known to be absent. Otherwise returns
-     * SB_ERR_WOULD_BLOCK having done nothing: read with state_get. Never waits, not even for
-     * another thread's read, and is not ordered among completions (it is answered before
-     * returning, as if it were a function of the store): from inside a state_get_inline's `done`
-     * it is answered too (a queued call's `done` gets SB_ERR_WOULD_BLOCK). `visit` runs plugin code on what may be an event loop: it must not block; copy
-     * what it keeps. Errors (`visit` never called): SB_ERR_INVALID_ARGUMENT for a NULL plugin or
-     * `visit`, or a key that is not UTF-8; SB_ERR_STATE once a replaced generation has drained.
-     * The host's metric switchboard_state_inline_reads_total counts each call by outcome, as it
-     * counts state_get_inline's. What the Swift SDK's StateStore.lookup and get try first: a read
-     * at hand then costs the plugin no completion and nothing to allocate for one. */
+     * SB_ERR_WOULD_BLOCK having done nothing: read with state_get. It waits for no completion,
+     * no other thread's read and no commit; once another process has committed, the first call
+     * after that asks SQLite whether it has (one query, microseconds) and the others wait for
+     * its answer. Not ordered among completions (it is answered before returning, as if it were
+     * a function of the store): called inside a state_get_inline's `done` it is answered as
+     * anywhere else; inside a queued call's `done` (the store thread) it gets
+     * SB_ERR_WOULD_BLOCK. `visit` runs plugin code on what may be an event loop: it must not
+     * block; copy what it keeps. Errors (`visit` never called): SB_ERR_INVALID_ARGUMENT for a
+     * NULL plugin or `visit`, or a key that is not UTF-8; SB_ERR_STATE once a replaced
+     * generation has drained. The host's metric switchboard_state_inline_reads_total counts
+     * each call by outcome, as it counts state_get_inline's. What the Swift SDK's
+     * StateStore.lookup and get try first: a read at hand then costs the plugin no completion
+     * and nothing to allocate for one. */
     sb_status (*state_get_now)(sb_plugin *plugin, sb_str key, sb_state_value_fn visit, void *user);
 } sb_host_api;
 

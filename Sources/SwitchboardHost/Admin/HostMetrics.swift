@@ -35,7 +35,7 @@ public final class HostMetrics: Sendable {
     let connections: ConnectionMetrics
     /// Stalls of an event loop or the request pool found by the watchdog.
     let stalls: CoreMetrics.Counter
-    /// How plugins' `state_get_inline` reads were answered.
+    /// How plugins' `state_get_inline` and `state_get_now` reads were answered.
     let inlineReads: InlineReadMetrics
 
     /// A registry of its own, so no two hosts share a series; handler-latency histogram buckets run

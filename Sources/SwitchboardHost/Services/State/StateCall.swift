@@ -57,8 +57,8 @@ final class StateCalls: Sendable {
         var phase = Phase.idle
     }
 
-    /// Who has the store: a drain, or inline reads (`answerNow`), never both, so an inline read
-    /// never waits behind a commit and completions never overlap.
+    /// Who has the store: a drain, or inline reads (`answerNow`, `readNow`), never both, so an
+    /// inline read never waits behind a commit and completions never overlap.
     private enum Phase {
         case idle
         /// A drain is scheduled or running; calls queue behind it.

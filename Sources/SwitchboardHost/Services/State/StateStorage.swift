@@ -169,15 +169,18 @@ final class StateStore: Sendable {
         // meanwhile (before or after this transaction), nothing remembered is trusted.
         recent.withLock { recent in
             for (call, outcome) in zip(operations, outcomes) { recent.record(call.operation, outcome, plugin: call.plugin) }
+            if storage.othersCommitted() { recent.clear() }
         }
-        if storage.othersCommitted() { recent.withLock { $0.clear() } }
         return outcomes
     }
 
     /// The value at `key` as last committed, when it is at hand; nil when it is not (ask the
     /// storage), which is also the answer once another process has committed. Exact only for a
     /// caller that holds the store (no transaction runs meanwhile): `StateCalls` answers
-    /// `state_get_inline` with it only then.
+    /// `state_get_inline` and `state_get_now` with it only then, from any number of threads at
+    /// once. Whether another process has committed is asked and acted on under the values' lock,
+    /// as one step: of two threads checking at once, the one that finds the commit has emptied
+    /// the values before the other, which finds it already seen, looks one up.
     func cached(_ key: String, plugin: String) -> RecentValues.Value? {
         var key = key
         return key.withUTF8 { cached(keyBytes: UnsafeRawBufferPointer($0), plugin: plugin) }
@@ -185,11 +188,13 @@ final class StateStore: Sendable {
 
     /// `cached(_:plugin:)` for a key given as its UTF-8 bytes (read, not kept).
     func cached(keyBytes key: UnsafeRawBufferPointer, plugin: String) -> RecentValues.Value? {
-        if storage.othersCommitted() {
-            recent.withLock { $0.clear() }
-            return nil
+        recent.withLock { recent in
+            if storage.othersCommitted() {
+                recent.clear()
+                return nil
+            }
+            return recent.value(plugin: plugin, key: key)
         }
-        return recent.withLock { $0.value(plugin: plugin, key: key) }
     }
 
     /// One operation on its own transaction (tests, and callers outside a plugin).
@@ -248,7 +253,8 @@ struct RecentValues {
 
     /// What is remembered of `key` (UTF-8, read, not kept) for `plugin`; nil: nothing.
     mutating func value(plugin: String, key: UnsafeRawBufferPointer) -> Value? {
-        lookupBytes.removeAll(keepingCapacity: true)
+        // Kept only while small: one long key does not hold its size here for good.
+        lookupBytes.removeAll(keepingCapacity: lookupBytes.capacity <= 4096)
         lookupBytes += plugin.utf8
         lookupBytes.append(0)
         lookupBytes += key
