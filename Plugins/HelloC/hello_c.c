@@ -34,17 +34,21 @@ typedef struct plugin_state {
 static sb_str str(const char *s) { sb_str out = {s, strlen(s)}; return out; }
 static sb_bytes bytes(const char *s, size_t n) { sb_bytes out = {(const uint8_t *)s, n}; return out; }
 
+/* One header and the body: the whole response in one host call (response_send_fields, ABI 1.8). */
+static sb_status respond(sb_request *req, const char *content_type, sb_bytes body) {
+    sb_field type = {.struct_size = sizeof(sb_field), .name = str("content-type"), .value = str(content_type)};
+    return host->response_send_fields(req, 200, &type, 1, body);
+}
+
 static sb_status hello(void *data, sb_request *req) {
     plugin_state *state = data;
-    host->response_header_add(req, str("content-type"), str("text/plain; charset=utf-8"));
-    return host->response_send(req, 200, bytes(state->greeting, state->greeting_len));
+    return respond(req, "text/plain; charset=utf-8", bytes(state->greeting, state->greeting_len));
 }
 
 static sb_status hello_json(void *data, sb_request *req) {
     static const char body[] = "{\"message\":\"Hello from C\",\"language\":\"c\"}";
     (void)data;
-    host->response_header_add(req, str("content-type"), str("application/json"));
-    return host->response_send(req, 200, bytes(body, sizeof body - 1));
+    return respond(req, "application/json", bytes(body, sizeof body - 1));
 }
 
 static sb_status item(void *data, sb_request *req) {

@@ -175,12 +175,15 @@ enum Templates {
 
                 static sb_str str(const char *s) { sb_str out = {s, strlen(s)}; return out; }
 
+                /* The whole response in one host call: its fields, status and body (ABI 1.8). */
                 static sb_status hello(void *data, sb_request *req) {
                     static const char body[] = "Hello from \(name)!\\n";
-                    (void)data;
-                    host->response_header_add(req, str("content-type"), str("text/plain; charset=utf-8"));
+                    sb_field fields[] = {
+                        {.struct_size = sizeof(sb_field), .name = str("content-type"), .value = str("text/plain; charset=utf-8")},
+                    };
                     sb_bytes bytes = {(const uint8_t *)body, sizeof body - 1};
-                    return host->response_send(req, 200, bytes);
+                    (void)data;
+                    return host->response_send_fields(req, 200, fields, sizeof fields / sizeof fields[0], bytes);
                 }
 
                 /* Called with one native argument per declared parameter, in order. */

@@ -5,7 +5,9 @@
  * A case's status is what the call returned when it refused the call (done is never called
  * then, rule 9), else what the completion reported. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <switchboard_kit.h>
@@ -166,6 +168,36 @@ static void done_reads_now(void *user, sb_status status, const sb_state_result *
     completed(user, status, result);
 }
 
+/* A thread reading k2 with state_get_now until told to stop, while another replaces it ("c",
+ * then "v0", "v1", …): counts the reads answered, and those that were wrong: a value never
+ * written, one older than this thread had already read, or a status other than SB_OK and
+ * SB_ERR_WOULD_BLOCK. */
+typedef struct now_reader { long answered, wrong; } now_reader;
+static atomic_int stop_now_readers;
+static void *read_k2_now(void *arg) {
+    now_reader *r = arg;
+    long last = -1;  /* "c" */
+    while (!atomic_load(&stop_now_readers)) {
+        seen v;
+        sb_status status;
+        memset(&v, 0, sizeof v);
+        status = host->state_get_now(self, (sb_str)S("k2"), visit, &v);
+        if (status == SB_ERR_WOULD_BLOCK) continue;
+        if (status != SB_OK || v.visits != 1) { r->wrong++; continue; }
+        r->answered++;
+        if (strcmp(v.text, "c") == 0) {
+            if (last > -1) r->wrong++;
+        } else if (v.text[0] == 'v') {
+            long n = strtol(v.text + 1, NULL, 10);
+            if (n < last) r->wrong++;
+            last = n;
+        } else {
+            r->wrong++;
+        }
+    }
+    return NULL;
+}
+
 static sb_state_op op(uint32_t kind, sb_str key, sb_bytes value) {
     sb_state_op o;
     memset(&o, 0, sizeof o);
@@ -312,6 +344,34 @@ static sb_status run(void *data, sb_request *req) {
         sbk_buf_printf(&out, "now-behind-put %s\n",
                        now == SB_ERR_WOULD_BLOCK || (now == SB_OK && strcmp(v.text, "c") == 0) ? "ok" : "stale");
         read_now((sb_str)S("k2"), &out, "now-after-put", 5000);
+        /* Two threads reading at once while this one replaces k2 fifty times, each put awaited:
+         * every put completes (readers in the way never hold the store thread off), no reader
+         * ever sees a value older than one it saw, and after each put this thread reads its
+         * value (read-your-writes). */
+        {
+            now_reader readers[2];
+            pthread_t threads[2];
+            int puts_ok = 0, own_reads_ok = 0;
+            char value[16], line[64];
+            memset(readers, 0, sizeof readers);
+            atomic_store(&stop_now_readers, 0);
+            for (i = 0; i < 2; i++) pthread_create(&threads[i], NULL, read_k2_now, &readers[i]);
+            for (i = 0; i < 50; i++) {
+                sbk_buf scratch = {0};
+                snprintf(value, sizeof value, "v%d", i);
+                finish(&put, host->state_put(self, (sb_str)S("k2"), (sb_bytes){(const uint8_t *)value, strlen(value)}, completed, &put),
+                       &scratch, "put");
+                if (put.status == SB_OK) puts_ok++;
+                read_now((sb_str)S("k2"), &scratch, "own", 5000);
+                snprintf(line, sizeof line, "own 0 1 %s\n", value);
+                if (scratch.len >= strlen(line) && memcmp(scratch.data + scratch.len - strlen(line), line, strlen(line)) == 0) own_reads_ok++;
+                sbk_buf_free(&scratch);
+            }
+            atomic_store(&stop_now_readers, 1);
+            for (i = 0; i < 2; i++) pthread_join(threads[i], NULL);
+            sbk_buf_printf(&out, "now-concurrent %d %d %ld %s\n", puts_ok, own_reads_ok, readers[0].wrong + readers[1].wrong,
+                           readers[0].answered + readers[1].answered > 0 ? "answered" : "none");
+        }
         pthread_cond_destroy(&put.ready);
         pthread_mutex_destroy(&put.lock);
     }

@@ -179,6 +179,9 @@ import Testing
         // Read-your-writes: behind a write not yet completed, never the value it replaces.
         #expect(lines["put-k2"]?.hasPrefix("0 ") == true && lines["now-behind-put"] == "ok", "\(response.text)")
         #expect(lines["now-after-put"] == "0 1 c", "\(response.text)")
+        // Two threads reading now while a third replaces the value 50 times: every put completes,
+        // the writer reads each of its values at once, no reader goes back to an older value.
+        #expect(lines["now-concurrent"] == "50 50 0 answered", "puts, own reads, wrong reads: \(response.text)")
     }
 
     /// Another process committing to the same SQLite store (a worker being replaced, `sqlite3`)
