@@ -82,13 +82,16 @@ public enum LaxNumber {
 /// is trimmed. The words are compared as bytes, without making a lower-cased copy.
 public enum LaxBool {
     /// The words, in ASCII lower case, and what each means.
-    private static let words: [(word: StaticString, value: Bool)] = [
+    @usableFromInline static let words: [(word: StaticString, value: Bool)] = [
         ("1", true), ("t", true), ("true", true), ("y", true), ("yes", true), ("on", true),
         ("0", false), ("f", false), ("false", false), ("n", false), ("no", false), ("off", false),
     ]
 
-    /// True or false for one of the words, nil for anything else.
-    public static func value(_ text: some StringProtocol) -> Bool? {
+    /// True or false for one of the words, nil for anything else. Inlinable, so a caller in
+    /// another module gets it specialized for its string type: unspecialized, the comparison
+    /// ran through the generic runtime and cost more than the rest of a request's five
+    /// parameters together.
+    @inlinable public static func value(_ text: some StringProtocol) -> Bool? {
         let utf8 = text.utf8
         guard utf8.count <= 5 else { return nil }
         for entry in words where entry.word.utf8CodeUnitCount == utf8.count {

@@ -143,7 +143,9 @@ public enum QueryString {
     /// The decoded value of the last pair called `name` (FastAPI reads a repeated parameter's
     /// last), or nil; only that value is decoded.
     public static func lastValue(_ items: [(name: Substring, value: Substring)], named name: String) -> String? {
-        items.last { Self.name($0.name, is: name) }.map { $0.value.formDecoded() }
+        // By index, from the end: each pair is read in place, not copied out to be tested.
+        for i in items.indices.reversed() where Self.name(items[i].name, is: name) { return items[i].value.formDecoded() }
+        return nil
     }
 
 }

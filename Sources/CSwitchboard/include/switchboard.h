@@ -792,10 +792,11 @@ typedef struct sb_host_api {
      * values state_get_inline answers from), calls `visit` once, inside this call on the calling
      * thread, with the value borrowed for that call, and returns SB_OK; returns SB_ERR_NOT_FOUND
      * (`visit` not called) when the key is known to be absent. Otherwise returns
-     * SB_ERR_WOULD_BLOCK having done nothing: read with state_get. It waits for no completion,
-     * no other thread's read and no commit; once another process has committed, the first call
-     * after that asks SQLite whether it has (one query, microseconds) and the others wait for
-     * its answer. Not ordered among completions (it is answered before returning, as if it were
+     * SB_ERR_WOULD_BLOCK having done nothing: read with state_get. It waits for no completion
+     * and no commit, and only briefly for other threads' lookups; once another process has
+     * committed, the first call after that asks SQLite whether it has (one query, normally
+     * microseconds; as long as SQLite's lock is held by a process recovering the database) and
+     * the others wait for its answer. Not ordered among completions (it is answered before returning, as if it were
      * a function of the store): called inside a state_get_inline's `done` it is answered as
      * anywhere else; inside a queued call's `done` (the store thread) it gets
      * SB_ERR_WOULD_BLOCK. `visit` runs plugin code on what may be an event loop: it must not

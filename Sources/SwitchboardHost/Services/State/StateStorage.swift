@@ -29,7 +29,8 @@ protocol StateStorage: Sendable {
     func transaction<R>(writes: Bool, _ body: (any StateTransaction) throws -> R) throws -> R
     /// Whether another process (a worker being replaced, a second host, `sqlite3`) has committed
     /// to the storage since the last time this was asked: what this process remembers of it may
-    /// be out of date then. Called only by the store's holder (no transaction runs meanwhile).
+    /// be out of date then. Called only by the store's holder (no transaction runs meanwhile),
+    /// one call at a time (`StateStore` makes each under its remembered values' lock).
     func othersCommitted() -> Bool
 }
 
