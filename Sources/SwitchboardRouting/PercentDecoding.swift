@@ -132,9 +132,11 @@ public enum QueryString {
     /// bytes `name`, borrowed for the call (`request_query_param`), or nil; only that value is
     /// decoded. A negative `index` finds nothing.
     public static func value(_ items: [(name: Substring, value: Substring)], namedUTF8 name: UnsafeRawBufferPointer, at index: Int) -> String? {
+        // By index: each pair is read in place, not copied out (through the tuple's generic
+        // value witnesses) to be tested, as `lastValue` reads them.
         var seen = 0
-        for item in items where Self.name(item.name, isUTF8: name) {
-            if seen == index { return item.value.formDecoded() }
+        for i in items.indices where Self.name(items[i].name, isUTF8: name) {
+            if seen == index { return items[i].value.formDecoded() }
             seen += 1
         }
         return nil

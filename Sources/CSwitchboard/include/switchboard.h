@@ -794,12 +794,12 @@ typedef struct sb_host_api {
      * (`visit` not called) when the key is known to be absent. Otherwise returns
      * SB_ERR_WOULD_BLOCK having done nothing: read with state_get. It waits for no completion
      * and no commit, and only briefly for other threads' lookups; once another process has
-     * committed, the first call after that asks SQLite whether it has (one query, normally
-     * microseconds; as long as SQLite's lock is held by a process recovering the database) and
-     * the others wait for its answer. Not ordered among completions (it is answered before returning, as if it were
-     * a function of the store): called inside a state_get_inline's `done` it is answered as
-     * anywhere else; inside a queued call's `done` (the store thread) it gets
-     * SB_ERR_WOULD_BLOCK. `visit` runs plugin code on what may be an event loop: it must not
+     * committed, the first call after that asks SQLite whether it has (one query: normally
+     * microseconds, longer while another process holds SQLite's lock to recover the database)
+     * and the others wait for its answer. Not ordered among completions (it is answered before
+     * returning, as if it were a function of the store): called inside a state_get_inline's
+     * `done` it is answered as anywhere else; inside a queued call's `done` (the store thread)
+     * it gets SB_ERR_WOULD_BLOCK. `visit` runs plugin code on what may be an event loop: it must not
      * block; copy what it keeps. Errors (`visit` never called): SB_ERR_INVALID_ARGUMENT for a
      * NULL plugin or `visit`, or a key that is not UTF-8; SB_ERR_STATE once a replaced
      * generation has drained. The host's metric switchboard_state_inline_reads_total counts

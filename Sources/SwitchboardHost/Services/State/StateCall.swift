@@ -108,7 +108,7 @@ final class StateCalls: Sendable {
         guard plugin.enter() else { return SB_ERR_STATE }
         defer { plugin.leave() }
         let calls = plugin.services.state
-        guard calls.joinInlineReads(takesTurn: false) else {
+        guard calls.joinInlineReads(refusing: nil) else {
             calls.inlineReads?.record(.behindCalls)
             return SB_ERR_WOULD_BLOCK
         }
@@ -154,7 +154,7 @@ final class StateCalls: Sendable {
         let thread = UInt(pthread_self())
         // Read again from inside its own completion (that one holds the turn), or behind a
         // queued call: queue.
-        guard joinInlineReads(takesTurn: true) else {
+        guard joinInlineReads(refusing: thread) else {
             inlineReads?.record(.behindCalls)
             _ = enqueue(call.queued)
             return false
@@ -198,12 +198,11 @@ final class StateCalls: Sendable {
     }
 
     /// Joins the inline reads when nothing is queued or draining: true when it joined, and then
-    /// `leaveInlineReads` must follow. A read that `takesTurn` is also refused on the thread
-    /// answering one now (its completion reads again, and would wait for its own turn).
-    private func joinInlineReads(takesTurn: Bool) -> Bool {
-        let thread = takesTurn ? UInt(pthread_self()) : 0
-        return pending.withLock { q -> Bool in
-            guard q.calls.isEmpty, !takesTurn || answeringThread.load(ordering: .relaxed) != thread else { return false }
+    /// `leaveInlineReads` must follow. A read that takes a turn passes its thread, refused while
+    /// that thread answers one (its completion reads again, and would wait for its own turn).
+    private func joinInlineReads(refusing thread: UInt?) -> Bool {
+        pending.withLock { q -> Bool in
+            guard q.calls.isEmpty, thread == nil || answeringThread.load(ordering: .relaxed) != thread else { return false }
             switch q.phase {
             case .idle: q.phase = .answering(count: 1)
             case .answering(let count): q.phase = .answering(count: count + 1)

@@ -241,10 +241,15 @@ struct RecentValues {
         init(_ plugin: String, _ key: UnsafeRawBufferPointer) {
             var slot: [UInt8] = []
             slot.reserveCapacity(plugin.utf8.count + 1 + key.count)
-            slot += plugin.utf8
-            slot.append(0)
-            slot += key
+            Self.write(plugin, key, to: &slot)
             bytes = slot
+        }
+
+        /// Appends a slot's bytes to `bytes`: the plugin's name, a NUL, the key.
+        static func write(_ plugin: String, _ key: UnsafeRawBufferPointer, to bytes: inout [UInt8]) {
+            bytes += plugin.utf8
+            bytes.append(0)
+            bytes += key
         }
 
         func hash(into hasher: inout Hasher) {
@@ -256,9 +261,7 @@ struct RecentValues {
     mutating func value(plugin: String, key: UnsafeRawBufferPointer) -> Value? {
         // Kept only while small: one long key does not hold its size here for good.
         lookupBytes.removeAll(keepingCapacity: lookupBytes.capacity <= 4096)
-        lookupBytes += plugin.utf8
-        lookupBytes.append(0)
-        lookupBytes += key
+        Slot.write(plugin, key, to: &lookupBytes)
         return values[Slot(bytes: lookupBytes)]
     }
 
