@@ -186,7 +186,7 @@ public struct SwitchboardServer: Sendable {
     ) -> some ApplicationProtocol {
         Application(
             responder: makeResponder(),
-            server: .switchboard(limits: settings.limits, counter: ConnectionCounter(metrics: registry.metrics.connections)),
+            server: .switchboard(serverName: settings.serverName, limits: settings.limits, counter: ConnectionCounter(metrics: registry.metrics.connections)),
             // A deep accept queue: a burst of connections waits there instead of having its SYNs
             // dropped (a client then retries only after a second). The kernel caps it at somaxconn.
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: settings.serverName, backlog: Int(HTTPService.backlog)),

@@ -186,26 +186,29 @@ final class AcceptedConnections: Sendable {
 struct ParseErrorWhileWritingResponse: Error {}
 
 /// What a connection does around the responder for each request: an error the responder throws
-/// becomes a 500 without a body (a parse error is rethrown: the connection closes), and every
-/// response gets `Date` (RFC 9110 §6.6.1) and `Server` (§10.2.4). The in-process test host answers
-/// through it too, so its responses carry the same fields.
+/// becomes a 500 without a body (a parse error is rethrown: the connection closes). `Date` and
+/// `Server` are the response encoder's (`ConnectionGuard`); the in-process test host answers
+/// through `respond(to:context:)`, which adds them, so its responses carry the same fields.
 ///
 /// A class: every connection holds it (its `EventLoopResponder`, its request loop), by reference.
 public final class ConnectionResponder: Sendable {
     let responder: PluginResponder
-    let serverName: String?
+    let server: ServerFields
     let logger: Logger
-    private let dates = DateCache()
 
     init(responder: PluginResponder, serverName: String?, logger: Logger) {
         self.responder = responder
-        self.serverName = serverName
+        self.server = ServerFields(name: serverName)
         self.logger = logger
     }
 
-    /// Answers one request; throws only Hummingbird's `HTTPParserError`, which ends the connection.
+    /// Answers one request as a connection would, with `Date` and `Server`; throws only
+    /// Hummingbird's `HTTPParserError`, which ends the connection.
     public func respond(to request: Request, context: SwitchboardRequestContext) async throws -> Response {
-        try await respond(to: request, context: context, handed: nil)
+        var response = try await respond(to: request, context: context, handed: nil)
+        response.headers[.date] = server.date
+        if let name = server.name { response.headers[.server] = name }
+        return response
     }
 
     /// Answers one request the connection's task read, and writes the response: the one
@@ -225,41 +228,37 @@ public final class ConnectionResponder: Sendable {
     }
 
     /// The response to `request`, or to what `EventLoopResponder` started of it (`handed`): an
-    /// error other than a parse error becomes a 500, and every response gets `Date` and `Server`.
+    /// error other than a parse error becomes a 500.
     /// Its own function, the started request boxed, so the frame of `answer` (which stays allocated
     /// while the response is written: as long as an event stream lasts) holds a reference only.
     @inline(never)
     private func respond(to request: Request, context: SwitchboardRequestContext, handed: Handover.Handed?) async throws -> Response {
-        var response: Response
         do {
             if let handed {
-                response = try await responder.finish(handed.started).response
+                return try await responder.finish(handed.started).response
             } else {
-                response = try await responder.respond(to: request, context: context)
+                return try await responder.respond(to: request, context: context)
             }
         } catch let error as HTTPParserError {
             throw error
         } catch {
             logger.debug("unrecognised error", metadata: ["error": "\(error)"])
-            response = Response(status: .internalServerError, body: .init())
+            return Response(status: .internalServerError, body: .init())
         }
-        addDateAndServer(&response.headers)
-        return response
-    }
-
-    /// Adds `Date` and `Server`. swift-http-types' setter makes one pass, replacing the field or
-    /// appending it.
-    func addDateAndServer(_ headers: inout HTTPFields) {
-        headers[.date] = dates.current
-        if let serverName { headers[.server] = serverName }
     }
 }
 
-/// The `Date` field's value (RFC 9110 §6.6.1), formatted at most once a second.
-final class DateCache: Sendable {
+/// What the server writes on every final response: `Date` (RFC 9110 §6.6.1) and `Server`
+/// (§10.2.4). Shared by the connections of one server, on any thread.
+final class ServerFields: Sendable {
+    /// The `Server` field's value; nil: none is written.
+    let name: String?
     private let cached = Locked<(second: Int, text: String)>((0, ""))
 
-    var current: String {
+    init(name: String?) { self.name = name }
+
+    /// The `Date` field's value: now as an IMF-fixdate, formatted at most once a second.
+    var date: String {
         let now = HTTPDate.now
         return cached.withLock { c in
             if c.second != now { c = (now, HTTPDate.format(now)) }

@@ -15,7 +15,7 @@ import ServiceLifecycle
 /// No task and no plugin code runs for it per message: a publish encodes the event once, already
 /// framed as an HTTP/1.1 chunk (`TopicHub.publish`), and makes one call per event loop that has
 /// clients (`TopicStreamBucket.deliver`), which writes that one buffer to each of its connections
-/// below the HTTP encoder (`TopicChunkWriter`): one pipeline step and one `writev` each. The
+/// below the response encoder (`TopicChunkWriter`): one pipeline step and one `writev` each. The
 /// response body's task only waits for the end: the client leaving (`ConnectionGuard` closes the
 /// connection when its input closes), the client falling `lagLimit` messages behind (it is told,
 /// then dropped), graceful shutdown, the drain deadline of the generation it started on, or its
@@ -54,7 +54,7 @@ final class TopicStreamClient: Drainable, @unchecked Sendable {  // mutable stat
     // Confined to `loop`.
     private var lag = 0
     private var dropping = false
-    /// Where frames go once the client is in its bucket: below the HTTP encoder as chunks, or
+    /// Where frames go once the client is in its bucket: below the response encoder as chunks, or
     /// (an HTTP/1.0 response, which is not chunked) through the pipeline as body parts.
     private var chunks: TopicChunkWriter? = nil
 
@@ -232,9 +232,10 @@ final class TopicStreamBucket: @unchecked Sendable {  // mutable state is confin
     }
 }
 
-/// A handler just below the HTTP encoder of a topic stream's connection: the host writes events
-/// there that it has framed as chunks itself, past the HTTP encoder (which would frame each
-/// client's copy again, in three writes). What the handlers above write passes through.
+/// A handler just below the response encoder (`ConnectionGuard`) of a topic stream's connection:
+/// the host writes events there that it has framed as chunks itself, past the encoder (which
+/// would frame each client's copy again, in three writes). What the handlers above write passes
+/// through.
 final class TopicChunkWriter: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
@@ -243,13 +244,11 @@ final class TopicChunkWriter: ChannelOutboundHandler, RemovableChannelHandler {
 
     /// On the channel's loop, once the response head has gone out: a writer when the response is
     /// chunked (an HTTP/1.1 one; the host removed any Content-Length), nil otherwise (its frames
-    /// then go through the encoder). It goes just below NIO's HTTP encoder, so a handler that
-    /// transforms bytes below that (TLS) would still see what it writes.
+    /// then go through the encoder). It goes just below the encoder, so a handler that transforms
+    /// bytes below that (TLS) would still see what it writes.
     static func install(on channel: any Channel) -> TopicChunkWriter? {
         let pipeline = channel.pipeline.syncOperations
-        guard let connection = try? pipeline.handler(type: ConnectionGuard.self), connection.respondsChunkedWithoutLength,
-            let encoder = try? pipeline.handler(type: HTTPResponseEncoder.self)
-        else { return nil }
+        guard let encoder = try? pipeline.handler(type: ConnectionGuard.self), encoder.respondsChunked else { return nil }
         let writer = TopicChunkWriter()
         guard (try? pipeline.addHandler(writer, position: .before(encoder))) != nil else { return nil }
         return writer

@@ -2,22 +2,25 @@ import HTTPTypes
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOHTTPTypesHTTP1
+import NIOHTTPTypes
 import enum SwitchboardCore.JSON
 
-/// Applies `ConnectionStateMachine` to one connection: between NIO's HTTP/1 codec and the
-/// conversion to HTTP types, where the request's version and every header line are still seen.
+/// Applies `ConnectionStateMachine` to one connection, and is its response encoder: inbound,
+/// between NIO's HTTP/1 decoder and the conversion to HTTP types, where the request's version and
+/// every header line are still seen; outbound, it writes the responses' bytes
+/// (`HTTP1ResponseEncoding`).
 ///
 /// It passes well-formed requests on and answers the rest itself (400, 408, 417, 431, 503 with
-/// a JSON body, then closes), rewrites each final response head to announce how the connection
-/// continues, sends `100 Continue` when the server starts reading a body
+/// a JSON body, then closes), frames each response as the machine decides (the request's version,
+/// a length or chunks, no content to HEAD, `Connection: close` when it is the last, `Date` and
+/// `Server`), sends `100 Continue` when the server starts reading a body
 /// (`ConnectionGuard.SendContinue`), enforces the header, idle, body and send timeouts, and
 /// closes with a short linger so a client still sending sees the response instead of a reset.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = IOData
 
     /// An outbound user event: the server is about to read the current request's body, so an
     /// `Expect: 100-continue` is answered now (at most once; nothing if no interim response is due).
@@ -36,6 +39,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var machine: ConnectionStateMachine
     private let metrics: ConnectionMetrics
+    private let server: ServerFields
+    /// How the response being written is framed (from its head until its end).
+    private var sending: ResponseFraming? = nil
     /// Refuse this connection at once (more are open than `maxConnections`).
     private let overCapacity: Bool
     private var timer: Scheduled<Void>? = nil
@@ -49,17 +55,19 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var input = InputWatch.unwatched
     private enum InputWatch { case unwatched, closeWhenClosed, closed }
 
-    init(limits: ConnectionLimits, metrics: ConnectionMetrics, overCapacity: Bool) {
+    init(limits: ConnectionLimits, metrics: ConnectionMetrics, server: ServerFields, overCapacity: Bool) {
         self.machine = ConnectionStateMachine(limits: limits, now: .now())
         self.metrics = metrics
+        self.server = server
         self.overCapacity = overCapacity
     }
 
-    /// On the event loop: the response being sent, if it has no Content-Length, is framed in
-    /// chunks (an HTTP/1.1 exchange whose head has gone out, not HEAD).
-    var respondsChunkedWithoutLength: Bool {
-        guard let current = machine.exchanges.first else { return false }
-        return current.responseStarted && current.version.minor >= 1 && !current.isHead
+    /// On the event loop: the response being sent is framed in chunks and has content (an
+    /// HTTP/1.1 response without a Content-Length, not to HEAD), so bytes framed as chunks
+    /// may be written below this handler (`TopicChunkWriter`).
+    var respondsChunked: Bool {
+        guard let sending else { return false }
+        return sending.delimiting == .chunked && sending.sendsContent
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -190,11 +198,37 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         switch unwrapOutboundIn(data) {
         case .head(let head):
-            context.write(wrapOutboundOut(.head(machine.responseHead(head))), promise: promise)
-        case .body:
-            context.write(data, promise: promise)
-        case .end:
-            context.write(data, promise: promise)
+            let framing = machine.responseHead(status: head.status, fields: head.headerFields)
+            if framing.isFinal { sending = framing }
+            var buffer = context.channel.allocator.buffer(capacity: 256)
+            HTTP1ResponseEncoding.writeHead(
+                status: head.status, fields: head.headerFields, framing: framing, date: server.date, server: server.name, into: &buffer)
+            context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
+        case .body(let bytes):
+            guard let sending, sending.sendsContent else {
+                promise?.succeed()  // a response to HEAD, or one without content, sends none
+                return
+            }
+            guard sending.delimiting == .chunked else {
+                context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
+                return
+            }
+            guard bytes.readableBytes > 0 else {  // an empty chunk would be the last
+                promise?.succeed()
+                return
+            }
+            context.write(wrapOutboundOut(.byteBuffer(HTTP1ResponseEncoding.chunkSizeLine(bytes.readableBytes, allocator: context.channel.allocator))), promise: nil)
+            context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: nil)
+            context.write(wrapOutboundOut(.byteBuffer(HTTP1ResponseEncoding.crlf)), promise: promise)
+        case .end(let trailers):
+            let framing = sending
+            sending = nil
+            if let framing, framing.delimiting == .chunked, framing.sendsContent {
+                context.write(wrapOutboundOut(.byteBuffer(HTTP1ResponseEncoding.lastChunk(trailers: trailers, allocator: context.channel.allocator))), promise: promise)
+            } else if let promise {
+                // Completes once what was written before it has been.
+                context.write(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: promise)
+            }
             switch machine.responseEnded(now: .now()) {
             case .keepOpen:
                 rearm(context: context)
@@ -218,7 +252,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         if let version = machine.continueRequested(now: .now()) {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .continue))), promise: promise)
+            var buffer = context.channel.allocator.buffer(capacity: 32)
+            HTTP1ResponseEncoding.writeStatusLine(version: version, status: .continue, into: &buffer)
+            buffer.writeStaticString("\r\n")
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
             rearm(context: context)  // the body timeout starts now
         } else {
             promise?.succeed()
@@ -231,14 +268,17 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func reject(_ rejection: ConnectionStateMachine.Rejection, context: ChannelHandlerContext) {
         machine.rejected(now: .now())
         metrics.rejected(rejection.status.code)
-        let body = ByteBuffer(string: "{\"detail\":" + JSON.quote(rejection.detail) + "}")
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "content-length", value: String(body.readableBytes))
-        headers.add(name: "connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: rejection.status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        let body = "{\"detail\":" + JSON.quote(rejection.detail) + "}"
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        fields[.contentLength] = String(body.utf8.count)
+        let framing = ResponseFraming(version: .http1_1, delimiting: .contentLength, sendsContent: true, connection: .close, isFinal: true)
+        var buffer = context.channel.allocator.buffer(capacity: 256 + body.utf8.count)
+        HTTP1ResponseEncoding.writeHead(
+            status: HTTPResponse.Status(code: Int(rejection.status.code), reasonPhrase: rejection.status.reasonPhrase), fields: fields,
+            framing: framing, date: server.date, server: server.name, into: &buffer)
+        buffer.writeString(body)
+        context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
         close(context: context, linger: true)
     }
 

@@ -221,32 +221,42 @@ struct ConnectionStateMachine {
         return first.version
     }
 
-    /// The final head of the first exchange's response, rewritten to announce how the connection
-    /// continues: the request's HTTP version (so an HTTP/1.0 client never gets chunked framing),
-    /// and `Connection: close` when this response is the last.
-    mutating func responseHead(_ head: HTTPResponseHead) -> HTTPResponseHead {
-        guard head.status.code >= 200 || head.status == .switchingProtocols else {
-            if head.status == .continue, !exchanges.isEmpty { exchanges[0].continueSent = true }
-            return head
+    /// How the first exchange's response goes out (RFC 9112 §6.3, §9.3): the request's HTTP
+    /// version (so an HTTP/1.0 client never gets chunked framing), how its content is delimited,
+    /// whether any is sent (none to HEAD), and `Connection: close` when this response is the
+    /// connection's last (`keep-alive` to an HTTP/1.0 client that asked to keep it). An interim
+    /// response (1xx other than 101) changes nothing but marks a `100 Continue` sent.
+    mutating func responseHead(status: HTTPResponse.Status, fields: HTTPFields) -> ResponseFraming {
+        let version = exchanges.first?.version ?? .http1_1
+        guard status.code >= 200 || status.code == 101 else {
+            if status.code == 100, !exchanges.isEmpty { exchanges[0].continueSent = true }
+            return ResponseFraming(version: version, delimiting: .none, sendsContent: false, connection: nil, isFinal: false)
         }
-        guard var first = exchanges.first else { return head }
-        var head = head
-        if head.version != first.version { head.version = first.version }  // a copy of the head only when it changes
-        let tokens = Self.connectionTokens(head.headers)
-        let delimited = head.headers.contains(name: "content-length") || first.version.minor >= 1
-            || !Self.hasBody(head.status) || first.isHead
+        var tokens = ConnectionOptions()
+        var hasLength = false
+        for field in fields {
+            if field.name == .contentLength {
+                hasLength = true
+            } else if field.name == .connection {
+                tokens.add(field.value)
+            }
+        }
+        let delimiting: ResponseFraming.Delimiting =
+            !Self.hasContent(status) ? .none
+            : hasLength ? .contentLength
+            : version.minor >= 1 ? .chunked : .connectionClose
+        guard var first = exchanges.first else {
+            return ResponseFraming(version: version, delimiting: delimiting, sendsContent: delimiting != .none, connection: nil, isFinal: true)
+        }
         // (A held rejection follows this response and announces the close itself.)
         let close = first.closeAfter || !first.keepAlive || first.upgrade || quiescing || tokens.close
-            || !delimited || !first.requestComplete
+            || (delimiting == .connectionClose && !first.isHead) || !first.requestComplete
         first.closeAfter = close
         first.responseStarted = true
         exchanges[0] = first
-        if close {
-            head.headers.replaceOrAdd(name: "connection", value: "close")
-        } else if first.version.minor == 0 {
-            head.headers.replaceOrAdd(name: "connection", value: "keep-alive")
-        }
-        return head
+        return ResponseFraming(
+            version: version, delimiting: delimiting, sendsContent: delimiting != .none && !first.isHead,
+            connection: close ? .close : version.minor == 0 ? .keepAlive : nil, isFinal: true)
     }
 
     mutating func responseEnded(now: NIODeadline) -> ResponseEndAction {
@@ -506,16 +516,8 @@ struct ConnectionStateMachine {
         }
     }
 
-    static func connectionTokens(_ headers: HTTPHeaders) -> ConnectionOptions {
-        var options = ConnectionOptions()
-        for (name, value) in headers where name.utf8.count == 10 && name.utf8.equalsIgnoringASCIICase("connection".utf8) {
-            options.add(value)
-        }
-        return options
-    }
-
-    /// Whether a response with this status has content (RFC 9110 §6.4.1).
-    static func hasBody(_ status: HTTPResponseStatus) -> Bool {
-        !(status.code < 200 || status == .noContent || status == .notModified)
+    /// Whether a response with this status has content (RFC 9110 §6.4.1, §15.3.5, §15.4.5).
+    static func hasContent(_ status: HTTPResponse.Status) -> Bool {
+        !(status.code < 200 || status.code == 204 || status.code == 304)
     }
 }

@@ -90,8 +90,7 @@ final class EventLoopResponder: ChannelDuplexHandler {
     private func answer(_ head: HTTPRequest, context: ChannelHandlerContext) {
         let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
         let started = responder.responder.start(request, channel: context.channel)
-        // Taken out of `started` (consumed), so adding Date and Server does not copy the fields.
-        var response: HostResponse
+        let response: HostResponse
         let bytes: ByteBuffer
         switch consume started {
         case .answered(let answered) where answered.body.bytes != nil:
@@ -104,7 +103,6 @@ final class EventLoopResponder: ChannelDuplexHandler {
             context.fireChannelRead(wrapInboundOut(.end(nil)))
             return
         }
-        responder.addDateAndServer(&response.headers)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: response.status, headerFields: response.headers))), promise: nil)
         if bytes.readableBytes > 0 { context.write(wrapOutboundOut(.body(bytes)), promise: nil) }
         context.write(wrapOutboundOut(.end(nil)), promise: nil)

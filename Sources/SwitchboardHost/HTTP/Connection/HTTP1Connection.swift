@@ -8,10 +8,11 @@ import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import Synchronization
 
-/// The host's HTTP/1.1 connections: Hummingbird's request loop over a pipeline that adds the
-/// `ConnectionGuard` (limits, timeouts, framing and connection management by RFC 9112), for the
-/// host's responder `EventLoopResponder`, and `PipeliningGate` (the task takes one request at a
-/// time); it counts open connections against `ConnectionLimits.maxConnections`.
+/// The host's HTTP/1.1 connections: Hummingbird's request loop over a pipeline of NIO's request
+/// decoder, the `ConnectionGuard` (limits, timeouts, framing and connection management by RFC
+/// 9112, and the response encoder), the conversion to HTTP types, for the host's responder
+/// `EventLoopResponder`, and `PipeliningGate` (the task takes one request at a time); it counts
+/// open connections against `ConnectionLimits.maxConnections`.
 struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
     struct Value: ServerChildChannelValue {
         let asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
@@ -27,13 +28,16 @@ struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
     let host: ConnectionResponder?
     let limits: ConnectionLimits
     let counter: ConnectionCounter
+    let server: ServerFields
 
-    /// Every request is answered in the connection's task by `responder`.
-    init(responder: @escaping HTTPChannelHandler.Responder, limits: ConnectionLimits, counter: ConnectionCounter) {
+    /// Every request is answered in the connection's task by `responder`; `serverName` is the
+    /// `Server` field's value (nil: none).
+    init(responder: @escaping HTTPChannelHandler.Responder, serverName: String?, limits: ConnectionLimits, counter: ConnectionCounter) {
         self.responder = responder
         self.host = nil
         self.limits = limits
         self.counter = counter
+        self.server = ServerFields(name: serverName)
     }
 
     /// Requests to plugin routes start on the event loop; the task answers the rest.
@@ -42,6 +46,7 @@ struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
         self.host = host
         self.limits = limits
         self.counter = counter
+        self.server = host.server
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -55,14 +60,11 @@ struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
                 ChannelOptions.writeBufferWaterMark,
                 value: .init(low: limits.writeBufferBytes / 2, high: limits.writeBufferBytes))
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: false,  // requests are answered in order by the loop
-                withErrorHandling: false,  // the guard answers malformed requests
-                withOutboundHeaderValidation: false,  // HTTPTypes validates response fields
-                withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: decoderLimits)
-            try pipeline.addHandler(ConnectionGuard(limits: limits, metrics: counter.metrics, overCapacity: overCapacity))
-            try pipeline.addHandler(HTTPTypesServerCodec())
+            // NIO's decoder alone: the guard answers malformed requests and encodes the responses
+            // (swift-http-types validated their fields), and requests are answered in order.
+            try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)))
+            try pipeline.addHandler(ConnectionGuard(limits: limits, metrics: counter.metrics, server: server, overCapacity: overCapacity))
+            try pipeline.addHandler(HTTPTypesRequestDecoder())
             var handover: Handover? = nil
             if let host {
                 let passed = Handover()
@@ -88,9 +90,9 @@ struct HTTP1Connection: ServerChildChannel, HTTPChannelHandler {
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1 with the host's connection limits.
-    static func switchboard(limits: ConnectionLimits, counter: ConnectionCounter) -> HTTPServerBuilder {
-        .init { responder in HTTP1Connection(responder: responder, limits: limits, counter: counter) }
+    /// HTTP/1.1 with the host's connection limits; `serverName` is the `Server` field's value.
+    static func switchboard(serverName: String?, limits: ConnectionLimits, counter: ConnectionCounter) -> HTTPServerBuilder {
+        .init { responder in HTTP1Connection(responder: responder, serverName: serverName, limits: limits, counter: counter) }
     }
 }
 

@@ -4,9 +4,9 @@ import NIOHTTPTypesHTTP1
 @testable import SwitchboardHost
 import Testing
 
-/// The host's codec reads a request head as swift-nio-extras' `HTTP1ToHTTPServerCodec` does
+/// The host's request decoder reads a request head as swift-nio-extras' `HTTP1ToHTTPServerCodec` does
 /// (`HTTPRequest(_:secure:splitCookie:)`), origin-form targets without `URLComponents`.
-@Suite struct HTTPTypesServerCodecTests {
+@Suite struct HTTPTypesRequestDecoderTests {
     @Test(arguments: [
         "/", "/hello-c", "/a?b=c&d", "/caf%C3%A9/x?q=%20", "//evil.example/path", "/a b", "/?", "/#frag",
         "*", "http://example.org/p?q=1", "http://example.org", "https://example.org:8443/x", "relative/x",
@@ -20,7 +20,7 @@ import Testing
             for method in [HTTPMethod.GET, .HEAD, .POST, .RAW(value: "PURGE")] {
                 let head = HTTPRequestHead(version: .http1_1, method: method, uri: target, headers: headers)
                 let library = try HTTPRequest(head, secure: false, splitCookie: false)
-                let ours = try HTTPTypesServerCodec.request(head)
+                let ours = try HTTPTypesRequestDecoder.request(head)
                 #expect(ours == library, "\(method) \(target) \(headers)")
                 #expect(ours.path == library.path && ours.authority == library.authority && ours.scheme == library.scheme)
                 #expect(ours.headerFields.elementsEqual(library.headerFields) { $0.name.rawName == $1.name.rawName && $0.value == $1.value })
@@ -30,6 +30,6 @@ import Testing
 
     @Test func refusesAMethodThatIsNotAToken() {
         let head = HTTPRequestHead(version: .http1_1, method: .RAW(value: "GE T"), uri: "/", headers: [:])
-        #expect(throws: HTTP1TypeConversionError.invalidMethod) { try HTTPTypesServerCodec.request(head) }
+        #expect(throws: HTTP1TypeConversionError.invalidMethod) { try HTTPTypesRequestDecoder.request(head) }
     }
 }

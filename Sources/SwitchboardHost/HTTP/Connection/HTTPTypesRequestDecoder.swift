@@ -4,9 +4,9 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
-/// Converts a server's HTTP/1 parts to HTTP types and back, as swift-nio-extras'
+/// Converts a server's HTTP/1 request parts to HTTP types, as the inbound half of swift-nio-extras'
 /// `HTTP1ToHTTPServerCodec` does, with the library's own conversions, except for reading the
-/// request target.
+/// request target. (Responses need no conversion: `ConnectionGuard` encodes HTTP types' values.)
 ///
 /// That codec gives every target to Foundation's `URLComponents` to find the path of an
 /// absolute-form target (`GET http://host/path`, RFC 9112 §3.2.2). An origin-form target (RFC
@@ -15,11 +15,9 @@ import NIOHTTPTypesHTTP1
 /// other forms (absolute, asterisk, authority) go through the library's conversion. The parse was
 /// 4 % of the host's samples on `GET /hello-c`.
 /// Plain HTTP only: the scheme is `http`.
-final class HTTPTypesServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
+final class HTTPTypesRequestDecoder: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -33,17 +31,6 @@ final class HTTPTypesServerCodec: ChannelDuplexHandler, RemovableChannelHandler 
             context.fireChannelRead(wrapInboundOut(.body(body)))
         case .end(let trailers):
             context.fireChannelRead(wrapInboundOut(.end(trailers.map { HTTPFields($0, splitCookie: false) })))
-        }
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
-        case .head(let response):
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(response))), promise: promise)
-        case .body(let body):
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: promise)
-        case .end(let trailers):
-            context.write(wrapOutboundOut(.end(trailers.map(HTTPHeaders.init))), promise: promise)
         }
     }
 
