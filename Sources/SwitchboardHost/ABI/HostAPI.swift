@@ -359,11 +359,11 @@ enum HostAPI {
         api.response_send_fields = { req, status, fields, count, body in
             // `count` is a size_t read as Int: one past Int.max reads as negative, and is refused too.
             guard let ex = Exchange.from(req), (0...1024).contains(count), count == 0 || fields != nil else { return SB_ERR_INVALID_ARGUMENT }
-            // Made before the exchange's lock, with room for what the host adds on the way out
-            // (Vary, Content-Length, Date, Server), so they move into the response uncopied.
+            // Made before the exchange's lock, with room for what the host adds (Vary,
+            // Content-Length), so they move into the response uncopied.
             var added = HTTPFields()
             if count > 0, let fields {
-                added.reserveCapacity(count + 4)
+                added.reserveCapacity(count + 2)
                 let read = forEachSizedStruct(fields, count: count, size: { $0.struct_size }) { field in
                     guard let made = HTTPField(pluginName: field.name.bytes, value: field.value.bytes) else { return false }
                     added.append(made)

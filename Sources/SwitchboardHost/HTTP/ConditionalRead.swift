@@ -66,7 +66,7 @@ enum ConditionalRead {
     /// Content-Location (kept too).
     static func fieldsWithoutContent(_ fields: HTTPFields) -> HTTPFields {
         var kept = HTTPFields()
-        kept.reserveCapacity(fields.count + 4)  // and what the host adds on the way out
+        kept.reserveCapacity(fields.count + 2)  // and what the host adds (Content-Length, Vary)
         for field in fields where field.name == .contentLocation || !field.name.canonicalName.hasPrefix("content-") {
             kept.append(field)
         }

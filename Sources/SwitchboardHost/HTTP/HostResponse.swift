@@ -39,14 +39,16 @@ struct HostResponse: Sendable {
         }
     }
 
-    /// As Hummingbird's `Response` does, a body of known length sets `Content-Length` unless the
-    /// fields already have one (a HEAD response keeps its GET's).
+    /// A body of known length sets `Content-Length`, replacing any the fields have: a plugin's
+    /// own that disagreed with its body would make the client read the rest of the connection's
+    /// responses at the wrong offsets (RFC 9112 §6.3). (A HEAD response is made from its GET's,
+    /// then drops the body: `PluginResponder.dropBodyForHead`.)
     init(status: HTTPResponse.Status, headers: consuming HTTPFields = [:], body: Body = .bytes(ByteBuffer())) {
-        // Room, in one allocation, for what the host adds on the way out: Content-Length, Vary,
-        // Date and Server (a field at a time, they grew the storage up to four times). Fields
-        // handed over (`consume`) with that room already are not copied.
-        headers.reserveCapacity(headers.count + 4)
-        if let length = body.contentLength, !headers.contains(.contentLength) {
+        // Room, in one allocation, for what the host adds: Content-Length and Vary (a field at a
+        // time, they grew the storage). Fields handed over (`consume`) with that room already are
+        // not copied.
+        headers.reserveCapacity(headers.count + 2)
+        if let length = body.contentLength {
             headers[.contentLength] = String(length)
         }
         self.status = status

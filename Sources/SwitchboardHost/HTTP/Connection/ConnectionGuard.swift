@@ -42,6 +42,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let server: ServerFields
     /// How the response being written is framed (from its head until its end).
     private var sending: ResponseFraming? = nil
+    /// Of a response with a `Content-Length`, the bytes still to send: body parts past it are cut
+    /// off, and one that ends short or was cut ends the connection.
+    private var remaining = 0
     /// Refuse this connection at once (more are open than `maxConnections`).
     private let overCapacity: Bool
     private var timer: Scheduled<Void>? = nil
@@ -199,23 +202,44 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapOutboundIn(data) {
         case .head(let head):
             let framing = machine.responseHead(status: head.status, fields: head.headerFields)
-            if framing.isFinal { sending = framing }
+            if framing.isFinal {
+                sending = framing
+                if case .contentLength(let length) = framing.delimiting { remaining = length }
+            }
             var buffer = context.channel.allocator.buffer(capacity: 256)
             HTTP1ResponseEncoding.writeHead(
-                status: head.status, fields: head.headerFields, framing: framing, date: server.date, server: server.name, into: &buffer)
+                status: head.status, fields: head.headerFields, framing: framing, date: self.server.date, server: self.server.name, into: &buffer)
             context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
         case .body(let bytes):
-            guard let sending, sending.sendsContent else {
-                promise?.succeed()  // a response to HEAD, or one without content, sends none
+            guard let sending else {
+                // No response has begun: bytes here could only be read as the next response.
+                promise?.fail(HTTP1ResponseEncoding.BodyOutsideResponse())
                 return
             }
-            guard sending.delimiting == .chunked else {
+            guard sending.sendsContent, sending.delimiting != .chunked || bytes.readableBytes > 0 else {
+                // A response to HEAD, or one without content, sends none; an empty chunk would be
+                // the last. Its promise completes after what was written before it.
+                if let promise { context.write(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: promise) }
+                return
+            }
+            switch sending.delimiting {
+            case .contentLength:
+                guard bytes.readableBytes <= remaining else {
+                    // More than the head declared: what fits goes out, and the connection ends.
+                    machine.responseMiscounted()
+                    let fits = bytes.getSlice(at: bytes.readerIndex, length: remaining) ?? ByteBuffer()
+                    remaining = 0
+                    context.write(wrapOutboundOut(.byteBuffer(fits)), promise: promise)
+                    return
+                }
+                remaining -= bytes.readableBytes
                 context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
                 return
-            }
-            guard bytes.readableBytes > 0 else {  // an empty chunk would be the last
-                promise?.succeed()
+            case .connectionClose, .none:
+                context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
                 return
+            case .chunked:
+                break
             }
             context.write(wrapOutboundOut(.byteBuffer(HTTP1ResponseEncoding.chunkSizeLine(bytes.readableBytes, allocator: context.channel.allocator))), promise: nil)
             context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: nil)
@@ -223,6 +247,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .end(let trailers):
             let framing = sending
             sending = nil
+            if let framing, framing.sendsContent, case .contentLength = framing.delimiting, remaining > 0 {
+                machine.responseMiscounted()  // short: the client is still waiting for the rest
+            }
+            remaining = 0
             if let framing, framing.delimiting == .chunked, framing.sendsContent {
                 context.write(wrapOutboundOut(.byteBuffer(HTTP1ResponseEncoding.lastChunk(trailers: trailers, allocator: context.channel.allocator))), promise: promise)
             } else if let promise {
@@ -269,15 +297,14 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         machine.rejected(now: .now())
         metrics.rejected(rejection.status.code)
         let body = "{\"detail\":" + JSON.quote(rejection.detail) + "}"
-        var fields = HTTPFields()
-        fields[.contentType] = "application/json"
-        fields[.contentLength] = String(body.utf8.count)
-        let framing = ResponseFraming(version: .http1_1, delimiting: .contentLength, sendsContent: true, connection: .close, isFinal: true)
+        let fields: HTTPFields = [.contentType: "application/json"]
+        let framing = ResponseFraming(
+            version: .http1_1, delimiting: .contentLength(body.utf8.count), sendsContent: !rejection.toHead, connection: .close, isFinal: true)
         var buffer = context.channel.allocator.buffer(capacity: 256 + body.utf8.count)
         HTTP1ResponseEncoding.writeHead(
             status: HTTPResponse.Status(code: Int(rejection.status.code), reasonPhrase: rejection.status.reasonPhrase), fields: fields,
             framing: framing, date: server.date, server: server.name, into: &buffer)
-        buffer.writeString(body)
+        if framing.sendsContent { buffer.writeString(body) }
         context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
         close(context: context, linger: true)
     }

@@ -48,6 +48,9 @@ struct ConnectionStateMachine {
     struct Rejection: Equatable {
         var status: HTTPResponseStatus
         var detail: String
+        /// It answers a HEAD request: the head says what the body would be, none is sent (RFC 9110
+        /// §9.3.2).
+        var toHead = false
     }
 
     enum Phase: Equatable {
@@ -137,7 +140,8 @@ struct ConnectionStateMachine {
         guard isAccepting else { return .hold }
         let head = Self.originForm(head)
         let fields = HeadFields(head.headers)
-        if let problem = Self.problem(with: head, fields) {
+        if var problem = Self.problem(with: head, fields) {
+            problem.toHead = head.method == .HEAD
             return refuse(problem)
         }
         let tokens = fields.connection
@@ -222,7 +226,8 @@ struct ConnectionStateMachine {
     }
 
     /// How the first exchange's response goes out (RFC 9112 §6.3, §9.3): the request's HTTP
-    /// version (so an HTTP/1.0 client never gets chunked framing), how its content is delimited,
+    /// version (so an HTTP/1.0 client never gets chunked framing), how its content is delimited
+    /// (`Content-Length` fields that are not one decimal value count as none),
     /// whether any is sent (none to HEAD), and `Connection: close` when this response is the
     /// connection's last (`keep-alive` to an HTTP/1.0 client that asked to keep it). An interim
     /// response (1xx other than 101) changes nothing but marks a `100 Continue` sent.
@@ -233,17 +238,19 @@ struct ConnectionStateMachine {
             return ResponseFraming(version: version, delimiting: .none, sendsContent: false, connection: nil, isFinal: false)
         }
         var tokens = ConnectionOptions()
-        var hasLength = false
+        var length: Int? = nil
+        var lengthValid = true
         for field in fields {
             if field.name == .contentLength {
-                hasLength = true
+                let value = HTTP1ResponseEncoding.decimal(field.value)
+                if let value, length == nil || length == value { length = value } else { lengthValid = false }
             } else if field.name == .connection {
                 tokens.add(field.value)
             }
         }
         let delimiting: ResponseFraming.Delimiting =
             !Self.hasContent(status) ? .none
-            : hasLength ? .contentLength
+            : lengthValid && length != nil ? .contentLength(length!)
             : version.minor >= 1 ? .chunked : .connectionClose
         guard var first = exchanges.first else {
             return ResponseFraming(version: version, delimiting: delimiting, sendsContent: delimiting != .none, connection: nil, isFinal: true)
@@ -257,6 +264,12 @@ struct ConnectionStateMachine {
         return ResponseFraming(
             version: version, delimiting: delimiting, sendsContent: delimiting != .none && !first.isHead,
             connection: close ? .close : version.minor == 0 ? .keepAlive : nil, isFinal: true)
+    }
+
+    /// The response being sent is not the length its head declared: the client cannot find where
+    /// the next one starts, so the connection ends with it (RFC 9112 §6.3).
+    mutating func responseMiscounted() {
+        if !exchanges.isEmpty { exchanges[0].closeAfter = true }
     }
 
     mutating func responseEnded(now: NIODeadline) -> ResponseEndAction {
@@ -460,42 +473,56 @@ struct ConnectionStateMachine {
     }
 
     /// RFC 3986 `host [":" port]`: a reg-name, an IPv4 address or a bracketed IP literal; empty
-    /// is allowed (RFC 9112 §3.2).
+    /// is allowed (RFC 9112 §3.2). Read as bytes, by index.
     static func isValidHost(_ value: String) -> Bool {
-        var utf8 = Substring(value).utf8[...]
-        if utf8.first == UInt8(ascii: "[") {
-            guard let close = utf8.firstIndex(of: UInt8(ascii: "]")) else { return false }
-            let literal = utf8[utf8.index(after: utf8.startIndex)..<close]
-            guard literal.count >= 2, literal.allSatisfy({ isHex($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }),
-                literal.contains(UInt8(ascii: ":"))
-            else { return false }
-            utf8 = utf8[utf8.index(after: close)...]
+        if let valid = value.utf8.withContiguousStorageIfAvailable(isValidHost) { return valid }
+        return Array(value.utf8).withUnsafeBufferPointer(isValidHost)
+    }
+
+    private static func isValidHost(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        let n = bytes.count
+        if n > 0, bytes[0] == UInt8(ascii: "[") {
+            i = 1
+            var colons = false
+            while i < n, bytes[i] != UInt8(ascii: "]") {
+                let c = bytes[i]
+                guard isHex(c) || c == UInt8(ascii: ":") || c == UInt8(ascii: ".") else { return false }
+                if c == UInt8(ascii: ":") { colons = true }
+                i += 1
+            }
+            guard i < n, i - 1 >= 2, colons else { return false }  // a closing bracket, two bytes or more, a colon
+            i += 1
         } else {
-            let end = utf8.firstIndex(of: UInt8(ascii: ":")) ?? utf8.endIndex
-            var name = utf8[..<end]
-            while let c = name.first {
+            while i < n, bytes[i] != UInt8(ascii: ":") {
+                let c = bytes[i]
                 if c == UInt8(ascii: "%") {
                     // pct-encoded: exactly two hex digits
-                    let digits = name.dropFirst().prefix(2)
-                    guard digits.count == 2, digits.allSatisfy(isHex) else { return false }
-                    name = name.dropFirst(3)
+                    guard i + 2 < n, isHex(bytes[i + 1]), isHex(bytes[i + 2]) else { return false }
+                    i += 3
                 } else {
                     guard isUnreserved(c) || isSubDelim(c) else { return false }
-                    name = name.dropFirst()
+                    i += 1
                 }
             }
-            utf8 = utf8[end...]
         }
-        guard let colon = utf8.first else { return true }
-        guard colon == UInt8(ascii: ":") else { return false }
-        let port = utf8.dropFirst()
-        return port.count <= 5 && port.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        guard i < n else { return true }
+        guard bytes[i] == UInt8(ascii: ":") else { return false }
+        let port = n - i - 1
+        guard port <= 5 else { return false }
+        for j in (i + 1)..<n where !(bytes[j] >= UInt8(ascii: "0") && bytes[j] <= UInt8(ascii: "9")) { return false }
+        return true
     }
 
     private static func isUnreserved(_ c: UInt8) -> Bool {
         (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x2E || c == 0x5F || c == 0x7E
     }
-    private static func isSubDelim(_ c: UInt8) -> Bool { "!$&'()*+,;=".utf8.contains(c) }
+    private static func isSubDelim(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&")...UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="): true
+        default: false
+        }
+    }
     private static func isHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66) }
 
     /// The `Connection` options that matter here (RFC 9110 §7.6.1), from every such field.

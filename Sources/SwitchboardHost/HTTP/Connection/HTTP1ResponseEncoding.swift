@@ -10,8 +10,9 @@ struct ResponseFraming: Equatable {
         /// No content: an interim response, 204 or 304 (RFC 9110 §6.4.1). `Content-Length` and
         /// `Transfer-Encoding` are not written.
         case none
-        /// By the response's own `Content-Length`; body parts go out as they are.
-        case contentLength
+        /// By the response's `Content-Length` (bytes: the one value of its fields, RFC 9110
+        /// §8.6), which the encoder writes. Body parts go out as they are, up to that many bytes.
+        case contentLength(Int)
         /// HTTP/1.1 without a length: `Transfer-Encoding: chunked`, each body part one chunk, the
         /// end the last chunk and any trailer fields (RFC 9112 §7.1).
         case chunked
@@ -44,20 +45,21 @@ struct ResponseFraming: Equatable {
 /// NIOHTTP1's encoder (a copy of every field, then the encoder's own pass over them).
 enum HTTP1ResponseEncoding {
     /// Appends the status line and the header section of `status` and `fields` as `framing`
-    /// says (version, framing fields, `Connection`), ending with the empty line. A final response
-    /// gets `date` (an IMF-fixdate, RFC 9110 §6.6.1) and `server` (§10.2.4) in place of any of its
-    /// own. The response's other fields go out in their order, names as they were given.
+    /// says (version, the framing fields `Content-Length` and `Transfer-Encoding`, `Connection`),
+    /// ending with the empty line. A final response
+    /// gets `date` (an IMF-fixdate, RFC 9110 §6.6.1; read only for a final response) in place of
+    /// its own, and `server` (§10.2.4) in place of its own when there is one. The response's other
+    /// fields go out in their order, names as they were given.
     static func writeHead(
-        status: HTTPResponse.Status, fields: HTTPFields, framing: ResponseFraming, date: String, server: String?,
+        status: HTTPResponse.Status, fields: HTTPFields, framing: ResponseFraming, date: @autoclosure () -> String, server: String?,
         into buffer: inout ByteBuffer
     ) {
         writeStatusLine(version: framing.version, status: status, into: &buffer)
         for field in fields {
             let name = field.name
-            if name == .transferEncoding { continue }  // written below when chunked, never otherwise
-            if framing.isFinal, name == .date || name == .server { continue }
+            if name == .transferEncoding || name == .contentLength { continue }  // framing: written below
+            if framing.isFinal, name == .date || (name == .server && server != nil) { continue }
             if framing.connection != nil, name == .connection { continue }
-            if framing.delimiting == .none, name == .contentLength { continue }
             buffer.writeString(name.rawName)
             buffer.writeStaticString(": ")
             buffer.writeString(field.value)
@@ -65,7 +67,7 @@ enum HTTP1ResponseEncoding {
         }
         if framing.isFinal {
             buffer.writeStaticString("Date: ")
-            buffer.writeString(date)
+            buffer.writeString(date())
             buffer.writeStaticString("\r\n")
             if let server {
                 buffer.writeStaticString("Server: ")
@@ -78,7 +80,16 @@ enum HTTP1ResponseEncoding {
         case .keepAlive: buffer.writeStaticString("connection: keep-alive\r\n")
         case nil: break
         }
-        if framing.delimiting == .chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        switch framing.delimiting {
+        case .contentLength(let length):
+            buffer.writeStaticString("Content-Length: ")
+            buffer.writeString(String(length))
+            buffer.writeStaticString("\r\n")
+        case .chunked:
+            buffer.writeStaticString("transfer-encoding: chunked\r\n")
+        case .none, .connectionClose:
+            break
+        }
         buffer.writeStaticString("\r\n")
     }
 
@@ -93,7 +104,7 @@ enum HTTP1ResponseEncoding {
         } else {
             buffer.writeString("HTTP/\(version.major).\(version.minor) ")
         }
-        let code = status.code  // 100...999 (swift-http-types' precondition)
+        let code = status.code  // 0...999 (swift-http-types' precondition): three digits
         let digits = UInt32(48 + code / 100) << 24 | UInt32(48 + code / 10 % 10) << 16 | UInt32(48 + code % 10) << 8
         buffer.writeInteger(digits | UInt32(UInt8(ascii: " ")), endianness: .big)
         buffer.writeString(HTTPResponseStatus(statusCode: code, reasonPhrase: status.reasonPhrase).reasonPhrase)
@@ -125,5 +136,24 @@ enum HTTP1ResponseEncoding {
     }
 
     static let lastChunkBytes = ByteBuffer(string: "0\r\n\r\n")
+
+    /// A `Content-Length` value (RFC 9110 §8.6): one run of decimal digits (at most 18, so it
+    /// fits); nil for anything else.
+    static func decimal(_ value: String) -> Int? {
+        let digits = value.utf8
+        guard !digits.isEmpty, digits.count <= 18 else { return nil }
+        var n = 0
+        for d in digits {
+            guard d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") else { return nil }
+            n = n * 10 + Int(d - UInt8(ascii: "0"))
+        }
+        return n
+    }
+
+    /// A body part written when no response has begun (before a head, or after an end): it is not
+    /// sent, since the client would read it as the start of the next response.
+    struct BodyOutsideResponse: Error, CustomStringConvertible {
+        var description: String { "a response body part was written with no response begun" }
+    }
     static let crlf = ByteBuffer(string: "\r\n")
 }
